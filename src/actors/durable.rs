@@ -1,0 +1,199 @@
+//! The one way an actor changes its entity: run a pure domain rule on a copy of the state,
+//! persist the new state with its events in one flushed batch, and only then adopt the new state
+//! and reply. The step is atomic in the mailbox (`AtomicResponse`/`ctx.wait`), so no other
+//! message of the same actor interleaves with the write: mailbox order is version order.
+//!
+//! A panic in a rule is caught here, answered with [`ActorError::Panicked`], and turned into a
+//! stop; the actor's `Supervisor` then restarts it, which reloads the state from disk.
+
+use super::{ActorError, ActorStats, RegistryLink};
+use crate::domain::{DomainError, Event};
+use crate::storage::{Record, Store, WriteBatch};
+use actix::prelude::*;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+/// What the actor knows of its entity.
+pub enum Loaded<T> {
+    /// Not loaded yet (just activated or restarted).
+    Pending,
+    /// Loaded; `None` when the entity does not exist (yet).
+    Ready(Option<T>),
+    /// The stored record could not be decoded; every call answers a storage error.
+    Failed(String),
+}
+
+/// The entity state of a durable actor, with where it lives on disk.
+pub struct DurableCell<T> {
+    pub key: Vec<u8>,
+    pub state: Loaded<T>,
+    pub store: Store,
+    pub stats: Arc<ActorStats>,
+}
+
+/// Side effects a rule asks for besides the new state.
+#[derive(Default)]
+pub struct Changes {
+    pub events: Vec<Event>,
+    /// Extra records written in the same batch (indexes, deadlines).
+    pub puts: Vec<(Vec<u8>, Result<Vec<u8>, String>)>,
+    pub removes: Vec<Vec<u8>>,
+}
+
+impl Changes {
+    pub fn event(&mut self, e: Event) {
+        self.events.push(e);
+    }
+    pub fn put<R: Record>(&mut self, key: Vec<u8>, value: &R) {
+        self.puts.push((key, Store::encode(value).map_err(|e| e.to_string())));
+    }
+    pub fn remove(&mut self, key: Vec<u8>) {
+        self.removes.push(key);
+    }
+    fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.puts.is_empty() && self.removes.is_empty()
+    }
+}
+
+/// The reply of an actor step.
+pub type Step<A, R> = ResponseActFuture<A, Result<R, ActorError>>;
+
+pub fn done<A: Actor, R: 'static>(r: Result<R, ActorError>) -> Step<A, R> {
+    Box::pin(actix::fut::ready(r))
+}
+
+impl<T: Record + Clone + PartialEq + Send + 'static> DurableCell<T> {
+    pub fn new<A: super::Activatable>(key: Vec<u8>, store: Store, link: &RegistryLink<A>) -> Self {
+        Self { key, state: Loaded::Pending, store, stats: Arc::clone(&link.stats) }
+    }
+
+    /// (Re)loads the entity from disk.
+    pub fn load(&mut self) {
+        self.state = match self.store.get::<T>(&self.key) {
+            Ok(state) => Loaded::Ready(state),
+            Err(e) => {
+                tracing::error!(error = %e, "actor state cannot be loaded");
+                Loaded::Failed(e.to_string())
+            }
+        };
+    }
+
+    pub fn current(&self) -> Result<Option<&T>, ActorError> {
+        match &self.state {
+            Loaded::Ready(s) => Ok(s.as_ref()),
+            Loaded::Failed(e) => Err(ActorError::Storage(e.clone())),
+            Loaded::Pending => Err(ActorError::Unavailable),
+        }
+    }
+}
+
+/// An actor that owns one durable entity.
+pub trait Durable: Actor<Context = Context<Self>> {
+    type State: Record + Clone + PartialEq + Send + 'static;
+
+    fn cell(&mut self) -> &mut DurableCell<Self::State>;
+
+    /// The version the admin API shows for a state.
+    fn version_of(state: &Self::State) -> u64;
+
+    /// Asks the registry to forget this actor (see [`RegistryLink::try_passivate`]).
+    fn link_passivate(&self) -> bool;
+
+    /// Called after a change was persisted and adopted (to re-arm timers, say).
+    fn committed(&mut self, _ctx: &mut Context<Self>) {}
+
+    /// Applies `rule` to a copy of the state; persists and adopts the result if it changed.
+    fn change<R, F>(&mut self, ctx: &mut Context<Self>, rule: F) -> Step<Self, R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Option<Self::State>, &mut Changes) -> Result<R, DomainError>,
+    {
+        let cell = self.cell();
+        let mut next = match cell.current() {
+            Ok(state) => state.cloned(),
+            Err(e) => return done(Err(e)),
+        };
+        let before = next.clone();
+        let mut changes = Changes::default();
+        let reply = match catch_unwind(AssertUnwindSafe(|| rule(&mut next, &mut changes))) {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(e)) => return done(Err(e.into())),
+            Err(_) => {
+                tracing::error!("actor rule panicked; stopping for a supervised restart");
+                ctx.stop();
+                return done(Err(ActorError::Panicked));
+            }
+        };
+        if next == before && changes.is_empty() {
+            return done(Ok(reply));
+        }
+        let store = cell.store.clone();
+        let key = cell.key.clone();
+        let batch = build_batch(&store, key, next.as_ref(), changes);
+        let write = async move {
+            match batch {
+                Ok(batch) => store.commit(batch).await.map_err(|e| ActorError::Storage(e.to_string())),
+                Err(e) => Err(e),
+            }
+        };
+        Box::pin(write.into_actor(self).map(move |written, act, ctx| match written {
+            Ok(()) => {
+                let cell = act.cell();
+                cell.stats.set_version(next.as_ref().map(Self::version_of));
+                cell.state = Loaded::Ready(next);
+                act.committed(ctx);
+                Ok(reply)
+            }
+            Err(e) => {
+                // The in-memory copy may now differ from disk: restart to reload.
+                tracing::error!(error = %e, "actor write failed; restarting to reload state");
+                ctx.stop();
+                Err(e)
+            }
+        }))
+    }
+}
+
+fn build_batch<T: Record>(
+    store: &Store,
+    key: Vec<u8>,
+    state: Option<&T>,
+    changes: Changes,
+) -> Result<WriteBatch, ActorError> {
+    let storage = |e: crate::storage::StorageError| ActorError::Storage(e.to_string());
+    let mut batch = WriteBatch::default();
+    match state {
+        Some(state) => batch.put(key, state).map_err(storage)?,
+        None => batch.remove(key),
+    }
+    for (k, v) in changes.puts {
+        batch.put_raw(k, v.map_err(ActorError::Storage)?);
+    }
+    for k in changes.removes {
+        batch.remove(k);
+    }
+    for event in &changes.events {
+        store.push_event(&mut batch, event).map_err(storage)?;
+    }
+    Ok(batch)
+}
+
+/// Checks for idleness periodically and passivates once idle for `idle`.
+pub fn passivate_when_idle<A: Durable>(_: &mut A, ctx: &mut Context<A>, idle: std::time::Duration) {
+    let period = (idle / 4).clamp(std::time::Duration::from_millis(20), std::time::Duration::from_secs(5));
+    let idle_ms = i64::try_from(idle.as_millis()).unwrap_or(i64::MAX);
+    ctx.run_interval(period, move |act, ctx| {
+        if crate::domain::now_ms() - act.cell().stats.last_message_ms() >= idle_ms {
+            passivate_now(act, ctx);
+        }
+    });
+}
+
+/// Passivates if the registry agrees (no message pending); `true` if the actor is stopping.
+pub fn passivate_now<A: Durable>(act: &mut A, ctx: &mut Context<A>) -> bool {
+    let stopping = act.link_passivate();
+    if stopping {
+        ctx.stop();
+    }
+    stopping
+}

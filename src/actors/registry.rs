@@ -1,0 +1,183 @@
+//! The per-node, per-kind actor registry: the one place that activates actors, and the guard
+//! that there is at most one live actor per id.
+//!
+//! * **Activation** happens under the id's map-shard lock: two requests for an inactive id
+//!   race on the same lock, and the loser finds the winner's address.
+//! * **Passivation** is decided under the same lock, and only when the actor's mailbox counter
+//!   is zero: a request either reached the old actor first (so it is not idle) or finds the slot
+//!   empty and activates a fresh actor that reloads from disk. The registry never hands out
+//!   `Addr` clones, so once the slot is removed no sender is left and the supervisor lets the
+//!   stopped actor go instead of restarting it.
+//! * **Placement**: actors run on a pool of arbiters (one per core), chosen by the id's shard.
+
+use super::{ActorError, ActorStats};
+use crate::observability::Metrics;
+use actix::dev::ToEnvelope;
+use actix::prelude::*;
+use dashmap::DashMap;
+use std::fmt::Display;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+/// An actor kind the registry can activate.
+pub trait Activatable: Actor<Context = Context<Self>> + Supervised {
+    type Id: Copy + Eq + Hash + Display + Send + Sync + 'static;
+    /// Shared dependencies handed to every new actor of this kind.
+    type Deps: Clone + Send + Sync + 'static;
+    /// `ticket` or `order`: the kind as the admin API names it.
+    const KIND: &'static str;
+
+    fn shard(id: &Self::Id) -> u32;
+    fn activate(id: Self::Id, deps: Self::Deps, link: RegistryLink<Self>) -> Self;
+}
+
+struct Slot<A: Activatable> {
+    addr: Addr<A>,
+    stats: Arc<ActorStats>,
+}
+
+pub struct RegistryInner<A: Activatable> {
+    slots: DashMap<A::Id, Slot<A>>,
+    arbiters: Vec<ArbiterHandle>,
+    deps: A::Deps,
+    generations: AtomicU64,
+    ask_timeout: Duration,
+    metrics: Metrics,
+}
+
+/// What an actor keeps of its registry: enough to ask to be passivated, not enough to keep the
+/// registry alive.
+pub struct RegistryLink<A: Activatable> {
+    registry: Weak<RegistryInner<A>>,
+    pub id: A::Id,
+    pub stats: Arc<ActorStats>,
+}
+
+impl<A: Activatable> RegistryLink<A> {
+    /// Removes this actor's slot if it is still this actor's and no message is pending.
+    /// `true` means the actor must stop now: nobody can reach it any more.
+    pub fn try_passivate(&self) -> bool {
+        let Some(registry) = self.registry.upgrade() else {
+            return true;
+        };
+        let removed = registry
+            .slots
+            .remove_if(&self.id, |_, slot| {
+                Arc::ptr_eq(&slot.stats, &self.stats) && self.stats.mailbox_depth() == 0
+            })
+            .is_some();
+        if removed {
+            registry.metrics.passivated(A::KIND);
+        }
+        removed
+    }
+
+    pub fn metrics(&self) -> Option<Metrics> {
+        self.registry.upgrade().map(|r| r.metrics.clone())
+    }
+}
+
+/// A cheap handle to a registry.
+pub struct Registry<A: Activatable>(Arc<RegistryInner<A>>);
+
+impl<A: Activatable> Clone for Registry<A> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+/// One live actor as the admin API shows it.
+#[derive(Clone, Debug)]
+pub struct LiveActor {
+    pub id: String,
+    pub stats: Arc<ActorStats>,
+}
+
+impl<A: Activatable> Registry<A> {
+    pub fn new(arbiters: Vec<ArbiterHandle>, deps: A::Deps, ask_timeout: Duration, metrics: Metrics) -> Self {
+        Self(Arc::new(RegistryInner {
+            slots: DashMap::new(),
+            arbiters,
+            deps,
+            generations: AtomicU64::new(0),
+            ask_timeout,
+            metrics,
+        }))
+    }
+
+    /// Sends `msg` to the actor for `id`, activating it if needed, and waits for the reply
+    /// (bounded by the ask timeout).
+    pub async fn ask<M, R>(&self, id: A::Id, msg: M) -> Result<R, ActorError>
+    where
+        M: Message<Result = Result<R, ActorError>> + Send + 'static,
+        R: Send + 'static,
+        A: Handler<M>,
+        A::Context: ToEnvelope<A, M>,
+    {
+        let request = {
+            let slot = self.0.slots.entry(id).or_insert_with(|| self.activate(id));
+            slot.stats.message_queued();
+            slot.addr.send(msg)
+        };
+        match request.timeout(self.0.ask_timeout).await {
+            Ok(reply) => reply,
+            Err(MailboxError::Timeout) => Err(ActorError::Unavailable),
+            Err(MailboxError::Closed) => {
+                // The actor died without being restarted; forget it so the next call reactivates.
+                self.0.slots.remove_if(&id, |_, slot| !slot.addr.connected());
+                Err(ActorError::Unavailable)
+            }
+        }
+    }
+
+    /// Sends `msg` without waiting for the reply (timers, best-effort retries).
+    pub fn tell<M, R>(&self, id: A::Id, msg: M)
+    where
+        M: Message<Result = Result<R, ActorError>> + Send + 'static,
+        R: Send + 'static,
+        A: Handler<M>,
+        A::Context: ToEnvelope<A, M>,
+    {
+        let slot = self.0.slots.entry(id).or_insert_with(|| self.activate(id));
+        slot.stats.message_queued();
+        slot.addr.do_send(msg);
+    }
+
+    fn activate(&self, id: A::Id) -> Slot<A> {
+        let generation = self.0.generations.fetch_add(1, Ordering::Relaxed) + 1;
+        let stats = Arc::new(ActorStats::new(generation));
+        let link = RegistryLink { registry: Arc::downgrade(&self.0), id, stats: Arc::clone(&stats) };
+        let deps = self.0.deps.clone();
+        let arbiter = &self.0.arbiters[A::shard(&id) as usize % self.0.arbiters.len()];
+        let addr = Supervisor::start_in_arbiter(arbiter, move |_| A::activate(id, deps, link));
+        self.0.metrics.activated(A::KIND);
+        Slot { addr, stats }
+    }
+
+    pub fn is_live(&self, id: &A::Id) -> bool {
+        self.0.slots.contains_key(id)
+    }
+
+    pub fn live_count(&self) -> usize {
+        self.0.slots.len()
+    }
+
+    pub fn stats(&self, id: &A::Id) -> Option<Arc<ActorStats>> {
+        self.0.slots.get(id).map(|s| Arc::clone(&s.stats))
+    }
+
+    /// A snapshot of every live actor, read from the shared stats: no actor mailbox is touched.
+    pub fn live(&self) -> Vec<LiveActor> {
+        self.0
+            .slots
+            .iter()
+            .map(|e| LiveActor { id: e.key().to_string(), stats: Arc::clone(&e.value().stats) })
+            .collect()
+    }
+
+    pub fn ask_timeout(&self) -> Duration {
+        self.0.ask_timeout
+    }
+}

@@ -1,0 +1,158 @@
+//! Accounts and sessions: signup with a unique email, argon2id passwords, HS256 access tokens,
+//! and rotating, revocable refresh tokens. Users are plain records (no actor): the email index
+//! is claimed in a storage transaction, which is what makes concurrent signups safe.
+
+mod password;
+mod tokens;
+
+pub use tokens::{Claims, SessionCookie};
+
+use crate::domain::{now_ms, Email, Password, RefreshToken, User, UserId};
+use crate::settings::AuthSettings;
+use crate::storage::{keys, EmailOwner, StorageError, Store};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("Email in use")]
+    EmailInUse,
+    #[error("Invalid credentials")]
+    InvalidCredentials,
+    #[error("refresh token rejected")]
+    RefreshRejected,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+}
+
+#[derive(Clone)]
+pub struct Auth {
+    store: Store,
+    tokens: tokens::JwtKeys,
+    settings: AuthSettings,
+}
+
+/// A freshly signed-in session: the access token and the refresh token to set as cookies.
+pub struct Session {
+    pub user: User,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+impl Auth {
+    pub fn new(store: Store, settings: AuthSettings) -> Self {
+        let tokens = tokens::JwtKeys::new(settings.jwt_secret.expose().as_bytes());
+        Self { store, tokens, settings }
+    }
+
+    pub fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+
+    /// Claims of a valid, unexpired access token; anything else is "signed out".
+    pub fn verify(&self, token: &str) -> Option<Claims> {
+        self.tokens.verify(token)
+    }
+
+    pub async fn signup(&self, email: Email, password: Password) -> Result<Session, AuthError> {
+        let hash = password::hash(password).await?;
+        let user = User { id: UserId::new(), email, password_hash: hash, created_at_ms: now_ms() };
+        let user_record = Store::encode(&user)?;
+        let claimed = self
+            .store
+            .insert_unique(keys::email(&user.email), &EmailOwner(user.id), vec![(keys::user(&user.id), user_record)])
+            .await?;
+        if !claimed {
+            return Err(AuthError::EmailInUse);
+        }
+        self.open_session(user, None).await
+    }
+
+    pub async fn signin(&self, email: &Email, password: &str) -> Result<Session, AuthError> {
+        let user = match self.store.get::<EmailOwner>(&keys::email(email))? {
+            Some(EmailOwner(id)) => self.store.get::<User>(&keys::user(&id))?,
+            None => None,
+        };
+        // Verify against a dummy hash for unknown emails too, so timing does not tell them apart.
+        let hash = user.as_ref().map(|u| u.password_hash.clone());
+        let ok = password::verify(password.to_string(), hash).await?;
+        match user {
+            Some(user) if ok => self.open_session(user, None).await,
+            _ => Err(AuthError::InvalidCredentials),
+        }
+    }
+
+    /// Trades a refresh token for a new session. The old token is spent; presenting a spent
+    /// token again revokes its whole family (it was stolen, or replayed).
+    pub async fn refresh(&self, token: &str) -> Result<Session, AuthError> {
+        let (id, secret) = parse_refresh(token).ok_or(AuthError::RefreshRejected)?;
+        let key = keys::refresh(&id);
+        let mut record = self.store.get::<RefreshToken>(&key)?.ok_or(AuthError::RefreshRejected)?;
+        let secret_ok: bool = subtle::ConstantTimeEq::ct_eq(&Sha256::digest(secret)[..], &record.secret_hash[..]).into();
+        if !secret_ok || record.revoked || record.expires_at_ms <= now_ms() {
+            return Err(AuthError::RefreshRejected);
+        }
+        if record.used {
+            self.revoke_family(record.family).await?;
+            return Err(AuthError::RefreshRejected);
+        }
+        record.used = true;
+        let mut batch = crate::storage::WriteBatch::default();
+        batch.put(key, &record)?;
+        self.store.commit(batch).await?;
+        let user = self.store.get::<User>(&keys::user(&record.user_id))?.ok_or(AuthError::RefreshRejected)?;
+        self.open_session(user, Some(record.family)).await
+    }
+
+    /// Revokes a refresh token (sign-out). Unknown tokens are ignored.
+    pub async fn revoke(&self, token: &str) -> Result<(), AuthError> {
+        if let Some((id, _)) = parse_refresh(token) {
+            if let Some(record) = self.store.get::<RefreshToken>(&keys::refresh(&id))? {
+                self.revoke_family(record.family).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn revoke_family(&self, family: [u8; 16]) -> Result<(), AuthError> {
+        let mut batch = crate::storage::WriteBatch::default();
+        for (key, mut record) in self.store.scan::<RefreshToken>(&[keys::REFRESH], None, usize::MAX)? {
+            if record.family == family && !record.revoked {
+                record.revoked = true;
+                batch.put(key, &record)?;
+            }
+        }
+        self.store.commit(batch).await?;
+        Ok(())
+    }
+
+    async fn open_session(&self, user: User, family: Option<[u8; 16]>) -> Result<Session, AuthError> {
+        let access_token = self.tokens.issue(&user, self.settings.access_token_seconds);
+        let mut id = [0u8; 16];
+        let mut secret = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut id);
+        rand::thread_rng().fill_bytes(&mut secret);
+        let record = RefreshToken {
+            user_id: user.id,
+            family: family.unwrap_or(id),
+            secret_hash: Sha256::digest(secret).into(),
+            expires_at_ms: now_ms() + (self.settings.refresh_token_seconds as i64) * 1000,
+            used: false,
+            revoked: false,
+        };
+        let mut batch = crate::storage::WriteBatch::default();
+        batch.put(keys::refresh(&id), &record)?;
+        self.store.commit(batch).await?;
+        let refresh_token = format!("{}.{}", hex::encode(id), hex::encode(secret));
+        Ok(Session { user, access_token, refresh_token })
+    }
+}
+
+fn parse_refresh(token: &str) -> Option<([u8; 16], Vec<u8>)> {
+    let (id, secret) = token.split_once('.')?;
+    let id: [u8; 16] = hex::decode(id).ok()?.try_into().ok()?;
+    let secret = hex::decode(secret).ok()?;
+    (secret.len() == 32).then_some((id, secret))
+}

@@ -1,0 +1,25 @@
+//! The domain: plain types and rules, with no actors, HTTP or disk. Each actor calls these
+//! methods in its mailbox order and persists what they return.
+
+mod email;
+mod error;
+mod events;
+mod ids;
+mod order;
+mod price;
+mod ticket;
+mod user;
+
+pub use email::Email;
+pub use error::{DomainError, FieldError};
+pub use events::Event;
+pub use ids::{shard_of, OrderId, PaymentId, TicketId, UserId};
+pub use order::{iso_utc, ChargeRequest, Order, OrderStatus, TicketSnapshot};
+pub use price::{Price, MAX_PRICE_CENTS};
+pub use ticket::{DraftFor, Ticket, TicketDraft};
+pub use user::{Password, RefreshToken, User};
+
+/// Milliseconds since the Unix epoch, the one clock the domain is given.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

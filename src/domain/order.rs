@@ -1,0 +1,259 @@
+//! An order: one buyer's reservation of one ticket, its 15-minute window, and the rules for
+//! cancelling, expiring and paying. Pure code: the order actor sequences and persists these.
+
+use super::{DomainError, Event, OrderId, Price, TicketId, UserId};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrderStatus {
+    Created,
+    AwaitingPayment,
+    Complete,
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::AwaitingPayment => "awaiting:payment",
+            Self::Complete => "complete",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// A live order holds its ticket.
+    pub fn is_live(&self) -> bool {
+        !matches!(self, Self::Cancelled)
+    }
+}
+
+/// The ticket as it was when the order was placed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketSnapshot {
+    pub id: TicketId,
+    pub title: String,
+    pub price: Price,
+    pub version: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: OrderId,
+    pub user_id: UserId,
+    pub status: OrderStatus,
+    pub expires_at_ms: i64,
+    pub version: u64,
+    pub ticket: TicketSnapshot,
+    pub created_at_ms: i64,
+    /// Set once the ticket actor confirmed the release of a cancelled order's hold; until then
+    /// the deadline index keeps the order so the release is retried after a crash.
+    pub ticket_released: bool,
+    /// Numbered charge attempts: the idempotency key of attempt n is derived from (id, n).
+    pub payment_attempt: u32,
+    /// The provider's charge id once paid.
+    pub stripe_id: Option<String>,
+}
+
+/// What a payment attempt must send to the provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChargeRequest {
+    pub amount_cents: u64,
+    pub idempotency_key: String,
+}
+
+impl Order {
+    pub fn place(id: OrderId, buyer: UserId, ticket: TicketSnapshot, now_ms: i64, window_ms: i64) -> (Self, Event) {
+        let order = Self {
+            id,
+            user_id: buyer,
+            status: OrderStatus::Created,
+            expires_at_ms: now_ms + window_ms,
+            version: 0,
+            ticket,
+            created_at_ms: now_ms,
+            ticket_released: false,
+            payment_attempt: 0,
+            stripe_id: None,
+        };
+        let event = Event::order_created(&order);
+        (order, event)
+    }
+
+    pub fn expires_at_iso(&self) -> String {
+        iso_utc(self.expires_at_ms)
+    }
+
+    /// Whether the deadline index must still hold this order: while it can expire, and after a
+    /// cancellation until its ticket is released.
+    pub fn needs_deadline(&self) -> bool {
+        match self.status {
+            OrderStatus::Created | OrderStatus::AwaitingPayment => true,
+            OrderStatus::Cancelled => !self.ticket_released,
+            OrderStatus::Complete => false,
+        }
+    }
+
+    pub fn check_owner(&self, caller: UserId) -> Result<(), DomainError> {
+        if self.user_id == caller { Ok(()) } else { Err(DomainError::NotAuthorized) }
+    }
+
+    /// The buyer cancels. Cancelling twice changes nothing (`Ok(vec![])`).
+    pub fn cancel(&mut self, caller: UserId) -> Result<Vec<Event>, DomainError> {
+        self.check_owner(caller)?;
+        match self.status {
+            OrderStatus::Cancelled => Ok(vec![]),
+            OrderStatus::Complete => Err(DomainError::Rule("Cannot cancel a completed order")),
+            OrderStatus::AwaitingPayment => Err(DomainError::Rule("A payment for this order is in progress")),
+            OrderStatus::Created => {
+                self.status = OrderStatus::Cancelled;
+                self.version += 1;
+                Ok(vec![Event::order_cancelled(self)])
+            }
+        }
+    }
+
+    /// The window passed: an unpaid order is cancelled; anything else is left alone.
+    pub fn expire(&mut self, now_ms: i64) -> Vec<Event> {
+        if self.status != OrderStatus::Created || now_ms < self.expires_at_ms {
+            return vec![];
+        }
+        self.status = OrderStatus::Cancelled;
+        self.version += 1;
+        vec![Event::expiration_complete(self), Event::order_cancelled(self)]
+    }
+
+    /// Starts a charge: the order is `awaiting:payment` until the provider answers, so it can
+    /// neither expire nor be cancelled under the charge.
+    pub fn begin_payment(&mut self, caller: UserId, now_ms: i64) -> Result<ChargeRequest, DomainError> {
+        self.check_owner(caller)?;
+        match self.status {
+            OrderStatus::Cancelled => return Err(DomainError::Rule("Cannot pay for an cancelled order")),
+            OrderStatus::Complete => return Err(DomainError::Rule("Order has already been paid")),
+            OrderStatus::AwaitingPayment => return Err(DomainError::Rule("A payment for this order is in progress")),
+            OrderStatus::Created if now_ms >= self.expires_at_ms => return Err(DomainError::Rule("Order has expired")),
+            OrderStatus::Created => {}
+        }
+        self.status = OrderStatus::AwaitingPayment;
+        self.payment_attempt += 1;
+        self.version += 1;
+        Ok(self.charge_request())
+    }
+
+    /// The request of the current attempt (also used to resume it after a crash).
+    pub fn charge_request(&self) -> ChargeRequest {
+        ChargeRequest {
+            amount_cents: self.ticket.price.cents(),
+            idempotency_key: format!("order-{}-attempt-{}", self.id, self.payment_attempt),
+        }
+    }
+
+    /// The provider confirmed the charge: the order is complete and the ticket stays sold.
+    /// Returns `None` when the order was already complete (a repeated confirmation).
+    pub fn complete(&mut self, payment_id: &str, stripe_id: &str) -> Option<Event> {
+        match self.status {
+            OrderStatus::Complete => None,
+            _ => {
+                self.status = OrderStatus::Complete;
+                self.stripe_id = Some(stripe_id.to_string());
+                self.version += 1;
+                Some(Event::payment_created(self, payment_id, stripe_id))
+            }
+        }
+    }
+
+    /// The provider declined: the order is payable again until it expires.
+    pub fn payment_declined(&mut self) {
+        if self.status == OrderStatus::AwaitingPayment {
+            self.status = OrderStatus::Created;
+            self.version += 1;
+        }
+    }
+}
+
+/// Milliseconds since the epoch as ISO-8601 UTC with millisecond precision.
+pub fn iso_utc(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order() -> (Order, UserId) {
+        let buyer = UserId::new();
+        let ticket = TicketSnapshot { id: TicketId::new(), title: "t".into(), price: Price::from_cents(2000), version: 1 };
+        (Order::place(OrderId::new(), buyer, ticket, 1_000, 60_000).0, buyer)
+    }
+
+    #[test]
+    fn a_placed_order_expires_at_the_end_of_its_window() {
+        let (o, _) = order();
+        assert_eq!(o.expires_at_ms, 61_000);
+        assert_eq!(o.status, OrderStatus::Created);
+        assert_eq!(o.expires_at_iso(), "1970-01-01T00:01:01.000Z");
+    }
+
+    #[test]
+    fn expiry_cancels_an_unpaid_order_once() {
+        let (mut o, _) = order();
+        assert!(o.expire(60_999).is_empty(), "not before the deadline");
+        let events: Vec<_> = o.expire(61_000).into_iter().map(|e| e.subject).collect();
+        assert_eq!(events, ["expiration:complete", "order:cancelled"]);
+        assert_eq!(o.status, OrderStatus::Cancelled);
+        assert!(o.expire(99_000).is_empty(), "a second expiry changes nothing");
+    }
+
+    #[test]
+    fn expiry_leaves_paid_and_in_flight_orders_alone() {
+        let (mut o, buyer) = order();
+        o.begin_payment(buyer, 2_000).unwrap();
+        assert!(o.expire(99_000).is_empty());
+        o.complete("p", "ch_1").unwrap();
+        assert!(o.expire(99_000).is_empty());
+        assert_eq!(o.status, OrderStatus::Complete);
+    }
+
+    #[test]
+    fn cancel_rules() {
+        let (mut o, buyer) = order();
+        assert_eq!(o.cancel(UserId::new()), Err(DomainError::NotAuthorized));
+        assert_eq!(o.cancel(buyer).unwrap().len(), 1);
+        assert!(o.cancel(buyer).unwrap().is_empty(), "cancelling twice changes nothing");
+        let (mut paid, buyer) = order();
+        paid.begin_payment(buyer, 2_000).unwrap();
+        paid.complete("p", "ch").unwrap();
+        assert_eq!(paid.cancel(buyer), Err(DomainError::Rule("Cannot cancel a completed order")));
+    }
+
+    #[test]
+    fn payment_rules_and_attempt_keys() {
+        let (mut o, buyer) = order();
+        assert_eq!(o.begin_payment(UserId::new(), 2_000), Err(DomainError::NotAuthorized));
+        let first = o.begin_payment(buyer, 2_000).unwrap();
+        assert_eq!(first.amount_cents, 2000);
+        assert_eq!(o.begin_payment(buyer, 2_000), Err(DomainError::Rule("A payment for this order is in progress")));
+        o.payment_declined();
+        let second = o.begin_payment(buyer, 2_000).unwrap();
+        assert_ne!(first.idempotency_key, second.idempotency_key);
+        assert!(o.complete("p", "ch").is_some());
+        assert!(o.complete("p", "ch").is_none(), "a repeated confirmation is not a second payment");
+        assert_eq!(o.begin_payment(buyer, 2_000), Err(DomainError::Rule("Order has already been paid")));
+        let (mut late, buyer) = order();
+        assert_eq!(late.begin_payment(buyer, 61_000), Err(DomainError::Rule("Order has expired")));
+        late.expire(61_000);
+        assert_eq!(late.begin_payment(buyer, 61_000), Err(DomainError::Rule("Cannot pay for an cancelled order")));
+    }
+
+    #[test]
+    fn the_deadline_is_kept_until_the_ticket_is_released() {
+        let (mut o, buyer) = order();
+        assert!(o.needs_deadline());
+        o.cancel(buyer).unwrap();
+        assert!(o.needs_deadline());
+        o.ticket_released = true;
+        assert!(!o.needs_deadline());
+    }
+}

@@ -1,0 +1,99 @@
+//! Request extractors. Auth is a type: a handler that takes [`AuthUser`] cannot run for a
+//! signed-out caller. JSON bodies arrive as a [`JsonObject`], so wrong shapes are a 400 in the
+//! API's format and field rules can report every failure.
+
+use super::error::ApiError;
+use super::AppState;
+use crate::auth::{Claims, SessionCookie};
+use crate::domain::UserId;
+use actix_web::dev::Payload;
+use actix_web::error::JsonPayloadError;
+use actix_web::{http::header, web, FromRequest, HttpRequest};
+use std::future::{ready, Future};
+use std::pin::Pin;
+
+/// The signed-in caller.
+#[derive(Clone, Debug)]
+pub struct AuthUser {
+    pub id: UserId,
+    pub claims: Claims,
+}
+
+/// The caller if signed in.
+pub struct MaybeUser(pub Option<AuthUser>);
+
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    req.headers().get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}
+
+fn current_user(req: &HttpRequest) -> Option<AuthUser> {
+    let state = req.app_data::<web::Data<AppState>>()?;
+    let token = match bearer(req) {
+        Some(t) => t.to_string(),
+        None => SessionCookie::decode(req.cookie(SessionCookie::NAME)?.value())?,
+    };
+    let claims = state.auth.verify(&token)?;
+    let id = UserId::parse(&claims.id)?;
+    Some(AuthUser { id, claims })
+}
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(current_user(req).ok_or(ApiError::NotAuthorized))
+    }
+}
+
+impl FromRequest for MaybeUser {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(MaybeUser(current_user(req))))
+    }
+}
+
+/// A JSON object body (an array, a string or `null` is a 400).
+pub struct JsonObject(pub serde_json::Map<String, serde_json::Value>);
+
+impl JsonObject {
+    pub fn get(&self, field: &str) -> Option<&serde_json::Value> {
+        self.0.get(field).filter(|v| !v.is_null())
+    }
+
+    /// A field as text, if it is a string.
+    pub fn str(&self, field: &str) -> Option<&str> {
+        self.get(field).and_then(|v| v.as_str())
+    }
+}
+
+impl FromRequest for JsonObject {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = web::Json::<serde_json::Value>::from_request(req, payload);
+        Box::pin(async move {
+            match json.await {
+                Ok(web::Json(serde_json::Value::Object(map))) => Ok(JsonObject(map)),
+                Ok(_) => Err(ApiError::bad_request("Request body must be a JSON object")),
+                Err(e) => Err(json_error(e)),
+            }
+        })
+    }
+}
+
+/// Maps actix's JSON errors to the API's: oversize 413, the rest 400 with a clear message.
+pub fn json_error(e: actix_web::Error) -> ApiError {
+    match e.as_error::<JsonPayloadError>() {
+        Some(JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. }) => {
+            ApiError::PayloadTooLarge
+        }
+        Some(JsonPayloadError::Payload(actix_web::error::PayloadError::Overflow)) => ApiError::PayloadTooLarge,
+        Some(JsonPayloadError::ContentType) => ApiError::bad_request("Content-Type must be application/json"),
+        Some(JsonPayloadError::Deserialize(err)) => ApiError::bad_request(format!("Malformed JSON: {err}")),
+        _ => ApiError::bad_request("Malformed request body"),
+    }
+}

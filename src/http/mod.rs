@@ -1,0 +1,112 @@
+//! The HTTP edge: routes, extractors, and the one error boundary. Handlers parse, call an actor
+//! or service, and shape the response; no domain rule lives here.
+
+pub mod error;
+pub mod extract;
+mod health;
+mod testing;
+pub mod tickets;
+mod users;
+
+use crate::actors::ticket::TicketActor;
+use crate::actors::Registry;
+use crate::auth::Auth;
+use crate::observability::Metrics;
+use crate::settings::Settings;
+use crate::storage::Store;
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{header, StatusCode};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Next};
+use actix_web::{web, HttpResponse};
+use error::{error_body, ApiError};
+use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+use tracing::Instrument;
+
+/// Everything a handler may use, shared by all workers.
+pub struct AppState {
+    pub settings: Settings,
+    pub store: Store,
+    pub auth: Auth,
+    pub tickets: Registry<TicketActor>,
+    pub metrics: Metrics,
+}
+
+/// Registers every route and the error boundary on an `App`.
+pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        let limit = state.settings.http.body_limit_bytes;
+        let fault_injection = state.settings.testing.fault_injection;
+        cfg.app_data(state)
+            .app_data(web::JsonConfig::default().limit(limit))
+            .app_data(web::PayloadConfig::default().limit(limit))
+            .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::bad_request(e.to_string()).into()))
+            .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))
+            .configure(health::routes)
+            .configure(users::routes)
+            .configure(tickets::routes);
+        if fault_injection {
+            cfg.configure(testing::routes);
+        }
+        cfg.default_service(web::to(|| async { Err::<HttpResponse, ApiError>(ApiError::NotFound) }));
+    }
+}
+
+/// Turns any error response that is not already ours (405 from routing, 413 from the payload
+/// limit, a 500 from actix) into the API's JSON error format.
+pub fn json_errors<B: 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(|res: ServiceResponse<B>| {
+        let is_json = res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if is_json {
+            return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+        }
+        let status = res.status();
+        let message = match status {
+            StatusCode::NOT_FOUND => "Not Found",
+            StatusCode::METHOD_NOT_ALLOWED => "Method not allowed",
+            StatusCode::PAYLOAD_TOO_LARGE => "Request body is too large",
+            StatusCode::UNAUTHORIZED => "Not authorized",
+            s if s.is_server_error() => "Something went wrong",
+            _ => status.canonical_reason().unwrap_or("Bad request"),
+        };
+        let (req, _) = res.into_parts();
+        let response = HttpResponse::build(status).json(error_body(message));
+        Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, response).map_into_right_body()))
+    })
+}
+
+/// Per request: a tracing span, the metrics, and a panic guard so that a bug answers 500
+/// instead of killing the worker.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let metrics = req.app_data::<web::Data<AppState>>().map(|s| s.metrics.clone());
+    let span = tracing::info_span!("request", %method, %route, status = tracing::field::Empty);
+    let http_req = req.request().clone();
+    let outcome = AssertUnwindSafe(next.call(req).instrument(span.clone())).catch_unwind().await;
+    let response = match outcome {
+        Ok(Ok(res)) => res.map_into_left_body(),
+        Ok(Err(e)) => return Err(e),
+        Err(_) => {
+            tracing::error!(parent: &span, "request handler panicked");
+            let body = ApiError::internal("handler panicked");
+            ServiceResponse::new(http_req, actix_web::ResponseError::error_response(&body)).map_into_right_body()
+        }
+    };
+    let status = response.status().as_u16();
+    span.record("status", status);
+    if let Some(metrics) = metrics {
+        metrics.request(&method, &route, status, started.elapsed());
+    }
+    Ok(response)
+}

@@ -1,0 +1,18 @@
+//! Test-only routes, registered only when `testing.fault_injection = true`.
+
+use super::error::ApiError;
+use super::tickets::ticket_id;
+use super::AppState;
+use crate::actors::ticket::InjectPanic;
+use actix_web::{web, HttpResponse};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/testing/tickets/{id}/panic", web::post().to(panic_ticket));
+}
+
+/// Makes the ticket's actor panic inside a rule, so a test can watch its supervisor restart it.
+async fn panic_ticket(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = ticket_id(&id)?;
+    let outcome = state.tickets.ask(id, InjectPanic).await;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "panicked": outcome.is_err() })))
+}

@@ -1,0 +1,26 @@
+//! # ticketing
+//!
+//! A ticket marketplace backend as a durable actor system.
+//!
+//! # Layout
+//! * [`domain`]: tickets, orders, users and their rules: plain types, no I/O.
+//! * [`actors`]: one actor per ticket (and order), the registry that activates and passivates
+//!   them, supervision.
+//! * [`storage`]: where bytes hit the disk: sled, versioned envelopes, group commit.
+//! * [`auth`]: accounts, passwords, access and refresh tokens.
+//! * [`http`]: routes, extractors and the one error boundary.
+//! * [`observability`]: metrics and logging.
+//! * [`settings`]: layered, typed configuration.
+//! * [`startup`]: `Application::build(settings)` wires it all together.
+
+pub mod actors;
+pub mod auth;
+pub mod domain;
+pub mod http;
+pub mod observability;
+pub mod settings;
+pub mod startup;
+pub mod storage;
+
+pub use settings::Settings;
+pub use startup::Application;

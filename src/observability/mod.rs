@@ -1,0 +1,119 @@
+//! Metrics (Prometheus) and logging set-up. The metrics are what the admin endpoints show, as
+//! numbers a scraper can graph.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Inner {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    http_latency: HistogramVec,
+    activations: IntCounterVec,
+    passivations: IntCounterVec,
+    restarts: IntCounterVec,
+    live_actors: IntGaugeVec,
+    mailbox_depth: IntGaugeVec,
+    timers_pending: IntGauge,
+    outbox_backlog: IntGauge,
+    flush_latency: Histogram,
+}
+
+/// The node's metrics; cheap to clone. Each test app has its own registry.
+#[derive(Clone)]
+pub struct Metrics(Arc<Inner>);
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("ticketing".into()), None)?;
+        let kind = &["kind"];
+        let http_requests = IntCounterVec::new(
+            Opts::new("http_requests_total", "HTTP requests by route and status"),
+            &["method", "route", "status"],
+        )?;
+        let http_latency = HistogramVec::new(
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by route"),
+            &["method", "route"],
+        )?;
+        let activations = IntCounterVec::new(Opts::new("actor_activations_total", "Actors activated"), kind)?;
+        let passivations = IntCounterVec::new(Opts::new("actor_passivations_total", "Actors passivated"), kind)?;
+        let restarts = IntCounterVec::new(Opts::new("actor_restarts_total", "Supervisor restarts"), kind)?;
+        let live_actors = IntGaugeVec::new(Opts::new("actors_live", "Live actors by kind"), kind)?;
+        let mailbox_depth = IntGaugeVec::new(Opts::new("actor_mailbox_depth", "Queued messages by kind"), kind)?;
+        let timers_pending = IntGauge::new("timers_pending", "Order deadlines armed on this node")?;
+        let outbox_backlog = IntGauge::new("outbox_backlog", "Events written but not yet published")?;
+        let flush_latency = Histogram::with_opts(
+            HistogramOpts::new("storage_flush_duration_seconds", "Duration of one group-commit flush")
+                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0]),
+        )?;
+        registry.register(Box::new(http_requests.clone()))?;
+        registry.register(Box::new(http_latency.clone()))?;
+        registry.register(Box::new(activations.clone()))?;
+        registry.register(Box::new(passivations.clone()))?;
+        registry.register(Box::new(restarts.clone()))?;
+        registry.register(Box::new(live_actors.clone()))?;
+        registry.register(Box::new(mailbox_depth.clone()))?;
+        registry.register(Box::new(timers_pending.clone()))?;
+        registry.register(Box::new(outbox_backlog.clone()))?;
+        registry.register(Box::new(flush_latency.clone()))?;
+        Ok(Self(Arc::new(Inner {
+            registry,
+            http_requests,
+            http_latency,
+            activations,
+            passivations,
+            restarts,
+            live_actors,
+            mailbox_depth,
+            timers_pending,
+            outbox_backlog,
+            flush_latency,
+        })))
+    }
+
+    pub fn activated(&self, kind: &str) {
+        self.0.activations.with_label_values(&[kind]).inc();
+    }
+    pub fn passivated(&self, kind: &str) {
+        self.0.passivations.with_label_values(&[kind]).inc();
+    }
+    pub fn restarted(&self, kind: &str) {
+        self.0.restarts.with_label_values(&[kind]).inc();
+    }
+    pub fn flushed(&self, took: Duration) {
+        self.0.flush_latency.observe(took.as_secs_f64());
+    }
+    pub fn request(&self, method: &str, route: &str, status: u16, took: Duration) {
+        self.0.http_requests.with_label_values(&[method, route, &status.to_string()]).inc();
+        self.0.http_latency.with_label_values(&[method, route]).observe(took.as_secs_f64());
+    }
+    pub fn set_live(&self, kind: &str, live: usize, mailbox: i64) {
+        self.0.live_actors.with_label_values(&[kind]).set(live as i64);
+        self.0.mailbox_depth.with_label_values(&[kind]).set(mailbox);
+    }
+    pub fn set_timers_pending(&self, n: usize) {
+        self.0.timers_pending.set(n as i64);
+    }
+    pub fn set_outbox_backlog(&self, n: usize) {
+        self.0.outbox_backlog.set(n as i64);
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.0.registry.gather(), &mut buf) {
+            tracing::error!(error = %e, "metrics cannot be encoded");
+        }
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+}
+
+/// Installs the global `tracing` subscriber: human-readable or JSON lines.
+pub fn init_logging(level: &str, json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}

@@ -1,0 +1,292 @@
+//! Typed, layered settings: `config/default.toml` (compiled in), then the `--config` file, then
+//! `TICKETING_<SECTION>__<KEY>` environment variables. Unknown keys and invalid values stop
+//! start-up with a message naming the setting.
+
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+const DEV_JWT_SECRET: &str = "dev-only-insecure-jwt-secret";
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub app: AppSettings,
+    pub http: HttpSettings,
+    pub storage: StorageSettings,
+    pub auth: AuthSettings,
+    pub actors: ActorSettings,
+    pub orders: OrderSettings,
+    pub payments: PaymentSettings,
+    pub admin: AdminSettings,
+    pub cluster: ClusterSettings,
+    pub log: LogSettings,
+    pub testing: TestingSettings,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Dev,
+    Production,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSettings {
+    pub mode: Mode,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub addr: SocketAddr,
+    pub workers: usize,
+    pub body_limit_bytes: usize,
+    pub shutdown_timeout_seconds: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    pub path: PathBuf,
+}
+
+/// A secret: never printed by `Debug`.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"[redacted]\"" })
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub jwt_secret: Secret,
+    pub access_token_seconds: u64,
+    pub refresh_token_seconds: u64,
+    pub secure_cookies: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActorSettings {
+    pub idle_seconds: f64,
+    pub ask_timeout_ms: u64,
+    pub threads: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderSettings {
+    pub expiration_seconds: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentProvider {
+    Offline,
+    Stripe,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentSettings {
+    pub provider: PaymentProvider,
+    pub stripe_secret_key: Secret,
+    pub stripe_api_base: String,
+    pub webhook_secret: Secret,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    pub token: Secret,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    pub node_id: String,
+    pub amqp_url: Secret,
+    pub shards: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestingSettings {
+    pub fault_injection: bool,
+    pub crash_at: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("invalid configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid setting {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+impl Settings {
+    /// Defaults, then `file` (if any), then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    /// Like [`Settings::load`] with an explicit environment (for tests).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, SettingsError> {
+        let mut builder =
+            config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(file) = file {
+            builder = builder.add_source(config::File::from(file).required(true));
+        }
+        let env: std::collections::HashMap<String, String> =
+            env.into_iter().filter(|(k, _)| k.starts_with("TICKETING_")).collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("TICKETING")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(env)),
+        );
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let invalid = |key, reason: &str| Err(SettingsError::Invalid { key, reason: reason.to_string() });
+        if self.auth.jwt_secret.expose().len() < 16 {
+            return invalid("auth.jwt_secret", "must be at least 16 characters");
+        }
+        if self.app.mode == Mode::Production && self.auth.jwt_secret.expose() == DEV_JWT_SECRET {
+            return invalid("auth.jwt_secret", "the default secret is refused in production mode");
+        }
+        if self.http.body_limit_bytes == 0 {
+            return invalid("http.body_limit_bytes", "must be greater than 0");
+        }
+        if self.auth.access_token_seconds == 0 || self.auth.refresh_token_seconds == 0 {
+            return invalid("auth.access_token_seconds", "token lifetimes must be greater than 0");
+        }
+        if !(self.actors.idle_seconds > 0.0) {
+            return invalid("actors.idle_seconds", "must be greater than 0");
+        }
+        if self.actors.ask_timeout_ms == 0 {
+            return invalid("actors.ask_timeout_ms", "must be greater than 0");
+        }
+        if !(self.orders.expiration_seconds > 0.0) {
+            return invalid("orders.expiration_seconds", "must be greater than 0");
+        }
+        if self.cluster.shards == 0 {
+            return invalid("cluster.shards", "must be greater than 0");
+        }
+        if self.cluster.node_id.trim().is_empty() {
+            return invalid("cluster.node_id", "must not be empty");
+        }
+        if self.payments.provider == PaymentProvider::Stripe && self.payments.stripe_secret_key.is_empty() {
+            return invalid("payments.stripe_secret_key", "is required when payments.provider = \"stripe\"");
+        }
+        if self.storage.path.as_os_str().is_empty() {
+            return invalid("storage.path", "must not be empty");
+        }
+        Ok(())
+    }
+
+    pub fn threads(&self) -> usize {
+        match self.actors.threads {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_load() {
+        let s = Settings::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(s.http.addr.port(), 3000);
+        assert_eq!(s.payments.provider, PaymentProvider::Offline);
+        assert_eq!(s.orders.expiration_seconds, 900.0);
+    }
+
+    #[test]
+    fn environment_variables_override_defaults() {
+        let s = Settings::load_with_env(
+            None,
+            env(&[("TICKETING_HTTP__ADDR", "127.0.0.1:4000"), ("TICKETING_ORDERS__EXPIRATION_SECONDS", "2")]),
+        )
+        .unwrap();
+        assert_eq!(s.http.addr.port(), 4000);
+        assert_eq!(s.orders.expiration_seconds, 2.0);
+    }
+
+    #[test]
+    fn a_config_file_overrides_defaults_and_env_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("node.toml");
+        std::fs::write(&file, "[http]\naddr = \"127.0.0.1:5000\"\n[cluster]\nnode_id = \"n7\"\n").unwrap();
+        let s = Settings::load_with_env(Some(&file), env(&[("TICKETING_CLUSTER__NODE_ID", "n8")])).unwrap();
+        assert_eq!(s.http.addr.port(), 5000);
+        assert_eq!(s.cluster.node_id, "n8");
+    }
+
+    #[test]
+    fn invalid_settings_are_refused_with_the_setting_named() {
+        let err = Settings::load_with_env(None, env(&[("TICKETING_HTTP__ADDR", "nowhere")])).unwrap_err();
+        assert!(err.to_string().contains("addr"), "{err}");
+        let err = Settings::load_with_env(None, env(&[("TICKETING_HTTP__NO_SUCH_KEY", "1")])).unwrap_err();
+        assert!(err.to_string().contains("no_such_key"), "{err}");
+        let err = Settings::load_with_env(None, env(&[("TICKETING_APP__MODE", "production")])).unwrap_err();
+        assert!(err.to_string().contains("auth.jwt_secret"), "{err}");
+        let err = Settings::load_with_env(None, env(&[("TICKETING_PAYMENTS__PROVIDER", "paypal")])).unwrap_err();
+        assert!(err.to_string().contains("provider"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_not_printed() {
+        let s = Settings::load_with_env(None, env(&[])).unwrap();
+        assert!(!format!("{s:?}").contains("dev-only-insecure"));
+    }
+}

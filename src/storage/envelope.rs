@@ -1,0 +1,89 @@
+//! The on-disk record format: a versioned envelope around a bincode payload.
+//!
+//! ```text
+//! [format version: u8][kind: u8][payload: bincode(serde)]
+//! ```
+//! * version 1 (legacy): fixed-width integers, the v1 record schemas (see [`Record::decode_v1`]).
+//! * version 2 (current): variable-width integers, the current schemas.
+//!
+//! Reading dispatches on the version byte, so a release can always read what an older one wrote;
+//! a record that does not decode is an error naming its key, never a silent skip or a panic.
+
+use super::StorageError;
+use serde::{de::DeserializeOwned, Serialize};
+
+/// What this release writes.
+pub const FORMAT_VERSION: u8 = 2;
+/// The previous format, still readable.
+pub const LEGACY_FORMAT_VERSION: u8 = 1;
+
+/// Which record type a value holds; checked on read so that a key can never be decoded as the
+/// wrong type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    User = 1,
+    EmailIndex = 2,
+    Ticket = 3,
+    Order = 4,
+    Event = 5,
+    Deadline = 6,
+    Payment = 7,
+    RefreshToken = 8,
+    WebhookEvent = 9,
+    Charge = 10,
+    Marker = 11,
+}
+
+/// A type stored in an envelope.
+pub trait Record: Serialize + DeserializeOwned {
+    const KIND: Kind;
+
+    /// Decodes the payload of a version-1 envelope, for kinds whose schema changed since.
+    fn decode_v1(_payload: &[u8]) -> Option<Self> {
+        None
+    }
+}
+
+fn current() -> impl bincode::config::Config {
+    bincode::config::standard()
+}
+
+pub(crate) fn legacy() -> impl bincode::config::Config {
+    bincode::config::standard().with_fixed_int_encoding()
+}
+
+pub fn encode<T: Record>(value: &T) -> Result<Vec<u8>, StorageError> {
+    let mut out = vec![FORMAT_VERSION, T::KIND as u8];
+    bincode::serde::encode_into_std_write(value, &mut out, current())
+        .map_err(|e| StorageError::Encode(e.to_string()))?;
+    Ok(out)
+}
+
+pub fn decode<T: Record>(key: &[u8], bytes: &[u8]) -> Result<T, StorageError> {
+    let corrupt = |reason: String| StorageError::Corrupt { key: super::keys::describe(key), reason };
+    let [version, kind, payload @ ..] = bytes else {
+        return Err(corrupt("record shorter than its envelope header".into()));
+    };
+    if *kind != T::KIND as u8 {
+        return Err(corrupt(format!("expected kind {:?} ({}), found {kind}", T::KIND, T::KIND as u8)));
+    }
+    match *version {
+        FORMAT_VERSION => {
+            let (value, read) = bincode::serde::decode_from_slice(payload, current())
+                .map_err(|e| corrupt(format!("bad v{FORMAT_VERSION} payload: {e}")))?;
+            if read != payload.len() {
+                return Err(corrupt(format!("{} trailing bytes", payload.len() - read)));
+            }
+            Ok(value)
+        }
+        LEGACY_FORMAT_VERSION => T::decode_v1(payload).ok_or_else(|| corrupt("bad v1 payload".into())),
+        other => Err(corrupt(format!("unknown format version {other}"))),
+    }
+}
+
+/// Decodes a whole legacy payload with the legacy config (used by `decode_v1` impls).
+pub(crate) fn decode_legacy<T: DeserializeOwned>(payload: &[u8]) -> Option<T> {
+    let (value, read) = bincode::serde::decode_from_slice(payload, legacy()).ok()?;
+    (read == payload.len()).then_some(value)
+}
