@@ -177,6 +177,11 @@ impl<A: Activatable> Registry<A> {
             .collect()
     }
 
+    /// How many activations this registry has made (each live actor is one of them).
+    pub fn activations(&self) -> u64 {
+        self.0.generations.load(Ordering::Relaxed)
+    }
+
     pub fn ask_timeout(&self) -> Duration {
         self.0.ask_timeout
     }

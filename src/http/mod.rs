@@ -14,7 +14,7 @@ use crate::auth::Auth;
 use crate::observability::Metrics;
 use crate::settings::Settings;
 use crate::storage::Store;
-use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Next};
@@ -81,32 +81,32 @@ pub fn json_errors<B: 'static>() -> ErrorHandlers<B> {
     })
 }
 
-/// Per request: a tracing span, the metrics, and a panic guard so that a bug answers 500
-/// instead of killing the worker.
+/// Per request: a tracing span, the metrics, and a panic guard so that a bug answers a JSON
+/// 500 instead of dropping the connection.
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().to_string();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let metrics = req.app_data::<web::Data<AppState>>().map(|s| s.metrics.clone());
     let span = tracing::info_span!("request", %method, %route, status = tracing::field::Empty);
-    let http_req = req.request().clone();
     let outcome = AssertUnwindSafe(next.call(req).instrument(span.clone())).catch_unwind().await;
-    let response = match outcome {
-        Ok(Ok(res)) => res.map_into_left_body(),
-        Ok(Err(e)) => return Err(e),
+    let status = match &outcome {
+        Ok(Ok(res)) => res.status(),
+        Ok(Err(e)) => e.as_response_error().status_code(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    span.record("status", status.as_u16());
+    if let Some(metrics) = metrics {
+        metrics.request(&method, &route, status.as_u16(), started.elapsed());
+    }
+    match outcome {
+        Ok(result) => result,
         Err(_) => {
             tracing::error!(parent: &span, "request handler panicked");
-            let body = ApiError::internal("handler panicked");
-            ServiceResponse::new(http_req, actix_web::ResponseError::error_response(&body)).map_into_right_body()
+            Err(ApiError::internal("handler panicked").into())
         }
-    };
-    let status = response.status().as_u16();
-    span.record("status", status);
-    if let Some(metrics) = metrics {
-        metrics.request(&method, &route, status, started.elapsed());
     }
-    Ok(response)
 }

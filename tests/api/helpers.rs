@@ -1,0 +1,163 @@
+//! `spawn_app()`: the real `Application` on a random port with its own temp data dir, plus the
+//! small client helpers the tests share.
+
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
+use serde_json::{json, Value};
+use std::future::Future;
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+use ticketing::domain::Event;
+use ticketing::http::AppState;
+use ticketing::storage::{keys, StoredEvent};
+use ticketing::{Application, Settings};
+
+pub struct TestApp {
+    pub address: String,
+    pub client: Client,
+    pub state: actix_web::web::Data<AppState>,
+    handle: actix_web::dev::ServerHandle,
+    _data: TempDir,
+}
+
+/// A signed-in user: the `Cookie` header value and the user's id.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub cookie: String,
+    pub id: String,
+    pub email: String,
+}
+
+pub fn test_settings(data: &std::path::Path) -> Settings {
+    let mut s = Settings::load_with_env(None, Vec::<(String, String)>::new()).expect("default settings");
+    s.http.addr = "127.0.0.1:0".parse().unwrap();
+    s.http.workers = 2;
+    s.actors.threads = 2;
+    s.storage.path = data.to_path_buf();
+    s.testing.fault_injection = true;
+    s.log.level = "warn".into();
+    s
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut settings = test_settings(data.path());
+    customise(&mut settings);
+    let app = Application::build(settings).await.expect("application builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state();
+    let handle = app.handle();
+    actix_web::rt::spawn(app.run_until_stopped());
+    let client = Client::builder().no_proxy().timeout(Duration::from_secs(30)).build().unwrap();
+    TestApp { address, client, state, handle, _data: data }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.client.get(self.url(path))
+    }
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.client.post(self.url(path))
+    }
+    pub fn put(&self, path: &str) -> RequestBuilder {
+        self.client.put(self.url(path))
+    }
+    pub fn delete(&self, path: &str) -> RequestBuilder {
+        self.client.delete(self.url(path))
+    }
+
+    pub async fn signup_as(&self, email: &str, password: &str) -> Response {
+        self.post("/api/users/signup").json(&json!({"email": email, "password": password})).send().await.unwrap()
+    }
+
+    /// Signs up a fresh user and returns its session (the seeds' `global.signin()`).
+    pub async fn signin(&self) -> Session {
+        let email = format!("user-{}@test.com", uuid::Uuid::new_v4().simple());
+        let res = self.signup_as(&email, "password").await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let cookie = session_cookie(&res).expect("signup sets the session cookie");
+        let body: Value = res.json().await.unwrap();
+        Session { cookie, id: body["id"].as_str().unwrap().to_string(), email }
+    }
+
+    pub async fn create_ticket(&self, who: &Session, title: &str, price: Value) -> Value {
+        let res = self
+            .post("/api/tickets")
+            .header("Cookie", &who.cookie)
+            .json(&json!({"title": title, "price": price}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        res.json().await.unwrap()
+    }
+
+    /// Every event in the durable outbox, in commit order.
+    pub fn outbox(&self) -> Vec<Event> {
+        let mut events: Vec<StoredEvent> = self
+            .state
+            .store
+            .scan::<StoredEvent>(&[keys::OUTBOX], None, usize::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect();
+        events.sort_by_key(|e| e.seq);
+        events.into_iter().map(|e| e.event).collect()
+    }
+
+    /// The outbox events about one entity.
+    pub fn events_of(&self, entity_id: &str) -> Vec<Event> {
+        self.outbox().into_iter().filter(|e| e.entity_id == entity_id).collect()
+    }
+
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+}
+
+/// The `name=value` part of the `session` cookie a response sets.
+pub fn session_cookie(res: &Response) -> Option<String> {
+    set_cookie(res, "session").filter(|c| c != "session=")
+}
+
+/// The `name=value` pair of the named `Set-Cookie` header.
+pub fn set_cookie(res: &Response, name: &str) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap_or_default().to_string())
+}
+
+/// Waits until `check` holds, polling; panics with `what` after `timeout`.
+pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Asserts the API's error format and returns the messages.
+pub async fn error_messages(res: Response) -> Vec<String> {
+    let body: Value = res.json().await.expect("error bodies are JSON");
+    let errors = body["errors"].as_array().expect("errors array");
+    assert!(!errors.is_empty());
+    errors.iter().map(|e| e["message"].as_str().expect("message").to_string()).collect()
+}
