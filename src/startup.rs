@@ -27,22 +27,37 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let metrics = Metrics::new().context("metrics registry")?;
         let flush_metrics = metrics.clone();
-        let store = Store::open(&settings.storage.path, Arc::new(move |took| flush_metrics.flushed(took)))
-            .with_context(|| format!("cannot open storage at {}", settings.storage.path.display()))?;
+        let store = Store::open(
+            &settings.storage.path,
+            Arc::new(move |took| flush_metrics.flushed(took)),
+        )
+        .with_context(|| format!("cannot open storage at {}", settings.storage.path.display()))?;
 
         // Actors run on their own arbiters (one per core), apart from the HTTP workers.
-        let arbiters: Vec<Arbiter> = (0..settings.threads().max(1)).map(|_| Arbiter::new()).collect();
+        let arbiters: Vec<Arbiter> = (0..settings.threads().max(1))
+            .map(|_| Arbiter::new())
+            .collect();
         let handles: Vec<_> = arbiters.iter().map(|a| a.handle()).collect();
         let ask_timeout = Duration::from_millis(settings.actors.ask_timeout_ms);
         let idle = Duration::from_secs_f64(settings.actors.idle_seconds);
         let tickets = Registry::<TicketActor>::new(
             handles,
-            TicketDeps { store: store.clone(), idle, fault_injection: settings.testing.fault_injection },
+            TicketDeps {
+                store: store.clone(),
+                idle,
+                fault_injection: settings.testing.fault_injection,
+            },
             ask_timeout,
             metrics.clone(),
         );
         let auth = Auth::new(store.clone(), settings.auth.clone());
-        let state = web::Data::new(AppState { settings: settings.clone(), store, auth, tickets, metrics });
+        let state = web::Data::new(AppState {
+            settings: settings.clone(),
+            store,
+            auth,
+            tickets,
+            metrics,
+        });
 
         let listener = TcpListener::bind(settings.http.addr)
             .with_context(|| format!("cannot listen on {}", settings.http.addr))?;
@@ -59,7 +74,12 @@ impl Application {
             server = server.workers(settings.http.workers);
         }
         let server = server.listen(listener)?.run();
-        Ok(Self { port, server, state, arbiters })
+        Ok(Self {
+            port,
+            server,
+            state,
+            arbiters,
+        })
     }
 
     pub fn port(&self) -> u16 {

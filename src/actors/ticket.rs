@@ -2,7 +2,7 @@
 //! reservation. Its mailbox order is the ticket's version order.
 
 use super::durable::{done, Durable, DurableCell};
-use super::{ActorError, Activatable, RegistryLink};
+use super::{Activatable, ActorError, RegistryLink};
 use crate::domain::{now_ms, DomainError, OrderId, Ticket, TicketDraft, TicketId, UserId};
 use crate::storage::{keys, DeadlineEntry, Store};
 use actix::prelude::*;
@@ -163,7 +163,12 @@ impl Handler<ReserveTicket> for TicketActor {
         AtomicResponse::new(self.change(ctx, move |ticket, changes| {
             let ticket = existing(ticket)?;
             changes.event(ticket.reserve(msg.order, msg.buyer, now_ms())?);
-            changes.put(keys::deadline(msg.expires_at_ms, &msg.order), &DeadlineEntry { ticket_id: ticket.id });
+            changes.put(
+                keys::deadline(msg.expires_at_ms, &msg.order),
+                &DeadlineEntry {
+                    ticket_id: ticket.id,
+                },
+            );
             Ok(ticket.clone())
         }))
     }

@@ -26,7 +26,11 @@ impl JwtKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "iat"]);
-        Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation }
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        }
     }
 
     pub fn issue(&self, user: &User, lifetime_seconds: u64) -> String {
@@ -38,11 +42,14 @@ impl JwtKeys {
             exp: iat + lifetime_seconds as i64,
         };
         // HS256 signing of a small struct cannot fail; an empty token would simply not verify.
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).unwrap_or_default()
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .unwrap_or_default()
     }
 
     pub fn verify(&self, token: &str) -> Option<Claims> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok().map(|d| d.claims)
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .ok()
+            .map(|d| d.claims)
     }
 }
 
@@ -64,8 +71,12 @@ impl SessionCookie {
     }
 
     pub fn decode(value: &str) -> Option<String> {
-        let bytes = base64::engine::general_purpose::STANDARD.decode(value.trim()).ok()?;
-        serde_json::from_slice::<CookieBody>(&bytes).ok().map(|b| b.jwt)
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(value.trim())
+            .ok()?;
+        serde_json::from_slice::<CookieBody>(&bytes)
+            .ok()
+            .map(|b| b.jwt)
     }
 }
 
@@ -75,7 +86,12 @@ mod tests {
     use crate::domain::{Email, UserId};
 
     fn user() -> User {
-        User { id: UserId::new(), email: Email::parse("a@b.co").unwrap(), password_hash: String::new(), created_at_ms: 0 }
+        User {
+            id: UserId::new(),
+            email: Email::parse("a@b.co").unwrap(),
+            password_hash: String::new(),
+            created_at_ms: 0,
+        }
     }
 
     #[test]
@@ -83,7 +99,9 @@ mod tests {
         let keys = JwtKeys::new(b"0123456789abcdef0123");
         let token = keys.issue(&user(), 60);
         assert_eq!(keys.verify(&token).unwrap().email, "a@b.co");
-        assert!(JwtKeys::new(b"another-secret-0123456").verify(&token).is_none());
+        assert!(JwtKeys::new(b"another-secret-0123456")
+            .verify(&token)
+            .is_none());
         assert!(keys.verify("garbage").is_none());
     }
 
@@ -91,8 +109,14 @@ mod tests {
     fn expired_tokens_do_not_verify() {
         let keys = JwtKeys::new(b"0123456789abcdef0123");
         let now = chrono::Utc::now().timestamp();
-        let claims = Claims { id: "x".into(), email: "a@b.co".into(), iat: now - 100, exp: now - 10 };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap();
+        let claims = Claims {
+            id: "x".into(),
+            email: "a@b.co".into(),
+            iat: now - 100,
+            exp: now - 10,
+        };
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap();
         assert!(keys.verify(&token).is_none());
     }
 

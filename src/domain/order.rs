@@ -63,7 +63,13 @@ pub struct ChargeRequest {
 }
 
 impl Order {
-    pub fn place(id: OrderId, buyer: UserId, ticket: TicketSnapshot, now_ms: i64, window_ms: i64) -> (Self, Event) {
+    pub fn place(
+        id: OrderId,
+        buyer: UserId,
+        ticket: TicketSnapshot,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> (Self, Event) {
         let order = Self {
             id,
             user_id: buyer,
@@ -95,7 +101,11 @@ impl Order {
     }
 
     pub fn check_owner(&self, caller: UserId) -> Result<(), DomainError> {
-        if self.user_id == caller { Ok(()) } else { Err(DomainError::NotAuthorized) }
+        if self.user_id == caller {
+            Ok(())
+        } else {
+            Err(DomainError::NotAuthorized)
+        }
     }
 
     /// The buyer cancels. Cancelling twice changes nothing (`Ok(vec![])`).
@@ -104,7 +114,9 @@ impl Order {
         match self.status {
             OrderStatus::Cancelled => Ok(vec![]),
             OrderStatus::Complete => Err(DomainError::Rule("Cannot cancel a completed order")),
-            OrderStatus::AwaitingPayment => Err(DomainError::Rule("A payment for this order is in progress")),
+            OrderStatus::AwaitingPayment => {
+                Err(DomainError::Rule("A payment for this order is in progress"))
+            }
             OrderStatus::Created => {
                 self.status = OrderStatus::Cancelled;
                 self.version += 1;
@@ -120,18 +132,31 @@ impl Order {
         }
         self.status = OrderStatus::Cancelled;
         self.version += 1;
-        vec![Event::expiration_complete(self), Event::order_cancelled(self)]
+        vec![
+            Event::expiration_complete(self),
+            Event::order_cancelled(self),
+        ]
     }
 
     /// Starts a charge: the order is `awaiting:payment` until the provider answers, so it can
     /// neither expire nor be cancelled under the charge.
-    pub fn begin_payment(&mut self, caller: UserId, now_ms: i64) -> Result<ChargeRequest, DomainError> {
+    pub fn begin_payment(
+        &mut self,
+        caller: UserId,
+        now_ms: i64,
+    ) -> Result<ChargeRequest, DomainError> {
         self.check_owner(caller)?;
         match self.status {
-            OrderStatus::Cancelled => return Err(DomainError::Rule("Cannot pay for an cancelled order")),
+            OrderStatus::Cancelled => {
+                return Err(DomainError::Rule("Cannot pay for an cancelled order"))
+            }
             OrderStatus::Complete => return Err(DomainError::Rule("Order has already been paid")),
-            OrderStatus::AwaitingPayment => return Err(DomainError::Rule("A payment for this order is in progress")),
-            OrderStatus::Created if now_ms >= self.expires_at_ms => return Err(DomainError::Rule("Order has expired")),
+            OrderStatus::AwaitingPayment => {
+                return Err(DomainError::Rule("A payment for this order is in progress"))
+            }
+            OrderStatus::Created if now_ms >= self.expires_at_ms => {
+                return Err(DomainError::Rule("Order has expired"))
+            }
             OrderStatus::Created => {}
         }
         self.status = OrderStatus::AwaitingPayment;
@@ -184,8 +209,16 @@ mod tests {
 
     fn order() -> (Order, UserId) {
         let buyer = UserId::new();
-        let ticket = TicketSnapshot { id: TicketId::new(), title: "t".into(), price: Price::from_cents(2000), version: 1 };
-        (Order::place(OrderId::new(), buyer, ticket, 1_000, 60_000).0, buyer)
+        let ticket = TicketSnapshot {
+            id: TicketId::new(),
+            title: "t".into(),
+            price: Price::from_cents(2000),
+            version: 1,
+        };
+        (
+            Order::place(OrderId::new(), buyer, ticket, 1_000, 60_000).0,
+            buyer,
+        )
     }
 
     #[test]
@@ -203,7 +236,10 @@ mod tests {
         let events: Vec<_> = o.expire(61_000).into_iter().map(|e| e.subject).collect();
         assert_eq!(events, ["expiration:complete", "order:cancelled"]);
         assert_eq!(o.status, OrderStatus::Cancelled);
-        assert!(o.expire(99_000).is_empty(), "a second expiry changes nothing");
+        assert!(
+            o.expire(99_000).is_empty(),
+            "a second expiry changes nothing"
+        );
     }
 
     #[test]
@@ -221,30 +257,54 @@ mod tests {
         let (mut o, buyer) = order();
         assert_eq!(o.cancel(UserId::new()), Err(DomainError::NotAuthorized));
         assert_eq!(o.cancel(buyer).unwrap().len(), 1);
-        assert!(o.cancel(buyer).unwrap().is_empty(), "cancelling twice changes nothing");
+        assert!(
+            o.cancel(buyer).unwrap().is_empty(),
+            "cancelling twice changes nothing"
+        );
         let (mut paid, buyer) = order();
         paid.begin_payment(buyer, 2_000).unwrap();
         paid.complete("p", "ch").unwrap();
-        assert_eq!(paid.cancel(buyer), Err(DomainError::Rule("Cannot cancel a completed order")));
+        assert_eq!(
+            paid.cancel(buyer),
+            Err(DomainError::Rule("Cannot cancel a completed order"))
+        );
     }
 
     #[test]
     fn payment_rules_and_attempt_keys() {
         let (mut o, buyer) = order();
-        assert_eq!(o.begin_payment(UserId::new(), 2_000), Err(DomainError::NotAuthorized));
+        assert_eq!(
+            o.begin_payment(UserId::new(), 2_000),
+            Err(DomainError::NotAuthorized)
+        );
         let first = o.begin_payment(buyer, 2_000).unwrap();
         assert_eq!(first.amount_cents, 2000);
-        assert_eq!(o.begin_payment(buyer, 2_000), Err(DomainError::Rule("A payment for this order is in progress")));
+        assert_eq!(
+            o.begin_payment(buyer, 2_000),
+            Err(DomainError::Rule("A payment for this order is in progress"))
+        );
         o.payment_declined();
         let second = o.begin_payment(buyer, 2_000).unwrap();
         assert_ne!(first.idempotency_key, second.idempotency_key);
         assert!(o.complete("p", "ch").is_some());
-        assert!(o.complete("p", "ch").is_none(), "a repeated confirmation is not a second payment");
-        assert_eq!(o.begin_payment(buyer, 2_000), Err(DomainError::Rule("Order has already been paid")));
+        assert!(
+            o.complete("p", "ch").is_none(),
+            "a repeated confirmation is not a second payment"
+        );
+        assert_eq!(
+            o.begin_payment(buyer, 2_000),
+            Err(DomainError::Rule("Order has already been paid"))
+        );
         let (mut late, buyer) = order();
-        assert_eq!(late.begin_payment(buyer, 61_000), Err(DomainError::Rule("Order has expired")));
+        assert_eq!(
+            late.begin_payment(buyer, 61_000),
+            Err(DomainError::Rule("Order has expired"))
+        );
         late.expire(61_000);
-        assert_eq!(late.begin_payment(buyer, 61_000), Err(DomainError::Rule("Cannot pay for an cancelled order")));
+        assert_eq!(
+            late.begin_payment(buyer, 61_000),
+            Err(DomainError::Rule("Cannot pay for an cancelled order"))
+        );
     }
 
     #[test]

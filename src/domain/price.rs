@@ -46,7 +46,10 @@ impl Price {
         if whole.is_empty() || !whole.chars().all(|c| c.is_ascii_digit()) {
             return None;
         }
-        if frac.len() > 2 || !frac.chars().all(|c| c.is_ascii_digit()) || (text.contains('.') && frac.is_empty()) {
+        if frac.len() > 2
+            || !frac.chars().all(|c| c.is_ascii_digit())
+            || (text.contains('.') && frac.is_empty())
+        {
             return None;
         }
         if whole.len() > 9 {
@@ -73,12 +76,26 @@ mod tests {
         assert_eq!(Price::parse_json(&json!(20)).unwrap().cents(), 2000);
         assert_eq!(Price::parse_json(&json!(12.35)).unwrap().cents(), 1235);
         assert_eq!(Price::parse_json(&json!("12.5")).unwrap().cents(), 1250);
-        assert_eq!(Price::parse_json(&json!(1_000_000)).unwrap().cents(), MAX_PRICE_CENTS);
+        assert_eq!(
+            Price::parse_json(&json!(1_000_000)).unwrap().cents(),
+            MAX_PRICE_CENTS
+        );
     }
 
     #[test]
     fn invalid_prices_are_rejected() {
-        for bad in [json!(0), json!(-10), json!(12.345), json!("abc"), json!(null), json!(true), json!([1]), json!(1_000_000.01), json!("1e3"), json!("5.")] {
+        for bad in [
+            json!(0),
+            json!(-10),
+            json!(12.345),
+            json!("abc"),
+            json!(null),
+            json!(true),
+            json!([1]),
+            json!(1_000_000.01),
+            json!("1e3"),
+            json!("5."),
+        ] {
             assert!(Price::parse_json(&bad).is_none(), "{bad} should be invalid");
         }
     }

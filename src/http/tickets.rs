@@ -32,9 +32,22 @@ pub fn ticket_id(raw: &str) -> Result<TicketId, ApiError> {
     TicketId::parse(raw).ok_or(ApiError::NotFound)
 }
 
-async fn create(state: web::Data<AppState>, user: AuthUser, body: JsonObject) -> Result<HttpResponse, ApiError> {
+async fn create(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
     let draft = TicketDraft::parse(body.get("title"), body.get("price"), DraftFor::Create)?;
-    let ticket = state.tickets.ask(TicketId::new(), CreateTicket { seller: user.id, draft }).await?;
+    let ticket = state
+        .tickets
+        .ask(
+            TicketId::new(),
+            CreateTicket {
+                seller: user.id,
+                draft,
+            },
+        )
+        .await?;
     Ok(HttpResponse::Created().json(view(&ticket)))
 }
 
@@ -43,7 +56,11 @@ pub async fn load(state: &AppState, id: TicketId) -> Result<Ticket, ApiError> {
     if !state.tickets.is_live(&id) && !state.store.contains(&keys::ticket(&id))? {
         return Err(ApiError::NotFound);
     }
-    state.tickets.ask(id, GetTicket).await?.ok_or(ApiError::NotFound)
+    state
+        .tickets
+        .ask(id, GetTicket)
+        .await?
+        .ok_or(ApiError::NotFound)
 }
 
 async fn show(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -62,7 +79,16 @@ async fn update(
     if !state.tickets.is_live(&id) && !state.store.contains(&keys::ticket(&id))? {
         return Err(ApiError::NotFound);
     }
-    let ticket = state.tickets.ask(id, UpdateTicket { caller: user.id, draft }).await?;
+    let ticket = state
+        .tickets
+        .ask(
+            id,
+            UpdateTicket {
+                caller: user.id,
+                draft,
+            },
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(view(&ticket)))
 }
 
@@ -77,23 +103,34 @@ const MAX_PAGE: usize = 1000;
 
 /// Tickets for sale (not reserved), oldest first, a page at a time. The cursor is the last id
 /// of the previous page; the next page's URL is in the `Link` header.
-async fn list(state: web::Data<AppState>, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+async fn list(
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     let limit = match query.limit.as_deref() {
         None => DEFAULT_PAGE,
         Some(raw) => match raw.parse::<usize>() {
             Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
-            _ => return Err(ApiError::bad_request(format!("limit must be between 1 and {MAX_PAGE}"))),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "limit must be between 1 and {MAX_PAGE}"
+                )))
+            }
         },
     };
     let mut after = match query.cursor.as_deref() {
         None => None,
-        Some(raw) => Some(keys::ticket(&TicketId::parse(raw).ok_or_else(|| ApiError::bad_request("Invalid cursor"))?)),
+        Some(raw) => Some(keys::ticket(
+            &TicketId::parse(raw).ok_or_else(|| ApiError::bad_request("Invalid cursor"))?,
+        )),
     };
     const CHUNK: usize = 256;
     let mut page = Vec::with_capacity(limit.min(CHUNK));
     let mut more = false;
     'scan: loop {
-        let chunk = state.store.scan::<Ticket>(&[keys::TICKET], after.as_deref(), CHUNK)?;
+        let chunk = state
+            .store
+            .scan::<Ticket>(&[keys::TICKET], after.as_deref(), CHUNK)?;
         let exhausted = chunk.len() < CHUNK;
         for (key, ticket) in chunk {
             after = Some(key);
@@ -113,7 +150,13 @@ async fn list(state: web::Data<AppState>, query: web::Query<ListQuery>) -> Resul
     let mut response = HttpResponse::Ok();
     if more {
         if let Some(last) = page.last() {
-            response.insert_header((header::LINK, format!("</api/tickets?limit={limit}&cursor={}>; rel=\"next\"", last.id)));
+            response.insert_header((
+                header::LINK,
+                format!(
+                    "</api/tickets?limit={limit}&cursor={}>; rel=\"next\"",
+                    last.id
+                ),
+            ));
         }
     }
     Ok(response.json(page.iter().map(view).collect::<Vec<_>>()))

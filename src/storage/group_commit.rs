@@ -28,7 +28,10 @@ impl GroupCommit {
     pub fn start(db: sled::Db, observe: FlushObserver) -> Arc<Self> {
         let (tx, rx) = watch::channel(0u64);
         let gc = Arc::new(Self {
-            counters: Mutex::new(Counters { written: 0, stopping: false }),
+            counters: Mutex::new(Counters {
+                written: 0,
+                stopping: false,
+            }),
             wake: Condvar::new(),
             flushed: rx,
         });

@@ -60,7 +60,10 @@ pub struct Store {
 
 impl Store {
     pub fn open(path: &Path, observe_flush: FlushObserver) -> Result<Self, StorageError> {
-        let db = sled::Config::new().path(path).mode(sled::Mode::HighThroughput).open()?;
+        let db = sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
         let commit = GroupCommit::start(db.clone(), observe_flush);
         Ok(Self { db, commit })
     }
@@ -79,7 +82,13 @@ impl Store {
     /// Appends `event` to the durable outbox as part of `batch`.
     pub fn push_event(&self, batch: &mut WriteBatch, event: &Event) -> Result<(), StorageError> {
         let seq = self.db.generate_id()?;
-        batch.put(keys::outbox(seq), &StoredEvent { seq, event: event.clone() })?;
+        batch.put(
+            keys::outbox(seq),
+            &StoredEvent {
+                seq,
+                event: event.clone(),
+            },
+        )?;
         batch.events += 1;
         Ok(())
     }
@@ -117,7 +126,9 @@ impl Store {
         });
         let inserted = result.map_err(|e: sled::transaction::TransactionError<()>| match e {
             sled::transaction::TransactionError::Storage(e) => StorageError::Io(e),
-            sled::transaction::TransactionError::Abort(()) => StorageError::Conflict("aborted".into()),
+            sled::transaction::TransactionError::Abort(()) => {
+                StorageError::Conflict("aborted".into())
+            }
         })?;
         if inserted {
             self.commit.durable().await;

@@ -1,0 +1,72 @@
+//! The real `ticketing` binary as a child process, for crash, restart and signal tests.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub struct Node {
+    pub child: Child,
+    pub address: String,
+}
+
+/// Starts `ticketing serve` on a random port over `data`, with extra `TICKETING_*` settings.
+pub fn start_node(data: &Path, env: &[(&str, &str)]) -> Node {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ticketing"));
+    cmd.arg("serve")
+        .env("TICKETING_HTTP__ADDR", "127.0.0.1:0")
+        .env("TICKETING_HTTP__WORKERS", "2")
+        .env("TICKETING_ACTORS__THREADS", "2")
+        .env("TICKETING_STORAGE__PATH", data)
+        .env("TICKETING_LOG__LEVEL", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("the binary starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let address = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(addr) = line.strip_prefix("listening on ") {
+                    break addr.trim().to_string();
+                }
+            }
+            _ => panic!("the node exited before listening"),
+        }
+    };
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Node { child, address }
+}
+
+impl Node {
+    pub fn kill(&mut self) {
+        let _ = self.child.kill(); // SIGKILL: no chance to flush anything
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: plain kill(2) on our own child's pid.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        for _ in 0..200 {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill();
+        panic!("the node did not exit within 10 s of SIGTERM");
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
