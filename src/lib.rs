@@ -7,6 +7,8 @@
 //! * [`actors`]: one actor per ticket (and order), the registry that activates and passivates
 //!   them, supervision.
 //! * [`storage`]: where bytes hit the disk: sled, versioned envelopes, group commit.
+//! * [`events`]: the durable outbox and its publisher.
+//! * [`payments`]: the payment gateways (offline, Stripe) and webhook signatures.
 //! * [`auth`]: accounts, passwords, access and refresh tokens.
 //! * [`http`]: routes, extractors and the one error boundary.
 //! * [`observability`]: metrics and logging.
@@ -16,8 +18,10 @@
 pub mod actors;
 pub mod auth;
 pub mod domain;
+pub mod events;
 pub mod http;
 pub mod observability;
+pub mod payments;
 pub mod settings;
 pub mod startup;
 pub mod storage;

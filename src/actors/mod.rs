@@ -4,8 +4,12 @@
 //! * [`durable`]: the shared "apply a domain rule, persist, then reply" step, with panic
 //!   containment and supervised restarts that reload state from disk.
 //! * [`ticket`]: the ticket actor.
+//! * [`order`]: the order actor, the no-orphan placement protocol and payment.
+//! * [`deadlines`]: the durable deadline wheel that re-arms expiry across passivation and restarts.
 
+pub mod deadlines;
 pub mod durable;
+pub mod order;
 pub mod registry;
 pub mod ticket;
 

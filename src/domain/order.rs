@@ -51,6 +51,9 @@ pub struct Order {
     pub ticket_released: bool,
     /// Numbered charge attempts: the idempotency key of attempt n is derived from (id, n).
     pub payment_attempt: u32,
+    /// The card token of the current attempt, kept so that an attempt interrupted by a crash
+    /// can be resumed with the same request (and so the same idempotency key).
+    pub payment_token: Option<String>,
     /// The provider's charge id once paid.
     pub stripe_id: Option<String>,
 }
@@ -59,6 +62,7 @@ pub struct Order {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChargeRequest {
     pub amount_cents: u64,
+    pub token: String,
     pub idempotency_key: String,
 }
 
@@ -80,6 +84,7 @@ impl Order {
             created_at_ms: now_ms,
             ticket_released: false,
             payment_attempt: 0,
+            payment_token: None,
             stripe_id: None,
         };
         let event = Event::order_created(&order);
@@ -139,38 +144,40 @@ impl Order {
     }
 
     /// Starts a charge: the order is `awaiting:payment` until the provider answers, so it can
-    /// neither expire nor be cancelled under the charge.
+    /// neither expire nor be cancelled under the charge. An attempt left `awaiting:payment`
+    /// (the provider did not answer, or the node crashed) is resumed, not restarted: same
+    /// token, same idempotency key, so it can never charge twice.
     pub fn begin_payment(
         &mut self,
         caller: UserId,
+        token: &str,
         now_ms: i64,
     ) -> Result<ChargeRequest, DomainError> {
         self.check_owner(caller)?;
+        let expired = DomainError::Rule("Order has expired");
         match self.status {
             OrderStatus::Cancelled => {
                 return Err(DomainError::Rule("Cannot pay for an cancelled order"))
             }
             OrderStatus::Complete => return Err(DomainError::Rule("Order has already been paid")),
-            OrderStatus::AwaitingPayment => {
-                return Err(DomainError::Rule("A payment for this order is in progress"))
-            }
-            OrderStatus::Created if now_ms >= self.expires_at_ms => {
-                return Err(DomainError::Rule("Order has expired"))
-            }
+            OrderStatus::AwaitingPayment => return self.charge_request().ok_or(expired),
+            OrderStatus::Created if now_ms >= self.expires_at_ms => return Err(expired),
             OrderStatus::Created => {}
         }
         self.status = OrderStatus::AwaitingPayment;
         self.payment_attempt += 1;
+        self.payment_token = Some(token.to_string());
         self.version += 1;
-        Ok(self.charge_request())
+        self.charge_request().ok_or(expired)
     }
 
-    /// The request of the current attempt (also used to resume it after a crash).
-    pub fn charge_request(&self) -> ChargeRequest {
-        ChargeRequest {
+    /// The request of the attempt in flight, if any (also used to resume it).
+    pub fn charge_request(&self) -> Option<ChargeRequest> {
+        Some(ChargeRequest {
             amount_cents: self.ticket.price.cents(),
+            token: self.payment_token.clone()?,
             idempotency_key: format!("order-{}-attempt-{}", self.id, self.payment_attempt),
-        }
+        })
     }
 
     /// The provider confirmed the charge: the order is complete and the ticket stays sold.
@@ -180,6 +187,7 @@ impl Order {
             OrderStatus::Complete => None,
             _ => {
                 self.status = OrderStatus::Complete;
+                self.payment_token = None;
                 self.stripe_id = Some(stripe_id.to_string());
                 self.version += 1;
                 Some(Event::payment_created(self, payment_id, stripe_id))
@@ -191,6 +199,7 @@ impl Order {
     pub fn payment_declined(&mut self) {
         if self.status == OrderStatus::AwaitingPayment {
             self.status = OrderStatus::Created;
+            self.payment_token = None;
             self.version += 1;
         }
     }
@@ -245,7 +254,7 @@ mod tests {
     #[test]
     fn expiry_leaves_paid_and_in_flight_orders_alone() {
         let (mut o, buyer) = order();
-        o.begin_payment(buyer, 2_000).unwrap();
+        o.begin_payment(buyer, "tok_visa", 2_000).unwrap();
         assert!(o.expire(99_000).is_empty());
         o.complete("p", "ch_1").unwrap();
         assert!(o.expire(99_000).is_empty());
@@ -262,7 +271,7 @@ mod tests {
             "cancelling twice changes nothing"
         );
         let (mut paid, buyer) = order();
-        paid.begin_payment(buyer, 2_000).unwrap();
+        paid.begin_payment(buyer, "tok_visa", 2_000).unwrap();
         paid.complete("p", "ch").unwrap();
         assert_eq!(
             paid.cancel(buyer),
@@ -273,38 +282,25 @@ mod tests {
     #[test]
     fn payment_rules_and_attempt_keys() {
         let (mut o, buyer) = order();
-        assert_eq!(
-            o.begin_payment(UserId::new(), 2_000),
-            Err(DomainError::NotAuthorized)
-        );
-        let first = o.begin_payment(buyer, 2_000).unwrap();
-        assert_eq!(first.amount_cents, 2000);
-        assert_eq!(
-            o.begin_payment(buyer, 2_000),
-            Err(DomainError::Rule("A payment for this order is in progress"))
-        );
+        let not_owner = o.begin_payment(UserId::new(), "tok_visa", 2_000);
+        assert_eq!(not_owner, Err(DomainError::NotAuthorized));
+        let first = o.begin_payment(buyer, "tok_visa", 2_000).unwrap();
+        assert_eq!((first.amount_cents, first.token.as_str()), (2000, "tok_visa"));
+        let resumed = o.begin_payment(buyer, "tok_other", 2_000).unwrap();
+        assert_eq!(resumed, first, "an attempt in flight resumes with the same token and key");
         o.payment_declined();
-        let second = o.begin_payment(buyer, 2_000).unwrap();
+        let second = o.begin_payment(buyer, "tok_visa", 2_000).unwrap();
         assert_ne!(first.idempotency_key, second.idempotency_key);
         assert!(o.complete("p", "ch").is_some());
-        assert!(
-            o.complete("p", "ch").is_none(),
-            "a repeated confirmation is not a second payment"
-        );
-        assert_eq!(
-            o.begin_payment(buyer, 2_000),
-            Err(DomainError::Rule("Order has already been paid"))
-        );
+        assert!(o.complete("p", "ch").is_none(), "a repeated confirmation is not a second payment");
+        let paid_twice = o.begin_payment(buyer, "tok_visa", 2_000);
+        assert_eq!(paid_twice, Err(DomainError::Rule("Order has already been paid")));
         let (mut late, buyer) = order();
-        assert_eq!(
-            late.begin_payment(buyer, 61_000),
-            Err(DomainError::Rule("Order has expired"))
-        );
+        let expired = late.begin_payment(buyer, "tok_visa", 61_000);
+        assert_eq!(expired, Err(DomainError::Rule("Order has expired")));
         late.expire(61_000);
-        assert_eq!(
-            late.begin_payment(buyer, 61_000),
-            Err(DomainError::Rule("Cannot pay for an cancelled order"))
-        );
+        let cancelled = late.begin_payment(buyer, "tok_visa", 61_000);
+        assert_eq!(cancelled, Err(DomainError::Rule("Cannot pay for an cancelled order")));
     }
 
     #[test]

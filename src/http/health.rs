@@ -1,4 +1,4 @@
-//! `/healthz` (the process is up) and `/readyz` (storage answers).
+//! `/healthz` (the process is up), `/readyz` (storage answers) and `/metrics` (Prometheus).
 
 use super::AppState;
 use actix_web::{web, HttpResponse};
@@ -6,7 +6,8 @@ use serde_json::json;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
 }
 
 async fn healthz() -> HttpResponse {
@@ -23,4 +24,15 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
                 .json(json!({ "errors": [{ "message": "Storage is not ready" }] }))
         }
     }
+}
+
+/// Prometheus text exposition. Gauges of live state are sampled at scrape time.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let tickets = state.tickets.live();
+    let orders = state.orders.live();
+    let depth = |actors: &[crate::actors::LiveActor]| actors.iter().map(|a| a.stats.mailbox_depth()).sum::<i64>();
+    state.metrics.set_live("ticket", tickets.len(), depth(&tickets));
+    state.metrics.set_live("order", orders.len(), depth(&orders));
+    state.metrics.set_timers_pending(state.deadlines.pending());
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render())
 }

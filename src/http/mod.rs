@@ -4,12 +4,18 @@
 pub mod error;
 pub mod extract;
 mod health;
+pub mod orders;
+mod payments;
 mod testing;
 pub mod tickets;
 mod users;
 
+use crate::actors::deadlines::Deadlines;
+use crate::actors::order::{Faults, OrderActor};
 use crate::actors::ticket::TicketActor;
 use crate::actors::Registry;
+use crate::events::EventBus;
+use crate::payments::Gateway;
 use crate::auth::Auth;
 use crate::observability::Metrics;
 use crate::settings::Settings;
@@ -31,6 +37,11 @@ pub struct AppState {
     pub store: Store,
     pub auth: Auth,
     pub tickets: Registry<TicketActor>,
+    pub orders: Registry<OrderActor>,
+    pub deadlines: Deadlines,
+    pub events: EventBus,
+    pub gateway: Gateway,
+    pub faults: Faults,
     pub metrics: Metrics,
 }
 
@@ -49,7 +60,9 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))
             .configure(health::routes)
             .configure(users::routes)
-            .configure(tickets::routes);
+            .configure(tickets::routes)
+            .configure(orders::routes)
+            .configure(payments::routes);
         if fault_injection {
             cfg.configure(testing::routes);
         }

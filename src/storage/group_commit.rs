@@ -19,6 +19,8 @@ pub struct GroupCommit {
     wake: Condvar,
     /// The highest write number known to be on disk.
     flushed: watch::Receiver<u64>,
+    /// Completes when the flush thread has exited (and dropped its handle on the database).
+    exited: Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
 }
 
 /// Called with each flush's duration, for the storage latency metric.
@@ -27,18 +29,18 @@ pub type FlushObserver = Arc<dyn Fn(Duration) + Send + Sync>;
 impl GroupCommit {
     pub fn start(db: sled::Db, observe: FlushObserver) -> Arc<Self> {
         let (tx, rx) = watch::channel(0u64);
+        let (exit_tx, exit_rx) = tokio::sync::oneshot::channel();
         let gc = Arc::new(Self {
-            counters: Mutex::new(Counters {
-                written: 0,
-                stopping: false,
-            }),
+            counters: Mutex::new(Counters { written: 0, stopping: false }),
             wake: Condvar::new(),
             flushed: rx,
+            exited: Mutex::new(Some(exit_rx)),
         });
         let worker = Arc::clone(&gc);
-        let spawned = std::thread::Builder::new()
-            .name("storage-flush".into())
-            .spawn(move || worker.run(db, tx, observe));
+        let spawned = std::thread::Builder::new().name("storage-flush".into()).spawn(move || {
+            worker.run(db, tx, observe);
+            let _ = exit_tx.send(());
+        });
         if let Err(e) = spawned {
             tracing::error!(error = %e, "could not start the storage flush thread");
         }
@@ -90,9 +92,13 @@ impl GroupCommit {
         }
     }
 
-    /// Flushes what is pending and stops the thread (on shutdown).
-    pub fn stop(&self) {
+    /// Flushes what is pending, stops the thread and waits for it to let go of the database.
+    pub async fn stop(&self) {
         self.counters.lock().stopping = true;
         self.wake.notify_one();
+        let exited = self.exited.lock().take();
+        if let Some(exited) = exited {
+            let _ = exited.await;
+        }
     }
 }

@@ -9,7 +9,7 @@ mod records;
 
 pub use envelope::{Kind, Record};
 pub use group_commit::FlushObserver;
-pub use records::{DeadlineEntry, EmailOwner, StoredEvent};
+pub use records::{DeadlineEntry, EmailOwner, Marker, StoredEvent, WebhookSeen};
 
 use crate::domain::Event;
 use group_commit::GroupCommit;
@@ -56,6 +56,8 @@ impl WriteBatch {
 pub struct Store {
     db: sled::Db,
     commit: Arc<GroupCommit>,
+    /// Notified after a commit that wrote outbox events (wakes the publisher).
+    outbox_written: Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -65,7 +67,7 @@ impl Store {
             .mode(sled::Mode::HighThroughput)
             .open()?;
         let commit = GroupCommit::start(db.clone(), observe_flush);
-        Ok(Self { db, commit })
+        Ok(Self { db, commit, outbox_written: Arc::new(tokio::sync::Notify::new()) })
     }
 
     pub fn get<T: Record>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
@@ -95,9 +97,18 @@ impl Store {
 
     /// Applies `batch` atomically and returns once it is on disk.
     pub async fn commit(&self, batch: WriteBatch) -> Result<(), StorageError> {
+        let events = batch.events;
         self.db.apply_batch(batch.batch)?;
         self.commit.durable().await;
+        if events > 0 {
+            self.outbox_written.notify_one();
+        }
         Ok(())
+    }
+
+    /// Resolves after the next commit that wrote outbox events.
+    pub async fn outbox_written(&self) {
+        self.outbox_written.notified().await;
     }
 
     /// Waits until everything applied so far is on disk.
@@ -179,6 +190,6 @@ impl Store {
     /// Flushes and stops the flush thread (ordered shutdown).
     pub async fn close(&self) {
         self.commit.durable().await;
-        self.commit.stop();
+        self.commit.stop().await;
     }
 }

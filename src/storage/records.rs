@@ -1,7 +1,7 @@
 //! Which domain types are stored, under which envelope kind, and how older formats upgrade.
 
 use super::envelope::{decode_legacy, Kind, Record};
-use crate::domain::{Event, Order, OrderId, Price, RefreshToken, Ticket, TicketId, User, UserId};
+use crate::domain::{Event, Order, OrderId, Payment, Price, RefreshToken, Ticket, TicketId, User, UserId};
 use serde::{Deserialize, Serialize};
 
 impl Record for User {
@@ -10,6 +10,28 @@ impl Record for User {
 
 impl Record for Order {
     const KIND: Kind = Kind::Order;
+}
+
+impl Record for Payment {
+    const KIND: Kind = Kind::Payment;
+}
+
+/// An empty value for index keys whose key is the whole information (orders by user).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Marker;
+
+impl Record for Marker {
+    const KIND: Kind = Kind::Marker;
+}
+
+/// A Stripe webhook event already handled, kept to de-duplicate Stripe's retries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookSeen {
+    pub received_at_ms: i64,
+}
+
+impl Record for WebhookSeen {
+    const KIND: Kind = Kind::WebhookEvent;
 }
 
 impl Record for RefreshToken {

@@ -120,26 +120,47 @@ impl TestApp {
         res.json().await.unwrap()
     }
 
-    /// Every event in the durable outbox, in commit order.
-    pub fn outbox(&self) -> Vec<Event> {
-        let mut events: Vec<StoredEvent> = self
-            .state
-            .store
-            .scan::<StoredEvent>(&[keys::OUTBOX], None, usize::MAX)
-            .unwrap()
-            .into_iter()
-            .map(|(_, e)| e)
-            .collect();
-        events.sort_by_key(|e| e.seq);
-        events.into_iter().map(|e| e.event).collect()
+    /// Every published event, in publication order, once the outbox has drained.
+    pub async fn published(&self) -> Vec<Event> {
+        let store = self.state.store.clone();
+        eventually(Duration::from_secs(10), "the outbox drains", || {
+            let store = store.clone();
+            async move { store.scan::<StoredEvent>(&[keys::OUTBOX], None, 1).map(|v| v.is_empty()).unwrap_or(false) }
+        })
+        .await;
+        self.state.events.recent()
     }
 
-    /// The outbox events about one entity.
-    pub fn events_of(&self, entity_id: &str) -> Vec<Event> {
-        self.outbox()
-            .into_iter()
-            .filter(|e| e.entity_id == entity_id)
-            .collect()
+    /// The published events about one entity.
+    pub async fn events_of(&self, entity_id: &str) -> Vec<Event> {
+        self.published().await.into_iter().filter(|e| e.entity_id == entity_id).collect()
+    }
+
+    /// The published events with this subject about one entity.
+    pub async fn subjects_of(&self, entity_id: &str) -> Vec<String> {
+        self.events_of(entity_id).await.into_iter().map(|e| e.subject).collect()
+    }
+
+    /// Places an order for `ticket` as `buyer`; returns the response.
+    pub async fn order(&self, buyer: &Session, ticket_id: &str) -> Response {
+        self.post("/api/orders").header("Cookie", &buyer.cookie).json(&json!({"ticketId": ticket_id})).send().await.unwrap()
+    }
+
+    /// Places an order that must succeed; returns its JSON.
+    pub async fn order_ok(&self, buyer: &Session, ticket_id: &str) -> Value {
+        let res = self.order(buyer, ticket_id).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        res.json().await.unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str, who: Option<&Session>) -> (StatusCode, Value) {
+        let mut req = self.get(path);
+        if let Some(who) = who {
+            req = req.header("Cookie", &who.cookie);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn stop(&self) {

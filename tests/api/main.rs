@@ -3,8 +3,14 @@
 
 mod auth;
 mod bad_input;
+mod crash;
 mod durability;
 mod helpers;
+mod orders;
+//mod payments;
 mod process;
+mod restart_scale;
+//mod stripe_gateway;
+//mod stripe_server;
 mod supervision;
 mod tickets;

@@ -89,7 +89,7 @@ async fn a_valid_ticket_is_created_stored_and_emits_ticket_created() {
         .await
         .unwrap();
     assert_eq!(stored, ticket);
-    let events = app.events_of(id);
+    let events = app.events_of(id).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].subject, "ticket:created");
     assert_eq!(
@@ -273,7 +273,7 @@ async fn a_valid_update_is_stored_and_create_plus_update_emit_exactly_two_events
         ),
         (Some("new title"), Some(100), Some(1))
     );
-    let subjects: Vec<_> = app.events_of(id).into_iter().map(|e| e.subject).collect();
+    let subjects = app.subjects_of(id).await;
     assert_eq!(subjects, ["ticket:created", "ticket:updated"]);
 }
 
@@ -345,6 +345,7 @@ async fn one_hundred_concurrent_updates_all_succeed_with_distinct_versions() {
     assert_eq!(stored["version"], 100);
     let versions_in_events: Vec<u64> = app
         .events_of(t["id"].as_str().unwrap())
+        .await
         .iter()
         .map(|e| e.payload_json()["version"].as_u64().unwrap())
         .collect();

@@ -1,0 +1,110 @@
+//! The node's deadline wheel: the durable deadline index (`d/<time><order>` keys) mirrored in
+//! memory, and one task that sends `ExpireOrder` to the order actor when a deadline comes due.
+//!
+//! Order actors arm their own timer while they are live; the wheel is what makes deadlines
+//! survive passivation and restarts: on start-up it loads every pending deadline, and those that
+//! passed while the node was down fire at once. Expiry is idempotent, so a deadline seen by both
+//! the actor's timer and the wheel changes the order once.
+
+use super::order::{ExpireOrder, OrderActor};
+use super::Registry;
+use crate::domain::{now_ms, OrderId};
+use crate::observability::Metrics;
+use crate::storage::{keys, StorageError, Store};
+use parking_lot::Mutex;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+struct Inner {
+    due: Mutex<BTreeSet<(i64, OrderId)>>,
+    changed: Notify,
+    metrics: Metrics,
+}
+
+#[derive(Clone)]
+pub struct Deadlines(Arc<Inner>);
+
+impl Deadlines {
+    pub fn new(metrics: Metrics) -> Self {
+        Self(Arc::new(Inner { due: Mutex::new(BTreeSet::new()), changed: Notify::new(), metrics }))
+    }
+
+    /// Loads every durable deadline (start-up). Returns how many.
+    pub fn load(&self, store: &Store) -> Result<usize, StorageError> {
+        let mut due = self.0.due.lock();
+        for key in store.scan_keys(&[keys::DEADLINE], usize::MAX)? {
+            match keys::parse_deadline(&key) {
+                Some(entry) => {
+                    due.insert(entry);
+                }
+                None => tracing::error!(key = %keys::describe(&key), "malformed deadline key skipped"),
+            }
+        }
+        self.0.metrics.set_timers_pending(due.len());
+        Ok(due.len())
+    }
+
+    pub fn schedule(&self, at_ms: i64, order: OrderId) {
+        let len = {
+            let mut due = self.0.due.lock();
+            due.insert((at_ms, order));
+            due.len()
+        };
+        self.0.metrics.set_timers_pending(len);
+        self.0.changed.notify_one();
+    }
+
+    pub fn cancel(&self, at_ms: i64, order: OrderId) {
+        let len = {
+            let mut due = self.0.due.lock();
+            due.remove(&(at_ms, order));
+            due.len()
+        };
+        self.0.metrics.set_timers_pending(len);
+    }
+
+    pub fn pending(&self) -> usize {
+        self.0.due.lock().len()
+    }
+
+    /// The earliest pending deadline of `order`, if any (admin view of passivated orders).
+    pub fn next_for(&self, order: &OrderId) -> Option<i64> {
+        self.0.due.lock().iter().find(|(_, o)| o == order).map(|(at, _)| *at)
+    }
+
+    /// Fires due deadlines forever.
+    pub async fn run(self, orders: Registry<OrderActor>) {
+        loop {
+            let next = self.0.due.lock().first().copied();
+            let Some((at, _)) = next else {
+                self.0.changed.notified().await;
+                continue;
+            };
+            let wait = at - now_ms();
+            if wait > 0 {
+                // A newly scheduled earlier deadline interrupts the sleep.
+                let _ = tokio::time::timeout(Duration::from_millis(wait as u64), self.0.changed.notified()).await;
+                continue;
+            }
+            let fired: Vec<(i64, OrderId)> = {
+                let mut due = self.0.due.lock();
+                let now = now_ms();
+                let mut fired = Vec::new();
+                while let Some(first) = due.first().copied() {
+                    if first.0 > now {
+                        break;
+                    }
+                    due.pop_first();
+                    fired.push(first);
+                }
+                self.0.metrics.set_timers_pending(due.len());
+                fired
+            };
+            for (at, order) in fired {
+                orders.tell(order, ExpireOrder { deadline_ms: Some(at) });
+            }
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Crash windows around order placement and payment: the real binary aborts at a named step
+//! (`testing.crash_at`), is restarted on the same data dir, and the invariants must hold:
+//! no ticket with two live orders, no live order whose ticket points elsewhere, no double
+//! charge, and deadlines that passed while the node was down fire within seconds.
+
+use crate::helpers::{eventually, session_cookie};
+use crate::process::{start_node, Node};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use ticketing::domain::{Order, Ticket};
+use ticketing::payments::offline::{OfflineCharge, OfflineGateway};
+use ticketing::storage::{keys, Store};
+
+const WINDOW: &str = "2";
+
+struct Shop {
+    http: Client,
+    base: String,
+    seller: String,
+    buyer: String,
+}
+
+impl Shop {
+    async fn open(node: &Node) -> Self {
+        let http = Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap();
+        let base = node.address.clone();
+        let mut cookies = Vec::new();
+        for who in ["seller", "buyer"] {
+            let email = format!("{who}@crash.test");
+            let mut res = http.post(format!("{base}/api/users/signup")).json(&json!({"email": email, "password": "password"})).send().await.unwrap();
+            if res.status() == StatusCode::BAD_REQUEST {
+                res = http.post(format!("{base}/api/users/signin")).json(&json!({"email": email, "password": "password"})).send().await.unwrap();
+            }
+            cookies.push(session_cookie(&res).expect("signed in"));
+        }
+        let buyer = cookies.pop().unwrap();
+        let seller = cookies.pop().unwrap();
+        Self { http, base, seller, buyer }
+    }
+
+    async fn ticket(&self) -> String {
+        let res = self.http.post(format!("{}/api/tickets", self.base)).header("Cookie", &self.seller).json(&json!({"title": "crash", "price": 30})).send().await.unwrap();
+        res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+    }
+
+    async fn order(&self, ticket: &str) -> reqwest::Result<reqwest::Response> {
+        self.http.post(format!("{}/api/orders", self.base)).header("Cookie", &self.buyer).json(&json!({"ticketId": ticket})).send().await
+    }
+
+    async fn pay(&self, order: &str) -> reqwest::Result<reqwest::Response> {
+        self.http.post(format!("{}/api/payments", self.base)).header("Cookie", &self.buyer).json(&json!({"token": "tok_visa", "orderId": order})).send().await
+    }
+
+    async fn orders(&self) -> Vec<Value> {
+        self.http.get(format!("{}/api/orders", self.base)).header("Cookie", &self.buyer).send().await.unwrap().json().await.unwrap()
+    }
+
+    async fn ticket_json(&self, id: &str) -> Value {
+        self.http.get(format!("{}/api/tickets/{id}", self.base)).send().await.unwrap().json().await.unwrap()
+    }
+}
+
+fn node(data: &Path, crash_at: &str) -> Node {
+    start_node(data, &[("TICKETING_ORDERS__EXPIRATION_SECONDS", WINDOW), ("TICKETING_TESTING__CRASH_AT", crash_at)])
+}
+
+/// Waits for the aborted child to be gone.
+fn reap(node: &mut Node) {
+    for _ in 0..100 {
+        if node.child.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    node.kill();
+}
+
+/// Opens the stopped node's store and checks the global invariants; returns the charges.
+fn check_invariants(data: &Path) -> Vec<OfflineCharge> {
+    let store = Store::open(data, Arc::new(|_| {})).unwrap();
+    let tickets: HashMap<String, Ticket> = store.scan::<Ticket>(&[keys::TICKET], None, usize::MAX).unwrap().into_iter().map(|(_, t)| (t.id.to_string(), t)).collect();
+    let orders = store.scan::<Order>(&[keys::ORDER], None, usize::MAX).unwrap();
+    let mut live_per_ticket: HashMap<String, usize> = HashMap::new();
+    for (_, o) in orders.iter().filter(|(_, o)| o.status.is_live()) {
+        *live_per_ticket.entry(o.ticket.id.to_string()).or_default() += 1;
+        assert_eq!(tickets[&o.ticket.id.to_string()].order_id, Some(o.id), "live order {} owns its ticket", o.id);
+    }
+    assert!(live_per_ticket.values().all(|n| *n == 1), "two live orders for one ticket: {live_per_ticket:?}");
+    OfflineGateway::charges(&store).unwrap()
+}
+
+#[actix_web::test]
+async fn a_crash_after_reserving_releases_the_hold_when_the_window_passes() {
+    let data = tempfile::tempdir().unwrap();
+    let mut first = node(data.path(), "after_reserve");
+    let shop = Shop::open(&first).await;
+    let ticket = shop.ticket().await;
+    assert!(shop.order(&ticket).await.is_err(), "the node aborted mid-request");
+    reap(&mut first);
+
+    let mut second = node(data.path(), "");
+    let shop = Shop::open(&second).await;
+    assert!(shop.orders().await.is_empty(), "the order was never written");
+    eventually(Duration::from_secs(8), "the orphan hold is released", || async { shop.ticket_json(&ticket).await.get("orderId").is_none() }).await;
+    let res = shop.order(&ticket).await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED, "the ticket is orderable again");
+    assert_eq!(second.terminate().code(), Some(0));
+    check_invariants(data.path());
+}
+
+#[actix_web::test]
+async fn a_crash_after_the_order_is_written_expires_it_after_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let mut first = node(data.path(), "after_order_created");
+    let shop = Shop::open(&first).await;
+    let ticket = shop.ticket().await;
+    assert!(shop.order(&ticket).await.is_err());
+    reap(&mut first);
+
+    let mut second = node(data.path(), "");
+    let shop = Shop::open(&second).await;
+    let orders = shop.orders().await;
+    assert_eq!(orders.len(), 1, "the acknowledged-to-disk order survived");
+    eventually(Duration::from_secs(8), "the order expires", || async { shop.orders().await[0]["status"] == "cancelled" }).await;
+    eventually(Duration::from_secs(5), "the ticket is released", || async { shop.ticket_json(&ticket).await.get("orderId").is_none() }).await;
+    assert_eq!(second.terminate().code(), Some(0));
+    check_invariants(data.path());
+}
+
+async fn crash_during_payment(crash_at: &str) -> (Vec<OfflineCharge>, String) {
+    let data = tempfile::tempdir().unwrap();
+    let mut first = start_node(data.path(), &[("TICKETING_ORDERS__EXPIRATION_SECONDS", "4"), ("TICKETING_TESTING__CRASH_AT", crash_at)]);
+    let shop = Shop::open(&first).await;
+    let ticket = shop.ticket().await;
+    let order: Value = shop.order(&ticket).await.unwrap().json().await.unwrap();
+    let order_id = order["id"].as_str().unwrap().to_string();
+    assert!(shop.pay(&order_id).await.is_err(), "the node aborted mid-payment");
+    reap(&mut first);
+
+    let mut second = start_node(data.path(), &[("TICKETING_ORDERS__EXPIRATION_SECONDS", "4")]);
+    let shop = Shop::open(&second).await;
+    assert_eq!(shop.orders().await[0]["status"], "awaiting:payment", "the attempt was recorded before the charge");
+    // Retrying the payment resumes the same attempt (same idempotency key).
+    let res = shop.pay(&order_id).await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(shop.orders().await[0]["status"], "complete");
+    assert_eq!(shop.ticket_json(&ticket).await["orderId"], order_id.as_str());
+    assert_eq!(second.terminate().code(), Some(0));
+    (check_invariants(data.path()), order_id)
+}
+
+#[actix_web::test]
+async fn a_crash_before_the_charge_is_resumed_without_a_double_charge() {
+    let (charges, _) = crash_during_payment("before_charge").await;
+    assert_eq!(charges.len(), 1, "exactly one charge: {charges:?}");
+}
+
+#[actix_web::test]
+async fn a_crash_after_the_charge_is_resumed_without_a_double_charge() {
+    let (charges, _) = crash_during_payment("after_charge").await;
+    assert_eq!(charges.len(), 1, "the resumed attempt replayed the first charge: {charges:?}");
+}
+
+#[actix_web::test]
+async fn an_interrupted_payment_is_settled_at_expiry_without_a_retry_from_the_buyer() {
+    let data = tempfile::tempdir().unwrap();
+    let mut first = node(data.path(), "after_charge");
+    let shop = Shop::open(&first).await;
+    let ticket = shop.ticket().await;
+    let order: Value = shop.order(&ticket).await.unwrap().json().await.unwrap();
+    let order_id = order["id"].as_str().unwrap().to_string();
+    assert!(shop.pay(&order_id).await.is_err());
+    reap(&mut first);
+    let mut second = node(data.path(), "");
+    let shop = Shop::open(&second).await;
+    eventually(Duration::from_secs(8), "the interrupted charge is settled", || async { shop.orders().await[0]["status"] == "complete" }).await;
+    assert_eq!(second.terminate().code(), Some(0));
+    assert_eq!(check_invariants(data.path()).len(), 1);
+}
+
+#[actix_web::test]
+async fn orders_that_expired_while_the_node_was_down_are_cancelled_within_seconds_of_start_up() {
+    let data = tempfile::tempdir().unwrap();
+    let mut first = node(data.path(), "");
+    let shop = Shop::open(&first).await;
+    let mut tickets = Vec::new();
+    for _ in 0..5 {
+        let ticket = shop.ticket().await;
+        assert_eq!(shop.order(&ticket).await.unwrap().status(), StatusCode::CREATED);
+        tickets.push(ticket);
+    }
+    first.kill();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let started = Instant::now();
+    let mut second = node(data.path(), "");
+    let shop = Shop::open(&second).await;
+    eventually(Duration::from_secs(5), "every expired order is cancelled", || async {
+        shop.orders().await.iter().all(|o| o["status"] == "cancelled")
+    })
+    .await;
+    for ticket in &tickets {
+        assert!(shop.ticket_json(ticket).await.get("orderId").is_none());
+    }
+    eprintln!("expired-while-down orders cancelled {:?} after restart", started.elapsed());
+    assert_eq!(second.terminate().code(), Some(0));
+    check_invariants(data.path());
+}
