@@ -78,6 +78,9 @@ impl Application {
         let sinks: Vec<Rc<dyn EventSink>> = vec![Rc::new(events.clone())];
         actix_web::rt::spawn(Publisher::new(store.clone(), sinks, metrics.clone()).run());
 
+        if settings.admin.token.is_empty() {
+            tracing::warn!("admin endpoints disabled: set admin.token (TICKETING_ADMIN__TOKEN) to enable /admin");
+        }
         let auth = Auth::new(store.clone(), settings.auth.clone());
         let state = web::Data::new(AppState {
             settings: settings.clone(),

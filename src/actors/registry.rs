@@ -20,6 +20,13 @@ use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+use tracing::Instrument;
+
+/// `CreateTicket` rather than `ticketing::actors::ticket::CreateTicket`, for spans.
+fn short_type_name<T>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    full.rsplit("::").next().unwrap_or(full)
+}
 
 /// An actor kind the registry can activate.
 pub trait Activatable: Actor<Context = Context<Self>> + Supervised {
@@ -126,7 +133,8 @@ impl<A: Activatable> Registry<A> {
             slot.stats.message_queued();
             slot.addr.send(msg)
         };
-        match request.timeout(self.0.ask_timeout).await {
+        let span = tracing::info_span!("actor", kind = A::KIND, id = %id, message = short_type_name::<M>());
+        match request.timeout(self.0.ask_timeout).instrument(span).await {
             Ok(reply) => reply,
             Err(MailboxError::Timeout) => Err(ActorError::Unavailable),
             Err(MailboxError::Closed) => {

@@ -1,6 +1,8 @@
 //! The HTTP edge: routes, extractors, and the one error boundary. Handlers parse, call an actor
 //! or service, and shape the response; no domain rule lives here.
 
+pub mod admin;
+mod admin_page;
 pub mod error;
 pub mod extract;
 mod health;
@@ -50,6 +52,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
     move |cfg| {
         let limit = state.settings.http.body_limit_bytes;
         let fault_injection = state.settings.testing.fault_injection;
+        let admin_enabled = !state.settings.admin.token.is_empty();
         cfg.app_data(state)
             .app_data(web::JsonConfig::default().limit(limit))
             .app_data(web::PayloadConfig::default().limit(limit))
@@ -63,6 +66,9 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .configure(tickets::routes)
             .configure(orders::routes)
             .configure(payments::routes);
+        if admin_enabled {
+            cfg.configure(admin::routes);
+        }
         if fault_injection {
             cfg.configure(testing::routes);
         }
@@ -76,12 +82,12 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
 /// limit, a 500 from actix) into the API's JSON error format.
 pub fn json_errors<B: 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new().default_handler(|res: ServiceResponse<B>| {
-        let is_json = res
+        let ours = res
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        if is_json {
+            .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+        if ours {
             return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
         }
         let status = res.status();

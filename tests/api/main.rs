@@ -1,6 +1,7 @@
 //! Integration tests against the real `Application` on a random port, and against the real
 //! binary where a process must die or restart.
 
+mod admin;
 mod auth;
 mod bad_input;
 mod crash;

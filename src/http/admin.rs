@@ -1,0 +1,247 @@
+//! `/admin/*`: what operators see inside the running actor system, behind the admin bearer
+//! token. Everything here reads the registries' shared counters and storage: listing actors
+//! never sends a message to an actor, so inspection cannot stall a mailbox.
+
+use super::error::ApiError;
+use super::AppState;
+use crate::actors::order::{GetOrder, PassivateOrder};
+use crate::actors::ticket::{GetTicket, Passivate};
+use crate::actors::LiveActor;
+use crate::domain::{iso_utc, Order, OrderId, Ticket, TicketId};
+use crate::storage::keys;
+use actix_web::dev::Payload;
+use actix_web::{http::header, web, FromRequest, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// The cookie the admin page's login form sets (HttpOnly, scoped to `/admin`).
+pub const ADMIN_COOKIE: &str = "admin_token";
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin", web::get().to(super::admin_page::page))
+        .route("/admin/login", web::post().to(super::admin_page::login))
+        .route("/admin/actors", web::get().to(list))
+        .route("/admin/actors/{kind}/{id}", web::get().to(show))
+        .route("/admin/actors/{kind}/{id}/passivate", web::post().to(passivate))
+        .route("/admin/cluster", web::get().to(cluster));
+}
+
+/// An admin caller: `Authorization: Bearer <admin token>` (or the admin page's cookie).
+pub struct AdminToken;
+
+/// Compares digests so that neither the content nor the length of the token leaks through
+/// timing.
+pub fn token_matches(presented: &str, configured: &str) -> bool {
+    let (a, b) = (Sha256::digest(presented.as_bytes()), Sha256::digest(configured.as_bytes()));
+    !configured.is_empty() && bool::from(subtle::ConstantTimeEq::ct_eq(&a[..], &b[..]))
+}
+
+pub fn is_admin(req: &HttpRequest) -> bool {
+    let Some(state) = req.app_data::<web::Data<AppState>>() else { return false };
+    let configured = state.settings.admin.token.expose();
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let presented = bearer.map(str::to_string).or_else(|| req.cookie(ADMIN_COOKIE).map(|c| c.value().to_string()));
+    presented.is_some_and(|p| token_matches(&p, configured))
+}
+
+impl FromRequest for AdminToken {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(if is_admin(req) { Ok(AdminToken) } else { Err(ApiError::NotAuthorized) })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ActorKind {
+    Ticket,
+    Order,
+}
+
+impl ActorKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ticket" => Some(Self::Ticket),
+            "order" => Some(Self::Order),
+            _ => None,
+        }
+    }
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Ticket => "ticket",
+            Self::Order => "order",
+        }
+    }
+}
+
+/// One live actor as JSON.
+pub fn actor_json(node: &str, kind: ActorKind, actor: &LiveActor) -> Value {
+    let s = &actor.stats;
+    json!({
+        "kind": kind.as_str(),
+        "id": actor.id,
+        "node": node,
+        "mailboxDepth": s.mailbox_depth(),
+        "messagesHandled": s.handled(),
+        "lastMessageAt": iso_utc(s.last_message_ms()),
+        "activatedAt": iso_utc(s.activated_at_ms),
+        "stateVersion": s.version(),
+        "timerDeadline": s.deadline_ms().map(iso_utc),
+        "restarts": s.restarts(),
+    })
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    kind: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// The live actors of the wanted kinds, a page at a time, ordered by (kind, id). The page is
+/// picked with a partial selection, not a full sort, so 100,000 live actors stay cheap.
+pub fn live_page(
+    state: &AppState,
+    kinds: &[ActorKind],
+    after: Option<(ActorKind, String)>,
+    limit: usize,
+) -> (Vec<(ActorKind, LiveActor)>, bool) {
+    let mut candidates: Vec<(ActorKind, LiveActor)> = Vec::new();
+    for kind in kinds {
+        let live = match kind {
+            ActorKind::Ticket => state.tickets.live(),
+            ActorKind::Order => state.orders.live(),
+        };
+        candidates.extend(
+            live.into_iter()
+                .filter(|a| after.as_ref().is_none_or(|(k, id)| (*kind, &a.id) > (*k, id)))
+                .map(|a| (*kind, a)),
+        );
+    }
+    let more = candidates.len() > limit;
+    if more {
+        candidates.select_nth_unstable_by(limit, |a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
+        candidates.truncate(limit);
+    }
+    candidates.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
+    (candidates, more)
+}
+
+async fn list(state: web::Data<AppState>, _: AdminToken, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+    let kinds = match query.kind.as_deref() {
+        None | Some("") => vec![ActorKind::Ticket, ActorKind::Order],
+        Some(k) => vec![ActorKind::parse(k).ok_or_else(|| ApiError::bad_request("kind must be ticket or order"))?],
+    };
+    let limit = match query.limit.as_deref() {
+        None => 100,
+        Some(raw) => raw.parse::<usize>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| ApiError::bad_request("limit must be between 1 and 1000"))?,
+    };
+    let after = match query.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => {
+            let (kind, id) = c.split_once(':').ok_or_else(|| ApiError::bad_request("Invalid cursor"))?;
+            Some((ActorKind::parse(kind).ok_or_else(|| ApiError::bad_request("Invalid cursor"))?, id.to_string()))
+        }
+    };
+    let node = &state.settings.cluster.node_id;
+    let (page, more) = live_page(&state, &kinds, after, limit);
+    let next = if more { page.last().map(|(k, a)| format!("{}:{}", k.as_str(), a.id)) } else { None };
+    let actors: Vec<Value> = page.iter().map(|(k, a)| actor_json(node, *k, a)).collect();
+    Ok(HttpResponse::Ok().json(json!({ "actors": actors, "nextCursor": next })))
+}
+
+/// One actor: its state from the live actor if active, from storage otherwise.
+async fn show(state: web::Data<AppState>, _: AdminToken, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    let (kind, id) = path.into_inner();
+    let kind = ActorKind::parse(&kind).ok_or(ApiError::NotFound)?;
+    let node = &state.settings.cluster.node_id;
+    let (live, record): (Option<LiveActor>, Option<Value>) = match kind {
+        ActorKind::Ticket => {
+            let id = TicketId::parse(&id).ok_or(ApiError::NotFound)?;
+            match state.tickets.stats(&id) {
+                Some(stats) => {
+                    let t = state.tickets.ask(id, GetTicket).await?;
+                    (Some(LiveActor { id: id.to_string(), stats }), t.map(|t| to_json(&t)))
+                }
+                None => (None, state.store.get::<Ticket>(&keys::ticket(&id))?.map(|t| to_json(&t))),
+            }
+        }
+        ActorKind::Order => {
+            let id = OrderId::parse(&id).ok_or(ApiError::NotFound)?;
+            match state.orders.stats(&id) {
+                Some(stats) => {
+                    let o = state.orders.ask(id, GetOrder).await?;
+                    (Some(LiveActor { id: id.to_string(), stats }), o.map(|o| to_json(&o)))
+                }
+                None => {
+                    let order = state.store.get::<Order>(&keys::order(&id))?;
+                    (None, order.map(|o| to_json(&o)))
+                }
+            }
+        }
+    };
+    if live.is_none() && record.is_none() {
+        return Err(ApiError::NotFound);
+    }
+    let pending_deadline = match kind {
+        ActorKind::Order => OrderId::parse(&id).and_then(|o| state.deadlines.next_for(&o)).map(iso_utc),
+        ActorKind::Ticket => None,
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "kind": kind.as_str(),
+        "id": id,
+        "node": node,
+        "source": if live.is_some() { "actor" } else { "storage" },
+        "live": live.as_ref().map(|a| actor_json(node, kind, a)),
+        "pendingDeadline": pending_deadline,
+        "state": record,
+    })))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+async fn passivate(state: web::Data<AppState>, _: AdminToken, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    let (kind, id) = path.into_inner();
+    let passivated = match ActorKind::parse(&kind).ok_or(ApiError::NotFound)? {
+        ActorKind::Ticket => {
+            let id = TicketId::parse(&id).filter(|id| state.tickets.is_live(id)).ok_or(ApiError::NotFound)?;
+            state.tickets.ask(id, Passivate).await?
+        }
+        ActorKind::Order => {
+            let id = OrderId::parse(&id).filter(|id| state.orders.is_live(id)).ok_or(ApiError::NotFound)?;
+            state.orders.ask(id, PassivateOrder).await?
+        }
+    };
+    Ok(HttpResponse::Ok().json(json!({ "passivated": passivated })))
+}
+
+/// This node, its members, shard ownership and link health. A single node owns every shard
+/// and has no links; the cluster release fills these from RabbitMQ membership.
+pub fn cluster_json(state: &AppState) -> Value {
+    let node = &state.settings.cluster.node_id;
+    let shards = state.settings.cluster.shards;
+    json!({
+        "node": node,
+        "mode": if state.settings.cluster.amqp_url.is_empty() { "single-node" } else { "cluster" },
+        "members": [{ "id": node, "self": true, "status": "up" }],
+        "shards": {
+            "count": shards,
+            "owners": { node.as_str(): shards },
+            "assignments": (0..shards).map(|s| json!({ "shard": s, "owner": node })).collect::<Vec<_>>(),
+        },
+        "links": [],
+    })
+}
+
+async fn cluster(state: web::Data<AppState>, _: AdminToken) -> HttpResponse {
+    HttpResponse::Ok().json(cluster_json(&state))
+}

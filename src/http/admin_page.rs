@@ -1,0 +1,130 @@
+//! `GET /admin`: the same tables as the admin API, server-rendered HTML for a person, refreshed
+//! every few seconds. A browser cannot send a bearer header on navigation, so the page has a
+//! login form that stores the admin token in an HttpOnly, `/admin`-scoped cookie.
+
+use super::admin::{actor_json, cluster_json, is_admin, live_page, token_matches, ActorKind, ADMIN_COOKIE};
+use super::AppState;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::Value;
+use std::fmt::Write;
+
+/// Rows shown per kind on the page (the API pages through the rest).
+const ROWS: usize = 200;
+const REFRESH_SECONDS: u32 = 5;
+
+fn escape(s: &str) -> String {
+    s.chars().fold(String::with_capacity(s.len()), |mut out, c| {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+        out
+    })
+}
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "—".into(),
+        Value::String(s) => escape(s),
+        other => escape(&other.to_string()),
+    }
+}
+
+fn html(status: StatusCode, title: &str, body: &str, refresh: bool) -> HttpResponse {
+    let meta = if refresh { format!("<meta http-equiv=\"refresh\" content=\"{REFRESH_SECONDS}\">") } else { String::new() };
+    HttpResponse::build(status).content_type("text/html; charset=utf-8").insert_header(("Cache-Control", "no-store")).body(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">{meta}<title>{title}</title><style>\
+         body{{font:14px system-ui,sans-serif;margin:2rem;color:#222}}table{{border-collapse:collapse;margin:1rem 0}}\
+         th,td{{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}}th{{background:#f3f3f3}}\
+         code{{font-size:12px}}.muted{{color:#777}}</style></head><body>{body}</body></html>"
+    ))
+}
+
+fn login_form(error: Option<&str>) -> String {
+    let error = error.map(|e| format!("<p role=\"alert\" style=\"color:#b00\">{}</p>", escape(e))).unwrap_or_default();
+    format!(
+        "<h1>ticketing admin</h1>{error}<form method=\"post\" action=\"/admin/login\">\
+         <label>Admin token <input type=\"password\" name=\"token\" id=\"token\" autocomplete=\"off\"></label> \
+         <button type=\"submit\" id=\"login\">Sign in</button></form>"
+    )
+}
+
+pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    if !is_admin(&req) {
+        return html(StatusCode::UNAUTHORIZED, "ticketing admin: sign in", &login_form(None), false);
+    }
+    let node = &state.settings.cluster.node_id;
+    let mut body = String::new();
+    let _ = write!(
+        body,
+        "<h1>ticketing admin</h1><p class=\"muted\">Node <b>{}</b> · refreshed every {REFRESH_SECONDS} s</p>\
+         <table id=\"summary\"><tr><th>live tickets</th><th>live orders</th><th>timers pending</th></tr>\
+         <tr><td>{}</td><td>{}</td><td>{}</td></tr></table>",
+        escape(node),
+        state.tickets.live_count(),
+        state.orders.live_count(),
+        state.deadlines.pending(),
+    );
+    for kind in [ActorKind::Ticket, ActorKind::Order] {
+        let (page, more) = live_page(&state, &[kind], None, ROWS);
+        let _ = write!(
+            body,
+            "<h2>{} actors</h2><table id=\"{}-actors\"><tr><th>id</th><th>version</th><th>mailbox</th><th>handled</th>\
+             <th>last message</th><th>timer deadline</th><th>restarts</th></tr>",
+            kind.as_str(),
+            kind.as_str()
+        );
+        for (_, actor) in &page {
+            let a = actor_json(node, kind, actor);
+            let _ = write!(
+                body,
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                cell(&a["id"]),
+                cell(&a["stateVersion"]),
+                cell(&a["mailboxDepth"]),
+                cell(&a["messagesHandled"]),
+                cell(&a["lastMessageAt"]),
+                cell(&a["timerDeadline"]),
+                cell(&a["restarts"])
+            );
+        }
+        body.push_str("</table>");
+        if more {
+            let _ = write!(body, "<p class=\"muted\">first {ROWS} shown; see <code>/admin/actors?kind={}</code></p>", kind.as_str());
+        }
+    }
+    let cluster = cluster_json(&state);
+    let _ = write!(
+        body,
+        "<h2>cluster</h2><table id=\"cluster\"><tr><th>member</th><th>status</th><th>shards owned</th></tr>\
+         <tr><td>{}</td><td>up</td><td>{}</td></tr></table>",
+        escape(node),
+        cell(&cluster["shards"]["count"])
+    );
+    html(StatusCode::OK, "ticketing admin", &body, true)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    token: String,
+}
+
+pub async fn login(state: web::Data<AppState>, form: web::Form<LoginForm>) -> HttpResponse {
+    if !token_matches(&form.token, state.settings.admin.token.expose()) {
+        return html(StatusCode::UNAUTHORIZED, "ticketing admin: sign in", &login_form(Some("Wrong token")), false);
+    }
+    let cookie = Cookie::build(ADMIN_COOKIE, form.token.clone())
+        .path("/admin")
+        .http_only(true)
+        .secure(state.settings.auth.secure_cookies)
+        .same_site(SameSite::Strict)
+        .finish();
+    HttpResponse::SeeOther().insert_header(("Location", "/admin")).cookie(cookie).finish()
+}
