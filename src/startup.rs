@@ -101,6 +101,7 @@ impl Application {
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(middleware::from_fn(http::idempotency::idempotency))
                 .wrap(http::json_errors())
                 .wrap(middleware::from_fn(http::observe))
                 .configure(http::configure(app_state.clone()))

@@ -31,7 +31,8 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
         .map(str::trim)
 }
 
-fn current_user(req: &HttpRequest) -> Option<AuthUser> {
+/// The signed-in caller of `req`, if any (bearer token first, then the session cookie).
+pub fn current_user(req: &HttpRequest) -> Option<AuthUser> {
     let state = req.app_data::<web::Data<AppState>>()?;
     let token = match bearer(req) {
         Some(t) => t.to_string(),

@@ -6,6 +6,7 @@ mod admin_page;
 pub mod error;
 pub mod extract;
 mod health;
+pub mod idempotency;
 pub mod orders;
 mod payments;
 mod testing;

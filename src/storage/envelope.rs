@@ -33,6 +33,7 @@ pub enum Kind {
     WebhookEvent = 9,
     Charge = 10,
     Marker = 11,
+    Idempotency = 12,
 }
 
 /// A type stored in an envelope.

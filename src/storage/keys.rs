@@ -16,6 +16,7 @@ pub const PAYMENT_BY_ORDER: u8 = b'P';
 pub const REFRESH: u8 = b'r';
 pub const WEBHOOK_EVENT: u8 = b'w';
 pub const CHARGE: u8 = b'c';
+pub const IDEMPOTENCY: u8 = b'k';
 
 fn with(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
     let mut key = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
@@ -100,6 +101,7 @@ pub fn describe(key: &[u8]) -> String {
         REFRESH => "refresh-token",
         WEBHOOK_EVENT => "webhook-event",
         CHARGE => "charge",
+        IDEMPOTENCY => "idempotency-key",
         _ => "unknown",
     };
     let body = match prefix {

@@ -77,6 +77,17 @@ impl Store {
         }
     }
 
+    /// The encoded bytes at `key` (for compare-and-swap callers).
+    pub fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.db.get(key)?.map(|v| v.to_vec()))
+    }
+
+    /// Atomically replaces `expected` with `new` at `key` (in memory; commit or sync to make it
+    /// durable). `Ok(false)` if someone else changed it first.
+    pub fn compare_and_swap(&self, key: &[u8], expected: Option<&[u8]>, new: Option<&[u8]>) -> Result<bool, StorageError> {
+        Ok(self.db.compare_and_swap(key, expected, new)?.is_ok())
+    }
+
     pub fn contains(&self, key: &[u8]) -> Result<bool, StorageError> {
         Ok(self.db.contains_key(key)?)
     }

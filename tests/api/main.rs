@@ -7,6 +7,7 @@ mod bad_input;
 mod crash;
 mod durability;
 mod helpers;
+mod idempotency;
 mod orders;
 //mod payments;
 mod process;
