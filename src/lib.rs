@@ -15,6 +15,8 @@
 //! * [`settings`]: layered, typed configuration.
 //! * [`startup`]: `Application::build(settings)` wires it all together.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod actors;
 pub mod auth;
 pub mod domain;

@@ -32,10 +32,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    ticketing::observability::init_logging(
-        &settings.log.level,
-        settings.log.format == LogFormat::Json,
-    );
+    ticketing::observability::init_logging(&settings.log.level, settings.log.format == LogFormat::Json);
     match actix_web::rt::System::new().block_on(serve(settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -48,11 +45,7 @@ fn main() -> ExitCode {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(settings.clone()).await?;
     // Tests and scripts read this line to learn the port when started on port 0.
-    println!(
-        "listening on http://{}:{}",
-        settings.http.addr.ip(),
-        app.port()
-    );
+    println!("listening on http://{}:{}", settings.http.addr.ip(), app.port());
     tracing::info!(port = app.port(), node = %settings.cluster.node_id, "serving");
     app.run_until_stopped().await?;
     Ok(())

@@ -73,11 +73,7 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() {
-            "\"\""
-        } else {
-            "\"[redacted]\""
-        })
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"[redacted]\"" })
     }
 }
 
@@ -174,15 +170,13 @@ impl Settings {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, SettingsError> {
-        let mut builder = config::Config::builder()
-            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        let mut builder =
+            config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
         if let Some(file) = file {
             builder = builder.add_source(config::File::from(file).required(true));
         }
-        let env: std::collections::HashMap<String, String> = env
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("TICKETING_"))
-            .collect();
+        let env: std::collections::HashMap<String, String> =
+            env.into_iter().filter(|(k, _)| k.starts_with("TICKETING_")).collect();
         builder = builder.add_source(
             config::Environment::with_prefix("TICKETING")
                 .prefix_separator("_")
@@ -196,29 +190,18 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), SettingsError> {
-        let invalid = |key, reason: &str| {
-            Err(SettingsError::Invalid {
-                key,
-                reason: reason.to_string(),
-            })
-        };
+        let invalid = |key, reason: &str| Err(SettingsError::Invalid { key, reason: reason.to_string() });
         if self.auth.jwt_secret.expose().len() < 16 {
             return invalid("auth.jwt_secret", "must be at least 16 characters");
         }
         if self.app.mode == Mode::Production && self.auth.jwt_secret.expose() == DEV_JWT_SECRET {
-            return invalid(
-                "auth.jwt_secret",
-                "the default secret is refused in production mode",
-            );
+            return invalid("auth.jwt_secret", "the default secret is refused in production mode");
         }
         if self.http.body_limit_bytes == 0 {
             return invalid("http.body_limit_bytes", "must be greater than 0");
         }
         if self.auth.access_token_seconds == 0 || self.auth.refresh_token_seconds == 0 {
-            return invalid(
-                "auth.access_token_seconds",
-                "token lifetimes must be greater than 0",
-            );
+            return invalid("auth.access_token_seconds", "token lifetimes must be greater than 0");
         }
         if !(self.actors.idle_seconds > 0.0) {
             return invalid("actors.idle_seconds", "must be greater than 0");
@@ -235,13 +218,8 @@ impl Settings {
         if self.cluster.node_id.trim().is_empty() {
             return invalid("cluster.node_id", "must not be empty");
         }
-        if self.payments.provider == PaymentProvider::Stripe
-            && self.payments.stripe_secret_key.is_empty()
-        {
-            return invalid(
-                "payments.stripe_secret_key",
-                "is required when payments.provider = \"stripe\"",
-            );
+        if self.payments.provider == PaymentProvider::Stripe && self.payments.stripe_secret_key.is_empty() {
+            return invalid("payments.stripe_secret_key", "is required when payments.provider = \"stripe\"");
         }
         if self.storage.path.as_os_str().is_empty() {
             return invalid("storage.path", "must not be empty");
@@ -262,10 +240,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -280,10 +255,7 @@ mod tests {
     fn environment_variables_override_defaults() {
         let s = Settings::load_with_env(
             None,
-            env(&[
-                ("TICKETING_HTTP__ADDR", "127.0.0.1:4000"),
-                ("TICKETING_ORDERS__EXPIRATION_SECONDS", "2"),
-            ]),
+            env(&[("TICKETING_HTTP__ADDR", "127.0.0.1:4000"), ("TICKETING_ORDERS__EXPIRATION_SECONDS", "2")]),
         )
         .unwrap();
         assert_eq!(s.http.addr.port(), 4000);
@@ -294,30 +266,21 @@ mod tests {
     fn a_config_file_overrides_defaults_and_env_overrides_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("node.toml");
-        std::fs::write(
-            &file,
-            "[http]\naddr = \"127.0.0.1:5000\"\n[cluster]\nnode_id = \"n7\"\n",
-        )
-        .unwrap();
-        let s = Settings::load_with_env(Some(&file), env(&[("TICKETING_CLUSTER__NODE_ID", "n8")]))
-            .unwrap();
+        std::fs::write(&file, "[http]\naddr = \"127.0.0.1:5000\"\n[cluster]\nnode_id = \"n7\"\n").unwrap();
+        let s = Settings::load_with_env(Some(&file), env(&[("TICKETING_CLUSTER__NODE_ID", "n8")])).unwrap();
         assert_eq!(s.http.addr.port(), 5000);
         assert_eq!(s.cluster.node_id, "n8");
     }
 
     #[test]
     fn invalid_settings_are_refused_with_the_setting_named() {
-        let err =
-            Settings::load_with_env(None, env(&[("TICKETING_HTTP__ADDR", "nowhere")])).unwrap_err();
+        let err = Settings::load_with_env(None, env(&[("TICKETING_HTTP__ADDR", "nowhere")])).unwrap_err();
         assert!(err.to_string().contains("addr"), "{err}");
-        let err = Settings::load_with_env(None, env(&[("TICKETING_HTTP__NO_SUCH_KEY", "1")]))
-            .unwrap_err();
+        let err = Settings::load_with_env(None, env(&[("TICKETING_HTTP__NO_SUCH_KEY", "1")])).unwrap_err();
         assert!(err.to_string().contains("no_such_key"), "{err}");
-        let err = Settings::load_with_env(None, env(&[("TICKETING_APP__MODE", "production")]))
-            .unwrap_err();
+        let err = Settings::load_with_env(None, env(&[("TICKETING_APP__MODE", "production")])).unwrap_err();
         assert!(err.to_string().contains("auth.jwt_secret"), "{err}");
-        let err = Settings::load_with_env(None, env(&[("TICKETING_PAYMENTS__PROVIDER", "paypal")]))
-            .unwrap_err();
+        let err = Settings::load_with_env(None, env(&[("TICKETING_PAYMENTS__PROVIDER", "paypal")])).unwrap_err();
         assert!(err.to_string().contains("provider"), "{err}");
     }
 

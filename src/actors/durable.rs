@@ -45,8 +45,7 @@ impl Changes {
         self.events.push(e);
     }
     pub fn put<R: Record>(&mut self, key: Vec<u8>, value: &R) {
-        self.puts
-            .push((key, Store::encode(value).map_err(|e| e.to_string())));
+        self.puts.push((key, Store::encode(value).map_err(|e| e.to_string())));
     }
     pub fn remove(&mut self, key: Vec<u8>) {
         self.removes.push(key);
@@ -65,12 +64,7 @@ pub fn done<A: Actor, R: 'static>(r: Result<R, ActorError>) -> Step<A, R> {
 
 impl<T: Record + Clone + PartialEq + Send + 'static> DurableCell<T> {
     pub fn new<A: super::Activatable>(key: Vec<u8>, store: Store, link: &RegistryLink<A>) -> Self {
-        Self {
-            key,
-            state: Loaded::Pending,
-            store,
-            stats: Arc::clone(&link.stats),
-        }
+        Self { key, state: Loaded::Pending, store, stats: Arc::clone(&link.stats) }
     }
 
     /// (Re)loads the entity from disk.
@@ -138,10 +132,7 @@ pub trait Durable: Actor<Context = Context<Self>> {
         let batch = build_batch(&store, key, next.as_ref(), changes);
         let write = async move {
             match batch {
-                Ok(batch) => store
-                    .commit(batch)
-                    .await
-                    .map_err(|e| ActorError::Storage(e.to_string())),
+                Ok(batch) => store.commit(batch).await.map_err(|e| ActorError::Storage(e.to_string())),
                 Err(e) => Err(e),
             }
         };
@@ -189,10 +180,7 @@ fn build_batch<T: Record>(
 
 /// Checks for idleness periodically and passivates once idle for `idle`.
 pub fn passivate_when_idle<A: Durable>(_: &mut A, ctx: &mut Context<A>, idle: std::time::Duration) {
-    let period = (idle / 4).clamp(
-        std::time::Duration::from_millis(20),
-        std::time::Duration::from_secs(5),
-    );
+    let period = (idle / 4).clamp(std::time::Duration::from_millis(20), std::time::Duration::from_secs(5));
     let idle_ms = i64::try_from(idle.as_millis()).unwrap_or(i64::MAX);
     ctx.run_interval(period, move |act, ctx| {
         if crate::domain::now_ms() - act.cell().stats.last_message_ms() >= idle_ms {

@@ -73,8 +73,7 @@ impl ActorStats {
     pub(crate) fn message_started(&self) {
         self.mailbox.fetch_sub(1, Ordering::SeqCst);
         self.handled.fetch_add(1, Ordering::Relaxed);
-        self.last_message_ms
-            .store(crate::domain::now_ms(), Ordering::Relaxed);
+        self.last_message_ms.store(crate::domain::now_ms(), Ordering::Relaxed);
     }
 
     pub fn mailbox_depth(&self) -> i64 {
@@ -90,8 +89,7 @@ impl ActorStats {
         u64::try_from(self.version.load(Ordering::Relaxed)).ok()
     }
     pub(crate) fn set_version(&self, v: Option<u64>) {
-        self.version
-            .store(v.map_or(-1, |v| v as i64), Ordering::Relaxed);
+        self.version.store(v.map_or(-1, |v| v as i64), Ordering::Relaxed);
     }
     pub fn deadline_ms(&self) -> Option<i64> {
         Some(self.deadline_ms.load(Ordering::Relaxed)).filter(|d| *d > 0)

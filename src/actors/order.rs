@@ -32,7 +32,7 @@
 use super::deadlines::Deadlines;
 use super::durable::{done, Durable, DurableCell, Loaded, Step};
 use super::ticket::{ReleaseTicket, ReserveTicket, TicketActor};
-use super::{ActorError, Activatable, Registry, RegistryLink};
+use super::{Activatable, ActorError, Registry, RegistryLink};
 use crate::domain::{
     now_ms, ChargeRequest, DomainError, Order, OrderId, OrderStatus, Payment, PaymentId, TicketSnapshot, UserId,
 };

@@ -71,9 +71,7 @@ impl<A: Activatable> RegistryLink<A> {
         };
         let removed = registry
             .slots
-            .remove_if(&self.id, |_, slot| {
-                Arc::ptr_eq(&slot.stats, &self.stats) && self.stats.mailbox_depth() == 0
-            })
+            .remove_if(&self.id, |_, slot| Arc::ptr_eq(&slot.stats, &self.stats) && self.stats.mailbox_depth() == 0)
             .is_some();
         if removed {
             registry.metrics.passivated(A::KIND);
@@ -103,12 +101,7 @@ pub struct LiveActor {
 }
 
 impl<A: Activatable> Registry<A> {
-    pub fn new(
-        arbiters: Vec<ArbiterHandle>,
-        deps: A::Deps,
-        ask_timeout: Duration,
-        metrics: Metrics,
-    ) -> Self {
+    pub fn new(arbiters: Vec<ArbiterHandle>, deps: A::Deps, ask_timeout: Duration, metrics: Metrics) -> Self {
         Self(Arc::new(RegistryInner {
             slots: DashMap::new(),
             arbiters,
@@ -139,9 +132,7 @@ impl<A: Activatable> Registry<A> {
             Err(MailboxError::Timeout) => Err(ActorError::Unavailable),
             Err(MailboxError::Closed) => {
                 // The actor died without being restarted; forget it so the next call reactivates.
-                self.0
-                    .slots
-                    .remove_if(&id, |_, slot| !slot.addr.connected());
+                self.0.slots.remove_if(&id, |_, slot| !slot.addr.connected());
                 Err(ActorError::Unavailable)
             }
         }
@@ -163,11 +154,7 @@ impl<A: Activatable> Registry<A> {
     fn activate(&self, id: A::Id) -> Slot<A> {
         let generation = self.0.generations.fetch_add(1, Ordering::Relaxed) + 1;
         let stats = Arc::new(ActorStats::new(generation));
-        let link = RegistryLink {
-            registry: Arc::downgrade(&self.0),
-            id,
-            stats: Arc::clone(&stats),
-        };
+        let link = RegistryLink { registry: Arc::downgrade(&self.0), id, stats: Arc::clone(&stats) };
         let deps = self.0.deps.clone();
         let arbiter = &self.0.arbiters[A::shard(&id) as usize % self.0.arbiters.len()];
         let addr = Supervisor::start_in_arbiter(arbiter, move |_| A::activate(id, deps, link));
@@ -192,10 +179,7 @@ impl<A: Activatable> Registry<A> {
         self.0
             .slots
             .iter()
-            .map(|e| LiveActor {
-                id: e.key().to_string(),
-                stats: Arc::clone(&e.value().stats),
-            })
+            .map(|e| LiveActor { id: e.key().to_string(), stats: Arc::clone(&e.value().stats) })
             .collect()
     }
 

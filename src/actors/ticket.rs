@@ -163,12 +163,7 @@ impl Handler<ReserveTicket> for TicketActor {
         AtomicResponse::new(self.change(ctx, move |ticket, changes| {
             let ticket = existing(ticket)?;
             changes.event(ticket.reserve(msg.order, msg.buyer, now_ms())?);
-            changes.put(
-                keys::deadline(msg.expires_at_ms, &msg.order),
-                &DeadlineEntry {
-                    ticket_id: ticket.id,
-                },
-            );
+            changes.put(keys::deadline(msg.expires_at_ms, &msg.order), &DeadlineEntry { ticket_id: ticket.id });
             Ok(ticket.clone())
         }))
     }
@@ -211,9 +206,9 @@ impl Handler<InjectPanic> for TicketActor {
         if !self.deps.fault_injection {
             return AtomicResponse::new(done(Err(ActorError::Domain(DomainError::NotFound))));
         }
-        AtomicResponse::new(self.change(ctx, |_, _| -> Result<(), DomainError> {
-            panic!("injected panic (testing.fault_injection)")
-        }))
+        AtomicResponse::new(
+            self.change(ctx, |_, _| -> Result<(), DomainError> { panic!("injected panic (testing.fault_injection)") }),
+        )
     }
 }
 

@@ -44,11 +44,7 @@ pub struct Session {
 impl Auth {
     pub fn new(store: Store, settings: AuthSettings) -> Self {
         let tokens = tokens::JwtKeys::new(settings.jwt_secret.expose().as_bytes());
-        Self {
-            store,
-            tokens,
-            settings,
-        }
+        Self { store, tokens, settings }
     }
 
     pub fn settings(&self) -> &AuthSettings {
@@ -62,20 +58,11 @@ impl Auth {
 
     pub async fn signup(&self, email: Email, password: Password) -> Result<Session, AuthError> {
         let hash = password::hash(password).await?;
-        let user = User {
-            id: UserId::new(),
-            email,
-            password_hash: hash,
-            created_at_ms: now_ms(),
-        };
+        let user = User { id: UserId::new(), email, password_hash: hash, created_at_ms: now_ms() };
         let user_record = Store::encode(&user)?;
         let claimed = self
             .store
-            .insert_unique(
-                keys::email(&user.email),
-                &EmailOwner(user.id),
-                vec![(keys::user(&user.id), user_record)],
-            )
+            .insert_unique(keys::email(&user.email), &EmailOwner(user.id), vec![(keys::user(&user.id), user_record)])
             .await?;
         if !claimed {
             return Err(AuthError::EmailInUse);
@@ -102,13 +89,9 @@ impl Auth {
     pub async fn refresh(&self, token: &str) -> Result<Session, AuthError> {
         let (id, secret) = parse_refresh(token).ok_or(AuthError::RefreshRejected)?;
         let key = keys::refresh(&id);
-        let mut record = self
-            .store
-            .get::<RefreshToken>(&key)?
-            .ok_or(AuthError::RefreshRejected)?;
+        let mut record = self.store.get::<RefreshToken>(&key)?.ok_or(AuthError::RefreshRejected)?;
         let secret_ok: bool =
-            subtle::ConstantTimeEq::ct_eq(&Sha256::digest(secret)[..], &record.secret_hash[..])
-                .into();
+            subtle::ConstantTimeEq::ct_eq(&Sha256::digest(secret)[..], &record.secret_hash[..]).into();
         if !secret_ok || record.revoked || record.expires_at_ms <= now_ms() {
             return Err(AuthError::RefreshRejected);
         }
@@ -120,10 +103,7 @@ impl Auth {
         let mut batch = crate::storage::WriteBatch::default();
         batch.put(key, &record)?;
         self.store.commit(batch).await?;
-        let user = self
-            .store
-            .get::<User>(&keys::user(&record.user_id))?
-            .ok_or(AuthError::RefreshRejected)?;
+        let user = self.store.get::<User>(&keys::user(&record.user_id))?.ok_or(AuthError::RefreshRejected)?;
         self.open_session(user, Some(record.family)).await
     }
 
@@ -139,10 +119,7 @@ impl Auth {
 
     async fn revoke_family(&self, family: [u8; 16]) -> Result<(), AuthError> {
         let mut batch = crate::storage::WriteBatch::default();
-        for (key, mut record) in
-            self.store
-                .scan::<RefreshToken>(&[keys::REFRESH], None, usize::MAX)?
-        {
+        for (key, mut record) in self.store.scan::<RefreshToken>(&[keys::REFRESH], None, usize::MAX)? {
             if record.family == family && !record.revoked {
                 record.revoked = true;
                 batch.put(key, &record)?;
@@ -152,11 +129,7 @@ impl Auth {
         Ok(())
     }
 
-    async fn open_session(
-        &self,
-        user: User,
-        family: Option<[u8; 16]>,
-    ) -> Result<Session, AuthError> {
+    async fn open_session(&self, user: User, family: Option<[u8; 16]>) -> Result<Session, AuthError> {
         let access_token = self.tokens.issue(&user, self.settings.access_token_seconds);
         let mut id = [0u8; 16];
         let mut secret = [0u8; 32];
@@ -174,11 +147,7 @@ impl Auth {
         batch.put(keys::refresh(&id), &record)?;
         self.store.commit(batch).await?;
         let refresh_token = format!("{}.{}", hex::encode(id), hex::encode(secret));
-        Ok(Session {
-            user,
-            access_token,
-            refresh_token,
-        })
+        Ok(Session { user, access_token, refresh_token })
     }
 }
 

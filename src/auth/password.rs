@@ -3,13 +3,12 @@
 
 use super::AuthError;
 use crate::domain::Password;
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 
 /// A valid hash of a random password, verified against when the email is unknown.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$7Ck4VD0CNHcV0sM7nUuuoDIGOu1UPn4Y2BD6c9bLmlA";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$7Ck4VD0CNHcV0sM7nUuuoDIGOu1UPn4Y2BD6c9bLmlA";
 
 pub async fn hash(password: Password) -> Result<String, AuthError> {
     tokio::task::spawn_blocking(move || {
@@ -29,9 +28,7 @@ pub async fn verify(password: String, hash: Option<String>) -> Result<bool, Auth
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_string());
         let parsed = PasswordHash::new(&hash).map_err(|e| AuthError::Hashing(e.to_string()))?;
-        let matches = Argon2::default()
-            .verify_password(password.trim().as_bytes(), &parsed)
-            .is_ok();
+        let matches = Argon2::default().verify_password(password.trim().as_bytes(), &parsed).is_ok();
         Ok(known && matches)
     })
     .await

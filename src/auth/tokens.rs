@@ -26,11 +26,7 @@ impl JwtKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "iat"]);
-        Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            validation,
-        }
+        Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation }
     }
 
     pub fn issue(&self, user: &User, lifetime_seconds: u64) -> String {
@@ -42,14 +38,11 @@ impl JwtKeys {
             exp: iat + lifetime_seconds as i64,
         };
         // HS256 signing of a small struct cannot fail; an empty token would simply not verify.
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .unwrap_or_default()
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).unwrap_or_default()
     }
 
     pub fn verify(&self, token: &str) -> Option<Claims> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .ok()
-            .map(|d| d.claims)
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok().map(|d| d.claims)
     }
 }
 
@@ -71,12 +64,8 @@ impl SessionCookie {
     }
 
     pub fn decode(value: &str) -> Option<String> {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(value.trim())
-            .ok()?;
-        serde_json::from_slice::<CookieBody>(&bytes)
-            .ok()
-            .map(|b| b.jwt)
+        let bytes = base64::engine::general_purpose::STANDARD.decode(value.trim()).ok()?;
+        serde_json::from_slice::<CookieBody>(&bytes).ok().map(|b| b.jwt)
     }
 }
 
@@ -99,9 +88,7 @@ mod tests {
         let keys = JwtKeys::new(b"0123456789abcdef0123");
         let token = keys.issue(&user(), 60);
         assert_eq!(keys.verify(&token).unwrap().email, "a@b.co");
-        assert!(JwtKeys::new(b"another-secret-0123456")
-            .verify(&token)
-            .is_none());
+        assert!(JwtKeys::new(b"another-secret-0123456").verify(&token).is_none());
         assert!(keys.verify("garbage").is_none());
     }
 
@@ -109,14 +96,8 @@ mod tests {
     fn expired_tokens_do_not_verify() {
         let keys = JwtKeys::new(b"0123456789abcdef0123");
         let now = chrono::Utc::now().timestamp();
-        let claims = Claims {
-            id: "x".into(),
-            email: "a@b.co".into(),
-            iat: now - 100,
-            exp: now - 10,
-        };
-        let token =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap();
+        let claims = Claims { id: "x".into(), email: "a@b.co".into(), iat: now - 100, exp: now - 10 };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap();
         assert!(keys.verify(&token).is_none());
     }
 

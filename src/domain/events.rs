@@ -17,11 +17,7 @@ pub struct Event {
 
 impl Event {
     fn new(subject: &str, entity_id: String, payload: serde_json::Value) -> Self {
-        Self {
-            subject: subject.to_string(),
-            entity_id,
-            payload: payload.to_string(),
-        }
+        Self { subject: subject.to_string(), entity_id, payload: payload.to_string() }
     }
 
     pub fn payload_json(&self) -> serde_json::Value {
@@ -62,11 +58,7 @@ impl Event {
     }
 
     pub fn expiration_complete(o: &Order) -> Self {
-        Self::new(
-            "expiration:complete",
-            o.id.to_string(),
-            json!({"orderId": o.id}),
-        )
+        Self::new("expiration:complete", o.id.to_string(), json!({"orderId": o.id}))
     }
 
     pub fn payment_created(o: &Order, payment_id: &str, stripe_id: &str) -> Self {

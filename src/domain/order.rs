@@ -67,13 +67,7 @@ pub struct ChargeRequest {
 }
 
 impl Order {
-    pub fn place(
-        id: OrderId,
-        buyer: UserId,
-        ticket: TicketSnapshot,
-        now_ms: i64,
-        window_ms: i64,
-    ) -> (Self, Event) {
+    pub fn place(id: OrderId, buyer: UserId, ticket: TicketSnapshot, now_ms: i64, window_ms: i64) -> (Self, Event) {
         let order = Self {
             id,
             user_id: buyer,
@@ -119,9 +113,7 @@ impl Order {
         match self.status {
             OrderStatus::Cancelled => Ok(vec![]),
             OrderStatus::Complete => Err(DomainError::Rule("Cannot cancel a completed order")),
-            OrderStatus::AwaitingPayment => {
-                Err(DomainError::Rule("A payment for this order is in progress"))
-            }
+            OrderStatus::AwaitingPayment => Err(DomainError::Rule("A payment for this order is in progress")),
             OrderStatus::Created => {
                 self.status = OrderStatus::Cancelled;
                 self.version += 1;
@@ -137,28 +129,18 @@ impl Order {
         }
         self.status = OrderStatus::Cancelled;
         self.version += 1;
-        vec![
-            Event::expiration_complete(self),
-            Event::order_cancelled(self),
-        ]
+        vec![Event::expiration_complete(self), Event::order_cancelled(self)]
     }
 
     /// Starts a charge: the order is `awaiting:payment` until the provider answers, so it can
     /// neither expire nor be cancelled under the charge. An attempt left `awaiting:payment`
     /// (the provider did not answer, or the node crashed) is resumed, not restarted: same
     /// token, same idempotency key, so it can never charge twice.
-    pub fn begin_payment(
-        &mut self,
-        caller: UserId,
-        token: &str,
-        now_ms: i64,
-    ) -> Result<ChargeRequest, DomainError> {
+    pub fn begin_payment(&mut self, caller: UserId, token: &str, now_ms: i64) -> Result<ChargeRequest, DomainError> {
         self.check_owner(caller)?;
         let expired = DomainError::Rule("Order has expired");
         match self.status {
-            OrderStatus::Cancelled => {
-                return Err(DomainError::Rule("Cannot pay for an cancelled order"))
-            }
+            OrderStatus::Cancelled => return Err(DomainError::Rule("Cannot pay for an cancelled order")),
             OrderStatus::Complete => return Err(DomainError::Rule("Order has already been paid")),
             OrderStatus::AwaitingPayment => return self.charge_request().ok_or(expired),
             OrderStatus::Created if now_ms >= self.expires_at_ms => return Err(expired),
@@ -207,9 +189,7 @@ impl Order {
 
 /// Milliseconds since the epoch as ISO-8601 UTC with millisecond precision.
 pub fn iso_utc(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]
@@ -218,16 +198,9 @@ mod tests {
 
     fn order() -> (Order, UserId) {
         let buyer = UserId::new();
-        let ticket = TicketSnapshot {
-            id: TicketId::new(),
-            title: "t".into(),
-            price: Price::from_cents(2000),
-            version: 1,
-        };
-        (
-            Order::place(OrderId::new(), buyer, ticket, 1_000, 60_000).0,
-            buyer,
-        )
+        let ticket =
+            TicketSnapshot { id: TicketId::new(), title: "t".into(), price: Price::from_cents(2000), version: 1 };
+        (Order::place(OrderId::new(), buyer, ticket, 1_000, 60_000).0, buyer)
     }
 
     #[test]
@@ -245,10 +218,7 @@ mod tests {
         let events: Vec<_> = o.expire(61_000).into_iter().map(|e| e.subject).collect();
         assert_eq!(events, ["expiration:complete", "order:cancelled"]);
         assert_eq!(o.status, OrderStatus::Cancelled);
-        assert!(
-            o.expire(99_000).is_empty(),
-            "a second expiry changes nothing"
-        );
+        assert!(o.expire(99_000).is_empty(), "a second expiry changes nothing");
     }
 
     #[test]
@@ -266,17 +236,11 @@ mod tests {
         let (mut o, buyer) = order();
         assert_eq!(o.cancel(UserId::new()), Err(DomainError::NotAuthorized));
         assert_eq!(o.cancel(buyer).unwrap().len(), 1);
-        assert!(
-            o.cancel(buyer).unwrap().is_empty(),
-            "cancelling twice changes nothing"
-        );
+        assert!(o.cancel(buyer).unwrap().is_empty(), "cancelling twice changes nothing");
         let (mut paid, buyer) = order();
         paid.begin_payment(buyer, "tok_visa", 2_000).unwrap();
         paid.complete("p", "ch").unwrap();
-        assert_eq!(
-            paid.cancel(buyer),
-            Err(DomainError::Rule("Cannot cancel a completed order"))
-        );
+        assert_eq!(paid.cancel(buyer), Err(DomainError::Rule("Cannot cancel a completed order")));
     }
 
     #[test]

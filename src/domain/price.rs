@@ -46,10 +46,7 @@ impl Price {
         if whole.is_empty() || !whole.chars().all(|c| c.is_ascii_digit()) {
             return None;
         }
-        if frac.len() > 2
-            || !frac.chars().all(|c| c.is_ascii_digit())
-            || (text.contains('.') && frac.is_empty())
-        {
+        if frac.len() > 2 || !frac.chars().all(|c| c.is_ascii_digit()) || (text.contains('.') && frac.is_empty()) {
             return None;
         }
         if whole.len() > 9 {
@@ -76,10 +73,7 @@ mod tests {
         assert_eq!(Price::parse_json(&json!(20)).unwrap().cents(), 2000);
         assert_eq!(Price::parse_json(&json!(12.35)).unwrap().cents(), 1235);
         assert_eq!(Price::parse_json(&json!("12.5")).unwrap().cents(), 1250);
-        assert_eq!(
-            Price::parse_json(&json!(1_000_000)).unwrap().cents(),
-            MAX_PRICE_CENTS
-        );
+        assert_eq!(Price::parse_json(&json!(1_000_000)).unwrap().cents(), MAX_PRICE_CENTS);
     }
 
     #[test]

@@ -27,16 +27,11 @@ impl TicketDraft {
     ) -> Result<Self, DomainError> {
         let mut errors = Vec::new();
         let title = match title {
-            Some(serde_json::Value::String(s))
-                if !s.trim().is_empty() && s.trim().chars().count() <= 200 =>
-            {
+            Some(serde_json::Value::String(s)) if !s.trim().is_empty() && s.trim().chars().count() <= 200 => {
                 Some(s.trim().to_string())
             }
             _ => {
-                errors.push(FieldError {
-                    field: "title",
-                    message: "Title is required",
-                });
+                errors.push(FieldError { field: "title", message: "Title is required" });
                 None
             }
         };
@@ -47,10 +42,7 @@ impl TicketDraft {
                     DraftFor::Create => "Price must be greater than 0",
                     DraftFor::Update => "Price must be provided and must be greater than 0",
                 };
-                errors.push(FieldError {
-                    field: "price",
-                    message,
-                });
+                errors.push(FieldError { field: "price", message });
                 None
             }
         };
@@ -90,12 +82,7 @@ impl Ticket {
     }
 
     /// Seed rule order: a reserved ticket is refused before ownership is checked.
-    pub fn update(
-        &mut self,
-        caller: UserId,
-        draft: TicketDraft,
-        now_ms: i64,
-    ) -> Result<Event, DomainError> {
+    pub fn update(&mut self, caller: UserId, draft: TicketDraft, now_ms: i64) -> Result<Event, DomainError> {
         if self.order_id.is_some() {
             return Err(DomainError::Rule("Cannot edit a reserved ticket"));
         }
@@ -108,12 +95,7 @@ impl Ticket {
     }
 
     /// Grants the ticket to `order`: the single point where a reservation is decided.
-    pub fn reserve(
-        &mut self,
-        order: OrderId,
-        buyer: UserId,
-        now_ms: i64,
-    ) -> Result<Event, DomainError> {
+    pub fn reserve(&mut self, order: OrderId, buyer: UserId, now_ms: i64) -> Result<Event, DomainError> {
         if self.order_id == Some(order) {
             return Err(DomainError::Rule("Ticket is already reserved"));
         }
@@ -149,35 +131,22 @@ mod tests {
     use serde_json::json;
 
     fn draft(title: &str, cents: u64) -> TicketDraft {
-        TicketDraft {
-            title: title.into(),
-            price: Price::from_cents(cents),
-        }
+        TicketDraft { title: title.into(), price: Price::from_cents(cents) }
     }
 
     fn ticket() -> (Ticket, UserId) {
         let seller = UserId::new();
-        (
-            Ticket::create(TicketId::new(), seller, draft("concert", 2000), 0).0,
-            seller,
-        )
+        (Ticket::create(TicketId::new(), seller, draft("concert", 2000), 0).0, seller)
     }
 
     #[test]
     fn validation_reports_every_failed_field_in_order() {
-        let err = TicketDraft::parse(Some(&json!("  ")), Some(&json!(-10)), DraftFor::Create)
-            .unwrap_err();
+        let err = TicketDraft::parse(Some(&json!("  ")), Some(&json!(-10)), DraftFor::Create).unwrap_err();
         assert_eq!(
             err,
             DomainError::Validation(vec![
-                FieldError {
-                    field: "title",
-                    message: "Title is required"
-                },
-                FieldError {
-                    field: "price",
-                    message: "Price must be greater than 0"
-                },
+                FieldError { field: "title", message: "Title is required" },
+                FieldError { field: "price", message: "Price must be greater than 0" },
             ])
         );
         let err = TicketDraft::parse(Some(&json!("ok")), None, DraftFor::Update).unwrap_err();
@@ -192,8 +161,7 @@ mod tests {
 
     #[test]
     fn titles_are_trimmed_and_must_be_text() {
-        let d =
-            TicketDraft::parse(Some(&json!("  gig ")), Some(&json!(5)), DraftFor::Create).unwrap();
+        let d = TicketDraft::parse(Some(&json!("  gig ")), Some(&json!(5)), DraftFor::Create).unwrap();
         assert_eq!(d.title, "gig");
         assert!(TicketDraft::parse(Some(&json!(5)), Some(&json!(5)), DraftFor::Create).is_err());
     }
@@ -217,10 +185,7 @@ mod tests {
     #[test]
     fn only_the_owner_may_update() {
         let (mut t, _) = ticket();
-        assert_eq!(
-            t.update(UserId::new(), draft("x", 1), 0),
-            Err(DomainError::NotAuthorized)
-        );
+        assert_eq!(t.update(UserId::new(), draft("x", 1), 0), Err(DomainError::NotAuthorized));
         assert_eq!(t.version, 0);
     }
 
@@ -228,10 +193,7 @@ mod tests {
     fn a_reserved_ticket_cannot_be_edited_even_by_its_owner() {
         let (mut t, seller) = ticket();
         t.reserve(OrderId::new(), UserId::new(), 0).unwrap();
-        assert_eq!(
-            t.update(seller, draft("x", 1), 0),
-            Err(DomainError::Rule("Cannot edit a reserved ticket"))
-        );
+        assert_eq!(t.update(seller, draft("x", 1), 0), Err(DomainError::Rule("Cannot edit a reserved ticket")));
     }
 
     #[test]
@@ -239,18 +201,12 @@ mod tests {
         let (mut t, seller) = ticket();
         let (first, second) = (OrderId::new(), OrderId::new());
         t.reserve(first, UserId::new(), 0).unwrap();
-        assert_eq!(
-            t.reserve(second, UserId::new(), 0),
-            Err(DomainError::Rule("Ticket is already reserved"))
-        );
+        assert_eq!(t.reserve(second, UserId::new(), 0), Err(DomainError::Rule("Ticket is already reserved")));
         assert!(t.release(second, 0).is_none());
         assert_eq!(t.order_id, Some(first));
         assert!(t.release(first, 0).is_some());
         assert_eq!(t.order_id, None);
         assert_eq!(t.version, 2);
-        assert_eq!(
-            t.reserve(OrderId::new(), seller, 0),
-            Err(DomainError::Rule("Cannot buy your own ticket"))
-        );
+        assert_eq!(t.reserve(OrderId::new(), seller, 0), Err(DomainError::Rule("Cannot buy your own ticket")));
     }
 }

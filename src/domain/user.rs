@@ -18,9 +18,7 @@ pub struct Password(String);
 impl Password {
     pub fn parse(raw: &str) -> Option<Self> {
         let trimmed = raw.trim();
-        (4..=20)
-            .contains(&trimmed.chars().count())
-            .then(|| Self(trimmed.to_string()))
+        (4..=20).contains(&trimmed.chars().count()).then(|| Self(trimmed.to_string()))
     }
 
     pub fn expose(&self) -> &str {

@@ -9,7 +9,7 @@
 
 use crate::domain::Event;
 use crate::observability::Metrics;
-use crate::storage::{keys, StoredEvent, Store, WriteBatch};
+use crate::storage::{keys, Store, StoredEvent, WriteBatch};
 use futures_util::future::LocalBoxFuture;
 use parking_lot::Mutex;
 use std::collections::VecDeque;

@@ -134,14 +134,22 @@ pub fn live_page(
     (candidates, more)
 }
 
-async fn list(state: web::Data<AppState>, _: AdminToken, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+async fn list(
+    state: web::Data<AppState>,
+    _: AdminToken,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     let kinds = match query.kind.as_deref() {
         None | Some("") => vec![ActorKind::Ticket, ActorKind::Order],
         Some(k) => vec![ActorKind::parse(k).ok_or_else(|| ApiError::bad_request("kind must be ticket or order"))?],
     };
     let limit = match query.limit.as_deref() {
         None => 100,
-        Some(raw) => raw.parse::<usize>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| ApiError::bad_request("limit must be between 1 and 1000"))?,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::bad_request("limit must be between 1 and 1000"))?,
     };
     let after = match query.cursor.as_deref() {
         None | Some("") => None,
@@ -158,7 +166,11 @@ async fn list(state: web::Data<AppState>, _: AdminToken, query: web::Query<ListQ
 }
 
 /// One actor: its state from the live actor if active, from storage otherwise.
-async fn show(state: web::Data<AppState>, _: AdminToken, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn show(
+    state: web::Data<AppState>,
+    _: AdminToken,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let (kind, id) = path.into_inner();
     let kind = ActorKind::parse(&kind).ok_or(ApiError::NotFound)?;
     let node = &state.settings.cluster.node_id;
@@ -209,7 +221,11 @@ fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
-async fn passivate(state: web::Data<AppState>, _: AdminToken, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn passivate(
+    state: web::Data<AppState>,
+    _: AdminToken,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let (kind, id) = path.into_inner();
     let passivated = match ActorKind::parse(&kind).ok_or(ApiError::NotFound)? {
         ActorKind::Ticket => {

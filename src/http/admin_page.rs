@@ -38,13 +38,17 @@ fn cell(v: &Value) -> String {
 }
 
 fn html(status: StatusCode, title: &str, body: &str, refresh: bool) -> HttpResponse {
-    let meta = if refresh { format!("<meta http-equiv=\"refresh\" content=\"{REFRESH_SECONDS}\">") } else { String::new() };
-    HttpResponse::build(status).content_type("text/html; charset=utf-8").insert_header(("Cache-Control", "no-store")).body(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">{meta}<title>{title}</title><style>\
+    let meta =
+        if refresh { format!("<meta http-equiv=\"refresh\" content=\"{REFRESH_SECONDS}\">") } else { String::new() };
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">{meta}<title>{title}</title><style>\
          body{{font:14px system-ui,sans-serif;margin:2rem;color:#222}}table{{border-collapse:collapse;margin:1rem 0}}\
          th,td{{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}}th{{background:#f3f3f3}}\
          code{{font-size:12px}}.muted{{color:#777}}</style></head><body>{body}</body></html>"
-    ))
+        ))
 }
 
 fn login_form(error: Option<&str>) -> String {
@@ -97,7 +101,11 @@ pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
         }
         body.push_str("</table>");
         if more {
-            let _ = write!(body, "<p class=\"muted\">first {ROWS} shown; see <code>/admin/actors?kind={}</code></p>", kind.as_str());
+            let _ = write!(
+                body,
+                "<p class=\"muted\">first {ROWS} shown; see <code>/admin/actors?kind={}</code></p>",
+                kind.as_str()
+            );
         }
     }
     let cluster = cluster_json(&state);

@@ -39,10 +39,9 @@ impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Validation(errors) => write!(f, "validation failed on {} field(s)", errors.len()),
-            Self::BadRequest(m)
-            | Self::PaymentRequired(m)
-            | Self::Unprocessable(m)
-            | Self::Conflict(m) => f.write_str(m),
+            Self::BadRequest(m) | Self::PaymentRequired(m) | Self::Unprocessable(m) | Self::Conflict(m) => {
+                f.write_str(m)
+            }
             Self::NotAuthorized => f.write_str("Not authorized"),
             Self::NotFound => f.write_str("Not Found"),
             Self::PayloadTooLarge => f.write_str("Request body is too large"),

@@ -23,12 +23,7 @@ pub struct AuthUser {
 pub struct MaybeUser(pub Option<AuthUser>);
 
 fn bearer(req: &HttpRequest) -> Option<&str> {
-    req.headers()
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+    req.headers().get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
 }
 
 /// The signed-in caller of `req`, if any (bearer token first, then the session cookie).
@@ -97,15 +92,9 @@ pub fn json_error(e: actix_web::Error) -> ApiError {
         Some(JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. }) => {
             ApiError::PayloadTooLarge
         }
-        Some(JsonPayloadError::Payload(actix_web::error::PayloadError::Overflow)) => {
-            ApiError::PayloadTooLarge
-        }
-        Some(JsonPayloadError::ContentType) => {
-            ApiError::bad_request("Content-Type must be application/json")
-        }
-        Some(JsonPayloadError::Deserialize(err)) => {
-            ApiError::bad_request(format!("Malformed JSON: {err}"))
-        }
+        Some(JsonPayloadError::Payload(actix_web::error::PayloadError::Overflow)) => ApiError::PayloadTooLarge,
+        Some(JsonPayloadError::ContentType) => ApiError::bad_request("Content-Type must be application/json"),
+        Some(JsonPayloadError::Deserialize(err)) => ApiError::bad_request(format!("Malformed JSON: {err}")),
         _ => ApiError::bad_request("Malformed request body"),
     }
 }

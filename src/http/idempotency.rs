@@ -98,7 +98,9 @@ pub async fn idempotency(
     }
     let headers: Vec<(String, String)> = REPLAYED_HEADERS
         .iter()
-        .flat_map(|name| response.headers().get_all(name).filter_map(|v| v.to_str().ok()).map(|v| (name.to_string(), v.to_string())))
+        .flat_map(|name| {
+            response.headers().get_all(name).filter_map(|v| v.to_str().ok()).map(|v| (name.to_string(), v.to_string()))
+        })
         .collect();
     let (http_req, res) = response.into_parts();
     let (head, body) = res.into_parts();

@@ -17,10 +17,10 @@ use crate::actors::deadlines::Deadlines;
 use crate::actors::order::{Faults, OrderActor};
 use crate::actors::ticket::TicketActor;
 use crate::actors::Registry;
-use crate::events::EventBus;
-use crate::payments::Gateway;
 use crate::auth::Auth;
+use crate::events::EventBus;
 use crate::observability::Metrics;
+use crate::payments::Gateway;
 use crate::settings::Settings;
 use crate::storage::Store;
 use actix_web::body::MessageBody;
@@ -57,10 +57,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
         cfg.app_data(state)
             .app_data(web::JsonConfig::default().limit(limit))
             .app_data(web::PayloadConfig::default().limit(limit))
-            .app_data(
-                web::QueryConfig::default()
-                    .error_handler(|e, _| ApiError::bad_request(e.to_string()).into()),
-            )
+            .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::bad_request(e.to_string()).into()))
             .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))
             .configure(health::routes)
             .configure(users::routes)
@@ -73,9 +70,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
         if fault_injection {
             cfg.configure(testing::routes);
         }
-        cfg.default_service(web::to(|| async {
-            Err::<HttpResponse, ApiError>(ApiError::NotFound)
-        }));
+        cfg.default_service(web::to(|| async { Err::<HttpResponse, ApiError>(ApiError::NotFound) }));
     }
 }
 
@@ -102,9 +97,7 @@ pub fn json_errors<B: 'static>() -> ErrorHandlers<B> {
         };
         let (req, _) = res.into_parts();
         let response = HttpResponse::build(status).json(error_body(message));
-        Ok(ErrorHandlerResponse::Response(
-            ServiceResponse::new(req, response).map_into_right_body(),
-        ))
+        Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, response).map_into_right_body()))
     })
 }
 
@@ -117,13 +110,9 @@ pub async fn observe(
     let started = Instant::now();
     let method = req.method().to_string();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let metrics = req
-        .app_data::<web::Data<AppState>>()
-        .map(|s| s.metrics.clone());
+    let metrics = req.app_data::<web::Data<AppState>>().map(|s| s.metrics.clone());
     let span = tracing::info_span!("request", %method, %route, status = tracing::field::Empty);
-    let outcome = AssertUnwindSafe(next.call(req).instrument(span.clone()))
-        .catch_unwind()
-        .await;
+    let outcome = AssertUnwindSafe(next.call(req).instrument(span.clone())).catch_unwind().await;
     let status = match &outcome {
         Ok(Ok(res)) => res.status(),
         Ok(Err(e)) => e.as_response_error().status_code(),

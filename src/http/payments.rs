@@ -39,7 +39,11 @@ async fn pay(state: web::Data<AppState>, user: AuthUser, body: JsonObject) -> Re
 
 /// Verifies the `Stripe-Signature` over the raw bytes, de-duplicates by event id, and
 /// completes the order named in the charge's metadata.
-async fn stripe_webhook(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn stripe_webhook(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let secret = state.settings.payments.webhook_secret.expose();
     if secret.is_empty() {
         tracing::warn!("webhook received but payments.webhook_secret is not set; refused");
@@ -50,7 +54,8 @@ async fn stripe_webhook(state: web::Data<AppState>, req: HttpRequest, body: web:
         .map_err(|e| ApiError::bad_request(format!("Invalid Stripe signature: {e}")))?;
     let event: Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))?;
-    let event_id = event["id"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad_request("Event id missing"))?;
+    let event_id =
+        event["id"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad_request("Event id missing"))?;
     let seen_key = keys::webhook_event(event_id);
     if state.store.contains(&seen_key)? {
         return Ok(HttpResponse::Ok().json(json!({ "received": true, "duplicate": true })));

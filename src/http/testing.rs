@@ -11,10 +11,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// Makes the ticket's actor panic inside a rule, so a test can watch its supervisor restart it.
-async fn panic_ticket(
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+async fn panic_ticket(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = ticket_id(&id)?;
     let outcome = state.tickets.ask(id, InjectPanic).await;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "panicked": outcome.is_err() })))

@@ -20,7 +20,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// The API form of a ticket: `orderId` only while reserved or sold.
 pub fn view(t: &Ticket) -> Value {
-    let mut v = json!({"id": t.id, "title": t.title, "price": t.price.to_json(), "userId": t.user_id, "version": t.version});
+    let mut v =
+        json!({"id": t.id, "title": t.title, "price": t.price.to_json(), "userId": t.user_id, "version": t.version});
     if let Some(order_id) = t.order_id {
         v["orderId"] = json!(order_id);
     }
@@ -32,22 +33,9 @@ pub fn ticket_id(raw: &str) -> Result<TicketId, ApiError> {
     TicketId::parse(raw).ok_or(ApiError::NotFound)
 }
 
-async fn create(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    body: JsonObject,
-) -> Result<HttpResponse, ApiError> {
+async fn create(state: web::Data<AppState>, user: AuthUser, body: JsonObject) -> Result<HttpResponse, ApiError> {
     let draft = TicketDraft::parse(body.get("title"), body.get("price"), DraftFor::Create)?;
-    let ticket = state
-        .tickets
-        .ask(
-            TicketId::new(),
-            CreateTicket {
-                seller: user.id,
-                draft,
-            },
-        )
-        .await?;
+    let ticket = state.tickets.ask(TicketId::new(), CreateTicket { seller: user.id, draft }).await?;
     Ok(HttpResponse::Created().json(view(&ticket)))
 }
 
@@ -56,11 +44,7 @@ pub async fn load(state: &AppState, id: TicketId) -> Result<Ticket, ApiError> {
     if !state.tickets.is_live(&id) && !state.store.contains(&keys::ticket(&id))? {
         return Err(ApiError::NotFound);
     }
-    state
-        .tickets
-        .ask(id, GetTicket)
-        .await?
-        .ok_or(ApiError::NotFound)
+    state.tickets.ask(id, GetTicket).await?.ok_or(ApiError::NotFound)
 }
 
 async fn show(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -79,16 +63,7 @@ async fn update(
     if !state.tickets.is_live(&id) && !state.store.contains(&keys::ticket(&id))? {
         return Err(ApiError::NotFound);
     }
-    let ticket = state
-        .tickets
-        .ask(
-            id,
-            UpdateTicket {
-                caller: user.id,
-                draft,
-            },
-        )
-        .await?;
+    let ticket = state.tickets.ask(id, UpdateTicket { caller: user.id, draft }).await?;
     Ok(HttpResponse::Ok().json(view(&ticket)))
 }
 
@@ -103,34 +78,23 @@ const MAX_PAGE: usize = 1000;
 
 /// Tickets for sale (not reserved), oldest first, a page at a time. The cursor is the last id
 /// of the previous page; the next page's URL is in the `Link` header.
-async fn list(
-    state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
+async fn list(state: web::Data<AppState>, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
     let limit = match query.limit.as_deref() {
         None => DEFAULT_PAGE,
         Some(raw) => match raw.parse::<usize>() {
             Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "limit must be between 1 and {MAX_PAGE}"
-                )))
-            }
+            _ => return Err(ApiError::bad_request(format!("limit must be between 1 and {MAX_PAGE}"))),
         },
     };
     let mut after = match query.cursor.as_deref() {
         None => None,
-        Some(raw) => Some(keys::ticket(
-            &TicketId::parse(raw).ok_or_else(|| ApiError::bad_request("Invalid cursor"))?,
-        )),
+        Some(raw) => Some(keys::ticket(&TicketId::parse(raw).ok_or_else(|| ApiError::bad_request("Invalid cursor"))?)),
     };
     const CHUNK: usize = 256;
     let mut page = Vec::with_capacity(limit.min(CHUNK));
     let mut more = false;
     'scan: loop {
-        let chunk = state
-            .store
-            .scan::<Ticket>(&[keys::TICKET], after.as_deref(), CHUNK)?;
+        let chunk = state.store.scan::<Ticket>(&[keys::TICKET], after.as_deref(), CHUNK)?;
         let exhausted = chunk.len() < CHUNK;
         for (key, ticket) in chunk {
             after = Some(key);
@@ -152,10 +116,7 @@ async fn list(
         if let Some(last) = page.last() {
             response.insert_header((
                 header::LINK,
-                format!(
-                    "</api/tickets?limit={limit}&cursor={}>; rel=\"next\"",
-                    last.id
-                ),
+                format!("</api/tickets?limit={limit}&cursor={}>; rel=\"next\"", last.id),
             ));
         }
     }

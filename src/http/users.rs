@@ -17,13 +17,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/users/refresh", web::post().to(refresh));
 }
 
-fn cookie<'a>(
-    state: &AppState,
-    name: &'a str,
-    value: String,
-    path: &'a str,
-    max_age_s: u64,
-) -> Cookie<'a> {
+fn cookie<'a>(state: &AppState, name: &'a str, value: String, path: &'a str, max_age_s: u64) -> Cookie<'a> {
     Cookie::build(name, value)
         .path(path)
         .http_only(true)
@@ -36,11 +30,7 @@ fn cookie<'a>(
 /// The refresh cookie is only sent to the routes that use it.
 const REFRESH_PATH: &str = "/api/users";
 
-fn signed_in(
-    state: &AppState,
-    status: actix_web::http::StatusCode,
-    session: Session,
-) -> HttpResponse {
+fn signed_in(state: &AppState, status: actix_web::http::StatusCode, session: Session) -> HttpResponse {
     let auth = &state.settings.auth;
     HttpResponse::build(status)
         .cookie(cookie(
@@ -65,26 +55,16 @@ async fn signup(state: web::Data<AppState>, body: JsonObject) -> Result<HttpResp
     let password = body.str("password").and_then(Password::parse);
     let mut errors = Vec::new();
     if email.is_none() {
-        errors.push(FieldError {
-            field: "email",
-            message: "Email must be valid",
-        });
+        errors.push(FieldError { field: "email", message: "Email must be valid" });
     }
     if password.is_none() {
-        errors.push(FieldError {
-            field: "password",
-            message: "Password must be between 4 and 20 characters",
-        });
+        errors.push(FieldError { field: "password", message: "Password must be between 4 and 20 characters" });
     }
     let (Some(email), Some(password)) = (email, password) else {
         return Err(ApiError::Validation(errors));
     };
     let session = state.auth.signup(email, password).await?;
-    Ok(signed_in(
-        &state,
-        actix_web::http::StatusCode::CREATED,
-        session,
-    ))
+    Ok(signed_in(&state, actix_web::http::StatusCode::CREATED, session))
 }
 
 async fn signin(state: web::Data<AppState>, body: JsonObject) -> Result<HttpResponse, ApiError> {
@@ -92,16 +72,10 @@ async fn signin(state: web::Data<AppState>, body: JsonObject) -> Result<HttpResp
     let password = body.str("password").filter(|p| !p.trim().is_empty());
     let mut errors = Vec::new();
     if email.is_none() {
-        errors.push(FieldError {
-            field: "email",
-            message: "Email must be valid",
-        });
+        errors.push(FieldError { field: "email", message: "Email must be valid" });
     }
     if password.is_none() {
-        errors.push(FieldError {
-            field: "password",
-            message: "You must supply a password",
-        });
+        errors.push(FieldError { field: "password", message: "You must supply a password" });
     }
     let (Some(email), Some(password)) = (email, password) else {
         return Err(ApiError::Validation(errors));
@@ -116,31 +90,18 @@ async fn signout(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
     }
     let mut session = cookie(&state, SessionCookie::NAME, String::new(), "/", 0);
     session.make_removal();
-    let mut refresh = cookie(
-        &state,
-        SessionCookie::REFRESH_NAME,
-        String::new(),
-        REFRESH_PATH,
-        0,
-    );
+    let mut refresh = cookie(&state, SessionCookie::REFRESH_NAME, String::new(), REFRESH_PATH, 0);
     refresh.make_removal();
-    Ok(HttpResponse::Ok()
-        .cookie(session)
-        .cookie(refresh)
-        .json(json!({})))
+    Ok(HttpResponse::Ok().cookie(session).cookie(refresh).json(json!({})))
 }
 
 async fn current_user(user: MaybeUser) -> HttpResponse {
-    let current = user
-        .0
-        .map(|u| json!({ "id": u.claims.id, "email": u.claims.email, "iat": u.claims.iat }));
+    let current = user.0.map(|u| json!({ "id": u.claims.id, "email": u.claims.email, "iat": u.claims.iat }));
     HttpResponse::Ok().json(json!({ "currentUser": current }))
 }
 
 async fn refresh(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let token = req
-        .cookie(SessionCookie::REFRESH_NAME)
-        .ok_or(ApiError::NotAuthorized)?;
+    let token = req.cookie(SessionCookie::REFRESH_NAME).ok_or(ApiError::NotAuthorized)?;
     let session = state.auth.refresh(token.value()).await?;
     Ok(signed_in(&state, actix_web::http::StatusCode::OK, session))
 }

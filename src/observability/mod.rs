@@ -2,8 +2,7 @@
 //! numbers a scraper can graph.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,40 +34,19 @@ impl Metrics {
             &["method", "route", "status"],
         )?;
         let http_latency = HistogramVec::new(
-            HistogramOpts::new(
-                "http_request_duration_seconds",
-                "HTTP request latency by route",
-            ),
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by route"),
             &["method", "route"],
         )?;
-        let activations = IntCounterVec::new(
-            Opts::new("actor_activations_total", "Actors activated"),
-            kind,
-        )?;
-        let passivations = IntCounterVec::new(
-            Opts::new("actor_passivations_total", "Actors passivated"),
-            kind,
-        )?;
-        let restarts = IntCounterVec::new(
-            Opts::new("actor_restarts_total", "Supervisor restarts"),
-            kind,
-        )?;
+        let activations = IntCounterVec::new(Opts::new("actor_activations_total", "Actors activated"), kind)?;
+        let passivations = IntCounterVec::new(Opts::new("actor_passivations_total", "Actors passivated"), kind)?;
+        let restarts = IntCounterVec::new(Opts::new("actor_restarts_total", "Supervisor restarts"), kind)?;
         let live_actors = IntGaugeVec::new(Opts::new("actors_live", "Live actors by kind"), kind)?;
-        let mailbox_depth = IntGaugeVec::new(
-            Opts::new("actor_mailbox_depth", "Queued messages by kind"),
-            kind,
-        )?;
+        let mailbox_depth = IntGaugeVec::new(Opts::new("actor_mailbox_depth", "Queued messages by kind"), kind)?;
         let timers_pending = IntGauge::new("timers_pending", "Order deadlines armed on this node")?;
-        let outbox_backlog =
-            IntGauge::new("outbox_backlog", "Events written but not yet published")?;
+        let outbox_backlog = IntGauge::new("outbox_backlog", "Events written but not yet published")?;
         let flush_latency = Histogram::with_opts(
-            HistogramOpts::new(
-                "storage_flush_duration_seconds",
-                "Duration of one group-commit flush",
-            )
-            .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-            ]),
+            HistogramOpts::new("storage_flush_duration_seconds", "Duration of one group-commit flush")
+                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0]),
         )?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_latency.clone()))?;
@@ -108,20 +86,11 @@ impl Metrics {
         self.0.flush_latency.observe(took.as_secs_f64());
     }
     pub fn request(&self, method: &str, route: &str, status: u16, took: Duration) {
-        self.0
-            .http_requests
-            .with_label_values(&[method, route, &status.to_string()])
-            .inc();
-        self.0
-            .http_latency
-            .with_label_values(&[method, route])
-            .observe(took.as_secs_f64());
+        self.0.http_requests.with_label_values(&[method, route, &status.to_string()]).inc();
+        self.0.http_latency.with_label_values(&[method, route]).observe(took.as_secs_f64());
     }
     pub fn set_live(&self, kind: &str, live: usize, mailbox: i64) {
-        self.0
-            .live_actors
-            .with_label_values(&[kind])
-            .set(live as i64);
+        self.0.live_actors.with_label_values(&[kind]).set(live as i64);
         self.0.mailbox_depth.with_label_values(&[kind]).set(mailbox);
     }
     pub fn set_timers_pending(&self, n: usize) {
@@ -146,9 +115,5 @@ pub fn init_logging(level: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }

@@ -33,7 +33,9 @@ impl OfflineGateway {
 
     fn decide(charge: &Charge) -> OfflineCharge {
         let token = charge.token.as_str();
-        let valid = token.strip_prefix("tok_").is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+        let valid = token
+            .strip_prefix("tok_")
+            .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
         let mut record = OfflineCharge {
             charge_id: None,
             declined: None,

@@ -24,14 +24,8 @@ pub enum SignatureError {
     Missing,
     #[error("malformed Stripe-Signature header: {0}")]
     Malformed(&'static str),
-    #[error(
-        "signature timestamp {timestamp} is more than {tolerance_secs}s away from now ({now})"
-    )]
-    Stale {
-        timestamp: i64,
-        now: i64,
-        tolerance_secs: i64,
-    },
+    #[error("signature timestamp {timestamp} is more than {tolerance_secs}s away from now ({now})")]
+    Stale { timestamp: i64, now: i64, tolerance_secs: i64 },
     #[error("no v1 signature matches the payload")]
     Mismatch,
 }
@@ -54,29 +48,20 @@ pub fn verify(
     let matched = parsed
         .signatures
         .iter()
-        .fold(Choice::from(0), |any, candidate| {
-            any | expected.as_slice().ct_eq(candidate.as_slice())
-        });
+        .fold(Choice::from(0), |any, candidate| any | expected.as_slice().ct_eq(candidate.as_slice()));
     if !bool::from(matched) {
         return Err(SignatureError::Mismatch);
     }
     let tolerance = u64::try_from(tolerance_secs).unwrap_or(0);
     if now_unix.abs_diff(parsed.timestamp) > tolerance {
-        return Err(SignatureError::Stale {
-            timestamp: parsed.timestamp,
-            now: now_unix,
-            tolerance_secs,
-        });
+        return Err(SignatureError::Stale { timestamp: parsed.timestamp, now: now_unix, tolerance_secs });
     }
     Ok(())
 }
 
 /// A valid `Stripe-Signature` header for `raw_body` signed at `t` (what Stripe would send).
 pub fn sign(raw_body: &[u8], secret: &str, t: i64) -> String {
-    format!(
-        "t={t},v1={}",
-        hex::encode(mac(&t.to_string(), raw_body, secret))
-    )
+    format!("t={t},v1={}", hex::encode(mac(&t.to_string(), raw_body, secret)))
 }
 
 struct Parsed<'a> {
@@ -94,16 +79,10 @@ fn parse(header: &str) -> Result<Parsed<'_>, SignatureError> {
     let mut timestamp_text = None;
     let mut signatures = Vec::new();
     for item in header.split(',') {
-        let (key, value) = item
-            .trim()
-            .split_once('=')
-            .ok_or(SignatureError::Malformed("an entry without '='"))?;
+        let (key, value) = item.trim().split_once('=').ok_or(SignatureError::Malformed("an entry without '='"))?;
         match key.trim() {
-            "t" => {
-                if timestamp_text.replace(value.trim()).is_some() {
-                    return Err(SignatureError::Malformed("more than one timestamp"));
-                }
-            }
+            "t" if timestamp_text.is_some() => return Err(SignatureError::Malformed("more than one timestamp")),
+            "t" => timestamp_text = Some(value.trim()),
             "v1" => {
                 let bytes = hex::decode(value.trim())
                     .map_err(|_| SignatureError::Malformed("a v1 signature that is not hex"))?;
@@ -113,17 +92,12 @@ fn parse(header: &str) -> Result<Parsed<'_>, SignatureError> {
         }
     }
     let timestamp_text = timestamp_text.ok_or(SignatureError::Malformed("no timestamp"))?;
-    let timestamp = timestamp_text
-        .parse()
-        .map_err(|_| SignatureError::Malformed("a timestamp that is not an integer"))?;
+    let timestamp =
+        timestamp_text.parse().map_err(|_| SignatureError::Malformed("a timestamp that is not an integer"))?;
     if signatures.is_empty() {
         return Err(SignatureError::Malformed("no v1 signature"));
     }
-    Ok(Parsed {
-        timestamp_text,
-        timestamp,
-        signatures,
-    })
+    Ok(Parsed { timestamp_text, timestamp, signatures })
 }
 
 fn mac(timestamp_text: &str, raw_body: &[u8], secret: &str) -> Vec<u8> {
@@ -142,8 +116,7 @@ mod tests {
     use super::*;
 
     const SECRET: &str = "whsec_test_secret";
-    const BODY: &[u8] =
-        br#"{"id":"evt_1","type":"charge.succeeded","data":{"object":{"id":"ch_1"}}}"#;
+    const BODY: &[u8] = br#"{"id":"evt_1","type":"charge.succeeded","data":{"object":{"id":"ch_1"}}}"#;
     const NOW: i64 = 1_700_000_000;
 
     fn check(header: &str, body: &[u8]) -> Result<(), SignatureError> {
@@ -171,10 +144,7 @@ mod tests {
     fn a_tampered_body_is_a_mismatch() {
         let header = sign(BODY, SECRET, NOW);
         let tampered = String::from_utf8_lossy(BODY).replace("ch_1", "ch_2");
-        assert_eq!(
-            check(&header, tampered.as_bytes()),
-            Err(SignatureError::Mismatch)
-        );
+        assert_eq!(check(&header, tampered.as_bytes()), Err(SignatureError::Mismatch));
     }
 
     #[test]
@@ -185,33 +155,22 @@ mod tests {
 
     #[test]
     fn a_changed_timestamp_breaks_the_signature() {
-        let header =
-            sign(BODY, SECRET, NOW).replacen(&format!("t={NOW}"), &format!("t={}", NOW + 1), 1);
+        let header = sign(BODY, SECRET, NOW).replacen(&format!("t={NOW}"), &format!("t={}", NOW + 1), 1);
         assert_eq!(check(&header, BODY), Err(SignatureError::Mismatch));
     }
 
     #[test]
     fn a_timestamp_older_than_the_tolerance_is_stale() {
         let header = sign(BODY, SECRET, NOW - DEFAULT_TOLERANCE_SECS - 1);
-        assert!(matches!(
-            check(&header, BODY),
-            Err(SignatureError::Stale { .. })
-        ));
+        assert!(matches!(check(&header, BODY), Err(SignatureError::Stale { .. })));
         let header = sign(BODY, SECRET, NOW - DEFAULT_TOLERANCE_SECS);
-        assert_eq!(
-            check(&header, BODY),
-            Ok(()),
-            "exactly at the tolerance is still fine"
-        );
+        assert_eq!(check(&header, BODY), Ok(()), "exactly at the tolerance is still fine");
     }
 
     #[test]
     fn a_timestamp_too_far_in_the_future_is_stale_too() {
         let header = sign(BODY, SECRET, NOW + DEFAULT_TOLERANCE_SECS + 1);
-        assert!(matches!(
-            check(&header, BODY),
-            Err(SignatureError::Stale { .. })
-        ));
+        assert!(matches!(check(&header, BODY), Err(SignatureError::Stale { .. })));
         let header = sign(BODY, SECRET, NOW + 60);
         assert_eq!(check(&header, BODY), Ok(()));
     }
@@ -243,10 +202,7 @@ mod tests {
             format!("t={NOW},t={NOW},v1={v1}"),
             format!("t={NOW},v1={v1},junk"),
         ] {
-            assert!(
-                matches!(check(&header, BODY), Err(SignatureError::Malformed(_))),
-                "{header:?} was not malformed"
-            );
+            assert!(matches!(check(&header, BODY), Err(SignatureError::Malformed(_))), "{header:?} was not malformed");
         }
     }
 
@@ -254,19 +210,11 @@ mod tests {
     fn any_matching_v1_entry_is_enough_and_v0_entries_are_ignored() {
         let good = sign(BODY, SECRET, NOW);
         let good_v1 = good.split_once(",v1=").unwrap().1;
-        let other_v1 = sign(BODY, "whsec_old", NOW)
-            .split_once(",v1=")
-            .unwrap()
-            .1
-            .to_string();
+        let other_v1 = sign(BODY, "whsec_old", NOW).split_once(",v1=").unwrap().1.to_string();
         let header = format!("t={NOW},v1={other_v1},v0={other_v1},v1={good_v1}");
         assert_eq!(check(&header, BODY), Ok(()));
         let header = format!("t={NOW}, v1={good_v1}, v1={other_v1}");
-        assert_eq!(
-            check(&header, BODY),
-            Ok(()),
-            "spaces after commas are tolerated"
-        );
+        assert_eq!(check(&header, BODY), Ok(()), "spaces after commas are tolerated");
         let header = format!("t={NOW},v1={other_v1},v1={other_v1}");
         assert_eq!(check(&header, BODY), Err(SignatureError::Mismatch));
     }

@@ -62,19 +62,12 @@ pub fn encode<T: Record>(value: &T) -> Result<Vec<u8>, StorageError> {
 }
 
 pub fn decode<T: Record>(key: &[u8], bytes: &[u8]) -> Result<T, StorageError> {
-    let corrupt = |reason: String| StorageError::Corrupt {
-        key: super::keys::describe(key),
-        reason,
-    };
+    let corrupt = |reason: String| StorageError::Corrupt { key: super::keys::describe(key), reason };
     let [version, kind, payload @ ..] = bytes else {
         return Err(corrupt("record shorter than its envelope header".into()));
     };
     if *kind != T::KIND as u8 {
-        return Err(corrupt(format!(
-            "expected kind {:?} ({}), found {kind}",
-            T::KIND,
-            T::KIND as u8
-        )));
+        return Err(corrupt(format!("expected kind {:?} ({}), found {kind}", T::KIND, T::KIND as u8)));
     }
     match *version {
         FORMAT_VERSION => {
@@ -85,9 +78,7 @@ pub fn decode<T: Record>(key: &[u8], bytes: &[u8]) -> Result<T, StorageError> {
             }
             Ok(value)
         }
-        LEGACY_FORMAT_VERSION => {
-            T::decode_v1(payload).ok_or_else(|| corrupt("bad v1 payload".into()))
-        }
+        LEGACY_FORMAT_VERSION => T::decode_v1(payload).ok_or_else(|| corrupt("bad v1 payload".into())),
         other => Err(corrupt(format!("unknown format version {other}"))),
     }
 }

@@ -50,10 +50,7 @@ pub fn outbox(seq: u64) -> Vec<u8> {
 }
 /// Deadline keys sort by time, so the due ones are a prefix scan away.
 pub fn deadline(at_ms: i64, order: &OrderId) -> Vec<u8> {
-    with(
-        DEADLINE,
-        &[&(at_ms.max(0) as u64).to_be_bytes(), order.as_bytes()],
-    )
+    with(DEADLINE, &[&(at_ms.max(0) as u64).to_be_bytes(), order.as_bytes()])
 }
 pub fn payment(id: &PaymentId) -> Vec<u8> {
     with(PAYMENT, &[id.as_bytes()])
@@ -106,9 +103,7 @@ pub fn describe(key: &[u8]) -> String {
     };
     let body = match prefix {
         USER | TICKET | ORDER | PAYMENT | PAYMENT_BY_ORDER if rest.len() == 16 => {
-            uuid::Uuid::from_slice(rest)
-                .map(|u| u.to_string())
-                .unwrap_or_else(|_| hex::encode(rest))
+            uuid::Uuid::from_slice(rest).map(|u| u.to_string()).unwrap_or_else(|_| hex::encode(rest))
         }
         EMAIL | WEBHOOK_EVENT | CHARGE => String::from_utf8_lossy(rest).into_owned(),
         _ => hex::encode(rest),

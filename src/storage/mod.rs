@@ -62,10 +62,7 @@ pub struct Store {
 
 impl Store {
     pub fn open(path: &Path, observe_flush: FlushObserver) -> Result<Self, StorageError> {
-        let db = sled::Config::new()
-            .path(path)
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
+        let db = sled::Config::new().path(path).mode(sled::Mode::HighThroughput).open()?;
         let commit = GroupCommit::start(db.clone(), observe_flush);
         Ok(Self { db, commit, outbox_written: Arc::new(tokio::sync::Notify::new()) })
     }
@@ -84,7 +81,12 @@ impl Store {
 
     /// Atomically replaces `expected` with `new` at `key` (in memory; commit or sync to make it
     /// durable). `Ok(false)` if someone else changed it first.
-    pub fn compare_and_swap(&self, key: &[u8], expected: Option<&[u8]>, new: Option<&[u8]>) -> Result<bool, StorageError> {
+    pub fn compare_and_swap(
+        &self,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, StorageError> {
         Ok(self.db.compare_and_swap(key, expected, new)?.is_ok())
     }
 
@@ -95,13 +97,7 @@ impl Store {
     /// Appends `event` to the durable outbox as part of `batch`.
     pub fn push_event(&self, batch: &mut WriteBatch, event: &Event) -> Result<(), StorageError> {
         let seq = self.db.generate_id()?;
-        batch.put(
-            keys::outbox(seq),
-            &StoredEvent {
-                seq,
-                event: event.clone(),
-            },
-        )?;
+        batch.put(keys::outbox(seq), &StoredEvent { seq, event: event.clone() })?;
         batch.events += 1;
         Ok(())
     }
@@ -148,9 +144,7 @@ impl Store {
         });
         let inserted = result.map_err(|e: sled::transaction::TransactionError<()>| match e {
             sled::transaction::TransactionError::Storage(e) => StorageError::Io(e),
-            sled::transaction::TransactionError::Abort(()) => {
-                StorageError::Conflict("aborted".into())
-            }
+            sled::transaction::TransactionError::Abort(()) => StorageError::Conflict("aborted".into()),
         })?;
         if inserted {
             self.commit.durable().await;

@@ -143,11 +143,7 @@ mod tests {
     /// The committed fixture holds a ticket written by format version 1; this release must read it.
     #[test]
     fn a_ticket_written_by_format_version_1_still_loads() {
-        let bytes = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/ticket_v1.bin"
-        ))
-        .unwrap();
+        let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ticket_v1.bin")).unwrap();
         assert_eq!(bytes[0], envelope::LEGACY_FORMAT_VERSION);
         let t: Ticket = envelope::decode(b"t", &bytes).unwrap();
         assert_eq!(t.title, "legacy concert");
@@ -172,10 +168,6 @@ mod tests {
         };
         let mut bytes = vec![envelope::LEGACY_FORMAT_VERSION, Kind::Ticket as u8];
         bytes.extend(bincode::serde::encode_to_vec(&old, envelope::legacy()).unwrap());
-        std::fs::write(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ticket_v1.bin"),
-            bytes,
-        )
-        .unwrap();
+        std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ticket_v1.bin"), bytes).unwrap();
     }
 }

@@ -80,7 +80,10 @@ async fn a_used_actor_is_listed_with_its_version_and_timer_then_gone_after_passi
     let (status, detail) = admin_get(&app, &format!("/admin/actors/ticket/{ticket}")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!((detail["source"].as_str(), detail["state"]["version"].as_u64()), (Some("storage"), Some(1)));
-    assert_eq!(admin_get(&app, &format!("/admin/actors/ticket/{}", uuid::Uuid::now_v7())).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        admin_get(&app, &format!("/admin/actors/ticket/{}", uuid::Uuid::now_v7())).await.0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[actix_web::test]
@@ -93,7 +96,11 @@ async fn idle_passivation_removes_the_actor_from_the_listing() {
     let seller = app.signin().await;
     let t = app.create_ticket(&seller, "idle", json!(5)).await;
     let id = t["id"].as_str().unwrap().to_string();
-    assert!(admin_get(&app, "/admin/actors").await.1["actors"].as_array().unwrap().iter().any(|a| a["id"] == id.as_str()));
+    assert!(admin_get(&app, "/admin/actors").await.1["actors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["id"] == id.as_str()));
     eventually(Duration::from_secs(5), "the idle actor leaves the listing", || async {
         admin_get(&app, "/admin/actors").await.1["actors"].as_array().unwrap().iter().all(|a| a["id"] != id.as_str())
     })
@@ -158,14 +165,21 @@ fn parse_prometheus(text: &str) -> Samples {
 }
 
 fn sample(samples: &Samples, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    samples.get(name)?.iter().find(|(l, _)| labels.iter().all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))).map(|(_, v)| *v)
+    samples
+        .get(name)?
+        .iter()
+        .find(|(l, _)| labels.iter().all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v)))
+        .map(|(_, v)| *v)
 }
 
 #[actix_web::test]
 async fn metrics_parse_as_prometheus_text_and_move_with_traffic() {
     let app = admin_app().await;
     let seller = app.signin().await;
-    let created = |m: &Samples| sample(m, "ticketing_http_requests_total", &[("route", "/api/tickets"), ("method", "POST"), ("status", "201")]).unwrap_or(0.0);
+    let created = |m: &Samples| {
+        sample(m, "ticketing_http_requests_total", &[("route", "/api/tickets"), ("method", "POST"), ("status", "201")])
+            .unwrap_or(0.0)
+    };
     let before = parse_prometheus(&app.get("/metrics").send().await.unwrap().text().await.unwrap());
     for i in 0..3 {
         app.create_ticket(&seller, &format!("m{i}"), json!(5)).await;
@@ -174,7 +188,8 @@ async fn metrics_parse_as_prometheus_text_and_move_with_traffic() {
     assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     let after = parse_prometheus(&res.text().await.unwrap());
     assert_eq!(created(&after) - created(&before), 3.0);
-    let activations = |m: &Samples| sample(m, "ticketing_actor_activations_total", &[("kind", "ticket")]).unwrap_or(0.0);
+    let activations =
+        |m: &Samples| sample(m, "ticketing_actor_activations_total", &[("kind", "ticket")]).unwrap_or(0.0);
     assert_eq!(activations(&after) - activations(&before), 3.0);
     assert_eq!(sample(&after, "ticketing_actors_live", &[("kind", "ticket")]), Some(3.0));
     for name in [
@@ -257,12 +272,21 @@ async fn the_admin_page_signs_in_and_lists_a_ticket_actor_in_headless_chromium()
         ]}),
     );
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let browser = ClientBuilder::new(connector).capabilities(caps).connect(&format!("http://127.0.0.1:{}", driver.1)).await.expect("a browser session");
+    let browser = ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.1))
+        .await
+        .expect("a browser session");
 
     browser.goto(&app.url("/admin")).await.unwrap();
     browser.find(Locator::Id("token")).await.expect("the login form").send_keys(TOKEN).await.unwrap();
     browser.find(Locator::Id("login")).await.unwrap().click().await.unwrap();
-    let table = browser.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id("ticket-actors")).await.expect("the actors table");
+    let table = browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("ticket-actors"))
+        .await
+        .expect("the actors table");
     let text = table.text().await.unwrap();
     assert!(text.contains(&ticket), "the ticket actor is listed: {text}");
     let source = browser.source().await.unwrap();

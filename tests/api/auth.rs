@@ -29,56 +29,26 @@ async fn signup_with_a_too_short_password_returns_400() {
     let app = spawn_app().await;
     let res = app.signup_as("test@test.com", "p").await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        error_messages(res).await,
-        ["Password must be between 4 and 20 characters"]
-    );
+    assert_eq!(error_messages(res).await, ["Password must be between 4 and 20 characters"]);
 }
 
 #[actix_web::test]
 async fn signup_with_missing_email_or_password_returns_400_for_each_field() {
     let app = spawn_app().await;
-    let res = app
-        .post("/api/users/signup")
-        .json(&json!({"email": "test@test.com"}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.post("/api/users/signup").json(&json!({"email": "test@test.com"})).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let res = app
-        .post("/api/users/signup")
-        .json(&json!({"password": "alskjdf"}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.post("/api/users/signup").json(&json!({"password": "alskjdf"})).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let res = app
-        .post("/api/users/signup")
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.post("/api/users/signup").json(&json!({})).send().await.unwrap();
     let body: Value = res.json().await.unwrap();
-    let fields: Vec<_> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].clone())
-        .collect();
-    assert_eq!(
-        fields,
-        [json!("email"), json!("password")],
-        "all failures, in field order"
-    );
+    let fields: Vec<_> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].clone()).collect();
+    assert_eq!(fields, [json!("email"), json!("password")], "all failures, in field order");
 }
 
 #[actix_web::test]
 async fn signup_with_a_used_email_returns_400_email_in_use_case_insensitively() {
     let app = spawn_app().await;
-    assert_eq!(
-        app.signup_as("test@test.com", "password").await.status(),
-        StatusCode::CREATED
-    );
+    assert_eq!(app.signup_as("test@test.com", "password").await.status(), StatusCode::CREATED);
     let res = app.signup_as("test@test.com", "password").await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_messages(res).await, ["Email in use"]);
@@ -90,27 +60,9 @@ async fn signup_with_a_used_email_returns_400_email_in_use_case_insensitively() 
 async fn fifty_concurrent_signups_with_one_email_create_exactly_one_user() {
     let app = spawn_app().await;
     let attempts = (0..50).map(|_| app.signup_as("race@test.com", "password"));
-    let statuses: Vec<StatusCode> = futures::future::join_all(attempts)
-        .await
-        .iter()
-        .map(|r| r.status())
-        .collect();
-    assert_eq!(
-        statuses
-            .iter()
-            .filter(|s| **s == StatusCode::CREATED)
-            .count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses
-            .iter()
-            .filter(|s| **s == StatusCode::BAD_REQUEST)
-            .count(),
-        49,
-        "{statuses:?}"
-    );
+    let statuses: Vec<StatusCode> = futures::future::join_all(attempts).await.iter().map(|r| r.status()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::BAD_REQUEST).count(), 49, "{statuses:?}");
 }
 
 #[actix_web::test]
@@ -143,12 +95,7 @@ async fn signin_with_a_wrong_password_returns_400() {
 #[actix_web::test]
 async fn signin_without_a_password_says_one_must_be_supplied() {
     let app = spawn_app().await;
-    let res = app
-        .post("/api/users/signin")
-        .json(&json!({"email": "test@test.com"}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.post("/api/users/signin").json(&json!({"email": "test@test.com"})).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_messages(res).await, ["You must supply a password"]);
 }
@@ -171,12 +118,7 @@ async fn signin_with_valid_credentials_returns_200_and_a_cookie() {
 async fn currentuser_returns_the_signed_in_user() {
     let app = spawn_app().await;
     let me = app.signin().await;
-    let res = app
-        .get("/api/users/currentuser")
-        .header("Cookie", &me.cookie)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/api/users/currentuser").header("Cookie", &me.cookie).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["currentUser"]["email"], me.email.as_str());
@@ -199,12 +141,7 @@ async fn a_bearer_token_is_accepted_like_the_cookie() {
     let me = app.signin().await;
     let cookie_value = me.cookie.trim_start_matches("session=");
     let token = ticketing::auth::SessionCookie::decode(cookie_value).unwrap();
-    let res = app
-        .get("/api/users/currentuser")
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/api/users/currentuser").bearer_auth(token).send().await.unwrap();
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["currentUser"]["id"], me.id.as_str());
 }
@@ -213,12 +150,7 @@ async fn a_bearer_token_is_accepted_like_the_cookie() {
 async fn signout_clears_the_cookie_and_currentuser_becomes_null() {
     let app = spawn_app().await;
     let me = app.signin().await;
-    let res = app
-        .post("/api/users/signout")
-        .header("Cookie", &me.cookie)
-        .send()
-        .await
-        .unwrap();
+    let res = app.post("/api/users/signout").header("Cookie", &me.cookie).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let cleared = res
         .headers()
@@ -229,19 +161,9 @@ async fn signout_clears_the_cookie_and_currentuser_becomes_null() {
         .expect("signout sets the session cookie")
         .to_string();
     assert!(cleared.starts_with("session=;"), "{cleared}");
-    assert!(
-        cleared.contains("Max-Age=0") || cleared.contains("expires=Thu, 01 Jan 1970"),
-        "{cleared}"
-    );
+    assert!(cleared.contains("Max-Age=0") || cleared.contains("expires=Thu, 01 Jan 1970"), "{cleared}");
     // The browser drops the cookie, so the next call carries none.
-    let body: Value = app
-        .get("/api/users/currentuser")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = app.get("/api/users/currentuser").send().await.unwrap().json().await.unwrap();
     assert_eq!(body["currentUser"], Value::Null);
 }
 
@@ -250,40 +172,18 @@ async fn a_refresh_token_rotates_and_a_replayed_one_is_refused() {
     let app = spawn_app().await;
     let res = app.signup_as("refresh@test.com", "password").await;
     let refresh = set_cookie(&res, "refresh").expect("a refresh cookie");
-    let res = app
-        .post("/api/users/refresh")
-        .header("Cookie", &refresh)
-        .send()
-        .await
-        .unwrap();
+    let res = app.post("/api/users/refresh").header("Cookie", &refresh).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let rotated = set_cookie(&res, "refresh").expect("a new refresh cookie");
     assert_ne!(rotated, refresh);
     let fresh_session = session_cookie(&res).expect("a new access cookie");
-    let body: Value = app
-        .get("/api/users/currentuser")
-        .header("Cookie", &fresh_session)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value =
+        app.get("/api/users/currentuser").header("Cookie", &fresh_session).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["currentUser"]["email"], "refresh@test.com");
     // Replaying the spent token is refused, and revokes the family: the rotated one dies too.
-    let replay = app
-        .post("/api/users/refresh")
-        .header("Cookie", &refresh)
-        .send()
-        .await
-        .unwrap();
+    let replay = app.post("/api/users/refresh").header("Cookie", &refresh).send().await.unwrap();
     assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
-    let after = app
-        .post("/api/users/refresh")
-        .header("Cookie", &rotated)
-        .send()
-        .await
-        .unwrap();
+    let after = app.post("/api/users/refresh").header("Cookie", &rotated).send().await.unwrap();
     assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -293,17 +193,8 @@ async fn signout_revokes_the_refresh_token() {
     let res = app.signup_as("out@test.com", "password").await;
     let refresh = set_cookie(&res, "refresh").unwrap();
     let session = session_cookie(&res).unwrap();
-    app.post("/api/users/signout")
-        .header("Cookie", format!("{session}; {refresh}"))
-        .send()
-        .await
-        .unwrap();
-    let res = app
-        .post("/api/users/refresh")
-        .header("Cookie", &refresh)
-        .send()
-        .await
-        .unwrap();
+    app.post("/api/users/signout").header("Cookie", format!("{session}; {refresh}")).send().await.unwrap();
+    let res = app.post("/api/users/refresh").header("Cookie", &refresh).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(error_messages(res).await, ["Not authorized"]);
 }

@@ -6,14 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 async fn ticket_count(app: &TestApp) -> usize {
-    app.get("/api/tickets")
-        .send()
-        .await
-        .unwrap()
-        .json::<Vec<Value>>()
-        .await
-        .unwrap()
-        .len()
+    app.get("/api/tickets").send().await.unwrap().json::<Vec<Value>>().await.unwrap().len()
 }
 
 #[actix_web::test]
@@ -25,20 +18,9 @@ async fn malformed_bodies_get_400_json_errors_and_change_nothing() {
         ("an array", b"[{\"title\": \"x\", \"price\": 5}]".to_vec()),
         ("a string", b"\"hello\"".to_vec()),
         ("null", b"null".to_vec()),
-        (
-            "wrong types",
-            br#"{"title": 5, "price": {"amount": 3}}"#.to_vec(),
-        ),
-        (
-            "boolean price",
-            br#"{"title": "x", "price": true}"#.to_vec(),
-        ),
-        (
-            "random bytes",
-            (0..512u32)
-                .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-                .collect(),
-        ),
+        ("wrong types", br#"{"title": 5, "price": {"amount": 3}}"#.to_vec()),
+        ("boolean price", br#"{"title": "x", "price": true}"#.to_vec()),
+        ("random bytes", (0..512u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect()),
         ("empty body", Vec::new()),
     ];
     for (what, body) in bodies {
@@ -59,18 +41,10 @@ async fn malformed_bodies_get_400_json_errors_and_change_nothing() {
 #[actix_web::test]
 async fn a_wrong_content_type_is_a_400() {
     let app = spawn_app().await;
-    let res = app
-        .post("/api/users/signup")
-        .header("Content-Type", "text/plain")
-        .body("email=a@b.com")
-        .send()
-        .await
-        .unwrap();
+    let res =
+        app.post("/api/users/signup").header("Content-Type", "text/plain").body("email=a@b.com").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        error_messages(res).await,
-        ["Content-Type must be application/json"]
-    );
+    assert_eq!(error_messages(res).await, ["Content-Type must be application/json"]);
 }
 
 #[actix_web::test]
@@ -114,32 +88,16 @@ async fn forged_and_expired_tokens_are_treated_as_signed_out() {
         &jsonwebtoken::EncodingKey::from_secret(b"not-the-server-secret"),
     )
     .unwrap();
-    let secret = app
-        .state
-        .settings
-        .auth
-        .jwt_secret
-        .expose()
-        .as_bytes()
-        .to_vec();
+    let secret = app.state.settings.auth.jwt_secret.expose().as_bytes().to_vec();
     let expired = jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
         &json!({"id": me.id, "email": me.email, "iat": now - 100, "exp": now - 10}),
         &jsonwebtoken::EncodingKey::from_secret(&secret),
     )
     .unwrap();
-    let unsigned = format!(
-        "{}.{}.",
-        base64_url(r#"{"alg":"none","typ":"JWT"}"#),
-        base64_url(&forged_claims.to_string())
-    );
-    for token in [
-        forged.as_str(),
-        expired.as_str(),
-        unsigned.as_str(),
-        "garbage",
-        "",
-    ] {
+    let unsigned =
+        format!("{}.{}.", base64_url(r#"{"alg":"none","typ":"JWT"}"#), base64_url(&forged_claims.to_string()));
+    for token in [forged.as_str(), expired.as_str(), unsigned.as_str(), "garbage", ""] {
         let cookie = format!("session={}", ticketing::auth::SessionCookie::encode(token));
         let res = app
             .post("/api/tickets")
@@ -149,38 +107,18 @@ async fn forged_and_expired_tokens_are_treated_as_signed_out() {
             .await
             .unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "token {token:?}");
-        let res = app
-            .post("/api/tickets")
-            .bearer_auth(token)
-            .json(&json!({"title": "x", "price": 5}))
-            .send()
-            .await
-            .unwrap();
+        let res =
+            app.post("/api/tickets").bearer_auth(token).json(&json!({"title": "x", "price": 5})).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "bearer {token:?}");
-        let body: Value = app
-            .get("/api/users/currentuser")
-            .header("Cookie", &cookie)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body: Value =
+            app.get("/api/users/currentuser").header("Cookie", &cookie).send().await.unwrap().json().await.unwrap();
         assert_eq!(body["currentUser"], Value::Null);
     }
-    let res = app
-        .get("/api/users/currentuser")
-        .header("Cookie", "session=%%%not-base64")
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/api/users/currentuser").header("Cookie", "session=%%%not-base64").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(ticket_count(&app).await, 0);
     // Still serving.
-    assert_eq!(
-        app.get("/healthz").send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/healthz").send().await.unwrap().status(), StatusCode::OK);
 }
 
 fn base64_url(s: &str) -> String {
@@ -191,10 +129,7 @@ fn base64_url(s: &str) -> String {
 #[actix_web::test]
 async fn health_and_readiness_answer() {
     let app = spawn_app().await;
-    assert_eq!(
-        app.get("/healthz").send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/healthz").send().await.unwrap().status(), StatusCode::OK);
     let res = app.get("/readyz").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();

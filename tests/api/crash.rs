@@ -31,9 +31,19 @@ impl Shop {
         let mut cookies = Vec::new();
         for who in ["seller", "buyer"] {
             let email = format!("{who}@crash.test");
-            let mut res = http.post(format!("{base}/api/users/signup")).json(&json!({"email": email, "password": "password"})).send().await.unwrap();
+            let mut res = http
+                .post(format!("{base}/api/users/signup"))
+                .json(&json!({"email": email, "password": "password"}))
+                .send()
+                .await
+                .unwrap();
             if res.status() == StatusCode::BAD_REQUEST {
-                res = http.post(format!("{base}/api/users/signin")).json(&json!({"email": email, "password": "password"})).send().await.unwrap();
+                res = http
+                    .post(format!("{base}/api/users/signin"))
+                    .json(&json!({"email": email, "password": "password"}))
+                    .send()
+                    .await
+                    .unwrap();
             }
             cookies.push(session_cookie(&res).expect("signed in"));
         }
@@ -43,20 +53,45 @@ impl Shop {
     }
 
     async fn ticket(&self) -> String {
-        let res = self.http.post(format!("{}/api/tickets", self.base)).header("Cookie", &self.seller).json(&json!({"title": "crash", "price": 30})).send().await.unwrap();
+        let res = self
+            .http
+            .post(format!("{}/api/tickets", self.base))
+            .header("Cookie", &self.seller)
+            .json(&json!({"title": "crash", "price": 30}))
+            .send()
+            .await
+            .unwrap();
         res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
     }
 
     async fn order(&self, ticket: &str) -> reqwest::Result<reqwest::Response> {
-        self.http.post(format!("{}/api/orders", self.base)).header("Cookie", &self.buyer).json(&json!({"ticketId": ticket})).send().await
+        self.http
+            .post(format!("{}/api/orders", self.base))
+            .header("Cookie", &self.buyer)
+            .json(&json!({"ticketId": ticket}))
+            .send()
+            .await
     }
 
     async fn pay(&self, order: &str) -> reqwest::Result<reqwest::Response> {
-        self.http.post(format!("{}/api/payments", self.base)).header("Cookie", &self.buyer).json(&json!({"token": "tok_visa", "orderId": order})).send().await
+        self.http
+            .post(format!("{}/api/payments", self.base))
+            .header("Cookie", &self.buyer)
+            .json(&json!({"token": "tok_visa", "orderId": order}))
+            .send()
+            .await
     }
 
     async fn orders(&self) -> Vec<Value> {
-        self.http.get(format!("{}/api/orders", self.base)).header("Cookie", &self.buyer).send().await.unwrap().json().await.unwrap()
+        self.http
+            .get(format!("{}/api/orders", self.base))
+            .header("Cookie", &self.buyer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     async fn ticket_json(&self, id: &str) -> Value {
@@ -82,7 +117,12 @@ fn reap(node: &mut Node) {
 /// Opens the stopped node's store and checks the global invariants; returns the charges.
 fn check_invariants(data: &Path) -> Vec<OfflineCharge> {
     let store = Store::open(data, Arc::new(|_| {})).unwrap();
-    let tickets: HashMap<String, Ticket> = store.scan::<Ticket>(&[keys::TICKET], None, usize::MAX).unwrap().into_iter().map(|(_, t)| (t.id.to_string(), t)).collect();
+    let tickets: HashMap<String, Ticket> = store
+        .scan::<Ticket>(&[keys::TICKET], None, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|(_, t)| (t.id.to_string(), t))
+        .collect();
     let orders = store.scan::<Order>(&[keys::ORDER], None, usize::MAX).unwrap();
     let mut live_per_ticket: HashMap<String, usize> = HashMap::new();
     for (_, o) in orders.iter().filter(|(_, o)| o.status.is_live()) {
@@ -105,7 +145,10 @@ async fn a_crash_after_reserving_releases_the_hold_when_the_window_passes() {
     let mut second = node(data.path(), "");
     let shop = Shop::open(&second).await;
     assert!(shop.orders().await.is_empty(), "the order was never written");
-    eventually(Duration::from_secs(8), "the orphan hold is released", || async { shop.ticket_json(&ticket).await.get("orderId").is_none() }).await;
+    eventually(Duration::from_secs(8), "the orphan hold is released", || async {
+        shop.ticket_json(&ticket).await.get("orderId").is_none()
+    })
+    .await;
     let res = shop.order(&ticket).await.unwrap();
     assert_eq!(res.status(), StatusCode::CREATED, "the ticket is orderable again");
     assert_eq!(second.terminate().code(), Some(0));
@@ -125,15 +168,24 @@ async fn a_crash_after_the_order_is_written_expires_it_after_restart() {
     let shop = Shop::open(&second).await;
     let orders = shop.orders().await;
     assert_eq!(orders.len(), 1, "the acknowledged-to-disk order survived");
-    eventually(Duration::from_secs(8), "the order expires", || async { shop.orders().await[0]["status"] == "cancelled" }).await;
-    eventually(Duration::from_secs(5), "the ticket is released", || async { shop.ticket_json(&ticket).await.get("orderId").is_none() }).await;
+    eventually(Duration::from_secs(8), "the order expires", || async {
+        shop.orders().await[0]["status"] == "cancelled"
+    })
+    .await;
+    eventually(Duration::from_secs(5), "the ticket is released", || async {
+        shop.ticket_json(&ticket).await.get("orderId").is_none()
+    })
+    .await;
     assert_eq!(second.terminate().code(), Some(0));
     check_invariants(data.path());
 }
 
 async fn crash_during_payment(crash_at: &str) -> (Vec<OfflineCharge>, String) {
     let data = tempfile::tempdir().unwrap();
-    let mut first = start_node(data.path(), &[("TICKETING_ORDERS__EXPIRATION_SECONDS", "4"), ("TICKETING_TESTING__CRASH_AT", crash_at)]);
+    let mut first = start_node(
+        data.path(),
+        &[("TICKETING_ORDERS__EXPIRATION_SECONDS", "4"), ("TICKETING_TESTING__CRASH_AT", crash_at)],
+    );
     let shop = Shop::open(&first).await;
     let ticket = shop.ticket().await;
     let order: Value = shop.order(&ticket).await.unwrap().json().await.unwrap();
@@ -177,7 +229,10 @@ async fn an_interrupted_payment_is_settled_at_expiry_without_a_retry_from_the_bu
     reap(&mut first);
     let mut second = node(data.path(), "");
     let shop = Shop::open(&second).await;
-    eventually(Duration::from_secs(8), "the interrupted charge is settled", || async { shop.orders().await[0]["status"] == "complete" }).await;
+    eventually(Duration::from_secs(8), "the interrupted charge is settled", || async {
+        shop.orders().await[0]["status"] == "complete"
+    })
+    .await;
     assert_eq!(second.terminate().code(), Some(0));
     assert_eq!(check_invariants(data.path()).len(), 1);
 }

@@ -73,17 +73,10 @@ async fn every_acknowledged_write_survives_a_sigkill() {
             .unwrap();
         assert_eq!(res.status(), StatusCode::OK, "user {email} survived");
         for (id, expected) in tickets {
-            let res = http
-                .get(format!("{base}/api/tickets/{id}"))
-                .send()
-                .await
-                .unwrap();
+            let res = http.get(format!("{base}/api/tickets/{id}")).send().await.unwrap();
             assert_eq!(res.status(), StatusCode::OK, "ticket {id} survived");
             let stored: Value = res.json().await.unwrap();
-            assert_eq!(
-                &stored, expected,
-                "ticket {id} kept its acknowledged version"
-            );
+            assert_eq!(&stored, expected, "ticket {id} kept its acknowledged version");
         }
     }
 }

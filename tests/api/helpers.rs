@@ -28,8 +28,7 @@ pub struct Session {
 }
 
 pub fn test_settings(data: &std::path::Path) -> Settings {
-    let mut s =
-        Settings::load_with_env(None, Vec::<(String, String)>::new()).expect("default settings");
+    let mut s = Settings::load_with_env(None, Vec::<(String, String)>::new()).expect("default settings");
     s.http.addr = "127.0.0.1:0".parse().unwrap();
     s.http.workers = 2;
     s.actors.threads = 2;
@@ -47,25 +46,13 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let data = tempfile::tempdir().expect("temp dir");
     let mut settings = test_settings(data.path());
     customise(&mut settings);
-    let app = Application::build(settings)
-        .await
-        .expect("application builds");
+    let app = Application::build(settings).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();
     let handle = app.handle();
     actix_web::rt::spawn(app.run_until_stopped());
-    let client = Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    TestApp {
-        address,
-        client,
-        state,
-        handle,
-        _data: data,
-    }
+    let client = Client::builder().no_proxy().timeout(Duration::from_secs(30)).build().unwrap();
+    TestApp { address, client, state, handle, _data: data }
 }
 
 impl TestApp {
@@ -87,11 +74,7 @@ impl TestApp {
     }
 
     pub async fn signup_as(&self, email: &str, password: &str) -> Response {
-        self.post("/api/users/signup")
-            .json(&json!({"email": email, "password": password}))
-            .send()
-            .await
-            .unwrap()
+        self.post("/api/users/signup").json(&json!({"email": email, "password": password})).send().await.unwrap()
     }
 
     /// Signs up a fresh user and returns its session (the seeds' `global.signin()`).
@@ -101,11 +84,7 @@ impl TestApp {
         assert_eq!(res.status(), StatusCode::CREATED);
         let cookie = session_cookie(&res).expect("signup sets the session cookie");
         let body: Value = res.json().await.unwrap();
-        Session {
-            cookie,
-            id: body["id"].as_str().unwrap().to_string(),
-            email,
-        }
+        Session { cookie, id: body["id"].as_str().unwrap().to_string(), email }
     }
 
     pub async fn create_ticket(&self, who: &Session, title: &str, price: Value) -> Value {
@@ -143,7 +122,12 @@ impl TestApp {
 
     /// Places an order for `ticket` as `buyer`; returns the response.
     pub async fn order(&self, buyer: &Session, ticket_id: &str) -> Response {
-        self.post("/api/orders").header("Cookie", &buyer.cookie).json(&json!({"ticketId": ticket_id})).send().await.unwrap()
+        self.post("/api/orders")
+            .header("Cookie", &buyer.cookie)
+            .json(&json!({"ticketId": ticket_id}))
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Places an order that must succeed; returns its JSON.
@@ -204,8 +188,5 @@ pub async fn error_messages(res: Response) -> Vec<String> {
     let body: Value = res.json().await.expect("error bodies are JSON");
     let errors = body["errors"].as_array().expect("errors array");
     assert!(!errors.is_empty());
-    errors
-        .iter()
-        .map(|e| e["message"].as_str().expect("message").to_string())
-        .collect()
+    errors.iter().map(|e| e["message"].as_str().expect("message").to_string()).collect()
 }

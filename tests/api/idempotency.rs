@@ -9,7 +9,13 @@ use serde_json::{json, Value};
 async fn a_retry_with_the_same_key_replays_the_first_response_and_creates_nothing() {
     let app = spawn_app().await;
     let me = app.signin().await;
-    let post = || app.post("/api/tickets").header("Cookie", &me.cookie).header("Idempotency-Key", "k-1").json(&json!({"title": "once", "price": 5})).send();
+    let post = || {
+        app.post("/api/tickets")
+            .header("Cookie", &me.cookie)
+            .header("Idempotency-Key", "k-1")
+            .json(&json!({"title": "once", "price": 5}))
+            .send()
+    };
     let first = post().await.unwrap();
     assert_eq!(first.status(), StatusCode::CREATED);
     let first: Value = first.json().await.unwrap();
@@ -25,7 +31,13 @@ async fn a_retry_with_the_same_key_replays_the_first_response_and_creates_nothin
 async fn the_same_key_with_a_different_body_is_422() {
     let app = spawn_app().await;
     let me = app.signin().await;
-    let post = |title: &'static str| app.post("/api/tickets").header("Cookie", &me.cookie).header("Idempotency-Key", "k-2").json(&json!({"title": title, "price": 5})).send();
+    let post = |title: &'static str| {
+        app.post("/api/tickets")
+            .header("Cookie", &me.cookie)
+            .header("Idempotency-Key", "k-2")
+            .json(&json!({"title": title, "price": 5}))
+            .send()
+    };
     assert_eq!(post("a").await.unwrap().status(), StatusCode::CREATED);
     let res = post("b").await.unwrap();
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -37,7 +49,14 @@ async fn keys_are_scoped_per_caller() {
     let app = spawn_app().await;
     let (a, b) = (app.signin().await, app.signin().await);
     for who in [&a, &b] {
-        let res = app.post("/api/tickets").header("Cookie", &who.cookie).header("Idempotency-Key", "shared").json(&json!({"title": "t", "price": 5})).send().await.unwrap();
+        let res = app
+            .post("/api/tickets")
+            .header("Cookie", &who.cookie)
+            .header("Idempotency-Key", "shared")
+            .json(&json!({"title": "t", "price": 5}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::CREATED);
         assert!(res.headers().get("idempotent-replayed").is_none());
     }
@@ -47,7 +66,13 @@ async fn keys_are_scoped_per_caller() {
 async fn concurrent_retries_create_one_ticket_and_the_others_replay_or_wait() {
     let app = spawn_app().await;
     let me = app.signin().await;
-    let attempts = (0..10).map(|_| app.post("/api/tickets").header("Cookie", &me.cookie).header("Idempotency-Key", "burst").json(&json!({"title": "burst", "price": 5})).send());
+    let attempts = (0..10).map(|_| {
+        app.post("/api/tickets")
+            .header("Cookie", &me.cookie)
+            .header("Idempotency-Key", "burst")
+            .json(&json!({"title": "burst", "price": 5}))
+            .send()
+    });
     let responses = futures::future::join_all(attempts).await;
     let mut ids = std::collections::HashSet::new();
     for res in responses {

@@ -53,11 +53,20 @@ async fn a_free_ticket_is_reserved_and_order_created_is_emitted() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].subject, "order:created");
     let payload = events[0].payload_json();
-    assert_eq!((payload["status"].as_str(), payload["ticket"]["id"].as_str()), (Some("created"), Some(ticket.as_str())));
+    assert_eq!(
+        (payload["status"].as_str(), payload["ticket"]["id"].as_str()),
+        (Some("created"), Some(ticket.as_str()))
+    );
     // The ticket records the order, and its ticket:updated event carries it.
     let (_, t) = app.get_json(&format!("/api/tickets/{ticket}"), None).await;
     assert_eq!(t["orderId"], order_id);
-    let updates: Vec<Value> = app.events_of(&ticket).await.iter().filter(|e| e.subject == "ticket:updated").map(|e| e.payload_json()).collect();
+    let updates: Vec<Value> = app
+        .events_of(&ticket)
+        .await
+        .iter()
+        .filter(|e| e.subject == "ticket:updated")
+        .map(|e| e.payload_json())
+        .collect();
     assert_eq!(updates.len(), 1);
     assert_eq!(updates[0]["orderId"], order_id);
 }
@@ -98,7 +107,10 @@ async fn the_order_list_holds_only_the_callers_orders_oldest_first() {
     let list = list.as_array().unwrap();
     assert_eq!(list.len(), 2);
     assert_eq!((list[0]["id"].clone(), list[1]["id"].clone()), (a["id"].clone(), b["id"].clone()));
-    assert_eq!((list[0]["ticket"]["id"].as_str(), list[1]["ticket"]["id"].as_str()), (Some(tickets[1].as_str()), Some(tickets[2].as_str())));
+    assert_eq!(
+        (list[0]["ticket"]["id"].as_str(), list[1]["ticket"]["id"].as_str()),
+        (Some(tickets[1].as_str()), Some(tickets[2].as_str()))
+    );
     assert_eq!(app.get("/api/orders").send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -127,7 +139,10 @@ async fn cancelling_returns_204_releases_the_ticket_and_emits_order_cancelled() 
     let order = app.order_ok(&buyer, &ticket).await;
     let id = order["id"].as_str().unwrap();
     let path = format!("/api/orders/{id}");
-    assert_eq!(app.delete(&path).header("Cookie", &other.cookie).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.delete(&path).header("Cookie", &other.cookie).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
     let res = app.delete(&path).header("Cookie", &buyer.cookie).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let (_, shown) = app.get_json(&path, Some(&buyer)).await;
@@ -139,7 +154,10 @@ async fn cancelling_returns_204_releases_the_ticket_and_emits_order_cancelled() 
     assert_eq!(last_update.subject, "ticket:updated");
     assert!(last_update.payload_json().get("orderId").is_none());
     // Cancelling again is 204 and changes nothing.
-    assert_eq!(app.delete(&path).header("Cookie", &buyer.cookie).send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.delete(&path).header("Cookie", &buyer.cookie).send().await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(app.subjects_of(id).await, ["order:created", "order:cancelled"]);
     // And the ticket can be ordered again.
     app.order_ok(&other, &ticket).await;
@@ -167,7 +185,11 @@ async fn an_unpaid_order_expires_on_time_and_its_ticket_can_be_ordered_again() {
     })
     .await;
     app.order_ok(&next, &ticket).await;
-    assert_eq!(app.subjects_of(&id).await, ["order:created", "expiration:complete", "order:cancelled"], "emitted once each");
+    assert_eq!(
+        app.subjects_of(&id).await,
+        ["order:created", "expiration:complete", "order:cancelled"],
+        "emitted once each"
+    );
 }
 
 #[actix_web::test]
@@ -195,7 +217,13 @@ async fn a_paid_order_is_left_alone_by_expiry() {
     let buyer = app.signin().await;
     let order = app.order_ok(&buyer, &ticket).await;
     let id = order["id"].as_str().unwrap();
-    let res = app.post("/api/payments").header("Cookie", &buyer.cookie).json(&json!({"token": "tok_visa", "orderId": id})).send().await.unwrap();
+    let res = app
+        .post("/api/payments")
+        .header("Cookie", &buyer.cookie)
+        .json(&json!({"token": "tok_visa", "orderId": id}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     tokio::time::sleep(Duration::from_millis(1600)).await;
     let (_, shown) = app.get_json(&format!("/api/orders/{id}"), Some(&buyer)).await;
@@ -256,7 +284,8 @@ async fn many_buyers_on_many_tickets_never_get_two_live_orders_for_one_ticket() 
     }
     assert!(created_per_ticket.values().all(|n| *n == 1), "{created_per_ticket:?}");
     // Cross-check from storage: every live order's ticket points back at it, one per ticket.
-    let orders = app.state.store.scan::<ticketing::domain::Order>(&[ticketing::storage::keys::ORDER], None, usize::MAX).unwrap();
+    let orders =
+        app.state.store.scan::<ticketing::domain::Order>(&[ticketing::storage::keys::ORDER], None, usize::MAX).unwrap();
     let mut live_per_ticket: HashMap<String, usize> = HashMap::new();
     for (_, o) in orders.iter().filter(|(_, o)| o.status.is_live()) {
         *live_per_ticket.entry(o.ticket.id.to_string()).or_default() += 1;

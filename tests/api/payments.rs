@@ -19,7 +19,12 @@ async fn placed_order(app: &TestApp, price: Value) -> (Session, String, String) 
 }
 
 async fn pay(app: &TestApp, who: &Session, order: &str, token: &str) -> reqwest::Response {
-    app.post("/api/payments").header("Cookie", &who.cookie).json(&json!({"token": token, "orderId": order})).send().await.unwrap()
+    app.post("/api/payments")
+        .header("Cookie", &who.cookie)
+        .json(&json!({"token": token, "orderId": order}))
+        .send()
+        .await
+        .unwrap()
 }
 
 #[actix_web::test]
@@ -29,7 +34,10 @@ async fn missing_fields_are_each_an_invalid_value() {
     let res = app.post("/api/payments").header("Cookie", &me.cookie).json(&json!({})).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body, json!({"errors": [{"message": "Invalid value", "field": "token"}, {"message": "Invalid value", "field": "orderId"}]}));
+    assert_eq!(
+        body,
+        json!({"errors": [{"message": "Invalid value", "field": "token"}, {"message": "Invalid value", "field": "orderId"}]})
+    );
 }
 
 #[actix_web::test]
@@ -78,7 +86,13 @@ async fn a_valid_token_charges_price_in_cents_and_completes_the_order() {
         .unwrap()
         .expect("a payment record");
     assert_eq!((payment.id.to_string(), payment.stripe_id.clone()), (payment_id.clone(), stripe_id.clone()));
-    let created: Vec<Value> = app.events_of(&order).await.iter().filter(|e| e.subject == "payment:created").map(|e| e.payload_json()).collect();
+    let created: Vec<Value> = app
+        .events_of(&order)
+        .await
+        .iter()
+        .filter(|e| e.subject == "payment:created")
+        .map(|e| e.payload_json())
+        .collect();
     assert_eq!(created, [json!({"id": payment_id, "orderId": order, "stripeId": stripe_id})]);
     let (_, t) = app.get_json(&format!("/api/tickets/{ticket}"), None).await;
     assert_eq!(t["orderId"], order.as_str(), "the sold ticket stays reserved");
@@ -156,7 +170,13 @@ fn charge_event(event_id: &str, order: &str, charge: &str) -> String {
 }
 
 async fn post_webhook(app: &TestApp, body: &str, signature: &str) -> reqwest::Response {
-    app.post("/api/payments/webhook").header("Stripe-Signature", signature).header("Content-Type", "application/json").body(body.to_string()).send().await.unwrap()
+    app.post("/api/payments/webhook")
+        .header("Stripe-Signature", signature)
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
 }
 
 #[actix_web::test]
@@ -211,7 +231,8 @@ async fn a_late_webhook_for_a_cancelled_order_is_refunded_and_recorded() {
     assert_eq!(res.status(), StatusCode::OK);
     let (_, shown) = app.get_json(&format!("/api/orders/{order}"), Some(&buyer)).await;
     assert_eq!(shown["status"], "cancelled", "a late payment does not revive the order");
-    let payments = app.state.store.scan::<ticketing::domain::Payment>(&[ticketing::storage::keys::PAYMENT], None, 10).unwrap();
+    let payments =
+        app.state.store.scan::<ticketing::domain::Payment>(&[ticketing::storage::keys::PAYMENT], None, 10).unwrap();
     assert_eq!(payments.len(), 1);
     assert_eq!(payments[0].1.stripe_id, "ch_late");
     assert!(payments[0].1.refund_id.is_some(), "refunded, and the refund recorded");
@@ -238,7 +259,10 @@ async fn the_stripe_provider_charges_through_the_real_client() {
     let charges: Vec<_> = stripe.requests().into_iter().filter(|r| r.path == "/v1/charges").collect();
     let keys: std::collections::HashSet<_> = charges.iter().map(|r| r.idempotency_key.clone()).collect();
     assert_eq!(keys.len(), 2, "one key per attempt, reused by the retry: {keys:?}");
-    let visa = charges.iter().find(|r| r.form.get("source").map(String::as_str) == Some("tok_visa")).unwrap();
-    assert_eq!(visa.form.get("amount").map(String::as_str), Some("2000"));
-    assert_eq!(visa.form.get("currency").map(String::as_str), Some("usd"));
+    assert!(charges.iter().all(|r| r.idempotency_key.is_some()));
+    let visa = charges.iter().find(|r| r.field("source") == Some("tok_visa")).unwrap();
+    assert_eq!(visa.field("amount"), Some("2000"));
+    assert_eq!(visa.field("currency"), Some("usd"));
+    assert_eq!(visa.field("metadata[orderId]"), Some(order.as_str()));
+    assert_eq!(stripe.succeeded_charges().len(), 1, "one real charge");
 }

@@ -14,7 +14,12 @@ const PENDING: usize = 10_000;
 const OVERDUE: usize = 100;
 
 async fn signup(http: &Client, base: &str, email: &str) -> (String, String) {
-    let res = http.post(format!("{base}/api/users/signup")).json(&json!({"email": email, "password": "password"})).send().await.unwrap();
+    let res = http
+        .post(format!("{base}/api/users/signup"))
+        .json(&json!({"email": email, "password": "password"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     let cookie = session_cookie(&res).unwrap();
     let body: Value = res.json().await.unwrap();
@@ -74,11 +79,24 @@ async fn ten_thousand_pending_orders_are_re_armed_on_restart_and_none_fires_earl
     eprintln!("start-up with {PENDING} pending orders: {start_up:?}");
     assert!(start_up < Duration::from_secs(5), "start-up took {start_up:?}");
     let base = node.address.clone();
-    let res = http.post(format!("{base}/api/users/signin")).json(&json!({"email": "buyer@scale.test", "password": "password"})).send().await.unwrap();
+    let res = http
+        .post(format!("{base}/api/users/signin"))
+        .json(&json!({"email": "buyer@scale.test", "password": "password"}))
+        .send()
+        .await
+        .unwrap();
     let cookie = session_cookie(&res).unwrap();
 
     let list = || async {
-        let orders: Vec<Value> = http.get(format!("{base}/api/orders")).header("Cookie", &cookie).send().await.unwrap().json().await.unwrap();
+        let orders: Vec<Value> = http
+            .get(format!("{base}/api/orders"))
+            .header("Cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         orders
     };
     eventually(Duration::from_secs(10), "the overdue orders are cancelled", || async {

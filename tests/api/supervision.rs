@@ -26,39 +26,20 @@ async fn a_panicking_ticket_actor_is_restarted_and_serves_its_persisted_state() 
     let stats = app.state.tickets.stats(&id).expect("the actor is live");
     let activations = app.state.tickets.activations();
 
-    let res = app
-        .post(&format!("/testing/tickets/{id_text}/panic"))
-        .send()
-        .await
-        .unwrap();
+    let res = app.post(&format!("/testing/tickets/{id_text}/panic")).send().await.unwrap();
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["panicked"], true);
 
     // The next request is served by the restarted actor, with the state reloaded from disk.
     let stored: Value = app.get(&path).send().await.unwrap().json().await.unwrap();
-    assert_eq!(
-        (stored["title"].as_str(), stored["version"].as_u64()),
-        (Some("persisted"), Some(1))
-    );
+    assert_eq!((stored["title"].as_str(), stored["version"].as_u64()), (Some("persisted"), Some(1)));
     assert_eq!(stats.restarts(), 1, "the supervisor restarted it once");
     let after = app.state.tickets.stats(&id).expect("still live");
-    assert!(
-        std::sync::Arc::ptr_eq(&stats, &after),
-        "restarted in place: same registry slot"
-    );
-    assert_eq!(
-        app.state.tickets.activations(),
-        activations,
-        "a restart is not a second activation"
-    );
+    assert!(std::sync::Arc::ptr_eq(&stats, &after), "restarted in place: same registry slot");
+    assert_eq!(app.state.tickets.activations(), activations, "a restart is not a second activation");
     // It keeps working: writes continue from the persisted version.
-    let res = app
-        .put(&path)
-        .header("Cookie", &me.cookie)
-        .json(&json!({"title": "after", "price": 12}))
-        .send()
-        .await
-        .unwrap();
+    let res =
+        app.put(&path).header("Cookie", &me.cookie).json(&json!({"title": "after", "price": 12})).send().await.unwrap();
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["version"], 2);
 }
@@ -73,15 +54,10 @@ async fn requests_queued_behind_a_panic_are_still_served() {
     let panic_url = format!("/testing/tickets/{id}/panic");
     let panic = app.post(&panic_url).send();
     let updates = (0..20).map(|i| {
-        app.put(&path)
-            .header("Cookie", &me.cookie)
-            .json(&json!({"title": format!("t{i}"), "price": 5}))
-            .send()
+        app.put(&path).header("Cookie", &me.cookie).json(&json!({"title": format!("t{i}"), "price": 5})).send()
     });
     let (_, results) = futures::join!(panic, futures::future::join_all(updates));
-    assert!(results
-        .iter()
-        .all(|r| r.as_ref().unwrap().status() == StatusCode::OK));
+    assert!(results.iter().all(|r| r.as_ref().unwrap().status() == StatusCode::OK));
     let stored: Value = app.get(&path).send().await.unwrap().json().await.unwrap();
     assert_eq!(stored["version"], 20);
 }
@@ -93,21 +69,10 @@ async fn an_idle_actor_is_passivated_and_reactivates_with_the_same_state() {
     let t = app.create_ticket(&me, "sleepy", json!(7)).await;
     let id = TicketId::parse(t["id"].as_str().unwrap()).unwrap();
     assert!(app.state.tickets.is_live(&id));
-    eventually(
-        Duration::from_secs(5),
-        "the idle actor is passivated",
-        || async { !app.state.tickets.is_live(&id) },
-    )
-    .await;
+    eventually(Duration::from_secs(5), "the idle actor is passivated", || async { !app.state.tickets.is_live(&id) })
+        .await;
     let activations = app.state.tickets.activations();
-    let stored: Value = app
-        .get(&format!("/api/tickets/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stored: Value = app.get(&format!("/api/tickets/{id}")).send().await.unwrap().json().await.unwrap();
     assert_eq!(stored, t);
     assert!(app.state.tickets.is_live(&id), "reactivated on demand");
     assert_eq!(app.state.tickets.activations(), activations + 1);
@@ -119,21 +84,14 @@ async fn a_burst_on_an_inactive_ticket_activates_exactly_one_actor() {
     let me = app.signin().await;
     let t = app.create_ticket(&me, "x", json!(7)).await;
     let id = TicketId::parse(t["id"].as_str().unwrap()).unwrap();
-    eventually(Duration::from_secs(5), "passivated", || async {
-        !app.state.tickets.is_live(&id)
-    })
-    .await;
+    eventually(Duration::from_secs(5), "passivated", || async { !app.state.tickets.is_live(&id) }).await;
     let before = app.state.tickets.activations();
     let path = format!("/api/tickets/{id}");
     let reads = (0..200).map(|_| app.get(&path).send());
     for res in futures::future::join_all(reads).await {
         assert_eq!(res.unwrap().status(), StatusCode::OK);
     }
-    assert_eq!(
-        app.state.tickets.activations(),
-        before + 1,
-        "one activation for 200 concurrent requests"
-    );
+    assert_eq!(app.state.tickets.activations(), before + 1, "one activation for 200 concurrent requests");
     assert_eq!(app.state.tickets.live_count(), 1);
 }
 
@@ -161,8 +119,5 @@ async fn updates_racing_passivation_are_never_lost() {
     }
     let stored: Value = app.get(&path).send().await.unwrap().json().await.unwrap();
     assert_eq!(stored["version"], acknowledged);
-    assert!(
-        app.state.tickets.activations() > 1,
-        "the actor was passivated and reactivated along the way"
-    );
+    assert!(app.state.tickets.activations() > 1, "the actor was passivated and reactivated along the way");
 }

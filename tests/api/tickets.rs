@@ -8,23 +8,12 @@ use std::collections::HashSet;
 #[actix_web::test]
 async fn post_api_tickets_exists_and_requires_sign_in() {
     let app = spawn_app().await;
-    let res = app
-        .post("/api/tickets")
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.post("/api/tickets").json(&json!({})).send().await.unwrap();
     assert_ne!(res.status(), StatusCode::NOT_FOUND);
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(error_messages(res).await, ["Not authorized"]);
     let me = app.signin().await;
-    let res = app
-        .post("/api/tickets")
-        .header("Cookie", &me.cookie)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.post("/api/tickets").header("Cookie", &me.cookie).json(&json!({})).send().await.unwrap();
     assert_ne!(res.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -33,13 +22,7 @@ async fn an_empty_or_missing_title_returns_400() {
     let app = spawn_app().await;
     let me = app.signin().await;
     for body in [json!({"title": "", "price": 10}), json!({"price": 10})] {
-        let res = app
-            .post("/api/tickets")
-            .header("Cookie", &me.cookie)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let res = app.post("/api/tickets").header("Cookie", &me.cookie).json(&body).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
         assert_eq!(error_messages(res).await, ["Title is required"]);
     }
@@ -49,23 +32,11 @@ async fn an_empty_or_missing_title_returns_400() {
 async fn a_negative_or_missing_price_returns_400() {
     let app = spawn_app().await;
     let me = app.signin().await;
-    for body in [
-        json!({"title": "asdf", "price": -10}),
-        json!({"title": "asdf"}),
-    ] {
-        let res = app
-            .post("/api/tickets")
-            .header("Cookie", &me.cookie)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+    for body in [json!({"title": "asdf", "price": -10}), json!({"title": "asdf"})] {
+        let res = app.post("/api/tickets").header("Cookie", &me.cookie).json(&body).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
         let body: Value = res.json().await.unwrap();
-        assert_eq!(
-            body,
-            json!({"errors": [{"message": "Price must be greater than 0", "field": "price"}]})
-        );
+        assert_eq!(body, json!({"errors": [{"message": "Price must be greater than 0", "field": "price"}]}));
     }
 }
 
@@ -80,14 +51,7 @@ async fn a_valid_ticket_is_created_stored_and_emits_ticket_created() {
     assert_eq!(ticket["userId"], me.id.as_str());
     assert!(ticket.get("orderId").is_none());
     let id = ticket["id"].as_str().unwrap();
-    let stored: Value = app
-        .get(&format!("/api/tickets/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stored: Value = app.get(&format!("/api/tickets/{id}")).send().await.unwrap().json().await.unwrap();
     assert_eq!(stored, ticket);
     let events = app.events_of(id).await;
     assert_eq!(events.len(), 1);
@@ -109,11 +73,7 @@ async fn prices_keep_cents_exactly() {
 #[actix_web::test]
 async fn an_unknown_ticket_returns_404_and_a_malformed_id_too() {
     let app = spawn_app().await;
-    let res = app
-        .get(&format!("/api/tickets/{}", uuid::Uuid::now_v7()))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get(&format!("/api/tickets/{}", uuid::Uuid::now_v7())).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_messages(res).await, ["Not Found"]);
     let res = app.get("/api/tickets/not-an-id").send().await.unwrap();
@@ -127,14 +87,7 @@ async fn the_list_returns_every_ticket_for_sale() {
         let seller = app.signin().await;
         app.create_ticket(&seller, title, json!(20)).await;
     }
-    let list: Vec<Value> = app
-        .get("/api/tickets")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = app.get("/api/tickets").send().await.unwrap().json().await.unwrap();
     assert_eq!(list.len(), 3);
     let titles: Vec<_> = list.iter().map(|t| t["title"].as_str().unwrap()).collect();
     assert_eq!(titles, ["a", "b", "c"], "oldest first");
@@ -152,21 +105,13 @@ async fn the_list_pages_with_a_cursor_in_the_link_header() {
     while let Some(path) = next.take() {
         let res = app.get(&path).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK);
-        next = res.headers().get("link").map(|l| {
-            l.to_str()
-                .unwrap()
-                .trim_start_matches('<')
-                .split('>')
-                .next()
-                .unwrap()
-                .to_string()
-        });
+        next = res
+            .headers()
+            .get("link")
+            .map(|l| l.to_str().unwrap().trim_start_matches('<').split('>').next().unwrap().to_string());
         let page: Vec<Value> = res.json().await.unwrap();
         assert!(page.len() <= 2);
-        seen.extend(
-            page.into_iter()
-                .map(|t| t["title"].as_str().unwrap().to_string()),
-        );
+        seen.extend(page.into_iter().map(|t| t["title"].as_str().unwrap().to_string()));
     }
     assert_eq!(seen, ["t0", "t1", "t2", "t3", "t4"]);
     let res = app.get("/api/tickets?limit=0").send().await.unwrap();
@@ -227,26 +172,13 @@ async fn updating_with_an_invalid_title_or_price_returns_400() {
     let me = app.signin().await;
     let t = app.create_ticket(&me, "x", json!(20)).await;
     let path = format!("/api/tickets/{}", t["id"].as_str().unwrap());
-    let res = app
-        .put(&path)
-        .header("Cookie", &me.cookie)
-        .json(&json!({"title": "", "price": 20}))
-        .send()
-        .await
-        .unwrap();
+    let res =
+        app.put(&path).header("Cookie", &me.cookie).json(&json!({"title": "", "price": 20})).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let res = app
-        .put(&path)
-        .header("Cookie", &me.cookie)
-        .json(&json!({"title": "ok", "price": -10}))
-        .send()
-        .await
-        .unwrap();
+    let res =
+        app.put(&path).header("Cookie", &me.cookie).json(&json!({"title": "ok", "price": -10})).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        error_messages(res).await,
-        ["Price must be provided and must be greater than 0"]
-    );
+    assert_eq!(error_messages(res).await, ["Price must be provided and must be greater than 0"]);
 }
 
 #[actix_web::test]
@@ -266,11 +198,7 @@ async fn a_valid_update_is_stored_and_create_plus_update_emit_exactly_two_events
     assert_eq!(res.status(), StatusCode::OK);
     let stored: Value = app.get(&path).send().await.unwrap().json().await.unwrap();
     assert_eq!(
-        (
-            stored["title"].as_str(),
-            stored["price"].as_i64(),
-            stored["version"].as_i64()
-        ),
+        (stored["title"].as_str(), stored["price"].as_i64(), stored["version"].as_i64()),
         (Some("new title"), Some(100), Some(1))
     );
     let subjects = app.subjects_of(id).await;
@@ -305,14 +233,7 @@ async fn a_reserved_ticket_cannot_be_edited() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_messages(res).await, ["Cannot edit a reserved ticket"]);
-    let list: Vec<Value> = app
-        .get("/api/tickets")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = app.get("/api/tickets").send().await.unwrap().json().await.unwrap();
     assert!(list.is_empty(), "a reserved ticket is not listed for sale");
 }
 
@@ -323,10 +244,7 @@ async fn one_hundred_concurrent_updates_all_succeed_with_distinct_versions() {
     let t = app.create_ticket(&me, "x", json!(1)).await;
     let path = format!("/api/tickets/{}", t["id"].as_str().unwrap());
     let updates = (1..=100).map(|i| {
-        app.put(&path)
-            .header("Cookie", &me.cookie)
-            .json(&json!({"title": format!("v{i}"), "price": i}))
-            .send()
+        app.put(&path).header("Cookie", &me.cookie).json(&json!({"title": format!("v{i}"), "price": i})).send()
     });
     let responses = futures::future::join_all(updates).await;
     let mut versions = HashSet::new();
@@ -336,11 +254,7 @@ async fn one_hundred_concurrent_updates_all_succeed_with_distinct_versions() {
         let body: Value = res.json().await.unwrap();
         versions.insert(body["version"].as_u64().unwrap());
     }
-    assert_eq!(
-        versions,
-        (1..=100).collect::<HashSet<u64>>(),
-        "each update got its own version"
-    );
+    assert_eq!(versions, (1..=100).collect::<HashSet<u64>>(), "each update got its own version");
     let stored: Value = app.get(&path).send().await.unwrap().json().await.unwrap();
     assert_eq!(stored["version"], 100);
     let versions_in_events: Vec<u64> = app
@@ -349,9 +263,5 @@ async fn one_hundred_concurrent_updates_all_succeed_with_distinct_versions() {
         .iter()
         .map(|e| e.payload_json()["version"].as_u64().unwrap())
         .collect();
-    assert_eq!(
-        versions_in_events,
-        (0..=100).collect::<Vec<u64>>(),
-        "events in version order, none lost"
-    );
+    assert_eq!(versions_in_events, (0..=100).collect::<Vec<u64>>(), "events in version order, none lost");
 }
