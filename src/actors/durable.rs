@@ -88,16 +88,15 @@ impl<T: Record + Clone + PartialEq + Send + 'static> DurableCell<T> {
 }
 
 /// An actor that owns one durable entity.
-pub trait Durable: Actor<Context = Context<Self>> {
+pub trait Durable: super::Activatable {
     type State: Record + Clone + PartialEq + Send + 'static;
 
     fn cell(&mut self) -> &mut DurableCell<Self::State>;
 
+    fn link(&self) -> &RegistryLink<Self>;
+
     /// The version the admin API shows for a state.
     fn version_of(state: &Self::State) -> u64;
-
-    /// Asks the registry to forget this actor (see [`RegistryLink::try_passivate`]).
-    fn link_passivate(&self) -> bool;
 
     /// Called after a change was persisted and adopted (to re-arm timers, say).
     fn committed(&mut self, _ctx: &mut Context<Self>) {}
@@ -178,8 +177,31 @@ fn build_batch<T: Record>(
     Ok(batch)
 }
 
+/// The common `started` of a durable actor: load the state, publish its version, and arm the
+/// idle check that passivates it.
+pub fn start<A: Durable>(act: &mut A, ctx: &mut Context<A>, idle: std::time::Duration) {
+    let cell = act.cell();
+    cell.load();
+    if let Ok(state) = cell.current() {
+        let version = state.map(A::version_of);
+        cell.stats.set_version(version);
+    }
+    passivate_when_idle(ctx, idle);
+}
+
+/// The common `Supervised::restarting`: forget the in-memory state so that `started` reloads
+/// it from disk, and count the restart.
+pub fn restart<A: Durable>(act: &mut A) {
+    let cell = act.cell();
+    cell.state = Loaded::Pending;
+    cell.stats.restarted();
+    if let Some(m) = act.link().metrics() {
+        m.restarted(A::KIND);
+    }
+}
+
 /// Checks for idleness periodically and passivates once idle for `idle`.
-pub fn passivate_when_idle<A: Durable>(_: &mut A, ctx: &mut Context<A>, idle: std::time::Duration) {
+fn passivate_when_idle<A: Durable>(ctx: &mut Context<A>, idle: std::time::Duration) {
     let period = (idle / 4).clamp(std::time::Duration::from_millis(20), std::time::Duration::from_secs(5));
     let idle_ms = i64::try_from(idle.as_millis()).unwrap_or(i64::MAX);
     ctx.run_interval(period, move |act, ctx| {
@@ -191,7 +213,7 @@ pub fn passivate_when_idle<A: Durable>(_: &mut A, ctx: &mut Context<A>, idle: st
 
 /// Passivates if the registry agrees (no message pending); `true` if the actor is stopping.
 pub fn passivate_now<A: Durable>(act: &mut A, ctx: &mut Context<A>) -> bool {
-    let stopping = act.link_passivate();
+    let stopping = act.link().try_passivate();
     if stopping {
         ctx.stop();
     }

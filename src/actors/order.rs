@@ -30,7 +30,7 @@
 //! the same idempotency key, by the next payment request or at expiry, so it never charges twice.
 
 use super::deadlines::Deadlines;
-use super::durable::{done, Durable, DurableCell, Loaded, Step};
+use super::durable::{done, Durable, DurableCell, Step};
 use super::ticket::{ReleaseTicket, ReserveTicket, TicketActor};
 use super::{Activatable, ActorError, Registry, RegistryLink};
 use crate::domain::{
@@ -98,23 +98,15 @@ impl Actor for OrderActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.cell.load();
-        if let Ok(state) = self.cell.current() {
-            self.cell.stats.set_version(state.map(|o| o.version));
-        }
+        super::durable::start(self, ctx, self.deps.idle);
         self.arm_timer(ctx);
-        super::durable::passivate_when_idle(self, ctx, self.deps.idle);
     }
 }
 
 impl Supervised for OrderActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        self.cell.state = Loaded::Pending;
         self.timer = None;
-        self.cell.stats.restarted();
-        if let Some(m) = self.link.metrics() {
-            m.restarted(Self::KIND);
-        }
+        super::durable::restart(self);
     }
 }
 
@@ -129,8 +121,8 @@ impl Durable for OrderActor {
         o.version
     }
 
-    fn link_passivate(&self) -> bool {
-        self.link.try_passivate()
+    fn link(&self) -> &RegistryLink<Self> {
+        &self.link
     }
 
     fn committed(&mut self, ctx: &mut Context<Self>) {
@@ -163,8 +155,8 @@ impl OrderActor {
         }
     }
 
-    fn retry_later(&self, deadline_ms: Option<i64>) {
-        let _ = deadline_ms;
+    /// Re-arms the wheel for this order shortly, to retry an unfinished step.
+    fn retry_later(&self) {
         self.deps.deadlines.schedule(now_ms() + RETRY_AFTER_MS, self.link.id);
     }
 
@@ -189,7 +181,7 @@ impl OrderActor {
             Err(e) => {
                 // The order is cancelled either way; its deadline stays, so this is retried.
                 tracing::warn!(order = %order.id, error = %e, "ticket release failed; will retry");
-                act.retry_later(None);
+                act.retry_later();
                 done(Ok(order))
             }
         }))
@@ -231,7 +223,7 @@ impl OrderActor {
                 Err(e) => {
                     // Outcome unknown: stay `awaiting:payment`; the same key is asked again later.
                     tracing::warn!(error = %e, "payment provider unavailable; attempt left to resume");
-                    act.retry_later(None);
+                    act.retry_later();
                     done(Err(ActorError::Unavailable))
                 }
             }
@@ -408,9 +400,15 @@ impl OrderActor {
             batch.remove(key);
             store.commit(batch).await.map_err(|e| ActorError::Storage(e.to_string()))
         };
-        Box::pin(release.into_actor(self).map(move |result, act, _| {
+        Box::pin(release.into_actor(self).map(move |result, act, ctx| {
             if result.is_err() {
-                act.retry_later(Some(at));
+                // The durable entry is keyed by the original deadline, so retry with that time
+                // (the wheel would fire with the retry time instead). The queued count keeps the
+                // actor from passivating before the retry.
+                act.cell.stats.message_queued();
+                ctx.run_later(Duration::from_millis(RETRY_AFTER_MS as u64), move |_, ctx| {
+                    ctx.notify(ExpireOrder { deadline_ms: Some(at) });
+                });
             }
             result
         }))

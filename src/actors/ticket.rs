@@ -43,23 +43,15 @@ impl Actor for TicketActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.cell.load();
-        if let Ok(state) = self.cell.current() {
-            self.cell.stats.set_version(state.map(|t| t.version));
-        }
-        super::durable::passivate_when_idle(self, ctx, self.deps.idle);
+        super::durable::start(self, ctx, self.deps.idle);
     }
 }
 
-/// On a panic the supervisor restarts the actor in place (same mailbox, same address):
-/// forget the in-memory state so that `started` reloads it from disk.
+/// On a panic the supervisor restarts the actor in place (same mailbox, same address); the
+/// state is reloaded from disk.
 impl Supervised for TicketActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        self.cell.state = super::durable::Loaded::Pending;
-        self.cell.stats.restarted();
-        if let Some(m) = self.link.metrics() {
-            m.restarted(Self::KIND);
-        }
+        super::durable::restart(self);
     }
 }
 
@@ -74,8 +66,8 @@ impl Durable for TicketActor {
         t.version
     }
 
-    fn link_passivate(&self) -> bool {
-        self.link.try_passivate()
+    fn link(&self) -> &RegistryLink<Self> {
+        &self.link
     }
 }
 
