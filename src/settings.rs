@@ -236,57 +236,5 @@ impl Settings {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
-
-    #[test]
-    fn defaults_load() {
-        let s = Settings::load_with_env(None, env(&[])).unwrap();
-        assert_eq!(s.http.addr.port(), 3000);
-        assert_eq!(s.payments.provider, PaymentProvider::Offline);
-        assert_eq!(s.orders.expiration_seconds, 900.0);
-    }
-
-    #[test]
-    fn environment_variables_override_defaults() {
-        let s = Settings::load_with_env(
-            None,
-            env(&[("TICKETING_HTTP__ADDR", "127.0.0.1:4000"), ("TICKETING_ORDERS__EXPIRATION_SECONDS", "2")]),
-        )
-        .unwrap();
-        assert_eq!(s.http.addr.port(), 4000);
-        assert_eq!(s.orders.expiration_seconds, 2.0);
-    }
-
-    #[test]
-    fn a_config_file_overrides_defaults_and_env_overrides_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("node.toml");
-        std::fs::write(&file, "[http]\naddr = \"127.0.0.1:5000\"\n[cluster]\nnode_id = \"n7\"\n").unwrap();
-        let s = Settings::load_with_env(Some(&file), env(&[("TICKETING_CLUSTER__NODE_ID", "n8")])).unwrap();
-        assert_eq!(s.http.addr.port(), 5000);
-        assert_eq!(s.cluster.node_id, "n8");
-    }
-
-    #[test]
-    fn invalid_settings_are_refused_with_the_setting_named() {
-        let err = Settings::load_with_env(None, env(&[("TICKETING_HTTP__ADDR", "nowhere")])).unwrap_err();
-        assert!(err.to_string().contains("addr"), "{err}");
-        let err = Settings::load_with_env(None, env(&[("TICKETING_HTTP__NO_SUCH_KEY", "1")])).unwrap_err();
-        assert!(err.to_string().contains("no_such_key"), "{err}");
-        let err = Settings::load_with_env(None, env(&[("TICKETING_APP__MODE", "production")])).unwrap_err();
-        assert!(err.to_string().contains("auth.jwt_secret"), "{err}");
-        let err = Settings::load_with_env(None, env(&[("TICKETING_PAYMENTS__PROVIDER", "paypal")])).unwrap_err();
-        assert!(err.to_string().contains("provider"), "{err}");
-    }
-
-    #[test]
-    fn secrets_are_not_printed() {
-        let s = Settings::load_with_env(None, env(&[])).unwrap();
-        assert!(!format!("{s:?}").contains("dev-only-insecure"));
-    }
-}
+#[path = "settings_test.rs"]
+mod tests;

@@ -40,15 +40,5 @@ pub struct RefreshToken {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::Password;
-
-    #[test]
-    fn passwords_are_trimmed_and_between_4_and_20_characters() {
-        assert!(Password::parse("abc").is_none());
-        assert!(Password::parse("  abc  ").is_none());
-        assert_eq!(Password::parse(" abcd ").unwrap().expose(), "abcd");
-        assert!(Password::parse(&"x".repeat(20)).is_some());
-        assert!(Password::parse(&"x".repeat(21)).is_none());
-    }
-}
+#[path = "user_test.rs"]
+mod tests;

@@ -231,6 +231,9 @@ async fn a_paid_order_is_left_alone_by_expiry() {
     let (_, t) = app.get_json(&format!("/api/tickets/{ticket}"), None).await;
     assert_eq!(t["orderId"], id, "a sold ticket stays with its order");
     assert!(!app.subjects_of(id).await.contains(&"order:cancelled".to_string()));
+    let res = app.delete(&format!("/api/orders/{id}")).header("Cookie", &buyer.cookie).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(error_messages(res).await, ["Cannot cancel a completed order"]);
 }
 
 #[actix_web::test]

@@ -1,0 +1,83 @@
+//! Unit tests of `order`.
+
+use super::*;
+
+fn order() -> (Order, UserId) {
+    let buyer = UserId::new();
+    let ticket = TicketSnapshot { id: TicketId::new(), title: "t".into(), price: Price::from_cents(2000), version: 1 };
+    (Order::place(OrderId::new(), buyer, ticket, 1_000, 60_000).0, buyer)
+}
+
+#[test]
+fn a_placed_order_expires_at_the_end_of_its_window() {
+    let (o, _) = order();
+    assert_eq!(o.expires_at_ms, 61_000);
+    assert_eq!(o.status, OrderStatus::Created);
+    assert_eq!(o.expires_at_iso(), "1970-01-01T00:01:01.000Z");
+}
+
+#[test]
+fn expiry_cancels_an_unpaid_order_once() {
+    let (mut o, _) = order();
+    assert!(o.expire(60_999).is_empty(), "not before the deadline");
+    let events: Vec<_> = o.expire(61_000).into_iter().map(|e| e.subject).collect();
+    assert_eq!(events, ["expiration:complete", "order:cancelled"]);
+    assert_eq!(o.status, OrderStatus::Cancelled);
+    assert!(o.expire(99_000).is_empty(), "a second expiry changes nothing");
+}
+
+#[test]
+fn expiry_leaves_paid_and_in_flight_orders_alone() {
+    let (mut o, buyer) = order();
+    o.begin_payment(buyer, "tok_visa", 2_000).unwrap();
+    assert!(o.expire(99_000).is_empty());
+    o.complete("p", "ch_1").unwrap();
+    assert!(o.expire(99_000).is_empty());
+    assert_eq!(o.status, OrderStatus::Complete);
+}
+
+#[test]
+fn cancel_rules() {
+    let (mut o, buyer) = order();
+    assert_eq!(o.cancel(UserId::new()), Err(DomainError::NotAuthorized));
+    assert_eq!(o.cancel(buyer).unwrap().len(), 1);
+    assert!(o.cancel(buyer).unwrap().is_empty(), "cancelling twice changes nothing");
+    let (mut paid, buyer) = order();
+    paid.begin_payment(buyer, "tok_visa", 2_000).unwrap();
+    paid.complete("p", "ch").unwrap();
+    assert_eq!(paid.cancel(buyer), Err(DomainError::Rule("Cannot cancel a completed order")));
+}
+
+#[test]
+fn payment_rules_and_attempt_keys() {
+    let (mut o, buyer) = order();
+    let not_owner = o.begin_payment(UserId::new(), "tok_visa", 2_000);
+    assert_eq!(not_owner, Err(DomainError::NotAuthorized));
+    let first = o.begin_payment(buyer, "tok_visa", 2_000).unwrap();
+    assert_eq!((first.amount_cents, first.token.as_str()), (2000, "tok_visa"));
+    let resumed = o.begin_payment(buyer, "tok_other", 2_000).unwrap();
+    assert_eq!(resumed, first, "an attempt in flight resumes with the same token and key");
+    o.payment_declined();
+    let second = o.begin_payment(buyer, "tok_visa", 2_000).unwrap();
+    assert_ne!(first.idempotency_key, second.idempotency_key);
+    assert!(o.complete("p", "ch").is_some());
+    assert!(o.complete("p", "ch").is_none(), "a repeated confirmation is not a second payment");
+    let paid_twice = o.begin_payment(buyer, "tok_visa", 2_000);
+    assert_eq!(paid_twice, Err(DomainError::Rule("Order has already been paid")));
+    let (mut late, buyer) = order();
+    let expired = late.begin_payment(buyer, "tok_visa", 61_000);
+    assert_eq!(expired, Err(DomainError::Rule("Order has expired")));
+    late.expire(61_000);
+    let cancelled = late.begin_payment(buyer, "tok_visa", 61_000);
+    assert_eq!(cancelled, Err(DomainError::Rule("Cannot pay for an cancelled order")));
+}
+
+#[test]
+fn the_deadline_is_kept_until_the_ticket_is_released() {
+    let (mut o, buyer) = order();
+    assert!(o.needs_deadline());
+    o.cancel(buyer).unwrap();
+    assert!(o.needs_deadline());
+    o.ticket_released = true;
+    assert!(!o.needs_deadline());
+}
