@@ -84,6 +84,7 @@ impl Application {
         if settings.admin.token.is_empty() {
             tracing::warn!("admin endpoints disabled: set admin.token (TICKETING_ADMIN__TOKEN) to enable /admin");
         }
+        actix_web::rt::spawn(http::housekeeping(store.clone()));
         let auth = Auth::new(store.clone(), settings.auth.clone());
         let state = web::Data::new(AppState {
             settings: settings.clone(),

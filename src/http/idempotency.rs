@@ -160,3 +160,22 @@ async fn release(store: &Store, key: &[u8]) {
         tracing::warn!(error = %e, "idempotency claim could not be released");
     }
 }
+
+/// Deletes records older than 24 h (run periodically by the node's housekeeping task).
+pub async fn prune(store: &Store) -> Result<usize, StorageError> {
+    let cutoff = now_ms() - KEEP_MS;
+    let mut batch = WriteBatch::default();
+    let mut pruned = 0;
+    for (key, record) in store.scan::<IdempotencyRecord>(&[crate::storage::keys::IDEMPOTENCY], None, usize::MAX)? {
+        if record.created_at_ms < cutoff {
+            batch.remove(key);
+            pruned += 1;
+        }
+    }
+    store.commit(batch).await?;
+    Ok(pruned)
+}
+
+#[cfg(test)]
+#[path = "idempotency_test.rs"]
+mod tests;

@@ -8,7 +8,7 @@ pub mod extract;
 mod health;
 pub mod idempotency;
 pub mod orders;
-mod payments;
+pub mod payments;
 mod testing;
 pub mod tickets;
 mod users;
@@ -71,6 +71,18 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             cfg.configure(testing::routes);
         }
         cfg.default_service(web::to(|| async { Err::<HttpResponse, ApiError>(ApiError::NotFound) }));
+    }
+}
+
+/// Deletes expired idempotency records and webhook ids, once an hour.
+pub async fn housekeeping(store: Store) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        match (idempotency::prune(&store).await, payments::prune_seen_webhooks(&store).await) {
+            (Ok(keys), Ok(webhooks)) => tracing::debug!(keys, webhooks, "housekeeping pruned expired records"),
+            (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "housekeeping failed"),
+        }
     }
 }
 

@@ -11,8 +11,10 @@ use crate::storage::{keys, WebhookSeen, WriteBatch};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-/// Stripe retries a webhook for up to three days; signatures older than this are refused.
+/// Signatures older (or newer) than this are refused, as Stripe's libraries do.
 const SIGNATURE_TOLERANCE_SECONDS: i64 = 300;
+/// Stripe retries a webhook for up to three days; seen event ids are kept well past that.
+const WEBHOOK_DEDUP_MS: i64 = 7 * 24 * 3600 * 1000;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/payments", web::post().to(pay)).route("/api/payments/webhook", web::post().to(stripe_webhook));
@@ -76,4 +78,19 @@ async fn stripe_webhook(
     batch.put(seen_key, &WebhookSeen { received_at_ms: now_ms() })?;
     state.store.commit(batch).await?;
     Ok(HttpResponse::Ok().json(json!({ "received": true })))
+}
+
+/// Forgets webhook event ids older than the de-duplication window (housekeeping).
+pub async fn prune_seen_webhooks(store: &crate::storage::Store) -> Result<usize, crate::storage::StorageError> {
+    let cutoff = now_ms() - WEBHOOK_DEDUP_MS;
+    let mut batch = WriteBatch::default();
+    let mut pruned = 0;
+    for (key, seen) in store.scan::<WebhookSeen>(&[keys::WEBHOOK_EVENT], None, usize::MAX)? {
+        if seen.received_at_ms < cutoff {
+            batch.remove(key);
+            pruned += 1;
+        }
+    }
+    store.commit(batch).await?;
+    Ok(pruned)
 }
