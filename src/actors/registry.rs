@@ -127,9 +127,17 @@ impl<A: Activatable> Registry<A> {
             slot.addr.send(msg)
         };
         let span = tracing::info_span!("actor", kind = A::KIND, id = %id, message = short_type_name::<M>());
-        match request.timeout(self.0.ask_timeout).instrument(span).await {
-            Ok(reply) => reply,
-            Err(MailboxError::Timeout) => Err(ActorError::Unavailable),
+        let started = std::time::Instant::now();
+        match request.timeout(self.0.ask_timeout).instrument(span.clone()).await {
+            Ok(reply) => {
+                let outcome = if reply.is_ok() { "ok" } else { "refused" };
+                tracing::debug!(parent: &span, outcome, took_us = started.elapsed().as_micros() as u64, "actor replied");
+                reply
+            }
+            Err(MailboxError::Timeout) => {
+                tracing::warn!(parent: &span, "actor did not reply in time");
+                Err(ActorError::Unavailable)
+            }
             Err(MailboxError::Closed) => {
                 // The actor died without being restarted; forget it so the next call reactivates.
                 self.0.slots.remove_if(&id, |_, slot| !slot.addr.connected());

@@ -131,6 +131,8 @@ pub async fn observe(
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     span.record("status", status.as_u16());
+    let took_ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(parent: &span, status = status.as_u16(), took_ms, "request completed");
     if let Some(metrics) = metrics {
         metrics.request(&method, &route, status.as_u16(), started.elapsed());
     }

@@ -110,10 +110,11 @@ impl Metrics {
     }
 }
 
-/// Installs the global `tracing` subscriber: human-readable or JSON lines.
+/// Installs the global `tracing` subscriber: human-readable or JSON lines, on stderr (stdout
+/// carries only the "listening on" line that scripts read).
 pub fn init_logging(level: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }

@@ -118,3 +118,59 @@ fn invalid_settings_stop_start_up_with_a_clear_message() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("orders.expiration_seconds"), "{stderr}");
 }
+
+#[actix_web::test]
+async fn json_logs_carry_request_and_actor_spans() {
+    use std::io::{BufRead, BufReader};
+    let data = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ticketing"))
+        .arg("serve")
+        .env("TICKETING_HTTP__ADDR", "127.0.0.1:0")
+        .env("TICKETING_STORAGE__PATH", data.path())
+        .env("TICKETING_LOG__FORMAT", "json")
+        .env("TICKETING_LOG__LEVEL", "debug,actix=info,actix_server=info,actix_web=info,hyper=info,sled=info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = BufReader::new(stdout).lines().find_map(|l| l.ok().filter(|l| l.starts_with("listening on "))).unwrap();
+    let base = line.trim_start_matches("listening on ").trim().to_string();
+    let http = client();
+    let res = http
+        .post(format!("{base}/api/users/signup"))
+        .json(&json!({"email": "logs@test.com", "password": "password"}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = crate::helpers::session_cookie(&res).unwrap();
+    let res = http
+        .post(format!("{base}/api/tickets"))
+        .header("Cookie", cookie)
+        .json(&json!({"title": "logged", "price": 3}))
+        .send()
+        .await
+        .unwrap();
+    let ticket: Value = res.json().await.unwrap();
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<Value> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}")))
+        .collect();
+    assert!(!lines.is_empty());
+    let with_actor_span = lines.iter().any(|l| {
+        let span = &l["span"];
+        span["name"] == "actor"
+            && span["kind"] == "ticket"
+            && span["id"] == ticket["id"]
+            && l["spans"]
+                .as_array()
+                .is_some_and(|parents| parents.iter().any(|s| s["name"] == "request" && s["route"] == "/api/tickets"))
+    });
+    assert!(with_actor_span, "a log line inside the ticket actor's span, within the request span:\n{stderr}");
+}
