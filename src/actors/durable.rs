@@ -119,7 +119,7 @@ pub trait Durable: super::Activatable {
             Ok(Err(e)) => return done(Err(e.into())),
             Err(_) => {
                 tracing::error!("actor rule panicked; stopping for a supervised restart");
-                ctx.stop();
+                stop_after_reply(ctx);
                 return done(Err(ActorError::Panicked));
             }
         };
@@ -177,9 +177,31 @@ fn build_batch<T: Record>(
     Ok(batch)
 }
 
+/// Stops the actor once the reply being prepared has gone out: stopping right away would let
+/// the supervisor's restart drop the pending reply, and the caller would see a vanished actor
+/// (503, "retry") instead of the failure.
+fn stop_after_reply<A: Durable>(ctx: &mut Context<A>) {
+    ctx.run_later(std::time::Duration::ZERO, |_, ctx| ctx.stop());
+}
+
+/// Sends `msg` to the actor itself through its mailbox, counted like any other message, so
+/// that it survives a supervised restart and keeps the actor from passivating before it runs.
+pub fn tell_self<A, M>(act: &mut A, ctx: &mut Context<A>, msg: M)
+where
+    A: Durable + Handler<M>,
+    M: Message + Send + 'static,
+    M::Result: Send,
+{
+    act.cell().stats.message_queued();
+    ctx.address().do_send(msg);
+}
+
 /// The common `started` of a durable actor: load the state, publish its version, and arm the
 /// idle check that passivates it.
 pub fn start<A: Durable>(act: &mut A, ctx: &mut Context<A>, idle: std::time::Duration) {
+    // Unbounded mailbox: a full bounded one makes `send` hold the message outside the mailbox,
+    // where an ask timeout can drop it uncounted. Callers are bounded by the ask timeout.
+    ctx.set_mailbox_capacity(0);
     let cell = act.cell();
     cell.load();
     if let Ok(state) = cell.current() {

@@ -42,8 +42,10 @@ use actix::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long to wait before retrying a step that could not finish (ticket release, provider).
+/// How long to wait before retrying a step that could not finish (ticket release, provider),
+/// doubling up to the maximum while it keeps failing.
 const RETRY_AFTER_MS: i64 = 2_000;
+const MAX_RETRY_AFTER_MS: i64 = 60_000;
 
 /// Test-only crash points: the process aborts when it reaches the named step.
 #[derive(Clone, Default)]
@@ -77,6 +79,8 @@ pub struct OrderActor {
     link: RegistryLink<OrderActor>,
     deps: OrderDeps,
     timer: Option<SpawnHandle>,
+    /// The current retry delay of an unfinished step (0: nothing is failing).
+    retry_backoff_ms: i64,
 }
 
 impl Activatable for OrderActor {
@@ -90,7 +94,7 @@ impl Activatable for OrderActor {
 
     fn activate(id: OrderId, deps: OrderDeps, link: RegistryLink<Self>) -> Self {
         let cell = DurableCell::new(keys::order(&id), deps.store.clone(), &link);
-        Self { cell, link, deps, timer: None }
+        Self { cell, link, deps, timer: None, retry_backoff_ms: 0 }
     }
 }
 
@@ -149,15 +153,21 @@ impl OrderActor {
             let wait = Duration::from_millis((at - now_ms()).max(0) as u64);
             self.timer = Some(ctx.run_later(wait, |act, ctx| {
                 act.timer = None;
-                act.cell.stats.message_queued();
-                ctx.notify(ExpireOrder { deadline_ms: None });
+                super::durable::tell_self(act, ctx, ExpireOrder { deadline_ms: None });
             }));
         }
     }
 
-    /// Re-arms the wheel for this order shortly, to retry an unfinished step.
-    fn retry_later(&self) {
-        self.deps.deadlines.schedule(now_ms() + RETRY_AFTER_MS, self.link.id);
+    /// Re-arms the wheel for this order to retry an unfinished step, backing off exponentially
+    /// while the step keeps failing (a provider outage must not become a retry storm).
+    fn retry_later(&mut self) {
+        self.retry_backoff_ms = (self.retry_backoff_ms * 2).clamp(RETRY_AFTER_MS, MAX_RETRY_AFTER_MS);
+        self.deps.deadlines.schedule(now_ms() + self.retry_backoff_ms, self.link.id);
+    }
+
+    /// A step settled: the next failure starts backing off from the beginning again.
+    fn settled(&mut self) {
+        self.retry_backoff_ms = 0;
     }
 
     /// Releases the ticket of a cancelled order, then marks it released and drops its deadline.
@@ -170,6 +180,7 @@ impl OrderActor {
         let release = async move { tickets.ask(ticket_id, ReleaseTicket { order: order_id }).await };
         Box::pin(release.into_actor(self).then(move |released, act, ctx| match released {
             Ok(_) => {
+                act.settled();
                 act.deps.deadlines.cancel(order.expires_at_ms, order.id);
                 act.change(ctx, |o, changes| {
                     let o = existing(o)?;
@@ -201,6 +212,9 @@ impl OrderActor {
         let call = async move { gateway.charge(charge).await };
         Box::pin(call.into_actor(self).then(|outcome, act, ctx| {
             act.deps.faults.crash_point("after_charge");
+            if outcome.is_ok() {
+                act.settled();
+            }
             match outcome {
                 Ok(ChargeOutcome::Succeeded { charge_id }) => act.record_payment(ctx, charge_id),
                 Ok(ChargeOutcome::Declined { .. }) => Box::pin(
@@ -352,9 +366,12 @@ impl Handler<ExpireOrder> for OrderActor {
             None => self.release_orphan_hold(msg.deadline_ms),
             Some(o) if o.status == OrderStatus::AwaitingPayment => match o.charge_request() {
                 // Learn the outcome of the interrupted charge first, then expire if still unpaid.
-                Some(request) => Box::pin(self.run_charge(request).then(|_, act, ctx| {
-                    act.cell.stats.message_queued();
-                    ctx.notify(ExpireOrder { deadline_ms: None });
+                Some(request) => Box::pin(self.run_charge(request).then(|outcome, act, ctx| {
+                    // Settled (paid, declined, rejected): expire now if still unpaid. Unknown
+                    // (provider down): `run_charge` has already scheduled a backed-off retry.
+                    if !matches!(outcome, Err(ActorError::Unavailable)) {
+                        super::durable::tell_self(act, ctx, ExpireOrder { deadline_ms: None });
+                    }
                     done(Ok(()))
                 })),
                 None => done(Ok(())),
@@ -384,11 +401,16 @@ impl Handler<ExpireOrder> for OrderActor {
 
 impl OrderActor {
     /// The ticket was reserved for this order id but the order was never written: free it.
+    /// `deadline_ms` names the durable deadline; a wheel retry fires with its retry time
+    /// instead, so the entry is then looked up by order id.
     fn release_orphan_hold(&mut self, deadline_ms: Option<i64>) -> Step<Self, ()> {
         let Some(at) = deadline_ms else { return done(Ok(())) };
-        let key = keys::deadline(at, &self.link.id);
-        let entry = match self.deps.store.get::<DeadlineEntry>(&key) {
-            Ok(Some(entry)) => entry,
+        let found = self.deps.store.get::<DeadlineEntry>(&keys::deadline(at, &self.link.id)).and_then(|entry| match entry {
+            Some(entry) => Ok(Some((keys::deadline(at, &self.link.id), entry))),
+            None => self.deps.store.deadline_of(&self.link.id),
+        });
+        let (key, entry) = match found {
+            Ok(Some(found)) => found,
             Ok(None) => return done(Ok(())),
             Err(e) => return done(Err(ActorError::Storage(e.to_string()))),
         };
@@ -400,15 +422,10 @@ impl OrderActor {
             batch.remove(key);
             store.commit(batch).await.map_err(|e| ActorError::Storage(e.to_string()))
         };
-        Box::pin(release.into_actor(self).map(move |result, act, ctx| {
-            if result.is_err() {
-                // The durable entry is keyed by the original deadline, so retry with that time
-                // (the wheel would fire with the retry time instead). The queued count keeps the
-                // actor from passivating before the retry.
-                act.cell.stats.message_queued();
-                ctx.run_later(Duration::from_millis(RETRY_AFTER_MS as u64), move |_, ctx| {
-                    ctx.notify(ExpireOrder { deadline_ms: Some(at) });
-                });
+        Box::pin(release.into_actor(self).map(|result, act, _| {
+            match result {
+                Ok(()) => act.settled(),
+                Err(_) => act.retry_later(),
             }
             result
         }))
@@ -516,8 +533,10 @@ pub async fn place_order(
     let order_id = OrderId::new();
     let now = now_ms();
     let expires_at_ms = now + window_ms;
-    let ticket = tickets.ask(ticket_id, ReserveTicket { order: order_id, buyer, expires_at_ms }).await?;
+    // Armed before asking: the reservation may land even if the ask times out, and then only
+    // this deadline frees it. A deadline with no hold behind it fires as a no-op.
     deadlines.schedule(expires_at_ms, order_id);
+    let ticket = tickets.ask(ticket_id, ReserveTicket { order: order_id, buyer, expires_at_ms }).await?;
     faults.crash_point("after_reserve");
     let snapshot = TicketSnapshot { id: ticket.id, title: ticket.title, price: ticket.price, version: ticket.version };
     let (order, _) = Order::place(order_id, buyer, snapshot, now, window_ms);
@@ -527,9 +546,10 @@ pub async fn place_order(
             Ok(order)
         }
         Err(e) => {
-            // Give the ticket back now rather than at the deadline (the deadline still covers
-            // the case where this release fails too).
-            let _ = tickets.ask(ticket_id, ReleaseTicket { order: order_id }).await;
+            // Give the ticket back now rather than at the deadline, but through the order's own
+            // mailbox: a `CreateOrder` that timed out may still be queued there, and must win
+            // if it lands first (then this finds the order and changes nothing).
+            orders.tell(order_id, ExpireOrder { deadline_ms: Some(expires_at_ms) });
             Err(e)
         }
     }

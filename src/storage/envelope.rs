@@ -46,12 +46,16 @@ pub trait Record: Serialize + DeserializeOwned {
     }
 }
 
+/// Largest allocation a decode may make. A corrupt length prefix would otherwise ask for
+/// exabytes, and an allocation failure aborts the process (it cannot be caught).
+const MAX_RECORD_BYTES: usize = 16 << 20;
+
 fn current() -> impl bincode::config::Config {
-    bincode::config::standard()
+    bincode::config::standard().with_limit::<MAX_RECORD_BYTES>()
 }
 
 pub(crate) fn legacy() -> impl bincode::config::Config {
-    bincode::config::standard().with_fixed_int_encoding()
+    bincode::config::standard().with_fixed_int_encoding().with_limit::<MAX_RECORD_BYTES>()
 }
 
 pub fn encode<T: Record>(value: &T) -> Result<Vec<u8>, StorageError> {

@@ -183,6 +183,18 @@ impl Store {
         Ok(out)
     }
 
+    /// The durable deadline of `order`, found by scanning the deadline index (a rare path: the
+    /// caller did not know the deadline's time).
+    pub fn deadline_of(&self, order: &crate::domain::OrderId) -> Result<Option<(Vec<u8>, DeadlineEntry)>, StorageError> {
+        for item in self.db.scan_prefix([keys::DEADLINE]) {
+            let (key, value) = item?;
+            if keys::parse_deadline(&key).is_some_and(|(_, o)| &o == order) {
+                return Ok(Some((key.to_vec(), envelope::decode(&key, &value)?)));
+            }
+        }
+        Ok(None)
+    }
+
     /// The keys under `prefix` (for indexes whose values are empty markers).
     pub fn scan_keys(&self, prefix: &[u8], limit: usize) -> Result<Vec<Vec<u8>>, StorageError> {
         let mut out = Vec::new();

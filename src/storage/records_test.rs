@@ -34,6 +34,20 @@ fn a_record_of_another_kind_is_reported_with_its_key() {
 }
 
 #[test]
+fn a_corrupt_length_prefix_is_an_error_not_an_abort() {
+    // A real ticket record whose title length is rewritten to claim 2^60 bytes.
+    let mut t = ticket();
+    t.title = "Q".into();
+    let good = envelope::encode(&t).unwrap();
+    let at = good.windows(2).position(|w| w == [1, b'Q']).unwrap();
+    let mut bytes = good[..at].to_vec();
+    bytes.push(253); // varint marker: a u64 follows
+    bytes.extend_from_slice(&(1u64 << 60).to_le_bytes());
+    bytes.extend_from_slice(&good[at + 1..]);
+    assert!(matches!(envelope::decode::<Ticket>(b"t", &bytes), Err(StorageError::Corrupt { .. })));
+}
+
+#[test]
 fn truncated_and_unknown_versions_are_errors_not_panics() {
     let mut bytes = envelope::encode(&ticket()).unwrap();
     bytes.truncate(bytes.len() - 3);
