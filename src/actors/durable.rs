@@ -102,7 +102,7 @@ pub trait Durable: super::Activatable {
     fn committed(&mut self, _ctx: &mut Context<Self>) {}
 
     /// Applies `rule` to a copy of the state; persists and adopts the result if it changed.
-    fn change<R, F>(&mut self, ctx: &mut Context<Self>, rule: F) -> Step<Self, R>
+    fn change<R, F>(&mut self, rule: F) -> Step<Self, R>
     where
         R: Send + 'static,
         F: FnOnce(&mut Option<Self::State>, &mut Changes) -> Result<R, DomainError>,
@@ -119,8 +119,14 @@ pub trait Durable: super::Activatable {
             Ok(Err(e)) => return done(Err(e.into())),
             Err(_) => {
                 tracing::error!("actor rule panicked; stopping for a supervised restart");
-                stop_after_reply(ctx);
-                return done(Err(ActorError::Panicked));
+                // Stop from inside the reply's own wait future: the reply goes out in the same
+                // step, and no other message can start in between (stopping right here would let
+                // the supervisor's restart drop this reply, and a later stop could drop another
+                // message's).
+                return Box::pin(actix::fut::ready(()).map(|_, _, ctx: &mut Context<Self>| {
+                    ctx.stop();
+                    Err(ActorError::Panicked)
+                }));
             }
         };
         if next == before && changes.is_empty() {
@@ -175,13 +181,6 @@ fn build_batch<T: Record>(
         store.push_event(&mut batch, event).map_err(storage)?;
     }
     Ok(batch)
-}
-
-/// Stops the actor once the reply being prepared has gone out: stopping right away would let
-/// the supervisor's restart drop the pending reply, and the caller would see a vanished actor
-/// (503, "retry") instead of the failure.
-fn stop_after_reply<A: Durable>(ctx: &mut Context<A>) {
-    ctx.run_later(std::time::Duration::ZERO, |_, ctx| ctx.stop());
 }
 
 /// Sends `msg` to the actor itself through its mailbox, counted like any other message, so

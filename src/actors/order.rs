@@ -178,11 +178,11 @@ impl OrderActor {
         let tickets = self.deps.tickets.clone();
         let (ticket_id, order_id) = (order.ticket.id, order.id);
         let release = async move { tickets.ask(ticket_id, ReleaseTicket { order: order_id }).await };
-        Box::pin(release.into_actor(self).then(move |released, act, ctx| match released {
+        Box::pin(release.into_actor(self).then(move |released, act, _| match released {
             Ok(_) => {
                 act.settled();
                 act.deps.deadlines.cancel(order.expires_at_ms, order.id);
-                act.change(ctx, |o, changes| {
+                act.change(|o, changes| {
                     let o = existing(o)?;
                     o.ticket_released = true;
                     changes.remove(keys::deadline(o.expires_at_ms, &o.id));
@@ -210,15 +210,15 @@ impl OrderActor {
             order_id: self.link.id.to_string(),
         };
         let call = async move { gateway.charge(charge).await };
-        Box::pin(call.into_actor(self).then(|outcome, act, ctx| {
+        Box::pin(call.into_actor(self).then(|outcome, act, _| {
             act.deps.faults.crash_point("after_charge");
             if outcome.is_ok() {
                 act.settled();
             }
             match outcome {
-                Ok(ChargeOutcome::Succeeded { charge_id }) => act.record_payment(ctx, charge_id),
+                Ok(ChargeOutcome::Succeeded { charge_id }) => act.record_payment(charge_id),
                 Ok(ChargeOutcome::Declined { .. }) => Box::pin(
-                    act.change(ctx, |o, _| {
+                    act.change(|o, _| {
                         existing(o)?.payment_declined();
                         Ok(())
                     })
@@ -227,7 +227,7 @@ impl OrderActor {
                 Ok(ChargeOutcome::Rejected { reason }) => {
                     tracing::info!(reason = %reason, "charge rejected by the provider");
                     Box::pin(
-                        act.change(ctx, |o, _| {
+                        act.change(|o, _| {
                             existing(o)?.payment_declined();
                             Ok(())
                         })
@@ -245,10 +245,10 @@ impl OrderActor {
     }
 
     /// Completes the order with a payment record (or returns the one already recorded).
-    fn record_payment(&mut self, ctx: &mut Context<Self>, charge_id: String) -> Step<Self, Payment> {
+    fn record_payment(&mut self, charge_id: String) -> Step<Self, Payment> {
         let store = self.deps.store.clone();
         let deadlines = self.deps.deadlines.clone();
-        self.change(ctx, move |o, changes| {
+        self.change(move |o, changes| {
             let o = existing(o)?;
             if o.status == OrderStatus::Complete {
                 return store
@@ -301,10 +301,10 @@ pub struct CreateOrder {
 impl Handler<CreateOrder> for OrderActor {
     type Result = AtomicResponse<Self, Result<Order, ActorError>>;
 
-    fn handle(&mut self, msg: CreateOrder, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: CreateOrder, _: &mut Context<Self>) -> Self::Result {
         self.cell.stats.message_started();
         let store = self.deps.store.clone();
-        AtomicResponse::new(self.change(ctx, move |order, changes| {
+        AtomicResponse::new(self.change(move |order, changes| {
             let placed = msg.order;
             let hold = keys::deadline(placed.expires_at_ms, &placed.id);
             let hold_alive = store.contains(&hold).unwrap_or(false) && now_ms() < placed.expires_at_ms;
@@ -329,9 +329,9 @@ pub struct CancelOrder {
 impl Handler<CancelOrder> for OrderActor {
     type Result = AtomicResponse<Self, Result<Order, ActorError>>;
 
-    fn handle(&mut self, msg: CancelOrder, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: CancelOrder, _: &mut Context<Self>) -> Self::Result {
         self.cell.stats.message_started();
-        let cancelled = self.change(ctx, move |order, changes| {
+        let cancelled = self.change(move |order, changes| {
             let order = existing(order)?;
             for event in order.cancel(msg.caller)? {
                 changes.event(event);
@@ -356,7 +356,7 @@ pub struct ExpireOrder {
 impl Handler<ExpireOrder> for OrderActor {
     type Result = AtomicResponse<Self, Result<(), ActorError>>;
 
-    fn handle(&mut self, msg: ExpireOrder, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: ExpireOrder, _: &mut Context<Self>) -> Self::Result {
         self.cell.stats.message_started();
         let order = match self.cell.current() {
             Ok(order) => order.cloned(),
@@ -382,7 +382,7 @@ impl Handler<ExpireOrder> for OrderActor {
                 done(Ok(()))
             }
             Some(_) => {
-                let expired = self.change(ctx, |order, changes| {
+                let expired = self.change(|order, changes| {
                     let order = existing(order)?;
                     for event in order.expire(now_ms()) {
                         changes.event(event);
@@ -405,10 +405,11 @@ impl OrderActor {
     /// instead, so the entry is then looked up by order id.
     fn release_orphan_hold(&mut self, deadline_ms: Option<i64>) -> Step<Self, ()> {
         let Some(at) = deadline_ms else { return done(Ok(())) };
-        let found = self.deps.store.get::<DeadlineEntry>(&keys::deadline(at, &self.link.id)).and_then(|entry| match entry {
-            Some(entry) => Ok(Some((keys::deadline(at, &self.link.id), entry))),
-            None => self.deps.store.deadline_of(&self.link.id),
-        });
+        let found =
+            self.deps.store.get::<DeadlineEntry>(&keys::deadline(at, &self.link.id)).and_then(|entry| match entry {
+                Some(entry) => Ok(Some((keys::deadline(at, &self.link.id), entry))),
+                None => self.deps.store.deadline_of(&self.link.id),
+            });
         let (key, entry) = match found {
             Ok(Some(found)) => found,
             Ok(None) => return done(Ok(())),
@@ -443,9 +444,9 @@ pub struct PayOrder {
 impl Handler<PayOrder> for OrderActor {
     type Result = AtomicResponse<Self, Result<Payment, ActorError>>;
 
-    fn handle(&mut self, msg: PayOrder, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: PayOrder, _: &mut Context<Self>) -> Self::Result {
         self.cell.stats.message_started();
-        let begun = self.change(ctx, move |order, _| existing(order)?.begin_payment(msg.caller, &msg.token, now_ms()));
+        let begun = self.change(move |order, _| existing(order)?.begin_payment(msg.caller, &msg.token, now_ms()));
         AtomicResponse::new(Box::pin(begun.then(|result, act, _| match result {
             Ok(request) => act.run_charge(request),
             Err(e) => done(Err(e)),
@@ -464,7 +465,7 @@ pub struct ConfirmPayment {
 impl Handler<ConfirmPayment> for OrderActor {
     type Result = AtomicResponse<Self, Result<(), ActorError>>;
 
-    fn handle(&mut self, msg: ConfirmPayment, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: ConfirmPayment, _: &mut Context<Self>) -> Self::Result {
         self.cell.stats.message_started();
         let order = match self.cell.current() {
             Ok(Some(o)) => o.clone(),
@@ -474,14 +475,19 @@ impl Handler<ConfirmPayment> for OrderActor {
         let step: Step<Self, ()> = match order.status {
             OrderStatus::Complete => done(Ok(())),
             OrderStatus::Created | OrderStatus::AwaitingPayment => {
-                Box::pin(self.record_payment(ctx, msg.charge_id).map(|r, _, _| r.map(|_| ())))
+                Box::pin(self.record_payment(msg.charge_id).map(|r, _, _| r.map(|_| ())))
+            }
+            OrderStatus::Cancelled
+                if self.deps.store.contains(&keys::refunded_charge(&msg.charge_id)).unwrap_or(false) =>
+            {
+                done(Ok(()))
             }
             OrderStatus::Cancelled => {
                 let gateway = self.deps.gateway.clone();
                 let charge_id = msg.charge_id.clone();
                 let refund = async move { gateway.refund(charge_id.clone(), format!("refund-{charge_id}")).await };
-                Box::pin(refund.into_actor(self).then(move |refunded, act, ctx| match refunded {
-                    Ok(refund_id) => act.change(ctx, move |o, changes| {
+                Box::pin(refund.into_actor(self).then(move |refunded, act, _| match refunded {
+                    Ok(refund_id) => act.change(move |o, changes| {
                         let o = existing(o)?;
                         tracing::warn!(order = %o.id, charge = %msg.charge_id, "late payment refunded");
                         let payment = Payment {
@@ -493,6 +499,7 @@ impl Handler<ConfirmPayment> for OrderActor {
                             refund_id: Some(refund_id),
                         };
                         changes.put(keys::payment(&payment.id), &payment);
+                        changes.put(keys::refunded_charge(&msg.charge_id), &Marker);
                         Ok(())
                     }),
                     Err(e) => {

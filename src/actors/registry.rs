@@ -121,6 +121,18 @@ impl<A: Activatable> Registry<A> {
         A: Handler<M>,
         A::Context: ToEnvelope<A, M>,
     {
+        self.ask_within(id, msg, self.0.ask_timeout).await
+    }
+
+    /// [`Registry::ask`] with its own bound, for messages that legitimately take longer (a
+    /// payment waits for the provider).
+    pub async fn ask_within<M, R>(&self, id: A::Id, msg: M, timeout: Duration) -> Result<R, ActorError>
+    where
+        M: Message<Result = Result<R, ActorError>> + Send + 'static,
+        R: Send + 'static,
+        A: Handler<M>,
+        A::Context: ToEnvelope<A, M>,
+    {
         let request = {
             let slot = self.0.slots.entry(id).or_insert_with(|| self.activate(id));
             slot.stats.message_queued();
@@ -128,7 +140,7 @@ impl<A: Activatable> Registry<A> {
         };
         let span = tracing::info_span!("actor", kind = A::KIND, id = %id, message = short_type_name::<M>());
         let started = std::time::Instant::now();
-        match request.timeout(self.0.ask_timeout).instrument(span.clone()).await {
+        match request.timeout(timeout).instrument(span.clone()).await {
             Ok(reply) => {
                 let outcome = if reply.is_ok() { "ok" } else { "refused" };
                 tracing::debug!(parent: &span, outcome, took_us = started.elapsed().as_micros() as u64, "actor replied");

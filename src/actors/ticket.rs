@@ -100,10 +100,10 @@ pub struct CreateTicket {
 impl Handler<CreateTicket> for TicketActor {
     type Result = AtomicResponse<Self, Result<Ticket, ActorError>>;
 
-    fn handle(&mut self, msg: CreateTicket, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: CreateTicket, _ctx: &mut Context<Self>) -> Self::Result {
         self.cell.stats.message_started();
         let id = self.link.id;
-        AtomicResponse::new(self.change(ctx, move |ticket, changes| {
+        AtomicResponse::new(self.change(move |ticket, changes| {
             if ticket.is_some() {
                 return Err(DomainError::Rule("Ticket already exists"));
             }
@@ -126,9 +126,9 @@ pub struct UpdateTicket {
 impl Handler<UpdateTicket> for TicketActor {
     type Result = AtomicResponse<Self, Result<Ticket, ActorError>>;
 
-    fn handle(&mut self, msg: UpdateTicket, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: UpdateTicket, _ctx: &mut Context<Self>) -> Self::Result {
         self.cell.stats.message_started();
-        AtomicResponse::new(self.change(ctx, move |ticket, changes| {
+        AtomicResponse::new(self.change(move |ticket, changes| {
             let ticket = existing(ticket)?;
             changes.event(ticket.update(msg.caller, msg.draft, now_ms())?);
             Ok(ticket.clone())
@@ -150,9 +150,9 @@ pub struct ReserveTicket {
 impl Handler<ReserveTicket> for TicketActor {
     type Result = AtomicResponse<Self, Result<Ticket, ActorError>>;
 
-    fn handle(&mut self, msg: ReserveTicket, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: ReserveTicket, _ctx: &mut Context<Self>) -> Self::Result {
         self.cell.stats.message_started();
-        AtomicResponse::new(self.change(ctx, move |ticket, changes| {
+        AtomicResponse::new(self.change(move |ticket, changes| {
             let ticket = existing(ticket)?;
             changes.event(ticket.reserve(msg.order, msg.buyer, now_ms())?);
             changes.put(keys::deadline(msg.expires_at_ms, &msg.order), &DeadlineEntry { ticket_id: ticket.id });
@@ -171,9 +171,9 @@ pub struct ReleaseTicket {
 impl Handler<ReleaseTicket> for TicketActor {
     type Result = AtomicResponse<Self, Result<Option<Ticket>, ActorError>>;
 
-    fn handle(&mut self, msg: ReleaseTicket, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: ReleaseTicket, _ctx: &mut Context<Self>) -> Self::Result {
         self.cell.stats.message_started();
-        AtomicResponse::new(self.change(ctx, move |ticket, changes| {
+        AtomicResponse::new(self.change(move |ticket, changes| {
             if let Some(t) = ticket.as_mut() {
                 if let Some(event) = t.release(msg.order, now_ms()) {
                     changes.event(event);
@@ -193,13 +193,13 @@ pub struct InjectPanic;
 impl Handler<InjectPanic> for TicketActor {
     type Result = AtomicResponse<Self, Result<(), ActorError>>;
 
-    fn handle(&mut self, _: InjectPanic, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, _: InjectPanic, _ctx: &mut Context<Self>) -> Self::Result {
         self.cell.stats.message_started();
         if !self.deps.fault_injection {
             return AtomicResponse::new(done(Err(ActorError::Domain(DomainError::NotFound))));
         }
         AtomicResponse::new(
-            self.change(ctx, |_, _| -> Result<(), DomainError> { panic!("injected panic (testing.fault_injection)") }),
+            self.change(|_, _| -> Result<(), DomainError> { panic!("injected panic (testing.fault_injection)") }),
         )
     }
 }

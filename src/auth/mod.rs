@@ -12,6 +12,7 @@ use crate::settings::AuthSettings;
 use crate::storage::{keys, EmailOwner, StorageError, Store};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -32,6 +33,13 @@ pub struct Auth {
     store: Store,
     tokens: tokens::JwtKeys,
     settings: AuthSettings,
+    /// Serialises refresh-token read-modify-writes (rotation, revocation): two concurrent
+    /// refreshes with one token must not both succeed, and a sign-out must not be undone by a
+    /// refresh racing it. Refreshes are rare, so one lock per node is cheap.
+    refresh_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Bounds concurrent argon2 work: each hash holds ~19 MiB, so a sign-in flood must queue
+    /// rather than exhaust memory through the blocking pool.
+    hashing: Arc<tokio::sync::Semaphore>,
 }
 
 /// A freshly signed-in session: the access token and the refresh token to set as cookies.
@@ -44,7 +52,14 @@ pub struct Session {
 impl Auth {
     pub fn new(store: Store, settings: AuthSettings) -> Self {
         let tokens = tokens::JwtKeys::new(settings.jwt_secret.expose().as_bytes());
-        Self { store, tokens, settings }
+        let permits = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+        Self {
+            store,
+            tokens,
+            settings,
+            refresh_lock: Arc::new(tokio::sync::Mutex::new(())),
+            hashing: Arc::new(tokio::sync::Semaphore::new(permits)),
+        }
     }
 
     pub fn settings(&self) -> &AuthSettings {
@@ -57,7 +72,10 @@ impl Auth {
     }
 
     pub async fn signup(&self, email: Email, password: Password) -> Result<Session, AuthError> {
-        let hash = password::hash(password).await?;
+        let hash = {
+            let _permit = self.hashing.acquire().await.map_err(|e| AuthError::Hashing(e.to_string()))?;
+            password::hash(password).await?
+        };
         let user = User { id: UserId::new(), email, password_hash: hash, created_at_ms: now_ms() };
         let user_record = Store::encode(&user)?;
         let claimed = self
@@ -77,7 +95,10 @@ impl Auth {
         };
         // Verify against a dummy hash for unknown emails too, so timing does not tell them apart.
         let hash = user.as_ref().map(|u| u.password_hash.clone());
-        let ok = password::verify(password.to_string(), hash).await?;
+        let ok = {
+            let _permit = self.hashing.acquire().await.map_err(|e| AuthError::Hashing(e.to_string()))?;
+            password::verify(password.to_string(), hash).await?
+        };
         match user {
             Some(user) if ok => self.open_session(user, None).await,
             _ => Err(AuthError::InvalidCredentials),
@@ -88,6 +109,7 @@ impl Auth {
     /// token again revokes its whole family (it was stolen, or replayed).
     pub async fn refresh(&self, token: &str) -> Result<Session, AuthError> {
         let (id, secret) = parse_refresh(token).ok_or(AuthError::RefreshRejected)?;
+        let _serialised = self.refresh_lock.lock().await;
         let key = keys::refresh(&id);
         let mut record = self.store.get::<RefreshToken>(&key)?.ok_or(AuthError::RefreshRejected)?;
         let secret_ok: bool =
@@ -109,6 +131,7 @@ impl Auth {
 
     /// Revokes a refresh token (sign-out). Unknown tokens are ignored.
     pub async fn revoke(&self, token: &str) -> Result<(), AuthError> {
+        let _serialised = self.refresh_lock.lock().await;
         if let Some((id, _)) = parse_refresh(token) {
             if let Some(record) = self.store.get::<RefreshToken>(&keys::refresh(&id))? {
                 self.revoke_family(record.family).await?;

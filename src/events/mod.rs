@@ -96,10 +96,28 @@ impl Publisher {
 
     /// Publishes up to one pass of events; returns how many.
     pub async fn pass(&self) -> Result<usize, String> {
-        let pending = self.store.scan::<StoredEvent>(&[keys::OUTBOX], None, PASS).map_err(|e| e.to_string())?;
-        self.metrics.set_outbox_backlog(pending.len());
+        let scanned = self.store.scan_lenient::<StoredEvent>(&[keys::OUTBOX], PASS).map_err(|e| e.to_string())?;
+        let scanned_len = scanned.len();
+        self.metrics.set_outbox_backlog(scanned_len);
+        let mut done = WriteBatch::default();
+        let mut pending = Vec::with_capacity(scanned_len);
+        for (key, decoded) in scanned {
+            match decoded {
+                Ok(event) => pending.push((key, event)),
+                Err((e, raw)) => {
+                    // One bad record must not stop every later event: move it aside, loudly.
+                    tracing::error!(error = %e, "undecodable outbox record quarantined");
+                    self.metrics.event_quarantined();
+                    let mut quarantined = vec![keys::QUARANTINE];
+                    quarantined.extend_from_slice(&key);
+                    done.put_raw(quarantined, raw);
+                    done.remove(key);
+                }
+            }
+        }
         if pending.is_empty() {
-            return Ok(0);
+            self.store.commit(done).await.map_err(|e| e.to_string())?;
+            return Ok(scanned_len);
         }
         // Only publish what is durable: a batch may be applied but not yet flushed.
         self.store.sync().await;
@@ -107,11 +125,14 @@ impl Publisher {
         for sink in &self.sinks {
             sink.publish(&events).await?;
         }
-        let mut done = WriteBatch::default();
         for (key, _) in &pending {
             done.remove(key.clone());
         }
         self.store.commit(done).await.map_err(|e| e.to_string())?;
-        Ok(events.len())
+        Ok(scanned_len)
     }
 }
+
+#[cfg(test)]
+#[path = "publisher_test.rs"]
+mod tests;

@@ -4,8 +4,8 @@
 
 use super::error::ApiError;
 use super::AppState;
-use crate::actors::order::{GetOrder, PassivateOrder};
-use crate::actors::ticket::{GetTicket, Passivate};
+use crate::actors::order::PassivateOrder;
+use crate::actors::ticket::Passivate;
 use crate::actors::LiveActor;
 use crate::domain::{iso_utc, Order, OrderId, Ticket, TicketId};
 use crate::storage::keys;
@@ -165,7 +165,10 @@ async fn list(
     Ok(HttpResponse::Ok().json(json!({ "actors": actors, "nextCursor": next })))
 }
 
-/// One actor: its state from the live actor if active, from storage otherwise.
+/// One actor and its state. The state is read from storage even for a live actor: an actor
+/// adopts a state only once it is on disk, so the stored record *is* the live actor's state,
+/// and reading it never queues behind (or re-activates) the actor. `source` says whether an
+/// actor is live for it.
 async fn show(
     state: web::Data<AppState>,
     _: AdminToken,
@@ -177,26 +180,13 @@ async fn show(
     let (live, record): (Option<LiveActor>, Option<Value>) = match kind {
         ActorKind::Ticket => {
             let id = TicketId::parse(&id).ok_or(ApiError::NotFound)?;
-            match state.tickets.stats(&id) {
-                Some(stats) => {
-                    let t = state.tickets.ask(id, GetTicket).await?;
-                    (Some(LiveActor { id: id.to_string(), stats }), t.map(|t| to_json(&t)))
-                }
-                None => (None, state.store.get::<Ticket>(&keys::ticket(&id))?.map(|t| to_json(&t))),
-            }
+            let live = state.tickets.stats(&id).map(|stats| LiveActor { id: id.to_string(), stats });
+            (live, state.store.get::<Ticket>(&keys::ticket(&id))?.map(|t| to_json(&t)))
         }
         ActorKind::Order => {
             let id = OrderId::parse(&id).ok_or(ApiError::NotFound)?;
-            match state.orders.stats(&id) {
-                Some(stats) => {
-                    let o = state.orders.ask(id, GetOrder).await?;
-                    (Some(LiveActor { id: id.to_string(), stats }), o.map(|o| to_json(&o)))
-                }
-                None => {
-                    let order = state.store.get::<Order>(&keys::order(&id))?;
-                    (None, order.map(|o| to_json(&o)))
-                }
-            }
+            let live = state.orders.stats(&id).map(|stats| LiveActor { id: id.to_string(), stats });
+            (live, state.store.get::<Order>(&keys::order(&id))?.map(|o| to_json(&o)))
         }
     };
     if live.is_none() && record.is_none() {

@@ -56,7 +56,7 @@ pub async fn idempotency(
         return next.call(req).await.map(|r| r.map_into_boxed_body());
     };
     let scope = current_user(req.request()).map(|u| u.id.to_string()).unwrap_or_else(|| "anonymous".into());
-    let body = req.extract::<web::Bytes>().await?;
+    let body = req.extract::<web::Bytes>().await.map_err(body_error)?;
     let mut hasher = Sha256::new();
     hasher.update(req.path().as_bytes());
     hasher.update([0]);
@@ -114,6 +114,16 @@ pub async fn idempotency(
     batch.put(store_key, &record).map_err(ApiError::from)?;
     state.store.commit(batch).await.map_err(ApiError::from)?;
     Ok(ServiceResponse::new(http_req, head.set_body(bytes).map_into_boxed_body()))
+}
+
+/// The request body could not be read: oversize is a 413, anything else a 400, in the API's
+/// format (an error returned from middleware bypasses the JSON error handlers).
+fn body_error(e: actix_web::Error) -> ApiError {
+    match e.as_error::<actix_web::error::PayloadError>() {
+        Some(actix_web::error::PayloadError::Overflow) => ApiError::PayloadTooLarge,
+        _ if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        _ => ApiError::bad_request("Malformed request body"),
+    }
 }
 
 fn storage_key(scope: &str, key: &str) -> Vec<u8> {

@@ -11,6 +11,10 @@ use crate::storage::{keys, WebhookSeen, WriteBatch};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
+/// How long a payment may wait for its order actor: longer than the provider's worst case
+/// (three attempts of ten seconds), so a slow success is not reported as a failure.
+const PROVIDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(45);
+
 /// Signatures older (or newer) than this are refused, as Stripe's libraries do.
 const SIGNATURE_TOLERANCE_SECONDS: i64 = 300;
 /// Stripe retries a webhook for up to three days; seen event ids are kept well past that.
@@ -35,7 +39,8 @@ async fn pay(state: web::Data<AppState>, user: AuthUser, body: JsonObject) -> Re
     };
     let id = order_id(order)?;
     ensure_exists(&state, &id)?;
-    let payment = state.orders.ask(id, PayOrder { caller: user.id, token: token.to_string() }).await?;
+    let pay = PayOrder { caller: user.id, token: token.to_string() };
+    let payment = state.orders.ask_within(id, pay, PROVIDER_TIMEOUT).await?;
     Ok(HttpResponse::Created().json(json!({ "id": payment.id })))
 }
 
@@ -58,10 +63,28 @@ async fn stripe_webhook(
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))?;
     let event_id =
         event["id"].as_str().filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad_request("Event id missing"))?;
+    // Claim the event id first (compare-and-swap), so concurrent deliveries of one event are
+    // handled once; a failure frees the claim so Stripe's retry is handled.
     let seen_key = keys::webhook_event(event_id);
-    if state.store.contains(&seen_key)? {
+    let seen = crate::storage::Store::encode(&WebhookSeen { received_at_ms: now_ms() })?;
+    if !state.store.compare_and_swap(&seen_key, None, Some(&seen))? {
         return Ok(HttpResponse::Ok().json(json!({ "received": true, "duplicate": true })));
     }
+    match handle_event(&state, &event, event_id).await {
+        Ok(()) => {
+            state.store.sync().await;
+            Ok(HttpResponse::Ok().json(json!({ "received": true })))
+        }
+        Err(e) => {
+            let mut batch = WriteBatch::default();
+            batch.remove(seen_key);
+            state.store.commit(batch).await?;
+            Err(e)
+        }
+    }
+}
+
+async fn handle_event(state: &AppState, event: &Value, event_id: &str) -> Result<(), ApiError> {
     let kind = event["type"].as_str().unwrap_or_default();
     if matches!(kind, "payment_intent.succeeded" | "charge.succeeded") {
         let object = &event["data"]["object"];
@@ -69,15 +92,12 @@ async fn stripe_webhook(
         let order = object["metadata"]["orderId"].as_str().or(object["metadata"]["order_id"].as_str());
         match order.and_then(crate::domain::OrderId::parse) {
             Some(order) if state.store.contains(&keys::order(&order))? => {
-                state.orders.ask(order, ConfirmPayment { charge_id }).await?;
+                state.orders.ask_within(order, ConfirmPayment { charge_id }, PROVIDER_TIMEOUT).await?;
             }
             _ => tracing::warn!(event = event_id, "webhook for an unknown order ignored"),
         }
     }
-    let mut batch = WriteBatch::default();
-    batch.put(seen_key, &WebhookSeen { received_at_ms: now_ms() })?;
-    state.store.commit(batch).await?;
-    Ok(HttpResponse::Ok().json(json!({ "received": true })))
+    Ok(())
 }
 
 /// Forgets webhook event ids older than the de-duplication window (housekeeping).

@@ -18,6 +18,7 @@ struct Inner {
     mailbox_depth: IntGaugeVec,
     timers_pending: IntGauge,
     outbox_backlog: IntGauge,
+    events_quarantined: prometheus::IntCounter,
     flush_latency: Histogram,
 }
 
@@ -44,6 +45,8 @@ impl Metrics {
         let mailbox_depth = IntGaugeVec::new(Opts::new("actor_mailbox_depth", "Queued messages by kind"), kind)?;
         let timers_pending = IntGauge::new("timers_pending", "Order deadlines armed on this node")?;
         let outbox_backlog = IntGauge::new("outbox_backlog", "Events written but not yet published")?;
+        let events_quarantined =
+            prometheus::IntCounter::new("events_quarantined_total", "Undecodable outbox records moved aside")?;
         let flush_latency = Histogram::with_opts(
             HistogramOpts::new("storage_flush_duration_seconds", "Duration of one group-commit flush")
                 .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0]),
@@ -57,6 +60,7 @@ impl Metrics {
         registry.register(Box::new(mailbox_depth.clone()))?;
         registry.register(Box::new(timers_pending.clone()))?;
         registry.register(Box::new(outbox_backlog.clone()))?;
+        registry.register(Box::new(events_quarantined.clone()))?;
         registry.register(Box::new(flush_latency.clone()))?;
         Ok(Self(Arc::new(Inner {
             registry,
@@ -69,6 +73,7 @@ impl Metrics {
             mailbox_depth,
             timers_pending,
             outbox_backlog,
+            events_quarantined,
             flush_latency,
         })))
     }
@@ -95,6 +100,9 @@ impl Metrics {
     }
     pub fn set_timers_pending(&self, n: usize) {
         self.0.timers_pending.set(n as i64);
+    }
+    pub fn event_quarantined(&self) {
+        self.0.events_quarantined.inc();
     }
     pub fn set_outbox_backlog(&self, n: usize) {
         self.0.outbox_backlog.set(n as i64);

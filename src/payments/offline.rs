@@ -89,11 +89,19 @@ impl PaymentGateway for OfflineGateway {
         Box::pin(async move {
             let storage = |e: crate::storage::StorageError| GatewayError(e.to_string());
             let mut batch = WriteBatch::default();
+            let mut found = false;
             for (key, mut c) in store.scan::<OfflineCharge>(&[keys::CHARGE], None, usize::MAX).map_err(storage)? {
-                if c.charge_id.as_deref() == Some(charge_id.as_str()) && !c.refunded {
-                    c.refunded = true;
-                    batch.put(key, &c).map_err(storage)?;
+                if c.charge_id.as_deref() == Some(charge_id.as_str()) {
+                    found = true;
+                    if !c.refunded {
+                        c.refunded = true;
+                        batch.put(key, &c).map_err(storage)?;
+                    }
                 }
+            }
+            if !found {
+                // Stripe answers "No such charge"; a refund of nothing is not a refund.
+                return Err(GatewayError(format!("no such charge: {charge_id}")));
             }
             store.commit(batch).await.map_err(storage)?;
             Ok(format!("re_offline_{}", uuid::Uuid::new_v4().simple()))

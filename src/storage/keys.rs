@@ -16,7 +16,10 @@ pub const PAYMENT_BY_ORDER: u8 = b'P';
 pub const REFRESH: u8 = b'r';
 pub const WEBHOOK_EVENT: u8 = b'w';
 pub const CHARGE: u8 = b'c';
+pub const REFUNDED_CHARGE: u8 = b'R';
 pub const IDEMPOTENCY: u8 = b'k';
+/// Outbox records that could not be decoded, moved aside so the rest keeps flowing.
+pub const QUARANTINE: u8 = b'X';
 
 fn with(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
     let mut key = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
@@ -64,6 +67,10 @@ pub fn refresh(id: &[u8; 16]) -> Vec<u8> {
 pub fn webhook_event(event_id: &str) -> Vec<u8> {
     with(WEBHOOK_EVENT, &[event_id.as_bytes()])
 }
+/// Marks a provider charge as refunded, so a repeated late confirmation refunds it once.
+pub fn refunded_charge(charge_id: &str) -> Vec<u8> {
+    with(REFUNDED_CHARGE, &[charge_id.as_bytes()])
+}
 pub fn charge(idempotency_key: &str) -> Vec<u8> {
     with(CHARGE, &[idempotency_key.as_bytes()])
 }
@@ -98,14 +105,16 @@ pub fn describe(key: &[u8]) -> String {
         REFRESH => "refresh-token",
         WEBHOOK_EVENT => "webhook-event",
         CHARGE => "charge",
+        REFUNDED_CHARGE => "refunded-charge",
         IDEMPOTENCY => "idempotency-key",
+        QUARANTINE => "quarantined-event",
         _ => "unknown",
     };
     let body = match prefix {
         USER | TICKET | ORDER | PAYMENT | PAYMENT_BY_ORDER if rest.len() == 16 => {
             uuid::Uuid::from_slice(rest).map(|u| u.to_string()).unwrap_or_else(|_| hex::encode(rest))
         }
-        EMAIL | WEBHOOK_EVENT | CHARGE => String::from_utf8_lossy(rest).into_owned(),
+        EMAIL | WEBHOOK_EVENT | CHARGE | REFUNDED_CHARGE => String::from_utf8_lossy(rest).into_owned(),
         _ => hex::encode(rest),
     };
     format!("{name}/{body}")

@@ -185,7 +185,10 @@ impl Store {
 
     /// The durable deadline of `order`, found by scanning the deadline index (a rare path: the
     /// caller did not know the deadline's time).
-    pub fn deadline_of(&self, order: &crate::domain::OrderId) -> Result<Option<(Vec<u8>, DeadlineEntry)>, StorageError> {
+    pub fn deadline_of(
+        &self,
+        order: &crate::domain::OrderId,
+    ) -> Result<Option<(Vec<u8>, DeadlineEntry)>, StorageError> {
         for item in self.db.scan_prefix([keys::DEADLINE]) {
             let (key, value) = item?;
             if keys::parse_deadline(&key).is_some_and(|(_, o)| &o == order) {
@@ -193,6 +196,22 @@ impl Store {
             }
         }
         Ok(None)
+    }
+
+    /// Like [`Store::scan`] from the start of `prefix`, but a record that does not decode is
+    /// returned as an error with its raw bytes instead of ending the scan.
+    pub fn scan_lenient<T: Record>(
+        &self,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Result<T, (StorageError, Vec<u8>)>)>, StorageError> {
+        let mut out = Vec::new();
+        for item in self.db.scan_prefix(prefix).take(limit) {
+            let (k, v) = item?;
+            let decoded = envelope::decode(&k, &v).map_err(|e| (e, v.to_vec()));
+            out.push((k.to_vec(), decoded));
+        }
+        Ok(out)
     }
 
     /// The keys under `prefix` (for indexes whose values are empty markers).

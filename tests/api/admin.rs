@@ -114,8 +114,10 @@ async fn a_supervisor_restart_is_counted() {
     let t = app.create_ticket(&seller, "fragile", json!(5)).await;
     let id = t["id"].as_str().unwrap();
     app.post(&format!("/testing/tickets/{id}/panic")).send().await.unwrap();
-    let (_, detail) = admin_get(&app, &format!("/admin/actors/ticket/{id}")).await;
-    assert_eq!(detail["live"]["restarts"], 1);
+    eventually(Duration::from_secs(5), "the admin view counts one restart", || async {
+        admin_get(&app, &format!("/admin/actors/ticket/{id}")).await.1["live"]["restarts"] == 1
+    })
+    .await;
     let metrics = app.get("/metrics").send().await.unwrap().text().await.unwrap();
     assert_eq!(sample(&parse_prometheus(&metrics), "ticketing_actor_restarts_total", &[("kind", "ticket")]), Some(1.0));
 }

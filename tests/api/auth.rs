@@ -188,6 +188,17 @@ async fn a_refresh_token_rotates_and_a_replayed_one_is_refused() {
 }
 
 #[actix_web::test]
+async fn concurrent_refreshes_with_one_token_rotate_it_once() {
+    let app = spawn_app().await;
+    let res = app.signup_as("twice@test.com", "password").await;
+    let refresh = set_cookie(&res, "refresh").unwrap();
+    let attempts = (0..10).map(|_| app.post("/api/users/refresh").header("Cookie", &refresh).send());
+    let statuses: Vec<StatusCode> =
+        futures::future::join_all(attempts).await.iter().map(|r| r.as_ref().unwrap().status()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{statuses:?}");
+}
+
+#[actix_web::test]
 async fn signout_revokes_the_refresh_token() {
     let app = spawn_app().await;
     let res = app.signup_as("out@test.com", "password").await;

@@ -130,6 +130,17 @@ fn check_invariants(data: &Path) -> Vec<OfflineCharge> {
         assert_eq!(tickets[&o.ticket.id.to_string()].order_id, Some(o.id), "live order {} owns its ticket", o.id);
     }
     assert!(live_per_ticket.values().all(|n| *n == 1), "two live orders for one ticket: {live_per_ticket:?}");
+    // And the other way round: every held ticket is held by a live order (no orphan hold left).
+    let live: HashMap<String, String> = orders
+        .iter()
+        .filter(|(_, o)| o.status.is_live())
+        .map(|(_, o)| (o.id.to_string(), o.ticket.id.to_string()))
+        .collect();
+    for t in tickets.values() {
+        if let Some(holder) = t.order_id {
+            assert_eq!(live.get(&holder.to_string()), Some(&t.id.to_string()), "ticket {} held by {holder}", t.id);
+        }
+    }
     OfflineGateway::charges(&store).unwrap()
 }
 

@@ -45,6 +45,24 @@ async fn the_same_key_with_a_different_body_is_422() {
 }
 
 #[actix_web::test]
+async fn an_oversize_body_with_a_key_is_still_a_json_413() {
+    let app = spawn_app().await;
+    let me = app.signin().await;
+    let big = json!({"title": "x".repeat(1 << 20), "price": 5}).to_string();
+    let res = app
+        .post("/api/tickets")
+        .header("Cookie", &me.cookie)
+        .header("Idempotency-Key", "big")
+        .header("Content-Type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error_messages(res).await, ["Request body is too large"]);
+}
+
+#[actix_web::test]
 async fn keys_are_scoped_per_caller() {
     let app = spawn_app().await;
     let (a, b) = (app.signin().await, app.signin().await);

@@ -219,23 +219,54 @@ async fn tampered_stale_and_missing_webhook_signatures_are_rejected() {
 }
 
 #[actix_web::test]
-async fn a_late_webhook_for_a_cancelled_order_is_refunded_and_recorded() {
+async fn a_late_webhook_for_a_cancelled_order_is_refunded_once_and_recorded() {
     let app = spawn_app_with(|s| s.payments.webhook_secret = ticketing::settings::Secret::new(WEBHOOK_SECRET)).await;
     let (buyer, order, _) = placed_order(&app, json!(20)).await;
-    // A real charge the provider made (so the refund has something to refund).
-    let res = pay(&app, &buyer, &order, "tok_chargeDeclined").await;
-    assert_eq!(res.status(), StatusCode::PAYMENT_REQUIRED);
+    // The provider took the money (say, a charge confirmed after the order expired).
+    let charge = ticketing::payments::Charge {
+        amount_cents: 2000,
+        currency: "usd".into(),
+        token: "tok_visa".into(),
+        idempotency_key: "late-charge".into(),
+        order_id: order.clone(),
+    };
+    let ticketing::payments::ChargeOutcome::Succeeded { charge_id } = app.state.gateway.charge(charge).await.unwrap()
+    else {
+        panic!("the offline gateway charges tok_visa");
+    };
     app.delete(&format!("/api/orders/{order}")).header("Cookie", &buyer.cookie).send().await.unwrap();
-    let body = charge_event("evt_late", &order, "ch_late");
-    let res = post_webhook(&app, &body, &signed(&body, WEBHOOK_SECRET, chrono::Utc::now().timestamp())).await;
-    assert_eq!(res.status(), StatusCode::OK);
+    // Stripe sends two events for one charge; both are handled, the charge refunded once.
+    let now = chrono::Utc::now().timestamp();
+    for event_id in ["evt_late_charge", "evt_late_intent"] {
+        let body = charge_event(event_id, &order, &charge_id);
+        let res = post_webhook(&app, &body, &signed(&body, WEBHOOK_SECRET, now)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
     let (_, shown) = app.get_json(&format!("/api/orders/{order}"), Some(&buyer)).await;
     assert_eq!(shown["status"], "cancelled", "a late payment does not revive the order");
     let payments =
         app.state.store.scan::<ticketing::domain::Payment>(&[ticketing::storage::keys::PAYMENT], None, 10).unwrap();
-    assert_eq!(payments.len(), 1);
-    assert_eq!(payments[0].1.stripe_id, "ch_late");
-    assert!(payments[0].1.refund_id.is_some(), "refunded, and the refund recorded");
+    assert_eq!(payments.len(), 1, "one record for one late charge");
+    assert_eq!(payments[0].1.stripe_id, charge_id);
+    assert!(payments[0].1.refund_id.is_some(), "the refund is recorded");
+    let charges = OfflineGateway::charges(&app.state.store).unwrap();
+    assert_eq!(charges.len(), 1);
+    assert!(charges[0].refunded, "the provider refunded the charge");
+}
+
+#[actix_web::test]
+async fn concurrent_deliveries_of_one_webhook_event_are_handled_once() {
+    let app = spawn_app_with(|s| s.payments.webhook_secret = ticketing::settings::Secret::new(WEBHOOK_SECRET)).await;
+    let (buyer, order, _) = placed_order(&app, json!(20)).await;
+    let body = charge_event("evt_burst", &order, "ch_burst");
+    let signature = signed(&body, WEBHOOK_SECRET, chrono::Utc::now().timestamp());
+    let deliveries = (0..10).map(|_| post_webhook(&app, &body, &signature));
+    let responses = futures::future::join_all(deliveries).await;
+    assert!(responses.iter().all(|r| r.status() == StatusCode::OK));
+    let (_, shown) = app.get_json(&format!("/api/orders/{order}"), Some(&buyer)).await;
+    assert_eq!(shown["status"], "complete");
+    let subjects = app.subjects_of(&order).await;
+    assert_eq!(subjects.iter().filter(|s| *s == "payment:created").count(), 1, "{subjects:?}");
 }
 
 #[actix_web::test]
