@@ -297,3 +297,33 @@ async fn the_stripe_provider_charges_through_the_real_client() {
     assert_eq!(visa.field("metadata[orderId]"), Some(order.as_str()));
     assert_eq!(stripe.succeeded_charges().len(), 1, "one real charge");
 }
+
+#[actix_web::test]
+async fn a_provider_outage_is_retried_with_backoff_not_in_a_storm() {
+    let stripe = StripeServer::start().await;
+    let base = stripe.base_url.clone();
+    let app = spawn_app_with(move |s| {
+        s.payments.provider = ticketing::settings::PaymentProvider::Stripe;
+        s.payments.stripe_api_base = base;
+        s.payments.stripe_secret_key = ticketing::settings::Secret::new("sk_test_123");
+    })
+    .await;
+    let (buyer, order, _) = placed_order(&app, json!(20)).await;
+    stripe.fail_next(10_000);
+    let res = pay(&app, &buyer, &order, "tok_visa").await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "outcome unknown: retry later");
+    assert_eq!(res.headers()["retry-after"], "1");
+    let (_, shown) = app.get_json(&format!("/api/orders/{order}"), Some(&buyer)).await;
+    assert_eq!(shown["status"], "awaiting:payment", "the attempt is kept, to be resumed with its key");
+    tokio::time::sleep(std::time::Duration::from_millis(3_000)).await;
+    let calls = stripe.requests_to("/v1/charges");
+    // The request's own attempts, then one backed-off retry after ~2 s: a handful, not a storm.
+    assert!(calls.len() <= 9, "{} charge calls in 3 s", calls.len());
+    let keys: std::collections::HashSet<_> = calls.iter().map(|r| r.idempotency_key.clone()).collect();
+    assert_eq!(keys.len(), 1, "every retry reuses the attempt's key");
+    // When the provider recovers, the resumed attempt completes the order.
+    stripe.fail_next(0);
+    let res = pay(&app, &buyer, &order, "tok_visa").await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(stripe.succeeded_charges().len(), 1);
+}
