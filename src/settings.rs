@@ -203,13 +203,13 @@ impl Settings {
         if self.auth.access_token_seconds == 0 || self.auth.refresh_token_seconds == 0 {
             return invalid("auth.access_token_seconds", "token lifetimes must be greater than 0");
         }
-        if !(self.actors.idle_seconds > 0.0) {
+        if self.actors.idle_seconds.is_nan() || self.actors.idle_seconds <= 0.0 {
             return invalid("actors.idle_seconds", "must be greater than 0");
         }
         if self.actors.ask_timeout_ms == 0 {
             return invalid("actors.ask_timeout_ms", "must be greater than 0");
         }
-        if !(self.orders.expiration_seconds > 0.0) {
+        if self.orders.expiration_seconds.is_nan() || self.orders.expiration_seconds <= 0.0 {
             return invalid("orders.expiration_seconds", "must be greater than 0");
         }
         if self.cluster.shards == 0 {

@@ -31,12 +31,15 @@ pub struct DurableCell<T> {
     pub stats: Arc<ActorStats>,
 }
 
+/// A record encoded for a batch, or why it could not be.
+pub type Encoded = Result<Vec<u8>, String>;
+
 /// Side effects a rule asks for besides the new state.
 #[derive(Default)]
 pub struct Changes {
     pub events: Vec<Event>,
     /// Extra records written in the same batch (indexes, deadlines).
-    pub puts: Vec<(Vec<u8>, Result<Vec<u8>, String>)>,
+    pub puts: Vec<(Vec<u8>, Encoded)>,
     pub removes: Vec<Vec<u8>>,
 }
 

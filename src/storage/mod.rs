@@ -28,6 +28,11 @@ pub enum StorageError {
     Conflict(String),
 }
 
+/// A decoded record, or the decode error with the raw bytes (see [`Store::scan_lenient`]).
+pub type Lenient<T> = Result<T, (StorageError, Vec<u8>)>;
+/// A key with its leniently decoded record.
+pub type LenientEntry<T> = (Vec<u8>, Lenient<T>);
+
 /// A set of changes written atomically (one sled batch) and flushed together.
 #[derive(Default)]
 pub struct WriteBatch {
@@ -204,7 +209,7 @@ impl Store {
         &self,
         prefix: &[u8],
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Result<T, (StorageError, Vec<u8>)>)>, StorageError> {
+    ) -> Result<Vec<LenientEntry<T>>, StorageError> {
         let mut out = Vec::new();
         for item in self.db.scan_prefix(prefix).take(limit) {
             let (k, v) = item?;

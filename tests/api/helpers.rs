@@ -15,7 +15,6 @@ pub struct TestApp {
     pub address: String,
     pub client: Client,
     pub state: actix_web::web::Data<AppState>,
-    handle: actix_web::dev::ServerHandle,
     _data: TempDir,
 }
 
@@ -49,10 +48,9 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let app = Application::build(settings).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();
-    let handle = app.handle();
     actix_web::rt::spawn(app.run_until_stopped());
     let client = Client::builder().no_proxy().timeout(Duration::from_secs(30)).build().unwrap();
-    TestApp { address, client, state, handle, _data: data }
+    TestApp { address, client, state, _data: data }
 }
 
 impl TestApp {
@@ -145,10 +143,6 @@ impl TestApp {
         let res = req.send().await.unwrap();
         let status = res.status();
         (status, res.json().await.unwrap_or(Value::Null))
-    }
-
-    pub async fn stop(&self) {
-        self.handle.stop(true).await;
     }
 }
 
