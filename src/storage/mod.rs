@@ -205,11 +205,7 @@ impl Store {
 
     /// Like [`Store::scan`] from the start of `prefix`, but a record that does not decode is
     /// returned as an error with its raw bytes instead of ending the scan.
-    pub fn scan_lenient<T: Record>(
-        &self,
-        prefix: &[u8],
-        limit: usize,
-    ) -> Result<Vec<LenientEntry<T>>, StorageError> {
+    pub fn scan_lenient<T: Record>(&self, prefix: &[u8], limit: usize) -> Result<Vec<LenientEntry<T>>, StorageError> {
         let mut out = Vec::new();
         for item in self.db.scan_prefix(prefix).take(limit) {
             let (k, v) = item?;
