@@ -185,7 +185,9 @@ impl OrderActor {
                 act.change(|o, changes| {
                     let o = existing(o)?;
                     o.ticket_released = true;
-                    changes.remove(keys::deadline(o.expires_at_ms, &o.id));
+                    if !o.needs_deadline() {
+                        changes.remove(keys::deadline(o.expires_at_ms, &o.id));
+                    }
                     Ok(o.clone())
                 })
             }
@@ -270,7 +272,9 @@ impl OrderActor {
             }
             changes.put(keys::payment(&payment.id), &payment);
             changes.put(keys::payment_by_order(&o.id), &payment);
-            changes.remove(keys::deadline(o.expires_at_ms, &o.id));
+            if !o.needs_deadline() {
+                changes.remove(keys::deadline(o.expires_at_ms, &o.id));
+            }
             deadlines.cancel(o.expires_at_ms, o.id);
             Ok(payment)
         })

@@ -133,11 +133,7 @@ impl<A: Activatable> Registry<A> {
         A: Handler<M>,
         A::Context: ToEnvelope<A, M>,
     {
-        let request = {
-            let slot = self.0.slots.entry(id).or_insert_with(|| self.activate(id));
-            slot.stats.message_queued();
-            slot.addr.send(msg)
-        };
+        let request = self.enqueue(id, |addr| addr.send(msg));
         let span = tracing::info_span!("actor", kind = A::KIND, id = %id, message = short_type_name::<M>());
         let started = std::time::Instant::now();
         match request.timeout(timeout).instrument(span.clone()).await {
@@ -166,9 +162,15 @@ impl<A: Activatable> Registry<A> {
         A: Handler<M>,
         A::Context: ToEnvelope<A, M>,
     {
+        self.enqueue(id, |addr| addr.do_send(msg));
+    }
+
+    /// Runs `send` against the actor for `id` (activating it if needed) under its slot's lock,
+    /// with the message counted: counting and sending together is what passivation relies on.
+    fn enqueue<T>(&self, id: A::Id, send: impl FnOnce(&Addr<A>) -> T) -> T {
         let slot = self.0.slots.entry(id).or_insert_with(|| self.activate(id));
         slot.stats.message_queued();
-        slot.addr.do_send(msg);
+        send(&slot.addr)
     }
 
     fn activate(&self, id: A::Id) -> Slot<A> {
@@ -208,7 +210,8 @@ impl<A: Activatable> Registry<A> {
         self.0.generations.load(Ordering::Relaxed)
     }
 
-    pub fn ask_timeout(&self) -> Duration {
-        self.0.ask_timeout
+    /// Messages queued across every live actor (read from the shared counters).
+    pub fn mailbox_total(&self) -> i64 {
+        self.0.slots.iter().map(|e| e.value().stats.mailbox_depth()).sum()
     }
 }

@@ -141,11 +141,19 @@ impl Auth {
     }
 
     async fn revoke_family(&self, family: [u8; 16]) -> Result<(), AuthError> {
+        // The family index names the family's tokens, so sign-out reads only those.
         let mut batch = crate::storage::WriteBatch::default();
-        for (key, mut record) in self.store.scan::<RefreshToken>(&[keys::REFRESH], None, usize::MAX)? {
-            if record.family == family && !record.revoked {
-                record.revoked = true;
-                batch.put(key, &record)?;
+        let prefix = keys::refresh_family(&family);
+        for index_key in self.store.scan_keys(&prefix, usize::MAX)? {
+            let Some(id) = index_key.get(prefix.len()..).and_then(|b| <[u8; 16]>::try_from(b).ok()) else {
+                continue;
+            };
+            let key = keys::refresh(&id);
+            if let Some(mut record) = self.store.get::<RefreshToken>(&key)? {
+                if !record.revoked {
+                    record.revoked = true;
+                    batch.put(key, &record)?;
+                }
             }
         }
         self.store.commit(batch).await?;
@@ -168,6 +176,7 @@ impl Auth {
         };
         let mut batch = crate::storage::WriteBatch::default();
         batch.put(keys::refresh(&id), &record)?;
+        batch.put(keys::refresh_family_member(&record.family, &id), &crate::storage::Marker)?;
         self.store.commit(batch).await?;
         let refresh_token = format!("{}.{}", hex::encode(id), hex::encode(secret));
         Ok(Session { user, access_token, refresh_token })

@@ -96,9 +96,6 @@ impl Ticket {
 
     /// Grants the ticket to `order`: the single point where a reservation is decided.
     pub fn reserve(&mut self, order: OrderId, buyer: UserId, now_ms: i64) -> Result<Event, DomainError> {
-        if self.order_id == Some(order) {
-            return Err(DomainError::Rule("Ticket is already reserved"));
-        }
         if self.order_id.is_some() {
             return Err(DomainError::Rule("Ticket is already reserved"));
         }

@@ -28,11 +28,8 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 
 /// Prometheus text exposition. Gauges of live state are sampled at scrape time.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let tickets = state.tickets.live();
-    let orders = state.orders.live();
-    let depth = |actors: &[crate::actors::LiveActor]| actors.iter().map(|a| a.stats.mailbox_depth()).sum::<i64>();
-    state.metrics.set_live("ticket", tickets.len(), depth(&tickets));
-    state.metrics.set_live("order", orders.len(), depth(&orders));
+    state.metrics.set_live("ticket", state.tickets.live_count(), state.tickets.mailbox_total());
+    state.metrics.set_live("order", state.orders.live_count(), state.orders.mailbox_total());
     state.metrics.set_timers_pending(state.deadlines.pending());
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render())
 }

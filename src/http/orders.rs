@@ -45,9 +45,7 @@ async fn create(state: web::Data<AppState>, user: AuthUser, body: JsonObject) ->
     let ticket_id = body.str("ticketId").and_then(TicketId::parse).ok_or_else(|| {
         ApiError::Validation(vec![FieldError { field: "ticketId", message: "TicketId must be provided" }])
     })?;
-    if !state.tickets.is_live(&ticket_id) && !state.store.contains(&keys::ticket(&ticket_id))? {
-        return Err(ApiError::NotFound);
-    }
+    super::tickets::ensure_exists(&state, &ticket_id)?;
     let window_ms = (state.settings.orders.expiration_seconds * 1000.0) as i64;
     let order =
         place_order(&state.tickets, &state.orders, &state.deadlines, &state.faults, user.id, ticket_id, window_ms)

@@ -39,11 +39,18 @@ async fn create(state: web::Data<AppState>, user: AuthUser, body: JsonObject) ->
     Ok(HttpResponse::Created().json(view(&ticket)))
 }
 
-/// Reads one ticket through its actor, without activating one for an id that has no record.
-pub async fn load(state: &AppState, id: TicketId) -> Result<Ticket, ApiError> {
-    if !state.tickets.is_live(&id) && !state.store.contains(&keys::ticket(&id))? {
-        return Err(ApiError::NotFound);
+/// 404 for an id with no ticket, without activating an actor for it.
+pub fn ensure_exists(state: &AppState, id: &TicketId) -> Result<(), ApiError> {
+    if state.tickets.is_live(id) || state.store.contains(&keys::ticket(id))? {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound)
     }
+}
+
+/// Reads one ticket through its actor.
+pub async fn load(state: &AppState, id: TicketId) -> Result<Ticket, ApiError> {
+    ensure_exists(state, &id)?;
     state.tickets.ask(id, GetTicket).await?.ok_or(ApiError::NotFound)
 }
 
@@ -60,9 +67,7 @@ async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let draft = TicketDraft::parse(body.get("title"), body.get("price"), DraftFor::Update)?;
     let id = ticket_id(&id)?;
-    if !state.tickets.is_live(&id) && !state.store.contains(&keys::ticket(&id))? {
-        return Err(ApiError::NotFound);
-    }
+    ensure_exists(&state, &id)?;
     let ticket = state.tickets.ask(id, UpdateTicket { caller: user.id, draft }).await?;
     Ok(HttpResponse::Ok().json(view(&ticket)))
 }

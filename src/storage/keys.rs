@@ -14,6 +14,7 @@ pub const DEADLINE: u8 = b'd';
 pub const PAYMENT: u8 = b'p';
 pub const PAYMENT_BY_ORDER: u8 = b'P';
 pub const REFRESH: u8 = b'r';
+pub const REFRESH_FAMILY: u8 = b'f';
 pub const WEBHOOK_EVENT: u8 = b'w';
 pub const CHARGE: u8 = b'c';
 pub const REFUNDED_CHARGE: u8 = b'R';
@@ -64,6 +65,13 @@ pub fn payment_by_order(order: &OrderId) -> Vec<u8> {
 pub fn refresh(id: &[u8; 16]) -> Vec<u8> {
     with(REFRESH, &[id])
 }
+/// Index of the refresh tokens descended from one sign-in (revoked together).
+pub fn refresh_family(family: &[u8; 16]) -> Vec<u8> {
+    with(REFRESH_FAMILY, &[family])
+}
+pub fn refresh_family_member(family: &[u8; 16], id: &[u8; 16]) -> Vec<u8> {
+    with(REFRESH_FAMILY, &[family, id])
+}
 pub fn webhook_event(event_id: &str) -> Vec<u8> {
     with(WEBHOOK_EVENT, &[event_id.as_bytes()])
 }
@@ -73,11 +81,6 @@ pub fn refunded_charge(charge_id: &str) -> Vec<u8> {
 }
 pub fn charge(idempotency_key: &str) -> Vec<u8> {
     with(CHARGE, &[idempotency_key.as_bytes()])
-}
-
-/// The id part of a 1-byte-prefix + 16-byte id key.
-pub fn id_bytes(key: &[u8]) -> Option<[u8; 16]> {
-    key.get(1..17)?.try_into().ok()
 }
 
 /// Splits a deadline key back into (time, order).
@@ -103,6 +106,7 @@ pub fn describe(key: &[u8]) -> String {
         PAYMENT => "payment",
         PAYMENT_BY_ORDER => "payment-by-order",
         REFRESH => "refresh-token",
+        REFRESH_FAMILY => "refresh-family",
         WEBHOOK_EVENT => "webhook-event",
         CHARGE => "charge",
         REFUNDED_CHARGE => "refunded-charge",

@@ -68,12 +68,7 @@ async fn fifty_concurrent_signups_with_one_email_create_exactly_one_user() {
 #[actix_web::test]
 async fn signin_with_an_unknown_email_returns_400() {
     let app = spawn_app().await;
-    let res = app
-        .post("/api/users/signin")
-        .json(&json!({"email": "test@test.com", "password": "password"}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.signin_as("test@test.com", "password").await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_messages(res).await, ["Invalid credentials"]);
 }
@@ -82,12 +77,7 @@ async fn signin_with_an_unknown_email_returns_400() {
 async fn signin_with_a_wrong_password_returns_400() {
     let app = spawn_app().await;
     app.signup_as("test@test.com", "password").await;
-    let res = app
-        .post("/api/users/signin")
-        .json(&json!({"email": "test@test.com", "password": "wrongpass"}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.signin_as("test@test.com", "wrongpass").await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_messages(res).await, ["Invalid credentials"]);
 }
@@ -104,12 +94,7 @@ async fn signin_without_a_password_says_one_must_be_supplied() {
 async fn signin_with_valid_credentials_returns_200_and_a_cookie() {
     let app = spawn_app().await;
     app.signup_as("test@test.com", "password").await;
-    let res = app
-        .post("/api/users/signin")
-        .json(&json!({"email": "test@test.com", "password": "password"}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.signin_as("test@test.com", "password").await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(session_cookie(&res).is_some());
 }

@@ -31,19 +31,9 @@ impl Shop {
         let mut cookies = Vec::new();
         for who in ["seller", "buyer"] {
             let email = format!("{who}@crash.test");
-            let mut res = http
-                .post(format!("{base}/api/users/signup"))
-                .json(&json!({"email": email, "password": "password"}))
-                .send()
-                .await
-                .unwrap();
+            let mut res = crate::process::account(&http, &base, "signup", &email).await;
             if res.status() == StatusCode::BAD_REQUEST {
-                res = http
-                    .post(format!("{base}/api/users/signin"))
-                    .json(&json!({"email": email, "password": "password"}))
-                    .send()
-                    .await
-                    .unwrap();
+                res = crate::process::account(&http, &base, "signin", &email).await;
             }
             cookies.push(session_cookie(&res).expect("signed in"));
         }

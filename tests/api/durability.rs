@@ -22,12 +22,7 @@ async fn every_acknowledged_write_survives_a_sigkill() {
         let (http, base) = (http.clone(), base.clone());
         async move {
             let email = format!("durable-{u}@test.com");
-            let res = http
-                .post(format!("{base}/api/users/signup"))
-                .json(&json!({"email": email, "password": "password"}))
-                .send()
-                .await
-                .unwrap();
+            let res = crate::process::account(&http, &base, "signup", &email).await;
             assert_eq!(res.status(), StatusCode::CREATED);
             let cookie = crate::helpers::session_cookie(&res).unwrap();
             let mut tickets = HashMap::new();
@@ -65,12 +60,7 @@ async fn every_acknowledged_write_survives_a_sigkill() {
     let node = start_node(data.path(), &[]);
     let base = node.address.clone();
     for (email, tickets) in &acknowledged {
-        let res = http
-            .post(format!("{base}/api/users/signin"))
-            .json(&json!({"email": email, "password": "password"}))
-            .send()
-            .await
-            .unwrap();
+        let res = crate::process::account(&http, &base, "signin", email).await;
         assert_eq!(res.status(), StatusCode::OK, "user {email} survived");
         for (id, expected) in tickets {
             let res = http.get(format!("{base}/api/tickets/{id}")).send().await.unwrap();
@@ -86,22 +76,12 @@ async fn sigterm_drains_flushes_and_exits_zero() {
     let data = tempfile::tempdir().unwrap();
     let mut node = start_node(data.path(), &[]);
     let http = client();
-    let res = http
-        .post(format!("{}/api/users/signup", node.address))
-        .json(&json!({"email": "term@test.com", "password": "password"}))
-        .send()
-        .await
-        .unwrap();
+    let res = crate::process::account(&http, &node.address, "signup", "term@test.com").await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let status = node.terminate();
     assert_eq!(status.code(), Some(0), "{status:?}");
     let node = start_node(data.path(), &[]);
-    let res = http
-        .post(format!("{}/api/users/signin", node.address))
-        .json(&json!({"email": "term@test.com", "password": "password"}))
-        .send()
-        .await
-        .unwrap();
+    let res = crate::process::account(&http, &node.address, "signin", "term@test.com").await;
     assert_eq!(res.status(), StatusCode::OK);
 }
 
@@ -137,12 +117,7 @@ async fn json_logs_carry_request_and_actor_spans() {
     let line = BufReader::new(stdout).lines().find_map(|l| l.ok().filter(|l| l.starts_with("listening on "))).unwrap();
     let base = line.trim_start_matches("listening on ").trim().to_string();
     let http = client();
-    let res = http
-        .post(format!("{base}/api/users/signup"))
-        .json(&json!({"email": "logs@test.com", "password": "password"}))
-        .send()
-        .await
-        .unwrap();
+    let res = crate::process::account(&http, &base, "signup", "logs@test.com").await;
     let cookie = crate::helpers::session_cookie(&res).unwrap();
     let res = http
         .post(format!("{base}/api/tickets"))

@@ -75,6 +75,10 @@ impl TestApp {
         self.post("/api/users/signup").json(&json!({"email": email, "password": password})).send().await.unwrap()
     }
 
+    pub async fn signin_as(&self, email: &str, password: &str) -> Response {
+        self.post("/api/users/signin").json(&json!({"email": email, "password": password})).send().await.unwrap()
+    }
+
     /// Signs up a fresh user and returns its session (the seeds' `global.signin()`).
     pub async fn signin(&self) -> Session {
         let email = format!("user-{}@test.com", uuid::Uuid::new_v4().simple());

@@ -161,6 +161,17 @@ async fn payment_racing_expiry_has_exactly_one_winner() {
     }
 }
 
+/// An app paying through the real Stripe client, against the local Stripe-compatible server.
+async fn stripe_app(stripe: &StripeServer) -> TestApp {
+    let base = stripe.base_url.clone();
+    spawn_app_with(move |s| {
+        s.payments.provider = ticketing::settings::PaymentProvider::Stripe;
+        s.payments.stripe_api_base = base;
+        s.payments.stripe_secret_key = ticketing::settings::Secret::new("sk_test_123");
+    })
+    .await
+}
+
 fn signed(body: &str, secret: &str, at: i64) -> String {
     webhook::sign(body.as_bytes(), secret, at)
 }
@@ -272,13 +283,7 @@ async fn concurrent_deliveries_of_one_webhook_event_are_handled_once() {
 #[actix_web::test]
 async fn the_stripe_provider_charges_through_the_real_client() {
     let stripe = StripeServer::start().await;
-    let base = stripe.base_url.clone();
-    let app = spawn_app_with(move |s| {
-        s.payments.provider = ticketing::settings::PaymentProvider::Stripe;
-        s.payments.stripe_api_base = base;
-        s.payments.stripe_secret_key = ticketing::settings::Secret::new("sk_test_123");
-    })
-    .await;
+    let app = stripe_app(&stripe).await;
     let (buyer, order, _) = placed_order(&app, json!(20)).await;
     let res = pay(&app, &buyer, &order, "tok_chargeDeclined").await;
     assert_eq!(res.status(), StatusCode::PAYMENT_REQUIRED);
@@ -301,13 +306,7 @@ async fn the_stripe_provider_charges_through_the_real_client() {
 #[actix_web::test]
 async fn a_provider_outage_is_retried_with_backoff_not_in_a_storm() {
     let stripe = StripeServer::start().await;
-    let base = stripe.base_url.clone();
-    let app = spawn_app_with(move |s| {
-        s.payments.provider = ticketing::settings::PaymentProvider::Stripe;
-        s.payments.stripe_api_base = base;
-        s.payments.stripe_secret_key = ticketing::settings::Secret::new("sk_test_123");
-    })
-    .await;
+    let app = stripe_app(&stripe).await;
     let (buyer, order, _) = placed_order(&app, json!(20)).await;
     stripe.fail_next(10_000);
     let res = pay(&app, &buyer, &order, "tok_visa").await;

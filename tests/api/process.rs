@@ -70,3 +70,12 @@ impl Drop for Node {
         let _ = self.child.wait();
     }
 }
+
+/// Posts `{email, password: "password"}` to `/api/users/{action}` (`signup` or `signin`) on a node.
+pub async fn account(http: &reqwest::Client, base: &str, action: &str, email: &str) -> reqwest::Response {
+    http.post(format!("{base}/api/users/{action}"))
+        .json(&serde_json::json!({"email": email, "password": "password"}))
+        .send()
+        .await
+        .unwrap()
+}

@@ -4,7 +4,7 @@
 use crate::helpers::{eventually, session_cookie};
 use crate::process::start_node;
 use reqwest::{Client, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use ticketing::domain::{now_ms, Order, OrderId, Price, Ticket, TicketId, TicketSnapshot, UserId};
@@ -14,12 +14,7 @@ const PENDING: usize = 10_000;
 const OVERDUE: usize = 100;
 
 async fn signup(http: &Client, base: &str, email: &str) -> (String, String) {
-    let res = http
-        .post(format!("{base}/api/users/signup"))
-        .json(&json!({"email": email, "password": "password"}))
-        .send()
-        .await
-        .unwrap();
+    let res = crate::process::account(http, base, "signup", email).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let cookie = session_cookie(&res).unwrap();
     let body: Value = res.json().await.unwrap();
@@ -79,12 +74,7 @@ async fn ten_thousand_pending_orders_are_re_armed_on_restart_and_none_fires_earl
     eprintln!("start-up with {PENDING} pending orders: {start_up:?}");
     assert!(start_up < Duration::from_secs(5), "start-up took {start_up:?}");
     let base = node.address.clone();
-    let res = http
-        .post(format!("{base}/api/users/signin"))
-        .json(&json!({"email": "buyer@scale.test", "password": "password"}))
-        .send()
-        .await
-        .unwrap();
+    let res = crate::process::account(&http, &base, "signin", "buyer@scale.test").await;
     let cookie = session_cookie(&res).unwrap();
 
     let list = || async {
