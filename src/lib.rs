@@ -3,14 +3,17 @@
 //! A ticket marketplace backend as a durable actor system.
 //!
 //! # Layout
-//! * [`domain`]: tickets, orders, users and their rules: plain types, no I/O.
-//! * [`actors`]: one actor per ticket (and order), the registry that activates and passivates
-//!   them, supervision.
+//! * [`domain`]: tickets, orders, users and their rules: plain types, no I/O, no JSON.
+//! * [`app`]: the use cases, called by every adapter; with the actors, the only code that
+//!   touches storage.
+//! * [`actors`]: one actor per ticket (and order), commands as data, the registry that
+//!   activates and passivates them, supervision, and the router that finds an entity.
 //! * [`storage`]: where bytes hit the disk: sled, versioned envelopes, group commit.
 //! * [`events`]: the durable outbox and its publisher.
 //! * [`payments`]: the payment gateways (offline, Stripe) and webhook signatures.
-//! * [`auth`]: accounts, passwords, access and refresh tokens.
-//! * [`http`]: routes, extractors and the one error boundary.
+//! * [`auth`]: password hashing and access tokens (accounts are in [`app::accounts`]).
+//! * [`http`]: a thin JSON adapter: routes, extractors and the one error boundary.
+//! * [`json`]: the JSON forms of domain values, shared by the API and published events.
 //! * [`observability`]: metrics and logging.
 //! * [`settings`]: layered, typed configuration.
 //! * [`startup`]: `Application::build(settings)` wires it all together.
@@ -18,10 +21,12 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod actors;
+pub mod app;
 pub mod auth;
 pub mod domain;
 pub mod events;
 pub mod http;
+pub mod json;
 pub mod observability;
 pub mod payments;
 pub mod settings;

@@ -149,6 +149,9 @@ pub enum LogFormat {
 pub struct TestingSettings {
     pub fault_injection: bool,
     pub crash_at: String,
+    /// Round-trip every command and reply to an entity through the wire encoding, as if it
+    /// crossed to another node (the test suite runs with it on).
+    pub wire_roundtrip: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

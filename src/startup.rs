@@ -1,11 +1,15 @@
-//! `Application`: builds a node from `Settings` (store, actor system, timers, outbox, HTTP
-//! server) and runs it until it is stopped. Tests build the very same thing on port 0.
+//! `Application`: builds a node from `Settings` (store, actor system, recovery, outbox and read
+//! model, application layer, HTTP server) and runs it until it is stopped. Tests build the very
+//! same thing on port 0.
 
 use crate::actors::deadlines::Deadlines;
-use crate::actors::order::{Faults, OrderActor, OrderDeps};
+use crate::actors::faults::Faults;
+use crate::actors::order::{OrderActor, OrderDeps};
+use crate::actors::router::Router;
 use crate::actors::ticket::{TicketActor, TicketDeps};
 use crate::actors::Registry;
-use crate::auth::Auth;
+use crate::app::projection::ReadModel;
+use crate::app::{App, Parts};
 use crate::events::{EventBus, EventSink, Publisher};
 use crate::http::{self, AppState};
 use crate::observability::Metrics;
@@ -14,7 +18,7 @@ use crate::settings::{PaymentProvider, Settings};
 use crate::storage::Store;
 use actix::Arbiter;
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::{middleware, web, App, HttpServer};
+use actix_web::{middleware, web, App as WebApp, HttpServer};
 use anyhow::Context as _;
 use std::net::TcpListener;
 use std::rc::Rc;
@@ -34,34 +38,41 @@ impl Application {
         let flush_metrics = metrics.clone();
         let store = Store::open(&settings.storage.path, Arc::new(move |took| flush_metrics.flushed(took)))
             .with_context(|| format!("cannot open storage at {}", settings.storage.path.display()))?;
+        let read_model = ReadModel::open(&store).context("opening the read model")?;
+
+        // Recovery: the index of unfinished work is loaded into the wheel, and whatever is due
+        // (expiries that passed while down, releases a crash cut short) fires as soon as the
+        // wheel runs, before or as the first requests are served.
+        let deadlines = Deadlines::new(metrics.clone());
+        let started = Instant::now();
+        let pending = deadlines.load(&store).context("loading the index of unfinished work")?;
+        tracing::info!(pending, took_ms = started.elapsed().as_millis() as u64, "deadlines re-armed");
 
         // Actors run on their own arbiters (one per core), apart from the HTTP workers.
         let arbiters: Vec<Arbiter> = (0..settings.threads().max(1)).map(|_| Arbiter::new()).collect();
         let handles: Vec<_> = arbiters.iter().map(|a| a.handle()).collect();
         let ask_timeout = Duration::from_millis(settings.actors.ask_timeout_ms);
         let idle = Duration::from_secs_f64(settings.actors.idle_seconds);
+        let faults = Faults::new(&settings.testing.crash_at);
         let tickets = Registry::<TicketActor>::new(
             handles.clone(),
-            TicketDeps { store: store.clone(), idle, fault_injection: settings.testing.fault_injection },
+            TicketDeps {
+                store: store.clone(),
+                deadlines: deadlines.clone(),
+                idle,
+                fault_injection: settings.testing.fault_injection,
+                faults: faults.clone(),
+            },
             ask_timeout,
             metrics.clone(),
         );
-
         let gateway: Gateway = match settings.payments.provider {
             PaymentProvider::Offline => Arc::new(OfflineGateway::new(store.clone())),
             PaymentProvider::Stripe => Arc::new(
-                StripeGateway::try_new(
-                    &settings.payments.stripe_api_base,
-                    settings.payments.stripe_secret_key.expose(),
-                )
-                .map_err(|e| anyhow::anyhow!("invalid setting payments.stripe_api_base: {e}"))?,
+                StripeGateway::try_new(&settings.payments.stripe_api_base, settings.payments.stripe_secret_key.expose())
+                    .map_err(|e| anyhow::anyhow!("invalid setting payments.stripe_api_base: {e}"))?,
             ),
         };
-        let faults = Faults::new(&settings.testing.crash_at);
-        let deadlines = Deadlines::new(metrics.clone());
-        let started = Instant::now();
-        let pending = deadlines.load(&store).context("loading the deadline index")?;
-        tracing::info!(pending, took_ms = started.elapsed().as_millis() as u64, "deadlines re-armed");
         let orders = Registry::<OrderActor>::new(
             handles,
             OrderDeps {
@@ -70,41 +81,44 @@ impl Application {
                 gateway: gateway.clone(),
                 deadlines: deadlines.clone(),
                 idle,
-                faults: faults.clone(),
+                faults,
+                wire_round_trip: settings.testing.wire_roundtrip,
             },
             ask_timeout,
             metrics.clone(),
         );
         actix_web::rt::spawn(deadlines.clone().run(orders.clone()));
+        let entities = Router::new(tickets, orders, settings.testing.wire_roundtrip);
 
         let events = EventBus::default();
-        let sinks: Vec<Rc<dyn EventSink>> = vec![Rc::new(events.clone())];
-        actix_web::rt::spawn(Publisher::new(store.clone(), sinks, metrics.clone()).run());
+        let sinks: Vec<Rc<dyn EventSink>> = vec![Rc::new(read_model.clone()), Rc::new(events.clone())];
+        let publisher = Publisher::new(store.clone(), sinks, metrics.clone());
+        let delivery = publisher.delivery();
+        actix_web::rt::spawn(publisher.run());
 
         if settings.admin.token.is_empty() {
             tracing::warn!("admin endpoints disabled: set admin.token (TICKETING_ADMIN__TOKEN) to enable /admin");
         }
-        actix_web::rt::spawn(http::housekeeping(store.clone()));
-        let auth = Auth::new(store.clone(), settings.auth.clone());
-        let state = web::Data::new(AppState {
+        let app = App::new(Parts {
             settings: settings.clone(),
             store,
-            auth,
-            tickets,
-            orders,
+            entities,
             deadlines,
-            events,
             gateway,
-            faults,
+            events,
+            delivery,
+            read_model,
             metrics,
         });
+        let state = web::Data::new(AppState { settings: settings.clone(), app });
+        actix_web::rt::spawn(crate::app::housekeeping::run(state.clone().into_inner()));
 
         let listener = TcpListener::bind(settings.http.addr)
             .with_context(|| format!("cannot listen on {}", settings.http.addr))?;
         let port = listener.local_addr()?.port();
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
-            App::new()
+            WebApp::new()
                 .wrap(middleware::from_fn(http::idempotency::idempotency))
                 .wrap(http::json_errors())
                 .wrap(middleware::from_fn(http::observe))
@@ -138,7 +152,7 @@ impl Application {
         for arbiter in &self.arbiters {
             arbiter.stop();
         }
-        self.state.store.close().await;
+        self.state.app.store().close().await;
         tracing::info!("stopped: storage flushed");
         served
     }

@@ -1,12 +1,15 @@
-//! The node's deadline wheel: the durable deadline index (`d/<time><order>` keys) mirrored in
-//! memory, and one task that sends `ExpireOrder` to the order actor when a deadline comes due.
+//! The node's deadline wheel: the durable index of unfinished work (`<slot>d<due><order>`
+//! keys) mirrored in memory, and one task that sends `Expire` to the order actor when an entry
+//! comes due.
 //!
 //! Order actors arm their own timer while they are live; the wheel is what makes deadlines
-//! survive passivation and restarts: on start-up it loads every pending deadline, and those that
-//! passed while the node was down fire at once. Expiry is idempotent, so a deadline seen by both
-//! the actor's timer and the wheel changes the order once.
+//! survive passivation and restarts. **Recovery is loading the wheel**: at start-up it sweeps
+//! the index (never the tickets or orders themselves), and every entry that is due (an expiry
+//! that passed while the node was down, a cancelled order whose ticket release was cut short)
+//! fires at once. Expiry and release are idempotent, so an entry seen by both the actor's
+//! timer and the wheel changes the order once.
 
-use super::order::{ExpireOrder, OrderActor};
+use super::order::{OrderActor, OrderCommand};
 use super::Registry;
 use crate::domain::{now_ms, OrderId};
 use crate::observability::Metrics;
@@ -34,14 +37,15 @@ impl Deadlines {
     /// Loads every durable deadline (start-up). Returns how many.
     pub fn load(&self, store: &Store) -> Result<usize, StorageError> {
         let mut due = self.0.due.lock();
-        for key in store.scan_keys(&[keys::DEADLINE], usize::MAX)? {
-            match keys::parse_deadline(&key) {
+        store.sweep(keys::DEADLINE, |key, _| {
+            match keys::parse_deadline(key) {
                 Some(entry) => {
                     due.insert(entry);
                 }
-                None => tracing::error!(key = %keys::describe(&key), "malformed deadline key skipped"),
+                None => tracing::error!(key = %keys::describe(key), "malformed deadline key skipped"),
             }
-        }
+            Ok(true)
+        })?;
         self.0.metrics.set_timers_pending(due.len());
         Ok(due.len())
     }
@@ -103,7 +107,7 @@ impl Deadlines {
                 fired
             };
             for (at, order) in fired {
-                orders.tell(order, ExpireOrder { deadline_ms: Some(at) });
+                orders.tell(order, OrderCommand::Expire { deadline_ms: Some(at) });
             }
         }
     }

@@ -3,12 +3,12 @@
 //! and reply. The step is atomic in the mailbox (`AtomicResponse`/`ctx.wait`), so no other
 //! message of the same actor interleaves with the write: mailbox order is version order.
 //!
-//! A panic in a rule is caught here, answered with [`ActorError::Panicked`], and turned into a
+//! A panic in a rule is caught here, answered with [`EntityError::Panicked`], and turned into a
 //! stop; the actor's `Supervisor` then restarts it, which reloads the state from disk.
 
-use super::{ActorError, ActorStats, RegistryLink};
+use super::{EntityError, ActorStats, RegistryLink};
 use crate::domain::{DomainError, Event};
-use crate::storage::{Record, Store, WriteBatch};
+use crate::storage::{keys, Record, Store, WriteBatch};
 use actix::prelude::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -34,7 +34,8 @@ pub struct DurableCell<T> {
 /// A record encoded for a batch, or why it could not be.
 pub type Encoded = Result<Vec<u8>, String>;
 
-/// Side effects a rule asks for besides the new state.
+/// Side effects a rule asks for besides the new state. Every key must be in the entity's own
+/// slot: a batch never spans two slots.
 #[derive(Default)]
 pub struct Changes {
     pub events: Vec<Event>,
@@ -59,9 +60,9 @@ impl Changes {
 }
 
 /// The reply of an actor step.
-pub type Step<A, R> = ResponseActFuture<A, Result<R, ActorError>>;
+pub type Step<A, R> = ResponseActFuture<A, Result<R, EntityError>>;
 
-pub fn done<A: Actor, R: 'static>(r: Result<R, ActorError>) -> Step<A, R> {
+pub fn done<A: Actor, R: 'static>(r: Result<R, EntityError>) -> Step<A, R> {
     Box::pin(actix::fut::ready(r))
 }
 
@@ -81,11 +82,11 @@ impl<T: Record + Clone + PartialEq + Send + 'static> DurableCell<T> {
         };
     }
 
-    pub fn current(&self) -> Result<Option<&T>, ActorError> {
+    pub fn current(&self) -> Result<Option<&T>, EntityError> {
         match &self.state {
             Loaded::Ready(s) => Ok(s.as_ref()),
-            Loaded::Failed(e) => Err(ActorError::Storage(e.clone())),
-            Loaded::Pending => Err(ActorError::Unavailable),
+            Loaded::Failed(e) => Err(EntityError::Storage(e.clone())),
+            Loaded::Pending => Err(EntityError::Unavailable),
         }
     }
 }
@@ -128,7 +129,7 @@ pub trait Durable: super::Activatable {
                 // message's).
                 return Box::pin(actix::fut::ready(()).map(|_, _, ctx: &mut Context<Self>| {
                     ctx.stop();
-                    Err(ActorError::Panicked)
+                    Err(EntityError::Panicked)
                 }));
             }
         };
@@ -140,7 +141,7 @@ pub trait Durable: super::Activatable {
         let batch = build_batch(&store, key, next.as_ref(), changes);
         let write = async move {
             match batch {
-                Ok(batch) => store.commit(batch).await.map_err(|e| ActorError::Storage(e.to_string())),
+                Ok(batch) => store.commit(batch).await.map_err(|e| EntityError::Storage(e.to_string())),
                 Err(e) => Err(e),
             }
         };
@@ -167,35 +168,24 @@ fn build_batch<T: Record>(
     key: Vec<u8>,
     state: Option<&T>,
     changes: Changes,
-) -> Result<WriteBatch, ActorError> {
-    let storage = |e: crate::storage::StorageError| ActorError::Storage(e.to_string());
+) -> Result<WriteBatch, EntityError> {
+    let storage = |e: crate::storage::StorageError| EntityError::Storage(e.to_string());
+    let slot = keys::slot_of(&key).unwrap_or(crate::domain::Slot(0));
     let mut batch = WriteBatch::default();
     match state {
         Some(state) => batch.put(key, state).map_err(storage)?,
         None => batch.remove(key),
     }
     for (k, v) in changes.puts {
-        batch.put_raw(k, v.map_err(ActorError::Storage)?);
+        batch.put_raw(k, v.map_err(EntityError::Storage)?);
     }
     for k in changes.removes {
         batch.remove(k);
     }
     for event in &changes.events {
-        store.push_event(&mut batch, event).map_err(storage)?;
+        store.push_event(&mut batch, slot, event).map_err(storage)?;
     }
     Ok(batch)
-}
-
-/// Sends `msg` to the actor itself through its mailbox, counted like any other message, so
-/// that it survives a supervised restart and keeps the actor from passivating before it runs.
-pub fn tell_self<A, M>(act: &mut A, ctx: &mut Context<A>, msg: M)
-where
-    A: Durable + Handler<M>,
-    M: Message + Send + 'static,
-    M::Result: Send,
-{
-    act.cell().stats.message_queued();
-    ctx.address().do_send(msg);
 }
 
 /// The common `started` of a durable actor: load the state, publish its version, and arm the

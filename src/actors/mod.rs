@@ -1,27 +1,40 @@
 //! The actor system: one actor per ticket and per order, each the only writer of its entity.
 //!
-//! * [`registry`]: activation on demand, at most one live actor per id, passivation, placement.
+//! * [`entity`]: what every entity actor shares: commands as data ([`entity::Entity`]), one
+//!   dispatch path that counts, traces and times out, and [`entity::EntityRef`], the handle
+//!   through which the application reaches an entity without knowing where it lives.
+//! * [`wire`]: the versioned encoding of commands and replies for crossing a process boundary.
+//! * [`registry`]: activation on demand, at most one live actor per id, passivation, placement
+//!   by slot.
 //! * [`durable`]: the shared "apply a domain rule, persist, then reply" step, with panic
 //!   containment and supervised restarts that reload state from disk.
-//! * [`ticket`]: the ticket actor.
-//! * [`order`]: the order actor, the no-orphan placement protocol and payment.
-//! * [`deadlines`]: the durable deadline wheel that re-arms expiry across passivation and restarts.
+//! * [`ticket`]: the ticket actor, which grants reservations and creates their orders.
+//! * [`order`]: the order actor: expiry, cancellation, payment.
+//! * [`deadlines`]: the node's deadline wheel over the durable index of unfinished work.
+//! * [`router`]: where a command for an entity goes (this node, today).
+//! * [`faults`]: test-only crash points.
 
 pub mod deadlines;
 pub mod durable;
+pub mod entity;
+pub mod faults;
 pub mod order;
 pub mod registry;
+pub mod router;
 pub mod ticket;
+pub mod wire;
 
 pub use durable::{Changes, Durable, DurableCell};
+pub use entity::{Entity, EntityRef};
 pub use registry::{Activatable, LiveActor, Registry, RegistryLink};
 
 use crate::domain::DomainError;
+use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-/// Why an actor call failed.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ActorError {
+/// Why a command to an entity failed. Typed and serialisable: it crosses the wire as a reply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum EntityError {
     #[error(transparent)]
     Domain(#[from] DomainError),
     /// The state could not be read or written; the cause was logged.
@@ -31,8 +44,14 @@ pub enum ActorError {
     #[error("actor restarted after a panic")]
     Panicked,
     /// No reply in time, or the actor is gone (503, retry).
-    #[error("actor unavailable")]
+    #[error("entity unavailable")]
     Unavailable,
+    /// A command or reply could not be encoded or decoded for the wire.
+    #[error("wire encoding failed: {0}")]
+    Wire(String),
+    /// The reply does not fit the command (a bug).
+    #[error("unexpected reply to {0}")]
+    UnexpectedReply(String),
 }
 
 /// Live counters of one actor, shared between the actor and the registry so that inspection

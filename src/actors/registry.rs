@@ -8,11 +8,14 @@
 //!   empty and activates a fresh actor that reloads from disk. The registry never hands out
 //!   `Addr` clones, so once the slot is removed no sender is left and the supervisor lets the
 //!   stopped actor go instead of restarting it.
-//! * **Placement**: actors run on a pool of arbiters (one per core), chosen by the id's shard.
+//! * **Placement**: actors run on a pool of arbiters (one per core), chosen by the id's slot.
+//! * **Delivery**: every command goes through [`Registry::ask`] or [`Registry::tell`], which
+//!   count it under the slot lock, trace it and bound the wait once for every kind.
 
-use super::{ActorError, ActorStats};
+use super::entity::{Deliver, Entity};
+use super::{ActorStats, EntityError};
+use crate::domain::Slot;
 use crate::observability::Metrics;
-use actix::dev::ToEnvelope;
 use actix::prelude::*;
 use dashmap::DashMap;
 use std::fmt::Display;
@@ -22,12 +25,6 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tracing::Instrument;
 
-/// `CreateTicket` rather than `ticketing::actors::ticket::CreateTicket`, for spans.
-fn short_type_name<T>() -> &'static str {
-    let full = std::any::type_name::<T>();
-    full.rsplit("::").next().unwrap_or(full)
-}
-
 /// An actor kind the registry can activate.
 pub trait Activatable: Actor<Context = Context<Self>> + Supervised {
     type Id: Copy + Eq + Hash + Display + Send + Sync + 'static;
@@ -36,17 +33,19 @@ pub trait Activatable: Actor<Context = Context<Self>> + Supervised {
     /// `ticket` or `order`: the kind as the admin API names it.
     const KIND: &'static str;
 
-    fn shard(id: &Self::Id) -> u32;
+    fn slot(id: &Self::Id) -> Slot;
+    /// Whether the entity is stored (checked before activating for a command that needs it).
+    fn exists(deps: &Self::Deps, id: &Self::Id) -> Result<bool, EntityError>;
     fn activate(id: Self::Id, deps: Self::Deps, link: RegistryLink<Self>) -> Self;
 }
 
-struct Slot<A: Activatable> {
+struct Entry<A: Activatable> {
     addr: Addr<A>,
     stats: Arc<ActorStats>,
 }
 
 pub struct RegistryInner<A: Activatable> {
-    slots: DashMap<A::Id, Slot<A>>,
+    slots: DashMap<A::Id, Entry<A>>,
     arbiters: Vec<ArbiterHandle>,
     deps: A::Deps,
     generations: AtomicU64,
@@ -112,31 +111,21 @@ impl<A: Activatable> Registry<A> {
         }))
     }
 
-    /// Sends `msg` to the actor for `id`, activating it if needed, and waits for the reply
-    /// (bounded by the ask timeout).
-    pub async fn ask<M, R>(&self, id: A::Id, msg: M) -> Result<R, ActorError>
+    /// Sends `command` to the actor for `id`, activating it if needed, and waits for the
+    /// reply (bounded by `timeout`, or the node's ask timeout). A command that needs an
+    /// existing entity is answered "not found" without activating an actor for an unknown id.
+    pub async fn ask(&self, id: A::Id, command: A::Command, timeout: Option<Duration>) -> Result<A::Reply, EntityError>
     where
-        M: Message<Result = Result<R, ActorError>> + Send + 'static,
-        R: Send + 'static,
-        A: Handler<M>,
-        A::Context: ToEnvelope<A, M>,
+        A: Entity,
     {
-        self.ask_within(id, msg, self.0.ask_timeout).await
-    }
-
-    /// [`Registry::ask`] with its own bound, for messages that legitimately take longer (a
-    /// payment waits for the provider).
-    pub async fn ask_within<M, R>(&self, id: A::Id, msg: M, timeout: Duration) -> Result<R, ActorError>
-    where
-        M: Message<Result = Result<R, ActorError>> + Send + 'static,
-        R: Send + 'static,
-        A: Handler<M>,
-        A::Context: ToEnvelope<A, M>,
-    {
-        let request = self.enqueue(id, |addr| addr.send(msg));
-        let span = tracing::info_span!("actor", kind = A::KIND, id = %id, message = short_type_name::<M>());
+        let name = A::command_name(&command);
+        if A::needs_existing(&command) && !self.is_live(&id) && !A::exists(&self.0.deps, &id)? {
+            return Err(crate::domain::DomainError::NotFound.into());
+        }
+        let request = self.enqueue(id, |addr| addr.send(Deliver::<A>(command)));
+        let span = tracing::info_span!("actor", kind = A::KIND, id = %id, message = name);
         let started = std::time::Instant::now();
-        match request.timeout(timeout).instrument(span.clone()).await {
+        match request.timeout(timeout.unwrap_or(self.0.ask_timeout)).instrument(span.clone()).await {
             Ok(reply) => {
                 let outcome = if reply.is_ok() { "ok" } else { "refused" };
                 tracing::debug!(parent: &span, outcome, took_us = started.elapsed().as_micros() as u64, "actor replied");
@@ -144,25 +133,22 @@ impl<A: Activatable> Registry<A> {
             }
             Err(MailboxError::Timeout) => {
                 tracing::warn!(parent: &span, "actor did not reply in time");
-                Err(ActorError::Unavailable)
+                Err(EntityError::Unavailable)
             }
             Err(MailboxError::Closed) => {
                 // The actor died without being restarted; forget it so the next call reactivates.
                 self.0.slots.remove_if(&id, |_, slot| !slot.addr.connected());
-                Err(ActorError::Unavailable)
+                Err(EntityError::Unavailable)
             }
         }
     }
 
-    /// Sends `msg` without waiting for the reply (timers, best-effort retries).
-    pub fn tell<M, R>(&self, id: A::Id, msg: M)
+    /// Sends `command` without waiting for the reply (timers, best-effort retries).
+    pub fn tell(&self, id: A::Id, command: A::Command)
     where
-        M: Message<Result = Result<R, ActorError>> + Send + 'static,
-        R: Send + 'static,
-        A: Handler<M>,
-        A::Context: ToEnvelope<A, M>,
+        A: Entity,
     {
-        self.enqueue(id, |addr| addr.do_send(msg));
+        self.enqueue(id, |addr| addr.do_send(Deliver::<A>(command)));
     }
 
     /// Runs `send` against the actor for `id` (activating it if needed) under its slot's lock,
@@ -173,15 +159,15 @@ impl<A: Activatable> Registry<A> {
         send(&slot.addr)
     }
 
-    fn activate(&self, id: A::Id) -> Slot<A> {
+    fn activate(&self, id: A::Id) -> Entry<A> {
         let generation = self.0.generations.fetch_add(1, Ordering::Relaxed) + 1;
         let stats = Arc::new(ActorStats::new(generation));
         let link = RegistryLink { registry: Arc::downgrade(&self.0), id, stats: Arc::clone(&stats) };
         let deps = self.0.deps.clone();
-        let arbiter = &self.0.arbiters[A::shard(&id) as usize % self.0.arbiters.len()];
+        let arbiter = &self.0.arbiters[A::slot(&id).0 as usize % self.0.arbiters.len()];
         let addr = Supervisor::start_in_arbiter(arbiter, move |_| A::activate(id, deps, link));
         self.0.metrics.activated(A::KIND);
-        Slot { addr, stats }
+        Entry { addr, stats }
     }
 
     pub fn is_live(&self, id: &A::Id) -> bool {

@@ -1,21 +1,82 @@
 //! The ticket actor: the only writer of one ticket, and so the single point that grants a
 //! reservation. Its mailbox order is the ticket's version order.
+//!
+//! # A reservation is one write
+//!
+//! [`TicketCommand::Reserve`] holds the ticket for a new order and, in the **same batch** (one
+//! slot, one flush), writes that order (`created`), the order's deadline in the index of
+//! unfinished work, and the `ticket:updated` and `order:created` events. The order's id is
+//! made in the ticket's slot, so all of it is one slot's data, owned by one node. There is no
+//! instant at which the ticket is held by an order that does not exist:
+//!
+//! * crash before the flush: nothing happened (the request was not acknowledged);
+//! * crash after it: a normal order, expired by its deadline (re-armed at start-up) or paid.
+//!
+//! From its birth on, the order and its deadline are written only by the order actor.
 
-use super::durable::{done, Durable, DurableCell};
-use super::{Activatable, ActorError, RegistryLink};
-use crate::domain::{now_ms, DomainError, OrderId, Ticket, TicketDraft, TicketId, UserId};
+use super::deadlines::Deadlines;
+use super::durable::{done, Durable, DurableCell, Step};
+use super::entity::Entity;
+use super::faults::Faults;
+use super::{Activatable, EntityError, RegistryLink};
+use crate::domain::{now_ms, DomainError, Order, OrderId, Rule, Slot, Ticket, TicketDraft, TicketId, TicketSnapshot, UserId};
 use crate::storage::{keys, DeadlineEntry, Store};
 use actix::prelude::*;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
+
+/// What can be asked of a ticket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TicketCommand {
+    /// The ticket as this actor holds it.
+    Get,
+    /// Creates the ticket under this actor's (fresh) id.
+    Create { seller: UserId, draft: TicketDraft },
+    /// The owner edits title and price.
+    Update { caller: UserId, draft: TicketDraft },
+    /// Holds the ticket for a new order of `buyer` and writes that order (see the module doc).
+    Reserve { buyer: UserId, window_ms: i64 },
+    /// Frees the ticket if `order` holds it (idempotent).
+    Release { order: OrderId },
+    /// Passivate now if idle (admin action).
+    Passivate,
+    /// Test-only: panics inside a rule, to exercise supervision (refused unless the node runs
+    /// with `testing.fault_injection`).
+    InjectPanic,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TicketReply {
+    /// The ticket after the command (`None`: there is no such ticket).
+    Ticket(Option<Ticket>),
+    /// The order a reservation created.
+    Reserved(Order),
+    /// Whether the actor stopped.
+    Passivated(bool),
+}
+
+impl TicketReply {
+    /// The ticket, or "not found".
+    pub fn into_ticket(self) -> Result<Ticket, EntityError> {
+        match self {
+            Self::Ticket(Some(t)) => Ok(t),
+            Self::Ticket(None) => Err(DomainError::NotFound.into()),
+            _ => Err(EntityError::UnexpectedReply("ticket".into())),
+        }
+    }
+}
 
 /// What every ticket actor is given.
 #[derive(Clone)]
 pub struct TicketDeps {
     pub store: Store,
+    /// The node's deadline wheel, armed for each order a reservation creates.
+    pub deadlines: Deadlines,
     /// Idle time after which the actor passivates.
     pub idle: Duration,
-    /// When set, [`InjectPanic`] panics the actor (tests of supervision only).
+    /// When set, [`TicketCommand::InjectPanic`] panics the actor (tests of supervision only).
     pub fault_injection: bool,
+    pub faults: Faults,
 }
 
 pub struct TicketActor {
@@ -29,8 +90,12 @@ impl Activatable for TicketActor {
     type Deps = TicketDeps;
     const KIND: &'static str = "ticket";
 
-    fn shard(id: &TicketId) -> u32 {
-        id.shard(1 << 16)
+    fn slot(id: &TicketId) -> Slot {
+        id.slot()
+    }
+
+    fn exists(deps: &TicketDeps, id: &TicketId) -> Result<bool, EntityError> {
+        deps.store.contains(&keys::ticket(id)).map_err(|e| EntityError::Storage(e.to_string()))
     }
 
     fn activate(id: TicketId, deps: TicketDeps, link: RegistryLink<Self>) -> Self {
@@ -71,149 +136,93 @@ impl Durable for TicketActor {
     }
 }
 
+crate::entity_handler!(TicketActor);
+
+impl Entity for TicketActor {
+    type Command = TicketCommand;
+    type Reply = TicketReply;
+
+    fn command_name(command: &TicketCommand) -> &'static str {
+        match command {
+            TicketCommand::Get => "Get",
+            TicketCommand::Create { .. } => "Create",
+            TicketCommand::Update { .. } => "Update",
+            TicketCommand::Reserve { .. } => "Reserve",
+            TicketCommand::Release { .. } => "Release",
+            TicketCommand::Passivate => "Passivate",
+            TicketCommand::InjectPanic => "InjectPanic",
+        }
+    }
+
+    fn needs_existing(command: &TicketCommand) -> bool {
+        !matches!(command, TicketCommand::Create { .. })
+    }
+
+    fn execute(&mut self, command: TicketCommand, ctx: &mut Context<Self>) -> Step<Self, TicketReply> {
+        match command {
+            TicketCommand::Get => done(self.cell.current().map(|t| TicketReply::Ticket(t.cloned()))),
+            TicketCommand::Create { seller, draft } => self.create(seller, draft),
+            TicketCommand::Update { caller, draft } => self.change(move |ticket, changes| {
+                let ticket = existing(ticket)?;
+                changes.event(ticket.update(caller, draft, now_ms())?);
+                Ok(TicketReply::Ticket(Some(ticket.clone())))
+            }),
+            TicketCommand::Reserve { buyer, window_ms } => self.reserve(buyer, window_ms),
+            TicketCommand::Release { order } => self.change(move |ticket, changes| {
+                if let Some(t) = ticket.as_mut() {
+                    if let Some(event) = t.release(order, now_ms()) {
+                        changes.event(event);
+                    }
+                }
+                Ok(TicketReply::Ticket(ticket.clone()))
+            }),
+            TicketCommand::Passivate => done(Ok(TicketReply::Passivated(super::durable::passivate_now(self, ctx)))),
+            TicketCommand::InjectPanic if self.deps.fault_injection => {
+                self.change(|_, _| -> Result<TicketReply, DomainError> { panic!("injected panic (testing.fault_injection)") })
+            }
+            TicketCommand::InjectPanic => done(Err(DomainError::NotFound.into())),
+        }
+    }
+}
+
 fn existing(ticket: &mut Option<Ticket>) -> Result<&mut Ticket, DomainError> {
     ticket.as_mut().ok_or(DomainError::NotFound)
 }
 
-/// Reads the ticket as this actor holds it (`None`: no such ticket).
-#[derive(Message)]
-#[rtype(result = "Result<Option<Ticket>, ActorError>")]
-pub struct GetTicket;
-
-impl Handler<GetTicket> for TicketActor {
-    type Result = Result<Option<Ticket>, ActorError>;
-
-    fn handle(&mut self, _: GetTicket, _: &mut Context<Self>) -> Self::Result {
-        self.cell.stats.message_started();
-        self.cell.current().map(|t| t.cloned())
-    }
-}
-
-/// Creates the ticket under this actor's (fresh) id.
-#[derive(Message)]
-#[rtype(result = "Result<Ticket, ActorError>")]
-pub struct CreateTicket {
-    pub seller: UserId,
-    pub draft: TicketDraft,
-}
-
-impl Handler<CreateTicket> for TicketActor {
-    type Result = AtomicResponse<Self, Result<Ticket, ActorError>>;
-
-    fn handle(&mut self, msg: CreateTicket, _ctx: &mut Context<Self>) -> Self::Result {
-        self.cell.stats.message_started();
+impl TicketActor {
+    fn create(&mut self, seller: UserId, draft: TicketDraft) -> Step<Self, TicketReply> {
         let id = self.link.id;
-        AtomicResponse::new(self.change(move |ticket, changes| {
+        self.change(move |ticket, changes| {
             if ticket.is_some() {
-                return Err(DomainError::Rule("Ticket already exists"));
+                return Err(Rule::TicketExists.into());
             }
-            let (created, event) = Ticket::create(id, msg.seller, msg.draft, now_ms());
+            let (created, event) = Ticket::create(id, seller, draft, now_ms());
             changes.event(event);
             *ticket = Some(created.clone());
-            Ok(created)
-        }))
+            Ok(TicketReply::Ticket(Some(created)))
+        })
     }
-}
 
-/// The owner edits title and price.
-#[derive(Message)]
-#[rtype(result = "Result<Ticket, ActorError>")]
-pub struct UpdateTicket {
-    pub caller: UserId,
-    pub draft: TicketDraft,
-}
-
-impl Handler<UpdateTicket> for TicketActor {
-    type Result = AtomicResponse<Self, Result<Ticket, ActorError>>;
-
-    fn handle(&mut self, msg: UpdateTicket, _ctx: &mut Context<Self>) -> Self::Result {
-        self.cell.stats.message_started();
-        AtomicResponse::new(self.change(move |ticket, changes| {
+    /// The reservation: hold, order, deadline and events in one batch (module doc).
+    fn reserve(&mut self, buyer: UserId, window_ms: i64) -> Step<Self, TicketReply> {
+        let order_id = OrderId::new_in(self.link.id.slot());
+        let reserved = self.change(move |ticket, changes| {
             let ticket = existing(ticket)?;
-            changes.event(ticket.update(msg.caller, msg.draft, now_ms())?);
-            Ok(ticket.clone())
+            let now = now_ms();
+            changes.event(ticket.reserve(order_id, buyer, now)?);
+            let snapshot =
+                TicketSnapshot { id: ticket.id, title: ticket.title.clone(), price: ticket.price, version: ticket.version };
+            let (order, created) = Order::place(order_id, buyer, snapshot, now, window_ms);
+            changes.event(created);
+            changes.put(keys::order(&order.id), &order);
+            changes.put(keys::deadline(order.expires_at_ms, &order.id), &DeadlineEntry { ticket_id: ticket.id });
+            Ok(order)
+        });
+        Box::pin(reserved.map(|placed, act, _| {
+            let order = placed?;
+            act.deps.faults.crash_point("after_reserve");
+            act.deps.deadlines.schedule(order.expires_at_ms, order.id);
+            Ok(TicketReply::Reserved(order))
         }))
-    }
-}
-
-/// Grants the ticket to an order. In the same write it records a durable deadline for the
-/// order, so that the hold is released when the window passes even if the order itself was
-/// never written (see `crate::orders`).
-#[derive(Message)]
-#[rtype(result = "Result<Ticket, ActorError>")]
-pub struct ReserveTicket {
-    pub order: OrderId,
-    pub buyer: UserId,
-    pub expires_at_ms: i64,
-}
-
-impl Handler<ReserveTicket> for TicketActor {
-    type Result = AtomicResponse<Self, Result<Ticket, ActorError>>;
-
-    fn handle(&mut self, msg: ReserveTicket, _ctx: &mut Context<Self>) -> Self::Result {
-        self.cell.stats.message_started();
-        AtomicResponse::new(self.change(move |ticket, changes| {
-            let ticket = existing(ticket)?;
-            changes.event(ticket.reserve(msg.order, msg.buyer, now_ms())?);
-            changes.put(keys::deadline(msg.expires_at_ms, &msg.order), &DeadlineEntry { ticket_id: ticket.id });
-            Ok(ticket.clone())
-        }))
-    }
-}
-
-/// Frees the ticket if `order` holds it (idempotent). Replies the ticket as it now is.
-#[derive(Message)]
-#[rtype(result = "Result<Option<Ticket>, ActorError>")]
-pub struct ReleaseTicket {
-    pub order: OrderId,
-}
-
-impl Handler<ReleaseTicket> for TicketActor {
-    type Result = AtomicResponse<Self, Result<Option<Ticket>, ActorError>>;
-
-    fn handle(&mut self, msg: ReleaseTicket, _ctx: &mut Context<Self>) -> Self::Result {
-        self.cell.stats.message_started();
-        AtomicResponse::new(self.change(move |ticket, changes| {
-            if let Some(t) = ticket.as_mut() {
-                if let Some(event) = t.release(msg.order, now_ms()) {
-                    changes.event(event);
-                }
-            }
-            Ok(ticket.clone())
-        }))
-    }
-}
-
-/// Test-only: panics inside the actor's rule, to exercise supervision. Refused unless the node
-/// was started with `testing.fault_injection = true`.
-#[derive(Message)]
-#[rtype(result = "Result<(), ActorError>")]
-pub struct InjectPanic;
-
-impl Handler<InjectPanic> for TicketActor {
-    type Result = AtomicResponse<Self, Result<(), ActorError>>;
-
-    fn handle(&mut self, _: InjectPanic, _ctx: &mut Context<Self>) -> Self::Result {
-        self.cell.stats.message_started();
-        if !self.deps.fault_injection {
-            return AtomicResponse::new(done(Err(ActorError::Domain(DomainError::NotFound))));
-        }
-        AtomicResponse::new(
-            self.change(|_, _| -> Result<(), DomainError> { panic!("injected panic (testing.fault_injection)") }),
-        )
-    }
-}
-
-/// Asks the actor to passivate now (admin action). `true` if it stopped.
-#[derive(Message)]
-#[rtype(result = "Result<bool, ActorError>")]
-pub struct Passivate;
-
-impl Handler<Passivate> for TicketActor {
-    type Result = Result<bool, ActorError>;
-
-    fn handle(&mut self, _: Passivate, ctx: &mut Context<Self>) -> Self::Result {
-        self.cell.stats.message_started();
-        Ok(super::durable::passivate_now(self, ctx))
     }
 }

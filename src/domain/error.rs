@@ -1,27 +1,55 @@
-//! Why a domain rule refused a change. The HTTP boundary maps each variant to a status.
+//! Why a domain rule refused a change, as typed values. The edges (the JSON API, later HTML
+//! pages) turn each variant into their own words and status; the domain never speaks them.
 
-/// One failed validation rule, reported against its field.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FieldError {
-    pub field: &'static str,
-    pub message: &'static str,
+use serde::{Deserialize, Serialize};
+
+/// An input field that failed validation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Field {
+    Title,
+    Price,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+/// A business rule that refused a change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Rule {
+    /// The ticket is held by an order (reserved or sold).
+    TicketReserved,
+    /// An owner may not edit a reserved or sold ticket.
+    CannotEditReserved,
+    CannotBuyOwnTicket,
+    /// A ticket id was created twice (never happens with fresh ids).
+    TicketExists,
+    CannotCancelCompleted,
+    PaymentInProgress,
+    CannotPayCancelled,
+    AlreadyPaid,
+    OrderExpired,
+    /// The payment provider refused the card token itself.
+    InvalidPaymentToken,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum DomainError {
-    /// Every failed validation rule, in field order (400).
-    #[error("validation failed")]
-    Validation(Vec<FieldError>),
-    /// A business rule refused the change (400 with this message).
-    #[error("{0}")]
-    Rule(&'static str),
+    /// Every invalid field, in field order (400).
+    #[error("validation failed: {0:?}")]
+    Validation(Vec<Field>),
+    /// A business rule refused the change (400).
+    #[error("rule refused the change: {0:?}")]
+    Rule(Rule),
     /// The caller is not signed in or does not own the entity (401).
-    #[error("Not authorized")]
+    #[error("not authorized")]
     NotAuthorized,
     /// No such entity (404).
-    #[error("Not Found")]
+    #[error("not found")]
     NotFound,
     /// The payment provider declined the card (402).
-    #[error("Your card was declined")]
+    #[error("card declined")]
     CardDeclined,
+}
+
+impl From<Rule> for DomainError {
+    fn from(rule: Rule) -> Self {
+        Self::Rule(rule)
+    }
 }

@@ -1,71 +1,71 @@
-//! Domain events, in the seeds' subjects and JSON payloads. They are written to the durable
-//! outbox in the same disk write as the change that caused them.
+//! Domain events as typed values. They are written to the durable outbox in the same disk
+//! write as the change that caused them; their published form (the seeds' subjects and JSON
+//! payloads) is made where they leave the process (`crate::json`).
+//!
+//! Events carry full snapshots of the entity after the change, so a read model can be fed from
+//! events alone (on this node or, in a cluster, from every node's events).
 
-use super::{Order, Ticket};
+use super::{Order, OrderId, PaymentId, Ticket};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Event {
-    /// The seed subject, e.g. `ticket:updated`.
-    pub subject: String,
-    /// The entity the event is about: events of one entity are delivered in version order.
-    pub entity_id: String,
-    /// The JSON payload, as text (it is what gets published).
-    pub payload: String,
+pub enum Event {
+    TicketCreated(Ticket),
+    /// Any change of a ticket: edited, reserved, released.
+    TicketUpdated(Ticket),
+    OrderCreated(Order),
+    /// A change of an order's status that the published contract has no event for (a payment
+    /// started or declined). Internal: it feeds read models and is not published.
+    OrderUpdated(Order),
+    OrderCancelled(Order),
+    ExpirationComplete(Order),
+    PaymentCreated { order: Order, payment_id: PaymentId, stripe_id: String },
+    /// An event written by a release that stored events as ready-made JSON text; published
+    /// as it was written.
+    Recorded { subject: String, entity_id: String, payload: String },
 }
 
 impl Event {
-    fn new(subject: &str, entity_id: String, payload: serde_json::Value) -> Self {
-        Self { subject: subject.to_string(), entity_id, payload: payload.to_string() }
-    }
-
-    pub fn payload_json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.payload).unwrap_or(serde_json::Value::Null)
-    }
-
-    pub fn ticket_created(t: &Ticket) -> Self {
-        Self::new(
-            "ticket:created",
-            t.id.to_string(),
-            json!({"id": t.id, "version": t.version, "title": t.title, "price": t.price.to_json(), "userId": t.user_id}),
-        )
-    }
-
-    pub fn ticket_updated(t: &Ticket) -> Self {
-        let mut payload = json!({"id": t.id, "version": t.version, "title": t.title, "price": t.price.to_json(), "userId": t.user_id});
-        if let Some(order_id) = t.order_id {
-            payload["orderId"] = json!(order_id);
+    /// The seed subject, e.g. `ticket:updated`.
+    pub fn subject(&self) -> &str {
+        match self {
+            Self::TicketCreated(_) => "ticket:created",
+            Self::TicketUpdated(_) => "ticket:updated",
+            Self::OrderCreated(_) => "order:created",
+            Self::OrderUpdated(_) => "order:updated",
+            Self::OrderCancelled(_) => "order:cancelled",
+            Self::ExpirationComplete(_) => "expiration:complete",
+            Self::PaymentCreated { .. } => "payment:created",
+            Self::Recorded { subject, .. } => subject,
         }
-        Self::new("ticket:updated", t.id.to_string(), payload)
     }
 
-    pub fn order_created(o: &Order) -> Self {
-        Self::new(
-            "order:created",
-            o.id.to_string(),
-            json!({"id": o.id, "version": o.version, "status": o.status.as_str(), "userId": o.user_id,
-                   "expiresAt": o.expires_at_iso(), "ticket": {"id": o.ticket.id, "price": o.ticket.price.to_json()}}),
-        )
+    /// The entity the event is about: events of one entity are delivered in version order.
+    pub fn entity_id(&self) -> String {
+        match self {
+            Self::TicketCreated(t) | Self::TicketUpdated(t) => t.id.to_string(),
+            Self::OrderCreated(o) | Self::OrderUpdated(o) | Self::OrderCancelled(o) | Self::ExpirationComplete(o) => {
+                o.id.to_string()
+            }
+            Self::PaymentCreated { order, .. } => order.id.to_string(),
+            Self::Recorded { entity_id, .. } => entity_id.clone(),
+        }
     }
 
-    pub fn order_cancelled(o: &Order) -> Self {
-        Self::new(
-            "order:cancelled",
-            o.id.to_string(),
-            json!({"id": o.id, "version": o.version, "ticket": {"id": o.ticket.id}}),
-        )
+    /// The order an event is about, if any.
+    pub fn order_id(&self) -> Option<OrderId> {
+        match self {
+            Self::OrderCreated(o) | Self::OrderUpdated(o) | Self::OrderCancelled(o) | Self::ExpirationComplete(o) => {
+                Some(o.id)
+            }
+            Self::PaymentCreated { order, .. } => Some(order.id),
+            _ => None,
+        }
     }
 
-    pub fn expiration_complete(o: &Order) -> Self {
-        Self::new("expiration:complete", o.id.to_string(), json!({"orderId": o.id}))
-    }
-
-    pub fn payment_created(o: &Order, payment_id: &str, stripe_id: &str) -> Self {
-        Self::new(
-            "payment:created",
-            o.id.to_string(),
-            json!({"id": payment_id, "orderId": o.id, "stripeId": stripe_id}),
-        )
+    /// Whether the event is part of the published contract (internal ones only feed read
+    /// models).
+    pub fn is_public(&self) -> bool {
+        !matches!(self, Self::OrderUpdated(_))
     }
 }

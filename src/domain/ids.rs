@@ -1,9 +1,69 @@
-//! Typed ids. Every id is a UUID v7 (time-ordered, so key order on disk is creation order);
-//! its shard is a stable hash of its bytes, which is what the cluster will route on.
+//! Typed ids and the slot every id carries.
+//!
+//! Every id is a UUID v7 (time-ordered, so ids sort by creation) whose last two bytes are its
+//! **slot**: a number in `0..SLOTS` that says which partition of the data the entity lives in.
+//! Routing an entity is reading its id: the slot picks the disk key prefix, the serving core and,
+//! in a cluster, the owning node (shards are ranges of slots). A ticket takes a slot chosen by
+//! the node that creates it, an order takes its ticket's slot (so a reservation is one write in
+//! one slot), a user takes a stable hash of the normalised email.
+//!
+//! Ids written before slots existed carry random bytes there: they are read as that slot, which
+//! is all routing needs (the migration keys their records the same way).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use uuid::Uuid;
+
+/// How many slots there are: fixed forever, since ids and disk keys embed them.
+pub const SLOTS: u32 = 1 << 16;
+
+/// A partition of the data: an entity's records all live under its slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Slot(pub u16);
+
+impl Slot {
+    /// A stable slot for any text (emails, provider event ids, idempotency keys).
+    pub fn of_text(text: &str) -> Self {
+        Self::of_bytes(text.as_bytes())
+    }
+
+    /// A stable slot for any bytes: FNV-1a, identical across releases and platforms.
+    pub fn of_bytes(bytes: &[u8]) -> Self {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in bytes {
+            hash ^= u64::from(*b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        Self((hash % u64::from(SLOTS)) as u16)
+    }
+
+    /// A random slot (a node spreading new tickets over the slots it owns).
+    pub fn random() -> Self {
+        Self(rand::random::<u16>())
+    }
+
+    pub fn to_be_bytes(self) -> [u8; 2] {
+        self.0.to_be_bytes()
+    }
+}
+
+impl fmt::Display for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A UUID v7 with `slot` in its last two bytes.
+fn uuid_in(slot: Slot) -> Uuid {
+    let mut bytes = *Uuid::now_v7().as_bytes();
+    bytes[14..16].copy_from_slice(&slot.to_be_bytes());
+    Uuid::from_bytes(bytes)
+}
+
+/// The slot a 16-byte id carries.
+pub fn slot_of_id(bytes: &[u8; 16]) -> Slot {
+    Slot(u16::from_be_bytes([bytes[14], bytes[15]]))
+}
 
 macro_rules! typed_id {
     ($(#[$doc:meta])* $name:ident) => {
@@ -13,29 +73,27 @@ macro_rules! typed_id {
         pub struct $name(Uuid);
 
         impl $name {
-            /// A fresh, time-ordered id.
-            pub fn new() -> Self {
-                Self(Uuid::now_v7())
+            /// A fresh, time-ordered id in `slot`.
+            pub fn new_in(slot: Slot) -> Self {
+                Self(uuid_in(slot))
             }
+
             /// Parses the textual form; anything else (a malformed path segment) is `None`.
             pub fn parse(s: &str) -> Option<Self> {
                 Uuid::try_parse(s).ok().map(Self)
             }
+
             pub fn as_bytes(&self) -> &[u8; 16] {
                 self.0.as_bytes()
             }
+
             pub fn from_bytes(b: [u8; 16]) -> Self {
                 Self(Uuid::from_bytes(b))
             }
-            /// The shard this id belongs to, out of `shards`.
-            pub fn shard(&self, shards: u32) -> u32 {
-                shard_of(self.as_bytes(), shards)
-            }
-        }
 
-        impl Default for $name {
-            fn default() -> Self {
-                Self::new()
+            /// The slot this entity lives in.
+            pub fn slot(&self) -> Slot {
+                slot_of_id(self.as_bytes())
             }
         }
 
@@ -48,31 +106,21 @@ macro_rules! typed_id {
 }
 
 typed_id!(
-    /// A user account.
+    /// A user account; its slot is [`Slot::of_text`] of the normalised email.
     UserId
 );
 typed_id!(
-    /// A ticket for sale.
+    /// A ticket for sale; its slot is chosen by the node that creates it.
     TicketId
 );
 typed_id!(
-    /// An order (a reservation of one ticket by one buyer).
+    /// An order (a reservation of one ticket by one buyer); its slot is its ticket's.
     OrderId
 );
 typed_id!(
-    /// A recorded payment.
+    /// A recorded payment; its slot is its order's.
     PaymentId
 );
-
-/// FNV-1a over the id bytes: stable across releases and platforms, unlike `DefaultHasher`.
-pub fn shard_of(bytes: &[u8], shards: u32) -> u32 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        hash ^= u64::from(*b);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    (hash % u64::from(shards.max(1))) as u32
-}
 
 #[cfg(test)]
 #[path = "ids_test.rs"]

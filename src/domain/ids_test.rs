@@ -4,7 +4,7 @@ use super::*;
 
 #[test]
 fn ids_round_trip_through_text() {
-    let id = TicketId::new();
+    let id = TicketId::new_in(Slot(7));
     assert_eq!(TicketId::parse(&id.to_string()), Some(id));
 }
 
@@ -15,17 +15,25 @@ fn malformed_ids_do_not_parse() {
 }
 
 #[test]
-fn shards_are_stable_and_in_range() {
-    let id = OrderId::parse("0190a3c4-0000-7000-8000-000000000001").unwrap();
-    assert_eq!(id.shard(64), id.shard(64));
-    for _ in 0..100 {
-        assert!(OrderId::new().shard(7) < 7);
+fn an_id_carries_the_slot_it_was_made_in() {
+    for slot in [0u16, 1, 255, 256, 40_000, u16::MAX] {
+        let id = OrderId::new_in(Slot(slot));
+        assert_eq!(id.slot(), Slot(slot));
+        assert_eq!(OrderId::parse(&id.to_string()).unwrap().slot(), Slot(slot));
     }
 }
 
 #[test]
+fn text_slots_are_stable_and_spread() {
+    assert_eq!(Slot::of_text("a@b.com"), Slot::of_text("a@b.com"));
+    let distinct: std::collections::HashSet<_> = (0..1000).map(|i| Slot::of_text(&format!("u{i}@x.io"))).collect();
+    assert!(distinct.len() > 950, "slots of different texts spread out: {}", distinct.len());
+}
+
+#[test]
 fn new_ids_sort_by_creation() {
-    let a = TicketId::new();
-    let b = TicketId::new();
-    assert!(a.as_bytes() <= b.as_bytes());
+    let a = TicketId::new_in(Slot(9));
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    let b = TicketId::new_in(Slot(1));
+    assert!(a.as_bytes() < b.as_bytes(), "the time prefix orders ids, whatever their slot");
 }

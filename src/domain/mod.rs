@@ -12,13 +12,13 @@ mod ticket;
 mod user;
 
 pub use email::Email;
-pub use error::{DomainError, FieldError};
+pub use error::{DomainError, Field, Rule};
 pub use events::Event;
-pub use ids::{shard_of, OrderId, PaymentId, TicketId, UserId};
+pub use ids::{slot_of_id, OrderId, PaymentId, Slot, TicketId, UserId, SLOTS};
 pub use order::{iso_utc, ChargeRequest, Order, OrderStatus, TicketSnapshot};
 pub use payment::Payment;
 pub use price::{Price, MAX_PRICE_CENTS};
-pub use ticket::{DraftFor, Ticket, TicketDraft};
+pub use ticket::{Ticket, TicketDraft, MAX_TITLE_CHARS};
 pub use user::{Password, RefreshToken, User};
 
 /// Milliseconds since the Unix epoch, the one clock the domain is given.

@@ -1,7 +1,7 @@
 //! An order: one buyer's reservation of one ticket, its 15-minute window, and the rules for
 //! cancelling, expiring and paying. Pure code: the order actor sequences and persists these.
 
-use super::{DomainError, Event, OrderId, Price, TicketId, UserId};
+use super::{DomainError, Event, OrderId, PaymentId, Price, Rule, TicketId, UserId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,7 +81,7 @@ impl Order {
             payment_token: None,
             stripe_id: None,
         };
-        let event = Event::order_created(&order);
+        let event = Event::OrderCreated(order.clone());
         (order, event)
     }
 
@@ -89,13 +89,14 @@ impl Order {
         iso_utc(self.expires_at_ms)
     }
 
-    /// Whether the deadline index must still hold this order: while it can expire, and after a
-    /// cancellation until its ticket is released.
-    pub fn needs_deadline(&self) -> bool {
+    /// When this order's unfinished work is due, for the durable index of unfinished work:
+    /// its expiry while it can expire, at once (`0`) for a cancelled order whose ticket is not
+    /// released yet, and never once it is settled.
+    pub fn work_due_ms(&self) -> Option<i64> {
         match self.status {
-            OrderStatus::Created | OrderStatus::AwaitingPayment => true,
-            OrderStatus::Cancelled => !self.ticket_released,
-            OrderStatus::Complete => false,
+            OrderStatus::Created | OrderStatus::AwaitingPayment => Some(self.expires_at_ms),
+            OrderStatus::Cancelled if !self.ticket_released => Some(0),
+            OrderStatus::Cancelled | OrderStatus::Complete => None,
         }
     }
 
@@ -112,12 +113,12 @@ impl Order {
         self.check_owner(caller)?;
         match self.status {
             OrderStatus::Cancelled => Ok(vec![]),
-            OrderStatus::Complete => Err(DomainError::Rule("Cannot cancel a completed order")),
-            OrderStatus::AwaitingPayment => Err(DomainError::Rule("A payment for this order is in progress")),
+            OrderStatus::Complete => Err(Rule::CannotCancelCompleted.into()),
+            OrderStatus::AwaitingPayment => Err(Rule::PaymentInProgress.into()),
             OrderStatus::Created => {
                 self.status = OrderStatus::Cancelled;
                 self.version += 1;
-                Ok(vec![Event::order_cancelled(self)])
+                Ok(vec![Event::OrderCancelled(self.clone())])
             }
         }
     }
@@ -129,7 +130,7 @@ impl Order {
         }
         self.status = OrderStatus::Cancelled;
         self.version += 1;
-        vec![Event::expiration_complete(self), Event::order_cancelled(self)]
+        vec![Event::ExpirationComplete(self.clone()), Event::OrderCancelled(self.clone())]
     }
 
     /// Starts a charge: the order is `awaiting:payment` until the provider answers, so it can
@@ -138,10 +139,10 @@ impl Order {
     /// token, same idempotency key, so it can never charge twice.
     pub fn begin_payment(&mut self, caller: UserId, token: &str, now_ms: i64) -> Result<ChargeRequest, DomainError> {
         self.check_owner(caller)?;
-        let expired = DomainError::Rule("Order has expired");
+        let expired = DomainError::Rule(Rule::OrderExpired);
         match self.status {
-            OrderStatus::Cancelled => return Err(DomainError::Rule("Cannot pay for an cancelled order")),
-            OrderStatus::Complete => return Err(DomainError::Rule("Order has already been paid")),
+            OrderStatus::Cancelled => return Err(Rule::CannotPayCancelled.into()),
+            OrderStatus::Complete => return Err(Rule::AlreadyPaid.into()),
             OrderStatus::AwaitingPayment => return self.charge_request().ok_or(expired),
             OrderStatus::Created if now_ms >= self.expires_at_ms => return Err(expired),
             OrderStatus::Created => {}
@@ -164,7 +165,7 @@ impl Order {
 
     /// The provider confirmed the charge: the order is complete and the ticket stays sold.
     /// Returns `None` when the order was already complete (a repeated confirmation).
-    pub fn complete(&mut self, payment_id: &str, stripe_id: &str) -> Option<Event> {
+    pub fn complete(&mut self, payment_id: PaymentId, stripe_id: &str) -> Option<Event> {
         match self.status {
             OrderStatus::Complete => None,
             _ => {
@@ -172,7 +173,7 @@ impl Order {
                 self.payment_token = None;
                 self.stripe_id = Some(stripe_id.to_string());
                 self.version += 1;
-                Some(Event::payment_created(self, payment_id, stripe_id))
+                Some(Event::PaymentCreated { order: self.clone(), payment_id, stripe_id: stripe_id.to_string() })
             }
         }
     }

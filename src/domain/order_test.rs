@@ -1,11 +1,12 @@
 //! Unit tests of `order`.
 
 use super::*;
+use crate::domain::{PaymentId, Slot};
 
 fn order() -> (Order, UserId) {
-    let buyer = UserId::new();
-    let ticket = TicketSnapshot { id: TicketId::new(), title: "t".into(), price: Price::from_cents(2000), version: 1 };
-    (Order::place(OrderId::new(), buyer, ticket, 1_000, 60_000).0, buyer)
+    let buyer = UserId::new_in(Slot(2));
+    let ticket = TicketSnapshot { id: TicketId::new_in(Slot(2)), title: "t".into(), price: Price::from_cents(2000), version: 1 };
+    (Order::place(OrderId::new_in(Slot(2)), buyer, ticket, 1_000, 60_000).0, buyer)
 }
 
 #[test]
@@ -20,7 +21,7 @@ fn a_placed_order_expires_at_the_end_of_its_window() {
 fn expiry_cancels_an_unpaid_order_once() {
     let (mut o, _) = order();
     assert!(o.expire(60_999).is_empty(), "not before the deadline");
-    let events: Vec<_> = o.expire(61_000).into_iter().map(|e| e.subject).collect();
+    let events: Vec<_> = o.expire(61_000).into_iter().map(|e| e.subject().to_string()).collect();
     assert_eq!(events, ["expiration:complete", "order:cancelled"]);
     assert_eq!(o.status, OrderStatus::Cancelled);
     assert!(o.expire(99_000).is_empty(), "a second expiry changes nothing");
@@ -31,7 +32,7 @@ fn expiry_leaves_paid_and_in_flight_orders_alone() {
     let (mut o, buyer) = order();
     o.begin_payment(buyer, "tok_visa", 2_000).unwrap();
     assert!(o.expire(99_000).is_empty());
-    o.complete("p", "ch_1").unwrap();
+    o.complete(PaymentId::new_in(Slot(2)), "ch_1").unwrap();
     assert!(o.expire(99_000).is_empty());
     assert_eq!(o.status, OrderStatus::Complete);
 }
@@ -39,19 +40,19 @@ fn expiry_leaves_paid_and_in_flight_orders_alone() {
 #[test]
 fn cancel_rules() {
     let (mut o, buyer) = order();
-    assert_eq!(o.cancel(UserId::new()), Err(DomainError::NotAuthorized));
+    assert_eq!(o.cancel(UserId::new_in(Slot(2))), Err(DomainError::NotAuthorized));
     assert_eq!(o.cancel(buyer).unwrap().len(), 1);
     assert!(o.cancel(buyer).unwrap().is_empty(), "cancelling twice changes nothing");
     let (mut paid, buyer) = order();
     paid.begin_payment(buyer, "tok_visa", 2_000).unwrap();
-    paid.complete("p", "ch").unwrap();
-    assert_eq!(paid.cancel(buyer), Err(DomainError::Rule("Cannot cancel a completed order")));
+    paid.complete(PaymentId::new_in(Slot(2)), "ch").unwrap();
+    assert_eq!(paid.cancel(buyer), Err(DomainError::Rule(Rule::CannotCancelCompleted)));
 }
 
 #[test]
 fn payment_rules_and_attempt_keys() {
     let (mut o, buyer) = order();
-    let not_owner = o.begin_payment(UserId::new(), "tok_visa", 2_000);
+    let not_owner = o.begin_payment(UserId::new_in(Slot(2)), "tok_visa", 2_000);
     assert_eq!(not_owner, Err(DomainError::NotAuthorized));
     let first = o.begin_payment(buyer, "tok_visa", 2_000).unwrap();
     assert_eq!((first.amount_cents, first.token.as_str()), (2000, "tok_visa"));
@@ -60,24 +61,24 @@ fn payment_rules_and_attempt_keys() {
     o.payment_declined();
     let second = o.begin_payment(buyer, "tok_visa", 2_000).unwrap();
     assert_ne!(first.idempotency_key, second.idempotency_key);
-    assert!(o.complete("p", "ch").is_some());
-    assert!(o.complete("p", "ch").is_none(), "a repeated confirmation is not a second payment");
+    assert!(o.complete(PaymentId::new_in(Slot(2)), "ch").is_some());
+    assert!(o.complete(PaymentId::new_in(Slot(2)), "ch").is_none(), "a repeated confirmation is not a second payment");
     let paid_twice = o.begin_payment(buyer, "tok_visa", 2_000);
-    assert_eq!(paid_twice, Err(DomainError::Rule("Order has already been paid")));
+    assert_eq!(paid_twice, Err(DomainError::Rule(Rule::AlreadyPaid)));
     let (mut late, buyer) = order();
     let expired = late.begin_payment(buyer, "tok_visa", 61_000);
-    assert_eq!(expired, Err(DomainError::Rule("Order has expired")));
+    assert_eq!(expired, Err(DomainError::Rule(Rule::OrderExpired)));
     late.expire(61_000);
     let cancelled = late.begin_payment(buyer, "tok_visa", 61_000);
-    assert_eq!(cancelled, Err(DomainError::Rule("Cannot pay for an cancelled order")));
+    assert_eq!(cancelled, Err(DomainError::Rule(Rule::CannotPayCancelled)));
 }
 
 #[test]
-fn the_deadline_is_kept_until_the_ticket_is_released() {
+fn unfinished_work_is_due_at_expiry_then_at_once_until_the_ticket_is_released() {
     let (mut o, buyer) = order();
-    assert!(o.needs_deadline());
+    assert_eq!(o.work_due_ms(), Some(61_000));
     o.cancel(buyer).unwrap();
-    assert!(o.needs_deadline());
+    assert_eq!(o.work_due_ms(), Some(0), "a cancelled order still holding its ticket is due now");
     o.ticket_released = true;
-    assert!(!o.needs_deadline());
+    assert_eq!(o.work_due_ms(), None);
 }

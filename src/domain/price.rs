@@ -1,4 +1,4 @@
-//! `Price`: an amount in integer cents, parsed from the API's currency units.
+//! `Price`: an amount in integer cents, parsed from decimal currency units.
 
 use serde::{Deserialize, Serialize};
 
@@ -18,27 +18,20 @@ impl Price {
         self.0
     }
 
-    /// The API form: currency units, an integer when whole (`20`, not `20.0`), like the seeds.
-    pub fn to_json(&self) -> serde_json::Value {
-        if self.0 % 100 == 0 {
-            serde_json::Value::from(self.0 / 100)
-        } else {
-            serde_json::Value::from(self.0 as f64 / 100.0)
-        }
+    /// Whole currency units when the price has no cents (`Some(20)` for 2000 cents).
+    pub fn whole_units(&self) -> Option<u64> {
+        (self.0 % 100 == 0).then_some(self.0 / 100)
     }
 
-    /// Parses a JSON number or numeric string: greater than 0, at most two decimals, at most
-    /// 1,000,000. Works on the decimal text so that `12.35` is exactly 1235 cents.
-    pub fn parse_json(value: &serde_json::Value) -> Option<Self> {
-        let text = match value {
-            serde_json::Value::Number(n) => n.to_string(),
-            serde_json::Value::String(s) => s.trim().to_string(),
-            _ => return None,
-        };
-        Self::parse_decimal(&text)
+    /// The price in currency units as a float (for formats that want a number).
+    pub fn units(&self) -> f64 {
+        self.0 as f64 / 100.0
     }
 
-    fn parse_decimal(text: &str) -> Option<Self> {
+    /// Parses decimal currency units (`"20"`, `"12.35"`): greater than 0, at most two
+    /// decimals, at most 1,000,000. Works on the text, so `12.35` is exactly 1235 cents.
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
         let (whole, frac) = match text.split_once('.') {
             Some((w, f)) => (w, f),
             None => (text, ""),

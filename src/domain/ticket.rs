@@ -1,54 +1,36 @@
 //! A ticket and its rules: who may edit it, when it can be reserved, and how each change
 //! moves its version. Pure code: the ticket actor sequences and persists these calls.
 
-use super::{DomainError, Event, FieldError, OrderId, Price, TicketId, UserId};
+use super::{DomainError, Event, Field, OrderId, Price, Rule, TicketId, UserId};
 use serde::{Deserialize, Serialize};
 
 /// Title and price after validation, ready to apply to a ticket.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TicketDraft {
     pub title: String,
     pub price: Price,
 }
 
-/// Which route is validating: the seeds word the price rule differently on update.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DraftFor {
-    Create,
-    Update,
-}
+/// Longest title, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
 
 impl TicketDraft {
-    /// Validates a request body's `title` and `price`, reporting every failed rule in field order.
-    pub fn parse(
-        title: Option<&serde_json::Value>,
-        price: Option<&serde_json::Value>,
-        purpose: DraftFor,
-    ) -> Result<Self, DomainError> {
-        let mut errors = Vec::new();
-        let title = match title {
-            Some(serde_json::Value::String(s)) if !s.trim().is_empty() && s.trim().chars().count() <= 200 => {
-                Some(s.trim().to_string())
-            }
-            _ => {
-                errors.push(FieldError { field: "title", message: "Title is required" });
-                None
-            }
-        };
-        let price = match price.and_then(Price::parse_json) {
-            Some(p) => Some(p),
-            None => {
-                let message = match purpose {
-                    DraftFor::Create => "Price must be greater than 0",
-                    DraftFor::Update => "Price must be provided and must be greater than 0",
-                };
-                errors.push(FieldError { field: "price", message });
-                None
-            }
-        };
+    /// Validates a title and a price (`None`: missing or not a valid price), reporting every
+    /// invalid field in field order. The title is trimmed.
+    pub fn new(title: Option<&str>, price: Option<Price>) -> Result<Self, DomainError> {
+        let title = title.map(str::trim).filter(|t| !t.is_empty() && t.chars().count() <= MAX_TITLE_CHARS);
         match (title, price) {
-            (Some(title), Some(price)) if errors.is_empty() => Ok(Self { title, price }),
-            _ => Err(DomainError::Validation(errors)),
+            (Some(title), Some(price)) => Ok(Self { title: title.to_string(), price }),
+            (title, price) => {
+                let mut invalid = Vec::new();
+                if title.is_none() {
+                    invalid.push(Field::Title);
+                }
+                if price.is_none() {
+                    invalid.push(Field::Price);
+                }
+                Err(DomainError::Validation(invalid))
+            }
         }
     }
 }
@@ -77,14 +59,14 @@ impl Ticket {
             order_id: None,
             updated_at_ms: now_ms,
         };
-        let event = Event::ticket_created(&ticket);
+        let event = Event::TicketCreated(ticket.clone());
         (ticket, event)
     }
 
     /// Seed rule order: a reserved ticket is refused before ownership is checked.
     pub fn update(&mut self, caller: UserId, draft: TicketDraft, now_ms: i64) -> Result<Event, DomainError> {
         if self.order_id.is_some() {
-            return Err(DomainError::Rule("Cannot edit a reserved ticket"));
+            return Err(Rule::CannotEditReserved.into());
         }
         if self.user_id != caller {
             return Err(DomainError::NotAuthorized);
@@ -97,10 +79,10 @@ impl Ticket {
     /// Grants the ticket to `order`: the single point where a reservation is decided.
     pub fn reserve(&mut self, order: OrderId, buyer: UserId, now_ms: i64) -> Result<Event, DomainError> {
         if self.order_id.is_some() {
-            return Err(DomainError::Rule("Ticket is already reserved"));
+            return Err(Rule::TicketReserved.into());
         }
         if self.user_id == buyer {
-            return Err(DomainError::Rule("Cannot buy your own ticket"));
+            return Err(Rule::CannotBuyOwnTicket.into());
         }
         self.order_id = Some(order);
         Ok(self.bump(now_ms))
@@ -118,7 +100,7 @@ impl Ticket {
     fn bump(&mut self, now_ms: i64) -> Event {
         self.version += 1;
         self.updated_at_ms = now_ms;
-        Event::ticket_updated(self)
+        Event::TicketUpdated(self.clone())
     }
 }
 

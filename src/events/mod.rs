@@ -1,26 +1,30 @@
 //! Event delivery from the durable outbox.
 //!
-//! Every state change writes its events into the outbox (`x/<seq>` keys) in the same batch as
-//! the change. The [`Publisher`] reads the outbox in sequence order, makes sure what it read is
-//! on disk, hands the events to every [`EventSink`] and only then deletes them: delivery is
-//! at-least-once and, because one entity's events are written in its actor's mailbox order, in
-//! per-entity version order. The in-process [`EventBus`] is the sink today; a RabbitMQ sink
-//! plugs in at the same place for clustering.
+//! Every state change writes its events into its slot's outbox (`<slot>x<seq>` keys) in the
+//! same batch as the change. The [`Publisher`] reads the outbox of each slot that has new
+//! events, in sequence order, hands the durable ones to every [`EventSink`] (the read model
+//! first, then the in-process [`EventBus`]; a RabbitMQ sink plugs in at the same place) and only
+//! then deletes them: delivery is at-least-once and, because one entity's events are written
+//! in its actor's mailbox order, in per-entity version order.
+//!
+//! The publisher never forces a flush: an event is delivered once the batch that wrote it is
+//! known to be on disk, and the deletions ride on the next durable write.
 
-use crate::domain::Event;
+use crate::domain::{Event, Slot};
 use crate::observability::Metrics;
 use crate::storage::{keys, Store, StoredEvent, WriteBatch};
 use futures_util::future::LocalBoxFuture;
 use parking_lot::Mutex;
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch, Notify};
 
 /// How many published events the bus remembers (for tests and the admin view).
 const RECENT: usize = 20_000;
-/// Events published per outbox pass.
+/// Events read from one slot per pass.
 const PASS: usize = 1_000;
 
 /// Where published events go.
@@ -29,11 +33,33 @@ pub trait EventSink {
     fn publish<'a>(&'a self, events: &'a [StoredEvent]) -> LocalBoxFuture<'a, Result<(), String>>;
 }
 
-/// In-process subscribers: a broadcast channel plus a bounded log of recent events.
+/// An event as published: the seed subject and JSON payload.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PublishedEvent {
+    pub subject: String,
+    pub entity_id: String,
+    pub payload: serde_json::Value,
+}
+
+impl PublishedEvent {
+    pub fn from_event(event: &Event) -> Self {
+        Self {
+            subject: event.subject().to_string(),
+            entity_id: event.entity_id(),
+            payload: crate::json::event_payload(event),
+        }
+    }
+
+    pub fn payload_json(&self) -> serde_json::Value {
+        self.payload.clone()
+    }
+}
+
+/// In-process subscribers: a broadcast channel plus a bounded log of recent public events.
 #[derive(Clone)]
 pub struct EventBus {
-    tx: broadcast::Sender<Event>,
-    recent: Arc<Mutex<VecDeque<Event>>>,
+    tx: broadcast::Sender<PublishedEvent>,
+    recent: Arc<Mutex<VecDeque<PublishedEvent>>>,
 }
 
 impl Default for EventBus {
@@ -43,12 +69,12 @@ impl Default for EventBus {
 }
 
 impl EventBus {
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+    pub fn subscribe(&self) -> broadcast::Receiver<PublishedEvent> {
         self.tx.subscribe()
     }
 
     /// The most recently published events, oldest first.
-    pub fn recent(&self) -> Vec<Event> {
+    pub fn recent(&self) -> Vec<PublishedEvent> {
         self.recent.lock().iter().cloned().collect()
     }
 }
@@ -57,16 +83,38 @@ impl EventSink for EventBus {
     fn publish<'a>(&'a self, events: &'a [StoredEvent]) -> LocalBoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             let mut recent = self.recent.lock();
-            for e in events {
+            for e in events.iter().filter(|e| e.event.is_public()) {
+                let published = PublishedEvent::from_event(&e.event);
                 // No subscriber is not an error: the event is still delivered to the log.
-                let _ = self.tx.send(e.event.clone());
+                let _ = self.tx.send(published.clone());
                 if recent.len() == RECENT {
                     recent.pop_front();
                 }
-                recent.push_back(e.event.clone());
+                recent.push_back(published);
             }
             Ok(())
         })
+    }
+}
+
+/// Lets readers wait until every event committed before they asked has been delivered (a
+/// list read then sees the reader's own writes).
+#[derive(Clone)]
+pub struct Delivery {
+    requested: Arc<AtomicU64>,
+    done: watch::Receiver<u64>,
+    wake: Arc<Notify>,
+}
+
+impl Delivery {
+    /// Waits (at most `limit`) until a publisher pass that started after this call finished.
+    pub async fn caught_up(&self, limit: Duration) {
+        let ticket = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        self.wake.notify_one();
+        let mut done = self.done.clone();
+        if tokio::time::timeout(limit, done.wait_for(|d| *d >= ticket)).await.is_err() {
+            tracing::warn!("event delivery is behind; serving a list that may miss the latest changes");
+        }
     }
 }
 
@@ -74,62 +122,114 @@ pub struct Publisher {
     store: Store,
     sinks: Vec<Rc<dyn EventSink>>,
     metrics: Metrics,
+    requested: Arc<AtomicU64>,
+    done: watch::Sender<u64>,
+    wake: Arc<Notify>,
 }
 
 impl Publisher {
     pub fn new(store: Store, sinks: Vec<Rc<dyn EventSink>>, metrics: Metrics) -> Self {
-        Self { store, sinks, metrics }
+        let (done, _) = watch::channel(0);
+        Self { store, sinks, metrics, requested: Arc::new(AtomicU64::new(0)), done, wake: Arc::new(Notify::new()) }
     }
 
-    /// Runs forever on the current (actix) thread.
+    pub fn delivery(&self) -> Delivery {
+        Delivery { requested: Arc::clone(&self.requested), done: self.done.subscribe(), wake: Arc::clone(&self.wake) }
+    }
+
+    /// Runs forever on the current (actix) thread. The first pass sweeps every slot's outbox
+    /// (events left by a crash or a stop); later passes read the slots that commits marked.
     pub async fn run(self) {
-        loop {
-            match self.pass().await {
-                Ok(n) if n == PASS => continue,
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "outbox pass failed; retrying"),
+        let mut slots = match self.slots_with_events() {
+            Ok(slots) => slots,
+            Err(e) => {
+                tracing::error!(error = %e, "outbox sweep failed; relying on new commits");
+                BTreeSet::new()
             }
-            // Woken by commits; the timeout catches events written before a restart.
-            let _ = tokio::time::timeout(Duration::from_millis(250), self.store.outbox_written()).await;
+        };
+        loop {
+            let target = self.requested.load(Ordering::SeqCst);
+            slots.extend(self.store.take_dirty_outbox_slots());
+            let mut again = BTreeSet::new();
+            let mut backlog = 0;
+            for slot in std::mem::take(&mut slots) {
+                match self.pass(slot).await {
+                    Ok((published, left)) => {
+                        backlog += published + left;
+                        if left > 0 {
+                            again.insert(slot);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(slot = %slot, error = %e, "outbox pass failed; retrying");
+                        again.insert(slot);
+                    }
+                }
+            }
+            self.metrics.set_outbox_backlog(backlog);
+            self.done.send_replace(target);
+            slots = again;
+            if !slots.is_empty() {
+                // Events waiting for their batch's flush, or a failing sink: come back soon.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                continue;
+            }
+            // Woken by durable commits and by readers waiting to catch up.
+            tokio::select! {
+                _ = self.store.outbox_written() => {}
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
         }
     }
 
-    /// Publishes up to one pass of events; returns how many.
-    pub async fn pass(&self) -> Result<usize, String> {
-        let scanned = self.store.scan_lenient::<StoredEvent>(&[keys::OUTBOX], PASS).map_err(|e| e.to_string())?;
-        let scanned_len = scanned.len();
-        self.metrics.set_outbox_backlog(scanned_len);
+    fn slots_with_events(&self) -> Result<BTreeSet<Slot>, crate::storage::StorageError> {
+        let mut slots = BTreeSet::new();
+        self.store.sweep(keys::OUTBOX, |key, _| {
+            if let Some(slot) = keys::slot_of(key) {
+                slots.insert(slot);
+            }
+            Ok(true)
+        })?;
+        Ok(slots)
+    }
+
+    /// Publishes the durable events of one slot, up to one pass; returns (published, left).
+    pub async fn pass(&self, slot: Slot) -> Result<(usize, usize), String> {
+        let scanned = self.store.scan_slot_lenient::<StoredEvent>(slot, keys::OUTBOX, PASS).map_err(|e| e.to_string())?;
+        let full = scanned.len() == PASS;
         let mut done = WriteBatch::default();
-        let mut pending = Vec::with_capacity(scanned_len);
+        let mut ready = Vec::with_capacity(scanned.len());
+        let mut left = 0;
         for (key, decoded) in scanned {
             match decoded {
-                Ok(event) => pending.push((key, event)),
+                // Its batch may not be on disk yet: stop here, so this slot keeps its order.
+                Ok(event) if self.store.outbox_in_flight(event.seq) => {
+                    left += 1;
+                    break;
+                }
+                Ok(event) => ready.push((key, event)),
                 Err((e, raw)) => {
                     // One bad record must not stop every later event: move it aside, loudly.
                     tracing::error!(error = %e, "undecodable outbox record quarantined");
                     self.metrics.event_quarantined();
-                    let mut quarantined = vec![keys::QUARANTINE];
-                    quarantined.extend_from_slice(&key);
-                    done.put_raw(quarantined, raw);
+                    done.put_raw(keys::quarantined(&key), raw);
                     done.remove(key);
                 }
             }
         }
-        if pending.is_empty() {
-            self.store.commit(done).await.map_err(|e| e.to_string())?;
-            return Ok(scanned_len);
-        }
-        // Only publish what is durable: a batch may be applied but not yet flushed.
-        self.store.sync().await;
-        let events: Vec<StoredEvent> = pending.iter().map(|(_, e)| e.clone()).collect();
+        let events: Vec<StoredEvent> = ready.iter().map(|(_, e)| e.clone()).collect();
         for sink in &self.sinks {
             sink.publish(&events).await?;
         }
-        for (key, _) in &pending {
+        for (key, _) in &ready {
             done.remove(key.clone());
         }
-        self.store.commit(done).await.map_err(|e| e.to_string())?;
-        Ok(scanned_len)
+        self.store.apply(done).map_err(|e| e.to_string())?;
+        if full {
+            left += 1;
+        }
+        Ok((events.len(), left))
     }
 }
 

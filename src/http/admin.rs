@@ -1,14 +1,11 @@
 //! `/admin/*`: what operators see inside the running actor system, behind the admin bearer
-//! token. Everything here reads the registries' shared counters and storage: listing actors
-//! never sends a message to an actor, so inspection cannot stall a mailbox.
+//! token, as JSON over the admin use cases (`crate::app::admin`).
 
 use super::error::ApiError;
 use super::AppState;
-use crate::actors::order::PassivateOrder;
-use crate::actors::ticket::Passivate;
 use crate::actors::LiveActor;
-use crate::domain::{iso_utc, Order, OrderId, Ticket, TicketId};
-use crate::storage::keys;
+use crate::app::admin::{ActorKind, ClusterView, EntityState};
+use crate::domain::iso_utc;
 use actix_web::dev::Payload;
 use actix_web::{http::header, web, FromRequest, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -59,28 +56,6 @@ impl FromRequest for AdminToken {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum ActorKind {
-    Ticket,
-    Order,
-}
-
-impl ActorKind {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "ticket" => Some(Self::Ticket),
-            "order" => Some(Self::Order),
-            _ => None,
-        }
-    }
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Ticket => "ticket",
-            Self::Order => "order",
-        }
-    }
-}
-
 /// One live actor as JSON.
 pub fn actor_json(node: &str, kind: ActorKind, actor: &LiveActor) -> Value {
     let s = &actor.stats;
@@ -103,35 +78,6 @@ struct ListQuery {
     kind: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
-}
-
-/// The live actors of the wanted kinds, a page at a time, ordered by (kind, id). The page is
-/// picked with a partial selection, not a full sort, so 100,000 live actors stay cheap.
-pub fn live_page(
-    state: &AppState,
-    kinds: &[ActorKind],
-    after: Option<(ActorKind, String)>,
-    limit: usize,
-) -> (Vec<(ActorKind, LiveActor)>, bool) {
-    let mut candidates: Vec<(ActorKind, LiveActor)> = Vec::new();
-    for kind in kinds {
-        let live = match kind {
-            ActorKind::Ticket => state.tickets.live(),
-            ActorKind::Order => state.orders.live(),
-        };
-        candidates.extend(
-            live.into_iter()
-                .filter(|a| after.as_ref().is_none_or(|(k, id)| (*kind, &a.id) > (*k, id)))
-                .map(|a| (*kind, a)),
-        );
-    }
-    let more = candidates.len() > limit;
-    if more {
-        candidates.select_nth_unstable_by(limit, |a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
-        candidates.truncate(limit);
-    }
-    candidates.sort_by(|a, b| (a.0, &a.1.id).cmp(&(b.0, &b.1.id)));
-    (candidates, more)
 }
 
 async fn list(
@@ -158,8 +104,8 @@ async fn list(
             Some((ActorKind::parse(kind).ok_or_else(|| ApiError::bad_request("Invalid cursor"))?, id.to_string()))
         }
     };
-    let node = &state.settings.cluster.node_id;
-    let (page, more) = live_page(&state, &kinds, after, limit);
+    let node = state.app.node_id();
+    let (page, more) = state.app.live_actors(&kinds, after, limit);
     let next = if more { page.last().map(|(k, a)| format!("{}:{}", k.as_str(), a.id)) } else { None };
     let actors: Vec<Value> = page.iter().map(|(k, a)| actor_json(node, *k, a)).collect();
     Ok(HttpResponse::Ok().json(json!({ "actors": actors, "nextCursor": next })))
@@ -176,33 +122,20 @@ async fn show(
 ) -> Result<HttpResponse, ApiError> {
     let (kind, id) = path.into_inner();
     let kind = ActorKind::parse(&kind).ok_or(ApiError::NotFound)?;
-    let node = &state.settings.cluster.node_id;
-    let (live, record): (Option<LiveActor>, Option<Value>) = match kind {
-        ActorKind::Ticket => {
-            let id = TicketId::parse(&id).ok_or(ApiError::NotFound)?;
-            let live = state.tickets.stats(&id).map(|stats| LiveActor { id: id.to_string(), stats });
-            (live, state.store.get::<Ticket>(&keys::ticket(&id))?.map(|t| to_json(&t)))
-        }
-        ActorKind::Order => {
-            let id = OrderId::parse(&id).ok_or(ApiError::NotFound)?;
-            let live = state.orders.stats(&id).map(|stats| LiveActor { id: id.to_string(), stats });
-            (live, state.store.get::<Order>(&keys::order(&id))?.map(|o| to_json(&o)))
-        }
-    };
-    if live.is_none() && record.is_none() {
-        return Err(ApiError::NotFound);
-    }
-    let pending_deadline = match kind {
-        ActorKind::Order => OrderId::parse(&id).and_then(|o| state.deadlines.next_for(&o)).map(iso_utc),
-        ActorKind::Ticket => None,
+    let detail = state.app.actor_detail(kind, &id)?;
+    let node = state.app.node_id();
+    let record = match &detail.state {
+        Some(EntityState::Ticket(t)) => to_json(t),
+        Some(EntityState::Order(o)) => to_json(o),
+        None => Value::Null,
     };
     Ok(HttpResponse::Ok().json(json!({
         "kind": kind.as_str(),
         "id": id,
         "node": node,
-        "source": if live.is_some() { "actor" } else { "storage" },
-        "live": live.as_ref().map(|a| actor_json(node, kind, a)),
-        "pendingDeadline": pending_deadline,
+        "source": if detail.live.is_some() { "actor" } else { "storage" },
+        "live": detail.live.as_ref().map(|a| actor_json(node, kind, a)),
+        "pendingDeadline": detail.pending_deadline_ms.map(iso_utc),
         "state": record,
     })))
 }
@@ -217,27 +150,18 @@ async fn passivate(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (kind, id) = path.into_inner();
-    let passivated = match ActorKind::parse(&kind).ok_or(ApiError::NotFound)? {
-        ActorKind::Ticket => {
-            let id = TicketId::parse(&id).filter(|id| state.tickets.is_live(id)).ok_or(ApiError::NotFound)?;
-            state.tickets.ask(id, Passivate).await?
-        }
-        ActorKind::Order => {
-            let id = OrderId::parse(&id).filter(|id| state.orders.is_live(id)).ok_or(ApiError::NotFound)?;
-            state.orders.ask(id, PassivateOrder).await?
-        }
-    };
+    let kind = ActorKind::parse(&kind).ok_or(ApiError::NotFound)?;
+    let passivated = state.app.passivate(kind, &id).await?;
     Ok(HttpResponse::Ok().json(json!({ "passivated": passivated })))
 }
 
 /// This node, its members, shard ownership and link health. A single node owns every shard
 /// and has no links; the cluster release fills these from RabbitMQ membership.
-pub fn cluster_json(state: &AppState) -> Value {
-    let node = &state.settings.cluster.node_id;
-    let shards = state.settings.cluster.shards;
+pub fn cluster_json(view: &ClusterView) -> Value {
+    let (node, shards) = (&view.node, view.shards);
     json!({
         "node": node,
-        "mode": if state.settings.cluster.amqp_url.is_empty() { "single-node" } else { "cluster" },
+        "mode": if view.clustered { "cluster" } else { "single-node" },
         "members": [{ "id": node, "self": true, "status": "up" }],
         "shards": {
             "count": shards,
@@ -249,5 +173,5 @@ pub fn cluster_json(state: &AppState) -> Value {
 }
 
 async fn cluster(state: web::Data<AppState>, _: AdminToken) -> HttpResponse {
-    HttpResponse::Ok().json(cluster_json(&state))
+    HttpResponse::Ok().json(cluster_json(&state.app.cluster()))
 }

@@ -2,7 +2,8 @@
 //! every few seconds. A browser cannot send a bearer header on navigation, so the page has a
 //! login form that stores the admin token in an HttpOnly, `/admin`-scoped cookie.
 
-use super::admin::{actor_json, cluster_json, is_admin, live_page, token_matches, ActorKind, ADMIN_COOKIE};
+use super::admin::{actor_json, cluster_json, is_admin, token_matches, ADMIN_COOKIE};
+use crate::app::admin::ActorKind;
 use super::AppState;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
@@ -64,7 +65,8 @@ pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
     if !is_admin(&req) {
         return html(StatusCode::UNAUTHORIZED, "ticketing admin: sign in", &login_form(None), false);
     }
-    let node = &state.settings.cluster.node_id;
+    let node = state.app.node_id();
+    let live = state.app.live_counts();
     let mut body = String::new();
     let _ = write!(
         body,
@@ -72,12 +74,12 @@ pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
          <table id=\"summary\"><tr><th>live tickets</th><th>live orders</th><th>timers pending</th></tr>\
          <tr><td>{}</td><td>{}</td><td>{}</td></tr></table>",
         escape(node),
-        state.tickets.live_count(),
-        state.orders.live_count(),
-        state.deadlines.pending(),
+        live.tickets,
+        live.orders,
+        live.timers_pending,
     );
     for kind in [ActorKind::Ticket, ActorKind::Order] {
-        let (page, more) = live_page(&state, &[kind], None, ROWS);
+        let (page, more) = state.app.live_actors(&[kind], None, ROWS);
         let _ = write!(
             body,
             "<h2>{} actors</h2><table id=\"{}-actors\"><tr><th>id</th><th>version</th><th>mailbox</th><th>handled</th>\
@@ -108,7 +110,7 @@ pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
             );
         }
     }
-    let cluster = cluster_json(&state);
+    let cluster = cluster_json(&state.app.cluster());
     let _ = write!(
         body,
         "<h2>cluster</h2><table id=\"cluster\"><tr><th>member</th><th>status</th><th>shards owned</th></tr>\

@@ -1,14 +1,19 @@
 //! The one error boundary: every failure becomes `{"errors":[{"message","field"?}]}` with the
 //! seed-compatible status. 5xx bodies are generic; their cause is logged, never returned.
 
-use crate::actors::ActorError;
-use crate::auth::AuthError;
-use crate::domain::{DomainError, FieldError};
-use crate::storage::StorageError;
+use crate::app::AppError;
+use crate::domain::{DomainError, Field, Rule};
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 use std::fmt;
+
+/// One invalid field of a request, in the API's words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: &'static str,
+}
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -90,11 +95,41 @@ impl ResponseError for ApiError {
     }
 }
 
+/// The API's words for a business rule (the seeds' messages).
+pub fn rule_message(rule: Rule) -> &'static str {
+    match rule {
+        Rule::TicketReserved => "Ticket is already reserved",
+        Rule::CannotEditReserved => "Cannot edit a reserved ticket",
+        Rule::CannotBuyOwnTicket => "Cannot buy your own ticket",
+        Rule::TicketExists => "Ticket already exists",
+        Rule::CannotCancelCompleted => "Cannot cancel a completed order",
+        Rule::PaymentInProgress => "A payment for this order is in progress",
+        Rule::CannotPayCancelled => "Cannot pay for an cancelled order",
+        Rule::AlreadyPaid => "Order has already been paid",
+        Rule::OrderExpired => "Order has expired",
+        Rule::InvalidPaymentToken => "Invalid payment token",
+    }
+}
+
+/// The API's words for an invalid ticket field; the seeds word the price rule differently
+/// when a ticket is created and when it is updated.
+pub fn ticket_field(field: Field, updating: bool) -> FieldError {
+    match field {
+        Field::Title => FieldError { field: "title", message: "Title is required" },
+        Field::Price if updating => {
+            FieldError { field: "price", message: "Price must be provided and must be greater than 0" }
+        }
+        Field::Price => FieldError { field: "price", message: "Price must be greater than 0" },
+    }
+}
+
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         match e {
-            DomainError::Validation(errors) => Self::Validation(errors),
-            DomainError::Rule(message) => Self::BadRequest(message.to_string()),
+            DomainError::Validation(fields) => {
+                Self::Validation(fields.into_iter().map(|f| ticket_field(f, false)).collect())
+            }
+            DomainError::Rule(rule) => Self::BadRequest(rule_message(rule).to_string()),
             DomainError::NotAuthorized => Self::NotAuthorized,
             DomainError::NotFound => Self::NotFound,
             DomainError::CardDeclined => Self::PaymentRequired("Your card was declined".into()),
@@ -102,31 +137,22 @@ impl From<DomainError> for ApiError {
     }
 }
 
-impl From<ActorError> for ApiError {
-    fn from(e: ActorError) -> Self {
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
         match e {
-            ActorError::Domain(d) => d.into(),
-            ActorError::Unavailable => Self::Unavailable,
-            ActorError::Storage(cause) => Self::Internal(cause),
-            ActorError::Panicked => Self::Internal("actor panicked and is being restarted".into()),
-        }
-    }
-}
-
-impl From<StorageError> for ApiError {
-    fn from(e: StorageError) -> Self {
-        Self::Internal(e.to_string())
-    }
-}
-
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> Self {
-        match e {
-            AuthError::EmailInUse => Self::bad_request("Email in use"),
-            AuthError::InvalidCredentials => Self::bad_request("Invalid credentials"),
-            AuthError::RefreshRejected => Self::NotAuthorized,
-            AuthError::Storage(e) => e.into(),
-            AuthError::Hashing(cause) => Self::Internal(cause),
+            AppError::Domain(d) => d.into(),
+            AppError::EmailInUse => Self::bad_request("Email in use"),
+            AppError::InvalidCredentials => Self::bad_request("Invalid credentials"),
+            AppError::RefreshRejected => Self::NotAuthorized,
+            AppError::WebhookRefused(reason) => Self::BadRequest(reason),
+            AppError::IdempotencyMismatch => {
+                Self::Unprocessable("Idempotency-Key was used with a different request".into())
+            }
+            AppError::IdempotencyInProgress => {
+                Self::Conflict("A request with this Idempotency-Key is still running".into())
+            }
+            AppError::Unavailable => Self::Unavailable,
+            AppError::Internal(cause) => Self::Internal(cause),
         }
     }
 }

@@ -33,7 +33,7 @@ pub fn current_user(req: &HttpRequest) -> Option<AuthUser> {
         Some(t) => t.to_string(),
         None => SessionCookie::decode(req.cookie(SessionCookie::NAME)?.value())?,
     };
-    let claims = state.auth.verify(&token)?;
+    let claims = state.app.accounts().verify(&token)?;
     let id = UserId::parse(&claims.id)?;
     Some(AuthUser { id, claims })
 }

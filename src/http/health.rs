@@ -15,8 +15,8 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.store.contains(b"readyz-probe") {
-        Ok(_) => HttpResponse::Ok().json(json!({ "status": "ready", "storage": "ok" })),
+    match state.app.ready() {
+        Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready", "storage": "ok" })),
         Err(e) => {
             tracing::warn!(error = %e, "storage not ready");
             HttpResponse::ServiceUnavailable()
@@ -28,8 +28,5 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 
 /// Prometheus text exposition. Gauges of live state are sampled at scrape time.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    state.metrics.set_live("ticket", state.tickets.live_count(), state.tickets.mailbox_total());
-    state.metrics.set_live("order", state.orders.live_count(), state.orders.mailbox_total());
-    state.metrics.set_timers_pending(state.deadlines.pending());
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render())
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.app.render_metrics())
 }

@@ -6,37 +6,15 @@
 use super::error::ApiError;
 use super::extract::current_user;
 use super::AppState;
-use crate::domain::now_ms;
-use crate::storage::{envelope::Kind, Record, StorageError, Store, WriteBatch};
+use crate::app::idempotency::{Claim, StoredResponse};
 use actix_web::body::{to_bytes, BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 const HEADER: &str = "Idempotency-Key";
-const KEEP_MS: i64 = 24 * 3600 * 1000;
-/// An in-flight claim older than this was abandoned (the node crashed): the key is free again.
-const ABANDONED_MS: i64 = 60_000;
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-enum Outcome {
-    Running,
-    Done { status: u16, headers: Vec<(String, String)>, body: Vec<u8> },
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct IdempotencyRecord {
-    request_hash: [u8; 32],
-    created_at_ms: i64,
-    outcome: Outcome,
-}
-
-impl Record for IdempotencyRecord {
-    const KIND: Kind = Kind::Idempotency;
-}
 
 /// Headers worth replaying (the body's type, cookies, links).
 const REPLAYED_HEADERS: [header::HeaderName; 3] = [header::CONTENT_TYPE, header::SET_COOKIE, header::LINK];
@@ -64,36 +42,29 @@ pub async fn idempotency(
     let request_hash: [u8; 32] = hasher.finalize().into();
     req.set_payload(Payload::from(body));
 
-    let store_key = storage_key(&scope, &key);
-    match claim(&state.store, &store_key, request_hash).map_err(ApiError::from)? {
-        Claim::Replay(status, headers, body) => {
-            let mut res = HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
-            for (k, v) in headers {
+    let claimed = match state.app.claim_idempotency_key(&scope, &key, request_hash).map_err(ApiError::from)? {
+        Claim::Replay(stored) => {
+            let mut res = HttpResponse::build(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK));
+            for (k, v) in stored.headers {
                 res.append_header((k, v));
             }
             res.insert_header(("Idempotent-Replayed", "true"));
-            return Ok(req.into_response(res.body(body)));
+            return Ok(req.into_response(res.body(stored.body)));
         }
-        Claim::Mismatch => {
-            return Err(ApiError::Unprocessable("Idempotency-Key was used with a different request".into()).into())
-        }
-        Claim::Running => {
-            return Err(ApiError::Conflict("A request with this Idempotency-Key is still running".into()).into())
-        }
-        Claim::Claimed => {}
-    }
+        Claim::Claimed(claimed) => claimed,
+    };
 
     let response = next.call(req).await;
     let response = match response {
         Ok(res) => res,
         Err(e) => {
-            release(&state.store, &store_key).await;
+            state.app.release_idempotency_key(claimed).await;
             return Err(e);
         }
     };
     let status = response.status();
     if status.is_server_error() {
-        release(&state.store, &store_key).await;
+        state.app.release_idempotency_key(claimed).await;
         return Ok(response.map_into_boxed_body());
     }
     let headers: Vec<(String, String)> = REPLAYED_HEADERS
@@ -105,14 +76,8 @@ pub async fn idempotency(
     let (http_req, res) = response.into_parts();
     let (head, body) = res.into_parts();
     let bytes = to_bytes(body).await.map_err(|_| ApiError::internal("response body could not be read"))?;
-    let record = IdempotencyRecord {
-        request_hash,
-        created_at_ms: now_ms(),
-        outcome: Outcome::Done { status: status.as_u16(), headers, body: bytes.to_vec() },
-    };
-    let mut batch = WriteBatch::default();
-    batch.put(store_key, &record).map_err(ApiError::from)?;
-    state.store.commit(batch).await.map_err(ApiError::from)?;
+    let stored = StoredResponse { status: status.as_u16(), headers, body: bytes.to_vec() };
+    state.app.finish_idempotent(claimed, stored).await.map_err(ApiError::from)?;
     Ok(ServiceResponse::new(http_req, head.set_body(bytes).map_into_boxed_body()))
 }
 
@@ -125,67 +90,3 @@ fn body_error(e: actix_web::Error) -> ApiError {
         _ => ApiError::bad_request("Malformed request body"),
     }
 }
-
-fn storage_key(scope: &str, key: &str) -> Vec<u8> {
-    let mut k = vec![crate::storage::keys::IDEMPOTENCY];
-    k.extend_from_slice(&Sha256::digest(format!("{scope}\0{key}").as_bytes()));
-    k
-}
-
-enum Claim {
-    Claimed,
-    Replay(u16, Vec<(String, String)>, Vec<u8>),
-    Mismatch,
-    Running,
-}
-
-/// Claims the key atomically (a compare-and-swap), or reports what holds it.
-fn claim(store: &Store, key: &[u8], request_hash: [u8; 32]) -> Result<Claim, StorageError> {
-    let running = IdempotencyRecord { request_hash, created_at_ms: now_ms(), outcome: Outcome::Running };
-    loop {
-        let current = store.get_raw(key)?;
-        if let Some(bytes) = &current {
-            let existing: IdempotencyRecord = crate::storage::envelope::decode(key, bytes)?;
-            let age = now_ms() - existing.created_at_ms;
-            let expired = age > KEEP_MS || (matches!(existing.outcome, Outcome::Running) && age > ABANDONED_MS);
-            if !expired {
-                return Ok(match (existing.request_hash == request_hash, existing.outcome) {
-                    (false, _) => Claim::Mismatch,
-                    (true, Outcome::Running) => Claim::Running,
-                    (true, Outcome::Done { status, headers, body }) => Claim::Replay(status, headers, body),
-                });
-            }
-        }
-        if store.compare_and_swap(key, current.as_deref(), Some(&Store::encode(&running)?))? {
-            return Ok(Claim::Claimed);
-        }
-    }
-}
-
-/// Frees a claim whose request failed, so a retry can run.
-async fn release(store: &Store, key: &[u8]) {
-    let mut batch = WriteBatch::default();
-    batch.remove(key.to_vec());
-    if let Err(e) = store.commit(batch).await {
-        tracing::warn!(error = %e, "idempotency claim could not be released");
-    }
-}
-
-/// Deletes records older than 24 h (run periodically by the node's housekeeping task).
-pub async fn prune(store: &Store) -> Result<usize, StorageError> {
-    let cutoff = now_ms() - KEEP_MS;
-    let mut batch = WriteBatch::default();
-    let mut pruned = 0;
-    for (key, record) in store.scan::<IdempotencyRecord>(&[crate::storage::keys::IDEMPOTENCY], None, usize::MAX)? {
-        if record.created_at_ms < cutoff {
-            batch.remove(key);
-            pruned += 1;
-        }
-    }
-    store.commit(batch).await?;
-    Ok(pruned)
-}
-
-#[cfg(test)]
-#[path = "idempotency_test.rs"]
-mod tests;

@@ -1,5 +1,6 @@
-//! The HTTP edge: routes, extractors, and the one error boundary. Handlers parse, call an actor
-//! or service, and shape the response; no domain rule lives here.
+//! The HTTP edge: a thin JSON adapter over the application layer (`crate::app`). Handlers
+//! parse a request into typed values, call one use case, and shape the response; no domain
+//! rule, storage access or actor lives here (`tests/api/architecture.rs` checks it).
 
 pub mod admin;
 mod admin_page;
@@ -13,16 +14,8 @@ mod testing;
 pub mod tickets;
 mod users;
 
-use crate::actors::deadlines::Deadlines;
-use crate::actors::order::{Faults, OrderActor};
-use crate::actors::ticket::TicketActor;
-use crate::actors::Registry;
-use crate::auth::Auth;
-use crate::events::EventBus;
-use crate::observability::Metrics;
-use crate::payments::Gateway;
+use crate::app::App;
 use crate::settings::Settings;
-use crate::storage::Store;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
@@ -37,15 +30,7 @@ use tracing::Instrument;
 /// Everything a handler may use, shared by all workers.
 pub struct AppState {
     pub settings: Settings,
-    pub store: Store,
-    pub auth: Auth,
-    pub tickets: Registry<TicketActor>,
-    pub orders: Registry<OrderActor>,
-    pub deadlines: Deadlines,
-    pub events: EventBus,
-    pub gateway: Gateway,
-    pub faults: Faults,
-    pub metrics: Metrics,
+    pub app: App,
 }
 
 /// Registers every route and the error boundary on an `App`.
@@ -71,18 +56,6 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             cfg.configure(testing::routes);
         }
         cfg.default_service(web::to(|| async { Err::<HttpResponse, ApiError>(ApiError::NotFound) }));
-    }
-}
-
-/// Deletes expired idempotency records and webhook ids, once an hour.
-pub async fn housekeeping(store: Store) {
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
-    loop {
-        every.tick().await;
-        match (idempotency::prune(&store).await, payments::prune_seen_webhooks(&store).await) {
-            (Ok(keys), Ok(webhooks)) => tracing::debug!(keys, webhooks, "housekeeping pruned expired records"),
-            (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "housekeeping failed"),
-        }
     }
 }
 
@@ -122,7 +95,7 @@ pub async fn observe(
     let started = Instant::now();
     let method = req.method().to_string();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let metrics = req.app_data::<web::Data<AppState>>().map(|s| s.metrics.clone());
+    let metrics = req.app_data::<web::Data<AppState>>().map(|s| s.app.metrics().clone());
     let span = tracing::info_span!("request", %method, %route, status = tracing::field::Empty);
     let outcome = AssertUnwindSafe(next.call(req).instrument(span.clone())).catch_unwind().await;
     let status = match &outcome {

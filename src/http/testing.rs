@@ -3,7 +3,6 @@
 use super::error::ApiError;
 use super::tickets::ticket_id;
 use super::AppState;
-use crate::actors::ticket::InjectPanic;
 use actix_web::{web, HttpResponse};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -13,7 +12,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// Makes the ticket's actor panic inside a rule, so a test can watch its supervisor restart it.
 /// The caller gets what any request hitting a panic gets: a 500.
 async fn panic_ticket(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let id = ticket_id(&id)?;
-    state.tickets.ask(id, InjectPanic).await?;
+    state.app.inject_panic(ticket_id(&id)?).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "panicked": false })))
 }

@@ -1,15 +1,13 @@
-//! `/api/tickets`: create, list, show, update. The rules live in `domain::ticket`; the ticket
-//! actor applies them; this file only parses requests and shapes responses.
+//! `/api/tickets`: create, list, show, update, as JSON over the ticket use cases.
 
-use super::error::ApiError;
+use super::error::{ticket_field, ApiError};
 use super::extract::{AuthUser, JsonObject};
 use super::AppState;
-use crate::actors::ticket::{CreateTicket, GetTicket, UpdateTicket};
-use crate::domain::{DraftFor, Ticket, TicketDraft, TicketId};
-use crate::storage::keys;
+use crate::domain::{DomainError, TicketDraft, TicketId};
+use crate::json;
 use actix_web::{http::header, web, HttpResponse};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/tickets", web::post().to(create))
@@ -18,45 +16,29 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/tickets/{id}", web::put().to(update));
 }
 
-/// The API form of a ticket: `orderId` only while reserved or sold.
-pub fn view(t: &Ticket) -> Value {
-    let mut v =
-        json!({"id": t.id, "title": t.title, "price": t.price.to_json(), "userId": t.user_id, "version": t.version});
-    if let Some(order_id) = t.order_id {
-        v["orderId"] = json!(order_id);
-    }
-    v
-}
-
 /// A path id that is malformed names no ticket: 404, like an unknown one.
 pub fn ticket_id(raw: &str) -> Result<TicketId, ApiError> {
     TicketId::parse(raw).ok_or(ApiError::NotFound)
 }
 
+/// The draft in a request body, with the route's wording for invalid fields.
+fn draft(body: &JsonObject, updating: bool) -> Result<TicketDraft, ApiError> {
+    TicketDraft::new(body.str("title"), json::price_from(body.get("price"))).map_err(|e| match e {
+        DomainError::Validation(fields) => {
+            ApiError::Validation(fields.into_iter().map(|f| ticket_field(f, updating)).collect())
+        }
+        other => other.into(),
+    })
+}
+
 async fn create(state: web::Data<AppState>, user: AuthUser, body: JsonObject) -> Result<HttpResponse, ApiError> {
-    let draft = TicketDraft::parse(body.get("title"), body.get("price"), DraftFor::Create)?;
-    let ticket = state.tickets.ask(TicketId::new(), CreateTicket { seller: user.id, draft }).await?;
-    Ok(HttpResponse::Created().json(view(&ticket)))
-}
-
-/// 404 for an id with no ticket, without activating an actor for it.
-pub fn ensure_exists(state: &AppState, id: &TicketId) -> Result<(), ApiError> {
-    if state.tickets.is_live(id) || state.store.contains(&keys::ticket(id))? {
-        Ok(())
-    } else {
-        Err(ApiError::NotFound)
-    }
-}
-
-/// Reads one ticket through its actor.
-pub async fn load(state: &AppState, id: TicketId) -> Result<Ticket, ApiError> {
-    ensure_exists(state, &id)?;
-    state.tickets.ask(id, GetTicket).await?.ok_or(ApiError::NotFound)
+    let ticket = state.app.create_ticket(user.id, draft(&body, false)?).await?;
+    Ok(HttpResponse::Created().json(json::ticket(&ticket)))
 }
 
 async fn show(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let ticket = load(&state, ticket_id(&id)?).await?;
-    Ok(HttpResponse::Ok().json(view(&ticket)))
+    let ticket = state.app.ticket(ticket_id(&id)?).await?;
+    Ok(HttpResponse::Ok().json(json::ticket(&ticket)))
 }
 
 async fn update(
@@ -65,11 +47,9 @@ async fn update(
     id: web::Path<String>,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
-    let draft = TicketDraft::parse(body.get("title"), body.get("price"), DraftFor::Update)?;
-    let id = ticket_id(&id)?;
-    ensure_exists(&state, &id)?;
-    let ticket = state.tickets.ask(id, UpdateTicket { caller: user.id, draft }).await?;
-    Ok(HttpResponse::Ok().json(view(&ticket)))
+    let draft = draft(&body, true)?;
+    let ticket = state.app.update_ticket(user.id, ticket_id(&id)?, draft).await?;
+    Ok(HttpResponse::Ok().json(json::ticket(&ticket)))
 }
 
 #[derive(Deserialize)]
@@ -91,39 +71,14 @@ async fn list(state: web::Data<AppState>, query: web::Query<ListQuery>) -> Resul
             _ => return Err(ApiError::bad_request(format!("limit must be between 1 and {MAX_PAGE}"))),
         },
     };
-    let mut after = match query.cursor.as_deref() {
+    let after = match query.cursor.as_deref() {
         None => None,
-        Some(raw) => Some(keys::ticket(&TicketId::parse(raw).ok_or_else(|| ApiError::bad_request("Invalid cursor"))?)),
+        Some(raw) => Some(TicketId::parse(raw).ok_or_else(|| ApiError::bad_request("Invalid cursor"))?),
     };
-    const CHUNK: usize = 256;
-    let mut page = Vec::with_capacity(limit.min(CHUNK));
-    let mut more = false;
-    'scan: loop {
-        let chunk = state.store.scan::<Ticket>(&[keys::TICKET], after.as_deref(), CHUNK)?;
-        let exhausted = chunk.len() < CHUNK;
-        for (key, ticket) in chunk {
-            after = Some(key);
-            if ticket.order_id.is_some() {
-                continue;
-            }
-            if page.len() == limit {
-                more = true;
-                break 'scan;
-            }
-            page.push(ticket);
-        }
-        if exhausted {
-            break;
-        }
-    }
+    let (page, more) = state.app.list_tickets_for_sale(after, limit).await?;
     let mut response = HttpResponse::Ok();
-    if more {
-        if let Some(last) = page.last() {
-            response.insert_header((
-                header::LINK,
-                format!("</api/tickets?limit={limit}&cursor={}>; rel=\"next\"", last.id),
-            ));
-        }
+    if let (true, Some(last)) = (more, page.last()) {
+        response.insert_header((header::LINK, format!("</api/tickets?limit={limit}&cursor={}>; rel=\"next\"", last.id)));
     }
-    Ok(response.json(page.iter().map(view).collect::<Vec<_>>()))
+    Ok(response.json(page.iter().map(json::ticket).collect::<Vec<Value>>()))
 }

@@ -3,6 +3,7 @@
 //! under the idempotency key, so a replayed key answers the first result (like Stripe).
 
 use super::{Charge, ChargeOutcome, GatewayError, PaymentGateway};
+use crate::storage::migrate::charge_slot;
 use crate::storage::{envelope::Kind, keys, Record, Store, WriteBatch};
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -56,7 +57,7 @@ impl OfflineGateway {
 
     /// The charges this gateway has made (for tests and the admin view).
     pub fn charges(store: &Store) -> Result<Vec<OfflineCharge>, crate::storage::StorageError> {
-        Ok(store.scan::<OfflineCharge>(&[keys::CHARGE], None, usize::MAX)?.into_iter().map(|(_, c)| c).collect())
+        Ok(store.sweep_all::<OfflineCharge>(keys::CHARGE)?.into_iter().map(|(_, c)| c).collect())
     }
 }
 
@@ -64,7 +65,8 @@ impl PaymentGateway for OfflineGateway {
     fn charge(&self, charge: Charge) -> BoxFuture<'static, Result<ChargeOutcome, GatewayError>> {
         let store = self.store.clone();
         Box::pin(async move {
-            let key = keys::charge(&charge.idempotency_key);
+            // The charge is kept in its order's slot, like the order's other records.
+            let key = keys::charge(charge_slot(&charge.idempotency_key), &charge.idempotency_key);
             let storage = |e: crate::storage::StorageError| GatewayError(e.to_string());
             let record = match store.get::<OfflineCharge>(&key).map_err(storage)? {
                 Some(existing) => existing,
@@ -90,7 +92,9 @@ impl PaymentGateway for OfflineGateway {
             let storage = |e: crate::storage::StorageError| GatewayError(e.to_string());
             let mut batch = WriteBatch::default();
             let mut found = false;
-            for (key, mut c) in store.scan::<OfflineCharge>(&[keys::CHARGE], None, usize::MAX).map_err(storage)? {
+            // A rare path (a charge that came after its order was cancelled): a sweep of the
+            // charges finds it by the provider's id.
+            for (key, mut c) in store.sweep_all::<OfflineCharge>(keys::CHARGE).map_err(storage)? {
                 if c.charge_id.as_deref() == Some(charge_id.as_str()) {
                     found = true;
                     if !c.refunded {

@@ -34,6 +34,10 @@ pub enum Kind {
     Charge = 10,
     Marker = 11,
     Idempotency = 12,
+    /// Outbox entries holding typed events (kind 5 holds the JSON-text events of earlier data).
+    TypedEvent = 13,
+    /// A row of a read model.
+    Projection = 14,
 }
 
 /// A type stored in an envelope.

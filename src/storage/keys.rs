@@ -1,15 +1,21 @@
-//! Every key on disk, built only from typed ids. One sled tree holds all records; the first byte
-//! of a key says what it is, so a batch can change a ticket, an order, the outbox and the
-//! deadline index atomically.
+//! Every key on disk, built only from typed ids, and every one starting with its **slot**:
+//!
+//! ```text
+//! [slot: u16 big-endian][kind: u8][rest]
+//! ```
+//!
+//! So one slot's data is one contiguous key range (a shard moves as ranges), and a write batch
+//! that changes a ticket, its new order, the deadline and the outbox stays inside one slot.
+//! The kind byte says what a record is; within a slot, records of one kind sort together.
 
-use crate::domain::{Email, OrderId, PaymentId, TicketId, UserId};
+use crate::domain::{slot_of_id, Email, OrderId, PaymentId, Slot, TicketId, UserId};
 
 pub const USER: u8 = b'u';
 pub const EMAIL: u8 = b'e';
 pub const TICKET: u8 = b't';
 pub const ORDER: u8 = b'o';
-pub const ORDERS_BY_USER: u8 = b'O';
 pub const OUTBOX: u8 = b'x';
+/// Unfinished work of an order, by due time: its expiry, or a ticket release still to run.
 pub const DEADLINE: u8 = b'd';
 pub const PAYMENT: u8 = b'p';
 pub const PAYMENT_BY_ORDER: u8 = b'P';
@@ -22,85 +28,119 @@ pub const IDEMPOTENCY: u8 = b'k';
 /// Outbox records that could not be decoded, moved aside so the rest keeps flowing.
 pub const QUARANTINE: u8 = b'X';
 
-fn with(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
-    key.push(prefix);
+/// Bytes before a key's own parts: the slot and the kind.
+pub const HEADER: usize = 3;
+
+pub fn slotted(slot: Slot, kind: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(HEADER + parts.iter().map(|p| p.len()).sum::<usize>());
+    key.extend_from_slice(&slot.to_be_bytes());
+    key.push(kind);
     for p in parts {
         key.extend_from_slice(p);
     }
     key
 }
 
+/// The slot a key belongs to.
+pub fn slot_of(key: &[u8]) -> Option<Slot> {
+    Some(Slot(u16::from_be_bytes([*key.first()?, *key.get(1)?])))
+}
+
+/// The kind byte of a key.
+pub fn kind_of(key: &[u8]) -> Option<u8> {
+    key.get(2).copied()
+}
+
+/// The first key of `kind` in `slot` (a prefix of every such key).
+pub fn prefix(slot: Slot, kind: u8) -> Vec<u8> {
+    slotted(slot, kind, &[])
+}
+
 pub fn user(id: &UserId) -> Vec<u8> {
-    with(USER, &[id.as_bytes()])
+    slotted(id.slot(), USER, &[id.as_bytes()])
 }
 pub fn email(email: &Email) -> Vec<u8> {
-    with(EMAIL, &[email.as_str().as_bytes()])
+    slotted(Slot::of_text(email.as_str()), EMAIL, &[email.as_str().as_bytes()])
 }
 pub fn ticket(id: &TicketId) -> Vec<u8> {
-    with(TICKET, &[id.as_bytes()])
+    slotted(id.slot(), TICKET, &[id.as_bytes()])
 }
 pub fn order(id: &OrderId) -> Vec<u8> {
-    with(ORDER, &[id.as_bytes()])
+    slotted(id.slot(), ORDER, &[id.as_bytes()])
 }
-pub fn order_by_user(user: &UserId, order: &OrderId) -> Vec<u8> {
-    with(ORDERS_BY_USER, &[user.as_bytes(), order.as_bytes()])
+pub fn outbox(slot: Slot, seq: u64) -> Vec<u8> {
+    slotted(slot, OUTBOX, &[&seq.to_be_bytes()])
 }
-pub fn orders_of_user(user: &UserId) -> Vec<u8> {
-    with(ORDERS_BY_USER, &[user.as_bytes()])
-}
-pub fn outbox(seq: u64) -> Vec<u8> {
-    with(OUTBOX, &[&seq.to_be_bytes()])
-}
-/// Deadline keys sort by time, so the due ones are a prefix scan away.
+/// Deadline keys sort by time within a slot, so the due ones are a prefix scan away.
 pub fn deadline(at_ms: i64, order: &OrderId) -> Vec<u8> {
-    with(DEADLINE, &[&(at_ms.max(0) as u64).to_be_bytes(), order.as_bytes()])
+    slotted(order.slot(), DEADLINE, &[&(at_ms.max(0) as u64).to_be_bytes(), order.as_bytes()])
 }
 pub fn payment(id: &PaymentId) -> Vec<u8> {
-    with(PAYMENT, &[id.as_bytes()])
+    slotted(id.slot(), PAYMENT, &[id.as_bytes()])
 }
 pub fn payment_by_order(order: &OrderId) -> Vec<u8> {
-    with(PAYMENT_BY_ORDER, &[order.as_bytes()])
+    slotted(order.slot(), PAYMENT_BY_ORDER, &[order.as_bytes()])
 }
+/// A refresh token lives in the slot its id carries (its user's, for tokens issued now).
 pub fn refresh(id: &[u8; 16]) -> Vec<u8> {
-    with(REFRESH, &[id])
+    slotted(slot_of_id(id), REFRESH, &[id])
 }
 /// Index of the refresh tokens descended from one sign-in (revoked together).
 pub fn refresh_family(family: &[u8; 16]) -> Vec<u8> {
-    with(REFRESH_FAMILY, &[family])
+    slotted(slot_of_id(family), REFRESH_FAMILY, &[family])
 }
 pub fn refresh_family_member(family: &[u8; 16], id: &[u8; 16]) -> Vec<u8> {
-    with(REFRESH_FAMILY, &[family, id])
+    slotted(slot_of_id(family), REFRESH_FAMILY, &[family, id])
 }
 pub fn webhook_event(event_id: &str) -> Vec<u8> {
-    with(WEBHOOK_EVENT, &[event_id.as_bytes()])
+    slotted(Slot::of_text(event_id), WEBHOOK_EVENT, &[event_id.as_bytes()])
 }
-/// Marks a provider charge as refunded, so a repeated late confirmation refunds it once.
-pub fn refunded_charge(charge_id: &str) -> Vec<u8> {
-    with(REFUNDED_CHARGE, &[charge_id.as_bytes()])
+/// Marks a provider charge of an order as refunded, so a repeated late confirmation refunds
+/// it once.
+pub fn refunded_charge(order: &OrderId, charge_id: &str) -> Vec<u8> {
+    slotted(order.slot(), REFUNDED_CHARGE, &[charge_id.as_bytes()])
 }
-pub fn charge(idempotency_key: &str) -> Vec<u8> {
-    with(CHARGE, &[idempotency_key.as_bytes()])
+/// A charge the offline gateway made, under its idempotency key, in its order's slot.
+pub fn charge(slot: Slot, idempotency_key: &str) -> Vec<u8> {
+    slotted(slot, CHARGE, &[idempotency_key.as_bytes()])
+}
+/// An idempotency record, named by the digest of (caller, key); its slot is the digest's.
+pub fn idempotency(digest: &[u8; 32]) -> Vec<u8> {
+    slotted(Slot(u16::from_be_bytes([digest[0], digest[1]])), IDEMPOTENCY, &[digest])
+}
+pub fn quarantined(original: &[u8]) -> Vec<u8> {
+    slotted(slot_of(original).unwrap_or(Slot(0)), QUARANTINE, &[original])
 }
 
 /// Splits a deadline key back into (time, order).
 pub fn parse_deadline(key: &[u8]) -> Option<(i64, OrderId)> {
-    let at: [u8; 8] = key.get(1..9)?.try_into().ok()?;
-    let id: [u8; 16] = key.get(9..25)?.try_into().ok()?;
+    let at: [u8; 8] = key.get(HEADER..HEADER + 8)?.try_into().ok()?;
+    let id: [u8; 16] = key.get(HEADER + 8..HEADER + 24)?.try_into().ok()?;
     Some((u64::from_be_bytes(at) as i64, OrderId::from_bytes(id)))
+}
+
+/// Splits an outbox key back into (slot, sequence).
+pub fn parse_outbox(key: &[u8]) -> Option<(Slot, u64)> {
+    let seq: [u8; 8] = key.get(HEADER..HEADER + 8)?.try_into().ok()?;
+    Some((slot_of(key)?, u64::from_be_bytes(seq)))
+}
+
+/// The last 16 bytes of a key as an id (index keys that end with one).
+pub fn trailing_id(key: &[u8]) -> Option<[u8; 16]> {
+    key.len().checked_sub(16).and_then(|start| key.get(start..)).and_then(|b| b.try_into().ok())
 }
 
 /// A readable form of a key for error messages and logs.
 pub fn describe(key: &[u8]) -> String {
-    let Some((&prefix, rest)) = key.split_first() else {
-        return "<empty key>".into();
+    let (Some(slot), Some(kind)) = (slot_of(key), kind_of(key)) else {
+        return format!("<short key {}>", hex::encode(key));
     };
-    let name = match prefix {
+    let rest = &key[HEADER..];
+    let name = match kind {
         USER => "user",
         EMAIL => "email",
         TICKET => "ticket",
         ORDER => "order",
-        ORDERS_BY_USER => "orders-by-user",
         OUTBOX => "outbox",
         DEADLINE => "deadline",
         PAYMENT => "payment",
@@ -114,14 +154,14 @@ pub fn describe(key: &[u8]) -> String {
         QUARANTINE => "quarantined-event",
         _ => "unknown",
     };
-    let body = match prefix {
+    let body = match kind {
         USER | TICKET | ORDER | PAYMENT | PAYMENT_BY_ORDER if rest.len() == 16 => {
             uuid::Uuid::from_slice(rest).map(|u| u.to_string()).unwrap_or_else(|_| hex::encode(rest))
         }
         EMAIL | WEBHOOK_EVENT | CHARGE | REFUNDED_CHARGE => String::from_utf8_lossy(rest).into_owned(),
         _ => hex::encode(rest),
     };
-    format!("{name}/{body}")
+    format!("{slot}/{name}/{body}")
 }
 
 #[cfg(test)]

@@ -1,17 +1,27 @@
-//! Where bytes hit the disk. One sled database, records in versioned envelopes
-//! ([`envelope`]), keys built from typed ids ([`keys`]), and group-committed flushes
-//! ([`group_commit`]): a write acknowledged by the API has been flushed.
+//! Where bytes hit the disk. One sled database with three trees:
+//!
+//! * `entities`: every entity record, index and outbox entry, under slot-first keys
+//!   ([`keys`]). A [`WriteBatch`] changes one slot only, atomically, and is acknowledged once
+//!   flushed ([`group_commit`]).
+//! * `read_model`: the node's projections for lists ([`ReadModelTree`]), fed from the outbox.
+//! * `meta`: the layout version ([`migrate`] upgrades data dirs of earlier releases).
+//!
+//! Records are in versioned envelopes ([`envelope`]).
 
 pub mod envelope;
 mod group_commit;
 pub mod keys;
+pub mod migrate;
+mod outbox;
+pub mod read_model;
 mod records;
 
 pub use envelope::{Kind, Record};
 pub use group_commit::FlushObserver;
+pub use read_model::ReadModelTree;
 pub use records::{DeadlineEntry, EmailOwner, Marker, StoredEvent, WebhookSeen};
 
-use crate::domain::Event;
+use crate::domain::{Event, Slot, SLOTS};
 use group_commit::GroupCommit;
 use std::path::Path;
 use std::sync::Arc;
@@ -28,31 +38,69 @@ pub enum StorageError {
     Conflict(String),
 }
 
-/// A decoded record, or the decode error with the raw bytes (see [`Store::scan_lenient`]).
+/// A decoded record, or the decode error with the raw bytes.
 pub type Lenient<T> = Result<T, (StorageError, Vec<u8>)>;
-/// A key with its leniently decoded record.
-pub type LenientEntry<T> = (Vec<u8>, Lenient<T>);
 
-/// A set of changes written atomically (one sled batch) and flushed together.
+/// A set of changes to one slot, written atomically (one sled batch) and flushed together.
 #[derive(Default)]
 pub struct WriteBatch {
     batch: sled::Batch,
-    pub(crate) events: usize,
+    slot: Option<Slot>,
+    /// A key of another slot was added: a bug (asserted at commit).
+    spans_slots: bool,
+    /// Outbox numbers of the events in this batch.
+    events: Vec<u64>,
+    outbox: Option<Arc<outbox::Outbox>>,
 }
 
 impl WriteBatch {
+    fn touch(&mut self, key: &[u8]) {
+        let slot = keys::slot_of(key);
+        match self.slot {
+            None => self.slot = slot,
+            Some(mine) if slot != Some(mine) => self.spans_slots = true,
+            Some(_) => {}
+        }
+    }
+
     pub fn put<T: Record>(&mut self, key: Vec<u8>, value: &T) -> Result<(), StorageError> {
-        self.batch.insert(key, envelope::encode(value)?);
+        let encoded = envelope::encode(value)?;
+        self.put_raw(key, encoded);
         Ok(())
     }
 
     /// Inserts an already-encoded record.
     pub fn put_raw(&mut self, key: Vec<u8>, encoded: Vec<u8>) {
+        self.touch(&key);
         self.batch.insert(key, encoded);
     }
 
     pub fn remove(&mut self, key: Vec<u8>) {
+        self.touch(&key);
         self.batch.remove(key);
+    }
+
+    /// The slot this batch writes (`None` while empty).
+    pub fn slot(&self) -> Option<Slot> {
+        self.slot
+    }
+
+    /// Whether keys of more than one slot were added.
+    pub fn spans_slots(&self) -> bool {
+        self.spans_slots
+    }
+
+    fn settle(&mut self, durable: bool) {
+        if let Some(outbox) = self.outbox.take() {
+            outbox.finish(self.slot, &std::mem::take(&mut self.events), durable);
+        }
+    }
+}
+
+impl Drop for WriteBatch {
+    /// A batch dropped before its commit finished must not hold the outbox watermark back.
+    fn drop(&mut self) {
+        self.settle(false);
     }
 }
 
@@ -60,20 +108,28 @@ impl WriteBatch {
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    data: sled::Tree,
+    read_model: ReadModelTree,
+    meta: sled::Tree,
     commit: Arc<GroupCommit>,
-    /// Notified after a commit that wrote outbox events (wakes the publisher).
-    outbox_written: Arc<tokio::sync::Notify>,
+    outbox: Arc<outbox::Outbox>,
 }
 
 impl Store {
+    /// Opens (and if needed migrates) the data dir.
     pub fn open(path: &Path, observe_flush: FlushObserver) -> Result<Self, StorageError> {
         let db = sled::Config::new().path(path).mode(sled::Mode::HighThroughput).open()?;
+        let data = db.open_tree("entities")?;
+        let meta = db.open_tree("meta")?;
+        let read_model = ReadModelTree::new(db.open_tree("read_model")?, meta.clone());
+        migrate::run(&db, &data, &meta)?;
+        let outbox = Arc::new(outbox::Outbox::default());
         let commit = GroupCommit::start(db.clone(), observe_flush);
-        Ok(Self { db, commit, outbox_written: Arc::new(tokio::sync::Notify::new()) })
+        Ok(Self { db, data, read_model, meta, commit, outbox })
     }
 
     pub fn get<T: Record>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
-        match self.db.get(key)? {
+        match self.data.get(key)? {
             Some(bytes) => envelope::decode(key, &bytes).map(Some),
             None => Ok(None),
         }
@@ -81,46 +137,51 @@ impl Store {
 
     /// The encoded bytes at `key` (for compare-and-swap callers).
     pub fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.db.get(key)?.map(|v| v.to_vec()))
+        Ok(self.data.get(key)?.map(|v| v.to_vec()))
     }
 
     /// Atomically replaces `expected` with `new` at `key` (in memory; commit or sync to make it
     /// durable). `Ok(false)` if someone else changed it first.
-    pub fn compare_and_swap(
-        &self,
-        key: &[u8],
-        expected: Option<&[u8]>,
-        new: Option<&[u8]>,
-    ) -> Result<bool, StorageError> {
-        Ok(self.db.compare_and_swap(key, expected, new)?.is_ok())
+    pub fn compare_and_swap(&self, key: &[u8], expected: Option<&[u8]>, new: Option<&[u8]>) -> Result<bool, StorageError> {
+        Ok(self.data.compare_and_swap(key, expected, new)?.is_ok())
     }
 
     pub fn contains(&self, key: &[u8]) -> Result<bool, StorageError> {
-        Ok(self.db.contains_key(key)?)
+        Ok(self.data.contains_key(key)?)
     }
 
-    /// Appends `event` to the durable outbox as part of `batch`.
-    pub fn push_event(&self, batch: &mut WriteBatch, event: &Event) -> Result<(), StorageError> {
-        let seq = self.db.generate_id()?;
-        batch.put(keys::outbox(seq), &StoredEvent { seq, event: event.clone() })?;
-        batch.events += 1;
-        Ok(())
+    /// Appends `event` to the outbox of the batch's slot, as part of `batch`.
+    pub fn push_event(&self, batch: &mut WriteBatch, slot: Slot, event: &Event) -> Result<(), StorageError> {
+        let seq = self.outbox.begin(|| self.db.generate_id())?;
+        batch.outbox.get_or_insert_with(|| Arc::clone(&self.outbox));
+        batch.events.push(seq);
+        batch.put(keys::outbox(slot, seq), &StoredEvent { seq, event: event.clone() })
     }
 
     /// Applies `batch` atomically and returns once it is on disk.
-    pub async fn commit(&self, batch: WriteBatch) -> Result<(), StorageError> {
-        let events = batch.events;
-        self.db.apply_batch(batch.batch)?;
+    pub async fn commit(&self, mut batch: WriteBatch) -> Result<(), StorageError> {
+        debug_assert!(!batch.spans_slots, "a write batch spans two slots (first slot {:?})", batch.slot);
+        self.data.apply_batch(std::mem::take(&mut batch.batch))?;
         self.commit.durable().await;
-        if events > 0 {
-            self.outbox_written.notify_one();
-        }
+        batch.settle(true);
         Ok(())
     }
 
-    /// Resolves after the next commit that wrote outbox events.
-    pub async fn outbox_written(&self) {
-        self.outbox_written.notified().await;
+    /// Applies `batch` atomically without waiting for the disk: for bookkeeping that is safe to
+    /// redo after a crash (deleting published outbox entries). It is flushed with the next
+    /// durable write, or at shutdown.
+    pub fn apply(&self, mut batch: WriteBatch) -> Result<(), StorageError> {
+        debug_assert!(batch.events.is_empty(), "events need a durable commit");
+        debug_assert!(!batch.spans_slots, "a write batch spans two slots (first slot {:?})", batch.slot);
+        self.data.apply_batch(std::mem::take(&mut batch.batch))?;
+        Ok(())
+    }
+
+    /// Applies a batch's changes without settling its events (tests of the publisher's view of
+    /// a commit that is applied but not yet flushed).
+    #[cfg(test)]
+    pub(crate) fn apply_unchecked_for_tests(&self, batch: &mut WriteBatch) {
+        let _ = self.data.apply_batch(std::mem::take(&mut batch.batch));
     }
 
     /// Waits until everything applied so far is on disk.
@@ -128,16 +189,17 @@ impl Store {
         self.commit.durable().await;
     }
 
-    /// Inserts `value` at `key` only if the key is absent, atomically with `batch`'s other
-    /// writes; `Ok(false)` when the key was taken. Used where uniqueness is the rule (emails).
+    /// Inserts `value` at `key` only if the key is absent, atomically with `also` (same slot);
+    /// `Ok(false)` when the key was taken. Used where uniqueness is the rule (emails).
     pub async fn insert_unique<T: Record>(
         &self,
         key: Vec<u8>,
         value: &T,
         also: Vec<(Vec<u8>, Vec<u8>)>,
     ) -> Result<bool, StorageError> {
+        debug_assert!(also.iter().all(|(k, _)| keys::slot_of(k) == keys::slot_of(&key)), "one slot per write");
         let encoded = envelope::encode(value)?;
-        let result = self.db.transaction(|tx| {
+        let result = self.data.transaction(|tx| {
             if tx.get(&key)?.is_some() {
                 return Ok(false);
             }
@@ -157,30 +219,25 @@ impl Store {
         Ok(inserted)
     }
 
-    /// Encodes a record for [`Store::insert_unique`]'s extra writes.
+    /// Encodes a record (for [`Store::insert_unique`]'s extra writes and compare-and-swap).
     pub fn encode<T: Record>(value: &T) -> Result<Vec<u8>, StorageError> {
         envelope::encode(value)
     }
 
-    /// Up to `limit` records under `prefix`, starting after `after` (a full key) if given.
-    pub fn scan<T: Record>(
+    /// Up to `limit` records of `kind` in `slot`, in key order, from `start` (a full key) on.
+    pub fn scan_slot<T: Record>(
         &self,
-        prefix: &[u8],
-        after: Option<&[u8]>,
+        slot: Slot,
+        kind: u8,
+        start: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, T)>, StorageError> {
+        let prefix = keys::prefix(slot, kind);
+        let from = start.map_or_else(|| prefix.clone(), <[u8]>::to_vec);
         let mut out = Vec::new();
-        let iter = match after {
-            Some(after) => {
-                let mut start = after.to_vec();
-                start.push(0);
-                self.db.range(start..)
-            }
-            None => self.db.range(prefix.to_vec()..),
-        };
-        for item in iter {
+        for item in self.data.range(from..) {
             let (k, v) = item?;
-            if !k.starts_with(prefix) || out.len() >= limit {
+            if !k.starts_with(&prefix) || out.len() >= limit {
                 break;
             }
             out.push((k.to_vec(), envelope::decode(&k, &v)?));
@@ -188,26 +245,16 @@ impl Store {
         Ok(out)
     }
 
-    /// The durable deadline of `order`, found by scanning the deadline index (a rare path: the
-    /// caller did not know the deadline's time).
-    pub fn deadline_of(
+    /// Like [`Store::scan_slot`] from the start, but a record that does not decode is returned
+    /// as an error with its raw bytes instead of ending the scan.
+    pub fn scan_slot_lenient<T: Record>(
         &self,
-        order: &crate::domain::OrderId,
-    ) -> Result<Option<(Vec<u8>, DeadlineEntry)>, StorageError> {
-        for item in self.db.scan_prefix([keys::DEADLINE]) {
-            let (key, value) = item?;
-            if keys::parse_deadline(&key).is_some_and(|(_, o)| &o == order) {
-                return Ok(Some((key.to_vec(), envelope::decode(&key, &value)?)));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Like [`Store::scan`] from the start of `prefix`, but a record that does not decode is
-    /// returned as an error with its raw bytes instead of ending the scan.
-    pub fn scan_lenient<T: Record>(&self, prefix: &[u8], limit: usize) -> Result<Vec<LenientEntry<T>>, StorageError> {
+        slot: Slot,
+        kind: u8,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Lenient<T>)>, StorageError> {
         let mut out = Vec::new();
-        for item in self.db.scan_prefix(prefix).take(limit) {
+        for item in self.data.scan_prefix(keys::prefix(slot, kind)).take(limit) {
             let (k, v) = item?;
             let decoded = envelope::decode(&k, &v).map_err(|e| (e, v.to_vec()));
             out.push((k.to_vec(), decoded));
@@ -215,13 +262,87 @@ impl Store {
         Ok(out)
     }
 
-    /// The keys under `prefix` (for indexes whose values are empty markers).
+    /// The keys of `kind` in `slot` starting with `prefix` (index keys with empty values).
     pub fn scan_keys(&self, prefix: &[u8], limit: usize) -> Result<Vec<Vec<u8>>, StorageError> {
         let mut out = Vec::new();
-        for item in self.db.scan_prefix(prefix).keys().take(limit) {
+        for item in self.data.scan_prefix(prefix).keys().take(limit) {
             out.push(item?.to_vec());
         }
         Ok(out)
+    }
+
+    /// Visits every record of `kind` in every slot, slot by slot. Empty slots are skipped by
+    /// seeking, so the cost is one seek per occupied slot plus the records of that kind: an
+    /// index of a few entries is swept without reading the slots' other records.
+    /// `visit` returns `false` to stop.
+    pub fn sweep(
+        &self,
+        kind: u8,
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool, StorageError>,
+    ) -> Result<(), StorageError> {
+        let mut slot: u32 = 0;
+        'slots: while slot < SLOTS {
+            let start = keys::prefix(Slot(slot as u16), kind);
+            let mut next = slot + 1;
+            for item in self.data.range(start..) {
+                let (k, v) = item?;
+                let (Some(Slot(at)), Some(k_kind)) = (keys::slot_of(&k), keys::kind_of(&k)) else { continue };
+                if u32::from(at) == slot && k_kind == kind {
+                    if !visit(&k, &v)? {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                if u32::from(at) > slot {
+                    // Jump straight to the next occupied slot.
+                    next = u32::from(at);
+                }
+                slot = next;
+                continue 'slots;
+            }
+            break;
+        }
+        Ok(())
+    }
+
+    /// Every record of `kind` in every slot, decoded (tests, tools and one-off rebuilds).
+    pub fn sweep_all<T: Record>(&self, kind: u8) -> Result<Vec<(Vec<u8>, T)>, StorageError> {
+        let mut out = Vec::new();
+        self.sweep(kind, |k, v| {
+            out.push((k.to_vec(), envelope::decode(k, v)?));
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// Whether the batch that wrote outbox event `seq` may not be on disk yet (the publisher
+    /// holds such an event back).
+    pub fn outbox_in_flight(&self, seq: u64) -> bool {
+        self.outbox.in_flight(seq)
+    }
+
+    /// The slots with durable events not yet looked at by the publisher, forgetting them.
+    pub fn take_dirty_outbox_slots(&self) -> Vec<Slot> {
+        self.outbox.take_dirty()
+    }
+
+    pub fn mark_outbox_dirty(&self, slot: Slot) {
+        self.outbox.mark_dirty(slot);
+    }
+
+    /// Resolves after a commit that wrote outbox events became durable.
+    pub async fn outbox_written(&self) {
+        self.outbox.written().await;
+    }
+
+    /// The node's read-model tree.
+    pub fn read_model(&self) -> &ReadModelTree {
+        &self.read_model
+    }
+
+    /// A value of the `meta` tree (layout versions, markers).
+    pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.meta.get(name)?.map(|v| v.to_vec()))
     }
 
     /// Flushes and stops the flush thread (ordered shutdown).
@@ -230,3 +351,7 @@ impl Store {
         self.commit.stop().await;
     }
 }
+
+#[cfg(test)]
+#[path = "store_test.rs"]
+mod tests;

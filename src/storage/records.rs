@@ -16,7 +16,7 @@ impl Record for Payment {
     const KIND: Kind = Kind::Payment;
 }
 
-/// An empty value for index keys whose key is the whole information (orders by user).
+/// An empty value for index keys whose key is the whole information.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Marker;
 
@@ -74,7 +74,7 @@ impl Record for EmailOwner {
     const KIND: Kind = Kind::EmailIndex;
 }
 
-/// An outbox entry: an event waiting to be published, in commit sequence.
+/// An outbox entry: a typed event waiting to be published, in commit sequence.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredEvent {
     pub seq: u64,
@@ -82,11 +82,25 @@ pub struct StoredEvent {
 }
 
 impl Record for StoredEvent {
+    const KIND: Kind = Kind::TypedEvent;
+}
+
+/// An outbox entry as the previous release wrote it: the event already rendered as JSON text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct JsonEvent {
+    pub seq: u64,
+    pub subject: String,
+    pub entity_id: String,
+    pub payload: String,
+}
+
+impl Record for JsonEvent {
     const KIND: Kind = Kind::Event;
 }
 
-/// A durable deadline: at its time the order is expired, or its ticket's hold released if the
-/// order was never written (a crash between reserving the ticket and writing the order).
+/// An order's unfinished work, due at the time in its key: expiry of an unpaid order, or the
+/// release of a cancelled order's ticket. The ticket is named so that a hold can be released
+/// even when the order record is missing (data of releases that wrote the two apart).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeadlineEntry {
     pub ticket_id: TicketId,

@@ -1,0 +1,221 @@
+//! The order actor: the only writer of one order once its ticket's reservation created it
+//! (see `actors::ticket`). It owns the order's expiry timer and runs payment, expiry and
+//! cancellation through one mailbox, so when they race exactly one wins.
+//!
+//! * [`expiry`]: the timer, expiry, cancellation and the release of the ticket.
+//! * [`payment`]: charging, settling, and refunding a charge that came too late.
+//! * [`backoff`]: how an unfinished step is retried.
+//!
+//! # Unfinished work survives crashes
+//!
+//! Every order that still has work to do has one entry in its slot's index of unfinished work
+//! (`<slot>d<due><order>`), kept in step with the order in the same batch as each change
+//! ([`Order::work_due_ms`]): due at expiry while unpaid, due **at once** from the moment it is
+//! cancelled until its ticket's release is confirmed. Cancelling is two writes in one slot:
+//!
+//! 1. the order is written `cancelled` (with its events) and its entry becomes due now;
+//! 2. the ticket actor releases the hold; then the order is marked released and the entry goes.
+//!
+//! A crash between them leaves an entry that is due: at start-up the node reads the index
+//! (never the tickets) and finishes the release before or as it serves. Releasing is
+//! idempotent: only the holding order can release a ticket.
+
+mod backoff;
+mod expiry;
+mod payment;
+
+use super::deadlines::Deadlines;
+use super::durable::{done, Changes, Durable, DurableCell, Step};
+use super::entity::Entity;
+use super::faults::Faults;
+use super::ticket::TicketActor;
+use super::{Activatable, EntityError, Registry, RegistryLink};
+use crate::domain::{DomainError, Event, Order, OrderId, Payment, Slot, UserId};
+use crate::payments::Gateway;
+use crate::storage::{keys, DeadlineEntry, Store};
+use actix::prelude::*;
+use backoff::Backoff;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// What can be asked of an order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrderCommand {
+    /// The order as this actor holds it.
+    Get,
+    /// The buyer cancels.
+    Cancel { caller: UserId },
+    /// Unfinished work came due: from the actor's own timer (`None`), or from the node's
+    /// deadline wheel with the entry's time.
+    Expire { deadline_ms: Option<i64> },
+    /// The buyer pays with a card token.
+    Pay { caller: UserId, token: String },
+    /// The provider reports a successful charge for this order (webhook).
+    ConfirmPayment { charge_id: String },
+    /// Passivate now if idle (admin action).
+    Passivate,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrderReply {
+    /// The order after the command (`None`: there is no such order).
+    Order(Option<Order>),
+    Paid(Payment),
+    Passivated(bool),
+    Done,
+}
+
+impl OrderReply {
+    /// The order, or "not found".
+    pub fn into_order(self) -> Result<Order, EntityError> {
+        match self {
+            Self::Order(Some(o)) => Ok(o),
+            Self::Order(None) => Err(DomainError::NotFound.into()),
+            _ => Err(EntityError::UnexpectedReply("order".into())),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct OrderDeps {
+    pub store: Store,
+    pub tickets: Registry<TicketActor>,
+    pub gateway: Gateway,
+    pub deadlines: Deadlines,
+    pub idle: Duration,
+    pub faults: Faults,
+    /// Round-trip commands to tickets through the wire encoding (tests).
+    pub wire_round_trip: bool,
+}
+
+pub struct OrderActor {
+    cell: DurableCell<Order>,
+    link: RegistryLink<OrderActor>,
+    deps: OrderDeps,
+    timer: Option<SpawnHandle>,
+    retry: Backoff,
+}
+
+impl Activatable for OrderActor {
+    type Id = OrderId;
+    type Deps = OrderDeps;
+    const KIND: &'static str = "order";
+
+    fn slot(id: &OrderId) -> Slot {
+        id.slot()
+    }
+
+    fn exists(deps: &OrderDeps, id: &OrderId) -> Result<bool, EntityError> {
+        deps.store.contains(&keys::order(id)).map_err(|e| EntityError::Storage(e.to_string()))
+    }
+
+    fn activate(id: OrderId, deps: OrderDeps, link: RegistryLink<Self>) -> Self {
+        let cell = DurableCell::new(keys::order(&id), deps.store.clone(), &link);
+        Self { cell, link, deps, timer: None, retry: Backoff::default() }
+    }
+}
+
+impl Actor for OrderActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        super::durable::start(self, ctx, self.deps.idle);
+        self.arm_timer(ctx);
+    }
+}
+
+impl Supervised for OrderActor {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        self.timer = None;
+        super::durable::restart(self);
+    }
+}
+
+impl Durable for OrderActor {
+    type State = Order;
+
+    fn cell(&mut self) -> &mut DurableCell<Order> {
+        &mut self.cell
+    }
+
+    fn version_of(o: &Order) -> u64 {
+        o.version
+    }
+
+    fn link(&self) -> &RegistryLink<Self> {
+        &self.link
+    }
+
+    fn committed(&mut self, ctx: &mut Context<Self>) {
+        self.arm_timer(ctx);
+    }
+}
+
+crate::entity_handler!(OrderActor);
+
+impl Entity for OrderActor {
+    type Command = OrderCommand;
+    type Reply = OrderReply;
+
+    fn command_name(command: &OrderCommand) -> &'static str {
+        match command {
+            OrderCommand::Get => "Get",
+            OrderCommand::Cancel { .. } => "Cancel",
+            OrderCommand::Expire { .. } => "Expire",
+            OrderCommand::Pay { .. } => "Pay",
+            OrderCommand::ConfirmPayment { .. } => "ConfirmPayment",
+            OrderCommand::Passivate => "Passivate",
+        }
+    }
+
+    /// Expiry alone may run for an order that was never written: it releases the hold of
+    /// data written by releases that placed orders in two steps.
+    fn needs_existing(command: &OrderCommand) -> bool {
+        !matches!(command, OrderCommand::Expire { .. })
+    }
+
+    fn execute(&mut self, command: OrderCommand, ctx: &mut Context<Self>) -> Step<Self, OrderReply> {
+        match command {
+            OrderCommand::Get => done(self.cell.current().map(|o| OrderReply::Order(o.cloned()))),
+            OrderCommand::Cancel { caller } => self.cancel(caller),
+            OrderCommand::Expire { .. } => self.expire(),
+            OrderCommand::Pay { caller, token } => self.pay(caller, token),
+            OrderCommand::ConfirmPayment { charge_id } => self.confirm_payment(charge_id),
+            OrderCommand::Passivate => done(Ok(OrderReply::Passivated(super::durable::passivate_now(self, ctx)))),
+        }
+    }
+}
+
+impl OrderActor {
+    /// Changes the existing order with `rule`, keeping its entry in the index of unfinished
+    /// work in step (same batch), and recording a status change that the published contract
+    /// has no event for, so read models see every status.
+    fn update<R, F>(&mut self, rule: F) -> Step<Self, R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Order, &mut Changes) -> Result<R, DomainError>,
+    {
+        self.change(move |order, changes| {
+            let order = order.as_mut().ok_or(DomainError::NotFound)?;
+            let (due_before, status_before) = (order.work_due_ms(), order.status);
+            let reply = rule(order, changes)?;
+            let due_after = order.work_due_ms();
+            if due_before != due_after {
+                if let Some(at) = due_before {
+                    changes.remove(keys::deadline(at, &order.id));
+                }
+                if let Some(at) = due_after {
+                    changes.put(keys::deadline(at, &order.id), &DeadlineEntry { ticket_id: order.ticket.id });
+                }
+            }
+            if order.status != status_before && changes.events.is_empty() {
+                changes.event(Event::OrderUpdated(order.clone()));
+            }
+            Ok(reply)
+        })
+    }
+
+    fn tickets(&self, id: crate::domain::TicketId) -> super::EntityRef<TicketActor> {
+        super::EntityRef::new(self.deps.tickets.clone(), id, self.deps.wire_round_trip)
+    }
+}

@@ -1,0 +1,148 @@
+//! Paying for an order.
+//!
+//! Paying writes `awaiting:payment` (with the attempt's token and number) *before* calling the
+//! provider, and settles afterwards. Commands are atomic, so expiry and cancellation wait for
+//! the charge. An attempt left `awaiting:payment` by a crash or a provider outage is resumed
+//! with the same idempotency key, by the next payment request or at expiry, so it never
+//! charges twice. A charge confirmed for an order that was cancelled meanwhile is refunded,
+//! once.
+
+use super::{OrderActor, OrderReply};
+use crate::actors::durable::{done, Step};
+use crate::actors::EntityError;
+use crate::domain::{now_ms, ChargeRequest, DomainError, OrderStatus, Payment, PaymentId, Rule, UserId};
+use crate::payments::{Charge, ChargeOutcome};
+use crate::storage::{keys, Marker};
+use actix::prelude::*;
+
+impl OrderActor {
+    pub(super) fn pay(&mut self, caller: UserId, token: String) -> Step<Self, OrderReply> {
+        let begun = self.update(move |order, _| order.begin_payment(caller, &token, now_ms()));
+        Box::pin(begun.then(|result, act, _| match result {
+            Ok(request) => Box::pin(act.run_charge(request).map(|r, _, _| r.map(OrderReply::Paid))),
+            Err(e) => done(Err(e)),
+        }))
+    }
+
+    /// Calls the provider for `request` and settles the order with the outcome.
+    pub(super) fn run_charge(&mut self, request: ChargeRequest) -> Step<Self, Payment> {
+        self.deps.faults.crash_point("before_charge");
+        let gateway = self.deps.gateway.clone();
+        let charge = Charge {
+            amount_cents: request.amount_cents,
+            currency: "usd".into(),
+            token: request.token,
+            idempotency_key: request.idempotency_key,
+            order_id: self.link.id.to_string(),
+        };
+        let call = async move { gateway.charge(charge).await };
+        Box::pin(call.into_actor(self).then(|outcome, act, _| {
+            act.deps.faults.crash_point("after_charge");
+            if outcome.is_ok() {
+                act.retry.reset();
+            }
+            match outcome {
+                Ok(ChargeOutcome::Succeeded { charge_id }) => act.record_payment(charge_id),
+                Ok(ChargeOutcome::Declined { .. }) => act.refused(DomainError::CardDeclined),
+                Ok(ChargeOutcome::Rejected { reason }) => {
+                    tracing::info!(reason = %reason, "charge rejected by the provider");
+                    act.refused(Rule::InvalidPaymentToken.into())
+                }
+                Err(e) => {
+                    // Outcome unknown: stay `awaiting:payment`; the same key is asked again later.
+                    tracing::warn!(error = %e, "payment provider unavailable; attempt left to resume");
+                    act.retry_later();
+                    done(Err(EntityError::Unavailable))
+                }
+            }
+        }))
+    }
+
+    /// The provider refused the charge: the order is payable again, and the caller learns why.
+    fn refused(&mut self, why: DomainError) -> Step<Self, Payment> {
+        let reopened = self.update(|order, _| {
+            order.payment_declined();
+            Ok(())
+        });
+        Box::pin(reopened.map(move |r, _, _| r.and(Err(why.into()))))
+    }
+
+    /// Completes the order with a payment record (or returns the one already recorded).
+    fn record_payment(&mut self, charge_id: String) -> Step<Self, Payment> {
+        let store = self.deps.store.clone();
+        let deadlines = self.deps.deadlines.clone();
+        self.update(move |o, changes| {
+            if o.status == OrderStatus::Complete {
+                return store
+                    .get::<Payment>(&keys::payment_by_order(&o.id))
+                    .ok()
+                    .flatten()
+                    .ok_or(Rule::AlreadyPaid.into());
+            }
+            let payment = Payment {
+                id: PaymentId::new_in(o.id.slot()),
+                order_id: o.id,
+                stripe_id: charge_id.clone(),
+                amount_cents: o.ticket.price.cents(),
+                created_at_ms: now_ms(),
+                refund_id: None,
+            };
+            if let Some(event) = o.complete(payment.id, &charge_id) {
+                changes.event(event);
+            }
+            changes.put(keys::payment(&payment.id), &payment);
+            changes.put(keys::payment_by_order(&o.id), &payment);
+            deadlines.cancel(o.expires_at_ms, o.id);
+            Ok(payment)
+        })
+    }
+
+    pub(super) fn confirm_payment(&mut self, charge_id: String) -> Step<Self, OrderReply> {
+        let order = match self.cell.current() {
+            Ok(Some(o)) => o.clone(),
+            Ok(None) => return done(Err(DomainError::NotFound.into())),
+            Err(e) => return done(Err(e)),
+        };
+        let step: Step<Self, ()> = match order.status {
+            OrderStatus::Complete => done(Ok(())),
+            OrderStatus::Created | OrderStatus::AwaitingPayment => {
+                Box::pin(self.record_payment(charge_id).map(|r, _, _| r.map(|_| ())))
+            }
+            OrderStatus::Cancelled
+                if self.deps.store.contains(&keys::refunded_charge(&order.id, &charge_id)).unwrap_or(false) =>
+            {
+                done(Ok(()))
+            }
+            OrderStatus::Cancelled => self.refund_late_charge(charge_id),
+        };
+        Box::pin(step.map(|r, _, _| r.map(|()| OrderReply::Done)))
+    }
+
+    /// A charge arrived after the order was cancelled: refund it, and record the refund.
+    fn refund_late_charge(&mut self, charge_id: String) -> Step<Self, ()> {
+        let gateway = self.deps.gateway.clone();
+        let key = format!("refund-{charge_id}");
+        let charge = charge_id.clone();
+        let refund = async move { gateway.refund(charge, key).await };
+        Box::pin(refund.into_actor(self).then(move |refunded, act, _| match refunded {
+            Ok(refund_id) => act.update(move |o, changes| {
+                tracing::warn!(order = %o.id, charge = %charge_id, "late payment refunded");
+                let payment = Payment {
+                    id: PaymentId::new_in(o.id.slot()),
+                    order_id: o.id,
+                    stripe_id: charge_id.clone(),
+                    amount_cents: o.ticket.price.cents(),
+                    created_at_ms: now_ms(),
+                    refund_id: Some(refund_id),
+                };
+                changes.put(keys::payment(&payment.id), &payment);
+                changes.put(keys::refunded_charge(&o.id, &charge_id), &Marker);
+                Ok(())
+            }),
+            Err(e) => {
+                tracing::error!(error = %e, "refund of a late payment failed");
+                done(Err(EntityError::Unavailable))
+            }
+        }))
+    }
+}

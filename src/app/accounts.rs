@@ -1,0 +1,189 @@
+//! Accounts and sessions (`sign_up`, `sign_in`, `refresh`, `sign_out`): a unique email,
+//! argon2id passwords, HS256 access tokens, and rotating, revocable refresh tokens.
+//!
+//! A user lives in the slot of its normalised email ([`Slot::of_text`]): the email index, the
+//! user record and the user's refresh tokens (whose ids carry that slot) are one slot's data.
+//! The email index is claimed in a storage transaction within that slot, which is what makes
+//! concurrent signups safe.
+
+use super::AppError;
+use crate::auth::{password, Claims, JwtKeys};
+use crate::domain::{now_ms, slot_of_id, Email, Password, RefreshToken, Slot, User, UserId};
+use crate::settings::AuthSettings;
+use crate::storage::{keys, EmailOwner, Store, WriteBatch};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+type AuthError = AppError;
+
+#[derive(Clone)]
+pub struct Accounts {
+    store: Store,
+    tokens: JwtKeys,
+    settings: AuthSettings,
+    /// Serialises refresh-token read-modify-writes (rotation, revocation): two concurrent
+    /// refreshes with one token must not both succeed, and a sign-out must not be undone by a
+    /// refresh racing it. Refreshes are rare, so one lock per node is cheap.
+    refresh_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Bounds concurrent argon2 work: each hash holds ~19 MiB, so a sign-in flood must queue
+    /// rather than exhaust memory through the blocking pool.
+    hashing: Arc<tokio::sync::Semaphore>,
+}
+
+/// A freshly signed-in session: the access token and the refresh token to set as cookies.
+pub struct Session {
+    pub user: User,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+impl Accounts {
+    pub fn new(store: Store, settings: AuthSettings) -> Self {
+        let tokens = JwtKeys::new(settings.jwt_secret.expose().as_bytes());
+        let permits = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+        Self {
+            store,
+            tokens,
+            settings,
+            refresh_lock: Arc::new(tokio::sync::Mutex::new(())),
+            hashing: Arc::new(tokio::sync::Semaphore::new(permits)),
+        }
+    }
+
+    pub fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+
+    /// Claims of a valid, unexpired access token; anything else is "signed out".
+    pub fn verify(&self, token: &str) -> Option<Claims> {
+        self.tokens.verify(token)
+    }
+
+    pub async fn sign_up(&self, email: Email, password: Password) -> Result<Session, AuthError> {
+        let hash = {
+            let _permit = self.hashing.acquire().await.map_err(|e| AppError::Internal(e.to_string()))?;
+            password::hash(password).await?
+        };
+        let slot = Slot::of_text(email.as_str());
+        let user = User { id: UserId::new_in(slot), email, password_hash: hash, created_at_ms: now_ms() };
+        let user_record = Store::encode(&user)?;
+        let claimed = self
+            .store
+            .insert_unique(keys::email(&user.email), &EmailOwner(user.id), vec![(keys::user(&user.id), user_record)])
+            .await?;
+        if !claimed {
+            return Err(AuthError::EmailInUse);
+        }
+        self.open_session(user, None).await
+    }
+
+    pub async fn sign_in(&self, email: &Email, password: &str) -> Result<Session, AuthError> {
+        let user = match self.store.get::<EmailOwner>(&keys::email(email))? {
+            Some(EmailOwner(id)) => self.store.get::<User>(&keys::user(&id))?,
+            None => None,
+        };
+        // Verify against a dummy hash for unknown emails too, so timing does not tell them apart.
+        let hash = user.as_ref().map(|u| u.password_hash.clone());
+        let ok = {
+            let _permit = self.hashing.acquire().await.map_err(|e| AppError::Internal(e.to_string()))?;
+            password::verify(password.to_string(), hash).await?
+        };
+        match user {
+            Some(user) if ok => self.open_session(user, None).await,
+            _ => Err(AuthError::InvalidCredentials),
+        }
+    }
+
+    /// Trades a refresh token for a new session. The old token is spent; presenting a spent
+    /// token again revokes its whole family (it was stolen, or replayed).
+    pub async fn refresh(&self, token: &str) -> Result<Session, AuthError> {
+        let (id, secret) = parse_refresh(token).ok_or(AuthError::RefreshRejected)?;
+        let _serialised = self.refresh_lock.lock().await;
+        let key = keys::refresh(&id);
+        let mut record = self.store.get::<RefreshToken>(&key)?.ok_or(AuthError::RefreshRejected)?;
+        let secret_ok: bool =
+            subtle::ConstantTimeEq::ct_eq(&Sha256::digest(secret)[..], &record.secret_hash[..]).into();
+        if !secret_ok || record.revoked || record.expires_at_ms <= now_ms() {
+            return Err(AuthError::RefreshRejected);
+        }
+        if record.used {
+            self.revoke_family(record.family).await?;
+            return Err(AuthError::RefreshRejected);
+        }
+        record.used = true;
+        let mut batch = WriteBatch::default();
+        batch.put(key, &record)?;
+        self.store.commit(batch).await?;
+        let user = self.store.get::<User>(&keys::user(&record.user_id))?.ok_or(AuthError::RefreshRejected)?;
+        self.open_session(user, Some(record.family)).await
+    }
+
+    /// Revokes a refresh token and its family (sign-out). Unknown tokens are ignored.
+    pub async fn sign_out(&self, token: &str) -> Result<(), AuthError> {
+        let _serialised = self.refresh_lock.lock().await;
+        if let Some((id, _)) = parse_refresh(token) {
+            if let Some(record) = self.store.get::<RefreshToken>(&keys::refresh(&id))? {
+                self.revoke_family(record.family).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn revoke_family(&self, family: [u8; 16]) -> Result<(), AuthError> {
+        // The family index names the family's tokens, so sign-out reads only those. Tokens of
+        // one family share its slot, except those issued before slots existed: one batch per slot.
+        let mut batches: BTreeMap<Slot, WriteBatch> = BTreeMap::new();
+        let prefix = keys::refresh_family(&family);
+        for index_key in self.store.scan_keys(&prefix, usize::MAX)? {
+            let Some(id) = keys::trailing_id(&index_key).filter(|_| index_key.len() == prefix.len() + 16) else {
+                continue;
+            };
+            let key = keys::refresh(&id);
+            if let Some(mut record) = self.store.get::<RefreshToken>(&key)? {
+                if !record.revoked {
+                    record.revoked = true;
+                    batches.entry(slot_of_id(&id)).or_default().put(key, &record)?;
+                }
+            }
+        }
+        for batch in batches.into_values() {
+            self.store.commit(batch).await?;
+        }
+        Ok(())
+    }
+
+    async fn open_session(&self, user: User, family: Option<[u8; 16]>) -> Result<Session, AuthError> {
+        let access_token = self.tokens.issue(&user, self.settings.access_token_seconds);
+        let mut id = [0u8; 16];
+        let mut secret = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut id);
+        rand::thread_rng().fill_bytes(&mut secret);
+        // A token lives in its family's slot; a new family (named by its first token) in its
+        // user's slot. Families begun before slots existed keep their own.
+        let slot = family.map_or_else(|| user.id.slot(), |f| slot_of_id(&f));
+        id[14..16].copy_from_slice(&slot.to_be_bytes());
+        let record = RefreshToken {
+            user_id: user.id,
+            family: family.unwrap_or(id),
+            secret_hash: Sha256::digest(secret).into(),
+            expires_at_ms: now_ms() + (self.settings.refresh_token_seconds as i64) * 1000,
+            used: false,
+            revoked: false,
+        };
+        let mut batch = WriteBatch::default();
+        batch.put(keys::refresh(&id), &record)?;
+        batch.put(keys::refresh_family_member(&record.family, &id), &crate::storage::Marker)?;
+        self.store.commit(batch).await?;
+        let refresh_token = format!("{}.{}", hex::encode(id), hex::encode(secret));
+        Ok(Session { user, access_token, refresh_token })
+    }
+}
+
+fn parse_refresh(token: &str) -> Option<([u8; 16], Vec<u8>)> {
+    let (id, secret) = token.split_once('.')?;
+    let id: [u8; 16] = hex::decode(id).ok()?.try_into().ok()?;
+    let secret = hex::decode(secret).ok()?;
+    (secret.len() == 32).then_some((id, secret))
+}

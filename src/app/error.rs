@@ -1,0 +1,57 @@
+//! The one error of the use cases. Adapters map each variant to their own words and status;
+//! causes of server faults are carried for the log, never shown.
+
+use crate::actors::EntityError;
+use crate::domain::DomainError;
+use crate::storage::StorageError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A domain rule refused (validation, a business rule, not found, not authorized...).
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("email in use")]
+    EmailInUse,
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("refresh token rejected")]
+    RefreshRejected,
+    /// A provider webhook that is not authentic or not understood (the reason is safe to show).
+    #[error("webhook refused: {0}")]
+    WebhookRefused(String),
+    /// An `Idempotency-Key` reused with a different request.
+    #[error("idempotency key reused with a different request")]
+    IdempotencyMismatch,
+    /// An `Idempotency-Key` whose first request is still running.
+    #[error("idempotency key still in use")]
+    IdempotencyInProgress,
+    /// Overloaded, or an entity did not answer in time: retry later.
+    #[error("temporarily unavailable")]
+    Unavailable,
+    /// A server fault; the string is logged, not shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<EntityError> for AppError {
+    fn from(e: EntityError) -> Self {
+        match e {
+            EntityError::Domain(d) => Self::Domain(d),
+            EntityError::Unavailable => Self::Unavailable,
+            EntityError::Panicked => Self::Internal("actor panicked and is being restarted".into()),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<StorageError> for AppError {
+    fn from(e: StorageError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<crate::auth::HashingError> for AppError {
+    fn from(e: crate::auth::HashingError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}

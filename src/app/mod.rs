@@ -1,0 +1,127 @@
+//! The application layer: the use cases, as the adapters (the JSON API in `crate::http`, HTML
+//! pages later, a remote node's router) call them. A use case takes typed values and returns
+//! domain types or one typed [`AppError`]; it reaches entities through [`Router`] by id,
+//! without knowing where they live, and reads lists from the read model. This layer and the
+//! entity actors are the only code that touches storage.
+//!
+//! * [`accounts`]: sign up, sign in, refresh, sign out.
+//! * [`tickets`]: sell, edit, show, list for sale, a seller's tickets.
+//! * [`orders`]: place, cancel, show, a buyer's orders.
+//! * [`payments`]: pay, and the provider's webhook.
+//! * [`admin`]: what operators see of live actors and the cluster.
+//! * [`idempotency`]: the records behind `Idempotency-Key`.
+//! * [`projection`]: the read model, fed by the outbox.
+//! * [`housekeeping`]: pruning of expired records.
+
+pub mod accounts;
+pub mod admin;
+mod error;
+pub mod housekeeping;
+pub mod idempotency;
+pub mod orders;
+pub mod payments;
+pub mod projection;
+pub mod tickets;
+
+pub use accounts::{Accounts, Session};
+pub use error::AppError;
+
+use crate::actors::deadlines::Deadlines;
+use crate::actors::router::Router;
+use crate::events::{Delivery, EventBus};
+use crate::observability::Metrics;
+use crate::payments::Gateway;
+use crate::settings::Settings;
+use crate::storage::Store;
+use projection::ReadModel;
+
+/// Everything the use cases need, shared by all adapters and workers.
+pub struct App {
+    settings: Settings,
+    store: Store,
+    entities: Router,
+    accounts: Accounts,
+    deadlines: Deadlines,
+    gateway: Gateway,
+    events: EventBus,
+    delivery: Delivery,
+    read_model: ReadModel,
+    metrics: Metrics,
+}
+
+/// The parts a node is built from (see `crate::startup`).
+pub struct Parts {
+    pub settings: Settings,
+    pub store: Store,
+    pub entities: Router,
+    pub deadlines: Deadlines,
+    pub gateway: Gateway,
+    pub events: EventBus,
+    pub delivery: Delivery,
+    pub read_model: ReadModel,
+    pub metrics: Metrics,
+}
+
+impl App {
+    pub fn new(parts: Parts) -> Self {
+        let accounts = Accounts::new(parts.store.clone(), parts.settings.auth.clone());
+        Self {
+            settings: parts.settings,
+            store: parts.store,
+            entities: parts.entities,
+            accounts,
+            deadlines: parts.deadlines,
+            gateway: parts.gateway,
+            events: parts.events,
+            delivery: parts.delivery,
+            read_model: parts.read_model,
+            metrics: parts.metrics,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The published events of this node (tests and subscribers).
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    /// The node's store (tests and tools; adapters go through the use cases).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The node's entities (tests and inspection).
+    pub fn entities(&self) -> &Router {
+        &self.entities
+    }
+
+    pub fn gateway(&self) -> &Gateway {
+        &self.gateway
+    }
+
+    /// Whether storage answers (readiness).
+    pub fn ready(&self) -> Result<(), AppError> {
+        self.store.contains(b"readyz-probe")?;
+        Ok(())
+    }
+
+    /// Samples the gauges of live state into the metrics, then renders them (Prometheus text).
+    pub fn render_metrics(&self) -> String {
+        let (tickets, orders) = (self.entities.ticket_actors(), self.entities.order_actors());
+        self.metrics.set_live("ticket", tickets.live_count(), tickets.mailbox_total());
+        self.metrics.set_live("order", orders.live_count(), orders.mailbox_total());
+        self.metrics.set_timers_pending(self.deadlines.pending());
+        self.metrics.render()
+    }
+}

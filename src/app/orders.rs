@@ -1,0 +1,40 @@
+//! Use cases of buying: place an order (one command to the ticket, which writes the hold and
+//! the order in one batch: see `actors::ticket`), cancel it, show it, a buyer's orders.
+
+use super::{App, AppError};
+use crate::actors::order::OrderCommand;
+use crate::actors::ticket::{TicketCommand, TicketReply};
+use crate::actors::EntityError;
+use crate::domain::{Order, OrderId, TicketId, UserId};
+use std::time::Duration;
+
+const CATCH_UP: Duration = Duration::from_secs(1);
+
+impl App {
+    /// Reserves `ticket` for `buyer` for the order window.
+    pub async fn place_order(&self, buyer: UserId, ticket: TicketId) -> Result<Order, AppError> {
+        let window_ms = (self.settings.orders.expiration_seconds * 1000.0) as i64;
+        match self.entities.ticket(ticket).ask(TicketCommand::Reserve { buyer, window_ms }).await? {
+            TicketReply::Reserved(order) => Ok(order),
+            _ => Err(EntityError::UnexpectedReply("reserve".into()).into()),
+        }
+    }
+
+    /// The buyer cancels; the ticket is released before this returns.
+    pub async fn cancel_order(&self, caller: UserId, id: OrderId) -> Result<Order, AppError> {
+        Ok(self.entities.order(id).ask(OrderCommand::Cancel { caller }).await?.into_order()?)
+    }
+
+    /// One order, for its buyer only.
+    pub async fn order(&self, caller: UserId, id: OrderId) -> Result<Order, AppError> {
+        let order = self.entities.order(id).ask(OrderCommand::Get).await?.into_order()?;
+        order.check_owner(caller)?;
+        Ok(order)
+    }
+
+    /// The buyer's orders, oldest first. Sees every change acknowledged before the call.
+    pub async fn orders_of(&self, buyer: UserId) -> Result<Vec<Order>, AppError> {
+        self.delivery.caught_up(CATCH_UP).await;
+        Ok(self.read_model.orders_of(&buyer)?)
+    }
+}

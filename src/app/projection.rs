@@ -1,0 +1,201 @@
+//! The read model: the lists the API serves (tickets for sale, a buyer's orders, a seller's
+//! tickets), kept in the node's read-model tree and fed by the outbox's events, never by scans
+//! of entity records. In a cluster every node feeds the same projection from every node's
+//! events.
+//!
+//! Rows carry the entity's version and an event older than a row is ignored, so applying an
+//! event twice (at-least-once delivery, a replay after a crash) changes nothing. The whole
+//! model is rebuilt from entity records once, when it is missing or its version changes
+//! (a data dir migrated from an earlier release).
+
+use crate::domain::{Event, Order, OrderStatus, Ticket, TicketId, UserId};
+use crate::events::EventSink;
+use crate::storage::read_model::ReadModelBatch;
+use crate::storage::{keys, Kind, Marker, ReadModelTree, Record, StorageError, Store, StoredEvent};
+use futures_util::future::LocalBoxFuture;
+use serde::{Deserialize, Serialize};
+
+/// Bumped when the rows change shape: the model is then rebuilt at start-up.
+const VERSION: u32 = 1;
+
+const FOR_SALE: u8 = b's';
+const TICKET: u8 = b't';
+const BY_SELLER: u8 = b'S';
+const BY_BUYER: u8 = b'O';
+
+/// Where a listed ticket stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ListingState {
+    ForSale,
+    Reserved,
+    Sold,
+}
+
+/// A ticket as its seller sees it in their list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listing {
+    pub ticket: Ticket,
+    pub state: ListingState,
+}
+
+impl Record for Listing {
+    const KIND: Kind = Kind::Projection;
+}
+
+fn key(kind: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = vec![kind];
+    for p in parts {
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+#[derive(Clone)]
+pub struct ReadModel {
+    tree: ReadModelTree,
+}
+
+impl ReadModel {
+    /// Opens the read model, rebuilding it from the entity records if it is missing or stale.
+    pub fn open(store: &Store) -> Result<Self, StorageError> {
+        let model = Self { tree: store.read_model().clone() };
+        if model.tree.version()? != Some(VERSION) {
+            model.rebuild(store)?;
+        }
+        Ok(model)
+    }
+
+    fn rebuild(&self, store: &Store) -> Result<(), StorageError> {
+        let started = std::time::Instant::now();
+        self.tree.clear()?;
+        let mut sold = std::collections::HashSet::new();
+        let mut orders = 0usize;
+        store.sweep(keys::ORDER, |k, v| {
+            let order: Order = crate::storage::envelope::decode(k, v)?;
+            if order.status == OrderStatus::Complete {
+                sold.insert(order.id);
+            }
+            self.put_order(&order)?;
+            orders += 1;
+            Ok(true)
+        })?;
+        let mut tickets = 0usize;
+        store.sweep(keys::TICKET, |k, v| {
+            let ticket: Ticket = crate::storage::envelope::decode(k, v)?;
+            let state = match ticket.order_id {
+                None => ListingState::ForSale,
+                Some(o) if sold.contains(&o) => ListingState::Sold,
+                Some(_) => ListingState::Reserved,
+            };
+            self.put_listing(Listing { ticket, state })?;
+            tickets += 1;
+            Ok(true)
+        })?;
+        self.tree.set_version(VERSION)?;
+        tracing::info!(tickets, orders, took_ms = started.elapsed().as_millis() as u64, "read model rebuilt");
+        Ok(())
+    }
+
+    /// Applies one event (idempotent).
+    pub fn apply(&self, event: &Event) -> Result<(), StorageError> {
+        match event {
+            Event::TicketCreated(t) | Event::TicketUpdated(t) => {
+                let current = self.tree.get::<Listing>(&key(TICKET, &[t.id.as_bytes()]))?;
+                if current.as_ref().is_some_and(|c| c.ticket.version > t.version) {
+                    return Ok(());
+                }
+                let state = match (t.order_id, &current) {
+                    (None, _) => ListingState::ForSale,
+                    (Some(o), Some(c)) if c.state == ListingState::Sold && c.ticket.order_id == Some(o) => {
+                        ListingState::Sold
+                    }
+                    (Some(_), _) => ListingState::Reserved,
+                };
+                self.put_listing(Listing { ticket: t.clone(), state })
+            }
+            Event::OrderCreated(o) | Event::OrderUpdated(o) | Event::OrderCancelled(o) | Event::ExpirationComplete(o) => {
+                self.put_order(o)
+            }
+            Event::PaymentCreated { order, .. } => {
+                self.put_order(order)?;
+                let listing_key = key(TICKET, &[order.ticket.id.as_bytes()]);
+                match self.tree.get::<Listing>(&listing_key)? {
+                    Some(mut listing) if listing.ticket.order_id == Some(order.id) => {
+                        listing.state = ListingState::Sold;
+                        self.put_listing(listing)
+                    }
+                    _ => Ok(()),
+                }
+            }
+            // Written by an earlier release; the model was rebuilt from records on upgrade.
+            Event::Recorded { .. } => Ok(()),
+        }
+    }
+
+    fn put_listing(&self, listing: Listing) -> Result<(), StorageError> {
+        let t = &listing.ticket;
+        let mut batch = ReadModelBatch::default();
+        let for_sale = key(FOR_SALE, &[t.id.as_bytes()]);
+        if listing.state == ListingState::ForSale {
+            batch.put(for_sale, t)?;
+        } else {
+            batch.remove(for_sale);
+        }
+        batch.put(key(BY_SELLER, &[t.user_id.as_bytes(), t.id.as_bytes()]), &Marker)?;
+        batch.put(key(TICKET, &[t.id.as_bytes()]), &listing)?;
+        self.tree.apply(batch)
+    }
+
+    fn put_order(&self, order: &Order) -> Result<(), StorageError> {
+        let row = key(BY_BUYER, &[order.user_id.as_bytes(), order.id.as_bytes()]);
+        if self.tree.get::<Order>(&row)?.is_some_and(|current| current.version > order.version) {
+            return Ok(());
+        }
+        let mut batch = ReadModelBatch::default();
+        batch.put(row, order)?;
+        self.tree.apply(batch)
+    }
+
+    /// Tickets for sale, oldest first, after `after`; `true` when more follow.
+    pub fn for_sale(&self, after: Option<TicketId>, limit: usize) -> Result<(Vec<Ticket>, bool), StorageError> {
+        let after = after.map(|id| key(FOR_SALE, &[id.as_bytes()]));
+        let mut rows = self.tree.scan::<Ticket>(&[FOR_SALE], after.as_deref(), limit + 1)?;
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        Ok((rows.into_iter().map(|(_, t)| t).collect(), more))
+    }
+
+    /// A buyer's orders, oldest first.
+    pub fn orders_of(&self, buyer: &UserId) -> Result<Vec<Order>, StorageError> {
+        let prefix = key(BY_BUYER, &[buyer.as_bytes()]);
+        Ok(self.tree.scan::<Order>(&prefix, None, usize::MAX)?.into_iter().map(|(_, o)| o).collect())
+    }
+
+    /// A seller's tickets with where each stands, oldest first.
+    pub fn tickets_of(&self, seller: &UserId) -> Result<Vec<Listing>, StorageError> {
+        let prefix = key(BY_SELLER, &[seller.as_bytes()]);
+        let mut out = Vec::new();
+        for (k, Marker) in self.tree.scan::<Marker>(&prefix, None, usize::MAX)? {
+            let Some(id) = keys::trailing_id(&k) else { continue };
+            if let Some(listing) = self.tree.get::<Listing>(&key(TICKET, &[&id]))? {
+                out.push(listing);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl EventSink for ReadModel {
+    fn publish<'a>(&'a self, events: &'a [StoredEvent]) -> LocalBoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            for e in events {
+                self.apply(&e.event).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "projection_test.rs"]
+mod tests;

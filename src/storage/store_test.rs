@@ -1,0 +1,57 @@
+//! Unit tests of the store: slots, sweeps and the outbox watermark.
+
+use super::*;
+use crate::domain::{OrderId, Slot, TicketId};
+
+fn open() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    (Store::open(dir.path(), Arc::new(|_| {})).unwrap(), dir)
+}
+
+#[actix_web::test]
+#[should_panic(expected = "spans two slots")]
+async fn a_batch_that_spans_two_slots_is_refused_in_debug_builds() {
+    let (store, _dir) = open();
+    let mut batch = WriteBatch::default();
+    batch.put(keys::order(&OrderId::new_in(Slot(1))), &Marker).unwrap();
+    batch.put(keys::order(&OrderId::new_in(Slot(2))), &Marker).unwrap();
+    assert!(batch.spans_slots());
+    let _ = store.commit(batch).await;
+}
+
+#[actix_web::test]
+async fn a_sweep_visits_one_kind_in_every_slot_and_nothing_else() {
+    let (store, _dir) = open();
+    let mut expected = Vec::new();
+    for slot in [0u16, 1, 700, 65_535] {
+        let mut batch = WriteBatch::default();
+        let order = OrderId::new_in(Slot(slot));
+        batch.put(keys::deadline(5, &order), &DeadlineEntry { ticket_id: TicketId::new_in(Slot(slot)) }).unwrap();
+        batch.put(keys::ticket(&TicketId::new_in(Slot(slot))), &Marker).unwrap();
+        batch.put(keys::order(&order), &Marker).unwrap();
+        store.commit(batch).await.unwrap();
+        expected.push(keys::deadline(5, &order));
+    }
+    let swept: Vec<Vec<u8>> = store.sweep_all::<DeadlineEntry>(keys::DEADLINE).unwrap().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(swept, expected);
+}
+
+#[actix_web::test]
+async fn an_event_is_in_flight_until_its_batch_is_durable() {
+    let (store, _dir) = open();
+    let event = Event::Recorded { subject: "s".into(), entity_id: "e".into(), payload: "{}".into() };
+    let mut batch = WriteBatch::default();
+    store.push_event(&mut batch, Slot(4), &event).unwrap();
+    let seq = batch.events[0];
+    assert!(store.outbox_in_flight(seq), "not publishable before the commit");
+    store.commit(batch).await.unwrap();
+    assert!(!store.outbox_in_flight(seq), "durable: publishable");
+    assert_eq!(store.take_dirty_outbox_slots(), vec![Slot(4)]);
+    let dropped = {
+        let mut batch = WriteBatch::default();
+        store.push_event(&mut batch, Slot(5), &event).unwrap();
+        batch.events[0]
+    };
+    assert!(!store.outbox_in_flight(dropped), "a dropped batch leaves nothing in flight");
+    assert!(store.take_dirty_outbox_slots().is_empty(), "and nothing to publish");
+}
