@@ -225,6 +225,12 @@ fn passivate_when_idle<A: Durable>(ctx: &mut Context<A>, idle: std::time::Durati
     });
 }
 
+/// The step of a passivation command: decided from inside the reply's own wait future, so the
+/// reply goes out before the actor stops (stopping first would drop it).
+pub fn passivate_step<A: Durable>() -> Step<A, bool> {
+    Box::pin(actix::fut::ready(()).map(|_, act: &mut A, ctx: &mut Context<A>| Ok(passivate_now(act, ctx))))
+}
+
 /// Passivates if the registry agrees (no message pending); `true` if the actor is stopping.
 pub fn passivate_now<A: Durable>(act: &mut A, ctx: &mut Context<A>) -> bool {
     let stopping = act.link().try_passivate();

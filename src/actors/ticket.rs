@@ -176,7 +176,7 @@ impl Entity for TicketActor {
                 }
                 Ok(TicketReply::Ticket(ticket.clone()))
             }),
-            TicketCommand::Passivate => done(Ok(TicketReply::Passivated(super::durable::passivate_now(self, ctx)))),
+            TicketCommand::Passivate => Box::pin(super::durable::passivate_step().map(|r, _, _| r.map(TicketReply::Passivated))),
             TicketCommand::InjectPanic if self.deps.fault_injection => {
                 self.change(|_, _| -> Result<TicketReply, DomainError> { panic!("injected panic (testing.fault_injection)") })
             }

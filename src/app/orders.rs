@@ -15,7 +15,14 @@ impl App {
     pub async fn place_order(&self, buyer: UserId, ticket: TicketId) -> Result<Order, AppError> {
         let window_ms = (self.settings.orders.expiration_seconds * 1000.0) as i64;
         match self.entities.ticket(ticket).ask(TicketCommand::Reserve { buyer, window_ms }).await? {
-            TicketReply::Reserved(order) => Ok(order),
+            TicketReply::Reserved(order) => {
+                // Wake the new order's actor, which arms its own expiry timer (the node's wheel
+                // holds the deadline meanwhile, and across passivation and restarts).
+                if let Err(e) = self.entities.order(order.id).tell(OrderCommand::Get) {
+                    tracing::warn!(order = %order.id, error = %e, "the new order's actor could not be woken");
+                }
+                Ok(order)
+            }
             _ => Err(EntityError::UnexpectedReply("reserve".into()).into()),
         }
     }

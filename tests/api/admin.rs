@@ -54,8 +54,18 @@ async fn a_used_actor_is_listed_with_its_version_and_timer_then_gone_after_passi
     let order = app.order_ok(&buyer, &ticket).await;
     let order_id = order["id"].as_str().unwrap().to_string();
 
-    let (status, body) = admin_get(&app, "/admin/actors").await;
-    assert_eq!(status, StatusCode::OK);
+    // The reservation wakes the order's actor in the background: wait for its timer to show.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let body = loop {
+        let (status, listed) = admin_get(&app, "/admin/actors").await;
+        assert_eq!(status, StatusCode::OK);
+        let actors = listed["actors"].as_array().unwrap();
+        if actors.iter().any(|a| a["id"] == order_id.as_str() && !a["timerDeadline"].is_null()) {
+            break listed;
+        }
+        assert!(Instant::now() < deadline, "the order actor is live with its timer");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let actors = body["actors"].as_array().unwrap();
     let listed_ticket = actors.iter().find(|a| a["id"] == ticket.as_str()).expect("the ticket actor is listed");
     assert_eq!(listed_ticket["kind"], "ticket");
@@ -210,9 +220,9 @@ async fn metrics_parse_as_prometheus_text_and_move_with_traffic() {
 async fn inspecting_a_hundred_thousand_live_actors_answers_within_a_second() {
     let app = admin_app().await;
     for _ in 0..100_000 {
-        app.state.tickets.tell(ticketing::domain::TicketId::new(), ticketing::actors::ticket::GetTicket);
+        app.state.app.entities().ticket_actors().tell(ticketing::domain::TicketId::new_in(ticketing::domain::Slot::random()), ticketing::actors::ticket::TicketCommand::Get);
     }
-    assert_eq!(app.state.tickets.live_count(), 100_000);
+    assert_eq!(app.state.app.entities().ticket_actors().live_count(), 100_000);
     let started = Instant::now();
     let (status, page) = admin_get(&app, "/admin/actors?kind=ticket&limit=500").await;
     let took = started.elapsed();

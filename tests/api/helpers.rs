@@ -6,9 +6,9 @@ use serde_json::{json, Value};
 use std::future::Future;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
-use ticketing::domain::Event;
+use ticketing::events::PublishedEvent as Event;
 use ticketing::http::AppState;
-use ticketing::storage::{keys, StoredEvent};
+use ticketing::storage::keys;
 use ticketing::{Application, Settings};
 
 pub struct TestApp {
@@ -33,6 +33,8 @@ pub fn test_settings(data: &std::path::Path) -> Settings {
     s.actors.threads = 2;
     s.storage.path = data.to_path_buf();
     s.testing.fault_injection = true;
+    // Every command and reply to an entity crosses the wire encoding, as between nodes.
+    s.testing.wire_roundtrip = true;
     s.log.level = "warn".into();
     s
 }
@@ -103,13 +105,20 @@ impl TestApp {
 
     /// Every published event, in publication order, once the outbox has drained.
     pub async fn published(&self) -> Vec<Event> {
-        let store = self.state.store.clone();
+        let store = self.state.app.store().clone();
         eventually(Duration::from_secs(10), "the outbox drains", || {
             let store = store.clone();
-            async move { store.scan::<StoredEvent>(&[keys::OUTBOX], None, 1).map(|v| v.is_empty()).unwrap_or(false) }
+            async move {
+                let mut empty = true;
+                let swept = store.sweep(keys::OUTBOX, |_, _| {
+                    empty = false;
+                    Ok(false)
+                });
+                swept.is_ok() && empty
+            }
         })
         .await;
-        self.state.events.recent()
+        self.state.app.events().recent()
     }
 
     /// The published events about one entity.

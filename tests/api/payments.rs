@@ -73,7 +73,7 @@ async fn a_valid_token_charges_price_in_cents_and_completes_the_order() {
     let res = pay(&app, &buyer, &order, "tok_visa").await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let payment_id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
-    let charges = OfflineGateway::charges(&app.state.store).unwrap();
+    let charges = OfflineGateway::charges(app.state.app.store()).unwrap();
     assert_eq!(charges.len(), 1);
     assert_eq!((charges[0].amount_cents, charges[0].token.as_str()), (1250, "tok_visa"));
     let stripe_id = charges[0].charge_id.clone().unwrap();
@@ -81,7 +81,8 @@ async fn a_valid_token_charges_price_in_cents_and_completes_the_order() {
     assert_eq!(shown["status"], "complete");
     let payment: ticketing::domain::Payment = app
         .state
-        .store
+        .app
+        .store()
         .get(&ticketing::storage::keys::payment_by_order(&ticketing::domain::OrderId::parse(&order).unwrap()))
         .unwrap()
         .expect("a payment record");
@@ -100,7 +101,7 @@ async fn a_valid_token_charges_price_in_cents_and_completes_the_order() {
     let res = pay(&app, &buyer, &order, "tok_visa").await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_messages(res).await, ["Order has already been paid"]);
-    assert_eq!(OfflineGateway::charges(&app.state.store).unwrap().len(), 1);
+    assert_eq!(OfflineGateway::charges(app.state.app.store()).unwrap().len(), 1);
 }
 
 #[actix_web::test]
@@ -133,7 +134,7 @@ async fn concurrent_payments_for_one_order_charge_once() {
     let attempts = (0..20).map(|_| pay(&app, &buyer, &order, "tok_visa"));
     let statuses: Vec<StatusCode> = futures::future::join_all(attempts).await.iter().map(|r| r.status()).collect();
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 1, "{statuses:?}");
-    assert_eq!(OfflineGateway::charges(&app.state.store).unwrap().len(), 1);
+    assert_eq!(OfflineGateway::charges(app.state.app.store()).unwrap().len(), 1);
 }
 
 #[actix_web::test]
@@ -156,7 +157,7 @@ async fn payment_racing_expiry_has_exactly_one_winner() {
         } else {
             assert_eq!(status, StatusCode::BAD_REQUEST);
             assert_eq!(shown["status"], "cancelled");
-            assert!(OfflineGateway::charges(&app.state.store).unwrap().is_empty(), "no charge for a lost race");
+            assert!(OfflineGateway::charges(app.state.app.store()).unwrap().is_empty(), "no charge for a lost race");
         }
     }
 }
@@ -241,7 +242,7 @@ async fn a_late_webhook_for_a_cancelled_order_is_refunded_once_and_recorded() {
         idempotency_key: "late-charge".into(),
         order_id: order.clone(),
     };
-    let ticketing::payments::ChargeOutcome::Succeeded { charge_id } = app.state.gateway.charge(charge).await.unwrap()
+    let ticketing::payments::ChargeOutcome::Succeeded { charge_id } = app.state.app.gateway().charge(charge).await.unwrap()
     else {
         panic!("the offline gateway charges tok_visa");
     };
@@ -256,11 +257,11 @@ async fn a_late_webhook_for_a_cancelled_order_is_refunded_once_and_recorded() {
     let (_, shown) = app.get_json(&format!("/api/orders/{order}"), Some(&buyer)).await;
     assert_eq!(shown["status"], "cancelled", "a late payment does not revive the order");
     let payments =
-        app.state.store.scan::<ticketing::domain::Payment>(&[ticketing::storage::keys::PAYMENT], None, 10).unwrap();
+        app.state.app.store().sweep_all::<ticketing::domain::Payment>(ticketing::storage::keys::PAYMENT).unwrap();
     assert_eq!(payments.len(), 1, "one record for one late charge");
     assert_eq!(payments[0].1.stripe_id, charge_id);
     assert!(payments[0].1.refund_id.is_some(), "the refund is recorded");
-    let charges = OfflineGateway::charges(&app.state.store).unwrap();
+    let charges = OfflineGateway::charges(app.state.app.store()).unwrap();
     assert_eq!(charges.len(), 1);
     assert!(charges[0].refunded, "the provider refunded the charge");
 }

@@ -19,6 +19,7 @@ pub fn start_node(data: &Path, env: &[(&str, &str)]) -> Node {
         .env("TICKETING_ACTORS__THREADS", "2")
         .env("TICKETING_STORAGE__PATH", data)
         .env("TICKETING_LOG__LEVEL", "warn")
+        .env("TICKETING_TESTING__WIRE_ROUNDTRIP", "true")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     for (k, v) in env {

@@ -7,8 +7,8 @@ use reqwest::{Client, StatusCode};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use ticketing::domain::{now_ms, Order, OrderId, Price, Ticket, TicketId, TicketSnapshot, UserId};
-use ticketing::storage::{keys, DeadlineEntry, Marker, Store, WriteBatch};
+use ticketing::domain::{now_ms, Event, Order, OrderId, Price, Slot, Ticket, TicketId, TicketSnapshot, UserId};
+use ticketing::storage::{keys, DeadlineEntry, Store, WriteBatch};
 
 const PENDING: usize = 10_000;
 const OVERDUE: usize = 100;
@@ -21,14 +21,17 @@ async fn signup(http: &Client, base: &str, email: &str) -> (String, String) {
     (cookie, body["id"].as_str().unwrap().to_string())
 }
 
-/// Writes reserved tickets and their orders straight into the store, as a node would have.
+/// Writes reserved tickets and their orders straight into the store, as a node would have:
+/// ticket, order, deadline and events in the ticket's slot (a thousand per slot here, so each
+/// batch is one slot).
 async fn seed_orders(data: &std::path::Path, seller: UserId, buyer: UserId) {
     let store = Store::open(data, Arc::new(|_| {})).unwrap();
     let now = now_ms();
     let mut batch = WriteBatch::default();
     for i in 0..PENDING {
-        let ticket_id = TicketId::new();
-        let order_id = OrderId::new();
+        let slot = Slot((i / 1000) as u16);
+        let ticket_id = TicketId::new_in(slot);
+        let order_id = OrderId::new_in(slot);
         // The first OVERDUE orders expired a minute ago; the rest expire in ten minutes.
         let expires = if i < OVERDUE { now - 60_000 } else { now + 600_000 };
         let ticket = Ticket {
@@ -41,10 +44,11 @@ async fn seed_orders(data: &std::path::Path, seller: UserId, buyer: UserId) {
             updated_at_ms: now,
         };
         let snapshot = TicketSnapshot { id: ticket_id, title: ticket.title.clone(), price: ticket.price, version: 1 };
-        let (order, _) = Order::place(order_id, buyer, snapshot, expires - 900_000, 900_000);
+        let (order, created) = Order::place(order_id, buyer, snapshot, expires - 900_000, 900_000);
         batch.put(keys::ticket(&ticket_id), &ticket).unwrap();
         batch.put(keys::order(&order_id), &order).unwrap();
-        batch.put(keys::order_by_user(&buyer, &order_id), &Marker).unwrap();
+        store.push_event(&mut batch, slot, &Event::TicketUpdated(ticket.clone())).unwrap();
+        store.push_event(&mut batch, slot, &created).unwrap();
         batch.put(keys::deadline(expires, &order_id), &DeadlineEntry { ticket_id }).unwrap();
         if i % 1000 == 999 {
             store.commit(std::mem::take(&mut batch)).await.unwrap();

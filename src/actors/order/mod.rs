@@ -181,7 +181,7 @@ impl Entity for OrderActor {
             OrderCommand::Expire { .. } => self.expire(),
             OrderCommand::Pay { caller, token } => self.pay(caller, token),
             OrderCommand::ConfirmPayment { charge_id } => self.confirm_payment(charge_id),
-            OrderCommand::Passivate => done(Ok(OrderReply::Passivated(super::durable::passivate_now(self, ctx)))),
+            OrderCommand::Passivate => Box::pin(super::durable::passivate_step().map(|r, _, _| r.map(OrderReply::Passivated))),
         }
     }
 }
