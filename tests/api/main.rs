@@ -8,6 +8,7 @@ mod crash;
 mod durability;
 mod helpers;
 mod idempotency;
+mod migration;
 mod orders;
 mod payments;
 mod process;
