@@ -23,7 +23,8 @@ pub fn price_from(value: Option<&Value>) -> Option<Price> {
 
 /// The API form of a ticket: `orderId` only while reserved or sold.
 pub fn ticket(t: &Ticket) -> Value {
-    let mut v = json!({"id": t.id, "title": t.title, "price": price(t.price), "userId": t.user_id, "version": t.version});
+    let mut v =
+        json!({"id": t.id, "title": t.title, "price": price(t.price), "userId": t.user_id, "version": t.version});
     if let Some(order_id) = t.order_id {
         v["orderId"] = json!(order_id);
     }
@@ -49,8 +50,7 @@ pub fn event_payload(event: &Event) -> Value {
             json!({"id": t.id, "version": t.version, "title": t.title, "price": price(t.price), "userId": t.user_id})
         }
         Event::TicketUpdated(t) => {
-            let mut payload =
-                json!({"id": t.id, "version": t.version, "title": t.title, "price": price(t.price), "userId": t.user_id});
+            let mut payload = json!({"id": t.id, "version": t.version, "title": t.title, "price": price(t.price), "userId": t.user_id});
             if let Some(order_id) = t.order_id {
                 payload["orderId"] = json!(order_id);
             }

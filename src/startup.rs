@@ -69,8 +69,11 @@ impl Application {
         let gateway: Gateway = match settings.payments.provider {
             PaymentProvider::Offline => Arc::new(OfflineGateway::new(store.clone())),
             PaymentProvider::Stripe => Arc::new(
-                StripeGateway::try_new(&settings.payments.stripe_api_base, settings.payments.stripe_secret_key.expose())
-                    .map_err(|e| anyhow::anyhow!("invalid setting payments.stripe_api_base: {e}"))?,
+                StripeGateway::try_new(
+                    &settings.payments.stripe_api_base,
+                    settings.payments.stripe_secret_key.expose(),
+                )
+                .map_err(|e| anyhow::anyhow!("invalid setting payments.stripe_api_base: {e}"))?,
             ),
         };
         let orders = Registry::<OrderActor>::new(

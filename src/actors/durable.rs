@@ -6,7 +6,7 @@
 //! A panic in a rule is caught here, answered with [`EntityError::Panicked`], and turned into a
 //! stop; the actor's `Supervisor` then restarts it, which reloads the state from disk.
 
-use super::{EntityError, ActorStats, RegistryLink};
+use super::{ActorStats, EntityError, RegistryLink};
 use crate::domain::{DomainError, Event};
 use crate::storage::{keys, Record, Store, WriteBatch};
 use actix::prelude::*;

@@ -19,7 +19,9 @@ use super::durable::{done, Durable, DurableCell, Step};
 use super::entity::Entity;
 use super::faults::Faults;
 use super::{Activatable, EntityError, RegistryLink};
-use crate::domain::{now_ms, DomainError, Order, OrderId, Rule, Slot, Ticket, TicketDraft, TicketId, TicketSnapshot, UserId};
+use crate::domain::{
+    now_ms, DomainError, Order, OrderId, Rule, Slot, Ticket, TicketDraft, TicketId, TicketSnapshot, UserId,
+};
 use crate::storage::{keys, DeadlineEntry, Store};
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -158,7 +160,7 @@ impl Entity for TicketActor {
         !matches!(command, TicketCommand::Create { .. })
     }
 
-    fn execute(&mut self, command: TicketCommand, ctx: &mut Context<Self>) -> Step<Self, TicketReply> {
+    fn execute(&mut self, command: TicketCommand, _ctx: &mut Context<Self>) -> Step<Self, TicketReply> {
         match command {
             TicketCommand::Get => done(self.cell.current().map(|t| TicketReply::Ticket(t.cloned()))),
             TicketCommand::Create { seller, draft } => self.create(seller, draft),
@@ -176,9 +178,13 @@ impl Entity for TicketActor {
                 }
                 Ok(TicketReply::Ticket(ticket.clone()))
             }),
-            TicketCommand::Passivate => Box::pin(super::durable::passivate_step().map(|r, _, _| r.map(TicketReply::Passivated))),
+            TicketCommand::Passivate => {
+                Box::pin(super::durable::passivate_step().map(|r, _, _| r.map(TicketReply::Passivated)))
+            }
             TicketCommand::InjectPanic if self.deps.fault_injection => {
-                self.change(|_, _| -> Result<TicketReply, DomainError> { panic!("injected panic (testing.fault_injection)") })
+                self.change(|_, _| -> Result<TicketReply, DomainError> {
+                    panic!("injected panic (testing.fault_injection)")
+                })
             }
             TicketCommand::InjectPanic => done(Err(DomainError::NotFound.into())),
         }
@@ -210,8 +216,12 @@ impl TicketActor {
             let ticket = existing(ticket)?;
             let now = now_ms();
             changes.event(ticket.reserve(order_id, buyer, now)?);
-            let snapshot =
-                TicketSnapshot { id: ticket.id, title: ticket.title.clone(), price: ticket.price, version: ticket.version };
+            let snapshot = TicketSnapshot {
+                id: ticket.id,
+                title: ticket.title.clone(),
+                price: ticket.price,
+                version: ticket.version,
+            };
             let (order, created) = Order::place(order_id, buyer, snapshot, now, window_ms);
             changes.event(created);
             changes.put(keys::order(&order.id), &order);

@@ -42,7 +42,8 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
     if *version != WIRE_VERSION {
         return Err(WireError::UnknownVersion(*version));
     }
-    let (value, read) = bincode::serde::decode_from_slice(payload, config()).map_err(|e| WireError::Decode(e.to_string()))?;
+    let (value, read) =
+        bincode::serde::decode_from_slice(payload, config()).map_err(|e| WireError::Decode(e.to_string()))?;
     if read != payload.len() {
         return Err(WireError::Decode(format!("{} trailing bytes", payload.len() - read)));
     }

@@ -124,12 +124,14 @@ impl App {
         let not_found = || AppError::from(DomainError::NotFound);
         let stopped = match kind {
             ActorKind::Ticket => {
-                let id = TicketId::parse(id).filter(|id| self.entities.ticket_actors().is_live(id)).ok_or_else(not_found)?;
+                let id =
+                    TicketId::parse(id).filter(|id| self.entities.ticket_actors().is_live(id)).ok_or_else(not_found)?;
                 self.entities.ticket(id).ask(TicketCommand::Passivate).await?
                     == crate::actors::ticket::TicketReply::Passivated(true)
             }
             ActorKind::Order => {
-                let id = OrderId::parse(id).filter(|id| self.entities.order_actors().is_live(id)).ok_or_else(not_found)?;
+                let id =
+                    OrderId::parse(id).filter(|id| self.entities.order_actors().is_live(id)).ok_or_else(not_found)?;
                 self.entities.order(id).ask(OrderCommand::Passivate).await?
                     == crate::actors::order::OrderReply::Passivated(true)
             }

@@ -64,8 +64,11 @@ impl App {
 
     /// Keeps the response of a claimed key for replay.
     pub async fn finish_idempotent(&self, claimed: ClaimedKey, response: StoredResponse) -> Result<(), AppError> {
-        let record =
-            IdempotencyRecord { request_hash: claimed.request_hash, created_at_ms: now_ms(), outcome: Outcome::Done(response) };
+        let record = IdempotencyRecord {
+            request_hash: claimed.request_hash,
+            created_at_ms: now_ms(),
+            outcome: Outcome::Done(response),
+        };
         let mut batch = WriteBatch::default();
         batch.put(claimed.storage_key, &record)?;
         self.store.commit(batch).await?;

@@ -6,7 +6,7 @@ use crate::actors::order::{OrderCommand, OrderReply};
 use crate::actors::EntityError;
 use crate::domain::{now_ms, DomainError, OrderId, Payment, UserId};
 use crate::payments::webhook;
-use crate::storage::{keys, Store, StorageError, WebhookSeen, WriteBatch};
+use crate::storage::{keys, StorageError, Store, WebhookSeen, WriteBatch};
 use serde_json::Value;
 use std::time::Duration;
 

@@ -113,9 +113,10 @@ impl ReadModel {
                 };
                 self.put_listing(Listing { ticket: t.clone(), state })
             }
-            Event::OrderCreated(o) | Event::OrderUpdated(o) | Event::OrderCancelled(o) | Event::ExpirationComplete(o) => {
-                self.put_order(o)
-            }
+            Event::OrderCreated(o)
+            | Event::OrderUpdated(o)
+            | Event::OrderCancelled(o)
+            | Event::ExpirationComplete(o) => self.put_order(o),
             Event::PaymentCreated { order, .. } => {
                 self.put_order(order)?;
                 let listing_key = key(TICKET, &[order.ticket.id.as_bytes()]);

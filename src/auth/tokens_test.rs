@@ -4,7 +4,12 @@ use super::*;
 use crate::domain::{Email, UserId};
 
 fn user() -> User {
-    User { id: UserId::new_in(crate::domain::Slot(1)), email: Email::parse("a@b.co").unwrap(), password_hash: String::new(), created_at_ms: 0 }
+    User {
+        id: UserId::new_in(crate::domain::Slot(1)),
+        email: Email::parse("a@b.co").unwrap(),
+        password_hash: String::new(),
+        created_at_ms: 0,
+    }
 }
 
 #[test]

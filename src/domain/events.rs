@@ -19,10 +19,18 @@ pub enum Event {
     OrderUpdated(Order),
     OrderCancelled(Order),
     ExpirationComplete(Order),
-    PaymentCreated { order: Order, payment_id: PaymentId, stripe_id: String },
+    PaymentCreated {
+        order: Order,
+        payment_id: PaymentId,
+        stripe_id: String,
+    },
     /// An event written by a release that stored events as ready-made JSON text; published
     /// as it was written.
-    Recorded { subject: String, entity_id: String, payload: String },
+    Recorded {
+        subject: String,
+        entity_id: String,
+        payload: String,
+    },
 }
 
 impl Event {

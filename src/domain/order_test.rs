@@ -5,7 +5,8 @@ use crate::domain::{PaymentId, Slot};
 
 fn order() -> (Order, UserId) {
     let buyer = UserId::new_in(Slot(2));
-    let ticket = TicketSnapshot { id: TicketId::new_in(Slot(2)), title: "t".into(), price: Price::from_cents(2000), version: 1 };
+    let ticket =
+        TicketSnapshot { id: TicketId::new_in(Slot(2)), title: "t".into(), price: Price::from_cents(2000), version: 1 };
     (Order::place(OrderId::new_in(Slot(2)), buyer, ticket, 1_000, 60_000).0, buyer)
 }
 

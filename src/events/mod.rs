@@ -196,7 +196,8 @@ impl Publisher {
 
     /// Publishes the durable events of one slot, up to one pass; returns (published, left).
     pub async fn pass(&self, slot: Slot) -> Result<(usize, usize), String> {
-        let scanned = self.store.scan_slot_lenient::<StoredEvent>(slot, keys::OUTBOX, PASS).map_err(|e| e.to_string())?;
+        let scanned =
+            self.store.scan_slot_lenient::<StoredEvent>(slot, keys::OUTBOX, PASS).map_err(|e| e.to_string())?;
         let full = scanned.len() == PASS;
         let mut done = WriteBatch::default();
         let mut ready = Vec::with_capacity(scanned.len());

@@ -78,7 +78,8 @@ async fn list(state: web::Data<AppState>, query: web::Query<ListQuery>) -> Resul
     let (page, more) = state.app.list_tickets_for_sale(after, limit).await?;
     let mut response = HttpResponse::Ok();
     if let (true, Some(last)) = (more, page.last()) {
-        response.insert_header((header::LINK, format!("</api/tickets?limit={limit}&cursor={}>; rel=\"next\"", last.id)));
+        response
+            .insert_header((header::LINK, format!("</api/tickets?limit={limit}&cursor={}>; rel=\"next\"", last.id)));
     }
     Ok(response.json(page.iter().map(json::ticket).collect::<Vec<Value>>()))
 }

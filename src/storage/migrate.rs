@@ -39,7 +39,9 @@ pub fn run(db: &sled::Db, data: &sled::Tree, meta: &sled::Tree) -> Result<(), St
     if let Some(newer) = layout.filter(|l| *l > LAYOUT) {
         return Err(StorageError::Corrupt {
             key: "meta/layout".into(),
-            reason: format!("data dir has layout {newer}, written by a newer release; this release reads up to {LAYOUT}"),
+            reason: format!(
+                "data dir has layout {newer}, written by a newer release; this release reads up to {LAYOUT}"
+            ),
         });
     }
     let started = std::time::Instant::now();
@@ -65,7 +67,11 @@ pub fn run(db: &sled::Db, data: &sled::Tree, meta: &sled::Tree) -> Result<(), St
     if !legacy.is_empty() {
         legacy.clear()?;
         db.flush()?;
-        tracing::info!(records = copied, took_ms = started.elapsed().as_millis() as u64, "data dir migrated to layout 2");
+        tracing::info!(
+            records = copied,
+            took_ms = started.elapsed().as_millis() as u64,
+            "data dir migrated to layout 2"
+        );
     }
     Ok(())
 }
@@ -101,9 +107,7 @@ fn convert(legacy: &sled::Tree, key: &[u8], value: &[u8]) -> Result<Vec<Entry>, 
             (Some(family), Some(member)) => same(keys::refresh_family_member(&family, &member)),
             _ => Ok(vec![]),
         },
-        (keys::EMAIL, _) => {
-            same(keys::slotted(Slot::of_text(&String::from_utf8_lossy(rest)), keys::EMAIL, &[rest]))
-        }
+        (keys::EMAIL, _) => same(keys::slotted(Slot::of_text(&String::from_utf8_lossy(rest)), keys::EMAIL, &[rest])),
         (keys::WEBHOOK_EVENT, _) => same(keys::webhook_event(&String::from_utf8_lossy(rest))),
         (keys::CHARGE, _) => {
             let idempotency_key = String::from_utf8_lossy(rest).into_owned();
@@ -163,4 +167,3 @@ fn deadline_entry(legacy: &sled::Tree, rest: &[u8], value: &[u8]) -> Result<Vec<
     envelope::decode::<DeadlineEntry>(&old_order_key, value)?;
     Ok(vec![(keys::deadline(at, &OrderId::from_bytes(order)), value.to_vec())])
 }
-

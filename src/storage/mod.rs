@@ -40,6 +40,8 @@ pub enum StorageError {
 
 /// A decoded record, or the decode error with the raw bytes.
 pub type Lenient<T> = Result<T, (StorageError, Vec<u8>)>;
+/// A key with its leniently decoded record.
+pub type LenientEntry<T> = (Vec<u8>, Lenient<T>);
 
 /// A set of changes to one slot, written atomically (one sled batch) and flushed together.
 #[derive(Default)]
@@ -142,7 +144,12 @@ impl Store {
 
     /// Atomically replaces `expected` with `new` at `key` (in memory; commit or sync to make it
     /// durable). `Ok(false)` if someone else changed it first.
-    pub fn compare_and_swap(&self, key: &[u8], expected: Option<&[u8]>, new: Option<&[u8]>) -> Result<bool, StorageError> {
+    pub fn compare_and_swap(
+        &self,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, StorageError> {
         Ok(self.data.compare_and_swap(key, expected, new)?.is_ok())
     }
 
@@ -252,7 +259,7 @@ impl Store {
         slot: Slot,
         kind: u8,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Lenient<T>)>, StorageError> {
+    ) -> Result<Vec<LenientEntry<T>>, StorageError> {
         let mut out = Vec::new();
         for item in self.data.scan_prefix(keys::prefix(slot, kind)).take(limit) {
             let (k, v) = item?;

@@ -32,7 +32,8 @@ async fn a_sweep_visits_one_kind_in_every_slot_and_nothing_else() {
         store.commit(batch).await.unwrap();
         expected.push(keys::deadline(5, &order));
     }
-    let swept: Vec<Vec<u8>> = store.sweep_all::<DeadlineEntry>(keys::DEADLINE).unwrap().into_iter().map(|(k, _)| k).collect();
+    let swept: Vec<Vec<u8>> =
+        store.sweep_all::<DeadlineEntry>(keys::DEADLINE).unwrap().into_iter().map(|(k, _)| k).collect();
     assert_eq!(swept, expected);
 }
 

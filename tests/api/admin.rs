@@ -220,7 +220,10 @@ async fn metrics_parse_as_prometheus_text_and_move_with_traffic() {
 async fn inspecting_a_hundred_thousand_live_actors_answers_within_a_second() {
     let app = admin_app().await;
     for _ in 0..100_000 {
-        app.state.app.entities().ticket_actors().tell(ticketing::domain::TicketId::new_in(ticketing::domain::Slot::random()), ticketing::actors::ticket::TicketCommand::Get);
+        app.state.app.entities().ticket_actors().tell(
+            ticketing::domain::TicketId::new_in(ticketing::domain::Slot::random()),
+            ticketing::actors::ticket::TicketCommand::Get,
+        );
     }
     assert_eq!(app.state.app.entities().ticket_actors().live_count(), 100_000);
     let started = Instant::now();

@@ -107,12 +107,8 @@ fn reap(node: &mut Node) {
 /// Opens the stopped node's store and checks the global invariants; returns the charges.
 fn check_invariants(data: &Path) -> Vec<OfflineCharge> {
     let store = Store::open(data, Arc::new(|_| {})).unwrap();
-    let tickets: HashMap<String, Ticket> = store
-        .sweep_all::<Ticket>(keys::TICKET)
-        .unwrap()
-        .into_iter()
-        .map(|(_, t)| (t.id.to_string(), t))
-        .collect();
+    let tickets: HashMap<String, Ticket> =
+        store.sweep_all::<Ticket>(keys::TICKET).unwrap().into_iter().map(|(_, t)| (t.id.to_string(), t)).collect();
     let orders = store.sweep_all::<Order>(keys::ORDER).unwrap();
     let mut live_per_ticket: HashMap<String, usize> = HashMap::new();
     for (_, o) in orders.iter().filter(|(_, o)| o.status.is_live()) {

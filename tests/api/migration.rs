@@ -25,7 +25,8 @@ fn copy_dir(from: &Path, to: &Path) {
 #[actix_web::test]
 async fn a_data_dir_of_the_previous_release_opens_with_everything_in_place() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let manifest: Value = serde_json::from_str(&std::fs::read_to_string(fixtures.join("data-layout1.json")).unwrap()).unwrap();
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join("data-layout1.json")).unwrap()).unwrap();
     let data = tempfile::tempdir().unwrap();
     copy_dir(&fixtures.join("data-layout1"), data.path());
     let path = data.path().to_path_buf();
@@ -84,7 +85,8 @@ async fn a_data_dir_of_the_previous_release_opens_with_everything_in_place() {
     let (_, listed) = app.get_json("/api/tickets", None).await;
     let mut listed: Vec<&str> = listed.as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
     listed.sort();
-    let mut expected: Vec<&str> = ["A", "B", "D", "E"].iter().map(|t| manifest["tickets"][t]["id"].as_str().unwrap()).collect();
+    let mut expected: Vec<&str> =
+        ["A", "B", "D", "E"].iter().map(|t| manifest["tickets"][t]["id"].as_str().unwrap()).collect();
     expected.sort();
     assert_eq!(listed, expected);
 

@@ -203,7 +203,10 @@ async fn a_passivated_order_still_expires_on_time() {
     let buyer = app.signin().await;
     let order = app.order_ok(&buyer, &ticket).await;
     let id = ticketing::domain::OrderId::parse(order["id"].as_str().unwrap()).unwrap();
-    eventually(Duration::from_secs(2), "the order actor passivates", || async { !app.state.app.entities().order_actors().is_live(&id) }).await;
+    eventually(Duration::from_secs(2), "the order actor passivates", || async {
+        !app.state.app.entities().order_actors().is_live(&id)
+    })
+    .await;
     eventually(Duration::from_secs(5), "the passivated order expires", || async {
         app.get_json(&format!("/api/orders/{id}"), Some(&buyer)).await.1["status"] == "cancelled"
     })
@@ -287,8 +290,7 @@ async fn many_buyers_on_many_tickets_never_get_two_live_orders_for_one_ticket() 
     }
     assert!(created_per_ticket.values().all(|n| *n == 1), "{created_per_ticket:?}");
     // Cross-check from storage: every live order's ticket points back at it, one per ticket.
-    let orders =
-        app.state.app.store().sweep_all::<ticketing::domain::Order>(ticketing::storage::keys::ORDER).unwrap();
+    let orders = app.state.app.store().sweep_all::<ticketing::domain::Order>(ticketing::storage::keys::ORDER).unwrap();
     let mut live_per_ticket: HashMap<String, usize> = HashMap::new();
     for (_, o) in orders.iter().filter(|(_, o)| o.status.is_live()) {
         *live_per_ticket.entry(o.ticket.id.to_string()).or_default() += 1;

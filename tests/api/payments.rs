@@ -242,7 +242,8 @@ async fn a_late_webhook_for_a_cancelled_order_is_refunded_once_and_recorded() {
         idempotency_key: "late-charge".into(),
         order_id: order.clone(),
     };
-    let ticketing::payments::ChargeOutcome::Succeeded { charge_id } = app.state.app.gateway().charge(charge).await.unwrap()
+    let ticketing::payments::ChargeOutcome::Succeeded { charge_id } =
+        app.state.app.gateway().charge(charge).await.unwrap()
     else {
         panic!("the offline gateway charges tok_visa");
     };

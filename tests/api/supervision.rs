@@ -38,7 +38,11 @@ async fn a_panicking_ticket_actor_is_restarted_and_serves_its_persisted_state() 
     assert_eq!(stats.restarts(), 1, "restarted exactly once");
     let after = app.state.app.entities().ticket_actors().stats(&id).expect("still live");
     assert!(std::sync::Arc::ptr_eq(&stats, &after), "restarted in place: same registry slot");
-    assert_eq!(app.state.app.entities().ticket_actors().activations(), activations, "a restart is not a second activation");
+    assert_eq!(
+        app.state.app.entities().ticket_actors().activations(),
+        activations,
+        "a restart is not a second activation"
+    );
     // It keeps working: writes continue from the persisted version.
     let res =
         app.put(&path).header("Cookie", &me.cookie).json(&json!({"title": "after", "price": 12})).send().await.unwrap();
@@ -76,8 +80,10 @@ async fn an_idle_actor_is_passivated_and_reactivates_with_the_same_state() {
     let t = app.create_ticket(&me, "sleepy", json!(7)).await;
     let id = TicketId::parse(t["id"].as_str().unwrap()).unwrap();
     assert!(app.state.app.entities().ticket_actors().is_live(&id));
-    eventually(Duration::from_secs(5), "the idle actor is passivated", || async { !app.state.app.entities().ticket_actors().is_live(&id) })
-        .await;
+    eventually(Duration::from_secs(5), "the idle actor is passivated", || async {
+        !app.state.app.entities().ticket_actors().is_live(&id)
+    })
+    .await;
     let activations = app.state.app.entities().ticket_actors().activations();
     let stored: Value = app.get(&format!("/api/tickets/{id}")).send().await.unwrap().json().await.unwrap();
     assert_eq!(stored, t);
@@ -91,14 +97,21 @@ async fn a_burst_on_an_inactive_ticket_activates_exactly_one_actor() {
     let me = app.signin().await;
     let t = app.create_ticket(&me, "x", json!(7)).await;
     let id = TicketId::parse(t["id"].as_str().unwrap()).unwrap();
-    eventually(Duration::from_secs(5), "passivated", || async { !app.state.app.entities().ticket_actors().is_live(&id) }).await;
+    eventually(Duration::from_secs(5), "passivated", || async {
+        !app.state.app.entities().ticket_actors().is_live(&id)
+    })
+    .await;
     let before = app.state.app.entities().ticket_actors().activations();
     let path = format!("/api/tickets/{id}");
     let reads = (0..200).map(|_| app.get(&path).send());
     for res in futures::future::join_all(reads).await {
         assert_eq!(res.unwrap().status(), StatusCode::OK);
     }
-    assert_eq!(app.state.app.entities().ticket_actors().activations(), before + 1, "one activation for 200 concurrent requests");
+    assert_eq!(
+        app.state.app.entities().ticket_actors().activations(),
+        before + 1,
+        "one activation for 200 concurrent requests"
+    );
     assert_eq!(app.state.app.entities().ticket_actors().live_count(), 1);
 }
 
@@ -126,5 +139,8 @@ async fn updates_racing_passivation_are_never_lost() {
     }
     let stored: Value = app.get(&path).send().await.unwrap().json().await.unwrap();
     assert_eq!(stored["version"], acknowledged);
-    assert!(app.state.app.entities().ticket_actors().activations() > 1, "the actor was passivated and reactivated along the way");
+    assert!(
+        app.state.app.entities().ticket_actors().activations() > 1,
+        "the actor was passivated and reactivated along the way"
+    );
 }

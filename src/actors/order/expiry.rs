@@ -127,10 +127,8 @@ impl OrderActor {
             Ok(entries) => entries,
             Err(e) => return done(Err(EntityError::Storage(e.to_string()))),
         };
-        let mine: Vec<(Vec<u8>, DeadlineEntry)> = entries
-            .into_iter()
-            .filter(|(key, _)| keys::parse_deadline(key).is_some_and(|(_, o)| o == order))
-            .collect();
+        let mine: Vec<(Vec<u8>, DeadlineEntry)> =
+            entries.into_iter().filter(|(key, _)| keys::parse_deadline(key).is_some_and(|(_, o)| o == order)).collect();
         let Some((_, entry)) = mine.first().cloned() else { return done(Ok(())) };
         tracing::info!(order = %order, ticket = %entry.ticket_id, "releasing the hold of an order that was never written");
         let (ticket, store) = (self.tickets(entry.ticket_id), self.deps.store.clone());

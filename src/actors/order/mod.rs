@@ -174,14 +174,16 @@ impl Entity for OrderActor {
         !matches!(command, OrderCommand::Expire { .. })
     }
 
-    fn execute(&mut self, command: OrderCommand, ctx: &mut Context<Self>) -> Step<Self, OrderReply> {
+    fn execute(&mut self, command: OrderCommand, _ctx: &mut Context<Self>) -> Step<Self, OrderReply> {
         match command {
             OrderCommand::Get => done(self.cell.current().map(|o| OrderReply::Order(o.cloned()))),
             OrderCommand::Cancel { caller } => self.cancel(caller),
             OrderCommand::Expire { .. } => self.expire(),
             OrderCommand::Pay { caller, token } => self.pay(caller, token),
             OrderCommand::ConfirmPayment { charge_id } => self.confirm_payment(charge_id),
-            OrderCommand::Passivate => Box::pin(super::durable::passivate_step().map(|r, _, _| r.map(OrderReply::Passivated))),
+            OrderCommand::Passivate => {
+                Box::pin(super::durable::passivate_step().map(|r, _, _| r.map(OrderReply::Passivated)))
+            }
         }
     }
 }
