@@ -2,10 +2,13 @@
 //! binary where a process must die or restart.
 
 mod admin;
+mod architecture;
 mod auth;
 mod bad_input;
+mod chaos;
 mod crash;
 mod durability;
+mod flushes;
 mod helpers;
 mod idempotency;
 mod migration;
