@@ -106,7 +106,7 @@ pub fn charge(slot: Slot, idempotency_key: &str) -> Vec<u8> {
 }
 /// An idempotency record, named by the digest of (caller, key); its slot is the digest's.
 pub fn idempotency(digest: &[u8; 32]) -> Vec<u8> {
-    slotted(Slot(u16::from_be_bytes([digest[0], digest[1]])), IDEMPOTENCY, &[digest])
+    slotted(Slot::from_field(u16::from_be_bytes([digest[0], digest[1]])), IDEMPOTENCY, &[digest])
 }
 pub fn quarantined(original: &[u8]) -> Vec<u8> {
     slotted(slot_of(original).unwrap_or(Slot(0)), QUARANTINE, &[original])

@@ -12,7 +12,7 @@ fn deadline_keys_round_trip_and_sort_by_time_within_a_slot() {
 
 #[test]
 fn every_key_starts_with_its_entity_slot() {
-    let slot = Slot(0xBEEF);
+    let slot = Slot(0xBEE);
     let (t, o, p) = (TicketId::new_in(slot), OrderId::new_in(slot), PaymentId::new_in(slot));
     for key in [ticket(&t), order(&o), deadline(9, &o), payment(&p), payment_by_order(&o), outbox(slot, 7)] {
         assert_eq!(slot_of(&key), Some(slot), "{}", describe(&key));

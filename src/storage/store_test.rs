@@ -23,7 +23,7 @@ async fn a_batch_that_spans_two_slots_is_refused_in_debug_builds() {
 async fn a_sweep_visits_one_kind_in_every_slot_and_nothing_else() {
     let (store, _dir) = open();
     let mut expected = Vec::new();
-    for slot in [0u16, 1, 700, 65_535] {
+    for slot in [0u16, 1, 700, 4_095] {
         let mut batch = WriteBatch::default();
         let order = OrderId::new_in(Slot(slot));
         batch.put(keys::deadline(5, &order), &DeadlineEntry { ticket_id: TicketId::new_in(Slot(slot)) }).unwrap();

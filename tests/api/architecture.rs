@@ -59,9 +59,8 @@ fn code_lines(source: &str) -> Vec<String> {
             let hashes = chars[i + 1..].iter().take_while(|&&h| h == '#').count();
             let body = i + 2 + hashes;
             let closing: Vec<char> = std::iter::once('"').chain(std::iter::repeat('#').take(hashes)).collect();
-            let end = (body..chars.len())
-                .find(|&j| chars[j..].starts_with(&closing))
-                .map_or(chars.len() - 1, |j| j + hashes);
+            let end =
+                (body..chars.len()).find(|&j| chars[j..].starts_with(&closing)).map_or(chars.len() - 1, |j| j + hashes);
             code.extend(&chars[i..=end]);
             i = end + 1;
         } else if c == '"' {
@@ -101,9 +100,8 @@ fn mentions(line: &str, idents: &[&str], paths: &[&str]) -> Vec<String> {
         }
     }
     for path in paths {
-        let starts_segment = line
-            .match_indices(path)
-            .any(|(at, _)| !line[..at].chars().next_back().is_some_and(is_ident_char));
+        let starts_segment =
+            line.match_indices(path).any(|(at, _)| !line[..at].chars().next_back().is_some_and(is_ident_char));
         if starts_segment {
             found.push(path.to_string());
         }

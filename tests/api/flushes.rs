@@ -125,10 +125,8 @@ async fn fifty_sequential_reservations_cost_exactly_fifty_flushes() {
         );
     }
     assert_eq!(
-        flushes,
-        RESERVATIONS,
+        flushes, RESERVATIONS,
         "{RESERVATIONS} sequential reservations cost {flushes} flushes ({FLUSHES} {} → {}), not one each",
-        before.flushes,
-        after.flushes
+        before.flushes, after.flushes
     );
 }
