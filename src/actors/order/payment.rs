@@ -10,7 +10,7 @@
 use super::{OrderActor, OrderReply};
 use crate::actors::durable::{done, Step};
 use crate::actors::EntityError;
-use crate::domain::{now_ms, ChargeRequest, DomainError, OrderStatus, Payment, PaymentId, Rule, UserId};
+use crate::domain::{now_ms, ChargeRequest, DomainError, OrderStatus, Payment, Rule, UserId};
 use crate::payments::{Charge, ChargeOutcome};
 use crate::storage::{keys, Marker};
 use actix::prelude::*;
@@ -79,14 +79,7 @@ impl OrderActor {
                     .flatten()
                     .ok_or(Rule::AlreadyPaid.into());
             }
-            let payment = Payment {
-                id: PaymentId::new_in(o.id.slot()),
-                order_id: o.id,
-                stripe_id: charge_id.clone(),
-                amount_cents: o.ticket.price.cents(),
-                created_at_ms: now_ms(),
-                refund_id: None,
-            };
+            let payment = Payment::of_charge(o, &charge_id, None, now_ms());
             if let Some(event) = o.complete(payment.id, &charge_id) {
                 changes.event(event);
             }
@@ -127,14 +120,7 @@ impl OrderActor {
         Box::pin(refund.into_actor(self).then(move |refunded, act, _| match refunded {
             Ok(refund_id) => act.update(move |o, changes| {
                 tracing::warn!(order = %o.id, charge = %charge_id, "late payment refunded");
-                let payment = Payment {
-                    id: PaymentId::new_in(o.id.slot()),
-                    order_id: o.id,
-                    stripe_id: charge_id.clone(),
-                    amount_cents: o.ticket.price.cents(),
-                    created_at_ms: now_ms(),
-                    refund_id: Some(refund_id),
-                };
+                let payment = Payment::of_charge(o, &charge_id, Some(refund_id), now_ms());
                 changes.put(keys::payment(&payment.id), &payment);
                 changes.put(keys::refunded_charge(&o.id, &charge_id), &Marker);
                 Ok(())
