@@ -4,7 +4,7 @@
 
 use crate::actors::deadlines::Deadlines;
 use crate::actors::faults::Faults;
-use crate::actors::order::{OrderActor, OrderDeps};
+use crate::actors::order::{OrderActor, OrderCommand, OrderDeps};
 use crate::actors::router::Router;
 use crate::actors::ticket::{TicketActor, TicketDeps};
 use crate::actors::Registry;
@@ -90,7 +90,12 @@ impl Application {
             ask_timeout,
             metrics.clone(),
         );
-        actix_web::rt::spawn(deadlines.clone().run(orders.clone()));
+        let due_orders = orders.clone();
+        actix_web::rt::spawn(
+            deadlines
+                .clone()
+                .run(move |order, at| due_orders.tell(order, OrderCommand::Expire { deadline_ms: Some(at) })),
+        );
         let entities = Router::new(tickets, orders, settings.testing.wire_roundtrip);
 
         let events = EventBus::default();
@@ -113,8 +118,9 @@ impl Application {
             read_model,
             metrics,
         });
+        let app = Arc::new(app);
+        actix_web::rt::spawn(crate::app::housekeeping::run(Arc::clone(&app)));
         let state = web::Data::new(AppState { settings: settings.clone(), app });
-        actix_web::rt::spawn(crate::app::housekeeping::run(state.clone().into_inner()));
 
         let listener = TcpListener::bind(settings.http.addr)
             .with_context(|| format!("cannot listen on {}", settings.http.addr))?;

@@ -1,6 +1,6 @@
 //! The node's deadline wheel: the durable index of unfinished work (`<slot>d<due><order>`
-//! keys) mirrored in memory, and one task that sends `Expire` to the order actor when an entry
-//! comes due.
+//! keys) mirrored in memory, and one task that hands each entry that comes due to the node
+//! (which sends `Expire` to the order's actor).
 //!
 //! Order actors arm their own timer while they are live; the wheel is what makes deadlines
 //! survive passivation and restarts. **Recovery is loading the wheel**: at start-up it sweeps
@@ -9,8 +9,6 @@
 //! fires at once. Expiry and release are idempotent, so an entry seen by both the actor's
 //! timer and the wheel changes the order once.
 
-use super::order::{OrderActor, OrderCommand};
-use super::Registry;
 use crate::domain::{now_ms, OrderId};
 use crate::observability::Metrics;
 use crate::storage::{keys, StorageError, Store};
@@ -78,8 +76,8 @@ impl Deadlines {
         self.0.due.lock().iter().find(|(_, o)| o == order).map(|(at, _)| *at)
     }
 
-    /// Fires due deadlines forever.
-    pub async fn run(self, orders: Registry<OrderActor>) {
+    /// Fires due deadlines forever: `fire(order, due_ms)` for each.
+    pub async fn run(self, fire: impl Fn(OrderId, i64)) {
         loop {
             let next = self.0.due.lock().first().copied();
             let Some((at, _)) = next else {
@@ -107,7 +105,7 @@ impl Deadlines {
                 fired
             };
             for (at, order) in fired {
-                orders.tell(order, OrderCommand::Expire { deadline_ms: Some(at) });
+                fire(order, at);
             }
         }
     }

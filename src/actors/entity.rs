@@ -3,16 +3,14 @@
 //! passivation, traced, bounded by a timeout, and atomic in the actor's mailbox. An actor
 //! writes only [`Entity::execute`]; nothing is called by hand per command.
 //!
-//! [`EntityRef`] is how the application reaches an entity: by id, without knowing where the
-//! actor lives. Today every entity is local; the cluster routes by the slot in the id.
+//! The application reaches an entity through an `EntityRef` (`super::router`), by id,
+//! without knowing where its actor lives.
 
 use super::durable::{Durable, Step};
-use super::registry::Registry;
-use super::{wire, EntityError};
+use super::EntityError;
 use actix::prelude::*;
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt::Debug;
-use std::time::Duration;
 
 /// An actor kind that is driven by commands.
 pub trait Entity: Durable + Handler<Deliver<Self>> {
@@ -74,57 +72,4 @@ macro_rules! entity_handler {
 pub fn tell_self<A: Entity>(act: &mut A, ctx: &mut Context<A>, command: A::Command) {
     act.cell().stats.message_queued();
     ctx.address().do_send(Deliver::<A>(command));
-}
-
-/// A handle on one entity, wherever it lives.
-pub struct EntityRef<A: Entity> {
-    registry: Registry<A>,
-    id: A::Id,
-    /// Round-trip every command and reply through the wire encoding (tests).
-    wire_round_trip: bool,
-}
-
-impl<A: Entity> EntityRef<A> {
-    pub fn new(registry: Registry<A>, id: A::Id, wire_round_trip: bool) -> Self {
-        Self { registry, id, wire_round_trip }
-    }
-
-    pub fn id(&self) -> A::Id {
-        self.id
-    }
-
-    /// Sends `command` and waits for the reply, bounded by the node's ask timeout.
-    pub async fn ask(&self, command: A::Command) -> Result<A::Reply, EntityError> {
-        self.ask_within(command, None).await
-    }
-
-    /// [`EntityRef::ask`] with its own bound, for commands that legitimately take longer (a
-    /// payment waits for the provider).
-    pub async fn ask_within(&self, command: A::Command, timeout: Option<Duration>) -> Result<A::Reply, EntityError> {
-        let command = self.cross(command)?;
-        let reply = self.registry.ask(self.id, command, timeout).await;
-        if !self.wire_round_trip {
-            return reply;
-        }
-        let wire = |e: wire::WireError| EntityError::Wire(e.to_string());
-        match reply {
-            Ok(reply) => wire::round_trip::<A::Reply>(&reply).map_err(wire),
-            Err(error) => Err(wire::round_trip::<EntityError>(&error).map_err(wire)?),
-        }
-    }
-
-    /// Sends `command` without waiting for the reply.
-    pub fn tell(&self, command: A::Command) -> Result<(), EntityError> {
-        let command = self.cross(command)?;
-        self.registry.tell(self.id, command);
-        Ok(())
-    }
-
-    fn cross(&self, command: A::Command) -> Result<A::Command, EntityError> {
-        if self.wire_round_trip {
-            wire::round_trip(&command).map_err(|e| EntityError::Wire(e.to_string()))
-        } else {
-            Ok(command)
-        }
-    }
 }

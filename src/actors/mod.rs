@@ -1,8 +1,7 @@
 //! The actor system: one actor per ticket and per order, each the only writer of its entity.
 //!
-//! * [`entity`]: what every entity actor shares: commands as data ([`entity::Entity`]), one
-//!   dispatch path that counts, traces and times out, and [`entity::EntityRef`], the handle
-//!   through which the application reaches an entity without knowing where it lives.
+//! * [`entity`]: what every entity actor shares: commands as data ([`entity::Entity`]) and one
+//!   dispatch path, atomic in the mailbox.
 //! * [`wire`]: the versioned encoding of commands and replies for crossing a process boundary.
 //! * [`registry`]: activation on demand, at most one live actor per id, passivation, placement
 //!   by slot.
@@ -11,7 +10,9 @@
 //! * [`ticket`]: the ticket actor, which grants reservations and creates their orders.
 //! * [`order`]: the order actor: expiry, cancellation, payment.
 //! * [`deadlines`]: the node's deadline wheel over the durable index of unfinished work.
-//! * [`router`]: where a command for an entity goes (this node, today).
+//! * [`router`]: where a command for an entity goes (this node, today), and
+//!   [`router::EntityRef`], the handle through which the application reaches an entity without
+//!   knowing where it lives; it counts, traces and times out every command once (via the registry).
 //! * [`faults`]: test-only crash points.
 
 pub mod deadlines;
@@ -25,8 +26,9 @@ pub mod ticket;
 pub mod wire;
 
 pub use durable::{Changes, Durable, DurableCell};
-pub use entity::{Entity, EntityRef};
+pub use entity::Entity;
 pub use registry::{Activatable, LiveActor, Registry, RegistryLink};
+pub use router::EntityRef;
 
 use crate::domain::DomainError;
 use serde::{Deserialize, Serialize};

@@ -4,8 +4,7 @@ use crate::storage::{keys, StorageError, Store, WriteBatch};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub async fn run(state: Arc<crate::http::AppState>) {
-    let app = &state.app;
+pub async fn run(app: Arc<super::App>) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         every.tick().await;

@@ -16,9 +16,7 @@ use sha2::{Digest, Sha256};
 pub const ADMIN_COOKIE: &str = "admin_token";
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin", web::get().to(super::admin_page::page))
-        .route("/admin/login", web::post().to(super::admin_page::login))
-        .route("/admin/actors", web::get().to(list))
+    cfg.route("/admin/actors", web::get().to(list))
         .route("/admin/actors/{kind}/{id}", web::get().to(show))
         .route("/admin/actors/{kind}/{id}/passivate", web::post().to(passivate))
         .route("/admin/cluster", web::get().to(cluster));

@@ -61,6 +61,10 @@ fn login_form(error: Option<&str>) -> String {
     )
 }
 
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin", web::get().to(page)).route("/admin/login", web::post().to(login));
+}
+
 pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     if !is_admin(&req) {
         return html(StatusCode::UNAUTHORIZED, "ticketing admin: sign in", &login_form(None), false);

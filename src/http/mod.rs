@@ -24,13 +24,14 @@ use actix_web::{web, HttpResponse};
 use error::{error_body, ApiError};
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
 
 /// Everything a handler may use, shared by all workers.
 pub struct AppState {
     pub settings: Settings,
-    pub app: App,
+    pub app: Arc<App>,
 }
 
 /// Registers every route and the error boundary on an `App`.
@@ -50,7 +51,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .configure(orders::routes)
             .configure(payments::routes);
         if admin_enabled {
-            cfg.configure(admin::routes);
+            cfg.configure(admin::routes).configure(admin_page::routes);
         }
         if fault_injection {
             cfg.configure(testing::routes);

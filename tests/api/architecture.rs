@@ -58,7 +58,7 @@ fn code_lines(source: &str) -> Vec<String> {
             // A raw string literal r"…" or r#"…"#: no escapes, ends at a quote and as many #s.
             let hashes = chars[i + 1..].iter().take_while(|&&h| h == '#').count();
             let body = i + 2 + hashes;
-            let closing: Vec<char> = std::iter::once('"').chain(std::iter::repeat('#').take(hashes)).collect();
+            let closing: Vec<char> = std::iter::once('"').chain(std::iter::repeat_n('#', hashes)).collect();
             let end =
                 (body..chars.len()).find(|&j| chars[j..].starts_with(&closing)).map_or(chars.len() - 1, |j| j + hashes);
             code.extend(&chars[i..=end]);
