@@ -6,7 +6,9 @@
 use super::{App, AppError};
 use crate::actors::order::OrderCommand;
 use crate::actors::ticket::TicketCommand;
-use crate::actors::{LiveActor, Registry};
+/// A live actor and its counters, as inspection shows it.
+pub use crate::actors::LiveActor;
+use crate::actors::Registry;
 use crate::domain::{DomainError, Order, OrderId, Ticket, TicketId};
 use crate::storage::keys;
 

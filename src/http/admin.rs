@@ -3,8 +3,7 @@
 
 use super::error::ApiError;
 use super::AppState;
-use crate::actors::LiveActor;
-use crate::app::admin::{ActorKind, ClusterView, EntityState};
+use crate::app::admin::{ActorKind, ClusterView, EntityState, LiveActor};
 use crate::domain::iso_utc;
 use actix_web::dev::Payload;
 use actix_web::{http::header, web, FromRequest, HttpRequest, HttpResponse};
