@@ -38,7 +38,6 @@ impl Application {
         let flush_metrics = metrics.clone();
         let store = Store::open(&settings.storage.path, Arc::new(move |took| flush_metrics.flushed(took)))
             .with_context(|| format!("cannot open storage at {}", settings.storage.path.display()))?;
-        let read_model = ReadModel::open(&store).context("opening the read model")?;
 
         // Recovery: the index of unfinished work is loaded into the wheel, and whatever is due
         // (expiries that passed while down, releases a crash cut short) fires as soon as the
@@ -47,6 +46,8 @@ impl Application {
         let started = Instant::now();
         let pending = deadlines.load(&store).context("loading the index of unfinished work")?;
         tracing::info!(pending, took_ms = started.elapsed().as_millis() as u64, "deadlines re-armed");
+        // Rebuilt from entity records only when missing or of another version (an upgrade).
+        let read_model = ReadModel::open(&store).context("opening the read model")?;
 
         // Actors run on their own arbiters (one per core), apart from the HTTP workers.
         let arbiters: Vec<Arbiter> = (0..settings.threads().max(1)).map(|_| Arbiter::new()).collect();

@@ -70,8 +70,18 @@ impl ReadModel {
         self.tree.clear()?;
         let mut sold = std::collections::HashSet::new();
         let mut orders = 0usize;
+        let mut unreadable = 0usize;
         store.sweep(keys::ORDER, |k, v| {
-            let order: Order = crate::storage::envelope::decode(k, v)?;
+            // A record that does not decode is reported (its actor reports it too) and skipped:
+            // one bad record must not keep the node from starting.
+            let order: Order = match crate::storage::envelope::decode(k, v) {
+                Ok(order) => order,
+                Err(e) => {
+                    tracing::error!(error = %e, "record skipped by the read-model rebuild");
+                    unreadable += 1;
+                    return Ok(true);
+                }
+            };
             if order.status == OrderStatus::Complete {
                 sold.insert(order.id);
             }
@@ -81,7 +91,14 @@ impl ReadModel {
         })?;
         let mut tickets = 0usize;
         store.sweep(keys::TICKET, |k, v| {
-            let ticket: Ticket = crate::storage::envelope::decode(k, v)?;
+            let ticket: Ticket = match crate::storage::envelope::decode(k, v) {
+                Ok(ticket) => ticket,
+                Err(e) => {
+                    tracing::error!(error = %e, "record skipped by the read-model rebuild");
+                    unreadable += 1;
+                    return Ok(true);
+                }
+            };
             let state = match ticket.order_id {
                 None => ListingState::ForSale,
                 Some(o) if sold.contains(&o) => ListingState::Sold,
@@ -92,7 +109,13 @@ impl ReadModel {
             Ok(true)
         })?;
         self.tree.set_version(VERSION)?;
-        tracing::info!(tickets, orders, took_ms = started.elapsed().as_millis() as u64, "read model rebuilt");
+        tracing::info!(
+            tickets,
+            orders,
+            unreadable,
+            took_ms = started.elapsed().as_millis() as u64,
+            "read model rebuilt"
+        );
         Ok(())
     }
 

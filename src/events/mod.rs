@@ -151,27 +151,32 @@ impl Publisher {
             let target = self.requested.load(Ordering::SeqCst);
             slots.extend(self.store.take_dirty_outbox_slots());
             let mut again = BTreeSet::new();
-            let mut backlog = 0;
+            let (mut backlog, mut failed) = (0, false);
             for slot in std::mem::take(&mut slots) {
                 match self.pass(slot).await {
-                    Ok((published, left)) => {
-                        backlog += published + left;
-                        if left > 0 {
+                    Ok(pass) => {
+                        backlog += pass.published + pass.more;
+                        if pass.more > 0 {
                             again.insert(slot);
                         }
                     }
                     Err(e) => {
                         tracing::warn!(slot = %slot, error = %e, "outbox pass failed; retrying");
                         again.insert(slot);
+                        failed = true;
                     }
                 }
             }
             self.metrics.set_outbox_backlog(backlog);
-            self.done.send_replace(target);
             slots = again;
-            if !slots.is_empty() {
-                // Events waiting for their batch's flush, or a failing sink: come back soon.
-                tokio::time::sleep(Duration::from_millis(2)).await;
+            if slots.is_empty() {
+                // Every durable event committed before `target` was asked for is delivered
+                // (events still in flight were written by requests not yet acknowledged).
+                self.done.send_replace(target);
+            } else {
+                // A long backlog: go on at once; a failing sink: back off.
+                let pause = if failed { Duration::from_millis(500) } else { Duration::ZERO };
+                tokio::time::sleep(pause).await;
                 continue;
             }
             // Woken by durable commits and by readers waiting to catch up.
@@ -194,21 +199,21 @@ impl Publisher {
         Ok(slots)
     }
 
-    /// Publishes the durable events of one slot, up to one pass; returns (published, left).
-    pub async fn pass(&self, slot: Slot) -> Result<(usize, usize), String> {
+    /// Publishes the durable events of one slot, up to one pass.
+    ///
+    /// An event whose batch may not be on disk yet is skipped, not waited for: its slot is
+    /// marked again when that batch settles. Skipping keeps each entity's order, because an
+    /// entity's next event cannot be written before its previous batch has settled.
+    pub async fn pass(&self, slot: Slot) -> Result<Pass, String> {
         let scanned =
             self.store.scan_slot_lenient::<StoredEvent>(slot, keys::OUTBOX, PASS).map_err(|e| e.to_string())?;
         let full = scanned.len() == PASS;
         let mut done = WriteBatch::default();
         let mut ready = Vec::with_capacity(scanned.len());
-        let mut left = 0;
+        let mut in_flight = 0;
         for (key, decoded) in scanned {
             match decoded {
-                // Its batch may not be on disk yet: stop here, so this slot keeps its order.
-                Ok(event) if self.store.outbox_in_flight(event.seq) => {
-                    left += 1;
-                    break;
-                }
+                Ok(event) if self.store.outbox_in_flight(event.seq) => in_flight += 1,
                 Ok(event) => ready.push((key, event)),
                 Err((e, raw)) => {
                     // One bad record must not stop every later event: move it aside, loudly.
@@ -227,11 +232,18 @@ impl Publisher {
             done.remove(key.clone());
         }
         self.store.apply(done).map_err(|e| e.to_string())?;
-        if full {
-            left += 1;
-        }
-        Ok((events.len(), left))
+        Ok(Pass { published: events.len(), in_flight, more: usize::from(full) })
     }
+}
+
+/// What one pass over a slot did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Pass {
+    pub published: usize,
+    /// Events skipped because their batch may not be on disk yet.
+    pub in_flight: usize,
+    /// Non-zero when the slot holds more than one pass: go on at once.
+    pub more: usize,
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@ use crate::domain::{slot_of_id, Event, Order, OrderId, OrderStatus, Payment, Pay
 /// The key layout this release writes.
 pub const LAYOUT: u32 = 2;
 const LAYOUT_KEY: &str = "layout";
+/// Present while the old tree is being emptied after a finished copy.
+const CLEARING_KEY: &str = "clearing_layout_1";
 const CHUNK: usize = 1_000;
 
 pub fn run(db: &sled::Db, data: &sled::Tree, meta: &sled::Tree) -> Result<(), StorageError> {
@@ -30,8 +32,16 @@ pub fn run(db: &sled::Db, data: &sled::Tree, meta: &sled::Tree) -> Result<(), St
     let legacy: &sled::Tree = db;
     if layout == Some(LAYOUT) {
         if !legacy.is_empty() {
-            // A migration that crashed after recording the layout: finish the clean-up.
+            if meta.get(CLEARING_KEY)?.is_none() {
+                // Not our unfinished clean-up: an older release wrote here after the migration
+                // (a rollback). Clearing it would lose those writes.
+                return Err(StorageError::Refused(
+                    "the data dir holds layout-1 records written after its migration (an older release ran on it); restore a backup or migrate it by hand",
+                ));
+            }
+            // A migration that crashed while emptying the old tree: finish the clean-up.
             legacy.clear()?;
+            meta.remove(CLEARING_KEY)?;
             db.flush()?;
         }
         return Ok(());
@@ -163,7 +173,15 @@ fn deadline_entry(legacy: &sled::Tree, rest: &[u8], value: &[u8]) -> Result<Vec<
     if release_now {
         at = 0;
     }
-    // Check the value decodes, so a broken one is reported now rather than at its time.
-    envelope::decode::<DeadlineEntry>(&old_order_key, value)?;
-    Ok(vec![(keys::deadline(at, &OrderId::from_bytes(order)), value.to_vec())])
+    // Check the value decodes, so a broken one is set aside now rather than failing at its time.
+    let new_key = keys::deadline(at, &OrderId::from_bytes(order));
+    if let Err(e) = envelope::decode::<DeadlineEntry>(&new_key, value) {
+        tracing::error!(error = %e, "undecodable deadline of the earlier layout quarantined");
+        return Ok(vec![(keys::quarantined(&new_key), value.to_vec())]);
+    }
+    Ok(vec![(new_key, value.to_vec())])
 }
+
+#[cfg(test)]
+#[path = "migrate_test.rs"]
+mod tests;

@@ -36,6 +36,9 @@ pub enum StorageError {
     Encode(String),
     #[error("storage transaction aborted: {0}")]
     Conflict(String),
+    /// A write that breaks the store's rules (a bug, refused rather than written).
+    #[error("refused write: {0}")]
+    Refused(&'static str),
 }
 
 /// A decoded record, or the decode error with the raw bytes.
@@ -53,6 +56,8 @@ pub struct WriteBatch {
     /// Outbox numbers of the events in this batch.
     events: Vec<u64>,
     outbox: Option<Arc<outbox::Outbox>>,
+    /// Set once the batch is applied and its flush is awaited.
+    flushing: Option<Arc<GroupCommit>>,
 }
 
 impl WriteBatch {
@@ -93,16 +98,39 @@ impl WriteBatch {
     }
 
     fn settle(&mut self, durable: bool) {
+        self.flushing = None;
         if let Some(outbox) = self.outbox.take() {
             outbox.finish(self.slot, &std::mem::take(&mut self.events), durable);
         }
     }
+
+    #[cfg(test)]
+    pub(crate) fn settle_for_tests(&mut self) {
+        self.settle(true);
+    }
 }
 
 impl Drop for WriteBatch {
-    /// A batch dropped before its commit finished must not hold the outbox watermark back.
+    /// A batch dropped before it was applied leaves nothing behind. One dropped after it was
+    /// applied (its commit was cancelled while waiting for the flush) is on its way to disk:
+    /// its events are released to the publisher once a flush covers them, never before.
     fn drop(&mut self) {
-        self.settle(false);
+        let Some(flush) = self.flushing.take() else {
+            self.settle(false);
+            return;
+        };
+        let Some(outbox) = self.outbox.take() else { return };
+        let (slot, events) = (self.slot, std::mem::take(&mut self.events));
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    flush.durable().await;
+                    outbox.finish(slot, &events, true);
+                });
+            }
+            // No runtime to wait on: keep them in flight (unpublished until a restart re-reads them).
+            Err(_) => tracing::warn!(events = events.len(), "applied events left unpublished until restart"),
+        }
     }
 }
 
@@ -168,7 +196,11 @@ impl Store {
     /// Applies `batch` atomically and returns once it is on disk.
     pub async fn commit(&self, mut batch: WriteBatch) -> Result<(), StorageError> {
         debug_assert!(!batch.spans_slots, "a write batch spans two slots (first slot {:?})", batch.slot);
+        if batch.spans_slots {
+            return Err(StorageError::Refused("a write batch spans two slots"));
+        }
         self.data.apply_batch(std::mem::take(&mut batch.batch))?;
+        batch.flushing = Some(Arc::clone(&self.commit));
         self.commit.durable().await;
         batch.settle(true);
         Ok(())
@@ -178,8 +210,13 @@ impl Store {
     /// redo after a crash (deleting published outbox entries). It is flushed with the next
     /// durable write, or at shutdown.
     pub fn apply(&self, mut batch: WriteBatch) -> Result<(), StorageError> {
-        debug_assert!(batch.events.is_empty(), "events need a durable commit");
         debug_assert!(!batch.spans_slots, "a write batch spans two slots (first slot {:?})", batch.slot);
+        if !batch.events.is_empty() {
+            return Err(StorageError::Refused("events need a durable commit"));
+        }
+        if batch.spans_slots {
+            return Err(StorageError::Refused("a write batch spans two slots"));
+        }
         self.data.apply_batch(std::mem::take(&mut batch.batch))?;
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! slots have events waiting.
 //!
 //! Events are numbered when they are added to a batch (`sled::Db::generate_id`: increasing,
-//! also across restarts) and stored under `<slot>x<seq>`. The publisher may deliver an event
+//! also across restarts) and stored under `<slot>x<seq>`; within a slot they sort by number. The publisher may deliver an event
 //! only once the batch that wrote it is on disk. It learns that without forcing a flush of its
 //! own: every sequence number below the **watermark** (the smallest one still in flight) was
 //! either committed durably or never written at all.

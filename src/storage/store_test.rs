@@ -56,3 +56,35 @@ async fn an_event_is_in_flight_until_its_batch_is_durable() {
     assert!(!store.outbox_in_flight(dropped), "a dropped batch leaves nothing in flight");
     assert!(store.take_dirty_outbox_slots().is_empty(), "and nothing to publish");
 }
+
+#[actix_web::test]
+async fn a_commit_cancelled_while_flushing_still_releases_its_events_once_durable() {
+    let (store, _dir) = open();
+    let event = Event::Recorded { subject: "s".into(), entity_id: "e".into(), payload: "{}".into() };
+    let mut batch = WriteBatch::default();
+    store.push_event(&mut batch, Slot(6), &event).unwrap();
+    let seq = batch.events[0];
+    // Cancel the commit at its first wait (after the batch is applied, before the flush).
+    let mut commit = Box::pin(store.commit(batch));
+    let _ = futures::poll!(&mut commit);
+    drop(commit);
+    assert!(store.outbox_in_flight(seq), "not publishable before a flush covers it");
+    store.sync().await;
+    for _ in 0..100 {
+        if !store.outbox_in_flight(seq) {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(!store.outbox_in_flight(seq), "released once durable");
+    assert_eq!(store.take_dirty_outbox_slots(), vec![Slot(6)], "and its slot is marked for the publisher");
+}
+
+#[actix_web::test]
+async fn events_are_refused_outside_a_durable_commit() {
+    let (store, _dir) = open();
+    let mut batch = WriteBatch::default();
+    let event = Event::Recorded { subject: "s".into(), entity_id: "e".into(), payload: "{}".into() };
+    store.push_event(&mut batch, Slot(1), &event).unwrap();
+    assert!(matches!(store.apply(batch), Err(StorageError::Refused(_))));
+}
