@@ -91,13 +91,13 @@ impl Application {
             ask_timeout,
             metrics.clone(),
         );
-        let due_orders = orders.clone();
-        actix_web::rt::spawn(
-            deadlines
-                .clone()
-                .run(move |order, at| due_orders.tell(order, OrderCommand::Expire { deadline_ms: Some(at) })),
-        );
         let entities = Router::new(tickets, orders, settings.testing.wire_roundtrip);
+        let due = entities.clone();
+        actix_web::rt::spawn(deadlines.clone().run(move |order| {
+            if let Err(e) = due.order(order).tell(OrderCommand::Expire) {
+                tracing::error!(order = %order, error = %e, "a due deadline could not be delivered");
+            }
+        }));
 
         let events = EventBus::default();
         let sinks: Vec<Rc<dyn EventSink>> = vec![Rc::new(read_model.clone()), Rc::new(events.clone())];

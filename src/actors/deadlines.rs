@@ -76,8 +76,8 @@ impl Deadlines {
         self.0.due.lock().iter().find(|(_, o)| o == order).map(|(at, _)| *at)
     }
 
-    /// Fires due deadlines forever: `fire(order, due_ms)` for each.
-    pub async fn run(self, fire: impl Fn(OrderId, i64)) {
+    /// Fires due deadlines forever: `fire(order)` for each.
+    pub async fn run(self, fire: impl Fn(OrderId)) {
         loop {
             let next = self.0.due.lock().first().copied();
             let Some((at, _)) = next else {
@@ -104,8 +104,8 @@ impl Deadlines {
                 self.0.metrics.set_timers_pending(due.len());
                 fired
             };
-            for (at, order) in fired {
-                fire(order, at);
+            for (_, order) in fired {
+                fire(order);
             }
         }
     }

@@ -76,7 +76,7 @@ impl Accounts {
         if !claimed {
             return Err(AuthError::EmailInUse);
         }
-        self.open_session(user, None).await
+        self.open_session(user, None, None).await
     }
 
     pub async fn sign_in(&self, email: &Email, password: &str) -> Result<Session, AuthError> {
@@ -91,7 +91,7 @@ impl Accounts {
             password::verify(password.to_string(), hash).await?
         };
         match user {
-            Some(user) if ok => self.open_session(user, None).await,
+            Some(user) if ok => self.open_session(user, None, None).await,
             _ => Err(AuthError::InvalidCredentials),
         }
     }
@@ -113,11 +113,9 @@ impl Accounts {
             return Err(AuthError::RefreshRejected);
         }
         record.used = true;
-        let mut batch = WriteBatch::default();
-        batch.put(key, &record)?;
-        self.store.commit(batch).await?;
         let user = self.store.get::<User>(&keys::user(&record.user_id))?.ok_or(AuthError::RefreshRejected)?;
-        self.open_session(user, Some(record.family)).await
+        let family = record.family;
+        self.open_session(user, Some(family), Some((key, record))).await
     }
 
     /// Revokes a refresh token and its family (sign-out). Unknown tokens are ignored.
@@ -154,7 +152,15 @@ impl Accounts {
         Ok(())
     }
 
-    async fn open_session(&self, user: User, family: Option<[u8; 16]>) -> Result<Session, AuthError> {
+    /// Issues a session; `spent` is the refresh token it replaces, marked used in the same
+    /// batch as the new one (one flush: a crash cannot leave the old one spent and no new one),
+    /// unless it lives in another slot (tokens issued before slots existed).
+    async fn open_session(
+        &self,
+        user: User,
+        family: Option<[u8; 16]>,
+        spent: Option<(Vec<u8>, RefreshToken)>,
+    ) -> Result<Session, AuthError> {
         let access_token = self.tokens.issue(&user, self.settings.access_token_seconds);
         let mut id = [0u8; 16];
         let mut secret = [0u8; 32];
@@ -173,7 +179,17 @@ impl Accounts {
             revoked: false,
         };
         let mut batch = WriteBatch::default();
-        batch.put(keys::refresh(&id), &record)?;
+        let new_key = keys::refresh(&id);
+        if let Some((spent_key, spent)) = spent {
+            if keys::slot_of(&spent_key) == keys::slot_of(&new_key) {
+                batch.put(spent_key, &spent)?;
+            } else {
+                let mut elsewhere = WriteBatch::default();
+                elsewhere.put(spent_key, &spent)?;
+                self.store.commit(elsewhere).await?;
+            }
+        }
+        batch.put(new_key, &record)?;
         batch.put(keys::refresh_family_member(&record.family, &id), &crate::storage::Marker)?;
         self.store.commit(batch).await?;
         let refresh_token = format!("{}.{}", hex::encode(id), hex::encode(secret));

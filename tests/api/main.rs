@@ -5,7 +5,6 @@ mod admin;
 mod architecture;
 mod auth;
 mod bad_input;
-mod chaos;
 mod crash;
 mod durability;
 mod flushes;

@@ -26,8 +26,16 @@ impl OrderActor {
             let wait = Duration::from_millis((at - now_ms()).max(0) as u64);
             self.timer = Some(ctx.run_later(wait, |act, ctx| {
                 act.timer = None;
-                tell_self(act, ctx, OrderCommand::Expire { deadline_ms: None });
+                tell_self(act, ctx, OrderCommand::Expire);
             }));
+        }
+    }
+
+    /// Forgets this order's expiry in the node's wheel (once the write that settles it is on
+    /// disk: a failed write leaves the wheel to fire, harmlessly).
+    pub(super) fn unschedule(&mut self) {
+        if let Ok(Some(o)) = self.cell.current() {
+            self.deps.deadlines.cancel(o.expires_at_ms, o.id);
         }
     }
 
@@ -63,7 +71,7 @@ impl OrderActor {
                     // Settled (paid, declined, rejected): expire now if still unpaid. Unknown
                     // (provider down): `run_charge` has already scheduled a backed-off retry.
                     if !matches!(outcome, Err(EntityError::Unavailable)) {
-                        tell_self(act, ctx, OrderCommand::Expire { deadline_ms: None });
+                        tell_self(act, ctx, OrderCommand::Expire);
                     }
                     done(Ok(()))
                 })),
@@ -100,14 +108,19 @@ impl OrderActor {
         let ticket = self.tickets(order.ticket.id);
         let order_id = order.id;
         let release = async move { ticket.ask(TicketCommand::Release { order: order_id }).await };
-        Box::pin(release.into_actor(self).then(move |released, act, _| match released {
-            Ok(_) => {
+        Box::pin(release.into_actor(self).then(move |released, act, _| match gone_is_released(released) {
+            Ok(()) => {
                 act.retry.reset();
-                act.deps.deadlines.cancel(order.expires_at_ms, order.id);
-                act.update(|o, _| {
+                let marked = act.update(|o, _| {
                     o.ticket_released = true;
                     Ok(o.clone())
-                })
+                });
+                Box::pin(marked.map(|r, act, _| {
+                    if r.is_ok() {
+                        act.unschedule();
+                    }
+                    r
+                }))
             }
             Err(e) => {
                 // The order is cancelled either way; its entry stays due, so this is retried.
@@ -133,7 +146,7 @@ impl OrderActor {
         tracing::info!(order = %order, ticket = %entry.ticket_id, "releasing the hold of an order that was never written");
         let (ticket, store) = (self.tickets(entry.ticket_id), self.deps.store.clone());
         let release = async move {
-            ticket.ask(TicketCommand::Release { order }).await?;
+            gone_is_released(ticket.ask(TicketCommand::Release { order }).await)?;
             let mut batch = WriteBatch::default();
             for (key, _) in mine {
                 batch.remove(key);
@@ -147,5 +160,14 @@ impl OrderActor {
             }
             result
         }))
+    }
+}
+
+/// A release answered "no such ticket" has nothing left to release (a ticket lost to damaged
+/// data): the order's work is done rather than retried forever.
+fn gone_is_released<R>(reply: Result<R, EntityError>) -> Result<(), EntityError> {
+    match reply {
+        Ok(_) | Err(EntityError::Domain(crate::domain::DomainError::NotFound)) => Ok(()),
+        Err(e) => Err(e),
     }
 }

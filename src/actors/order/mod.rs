@@ -45,9 +45,9 @@ pub enum OrderCommand {
     Get,
     /// The buyer cancels.
     Cancel { caller: UserId },
-    /// Unfinished work came due: from the actor's own timer (`None`), or from the node's
-    /// deadline wheel with the entry's time.
-    Expire { deadline_ms: Option<i64> },
+    /// Unfinished work came due (the actor's own timer, or the node's deadline wheel): expire
+    /// an unpaid order, finish a release.
+    Expire,
     /// The buyer pays with a card token.
     Pay { caller: UserId, token: String },
     /// The provider reports a successful charge for this order (webhook).
@@ -161,7 +161,7 @@ impl Entity for OrderActor {
         match command {
             OrderCommand::Get => "Get",
             OrderCommand::Cancel { .. } => "Cancel",
-            OrderCommand::Expire { .. } => "Expire",
+            OrderCommand::Expire => "Expire",
             OrderCommand::Pay { .. } => "Pay",
             OrderCommand::ConfirmPayment { .. } => "ConfirmPayment",
             OrderCommand::Passivate => "Passivate",
@@ -171,14 +171,14 @@ impl Entity for OrderActor {
     /// Expiry alone may run for an order that was never written: it releases the hold of
     /// data written by releases that placed orders in two steps.
     fn needs_existing(command: &OrderCommand) -> bool {
-        !matches!(command, OrderCommand::Expire { .. })
+        !matches!(command, OrderCommand::Expire)
     }
 
     fn execute(&mut self, command: OrderCommand, _ctx: &mut Context<Self>) -> Step<Self, OrderReply> {
         match command {
             OrderCommand::Get => done(self.cell.current().map(|o| OrderReply::Order(o.cloned()))),
             OrderCommand::Cancel { caller } => self.cancel(caller),
-            OrderCommand::Expire { .. } => self.expire(),
+            OrderCommand::Expire => self.expire(),
             OrderCommand::Pay { caller, token } => self.pay(caller, token),
             OrderCommand::ConfirmPayment { charge_id } => self.confirm_payment(charge_id),
             OrderCommand::Passivate => {

@@ -5,8 +5,8 @@
 //! acknowledged cancellation stayed cancelled, every live order is the one its ticket names, and
 //! no ticket has two live orders. Only HTTP is used: the REST API and `/admin` with the token.
 
-use crate::helpers::session_cookie;
 use crate::process::{account, start_node, Node};
+use crate::session_cookie;
 use futures::stream::{self, StreamExt};
 use reqwest::{Client, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
@@ -456,7 +456,7 @@ async fn holds_settle_within_a_second_of_every_restart_under_sigkill() {
 
 /// The same, over a data dir that also stores a million tickets: recovery reads the index of
 /// unfinished work, never the tickets, so the second stays a second. Slow to seed (a minute or
-/// so): run by hand with `cargo test --release --test api million -- --ignored --nocapture`.
+/// so): run by hand with `cargo test --test chaos million -- --ignored --nocapture`.
 #[actix_web::test]
 #[ignore]
 async fn holds_settle_within_a_second_of_every_restart_with_a_million_stored_tickets() {
