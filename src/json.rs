@@ -46,16 +46,8 @@ pub fn order(o: &Order) -> Value {
 /// The published payload of an event, in the seeds' shapes.
 pub fn event_payload(event: &Event) -> Value {
     match event {
-        Event::TicketCreated(t) => {
-            json!({"id": t.id, "version": t.version, "title": t.title, "price": price(t.price), "userId": t.user_id})
-        }
-        Event::TicketUpdated(t) => {
-            let mut payload = json!({"id": t.id, "version": t.version, "title": t.title, "price": price(t.price), "userId": t.user_id});
-            if let Some(order_id) = t.order_id {
-                payload["orderId"] = json!(order_id);
-            }
-            payload
-        }
+        // The seeds publish a ticket as the API shows it (`orderId` only while held).
+        Event::TicketCreated(t) | Event::TicketUpdated(t) => ticket(t),
         Event::OrderCreated(o) | Event::OrderUpdated(o) => json!({
             "id": o.id, "version": o.version, "status": o.status.as_str(), "userId": o.user_id,
             "expiresAt": o.expires_at_iso(), "ticket": {"id": o.ticket.id, "price": price(o.ticket.price)}

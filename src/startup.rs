@@ -7,6 +7,7 @@ use crate::actors::faults::Faults;
 use crate::actors::order::{OrderActor, OrderCommand, OrderDeps};
 use crate::actors::router::Router;
 use crate::actors::ticket::{TicketActor, TicketDeps};
+use crate::actors::Entities;
 use crate::actors::Registry;
 use crate::app::projection::ReadModel;
 use crate::app::{App, Parts};
@@ -81,17 +82,17 @@ impl Application {
             handles,
             OrderDeps {
                 store: store.clone(),
-                tickets: tickets.clone(),
+                tickets: Entities::new(tickets.clone(), settings.testing.wire_roundtrip),
                 gateway: gateway.clone(),
                 deadlines: deadlines.clone(),
                 idle,
                 faults,
-                wire_round_trip: settings.testing.wire_roundtrip,
             },
             ask_timeout,
             metrics.clone(),
         );
-        let entities = Router::new(tickets, orders, settings.testing.wire_roundtrip);
+        let wire_round_trip = settings.testing.wire_roundtrip;
+        let entities = Router::new(Entities::new(tickets, wire_round_trip), Entities::new(orders, wire_round_trip));
         let due = entities.clone();
         actix_web::rt::spawn(deadlines.clone().run(move |order| {
             if let Err(e) = due.order(order).tell(OrderCommand::Expire) {

@@ -9,14 +9,30 @@
 //! fires at once. Expiry and release are idempotent, so an entry seen by both the actor's
 //! timer and the wheel changes the order once.
 
-use crate::domain::{now_ms, OrderId};
+use super::durable::Changes;
+use crate::domain::{now_ms, Order, OrderId};
 use crate::observability::Metrics;
-use crate::storage::{keys, StorageError, Store};
+use crate::storage::{keys, DeadlineEntry, StorageError, Store};
 use parking_lot::Mutex;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
+
+/// Keeps an order's entry in the index of unfinished work in step with the order, in the same
+/// batch as the change: `due_before` is where the entry was (`None` for a new order).
+pub fn track_unfinished_work(order: &Order, due_before: Option<i64>, changes: &mut Changes) {
+    let due_after = order.work_due_ms();
+    if due_before == due_after {
+        return;
+    }
+    if let Some(at) = due_before {
+        changes.remove(keys::deadline(at, &order.id));
+    }
+    if let Some(at) = due_after {
+        changes.put(keys::deadline(at, &order.id), &DeadlineEntry { ticket_id: order.ticket.id });
+    }
+}
 
 struct Inner {
     due: Mutex<BTreeSet<(i64, OrderId)>>,

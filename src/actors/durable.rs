@@ -8,7 +8,7 @@
 
 use super::{ActorStats, EntityError, RegistryLink};
 use crate::domain::{DomainError, Event};
-use crate::storage::{keys, Record, Store, WriteBatch};
+use crate::storage::{Record, Store, WriteBatch};
 use actix::prelude::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -67,8 +67,8 @@ pub fn done<A: Actor, R: 'static>(r: Result<R, EntityError>) -> Step<A, R> {
 }
 
 impl<T: Record + Clone + PartialEq + Send + 'static> DurableCell<T> {
-    pub fn new<A: super::Activatable>(key: Vec<u8>, store: Store, link: &RegistryLink<A>) -> Self {
-        Self { key, state: Loaded::Pending, store, stats: Arc::clone(&link.stats) }
+    pub fn new<A: super::Activatable>(store: Store, link: &RegistryLink<A>) -> Self {
+        Self { key: A::record_key(&link.id), state: Loaded::Pending, store, stats: Arc::clone(&link.stats) }
     }
 
     /// (Re)loads the entity from disk.
@@ -141,7 +141,7 @@ pub trait Durable: super::Activatable {
         let batch = build_batch(&store, key, next.as_ref(), changes);
         let write = async move {
             match batch {
-                Ok(batch) => store.commit(batch).await.map_err(|e| EntityError::Storage(e.to_string())),
+                Ok(batch) => Ok(store.commit(batch).await?),
                 Err(e) => Err(e),
             }
         };
@@ -169,13 +169,12 @@ fn build_batch<T: Record>(
     state: Option<&T>,
     changes: Changes,
 ) -> Result<WriteBatch, EntityError> {
-    let storage = |e: crate::storage::StorageError| EntityError::Storage(e.to_string());
-    let slot = keys::slot_of(&key).unwrap_or(crate::domain::Slot(0));
     let mut batch = WriteBatch::default();
     match state {
-        Some(state) => batch.put(key, state).map_err(storage)?,
+        Some(state) => batch.put(key, state)?,
         None => batch.remove(key),
     }
+    let slot = batch.slot().unwrap_or(crate::domain::Slot(0));
     for (k, v) in changes.puts {
         batch.put_raw(k, v.map_err(EntityError::Storage)?);
     }
@@ -183,7 +182,7 @@ fn build_batch<T: Record>(
         batch.remove(k);
     }
     for event in &changes.events {
-        store.push_event(&mut batch, slot, event).map_err(storage)?;
+        store.push_event(&mut batch, slot, event)?;
     }
     Ok(batch)
 }

@@ -25,7 +25,7 @@ pub trait Entity: Durable + Handler<Deliver<Self>> {
     fn needs_existing(command: &Self::Command) -> bool;
 
     /// Runs one command. Atomic: no other command of this actor starts until it has replied.
-    fn execute(&mut self, command: Self::Command, ctx: &mut Context<Self>) -> Step<Self, Self::Reply>;
+    fn execute(&mut self, command: Self::Command) -> Step<Self, Self::Reply>;
 }
 
 /// The one message type of an entity actor: a command on its way in.
@@ -40,10 +40,9 @@ impl<A: Entity> Message for Deliver<A> {
 pub fn deliver<A: Entity>(
     act: &mut A,
     Deliver(command): Deliver<A>,
-    ctx: &mut Context<A>,
 ) -> AtomicResponse<A, Result<A::Reply, EntityError>> {
     act.cell().stats.message_started();
-    AtomicResponse::new(act.execute(command, ctx))
+    AtomicResponse::new(act.execute(command))
 }
 
 /// Implements the one handler of an entity actor.
@@ -59,9 +58,9 @@ macro_rules! entity_handler {
             fn handle(
                 &mut self,
                 msg: $crate::actors::entity::Deliver<$actor>,
-                ctx: &mut actix::Context<$actor>,
+                _: &mut actix::Context<$actor>,
             ) -> Self::Result {
-                $crate::actors::entity::deliver(self, msg, ctx)
+                $crate::actors::entity::deliver(self, msg)
             }
         }
     };

@@ -10,14 +10,15 @@
 //! * [`ticket`]: the ticket actor, which grants reservations and creates their orders.
 //! * [`order`]: the order actor: expiry, cancellation, payment.
 //! * [`deadlines`]: the node's deadline wheel over the durable index of unfinished work.
-//! * [`router`]: where a command for an entity goes (this node, today), and
-//!   [`router::EntityRef`], the handle through which the application reaches an entity without
-//!   knowing where it lives; it counts, traces and times out every command once (via the registry).
+//! * [`entity_ref`]: [`EntityRef`], the handle through which the application reaches an entity
+//!   without knowing where it lives.
+//! * [`router`]: where a command for an entity goes (this node, today).
 //! * [`faults`]: test-only crash points.
 
 pub mod deadlines;
 pub mod durable;
 pub mod entity;
+pub mod entity_ref;
 pub mod faults;
 pub mod order;
 pub mod registry;
@@ -27,8 +28,8 @@ pub mod wire;
 
 pub use durable::{Changes, Durable, DurableCell};
 pub use entity::Entity;
+pub use entity_ref::{Entities, EntityRef};
 pub use registry::{Activatable, LiveActor, Registry, RegistryLink};
-pub use router::EntityRef;
 
 use crate::domain::DomainError;
 use serde::{Deserialize, Serialize};
@@ -54,6 +55,18 @@ pub enum EntityError {
     /// The reply does not fit the command (a bug).
     #[error("unexpected reply to {0}")]
     UnexpectedReply(String),
+}
+
+impl From<crate::storage::StorageError> for EntityError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        Self::Storage(e.to_string())
+    }
+}
+
+impl From<wire::WireError> for EntityError {
+    fn from(e: wire::WireError) -> Self {
+        Self::Wire(e.to_string())
+    }
 }
 
 /// Live counters of one actor, shared between the actor and the registry so that inspection

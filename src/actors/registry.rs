@@ -16,6 +16,7 @@ use super::entity::{Deliver, Entity};
 use super::{ActorStats, EntityError};
 use crate::domain::Slot;
 use crate::observability::Metrics;
+use crate::storage::Store;
 use actix::prelude::*;
 use dashmap::DashMap;
 use std::fmt::Display;
@@ -34,9 +35,11 @@ pub trait Activatable: Actor<Context = Context<Self>> + Supervised {
     const KIND: &'static str;
 
     fn slot(id: &Self::Id) -> Slot;
-    /// Whether the entity is stored (checked before activating for a command that needs it).
-    fn exists(deps: &Self::Deps, id: &Self::Id) -> Result<bool, EntityError>;
-    fn activate(id: Self::Id, deps: Self::Deps, link: RegistryLink<Self>) -> Self;
+    /// Where the entity's record lives on disk.
+    fn record_key(id: &Self::Id) -> Vec<u8>;
+    /// The store that holds it.
+    fn store(deps: &Self::Deps) -> &Store;
+    fn activate(deps: Self::Deps, link: RegistryLink<Self>) -> Self;
 }
 
 struct Entry<A: Activatable> {
@@ -119,7 +122,7 @@ impl<A: Activatable> Registry<A> {
         A: Entity,
     {
         let name = A::command_name(&command);
-        if A::needs_existing(&command) && !self.is_live(&id) && !A::exists(&self.0.deps, &id)? {
+        if A::needs_existing(&command) && !self.is_live(&id) && !A::store(&self.0.deps).contains(&A::record_key(&id))? {
             return Err(crate::domain::DomainError::NotFound.into());
         }
         let request = self.enqueue(id, |addr| addr.send(Deliver::<A>(command)));
@@ -165,7 +168,7 @@ impl<A: Activatable> Registry<A> {
         let link = RegistryLink { registry: Arc::downgrade(&self.0), id, stats: Arc::clone(&stats) };
         let deps = self.0.deps.clone();
         let arbiter = &self.0.arbiters[A::slot(&id).0 as usize % self.0.arbiters.len()];
-        let addr = Supervisor::start_in_arbiter(arbiter, move |_| A::activate(id, deps, link));
+        let addr = Supervisor::start_in_arbiter(arbiter, move |_| A::activate(deps, link));
         self.0.metrics.activated(A::KIND);
         Entry { addr, stats }
     }

@@ -14,15 +14,13 @@
 //!
 //! From its birth on, the order and its deadline are written only by the order actor.
 
-use super::deadlines::Deadlines;
+use super::deadlines::{track_unfinished_work, Deadlines};
 use super::durable::{done, Durable, DurableCell, Step};
 use super::entity::Entity;
 use super::faults::Faults;
 use super::{Activatable, EntityError, RegistryLink};
-use crate::domain::{
-    now_ms, DomainError, Order, OrderId, Rule, Slot, Ticket, TicketDraft, TicketId, TicketSnapshot, UserId,
-};
-use crate::storage::{keys, DeadlineEntry, Store};
+use crate::domain::{now_ms, DomainError, Order, OrderId, Rule, Slot, Ticket, TicketDraft, TicketId, UserId};
+use crate::storage::{keys, Store};
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -96,12 +94,16 @@ impl Activatable for TicketActor {
         id.slot()
     }
 
-    fn exists(deps: &TicketDeps, id: &TicketId) -> Result<bool, EntityError> {
-        deps.store.contains(&keys::ticket(id)).map_err(|e| EntityError::Storage(e.to_string()))
+    fn record_key(id: &TicketId) -> Vec<u8> {
+        keys::ticket(id)
     }
 
-    fn activate(id: TicketId, deps: TicketDeps, link: RegistryLink<Self>) -> Self {
-        let cell = DurableCell::new(keys::ticket(&id), deps.store.clone(), &link);
+    fn store(deps: &TicketDeps) -> &Store {
+        &deps.store
+    }
+
+    fn activate(deps: TicketDeps, link: RegistryLink<Self>) -> Self {
+        let cell = DurableCell::new(deps.store.clone(), &link);
         Self { cell, link, deps }
     }
 }
@@ -160,7 +162,7 @@ impl Entity for TicketActor {
         !matches!(command, TicketCommand::Create { .. })
     }
 
-    fn execute(&mut self, command: TicketCommand, _ctx: &mut Context<Self>) -> Step<Self, TicketReply> {
+    fn execute(&mut self, command: TicketCommand) -> Step<Self, TicketReply> {
         match command {
             TicketCommand::Get => done(self.cell.current().map(|t| TicketReply::Ticket(t.cloned()))),
             TicketCommand::Create { seller, draft } => self.create(seller, draft),
@@ -216,16 +218,10 @@ impl TicketActor {
             let ticket = existing(ticket)?;
             let now = now_ms();
             changes.event(ticket.reserve(order_id, buyer, now)?);
-            let snapshot = TicketSnapshot {
-                id: ticket.id,
-                title: ticket.title.clone(),
-                price: ticket.price,
-                version: ticket.version,
-            };
-            let (order, created) = Order::place(order_id, buyer, snapshot, now, window_ms);
+            let (order, created) = Order::place(order_id, buyer, ticket.snapshot(), now, window_ms);
             changes.event(created);
             changes.put(keys::order(&order.id), &order);
-            changes.put(keys::deadline(order.expires_at_ms, &order.id), &DeadlineEntry { ticket_id: ticket.id });
+            track_unfinished_work(&order, None, changes);
             Ok(order)
         });
         Box::pin(reserved.map(|placed, act, _| {

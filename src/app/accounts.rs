@@ -10,10 +10,9 @@ use super::AppError;
 use crate::auth::{password, Claims, JwtKeys};
 use crate::domain::{now_ms, slot_of_id, Email, Password, RefreshToken, Slot, User, UserId};
 use crate::settings::AuthSettings;
-use crate::storage::{keys, EmailOwner, Store, WriteBatch};
+use crate::storage::{keys, EmailOwner, SlotBatches, Store};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 type AuthError = AppError;
@@ -131,8 +130,8 @@ impl Accounts {
 
     async fn revoke_family(&self, family: [u8; 16]) -> Result<(), AuthError> {
         // The family index names the family's tokens, so sign-out reads only those. Tokens of
-        // one family share its slot, except those issued before slots existed: one batch per slot.
-        let mut batches: BTreeMap<Slot, WriteBatch> = BTreeMap::new();
+        // one family share its slot, except those issued before slots existed.
+        let mut batches = SlotBatches::default();
         let prefix = keys::refresh_family(&family);
         for index_key in self.store.scan_keys(&prefix, usize::MAX)? {
             let Some(id) = keys::trailing_id(&index_key).filter(|_| index_key.len() == prefix.len() + 16) else {
@@ -142,19 +141,16 @@ impl Accounts {
             if let Some(mut record) = self.store.get::<RefreshToken>(&key)? {
                 if !record.revoked {
                     record.revoked = true;
-                    batches.entry(slot_of_id(&id)).or_default().put(key, &record)?;
+                    batches.put(key, &record)?;
                 }
             }
         }
-        for batch in batches.into_values() {
-            self.store.commit(batch).await?;
-        }
-        Ok(())
+        Ok(batches.commit(&self.store).await?)
     }
 
     /// Issues a session; `spent` is the refresh token it replaces, marked used in the same
-    /// batch as the new one (one flush: a crash cannot leave the old one spent and no new one),
-    /// unless it lives in another slot (tokens issued before slots existed).
+    /// batch as the new one (one flush: a crash cannot leave the old one spent and no new one;
+    /// tokens issued before slots existed may live in another slot, and then get their own).
     async fn open_session(
         &self,
         user: User,
@@ -178,20 +174,13 @@ impl Accounts {
             used: false,
             revoked: false,
         };
-        let mut batch = WriteBatch::default();
-        let new_key = keys::refresh(&id);
+        let mut batches = SlotBatches::default();
         if let Some((spent_key, spent)) = spent {
-            if keys::slot_of(&spent_key) == keys::slot_of(&new_key) {
-                batch.put(spent_key, &spent)?;
-            } else {
-                let mut elsewhere = WriteBatch::default();
-                elsewhere.put(spent_key, &spent)?;
-                self.store.commit(elsewhere).await?;
-            }
+            batches.put(spent_key, &spent)?;
         }
-        batch.put(new_key, &record)?;
-        batch.put(keys::refresh_family_member(&record.family, &id), &crate::storage::Marker)?;
-        self.store.commit(batch).await?;
+        batches.put(keys::refresh(&id), &record)?;
+        batches.put(keys::refresh_family_member(&record.family, &id), &crate::storage::Marker)?;
+        batches.commit(&self.store).await?;
         let refresh_token = format!("{}.{}", hex::encode(id), hex::encode(secret));
         Ok(Session { user, access_token, refresh_token })
     }

@@ -1,7 +1,6 @@
 //! Deletes expired idempotency records and webhook ids, once an hour.
 
-use crate::storage::{keys, StorageError, Store, WriteBatch};
-use std::collections::BTreeMap;
+use crate::storage::{SlotBatches, StorageError, Store};
 use std::sync::Arc;
 
 pub async fn run(app: Arc<super::App>) {
@@ -15,18 +14,14 @@ pub async fn run(app: Arc<super::App>) {
     }
 }
 
-/// Removes `expired`, one batch per slot (a batch never spans two slots). Returns how many.
-pub(super) async fn remove_by_slot(store: &Store, expired: Vec<Vec<u8>>) -> Result<usize, StorageError> {
+/// Removes `expired` (forgetting an expired record needs no flush of its own: one sync at the
+/// end). Returns how many.
+pub(super) async fn remove_expired(store: &Store, expired: Vec<Vec<u8>>) -> Result<usize, StorageError> {
     let count = expired.len();
-    let mut batches: BTreeMap<u16, WriteBatch> = BTreeMap::new();
+    let mut batches = SlotBatches::default();
     for key in expired {
-        let slot = keys::slot_of(&key).map_or(0, |s| s.0);
-        batches.entry(slot).or_default().remove(key);
+        batches.remove(key);
     }
-    // Forgetting an expired record needs no flush of its own: one sync at the end.
-    for batch in batches.into_values() {
-        store.apply(batch)?;
-    }
-    store.sync().await;
+    batches.apply_then_sync(store).await?;
     Ok(count)
 }

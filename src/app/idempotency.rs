@@ -123,7 +123,7 @@ async fn prune(store: &Store) -> Result<usize, StorageError> {
         }
         Ok(true)
     })?;
-    super::housekeeping::remove_by_slot(store, expired).await
+    super::housekeeping::remove_expired(store, expired).await
 }
 
 #[cfg(test)]

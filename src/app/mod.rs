@@ -110,6 +110,13 @@ impl App {
         &self.gateway
     }
 
+    /// The read model, once it holds every change acknowledged before this call (waiting at
+    /// most a second; a slower publisher is logged and the list served as it is).
+    async fn fresh_read_model(&self) -> &ReadModel {
+        self.delivery.caught_up(std::time::Duration::from_secs(1)).await;
+        &self.read_model
+    }
+
     /// Whether storage answers (readiness).
     pub fn ready(&self) -> Result<(), AppError> {
         self.store.contains(b"readyz-probe")?;

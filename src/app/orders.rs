@@ -6,9 +6,6 @@ use crate::actors::order::OrderCommand;
 use crate::actors::ticket::{TicketCommand, TicketReply};
 use crate::actors::EntityError;
 use crate::domain::{Order, OrderId, TicketId, UserId};
-use std::time::Duration;
-
-const CATCH_UP: Duration = Duration::from_secs(1);
 
 impl App {
     /// Reserves `ticket` for `buyer` for the order window.
@@ -41,7 +38,6 @@ impl App {
 
     /// The buyer's orders, oldest first. Sees every change acknowledged before the call.
     pub async fn orders_of(&self, buyer: UserId) -> Result<Vec<Order>, AppError> {
-        self.delivery.caught_up(CATCH_UP).await;
-        Ok(self.read_model.orders_of(&buyer)?)
+        Ok(self.fresh_read_model().await.orders_of(&buyer)?)
     }
 }

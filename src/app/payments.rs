@@ -105,6 +105,6 @@ impl App {
             }
             Ok(true)
         })?;
-        super::housekeeping::remove_by_slot(&self.store, expired).await
+        super::housekeeping::remove_expired(&self.store, expired).await
     }
 }

@@ -72,16 +72,7 @@ impl ReadModel {
         let mut orders = 0usize;
         let mut unreadable = 0usize;
         store.sweep(keys::ORDER, |k, v| {
-            // A record that does not decode is reported (its actor reports it too) and skipped:
-            // one bad record must not keep the node from starting.
-            let order: Order = match crate::storage::envelope::decode(k, v) {
-                Ok(order) => order,
-                Err(e) => {
-                    tracing::error!(error = %e, "record skipped by the read-model rebuild");
-                    unreadable += 1;
-                    return Ok(true);
-                }
-            };
+            let Some(order) = readable::<Order>(k, v, &mut unreadable) else { return Ok(true) };
             if order.status == OrderStatus::Complete {
                 sold.insert(order.id);
             }
@@ -91,14 +82,7 @@ impl ReadModel {
         })?;
         let mut tickets = 0usize;
         store.sweep(keys::TICKET, |k, v| {
-            let ticket: Ticket = match crate::storage::envelope::decode(k, v) {
-                Ok(ticket) => ticket,
-                Err(e) => {
-                    tracing::error!(error = %e, "record skipped by the read-model rebuild");
-                    unreadable += 1;
-                    return Ok(true);
-                }
-            };
+            let Some(ticket) = readable::<Ticket>(k, v, &mut unreadable) else { return Ok(true) };
             let state = match ticket.order_id {
                 None => ListingState::ForSale,
                 Some(o) if sold.contains(&o) => ListingState::Sold,
@@ -206,6 +190,19 @@ impl ReadModel {
             }
         }
         Ok(out)
+    }
+}
+
+/// A record the rebuild can use. One that does not decode is reported (its actor reports it
+/// too) and skipped: one bad record must not keep the node from starting.
+fn readable<T: Record>(key: &[u8], bytes: &[u8], unreadable: &mut usize) -> Option<T> {
+    match crate::storage::envelope::decode(key, bytes) {
+        Ok(record) => Some(record),
+        Err(e) => {
+            tracing::error!(error = %e, "record skipped by the read-model rebuild");
+            *unreadable += 1;
+            None
+        }
     }
 }
 

@@ -5,10 +5,6 @@ use super::projection::Listing;
 use super::{App, AppError};
 use crate::actors::ticket::TicketCommand;
 use crate::domain::{Slot, Ticket, TicketDraft, TicketId, UserId};
-use std::time::Duration;
-
-/// How long a list read waits for the read model to catch up with writes made before it.
-const CATCH_UP: Duration = Duration::from_secs(1);
 
 impl App {
     pub async fn create_ticket(&self, seller: UserId, draft: TicketDraft) -> Result<Ticket, AppError> {
@@ -34,14 +30,12 @@ impl App {
         after: Option<TicketId>,
         limit: usize,
     ) -> Result<(Vec<Ticket>, bool), AppError> {
-        self.delivery.caught_up(CATCH_UP).await;
-        Ok(self.read_model.for_sale(after, limit)?)
+        Ok(self.fresh_read_model().await.for_sale(after, limit)?)
     }
 
     /// A seller's tickets, with which are for sale, reserved or sold.
     pub async fn tickets_of_seller(&self, seller: UserId) -> Result<Vec<Listing>, AppError> {
-        self.delivery.caught_up(CATCH_UP).await;
-        Ok(self.read_model.tickets_of(&seller)?)
+        Ok(self.fresh_read_model().await.tickets_of(&seller)?)
     }
 
     /// Test-only: makes the ticket's actor panic inside a rule (supervision tests).

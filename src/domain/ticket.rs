@@ -1,7 +1,7 @@
 //! A ticket and its rules: who may edit it, when it can be reserved, and how each change
 //! moves its version. Pure code: the ticket actor sequences and persists these calls.
 
-use super::{DomainError, Event, Field, OrderId, Price, Rule, TicketId, UserId};
+use super::{DomainError, Event, Field, OrderId, Price, Rule, TicketId, TicketSnapshot, UserId};
 use serde::{Deserialize, Serialize};
 
 /// Title and price after validation, ready to apply to a ticket.
@@ -95,6 +95,11 @@ impl Ticket {
         }
         self.order_id = None;
         Some(self.bump(now_ms))
+    }
+
+    /// The ticket as an order records it.
+    pub fn snapshot(&self) -> TicketSnapshot {
+        TicketSnapshot { id: self.id, title: self.title.clone(), price: self.price, version: self.version }
     }
 
     fn bump(&mut self, now_ms: i64) -> Event {

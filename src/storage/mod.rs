@@ -23,6 +23,7 @@ pub use records::{DeadlineEntry, EmailOwner, Marker, StoredEvent, WebhookSeen};
 
 use crate::domain::{Event, Slot, SLOTS};
 use group_commit::GroupCommit;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -97,6 +98,16 @@ impl WriteBatch {
         self.spans_slots
     }
 
+    /// A batch that spans two slots is a bug: it panics in debug builds (and tests) and is
+    /// refused, not written, in release builds.
+    fn check_one_slot(&self) -> Result<(), StorageError> {
+        debug_assert!(!self.spans_slots, "a write batch spans two slots (first slot {:?})", self.slot);
+        if self.spans_slots {
+            return Err(StorageError::Refused("a write batch spans two slots"));
+        }
+        Ok(())
+    }
+
     fn settle(&mut self, durable: bool) {
         self.flushing = None;
         if let Some(outbox) = self.outbox.take() {
@@ -131,6 +142,39 @@ impl Drop for WriteBatch {
             // No runtime to wait on: keep them in flight (unpublished until a restart re-reads them).
             Err(_) => tracing::warn!(events = events.len(), "applied events left unpublished until restart"),
         }
+    }
+}
+
+/// Changes that may touch several slots (a sign-out over an old token family, housekeeping),
+/// kept as one [`WriteBatch`] per slot, since a batch never spans two.
+#[derive(Default)]
+pub struct SlotBatches(BTreeMap<Option<Slot>, WriteBatch>);
+
+impl SlotBatches {
+    pub fn put<T: Record>(&mut self, key: Vec<u8>, value: &T) -> Result<(), StorageError> {
+        self.0.entry(keys::slot_of(&key)).or_default().put(key, value)
+    }
+
+    pub fn remove(&mut self, key: Vec<u8>) {
+        self.0.entry(keys::slot_of(&key)).or_default().remove(key);
+    }
+
+    /// Commits each slot's batch durably (one batch, one flush, when all share a slot).
+    pub async fn commit(self, store: &Store) -> Result<(), StorageError> {
+        for batch in self.0.into_values() {
+            store.commit(batch).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies each slot's batch, then waits for one flush covering them all (for removals
+    /// that need no durability of their own per slot).
+    pub async fn apply_then_sync(self, store: &Store) -> Result<(), StorageError> {
+        for batch in self.0.into_values() {
+            store.apply(batch)?;
+        }
+        store.sync().await;
+        Ok(())
     }
 }
 
@@ -195,10 +239,7 @@ impl Store {
 
     /// Applies `batch` atomically and returns once it is on disk.
     pub async fn commit(&self, mut batch: WriteBatch) -> Result<(), StorageError> {
-        debug_assert!(!batch.spans_slots, "a write batch spans two slots (first slot {:?})", batch.slot);
-        if batch.spans_slots {
-            return Err(StorageError::Refused("a write batch spans two slots"));
-        }
+        batch.check_one_slot()?;
         self.data.apply_batch(std::mem::take(&mut batch.batch))?;
         batch.flushing = Some(Arc::clone(&self.commit));
         self.commit.durable().await;
@@ -210,12 +251,9 @@ impl Store {
     /// redo after a crash (deleting published outbox entries). It is flushed with the next
     /// durable write, or at shutdown.
     pub fn apply(&self, mut batch: WriteBatch) -> Result<(), StorageError> {
-        debug_assert!(!batch.spans_slots, "a write batch spans two slots (first slot {:?})", batch.slot);
+        batch.check_one_slot()?;
         if !batch.events.is_empty() {
             return Err(StorageError::Refused("events need a durable commit"));
-        }
-        if batch.spans_slots {
-            return Err(StorageError::Refused("a write batch spans two slots"));
         }
         self.data.apply_batch(std::mem::take(&mut batch.batch))?;
         Ok(())

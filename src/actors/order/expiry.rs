@@ -31,14 +31,6 @@ impl OrderActor {
         }
     }
 
-    /// Forgets this order's expiry in the node's wheel (once the write that settles it is on
-    /// disk: a failed write leaves the wheel to fire, harmlessly).
-    pub(super) fn unschedule(&mut self) {
-        if let Ok(Some(o)) = self.cell.current() {
-            self.deps.deadlines.cancel(o.expires_at_ms, o.id);
-        }
-    }
-
     /// Re-arms the wheel for this order to retry an unfinished step, backing off.
     pub(super) fn retry_later(&mut self) {
         let delay = self.retry.next_delay_ms();
@@ -105,22 +97,16 @@ impl OrderActor {
             return done(Ok(order));
         }
         self.deps.faults.crash_point("before_release");
-        let ticket = self.tickets(order.ticket.id);
+        let ticket = self.ticket(order.ticket.id);
         let order_id = order.id;
         let release = async move { ticket.ask(TicketCommand::Release { order: order_id }).await };
         Box::pin(release.into_actor(self).then(move |released, act, _| match gone_is_released(released) {
             Ok(()) => {
                 act.retry.reset();
-                let marked = act.update(|o, _| {
+                act.update(|o, _| {
                     o.ticket_released = true;
                     Ok(o.clone())
-                });
-                Box::pin(marked.map(|r, act, _| {
-                    if r.is_ok() {
-                        act.unschedule();
-                    }
-                    r
-                }))
+                })
             }
             Err(e) => {
                 // The order is cancelled either way; its entry stays due, so this is retried.
@@ -138,20 +124,20 @@ impl OrderActor {
         let order = self.link.id;
         let entries = match self.deps.store.scan_slot::<DeadlineEntry>(order.slot(), keys::DEADLINE, None, usize::MAX) {
             Ok(entries) => entries,
-            Err(e) => return done(Err(EntityError::Storage(e.to_string()))),
+            Err(e) => return done(Err(e.into())),
         };
         let mine: Vec<(Vec<u8>, DeadlineEntry)> =
             entries.into_iter().filter(|(key, _)| keys::parse_deadline(key).is_some_and(|(_, o)| o == order)).collect();
         let Some((_, entry)) = mine.first().cloned() else { return done(Ok(())) };
         tracing::info!(order = %order, ticket = %entry.ticket_id, "releasing the hold of an order that was never written");
-        let (ticket, store) = (self.tickets(entry.ticket_id), self.deps.store.clone());
+        let (ticket, store) = (self.ticket(entry.ticket_id), self.deps.store.clone());
         let release = async move {
             gone_is_released(ticket.ask(TicketCommand::Release { order }).await)?;
             let mut batch = WriteBatch::default();
             for (key, _) in mine {
                 batch.remove(key);
             }
-            store.commit(batch).await.map_err(|e| EntityError::Storage(e.to_string()))
+            Ok(store.commit(batch).await?)
         };
         Box::pin(release.into_actor(self).map(|result, act, _| {
             match result {

@@ -24,15 +24,15 @@ mod backoff;
 mod expiry;
 mod payment;
 
-use super::deadlines::Deadlines;
+use super::deadlines::{track_unfinished_work, Deadlines};
 use super::durable::{done, Changes, Durable, DurableCell, Step};
 use super::entity::Entity;
 use super::faults::Faults;
 use super::ticket::TicketActor;
-use super::{Activatable, EntityError, Registry, RegistryLink};
+use super::{Activatable, Entities, EntityError, RegistryLink};
 use crate::domain::{DomainError, Event, Order, OrderId, Payment, Slot, UserId};
 use crate::payments::Gateway;
-use crate::storage::{keys, DeadlineEntry, Store};
+use crate::storage::{keys, Store};
 use actix::prelude::*;
 use backoff::Backoff;
 use serde::{Deserialize, Serialize};
@@ -79,13 +79,11 @@ impl OrderReply {
 #[derive(Clone)]
 pub struct OrderDeps {
     pub store: Store,
-    pub tickets: Registry<TicketActor>,
+    pub tickets: Entities<TicketActor>,
     pub gateway: Gateway,
     pub deadlines: Deadlines,
     pub idle: Duration,
     pub faults: Faults,
-    /// Round-trip commands to tickets through the wire encoding (tests).
-    pub wire_round_trip: bool,
 }
 
 pub struct OrderActor {
@@ -105,12 +103,16 @@ impl Activatable for OrderActor {
         id.slot()
     }
 
-    fn exists(deps: &OrderDeps, id: &OrderId) -> Result<bool, EntityError> {
-        deps.store.contains(&keys::order(id)).map_err(|e| EntityError::Storage(e.to_string()))
+    fn record_key(id: &OrderId) -> Vec<u8> {
+        keys::order(id)
     }
 
-    fn activate(id: OrderId, deps: OrderDeps, link: RegistryLink<Self>) -> Self {
-        let cell = DurableCell::new(keys::order(&id), deps.store.clone(), &link);
+    fn store(deps: &OrderDeps) -> &Store {
+        &deps.store
+    }
+
+    fn activate(deps: OrderDeps, link: RegistryLink<Self>) -> Self {
+        let cell = DurableCell::new(deps.store.clone(), &link);
         Self { cell, link, deps, timer: None, retry: Backoff::default() }
     }
 }
@@ -174,7 +176,7 @@ impl Entity for OrderActor {
         !matches!(command, OrderCommand::Expire)
     }
 
-    fn execute(&mut self, command: OrderCommand, _ctx: &mut Context<Self>) -> Step<Self, OrderReply> {
+    fn execute(&mut self, command: OrderCommand) -> Step<Self, OrderReply> {
         match command {
             OrderCommand::Get => done(self.cell.current().map(|o| OrderReply::Order(o.cloned()))),
             OrderCommand::Cancel { caller } => self.cancel(caller),
@@ -197,27 +199,36 @@ impl OrderActor {
         R: Send + 'static,
         F: FnOnce(&mut Order, &mut Changes) -> Result<R, DomainError>,
     {
-        self.change(move |order, changes| {
+        let changed = self.change(move |order, changes| {
             let order = order.as_mut().ok_or(DomainError::NotFound)?;
             let (due_before, status_before) = (order.work_due_ms(), order.status);
             let reply = rule(order, changes)?;
-            let due_after = order.work_due_ms();
-            if due_before != due_after {
-                if let Some(at) = due_before {
-                    changes.remove(keys::deadline(at, &order.id));
-                }
-                if let Some(at) = due_after {
-                    changes.put(keys::deadline(at, &order.id), &DeadlineEntry { ticket_id: order.ticket.id });
-                }
-            }
+            track_unfinished_work(order, due_before, changes);
             if order.status != status_before && changes.events.is_empty() {
                 changes.event(Event::OrderUpdated(order.clone()));
             }
             Ok(reply)
-        })
+        });
+        Box::pin(changed.map(|reply, act, _| {
+            if reply.is_ok() {
+                act.forget_settled_expiry();
+            }
+            reply
+        }))
     }
 
-    fn tickets(&self, id: crate::domain::TicketId) -> super::EntityRef<TicketActor> {
-        super::EntityRef::new(self.deps.tickets.clone(), id, self.deps.wire_round_trip)
+    /// The wheel mirrors the index: once the order can no longer expire (paid, cancelled) and
+    /// that is on disk, its expiry leaves the wheel too. A failed write leaves it to fire,
+    /// harmlessly.
+    fn forget_settled_expiry(&mut self) {
+        if let Ok(Some(o)) = self.cell.current() {
+            if o.work_due_ms() != Some(o.expires_at_ms) {
+                self.deps.deadlines.cancel(o.expires_at_ms, o.id);
+            }
+        }
+    }
+
+    fn ticket(&self, id: crate::domain::TicketId) -> super::EntityRef<TicketActor> {
+        self.deps.tickets.get(id)
     }
 }

@@ -70,7 +70,7 @@ impl OrderActor {
     /// Completes the order with a payment record (or returns the one already recorded).
     fn record_payment(&mut self, charge_id: String) -> Step<Self, Payment> {
         let store = self.deps.store.clone();
-        let recorded = self.update(move |o, changes| {
+        self.update(move |o, changes| {
             if o.status == OrderStatus::Complete {
                 return store
                     .get::<Payment>(&keys::payment_by_order(&o.id))
@@ -85,14 +85,7 @@ impl OrderActor {
             changes.put(keys::payment(&payment.id), &payment);
             changes.put(keys::payment_by_order(&o.id), &payment);
             Ok(payment)
-        });
-        // Only once the order is complete on disk does the wheel forget its expiry.
-        Box::pin(recorded.map(|r, act, _| {
-            if r.is_ok() {
-                act.unschedule();
-            }
-            r
-        }))
+        })
     }
 
     pub(super) fn confirm_payment(&mut self, charge_id: String) -> Step<Self, OrderReply> {
