@@ -12,6 +12,7 @@
 //! * [`idempotency`]: the records behind `Idempotency-Key`.
 //! * [`projection`]: the read model, fed by the outbox.
 //! * [`housekeeping`]: pruning of expired records.
+//! * [`seed`]: fills a closed data dir (benchmark and recovery tests).
 
 pub mod accounts;
 pub mod admin;
@@ -21,6 +22,7 @@ pub mod idempotency;
 pub mod orders;
 pub mod payments;
 pub mod projection;
+pub mod seed;
 pub mod tickets;
 
 pub use accounts::{Accounts, Session};

@@ -1,0 +1,96 @@
+//! `loadgen`: the benchmark. Starts a `ticketing` node and the reference hello server on
+//! random ports, drives them over HTTP/1.1 on 127.0.0.1 (bounded in time and count), checks
+//! the invariants after every scenario, and writes the figures as Markdown.
+//!
+//! `scripts/bench` runs it with the release build; `scripts/bench --smoke` is the seconds-long
+//! run in the test command, so the benchmark cannot rot. Targets are reported, never asserted;
+//! a broken invariant fails the run.
+
+mod http1;
+mod load;
+mod report;
+mod scenarios;
+mod servers;
+
+use clap::Parser;
+use std::path::PathBuf;
+
+#[derive(Parser, Clone)]
+#[command(about = "Benchmarks a ticketing node over HTTP on 127.0.0.1")]
+pub struct Config {
+    /// A seconds-long run with small counts (CI): checks that everything still works.
+    #[arg(long)]
+    smoke: bool,
+    /// Seconds per timed scenario.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Connections (wrk's -c), spread over two client threads.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Tickets for the marketplace and browse scenarios.
+    #[arg(long, default_value_t = 10_000)]
+    tickets: usize,
+    /// Simultaneous buyers in the flash sale.
+    #[arg(long, default_value_t = 1_000)]
+    buyers: usize,
+    /// Stored tickets, pending deadlines and live actors in the scale scenario.
+    #[arg(long, default_value_t = 1_000_000)]
+    scale_tickets: usize,
+    #[arg(long, default_value_t = 100_000)]
+    scale_pending: usize,
+    #[arg(long, default_value_t = 100_000)]
+    scale_live: usize,
+    /// Scenarios to run (comma-separated): ceiling,marketplace,flash,hot,browse,scale.
+    #[arg(long, default_value = "ceiling,marketplace,flash,hot,browse,scale")]
+    only: String,
+    /// Where the Markdown report goes (also printed).
+    #[arg(long, default_value = "target/bench/latest.md")]
+    out: PathBuf,
+    /// Extra `KEY=VALUE` environment for the node (settings to compare), repeatable.
+    #[arg(long = "node-env")]
+    node_env: Vec<String>,
+}
+
+impl Config {
+    fn effective(mut self) -> Self {
+        if self.smoke {
+            self.seconds = 1;
+            self.tickets = self.tickets.min(300);
+            self.buyers = self.buyers.min(50);
+            self.scale_tickets = self.scale_tickets.min(20_000);
+            self.scale_pending = self.scale_pending.min(2_000);
+            self.scale_live = self.scale_live.min(2_000);
+        }
+        self
+    }
+
+    pub fn runs(&self, scenario: &str) -> bool {
+        self.only.split(',').any(|s| s.trim() == scenario)
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let config = Config::parse().effective();
+    match scenarios::run_all(&config) {
+        Ok(report) => {
+            let text = report.markdown(&config);
+            println!("{text}");
+            if let Some(dir) = config.out.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            if let Err(e) = std::fs::write(&config.out, &text) {
+                eprintln!("loadgen: cannot write {}: {e}", config.out.display());
+            }
+            if report.violations.is_empty() {
+                std::process::ExitCode::SUCCESS
+            } else {
+                eprintln!("loadgen: {} invariant violation(s)", report.violations.len());
+                std::process::ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("loadgen: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
