@@ -1,7 +1,16 @@
-//! The one way an actor changes its entity: run a pure domain rule on a copy of the state,
-//! persist the new state with its events in one flushed batch, and only then adopt the new state
-//! and reply. The step is atomic in the mailbox (`AtomicResponse`/`ctx.wait`), so no other
-//! message of the same actor interleaves with the write: mailbox order is version order.
+//! The one way an actor changes its entity: run a pure domain rule on a copy of the state and
+//! persist the new state with its events in one batch. The step is atomic in the mailbox
+//! (`ctx.wait`), so no other message of the same actor interleaves with it: mailbox order is
+//! version order (the storage writer applies batches in submission order).
+//!
+//! Two ways to wait for the disk:
+//!
+//! * [`Durable::change`] adopts the new state once it is on disk: for steps that go on to an
+//!   effect outside the actor (asking another actor, charging a card).
+//! * [`Durable::change_gated`] adopts it at once and lets the next message run, while the
+//!   **output gate** holds every reply back until the flush that covers the last write the
+//!   actor made (`entity::deliver`): a client never sees a state that a crash could take
+//!   back, yet one actor's throughput is no longer one flush per message.
 //!
 //! A panic in a rule is caught here, answered with [`EntityError::Panicked`], and turned into a
 //! stop; the actor's `Supervisor` then restarts it, which reloads the state from disk.
@@ -11,6 +20,7 @@ use crate::domain::{DomainError, Event};
 use crate::storage::{Record, Store, WriteBatch};
 use actix::prelude::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// What the actor knows of its entity.
@@ -29,6 +39,27 @@ pub struct DurableCell<T> {
     pub state: Loaded<T>,
     pub store: Store,
     pub stats: Arc<ActorStats>,
+    /// The writer's number of this actor's last write: replies wait until it is on disk.
+    last_write: u64,
+    /// Set when a gated write failed: the state in memory is ahead of the disk; reload.
+    poisoned: Arc<AtomicBool>,
+}
+
+/// What a reply waits for: the flush covering an actor's last write.
+pub struct Gate {
+    store: Store,
+    seq: u64,
+    poisoned: Arc<AtomicBool>,
+}
+
+impl Gate {
+    pub async fn passed(self) -> Result<(), EntityError> {
+        let written = self.store.durable(self.seq).await;
+        if written.is_err() {
+            self.poisoned.store(true, Ordering::Release);
+        }
+        Ok(written?)
+    }
 }
 
 /// A record encoded for a batch, or why it could not be.
@@ -68,7 +99,7 @@ pub fn done<A: Actor, R: 'static>(r: Result<R, EntityError>) -> Step<A, R> {
 
 impl<T: Record + Clone + PartialEq + Send + 'static> DurableCell<T> {
     pub fn new<A: super::Activatable>(store: Store, link: &RegistryLink<A>) -> Self {
-        Self { key: A::record_key(&link.id), state: Loaded::Pending, store, stats: Arc::clone(&link.stats) }
+        Self { key: A::record_key(&link.id), state: Loaded::Pending, store, stats: Arc::clone(&link.stats), last_write: 0, poisoned: Arc::default() }
     }
 
     /// (Re)loads the entity from disk.
@@ -80,6 +111,23 @@ impl<T: Record + Clone + PartialEq + Send + 'static> DurableCell<T> {
                 Loaded::Failed(e.to_string())
             }
         };
+    }
+
+    /// The output gate: what a reply must wait for, if the actor's last write is not on disk.
+    pub fn gate(&self) -> Option<Gate> {
+        (!self.store.is_durable(self.last_write)).then(|| Gate {
+            store: self.store.clone(),
+            seq: self.last_write,
+            poisoned: Arc::clone(&self.poisoned),
+        })
+    }
+
+    /// Reloads the state if a gated write failed since the last message.
+    pub fn reload_if_poisoned(&mut self) {
+        if self.poisoned.swap(false, Ordering::AcqRel) {
+            tracing::error!("a write of this actor failed; reloading its state from disk");
+            self.load();
+        }
     }
 
     pub fn current(&self) -> Result<Option<&T>, EntityError> {
@@ -105,52 +153,22 @@ pub trait Durable: super::Activatable {
     /// Called after a change was persisted and adopted (to re-arm timers, say).
     fn committed(&mut self, _ctx: &mut Context<Self>) {}
 
-    /// Applies `rule` to a copy of the state; persists and adopts the result if it changed.
+    /// Applies `rule` to a copy of the state; persists the result if it changed, and adopts it
+    /// once it is on disk.
     fn change<R, F>(&mut self, rule: F) -> Step<Self, R>
     where
         R: Send + 'static,
         F: FnOnce(&mut Option<Self::State>, &mut Changes) -> Result<R, DomainError>,
     {
-        let cell = self.cell();
-        let mut next = match cell.current() {
-            Ok(state) => state.cloned(),
-            Err(e) => return done(Err(e)),
+        let (next, reply, batch) = match run_rule(self.cell(), rule) {
+            Ruled::Done(step) => return step,
+            Ruled::Write { next, reply, batch } => (next, reply, batch),
         };
-        let before = next.clone();
-        let mut changes = Changes::default();
-        let reply = match catch_unwind(AssertUnwindSafe(|| rule(&mut next, &mut changes))) {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(e)) => return done(Err(e.into())),
-            Err(_) => {
-                tracing::error!("actor rule panicked; stopping for a supervised restart");
-                // Stop from inside the reply's own wait future: the reply goes out in the same
-                // step, and no other message can start in between (stopping right here would let
-                // the supervisor's restart drop this reply, and a later stop could drop another
-                // message's).
-                return Box::pin(actix::fut::ready(()).map(|_, _, ctx: &mut Context<Self>| {
-                    ctx.stop();
-                    Err(EntityError::Panicked)
-                }));
-            }
-        };
-        if next == before && changes.is_empty() {
-            return done(Ok(reply));
-        }
-        let store = cell.store.clone();
-        let key = cell.key.clone();
-        let batch = build_batch(&store, key, next.as_ref(), changes);
-        let write = async move {
-            match batch {
-                Ok(batch) => Ok(store.commit(batch).await?),
-                Err(e) => Err(e),
-            }
-        };
+        let store = self.cell().store.clone();
+        let write = async move { Ok::<_, EntityError>(store.commit(batch).await?) };
         Box::pin(write.into_actor(self).map(move |written, act, ctx| match written {
             Ok(()) => {
-                let cell = act.cell();
-                cell.stats.set_version(next.as_ref().map(Self::version_of));
-                cell.state = Loaded::Ready(next);
-                act.committed(ctx);
+                adopt(act, ctx, next);
                 Ok(reply)
             }
             Err(e) => {
@@ -161,6 +179,83 @@ pub trait Durable: super::Activatable {
             }
         }))
     }
+
+    /// Like [`change`](Self::change), but adopts the new state as soon as the write is queued:
+    /// the next message runs at once, and the output gate holds every reply until the write
+    /// is on disk. Only for steps whose one effect is their reply.
+    fn change_gated<R, F>(&mut self, rule: F) -> Step<Self, R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Option<Self::State>, &mut Changes) -> Result<R, DomainError>,
+    {
+        let (next, reply, batch) = match run_rule(self.cell(), rule) {
+            Ruled::Done(step) => return step,
+            Ruled::Write { next, reply, batch } => (next, reply, batch),
+        };
+        let pending = match self.cell().store.write(batch) {
+            Ok(pending) => pending,
+            Err(e) => return done(Err(e.into())),
+        };
+        self.cell().last_write = pending.seq;
+        // Dropping it leaves the events in flight until a flush covers them (`WriteBatch`).
+        drop(pending);
+        Box::pin(actix::fut::ready(()).map(move |_, act: &mut Self, ctx| {
+            adopt(act, ctx, next);
+            Ok(reply)
+        }))
+    }
+}
+
+/// What running a rule came to: an answer with nothing to write, or a batch to write.
+enum Ruled<A: Actor, S, R> {
+    Done(Step<A, R>),
+    Write { next: Option<S>, reply: R, batch: WriteBatch },
+}
+
+/// Runs `rule` on a copy of the state, catching a panic (answered, then a supervised restart).
+fn run_rule<A, S, R, F>(cell: &mut DurableCell<S>, rule: F) -> Ruled<A, S, R>
+where
+    A: Durable<State = S>,
+    S: Record + Clone + PartialEq + Send + 'static,
+    R: Send + 'static,
+    F: FnOnce(&mut Option<S>, &mut Changes) -> Result<R, DomainError>,
+{
+    let mut next = match cell.current() {
+        Ok(state) => state.cloned(),
+        Err(e) => return Ruled::Done(done(Err(e))),
+    };
+    let before = next.clone();
+    let mut changes = Changes::default();
+    let reply = match catch_unwind(AssertUnwindSafe(|| rule(&mut next, &mut changes))) {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(e)) => return Ruled::Done(done(Err(e.into()))),
+        Err(_) => {
+            tracing::error!("actor rule panicked; stopping for a supervised restart");
+            // Stop from inside the reply's own wait future: the reply goes out in the same
+            // step, and no other message can start in between (stopping right here would let
+            // the supervisor's restart drop this reply, and a later stop could drop another
+            // message's).
+            return Ruled::Done(Box::pin(actix::fut::ready(()).map(|_, _, ctx: &mut Context<A>| {
+                ctx.stop();
+                Err(EntityError::Panicked)
+            })));
+        }
+    };
+    if next == before && changes.is_empty() {
+        return Ruled::Done(done(Ok(reply)));
+    }
+    match build_batch(&cell.store, cell.key.clone(), next.as_ref(), changes) {
+        Ok(batch) => Ruled::Write { next, reply, batch },
+        Err(e) => Ruled::Done(done(Err(e))),
+    }
+}
+
+/// Makes `next` the actor's state (its write is on disk, or queued behind the output gate).
+fn adopt<A: Durable>(act: &mut A, ctx: &mut Context<A>, next: Option<A::State>) {
+    let cell = act.cell();
+    cell.stats.set_version(next.as_ref().map(A::version_of));
+    cell.state = Loaded::Ready(next);
+    act.committed(ctx);
 }
 
 fn build_batch<T: Record>(

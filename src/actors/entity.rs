@@ -36,13 +36,27 @@ impl<A: Entity> Message for Deliver<A> {
 }
 
 /// The body of every entity actor's one handler: count the message as started (passivation
-/// relies on it) and run the command atomically.
+/// relies on it), run the command atomically (no other message starts until its step is
+/// done), then hold the reply behind the output gate: it leaves only once the actor's last
+/// write is on disk, while the actor already serves the next message.
 pub fn deliver<A: Entity>(
     act: &mut A,
     Deliver(command): Deliver<A>,
-) -> AtomicResponse<A, Result<A::Reply, EntityError>> {
+    ctx: &mut Context<A>,
+) -> ResponseFuture<Result<A::Reply, EntityError>> {
     act.cell().stats.message_started();
-    AtomicResponse::new(act.execute(command))
+    act.cell().reload_if_poisoned();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    ctx.wait(act.execute(command).map(move |reply, act, _| {
+        let _ = tx.send((reply, act.cell().gate()));
+    }));
+    Box::pin(async move {
+        let (reply, gate) = rx.await.map_err(|_| EntityError::Unavailable)?;
+        if let Some(gate) = gate {
+            gate.passed().await?;
+        }
+        reply
+    })
 }
 
 /// Implements the one handler of an entity actor.
@@ -50,17 +64,16 @@ pub fn deliver<A: Entity>(
 macro_rules! entity_handler {
     ($actor:ty) => {
         impl actix::Handler<$crate::actors::entity::Deliver<$actor>> for $actor {
-            type Result = actix::AtomicResponse<
-                $actor,
+            type Result = actix::ResponseFuture<
                 Result<<$actor as $crate::actors::Entity>::Reply, $crate::actors::EntityError>,
             >;
 
             fn handle(
                 &mut self,
                 msg: $crate::actors::entity::Deliver<$actor>,
-                _: &mut actix::Context<$actor>,
+                ctx: &mut actix::Context<$actor>,
             ) -> Self::Result {
-                $crate::actors::entity::deliver(self, msg)
+                $crate::actors::entity::deliver(self, msg, ctx)
             }
         }
     };

@@ -166,13 +166,13 @@ impl Entity for TicketActor {
         match command {
             TicketCommand::Get => done(self.cell.current().map(|t| TicketReply::Ticket(t.cloned()))),
             TicketCommand::Create { seller, draft } => self.create(seller, draft),
-            TicketCommand::Update { caller, draft } => self.change(move |ticket, changes| {
+            TicketCommand::Update { caller, draft } => self.change_gated(move |ticket, changes| {
                 let ticket = existing(ticket)?;
                 changes.event(ticket.update(caller, draft, now_ms())?);
                 Ok(TicketReply::Ticket(Some(ticket.clone())))
             }),
             TicketCommand::Reserve { buyer, window_ms } => self.reserve(buyer, window_ms),
-            TicketCommand::Release { order } => self.change(move |ticket, changes| {
+            TicketCommand::Release { order } => self.change_gated(move |ticket, changes| {
                 if let Some(t) = ticket.as_mut() {
                     if let Some(event) = t.release(order, now_ms()) {
                         changes.event(event);
@@ -184,7 +184,7 @@ impl Entity for TicketActor {
                 Box::pin(super::durable::passivate_step().map(|r, _, _| r.map(TicketReply::Passivated)))
             }
             TicketCommand::InjectPanic if self.deps.fault_injection => {
-                self.change(|_, _| -> Result<TicketReply, DomainError> {
+                self.change_gated(|_, _| -> Result<TicketReply, DomainError> {
                     panic!("injected panic (testing.fault_injection)")
                 })
             }
@@ -200,7 +200,7 @@ fn existing(ticket: &mut Option<Ticket>) -> Result<&mut Ticket, DomainError> {
 impl TicketActor {
     fn create(&mut self, seller: UserId, draft: TicketDraft) -> Step<Self, TicketReply> {
         let id = self.link.id;
-        self.change(move |ticket, changes| {
+        self.change_gated(move |ticket, changes| {
             if ticket.is_some() {
                 return Err(Rule::TicketExists.into());
             }
@@ -214,7 +214,7 @@ impl TicketActor {
     /// The reservation: hold, order, deadline and events in one batch (module doc).
     fn reserve(&mut self, buyer: UserId, window_ms: i64) -> Step<Self, TicketReply> {
         let order_id = OrderId::new_in(self.link.id.slot());
-        let reserved = self.change(move |ticket, changes| {
+        let reserved = self.change_gated(move |ticket, changes| {
             let ticket = existing(ticket)?;
             let now = now_ms();
             changes.event(ticket.reserve(order_id, buyer, now)?);

@@ -37,6 +37,9 @@ pub enum StorageError {
     Encode(String),
     #[error("storage transaction aborted: {0}")]
     Conflict(String),
+    /// The writer thread could not apply a batch.
+    #[error("storage write failed: {0}")]
+    Failed(String),
     /// A write that breaks the store's rules (a bug, refused rather than written).
     #[error("refused write: {0}")]
     Refused(&'static str),
@@ -57,8 +60,8 @@ pub struct WriteBatch {
     /// Outbox numbers of the events in this batch.
     events: Vec<u64>,
     outbox: Option<Arc<outbox::Outbox>>,
-    /// Set once the batch is applied and its flush is awaited.
-    flushing: Option<Arc<GroupCommit>>,
+    /// Set once the batch is queued for the writer: its sequence number, to wait on.
+    flushing: Option<(Arc<GroupCommit>, u64)>,
 }
 
 impl WriteBatch {
@@ -126,7 +129,7 @@ impl Drop for WriteBatch {
     /// applied (its commit was cancelled while waiting for the flush) is on its way to disk:
     /// its events are released to the publisher once a flush covers them, never before.
     fn drop(&mut self) {
-        let Some(flush) = self.flushing.take() else {
+        let Some((flush, seq)) = self.flushing.take() else {
             self.settle(false);
             return;
         };
@@ -135,13 +138,30 @@ impl Drop for WriteBatch {
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
-                    flush.durable().await;
-                    outbox.finish(slot, &events, true);
+                    let durable = flush.wait(seq).await.is_ok();
+                    outbox.finish(slot, &events, durable);
                 });
             }
             // No runtime to wait on: keep them in flight (unpublished until a restart re-reads them).
             Err(_) => tracing::warn!(events = events.len(), "applied events left unpublished until restart"),
         }
+    }
+}
+
+/// A batch queued for the writer thread: on disk once [`Pending::durable`] returns.
+pub struct Pending {
+    batch: WriteBatch,
+    /// Its place in the writer's order: durable once the flushed sequence reaches it.
+    pub seq: u64,
+}
+
+impl Pending {
+    /// Waits for the flush that covers this batch, then releases its events to the publisher.
+    pub async fn durable(mut self) -> Result<(), StorageError> {
+        let Some((commit, seq)) = self.batch.flushing.take() else { return Ok(()) };
+        let written = commit.wait(seq).await;
+        self.batch.settle(written.is_ok());
+        written
     }
 }
 
@@ -238,13 +258,29 @@ impl Store {
     }
 
     /// Applies `batch` atomically and returns once it is on disk.
-    pub async fn commit(&self, mut batch: WriteBatch) -> Result<(), StorageError> {
+    pub async fn commit(&self, batch: WriteBatch) -> Result<(), StorageError> {
+        self.write(batch)?.durable().await
+    }
+
+    /// Queues `batch` for the writer thread, which applies it atomically, in submission order,
+    /// and flushes it with every other batch queued meanwhile. The caller may go on before it
+    /// is on disk, but no effect of the write may leave the caller until [`Pending::durable`]
+    /// (the output gate, `actors::durable`).
+    pub fn write(&self, mut batch: WriteBatch) -> Result<Pending, StorageError> {
         batch.check_one_slot()?;
-        self.data.apply_batch(std::mem::take(&mut batch.batch))?;
-        batch.flushing = Some(Arc::clone(&self.commit));
-        self.commit.durable().await;
-        batch.settle(true);
-        Ok(())
+        let seq = self.commit.submit(&self.data, Some(std::mem::take(&mut batch.batch)));
+        batch.flushing = Some((Arc::clone(&self.commit), seq));
+        Ok(Pending { batch, seq })
+    }
+
+    /// Whether the write numbered `seq` is on disk.
+    pub fn is_durable(&self, seq: u64) -> bool {
+        self.commit.is_durable(seq)
+    }
+
+    /// Waits until the write numbered `seq` (and all before it) is on disk.
+    pub async fn durable(&self, seq: u64) -> Result<(), StorageError> {
+        self.commit.wait(seq).await
     }
 
     /// Applies `batch` atomically without waiting for the disk: for bookkeeping that is safe to
@@ -266,9 +302,9 @@ impl Store {
         let _ = self.data.apply_batch(std::mem::take(&mut batch.batch));
     }
 
-    /// Waits until everything applied so far is on disk.
+    /// Waits until everything applied or queued so far is on disk.
     pub async fn sync(&self) {
-        self.commit.durable().await;
+        self.commit.durable(&self.data).await;
     }
 
     /// Inserts `value` at `key` only if the key is absent, atomically with `also` (same slot);
@@ -296,7 +332,7 @@ impl Store {
             sled::transaction::TransactionError::Abort(()) => StorageError::Conflict("aborted".into()),
         })?;
         if inserted {
-            self.commit.durable().await;
+            self.commit.durable(&self.data).await;
         }
         Ok(inserted)
     }
@@ -429,7 +465,7 @@ impl Store {
 
     /// Flushes and stops the flush thread (ordered shutdown).
     pub async fn close(&self) {
-        self.commit.durable().await;
+        self.commit.durable(&self.data).await;
         self.commit.stop().await;
     }
 }

@@ -156,6 +156,7 @@ fn marketplace(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow
         tickets.len() as f64 / setup.elapsed().as_secs_f64()
     ));
     let seconds = config.seconds;
+    let disk = flushes(addr)?;
     let (ids, who) = (Arc::clone(&tickets), Arc::clone(&buyer));
     let run = load::run(addr, 2, config.connections, move |c, mut conn| {
         let (ids, buyer) = (Arc::clone(&ids), Arc::clone(&who));
@@ -189,9 +190,10 @@ fn marketplace(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow
             rec
         }
     })?;
+    disk_fact(report, "marketplace", disk, flushes(addr)?, &run);
     let reserved = run.rec.count(201);
     report.row(
-        format!("marketplace: reserve + cancel ({} tickets; {} steps/s)", tickets.len(), reserved as f64 / run.elapsed.as_secs_f64()),
+        format!("marketplace: reserve + cancel ({} tickets; {:.0} steps/s)", tickets.len(), reserved as f64 / run.elapsed.as_secs_f64()),
         run.rate(),
         &run.rec,
     );
@@ -283,6 +285,7 @@ fn flash_sale(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow:
     report.fact(format!("flash sale setup: {} buyers signed up in {:.1} s", config.buyers, setup.elapsed().as_secs_f64()));
     let cookies: Arc<[String]> = signed.notes.into();
     let body = Arc::new(format!(r#"{{"ticketId":"{ticket}"}}"#));
+    let disk = flushes(addr)?;
     let run = load::run(addr, 2, config.buyers, move |c, mut conn| {
         let (cookies, body) = (Arc::clone(&cookies), Arc::clone(&body));
         async move {
@@ -296,6 +299,7 @@ fn flash_sale(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow:
             rec
         }
     })?;
+    disk_fact(report, "flash sale", disk, flushes(addr)?, &run);
     report.row(format!("flash sale: {} buyers, 1 ticket (whole burst {:.0} ms)", config.buyers, run.elapsed.as_secs_f64() * 1000.0), run.rate(), &run.rec);
     let (wins, refused) = (run.rec.count(201), run.rec.count(400));
     report.check(wins == 1, || format!("flash sale: {wins} buyers got the one ticket"));
@@ -308,6 +312,7 @@ fn hot_entity(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow:
     let seller = Arc::new(signup_one(addr, &format!("hot-{}@bench.test", run_tag()))?);
     let ticket = Arc::new(create_tickets(addr, 1, &seller, 1)?.remove(0));
     let seconds = config.seconds;
+    let disk = flushes(addr)?;
     let (who, id) = (Arc::clone(&seller), Arc::clone(&ticket));
     let run = load::run(addr, 2, config.connections, move |c, mut conn| {
         let (seller, ticket) = (Arc::clone(&who), Arc::clone(&id));
@@ -329,6 +334,7 @@ fn hot_entity(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow:
             rec
         }
     })?;
+    disk_fact(report, "hot entity", disk, flushes(addr)?, &run);
     let writes = run.rec.count(200);
     report.row("hot entity: `PUT` one ticket (durable writes/s)", writes as f64 / run.elapsed.as_secs_f64(), &run.rec);
     // Every acknowledged update is one version: the ticket must read exactly that many.
@@ -428,6 +434,26 @@ fn scale(config: &Config, binary: &std::path::Path, env: &[(&str, String)], repo
     report.check(timers == Some(config.scale_pending as f64), || format!("scale: after restart {timers:?} deadlines armed"));
     node.stop();
     Ok(())
+}
+
+/// Flushes so far and their total seconds, from the node's metrics.
+fn flushes(addr: SocketAddr) -> anyhow::Result<(f64, f64)> {
+    let count = metric(addr, "ticketing_storage_flush_duration_seconds_count")?.unwrap_or(0.0);
+    let sum = metric(addr, "ticketing_storage_flush_duration_seconds_sum")?.unwrap_or(0.0);
+    Ok((count, sum))
+}
+
+/// Reports the disk side of a timed scenario: flushes per request and the mean flush time.
+fn disk_fact(report: &mut Report, name: &str, before: (f64, f64), after: (f64, f64), run: &load::Run) {
+    let (n, secs) = (after.0 - before.0, after.1 - before.1);
+    if n > 0.0 {
+        report.fact(format!(
+            "{name}: {n:.0} flushes, {:.1} requests per flush, mean flush {:.2} ms, flushing {:.0}% of the time",
+            run.rec.requests() as f64 / n,
+            secs / n * 1000.0,
+            secs * 100.0 / run.elapsed.as_secs_f64()
+        ));
+    }
 }
 
 /// One sample of the node's `/metrics`.
