@@ -46,12 +46,16 @@ pub struct HttpSettings {
     pub workers: usize,
     pub body_limit_bytes: usize,
     pub shutdown_timeout_seconds: u64,
+    /// Requests served at once; past it a request is answered 503 + Retry-After at once.
+    pub max_in_flight: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageSettings {
     pub path: PathBuf,
+    /// sled's page cache, in MiB.
+    pub cache_mb: u64,
 }
 
 /// A secret: never printed by `Debug`.
@@ -92,6 +96,8 @@ pub struct ActorSettings {
     pub idle_seconds: f64,
     pub ask_timeout_ms: u64,
     pub threads: usize,
+    /// Requests queued for one actor; past it a request is answered 503 + Retry-After at once.
+    pub mailbox_limit: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -208,6 +214,15 @@ impl Settings {
         }
         if self.actors.idle_seconds.is_nan() || self.actors.idle_seconds <= 0.0 {
             return invalid("actors.idle_seconds", "must be greater than 0");
+        }
+        if self.actors.mailbox_limit == 0 {
+            return invalid("actors.mailbox_limit", "must be greater than 0");
+        }
+        if self.http.max_in_flight == 0 {
+            return invalid("http.max_in_flight", "must be greater than 0");
+        }
+        if self.storage.cache_mb == 0 {
+            return invalid("storage.cache_mb", "must be greater than 0");
         }
         if self.actors.ask_timeout_ms == 0 {
             return invalid("actors.ask_timeout_ms", "must be greater than 0");

@@ -37,8 +37,13 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let metrics = Metrics::new().context("metrics registry")?;
         let flush_metrics = metrics.clone();
-        let store = Store::open(&settings.storage.path, Arc::new(move |took| flush_metrics.flushed(took)))
-            .with_context(|| format!("cannot open storage at {}", settings.storage.path.display()))?;
+        let cache_bytes = settings.storage.cache_mb.saturating_mul(1 << 20);
+        let store = Store::open_with_cache(
+            &settings.storage.path,
+            cache_bytes,
+            Arc::new(move |took| flush_metrics.flushed(took)),
+        )
+        .with_context(|| format!("cannot open storage at {}", settings.storage.path.display()))?;
 
         // Recovery: the index of unfinished work is loaded into the wheel, and whatever is due
         // (expiries that passed while down, releases a crash cut short) fires as soon as the
@@ -66,6 +71,7 @@ impl Application {
                 faults: faults.clone(),
             },
             ask_timeout,
+            settings.actors.mailbox_limit,
             metrics.clone(),
         );
         let gateway: Gateway = match settings.payments.provider {
@@ -89,6 +95,7 @@ impl Application {
                 faults,
             },
             ask_timeout,
+            settings.actors.mailbox_limit,
             metrics.clone(),
         );
         let wire_round_trip = settings.testing.wire_roundtrip;
@@ -122,7 +129,7 @@ impl Application {
         });
         let app = Arc::new(app);
         actix_web::rt::spawn(crate::app::housekeeping::run(Arc::clone(&app)));
-        let state = web::Data::new(AppState { settings: settings.clone(), app });
+        let state = web::Data::new(AppState::new(settings.clone(), app));
 
         let listener = TcpListener::bind(settings.http.addr)
             .with_context(|| format!("cannot listen on {}", settings.http.addr))?;

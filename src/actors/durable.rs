@@ -99,7 +99,14 @@ pub fn done<A: Actor, R: 'static>(r: Result<R, EntityError>) -> Step<A, R> {
 
 impl<T: Record + Clone + PartialEq + Send + 'static> DurableCell<T> {
     pub fn new<A: super::Activatable>(store: Store, link: &RegistryLink<A>) -> Self {
-        Self { key: A::record_key(&link.id), state: Loaded::Pending, store, stats: Arc::clone(&link.stats), last_write: 0, poisoned: Arc::default() }
+        Self {
+            key: A::record_key(&link.id),
+            state: Loaded::Pending,
+            store,
+            stats: Arc::clone(&link.stats),
+            last_write: 0,
+            poisoned: Arc::default(),
+        }
     }
 
     /// (Re)loads the entity from disk.
@@ -196,9 +203,8 @@ pub trait Durable: super::Activatable {
             Ok(pending) => pending,
             Err(e) => return done(Err(e.into())),
         };
+        // Its events stay in flight until the writer thread flushes them.
         self.cell().last_write = pending.seq;
-        // Dropping it leaves the events in flight until a flush covers them (`WriteBatch`).
-        drop(pending);
         Box::pin(actix::fut::ready(()).map(move |_, act: &mut Self, ctx| {
             adopt(act, ctx, next);
             Ok(reply)

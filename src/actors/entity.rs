@@ -64,9 +64,8 @@ pub fn deliver<A: Entity>(
 macro_rules! entity_handler {
     ($actor:ty) => {
         impl actix::Handler<$crate::actors::entity::Deliver<$actor>> for $actor {
-            type Result = actix::ResponseFuture<
-                Result<<$actor as $crate::actors::Entity>::Reply, $crate::actors::EntityError>,
-            >;
+            type Result =
+                actix::ResponseFuture<Result<<$actor as $crate::actors::Entity>::Reply, $crate::actors::EntityError>>;
 
             fn handle(
                 &mut self,

@@ -11,6 +11,11 @@ impl Faults {
         Self(Arc::from(crash_at))
     }
 
+    /// Whether the node is set to abort at `point`.
+    pub fn armed(&self, point: &str) -> bool {
+        !self.0.is_empty() && &*self.0 == point
+    }
+
     pub fn crash_point(&self, point: &str) {
         if !self.0.is_empty() && &*self.0 == point {
             eprintln!("fault injection: aborting at {point}");

@@ -49,6 +49,9 @@ pub enum EntityError {
     /// No reply in time, or the actor is gone (503, retry).
     #[error("entity unavailable")]
     Unavailable,
+    /// The actor's mailbox is full: refused at once, nothing queued (503, retry).
+    #[error("entity overloaded")]
+    Overloaded,
     /// A command or reply could not be encoded or decoded for the wire.
     #[error("wire encoding failed: {0}")]
     Wire(String),

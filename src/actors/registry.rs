@@ -53,6 +53,8 @@ pub struct RegistryInner<A: Activatable> {
     deps: A::Deps,
     generations: AtomicU64,
     ask_timeout: Duration,
+    /// Asks queued for one actor beyond which a new ask is refused.
+    mailbox_limit: usize,
     metrics: Metrics,
 }
 
@@ -103,13 +105,20 @@ pub struct LiveActor {
 }
 
 impl<A: Activatable> Registry<A> {
-    pub fn new(arbiters: Vec<ArbiterHandle>, deps: A::Deps, ask_timeout: Duration, metrics: Metrics) -> Self {
+    pub fn new(
+        arbiters: Vec<ArbiterHandle>,
+        deps: A::Deps,
+        ask_timeout: Duration,
+        mailbox_limit: usize,
+        metrics: Metrics,
+    ) -> Self {
         Self(Arc::new(RegistryInner {
             slots: DashMap::new(),
             arbiters,
             deps,
             generations: AtomicU64::new(0),
             ask_timeout,
+            mailbox_limit,
             metrics,
         }))
     }
@@ -125,7 +134,13 @@ impl<A: Activatable> Registry<A> {
         if A::needs_existing(&command) && !self.is_live(&id) && !A::store(&self.0.deps).contains(&A::record_key(&id))? {
             return Err(crate::domain::DomainError::NotFound.into());
         }
-        let request = self.enqueue(id, |addr| addr.send(Deliver::<A>(command)));
+        // Bounded work: a full mailbox refuses at once rather than queueing without limit.
+        let limit = self.0.mailbox_limit as i64;
+        let request = self.enqueue(id, |depth| depth < limit, |addr| addr.send(Deliver::<A>(command)));
+        let Some(request) = request else {
+            self.0.metrics.shed("mailbox");
+            return Err(EntityError::Overloaded);
+        };
         let span = tracing::info_span!("actor", kind = A::KIND, id = %id, message = name);
         let started = std::time::Instant::now();
         match request.timeout(timeout.unwrap_or(self.0.ask_timeout)).instrument(span.clone()).await {
@@ -151,15 +166,20 @@ impl<A: Activatable> Registry<A> {
     where
         A: Entity,
     {
-        self.enqueue(id, |addr| addr.do_send(Deliver::<A>(command)));
+        // Timers and retries are never refused: they are bounded by the work they finish.
+        self.enqueue(id, |_| true, |addr| addr.do_send(Deliver::<A>(command)));
     }
 
     /// Runs `send` against the actor for `id` (activating it if needed) under its slot's lock,
-    /// with the message counted: counting and sending together is what passivation relies on.
-    fn enqueue<T>(&self, id: A::Id, send: impl FnOnce(&Addr<A>) -> T) -> T {
+    /// with the message counted, if `admit` accepts the number already queued. Counting and
+    /// sending together is what passivation relies on.
+    fn enqueue<T>(&self, id: A::Id, admit: impl FnOnce(i64) -> bool, send: impl FnOnce(&Addr<A>) -> T) -> Option<T> {
         let slot = self.0.slots.entry(id).or_insert_with(|| self.activate(id));
+        if !admit(slot.stats.mailbox_depth()) {
+            return None;
+        }
         slot.stats.message_queued();
-        send(&slot.addr)
+        Some(send(&slot.addr))
     }
 
     fn activate(&self, id: A::Id) -> Entry<A> {

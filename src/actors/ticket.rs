@@ -214,7 +214,7 @@ impl TicketActor {
     /// The reservation: hold, order, deadline and events in one batch (module doc).
     fn reserve(&mut self, buyer: UserId, window_ms: i64) -> Step<Self, TicketReply> {
         let order_id = OrderId::new_in(self.link.id.slot());
-        let reserved = self.change_gated(move |ticket, changes| {
+        let rule = move |ticket: &mut Option<Ticket>, changes: &mut super::durable::Changes| {
             let ticket = existing(ticket)?;
             let now = now_ms();
             changes.event(ticket.reserve(order_id, buyer, now)?);
@@ -223,7 +223,11 @@ impl TicketActor {
             changes.put(keys::order(&order.id), &order);
             track_unfinished_work(&order, None, changes);
             Ok(order)
-        });
+        };
+        // The crash window "written, not yet answered" needs the write on disk before the abort:
+        // with that fault armed the step waits for the flush instead of the output gate.
+        let reserved =
+            if self.deps.faults.armed("after_reserve") { self.change(rule) } else { self.change_gated(rule) };
         Box::pin(reserved.map(|placed, act, _| {
             let order = placed?;
             act.deps.faults.crash_point("after_reserve");

@@ -37,7 +37,7 @@ impl From<EntityError> for AppError {
     fn from(e: EntityError) -> Self {
         match e {
             EntityError::Domain(d) => Self::Domain(d),
-            EntityError::Unavailable => Self::Unavailable,
+            EntityError::Unavailable | EntityError::Overloaded => Self::Unavailable,
             EntityError::Panicked => Self::Internal("actor panicked and is being restarted".into()),
             other => Self::Internal(other.to_string()),
         }

@@ -47,7 +47,11 @@ pub async fn seed(path: &Path, tickets: usize, held: usize, expires_in_ms: i64) 
                 batch.put(keys::deadline(order.expires_at_ms, &order_id), &DeadlineEntry { ticket_id: id })?;
             }
             batch.put(keys::ticket(&id), &ticket)?;
-            if n < held { held_ids.push(id) } else { free_ids.push(id) }
+            if n < held {
+                held_ids.push(id)
+            } else {
+                free_ids.push(id)
+            }
         }
         store.apply(batch)?;
         if held_ids.len() + free_ids.len() == tickets {

@@ -7,7 +7,10 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     let server = HttpServer::new(|| {
-        App::new().route("/healthz", web::get().to(|| async { HttpResponse::Ok().json(serde_json::json!({ "status": "ok" })) }))
+        App::new().route(
+            "/healthz",
+            web::get().to(|| async { HttpResponse::Ok().json(serde_json::json!({ "status": "ok" })) }),
+        )
     })
     .bind("127.0.0.1:0")?;
     let addr = server.addrs()[0];

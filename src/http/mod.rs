@@ -24,6 +24,7 @@ use actix_web::{web, HttpResponse};
 use error::{error_body, ApiError};
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
@@ -32,6 +33,30 @@ use tracing::Instrument;
 pub struct AppState {
     pub settings: Settings,
     pub app: Arc<App>,
+    /// Requests being served now (bounded by `http.max_in_flight`).
+    pub in_flight: AtomicUsize,
+}
+
+impl AppState {
+    pub fn new(settings: Settings, app: Arc<App>) -> Self {
+        Self { settings, app, in_flight: AtomicUsize::new(0) }
+    }
+
+    /// Admits one more request if the node is under its bound; the guard lets it go.
+    fn admit(&self) -> Option<InFlight<'_>> {
+        let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let guard = InFlight(&self.in_flight);
+        (before < self.settings.http.max_in_flight).then_some(guard)
+    }
+}
+
+/// One admitted request, counted until dropped.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Registers every route and the error boundary on an `App`.
@@ -87,16 +112,29 @@ pub fn json_errors<B: 'static>() -> ErrorHandlers<B> {
     })
 }
 
-/// Per request: a tracing span, the metrics, and a panic guard so that a bug answers a JSON
-/// 500 instead of dropping the connection.
+/// Per request: the node's in-flight bound (past it, 503 + Retry-After at once; probes are
+/// exempt), a tracing span, the metrics, and a panic guard so that a bug answers a JSON 500
+/// instead of dropping the connection.
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let probe = matches!(req.path(), "/healthz" | "/readyz" | "/metrics");
+    let _admitted = match &state {
+        Some(state) if !probe => match state.admit() {
+            Some(admitted) => Some(admitted),
+            None => {
+                state.app.metrics().shed("node");
+                return Err(ApiError::Unavailable.into());
+            }
+        },
+        _ => None,
+    };
     let started = Instant::now();
     let method = req.method().to_string();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let metrics = req.app_data::<web::Data<AppState>>().map(|s| s.app.metrics().clone());
+    let metrics = state.as_ref().map(|s| s.app.metrics().clone());
     let span = tracing::info_span!("request", %method, %route, status = tracing::field::Empty);
     let outcome = AssertUnwindSafe(next.call(req).instrument(span.clone())).catch_unwind().await;
     let status = match &outcome {
@@ -106,7 +144,7 @@ pub async fn observe(
     };
     span.record("status", status.as_u16());
     let took_ms = started.elapsed().as_secs_f64() * 1000.0;
-    tracing::info!(parent: &span, status = status.as_u16(), took_ms, "request completed");
+    tracing::debug!(parent: &span, status = status.as_u16(), took_ms, "request completed");
     if let Some(metrics) = metrics {
         metrics.request(&method, &route, status.as_u16(), started.elapsed());
     }

@@ -20,6 +20,7 @@ struct Inner {
     outbox_backlog: IntGauge,
     events_quarantined: prometheus::IntCounter,
     flush_latency: Histogram,
+    shed: IntCounterVec,
 }
 
 /// The node's metrics; cheap to clone. Each test app has its own registry.
@@ -45,6 +46,13 @@ impl Metrics {
         let mailbox_depth = IntGaugeVec::new(Opts::new("actor_mailbox_depth", "Queued messages by kind"), kind)?;
         let timers_pending = IntGauge::new("timers_pending", "Order deadlines armed on this node")?;
         let outbox_backlog = IntGauge::new("outbox_backlog", "Events written but not yet published")?;
+        let shed = IntCounterVec::new(
+            Opts::new(
+                "requests_shed_total",
+                "Requests refused with 503 at once by a bound (node in-flight or actor mailbox)",
+            ),
+            &["bound"],
+        )?;
         let events_quarantined =
             prometheus::IntCounter::new("events_quarantined_total", "Undecodable outbox records moved aside")?;
         let flush_latency = Histogram::with_opts(
@@ -61,6 +69,7 @@ impl Metrics {
         registry.register(Box::new(timers_pending.clone()))?;
         registry.register(Box::new(outbox_backlog.clone()))?;
         registry.register(Box::new(events_quarantined.clone()))?;
+        registry.register(Box::new(shed.clone()))?;
         registry.register(Box::new(flush_latency.clone()))?;
         Ok(Self(Arc::new(Inner {
             registry,
@@ -75,6 +84,7 @@ impl Metrics {
             outbox_backlog,
             events_quarantined,
             flush_latency,
+            shed,
         })))
     }
 
@@ -98,6 +108,11 @@ impl Metrics {
         self.0.live_actors.with_label_values(&[kind]).set(live as i64);
         self.0.mailbox_depth.with_label_values(&[kind]).set(mailbox);
     }
+    /// A request refused at once by `bound` (`node` or `mailbox`).
+    pub fn shed(&self, bound: &str) {
+        self.0.shed.with_label_values(&[bound]).inc();
+    }
+
     pub fn set_timers_pending(&self, n: usize) {
         self.0.timers_pending.set(n as i64);
     }

@@ -17,9 +17,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+/// Run by the writer thread once a batch is on disk (`true`) or could not be applied.
+pub type Settle = Box<dyn FnOnce(bool) + Send>;
+
+/// One submission: a batch (or a bare flush request, `None`) and what to do once it is durable.
+type Submission = (sled::Tree, Option<sled::Batch>, Option<Settle>);
+
 struct Queue {
-    /// Batches (or bare flush requests, `None`) waiting for the thread, in sequence order.
-    pending: Vec<(sled::Tree, Option<sled::Batch>)>,
+    /// Submissions waiting for the thread, in sequence order.
+    pending: Vec<Submission>,
     /// The last sequence number handed out.
     last: u64,
     stopping: bool,
@@ -62,7 +68,8 @@ impl GroupCommit {
     }
 
     fn run(&self, db: sled::Db, flushed: watch::Sender<u64>, observe: FlushObserver) {
-        let mut taken = Vec::new();
+        let mut taken: Vec<Submission> = Vec::new();
+        let mut settling: Vec<(bool, Settle)> = Vec::new();
         loop {
             let target = {
                 let mut q = self.queue.lock();
@@ -77,19 +84,27 @@ impl GroupCommit {
             };
             // Sequence numbers are consecutive: the first taken is `target - len + 1`.
             let first = target + 1 - taken.len() as u64;
-            for (i, (tree, batch)) in taken.drain(..).enumerate() {
+            for (i, (tree, batch, settle)) in taken.drain(..).enumerate() {
+                let mut applied = true;
                 if let Some(batch) = batch {
                     if let Err(e) = tree.apply_batch(batch) {
                         tracing::error!(error = %e, "storage batch could not be applied");
                         self.failed.lock().insert(first + i as u64, e.to_string());
+                        applied = false;
                     }
                 }
+                settling.extend(settle.map(|s| (applied, s)));
             }
             loop {
                 let started = Instant::now();
                 match db.flush() {
                     Ok(_) => {
                         observe(started.elapsed());
+                        // Events first, then the waiters: a client answered after this flush
+                        // finds its events publishable.
+                        for (applied, settle) in settling.drain(..) {
+                            settle(applied);
+                        }
                         flushed.send_replace(target);
                         break;
                     }
@@ -104,11 +119,11 @@ impl GroupCommit {
     }
 
     /// Queues `batch` for `tree`; its sequence number, to [`wait`](Self::wait) on.
-    pub fn submit(&self, tree: &sled::Tree, batch: Option<sled::Batch>) -> u64 {
+    pub fn submit(&self, tree: &sled::Tree, batch: Option<sled::Batch>, settle: Option<Settle>) -> u64 {
         let seq = {
             let mut q = self.queue.lock();
             q.last += 1;
-            q.pending.push((tree.clone(), batch));
+            q.pending.push((tree.clone(), batch, settle));
             q.last
         };
         self.wake.notify_one();
@@ -136,7 +151,7 @@ impl GroupCommit {
 
     /// Waits until every write applied or queued before this call is on disk.
     pub async fn durable(&self, tree: &sled::Tree) {
-        let seq = self.submit(tree, None);
+        let seq = self.submit(tree, None, None);
         let _ = self.wait(seq).await;
     }
 

@@ -60,8 +60,6 @@ pub struct WriteBatch {
     /// Outbox numbers of the events in this batch.
     events: Vec<u64>,
     outbox: Option<Arc<outbox::Outbox>>,
-    /// Set once the batch is queued for the writer: its sequence number, to wait on.
-    flushing: Option<(Arc<GroupCommit>, u64)>,
 }
 
 impl WriteBatch {
@@ -112,7 +110,6 @@ impl WriteBatch {
     }
 
     fn settle(&mut self, durable: bool) {
-        self.flushing = None;
         if let Some(outbox) = self.outbox.take() {
             outbox.finish(self.slot, &std::mem::take(&mut self.events), durable);
         }
@@ -125,43 +122,26 @@ impl WriteBatch {
 }
 
 impl Drop for WriteBatch {
-    /// A batch dropped before it was applied leaves nothing behind. One dropped after it was
-    /// applied (its commit was cancelled while waiting for the flush) is on its way to disk:
-    /// its events are released to the publisher once a flush covers them, never before.
+    /// A batch dropped before it was queued leaves nothing behind. Once queued, its events
+    /// belong to the writer thread, which releases them to the publisher right after the flush
+    /// that covers them, before any writer waiting on that flush wakes (so a reply's client
+    /// that lists next finds them), and whether or not anyone still waits.
     fn drop(&mut self) {
-        let Some((flush, seq)) = self.flushing.take() else {
-            self.settle(false);
-            return;
-        };
-        let Some(outbox) = self.outbox.take() else { return };
-        let (slot, events) = (self.slot, std::mem::take(&mut self.events));
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    let durable = flush.wait(seq).await.is_ok();
-                    outbox.finish(slot, &events, durable);
-                });
-            }
-            // No runtime to wait on: keep them in flight (unpublished until a restart re-reads them).
-            Err(_) => tracing::warn!(events = events.len(), "applied events left unpublished until restart"),
-        }
+        self.settle(false);
     }
 }
 
 /// A batch queued for the writer thread: on disk once [`Pending::durable`] returns.
 pub struct Pending {
-    batch: WriteBatch,
+    commit: Arc<GroupCommit>,
     /// Its place in the writer's order: durable once the flushed sequence reaches it.
     pub seq: u64,
 }
 
 impl Pending {
-    /// Waits for the flush that covers this batch, then releases its events to the publisher.
-    pub async fn durable(mut self) -> Result<(), StorageError> {
-        let Some((commit, seq)) = self.batch.flushing.take() else { return Ok(()) };
-        let written = commit.wait(seq).await;
-        self.batch.settle(written.is_ok());
-        written
+    /// Waits for the flush that covers this batch (its events are released by then).
+    pub async fn durable(self) -> Result<(), StorageError> {
+        self.commit.wait(self.seq).await
     }
 }
 
@@ -212,7 +192,12 @@ pub struct Store {
 impl Store {
     /// Opens (and if needed migrates) the data dir.
     pub fn open(path: &Path, observe_flush: FlushObserver) -> Result<Self, StorageError> {
-        let db = sled::Config::new().path(path).mode(sled::Mode::HighThroughput).open()?;
+        Self::open_with_cache(path, 64 << 20, observe_flush)
+    }
+
+    /// Opens the data dir with a page cache of `cache_bytes` (`storage.cache_mb`).
+    pub fn open_with_cache(path: &Path, cache_bytes: u64, observe_flush: FlushObserver) -> Result<Self, StorageError> {
+        let db = sled::Config::new().path(path).mode(sled::Mode::HighThroughput).cache_capacity(cache_bytes).open()?;
         let data = db.open_tree("entities")?;
         let meta = db.open_tree("meta")?;
         let read_model = ReadModelTree::new(db.open_tree("read_model")?, meta.clone());
@@ -268,9 +253,12 @@ impl Store {
     /// (the output gate, `actors::durable`).
     pub fn write(&self, mut batch: WriteBatch) -> Result<Pending, StorageError> {
         batch.check_one_slot()?;
-        let seq = self.commit.submit(&self.data, Some(std::mem::take(&mut batch.batch)));
-        batch.flushing = Some((Arc::clone(&self.commit), seq));
-        Ok(Pending { batch, seq })
+        let settle = batch.outbox.take().map(|outbox| {
+            let (slot, events) = (batch.slot, std::mem::take(&mut batch.events));
+            Box::new(move |durable: bool| outbox.finish(slot, &events, durable)) as group_commit::Settle
+        });
+        let seq = self.commit.submit(&self.data, Some(std::mem::take(&mut batch.batch)), settle);
+        Ok(Pending { commit: Arc::clone(&self.commit), seq })
     }
 
     /// Whether the write numbered `seq` is on disk.

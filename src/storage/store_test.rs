@@ -61,14 +61,24 @@ async fn an_event_is_in_flight_until_its_batch_is_durable() {
 async fn a_commit_cancelled_while_flushing_still_releases_its_events_once_durable() {
     let (store, _dir) = open();
     let event = Event::Recorded { subject: "s".into(), entity_id: "e".into(), payload: "{}".into() };
-    let mut batch = WriteBatch::default();
-    store.push_event(&mut batch, Slot(6), &event).unwrap();
-    let seq = batch.events[0];
-    // Cancel the commit at its first wait (after the batch is applied, before the flush).
-    let mut commit = Box::pin(store.commit(batch));
-    let _ = futures::poll!(&mut commit);
-    drop(commit);
-    assert!(store.outbox_in_flight(seq), "not publishable before a flush covers it");
+    // Cancel the commit at its first wait (queued for the writer, before the flush). The
+    // writer thread may win the race and flush first; try again until the cancel lands first.
+    let mut cancelled = None;
+    for _ in 0..100 {
+        let mut batch = WriteBatch::default();
+        store.push_event(&mut batch, Slot(6), &event).unwrap();
+        let seq = batch.events[0];
+        let mut commit = Box::pin(store.commit(batch));
+        if futures::poll!(&mut commit).is_pending() {
+            drop(commit);
+            cancelled = Some(seq);
+            break;
+        }
+        store.take_dirty_outbox_slots();
+    }
+    // (Not publishable before: `an_event_is_in_flight_until_its_batch_is_durable`; here the
+    // writer thread may flush at any moment.)
+    let seq = cancelled.expect("a commit still waiting for its flush after one poll");
     // The cancelled commit's own flush settles it: wait for it (bounded), not for a guess.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while store.outbox_in_flight(seq) && std::time::Instant::now() < deadline {

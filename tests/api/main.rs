@@ -12,6 +12,8 @@ mod helpers;
 mod idempotency;
 mod migration;
 mod orders;
+mod output_gate;
+mod overload;
 mod payments;
 mod process;
 mod restart_scale;

@@ -67,7 +67,12 @@ impl Conn {
     /// close an idle one) it reconnects once and retries.
     pub async fn send(&mut self, req: &[u8]) -> io::Result<Response> {
         match self.exchange(req).await {
-            Err(e) if matches!(e.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+                ) =>
+            {
                 *self = Self::connect(self.addr).await?;
                 self.exchange(req).await
             }

@@ -109,9 +109,8 @@ where
             ready.wait();
             let conns = conns?;
             go.wait();
-            let parts = rt.block_on(futures_util::future::join_all(
-                mine.iter().zip(conns).map(|(&c, conn)| work(c, conn)),
-            ));
+            let parts =
+                rt.block_on(futures_util::future::join_all(mine.iter().zip(conns).map(|(&c, conn)| work(c, conn))));
             Ok(Recorder::merge(parts))
         }));
     }

@@ -54,7 +54,8 @@ impl Report {
     }
 
     pub fn markdown(&self, config: &Config) -> String {
-        let ratio = |rate: f64, of: Option<f64>| of.filter(|c| *c > 0.0).map_or("–".into(), |c| format!("{:.2}", rate / c));
+        let ratio =
+            |rate: f64, of: Option<f64>| of.filter(|c| *c > 0.0).map_or("–".into(), |c| format!("{:.2}", rate / c));
         let mut s = String::new();
         s.push_str(&format!(
             "Run: {} connections over 2 client threads, {} s per timed scenario{}; {} cores.\n\n",

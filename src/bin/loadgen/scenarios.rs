@@ -15,11 +15,8 @@ use std::time::{Duration, Instant};
 pub fn run_all(config: &Config) -> anyhow::Result<Report> {
     let mut report = Report::default();
     let binary = servers::sibling("ticketing")?;
-    let env: Vec<(&str, String)> = config
-        .node_env
-        .iter()
-        .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k, v.to_string())))
-        .collect();
+    let env: Vec<(&str, String)> =
+        config.node_env.iter().filter_map(|kv| kv.split_once('=').map(|(k, v)| (k, v.to_string()))).collect();
     let needs_node = ["ceiling", "marketplace", "flash", "hot", "browse"].iter().any(|s| config.runs(s));
     if needs_node {
         let data = tempfile::tempdir()?;
@@ -193,12 +190,20 @@ fn marketplace(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow
     disk_fact(report, "marketplace", disk, flushes(addr)?, &run);
     let reserved = run.rec.count(201);
     report.row(
-        format!("marketplace: reserve + cancel ({} tickets; {:.0} steps/s)", tickets.len(), reserved as f64 / run.elapsed.as_secs_f64()),
+        format!(
+            "marketplace: reserve + cancel ({} tickets; {:.0} steps/s)",
+            tickets.len(),
+            reserved as f64 / run.elapsed.as_secs_f64()
+        ),
         run.rate(),
         &run.rec,
     );
     if run.rec.count(503) > 0 {
-        report.fact(format!("marketplace: {} 503s, {} with Retry-After", run.rec.count(503), run.rec.retry_after_on_503));
+        report.fact(format!(
+            "marketplace: {} 503s, {} with Retry-After",
+            run.rec.count(503),
+            run.rec.retry_after_on_503
+        ));
     }
     check_orders(addr, config.connections, &buyer, &run.rec.notes, report)?;
     Ok(tickets.to_vec())
@@ -206,7 +211,13 @@ fn marketplace(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow
 
 /// Every acknowledged order is readable; every acknowledged cancel reads `cancelled`; no
 /// ticket has two live orders.
-fn check_orders(addr: SocketAddr, connections: usize, buyer: &Arc<String>, notes: &[String], report: &mut Report) -> anyhow::Result<()> {
+fn check_orders(
+    addr: SocketAddr,
+    connections: usize,
+    buyer: &Arc<String>,
+    notes: &[String],
+    report: &mut Report,
+) -> anyhow::Result<()> {
     let mut placed: Vec<(String, String)> = Vec::new();
     let mut cancelled = std::collections::HashSet::new();
     for n in notes {
@@ -247,7 +258,9 @@ fn check_orders(addr: SocketAddr, connections: usize, buyer: &Arc<String>, notes
             "cancelled" => {}
             "created" | "awaiting:payment" | "complete" => {
                 *live_per_ticket.entry(ticket.to_string()).or_default() += 1;
-                report.check(!cancelled.contains(order), || format!("order {order}: cancel acknowledged, reads {status}"));
+                report.check(!cancelled.contains(order), || {
+                    format!("order {order}: cancel acknowledged, reads {status}")
+                });
             }
             other => {
                 unreadable += 1;
@@ -271,18 +284,27 @@ fn flash_sale(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow:
     let seller = signup_one(addr, &format!("flash-seller-{tag}@bench.test"))?;
     let ticket = create_tickets(addr, 1, &seller, 1)?.remove(0);
     let setup = Instant::now();
-    let signed = load::for_each(addr, config.connections, (0..config.buyers).collect(), move |items, c, k, mut conn| async move {
-        let mut rec = Recorder::default();
-        for i in items.iter().skip(c).step_by(k) {
-            match signup(&mut conn, &format!("flash-{tag}-{i}@bench.test")).await {
-                Ok(cookie) => rec.notes.push(cookie),
-                Err(_) => rec.errors += 1,
+    let signed = load::for_each(
+        addr,
+        config.connections,
+        (0..config.buyers).collect(),
+        move |items, c, k, mut conn| async move {
+            let mut rec = Recorder::default();
+            for i in items.iter().skip(c).step_by(k) {
+                match signup(&mut conn, &format!("flash-{tag}-{i}@bench.test")).await {
+                    Ok(cookie) => rec.notes.push(cookie),
+                    Err(_) => rec.errors += 1,
+                }
             }
-        }
-        rec
-    })?;
+            rec
+        },
+    )?;
     anyhow::ensure!(signed.notes.len() == config.buyers, "only {} buyers signed up", signed.notes.len());
-    report.fact(format!("flash sale setup: {} buyers signed up in {:.1} s", config.buyers, setup.elapsed().as_secs_f64()));
+    report.fact(format!(
+        "flash sale setup: {} buyers signed up in {:.1} s",
+        config.buyers,
+        setup.elapsed().as_secs_f64()
+    ));
     let cookies: Arc<[String]> = signed.notes.into();
     let body = Arc::new(format!(r#"{{"ticketId":"{ticket}"}}"#));
     let disk = flushes(addr)?;
@@ -300,10 +322,20 @@ fn flash_sale(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow:
         }
     })?;
     disk_fact(report, "flash sale", disk, flushes(addr)?, &run);
-    report.row(format!("flash sale: {} buyers, 1 ticket (whole burst {:.0} ms)", config.buyers, run.elapsed.as_secs_f64() * 1000.0), run.rate(), &run.rec);
+    report.row(
+        format!(
+            "flash sale: {} buyers, 1 ticket (whole burst {:.0} ms)",
+            config.buyers,
+            run.elapsed.as_secs_f64() * 1000.0
+        ),
+        run.rate(),
+        &run.rec,
+    );
     let (wins, refused) = (run.rec.count(201), run.rec.count(400));
     report.check(wins == 1, || format!("flash sale: {wins} buyers got the one ticket"));
-    report.check(wins + refused == config.buyers as u64, || format!("flash sale: answers other than 201/400: {}", run.rec.statuses_text()));
+    report.check(wins + refused == config.buyers as u64, || {
+        format!("flash sale: answers other than 201/400: {}", run.rec.statuses_text())
+    });
     Ok(())
 }
 
@@ -343,7 +375,9 @@ fn hot_entity(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow:
         let r = conn.send(&request("GET", &format!("/api/tickets/{ticket}"), None, None)).await?;
         Ok::<_, anyhow::Error>(r.json().and_then(|j| j.get("version")?.as_u64()))
     })??;
-    report.check(version == Some(writes), || format!("hot entity: {writes} updates acknowledged, ticket reads version {version:?}"));
+    report.check(version == Some(writes), || {
+        format!("hot entity: {writes} updates acknowledged, ticket reads version {version:?}")
+    });
     Ok(())
 }
 
@@ -360,7 +394,8 @@ fn browse(config: &Config, addr: SocketAddr, tickets: &[String], report: &mut Re
                 let end = until(seconds);
                 while Instant::now() < end {
                     let id = &ids[rng.gen_range(0..ids.len())];
-                    let path = if list { format!("/api/tickets?limit=20&cursor={id}") } else { format!("/api/tickets/{id}") };
+                    let path =
+                        if list { format!("/api/tickets?limit=20&cursor={id}") } else { format!("/api/tickets/{id}") };
                     let started = Instant::now();
                     let res = conn.send(&request("GET", &path, None, None)).await;
                     note_io(&mut rec, &res);
@@ -371,9 +406,15 @@ fn browse(config: &Config, addr: SocketAddr, tickets: &[String], report: &mut Re
                 rec
             }
         })?;
-        let name = if list { "browse: `GET /api/tickets?limit=20` (random cursor)" } else { "browse: `GET /api/tickets/:id` (random)" };
+        let name = if list {
+            "browse: `GET /api/tickets?limit=20` (random cursor)"
+        } else {
+            "browse: `GET /api/tickets/:id` (random)"
+        };
         report.row(name, run.rate(), &run.rec);
-        report.check(run.rec.count_2xx() == run.rec.requests(), || format!("{name}: non-2xx answers: {}", run.rec.statuses_text()));
+        report.check(run.rec.count_2xx() == run.rec.requests(), || {
+            format!("{name}: non-2xx answers: {}", run.rec.statuses_text())
+        });
     }
     Ok(())
 }
@@ -396,7 +437,14 @@ fn scale(config: &Config, binary: &std::path::Path, env: &[(&str, String)], repo
     std::thread::sleep(Duration::from_millis(500));
     let idle_rss = node.rss_bytes();
     report.fact(format!("scale: RSS with every actor passivated: {} MiB", idle_rss >> 20));
-    let live: Vec<String> = seeded.tickets.iter().skip(config.scale_pending).chain(seeded.tickets.iter()).take(config.scale_live).map(|t| t.to_string()).collect();
+    let live: Vec<String> = seeded
+        .tickets
+        .iter()
+        .skip(config.scale_pending)
+        .chain(seeded.tickets.iter())
+        .take(config.scale_live)
+        .map(|t| t.to_string())
+        .collect();
     let cold = load::for_each(node.addr, config.connections, live, |items, c, k, mut conn| async move {
         let mut rec = Recorder::default();
         for id in items.iter().skip(c).step_by(k) {
@@ -411,7 +459,9 @@ fn scale(config: &Config, binary: &std::path::Path, env: &[(&str, String)], repo
     let mut cold = cold;
     cold.latencies_us.sort_unstable();
     report.row(format!("scale: first `GET` of {} cold tickets (activation)", config.scale_live), 0.0, &cold);
-    report.check(cold.count(200) == config.scale_live as u64, || format!("scale: cold reads answered {}", cold.statuses_text()));
+    report.check(cold.count(200) == config.scale_live as u64, || {
+        format!("scale: cold reads answered {}", cold.statuses_text())
+    });
     let live_actors = metric(node.addr, "ticketing_actors_live{kind=\"ticket\"}")?;
     let live_rss = node.rss_bytes();
     report.fact(format!(
@@ -421,7 +471,9 @@ fn scale(config: &Config, binary: &std::path::Path, env: &[(&str, String)], repo
         (live_rss.saturating_sub(idle_rss)) as f64 / config.scale_live as f64
     ));
     let timers = metric(node.addr, "ticketing_timers_pending")?;
-    report.check(timers == Some(config.scale_pending as f64), || format!("scale: {timers:?} deadlines armed, {} stored", config.scale_pending));
+    report.check(timers == Some(config.scale_pending as f64), || {
+        format!("scale: {timers:?} deadlines armed, {} stored", config.scale_pending)
+    });
     node.stop();
     let node = Server::ticketing(binary, data.path(), env)?;
     report.fact(format!(
@@ -431,7 +483,9 @@ fn scale(config: &Config, binary: &std::path::Path, env: &[(&str, String)], repo
         node.ready_after.as_millis()
     ));
     let timers = metric(node.addr, "ticketing_timers_pending")?;
-    report.check(timers == Some(config.scale_pending as f64), || format!("scale: after restart {timers:?} deadlines armed"));
+    report.check(timers == Some(config.scale_pending as f64), || {
+        format!("scale: after restart {timers:?} deadlines armed")
+    });
     node.stop();
     Ok(())
 }

@@ -120,10 +120,8 @@ pub fn sibling(name: &str) -> anyhow::Result<PathBuf> {
 
 /// `wrk -t2 -cN -dDs` on `url`, when wrk is installed: its requests/s.
 pub fn wrk(url: &str, connections: usize, seconds: u64) -> Option<f64> {
-    let out = Command::new("wrk")
-        .args(["-t2", &format!("-c{connections}"), &format!("-d{seconds}s"), url])
-        .output()
-        .ok()?;
+    let out =
+        Command::new("wrk").args(["-t2", &format!("-c{connections}"), &format!("-d{seconds}s"), url]).output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines().find_map(|l| l.strip_prefix("Requests/sec:")).and_then(|v| v.trim().parse().ok())
 }
