@@ -1,6 +1,10 @@
 //! The `ticketing` binary: `ticketing serve [--config FILE]`.
 
 use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use ticketing::settings::LogFormat;
