@@ -195,6 +195,26 @@ pub trait Durable: super::Activatable {
         R: Send + 'static,
         F: FnOnce(&mut Option<Self::State>, &mut Changes) -> Result<R, DomainError>,
     {
+        self.change_queued(rule, true)
+    }
+
+    /// Like [`change_gated`](Self::change_gated), for bookkeeping that no reply reports and
+    /// that the node redoes after a crash (marking a finished release): replies do not wait
+    /// for it. Its events, if any, are still published only once it is on disk.
+    fn change_bookkeeping<R, F>(&mut self, rule: F) -> Step<Self, R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Option<Self::State>, &mut Changes) -> Result<R, DomainError>,
+    {
+        self.change_queued(rule, false)
+    }
+
+    /// Queues the write and adopts the state at once; `hold_replies`: the output gate waits for it.
+    fn change_queued<R, F>(&mut self, rule: F, hold_replies: bool) -> Step<Self, R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Option<Self::State>, &mut Changes) -> Result<R, DomainError>,
+    {
         let (next, reply, batch) = match run_rule(self.cell(), rule) {
             Ruled::Done(step) => return step,
             Ruled::Write { next, reply, batch } => (next, reply, batch),
@@ -204,7 +224,9 @@ pub trait Durable: super::Activatable {
             Err(e) => return done(Err(e.into())),
         };
         // Its events stay in flight until the writer thread flushes them.
-        self.cell().last_write = pending.seq;
+        if hold_replies {
+            self.cell().last_write = pending.seq;
+        }
         Box::pin(actix::fut::ready(()).map(move |_, act: &mut Self, ctx| {
             adopt(act, ctx, next);
             Ok(reply)

@@ -228,10 +228,10 @@ impl Publisher {
         for sink in &self.sinks {
             sink.publish(&events).await?;
         }
-        for (key, _) in &ready {
-            done.remove(key.clone());
+        if done.slot().is_some() {
+            self.store.apply(done).map_err(|e| e.to_string())?;
         }
-        self.store.apply(done).map_err(|e| e.to_string())?;
+        self.store.remove_each(ready.into_iter().map(|(key, _)| key)).map_err(|e| e.to_string())?;
         Ok(Pass { published: events.len(), in_flight, more: usize::from(full) })
     }
 }

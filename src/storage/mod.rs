@@ -283,6 +283,17 @@ impl Store {
         Ok(())
     }
 
+    /// Removes keys one at a time, unflushed, for bookkeeping that needs no atomicity and is
+    /// safe to redo after a crash (published outbox entries). Unlike a batch, which takes
+    /// sled's global lock exclusively and so waits for a flush in progress while blocking every
+    /// read, single-key writes take it shared (BENCHMARKS.md).
+    pub fn remove_each(&self, keys: impl IntoIterator<Item = Vec<u8>>) -> Result<(), StorageError> {
+        for key in keys {
+            self.data.remove(key)?;
+        }
+        Ok(())
+    }
+
     /// Applies a batch's changes without settling its events (tests of the publisher's view of
     /// a commit that is applied but not yet flushed).
     #[cfg(test)]

@@ -12,18 +12,24 @@ pub struct ReadModelTree {
     meta: sled::Tree,
 }
 
-/// Changes to the read model, applied atomically.
+/// Changes to the read model, applied in order, one key at a time.
+///
+/// Not a sled batch: `apply_batch` takes sled's global lock exclusively, so it waits for any
+/// flush in progress and, while it waits, blocks every read of every thread (BENCHMARKS.md).
+/// Single-key writes take that lock shared. A crash between two of them costs nothing: the
+/// events behind them are still in the outbox and are applied again (projections are
+/// idempotent); a list read meanwhile may see one event's keys half applied.
 #[derive(Default)]
-pub struct ReadModelBatch(sled::Batch);
+pub struct ReadModelBatch(Vec<(Vec<u8>, Option<Vec<u8>>)>);
 
 impl ReadModelBatch {
     pub fn put<T: Record>(&mut self, key: Vec<u8>, value: &T) -> Result<(), StorageError> {
-        self.0.insert(key, envelope::encode(value)?);
+        self.0.push((key, Some(envelope::encode(value)?)));
         Ok(())
     }
 
     pub fn remove(&mut self, key: Vec<u8>) {
-        self.0.remove(key);
+        self.0.push((key, None));
     }
 }
 
@@ -40,7 +46,12 @@ impl ReadModelTree {
     }
 
     pub fn apply(&self, batch: ReadModelBatch) -> Result<(), StorageError> {
-        self.tree.apply_batch(batch.0)?;
+        for (key, value) in batch.0 {
+            match value {
+                Some(value) => self.tree.insert(key, value)?,
+                None => self.tree.remove(key)?,
+            };
+        }
         Ok(())
     }
 

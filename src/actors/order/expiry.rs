@@ -103,7 +103,9 @@ impl OrderActor {
         Box::pin(release.into_actor(self).then(move |released, act, _| match gone_is_released(released) {
             Ok(()) => {
                 act.retry.reset();
-                act.update(|o, _| {
+                // The release is on disk (the ticket's reply passed its gate); marking it is
+                // bookkeeping redone at start-up after a crash, so the reply does not wait.
+                act.update_bookkeeping(|o, _| {
                     o.ticket_released = true;
                     Ok(o.clone())
                 })

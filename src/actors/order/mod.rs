@@ -199,7 +199,25 @@ impl OrderActor {
         R: Send + 'static,
         F: FnOnce(&mut Order, &mut Changes) -> Result<R, DomainError>,
     {
-        let changed = self.change(move |order, changes| {
+        self.update_with(false, rule)
+    }
+
+    /// [`update`](Self::update) for bookkeeping the node redoes after a crash and no reply
+    /// reports (a release confirmed): queued without holding the reply (`change_bookkeeping`).
+    fn update_bookkeeping<R, F>(&mut self, rule: F) -> Step<Self, R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Order, &mut Changes) -> Result<R, DomainError>,
+    {
+        self.update_with(true, rule)
+    }
+
+    fn update_with<R, F>(&mut self, bookkeeping: bool, rule: F) -> Step<Self, R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Order, &mut Changes) -> Result<R, DomainError>,
+    {
+        let rule = move |order: &mut Option<Order>, changes: &mut Changes| {
             let order = order.as_mut().ok_or(DomainError::NotFound)?;
             let (due_before, status_before) = (order.work_due_ms(), order.status);
             let reply = rule(order, changes)?;
@@ -208,7 +226,8 @@ impl OrderActor {
                 changes.event(Event::OrderUpdated(order.clone()));
             }
             Ok(reply)
-        });
+        };
+        let changed = if bookkeeping { self.change_bookkeeping(rule) } else { self.change(rule) };
         Box::pin(changed.map(|reply, act, _| {
             if reply.is_ok() {
                 act.forget_settled_expiry();
