@@ -2,7 +2,7 @@
 //! but no reply, and no event (the read model behind the lists), shows a version before the
 //! flush that covers it. SIGKILL mid-load, restart: nothing anyone saw is gone.
 
-use crate::process::{account, start_node};
+use crate::process::{account, create_ticket, start_node};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,16 +15,7 @@ async fn no_client_or_event_consumer_sees_a_version_that_a_sigkill_takes_back() 
     let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap();
     let cookie =
         crate::helpers::session_cookie(&account(&http, &node.address, "signup", "gate@test.com").await).unwrap();
-    let ticket: Value = http
-        .post(format!("{}/api/tickets", node.address))
-        .header("Cookie", &cookie)
-        .json(&json!({"title": "gated", "price": 5}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ticket = create_ticket(&http, &node.address, &cookie, "gated", 5).await;
     let id = ticket["id"].as_str().unwrap().to_string();
     let seen = Arc::new(AtomicU64::new(0));
     let stop_at = Instant::now() + Duration::from_millis(1500);

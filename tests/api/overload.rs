@@ -2,7 +2,7 @@
 //! `Retry-After` at once, counts it, queues nothing, and keeps memory flat.
 
 use crate::helpers::spawn_app_with;
-use crate::process::{account, start_node};
+use crate::process::{account, create_ticket, start_node};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -91,16 +91,7 @@ async fn overload_keeps_memory_flat_and_never_times_out() {
         .unwrap();
     let res = account(&http, &node.address, "signup", "overload@test.com").await;
     let cookie = crate::helpers::session_cookie(&res).unwrap();
-    let ticket: Value = http
-        .post(format!("{}/api/tickets", node.address))
-        .header("Cookie", &cookie)
-        .json(&json!({"title": "hot", "price": 5}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ticket = create_ticket(&http, &node.address, &cookie, "hot", 5).await;
     let url = format!("{}/api/tickets/{}", node.address, ticket["id"].as_str().unwrap());
     let mut rss = Vec::new();
     let mut refused = 0;

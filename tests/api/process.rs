@@ -72,6 +72,25 @@ impl Drop for Node {
     }
 }
 
+/// Lists a ticket on a node as the holder of `cookie`; the created ticket's JSON.
+pub async fn create_ticket(
+    http: &reqwest::Client,
+    base: &str,
+    cookie: &str,
+    title: &str,
+    price: u32,
+) -> serde_json::Value {
+    let res = http
+        .post(format!("{base}/api/tickets"))
+        .header("Cookie", cookie)
+        .json(&serde_json::json!({"title": title, "price": price}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+    res.json().await.unwrap()
+}
+
 /// Posts `{email, password: "password"}` to `/api/users/{action}` (`signup` or `signin`) on a node.
 pub async fn account(http: &reqwest::Client, base: &str, action: &str, email: &str) -> reqwest::Response {
     http.post(format!("{base}/api/users/{action}"))
