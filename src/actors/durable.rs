@@ -41,6 +41,9 @@ pub struct DurableCell<T> {
     pub stats: Arc<ActorStats>,
     /// The writer's number of this actor's last write: replies wait until it is on disk.
     last_write: u64,
+    /// Its last queued write of any kind (bookkeeping too): the disk holds the state the actor
+    /// holds once this is on disk, so passivation and a restart's reload wait for it.
+    last_queued: u64,
     /// Set when a gated write failed: the state in memory is ahead of the disk; reload.
     poisoned: Arc<AtomicBool>,
 }
@@ -105,6 +108,7 @@ impl<T: Record + Clone + PartialEq + Send + 'static> DurableCell<T> {
             store,
             stats: Arc::clone(&link.stats),
             last_write: 0,
+            last_queued: 0,
             poisoned: Arc::default(),
         }
     }
@@ -125,6 +129,15 @@ impl<T: Record + Clone + PartialEq + Send + 'static> DurableCell<T> {
         (!self.store.is_durable(self.last_write)).then(|| Gate {
             store: self.store.clone(),
             seq: self.last_write,
+            poisoned: Arc::clone(&self.poisoned),
+        })
+    }
+
+    /// What must be on disk before the stored record equals the actor's state.
+    pub fn settled(&self) -> Option<Gate> {
+        (!self.store.is_durable(self.last_queued)).then(|| Gate {
+            store: self.store.clone(),
+            seq: self.last_queued,
             poisoned: Arc::clone(&self.poisoned),
         })
     }
@@ -159,6 +172,9 @@ pub trait Durable: super::Activatable {
 
     /// Called after a change was persisted and adopted (to re-arm timers, say).
     fn committed(&mut self, _ctx: &mut Context<Self>) {}
+
+    /// Called once the state is loaded at (re)start, which may wait for a queued write.
+    fn loaded(&mut self, _ctx: &mut Context<Self>) {}
 
     /// Applies `rule` to a copy of the state; persists the result if it changed, and adopts it
     /// once it is on disk.
@@ -224,6 +240,7 @@ pub trait Durable: super::Activatable {
             Err(e) => return done(Err(e.into())),
         };
         // Its events stay in flight until the writer thread flushes them.
+        self.cell().last_queued = pending.seq;
         if hold_replies {
             self.cell().last_write = pending.seq;
         }
@@ -316,13 +333,30 @@ pub fn start<A: Durable>(act: &mut A, ctx: &mut Context<A>, idle: std::time::Dur
     // Unbounded mailbox: a full bounded one makes `send` hold the message outside the mailbox,
     // where an ask timeout can drop it uncounted. Callers are bounded by the ask timeout.
     ctx.set_mailbox_capacity(0);
+    // After a supervised restart, a write this actor queued may not be applied yet: load once
+    // it is on disk, holding every message until then.
+    match act.cell().settled() {
+        Some(gate) => {
+            ctx.wait(actix::fut::wrap_future::<_, A>(gate.passed()).map(|_, act, ctx| {
+                load_state(act);
+                act.loaded(ctx);
+            }));
+        }
+        None => {
+            load_state(act);
+            act.loaded(ctx);
+        }
+    }
+    passivate_when_idle(ctx, idle);
+}
+
+fn load_state<A: Durable>(act: &mut A) {
     let cell = act.cell();
     cell.load();
     if let Ok(state) = cell.current() {
         let version = state.map(A::version_of);
         cell.stats.set_version(version);
     }
-    passivate_when_idle(ctx, idle);
 }
 
 /// The common `Supervised::restarting`: forget the in-memory state so that `started` reloads
@@ -341,16 +375,25 @@ fn passivate_when_idle<A: Durable>(ctx: &mut Context<A>, idle: std::time::Durati
     let period = (idle / 4).clamp(std::time::Duration::from_millis(20), std::time::Duration::from_secs(5));
     let idle_ms = i64::try_from(idle.as_millis()).unwrap_or(i64::MAX);
     ctx.run_interval(period, move |act, ctx| {
-        if crate::domain::now_ms() - act.cell().stats.last_message_ms() >= idle_ms {
+        // Not while a write is still on its way: the next activation reads the disk.
+        let idle = crate::domain::now_ms() - act.cell().stats.last_message_ms() >= idle_ms;
+        if idle && act.cell().settled().is_none() {
             passivate_now(act, ctx);
         }
     });
 }
 
-/// The step of a passivation command: decided from inside the reply's own wait future, so the
+/// The step of a passivation command: once the actor's last write is on disk (the next
+/// activation reads it from there), decided from inside the reply's own wait future, so the
 /// reply goes out before the actor stops (stopping first would drop it).
-pub fn passivate_step<A: Durable>() -> Step<A, bool> {
-    Box::pin(actix::fut::ready(()).map(|_, act: &mut A, ctx: &mut Context<A>| Ok(passivate_now(act, ctx))))
+pub fn passivate_step<A: Durable>(act: &mut A) -> Step<A, bool> {
+    let gate = act.cell().settled();
+    let written = async move {
+        if let Some(gate) = gate {
+            let _ = gate.passed().await;
+        }
+    };
+    Box::pin(actix::fut::wrap_future::<_, A>(written).map(|_, act, ctx| Ok(passivate_now(act, ctx))))
 }
 
 /// Passivates if the registry agrees (no message pending); `true` if the actor is stopping.

@@ -7,10 +7,11 @@
 //! without knowing where its actor lives.
 
 use super::durable::{Durable, Step};
-use super::EntityError;
+use super::{ActorStats, EntityError};
 use actix::prelude::*;
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt::Debug;
+use std::sync::Arc;
 
 /// An actor kind that is driven by commands.
 pub trait Entity: Durable + Handler<Deliver<Self>> {
@@ -28,8 +29,30 @@ pub trait Entity: Durable + Handler<Deliver<Self>> {
     fn execute(&mut self, command: Self::Command) -> Step<Self, Self::Reply>;
 }
 
-/// The one message type of an entity actor: a command on its way in.
-pub struct Deliver<A: Entity>(pub A::Command);
+/// The one message type of an entity actor: a command on its way in, counted in its actor's
+/// mailbox depth for as long as it is queued.
+pub struct Deliver<A: Entity> {
+    command: A::Command,
+    _queued: Queued,
+}
+
+impl<A: Entity> Deliver<A> {
+    pub(crate) fn new(command: A::Command, stats: &Arc<ActorStats>) -> Self {
+        stats.message_queued();
+        Self { command, _queued: Queued(Arc::clone(stats)) }
+    }
+}
+
+/// A message's place in the mailbox count, given back when the message starts or when actix
+/// drops it unrun (an ask that timed out is never run): a lost ask must not count for ever
+/// against passivation and the mailbox bound.
+struct Queued(Arc<ActorStats>);
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.0.message_left();
+    }
+}
 
 impl<A: Entity> Message for Deliver<A> {
     type Result = Result<A::Reply, EntityError>;
@@ -41,9 +64,10 @@ impl<A: Entity> Message for Deliver<A> {
 /// write is on disk, while the actor already serves the next message.
 pub fn deliver<A: Entity>(
     act: &mut A,
-    Deliver(command): Deliver<A>,
+    Deliver { command, _queued }: Deliver<A>,
     ctx: &mut Context<A>,
 ) -> ResponseFuture<Result<A::Reply, EntityError>> {
+    drop(_queued);
     act.cell().stats.message_started();
     act.cell().reload_if_poisoned();
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -81,6 +105,10 @@ macro_rules! entity_handler {
 /// Sends a command to the actor itself through its mailbox, counted like any other message,
 /// so that it survives a supervised restart and keeps the actor from passivating before it runs.
 pub fn tell_self<A: Entity>(act: &mut A, ctx: &mut Context<A>, command: A::Command) {
-    act.cell().stats.message_queued();
-    ctx.address().do_send(Deliver::<A>(command));
+    let message = Deliver::<A>::new(command, &act.cell().stats);
+    ctx.address().do_send(message);
 }
+
+#[cfg(test)]
+#[path = "entity_test.rs"]
+mod tests;

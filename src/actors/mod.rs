@@ -107,8 +107,12 @@ impl ActorStats {
         self.mailbox.fetch_add(1, Ordering::SeqCst);
     }
 
-    pub(crate) fn message_started(&self) {
+    /// A counted message left the mailbox: started, or dropped unrun (its asker gave up).
+    pub(crate) fn message_left(&self) {
         self.mailbox.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn message_started(&self) {
         self.handled.fetch_add(1, Ordering::Relaxed);
         self.last_message_ms.store(crate::domain::now_ms(), Ordering::Relaxed);
     }

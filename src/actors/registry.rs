@@ -136,7 +136,8 @@ impl<A: Activatable> Registry<A> {
         }
         // Bounded work: a full mailbox refuses at once rather than queueing without limit.
         let limit = self.0.mailbox_limit as i64;
-        let request = self.enqueue(id, |depth| depth < limit, |addr| addr.send(Deliver::<A>(command)));
+        let request =
+            self.enqueue(id, |depth| depth < limit, |addr, stats| addr.send(Deliver::<A>::new(command, stats)));
         let Some(request) = request else {
             self.0.metrics.shed("mailbox");
             return Err(EntityError::Overloaded);
@@ -167,19 +168,23 @@ impl<A: Activatable> Registry<A> {
         A: Entity,
     {
         // Timers and retries are never refused: they are bounded by the work they finish.
-        self.enqueue(id, |_| true, |addr| addr.do_send(Deliver::<A>(command)));
+        self.enqueue(id, |_| true, |addr, stats| addr.do_send(Deliver::<A>::new(command, stats)));
     }
 
     /// Runs `send` against the actor for `id` (activating it if needed) under its slot's lock,
     /// with the message counted, if `admit` accepts the number already queued. Counting and
     /// sending together is what passivation relies on.
-    fn enqueue<T>(&self, id: A::Id, admit: impl FnOnce(i64) -> bool, send: impl FnOnce(&Addr<A>) -> T) -> Option<T> {
+    fn enqueue<T>(
+        &self,
+        id: A::Id,
+        admit: impl FnOnce(i64) -> bool,
+        send: impl FnOnce(&Addr<A>, &Arc<ActorStats>) -> T,
+    ) -> Option<T> {
         let slot = self.0.slots.entry(id).or_insert_with(|| self.activate(id));
         if !admit(slot.stats.mailbox_depth()) {
             return None;
         }
-        slot.stats.message_queued();
-        Some(send(&slot.addr))
+        Some(send(&slot.addr, &slot.stats))
     }
 
     fn activate(&self, id: A::Id) -> Entry<A> {

@@ -181,7 +181,7 @@ impl Entity for TicketActor {
                 Ok(TicketReply::Ticket(ticket.clone()))
             }),
             TicketCommand::Passivate => {
-                Box::pin(super::durable::passivate_step().map(|r, _, _| r.map(TicketReply::Passivated)))
+                Box::pin(super::durable::passivate_step(self).map(|r, _, _| r.map(TicketReply::Passivated)))
             }
             TicketCommand::InjectPanic if self.deps.fault_injection => {
                 self.change_gated(|_, _| -> Result<TicketReply, DomainError> {
@@ -231,7 +231,18 @@ impl TicketActor {
         Box::pin(reserved.map(|placed, act, _| {
             let order = placed?;
             act.deps.faults.crash_point("after_reserve");
-            act.deps.deadlines.schedule(order.expires_at_ms, order.id);
+            // The wheel learns of the order once it is on disk (an early expiry would find none).
+            let (deadlines, at, id) = (act.deps.deadlines.clone(), order.expires_at_ms, order.id);
+            match act.cell.gate() {
+                None => deadlines.schedule(at, id),
+                Some(gate) => {
+                    actix::spawn(async move {
+                        if gate.passed().await.is_ok() {
+                            deadlines.schedule(at, id);
+                        }
+                    });
+                }
+            }
             Ok(TicketReply::Reserved(order))
         }))
     }

@@ -1,7 +1,7 @@
 //! What operators see inside the running actor system. Listing reads the registries' shared
 //! counters (never an actor's mailbox, so inspection cannot stall one); an entity's state is
-//! read from storage, which is the live actor's state too, since an actor adopts a state only
-//! once it is on disk.
+//! read from storage: the live actor's state as of its last applied write (a ticket actor runs
+//! up to one writer cycle ahead behind its output gate; nobody has been told of that part yet).
 
 use super::{App, AppError};
 use crate::actors::order::OrderCommand;

@@ -122,6 +122,7 @@ impl App {
     /// Whether storage answers (readiness).
     pub fn ready(&self) -> Result<(), AppError> {
         self.store.contains(b"readyz-probe")?;
+        self.store.writable()?;
         Ok(())
     }
 

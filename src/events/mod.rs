@@ -202,8 +202,9 @@ impl Publisher {
     /// Publishes the durable events of one slot, up to one pass.
     ///
     /// An event whose batch may not be on disk yet is skipped, not waited for: its slot is
-    /// marked again when that batch settles. Skipping keeps each entity's order, because an
-    /// entity's next event cannot be written before its previous batch has settled.
+    /// marked again when that batch settles. So are the later events of the same entity (a
+    /// ticket actor behind its output gate may have its next batch settle first, in the same
+    /// writer cycle), which keeps each entity's order; other entities' events go on.
     pub async fn pass(&self, slot: Slot) -> Result<Pass, String> {
         let scanned =
             self.store.scan_slot_lenient::<StoredEvent>(slot, keys::OUTBOX, PASS).map_err(|e| e.to_string())?;
@@ -211,9 +212,13 @@ impl Publisher {
         let mut done = WriteBatch::default();
         let mut ready = Vec::with_capacity(scanned.len());
         let mut in_flight = 0;
+        let mut held_back = std::collections::HashSet::new();
         for (key, decoded) in scanned {
             match decoded {
-                Ok(event) if self.store.outbox_in_flight(event.seq) => in_flight += 1,
+                Ok(event) if self.store.outbox_in_flight(event.seq) || held_back.contains(&event.event.entity_id()) => {
+                    held_back.insert(event.event.entity_id());
+                    in_flight += 1;
+                }
                 Ok(event) => ready.push((key, event)),
                 Err((e, raw)) => {
                     // One bad record must not stop every later event: move it aside, loudly.

@@ -108,10 +108,9 @@ async fn list(
     Ok(HttpResponse::Ok().json(json!({ "actors": actors, "nextCursor": next })))
 }
 
-/// One actor and its state. The state is read from storage even for a live actor: an actor
-/// adopts a state only once it is on disk, so the stored record *is* the live actor's state,
-/// and reading it never queues behind (or re-activates) the actor. `source` says whether an
-/// actor is live for it.
+/// One actor and its state. The state is read from storage even for a live actor (its state
+/// as of its last applied write; see `app::admin`), so reading it never queues behind (or
+/// re-activates) the actor. `source` says whether an actor is live for it.
 async fn show(
     state: web::Data<AppState>,
     _: AdminToken,

@@ -12,7 +12,6 @@
 
 use super::StorageError;
 use parking_lot::{Condvar, Mutex};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -20,8 +19,23 @@ use tokio::sync::watch;
 /// Run by the writer thread once a batch is on disk (`true`) or could not be applied.
 pub type Settle = Box<dyn FnOnce(bool) + Send>;
 
+/// A batch's changes in order (`None`: remove the key).
+pub type Ops = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
 /// One submission: a batch (or a bare flush request, `None`) and what to do once it is durable.
-type Submission = (sled::Tree, Option<sled::Batch>, Option<Settle>);
+type Submission = (sled::Tree, Option<Ops>, Option<Settle>);
+
+/// `ops` as one sled batch (a later change of a key wins, as if applied in order).
+pub fn sled_batch(ops: Ops) -> sled::Batch {
+    let mut batch = sled::Batch::default();
+    for (key, value) in ops {
+        match value {
+            Some(value) => batch.insert(key, value),
+            None => batch.remove(key),
+        }
+    }
+    batch
+}
 
 struct Queue {
     /// Submissions waiting for the thread, in sequence order.
@@ -36,8 +50,9 @@ pub struct GroupCommit {
     wake: Condvar,
     /// The highest sequence number known to be on disk.
     flushed: watch::Receiver<u64>,
-    /// Batches that could not be applied, by sequence number (taken by their writer).
-    failed: Mutex<HashMap<u64, String>>,
+    /// Set once a batch could not be applied (sled reports an I/O error): from then on no
+    /// write is reported durable (fail-stop), rather than build later writes on a lost one.
+    broken: Mutex<Option<String>>,
     /// Completes when the thread has exited (and dropped its handle on the database).
     exited: Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
 }
@@ -53,7 +68,7 @@ impl GroupCommit {
             queue: Mutex::new(Queue { pending: Vec::new(), last: 0, stopping: false }),
             wake: Condvar::new(),
             flushed: rx,
-            failed: Mutex::new(HashMap::new()),
+            broken: Mutex::new(None),
             exited: Mutex::new(Some(exit_rx)),
         });
         let worker = Arc::clone(&gc);
@@ -84,17 +99,38 @@ impl GroupCommit {
             };
             // Sequence numbers are consecutive: the first taken is `target - len + 1`.
             let first = target + 1 - taken.len() as u64;
-            for (i, (tree, batch, settle)) in taken.drain(..).enumerate() {
-                let mut applied = true;
-                if let Some(batch) = batch {
-                    if let Err(e) = tree.apply_batch(batch) {
-                        tracing::error!(error = %e, "storage batch could not be applied");
-                        self.failed.lock().insert(first + i as u64, e.to_string());
-                        applied = false;
-                    }
+            // Everything taken for one tree goes in as ONE sled batch: sled seals a log buffer
+            // per batch, so a flush of many small batches wrote (and synced) many buffers.
+            // The union is as atomic as each part: all or nothing after a crash.
+            let mut merged: Vec<(sled::Tree, sled::Batch, Vec<u64>)> = Vec::new();
+            let mut settles = Vec::new();
+            for (i, (tree, ops, settle)) in taken.drain(..).enumerate() {
+                let seq = first + i as u64;
+                settles.push((seq, settle));
+                let Some(ops) = ops else { continue };
+                let same_tree = merged.last().is_some_and(|(t, _, _)| t.name() == tree.name());
+                if !same_tree {
+                    merged.push((tree, sled::Batch::default(), Vec::new()));
                 }
-                settling.extend(settle.map(|s| (applied, s)));
+                if let Some((_, batch, seqs)) = merged.last_mut() {
+                    for (key, value) in ops {
+                        match value {
+                            Some(value) => batch.insert(key, value),
+                            None => batch.remove(key),
+                        }
+                    }
+                    seqs.push(seq);
+                }
             }
+            let mut failed_now = std::collections::HashSet::new();
+            for (tree, batch, seqs) in merged {
+                if let Err(e) = tree.apply_batch(batch) {
+                    tracing::error!(error = %e, batches = seqs.len(), "storage batch could not be applied; refusing every write from now on");
+                    self.broken.lock().get_or_insert_with(|| e.to_string());
+                    failed_now.extend(seqs);
+                }
+            }
+            settling.extend(settles.into_iter().filter_map(|(seq, s)| s.map(|s| (!failed_now.contains(&seq), s))));
             loop {
                 let started = Instant::now();
                 match db.flush() {
@@ -119,7 +155,7 @@ impl GroupCommit {
     }
 
     /// Queues `batch` for `tree`; its sequence number, to [`wait`](Self::wait) on.
-    pub fn submit(&self, tree: &sled::Tree, batch: Option<sled::Batch>, settle: Option<Settle>) -> u64 {
+    pub fn submit(&self, tree: &sled::Tree, batch: Option<Ops>, settle: Option<Settle>) -> u64 {
         let seq = {
             let mut q = self.queue.lock();
             q.last += 1;
@@ -138,15 +174,20 @@ impl GroupCommit {
         if rx.wait_for(|done| *done >= seq).await.is_err() {
             std::future::pending::<()>().await;
         }
-        match self.failed.lock().remove(&seq) {
-            Some(e) => Err(StorageError::Encode(format!("batch not applied: {e}"))),
+        self.check()
+    }
+
+    /// `Err` once a batch could not be applied (see `broken`).
+    pub fn check(&self) -> Result<(), StorageError> {
+        match self.broken.lock().as_ref() {
+            Some(e) => Err(StorageError::Failed(format!("a batch could not be applied: {e}"))),
             None => Ok(()),
         }
     }
 
-    /// Whether the write numbered `seq` is on disk already.
+    /// Whether the write numbered `seq` is on disk already (never, once writes are failing).
     pub fn is_durable(&self, seq: u64) -> bool {
-        *self.flushed.borrow() >= seq
+        *self.flushed.borrow() >= seq && self.broken.lock().is_none()
     }
 
     /// Waits until every write applied or queued before this call is on disk.

@@ -22,7 +22,7 @@ pub use read_model::ReadModelTree;
 pub use records::{DeadlineEntry, EmailOwner, Marker, StoredEvent, WebhookSeen};
 
 use crate::domain::{Event, Slot, SLOTS};
-use group_commit::GroupCommit;
+use group_commit::{GroupCommit, Ops};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -53,7 +53,8 @@ pub type LenientEntry<T> = (Vec<u8>, Lenient<T>);
 /// A set of changes to one slot, written atomically (one sled batch) and flushed together.
 #[derive(Default)]
 pub struct WriteBatch {
-    batch: sled::Batch,
+    /// The changes, in order (`None`: remove).
+    ops: Ops,
     slot: Option<Slot>,
     /// A key of another slot was added: a bug (asserted at commit).
     spans_slots: bool,
@@ -81,12 +82,12 @@ impl WriteBatch {
     /// Inserts an already-encoded record.
     pub fn put_raw(&mut self, key: Vec<u8>, encoded: Vec<u8>) {
         self.touch(&key);
-        self.batch.insert(key, encoded);
+        self.ops.push((key, Some(encoded)));
     }
 
     pub fn remove(&mut self, key: Vec<u8>) {
         self.touch(&key);
-        self.batch.remove(key);
+        self.ops.push((key, None));
     }
 
     /// The slot this batch writes (`None` while empty).
@@ -257,8 +258,13 @@ impl Store {
             let (slot, events) = (batch.slot, std::mem::take(&mut batch.events));
             Box::new(move |durable: bool| outbox.finish(slot, &events, durable)) as group_commit::Settle
         });
-        let seq = self.commit.submit(&self.data, Some(std::mem::take(&mut batch.batch)), settle);
+        let seq = self.commit.submit(&self.data, Some(std::mem::take(&mut batch.ops)), settle);
         Ok(Pending { commit: Arc::clone(&self.commit), seq })
+    }
+
+    /// `Err` once the writer could not apply a batch: the node takes no more writes.
+    pub fn writable(&self) -> Result<(), StorageError> {
+        self.commit.check()
     }
 
     /// Whether the write numbered `seq` is on disk.
@@ -279,7 +285,7 @@ impl Store {
         if !batch.events.is_empty() {
             return Err(StorageError::Refused("events need a durable commit"));
         }
-        self.data.apply_batch(std::mem::take(&mut batch.batch))?;
+        self.data.apply_batch(group_commit::sled_batch(std::mem::take(&mut batch.ops)))?;
         Ok(())
     }
 
@@ -298,7 +304,7 @@ impl Store {
     /// a commit that is applied but not yet flushed).
     #[cfg(test)]
     pub(crate) fn apply_unchecked_for_tests(&self, batch: &mut WriteBatch) {
-        let _ = self.data.apply_batch(std::mem::take(&mut batch.batch));
+        let _ = self.data.apply_batch(group_commit::sled_batch(std::mem::take(&mut batch.ops)));
     }
 
     /// Waits until everything applied or queued so far is on disk.

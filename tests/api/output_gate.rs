@@ -58,3 +58,59 @@ async fn no_client_or_event_consumer_sees_a_version_that_a_sigkill_takes_back() 
     let version = after["version"].as_u64().unwrap();
     assert!(version >= seen, "a client saw version {seen}, but after SIGKILL and restart the ticket is at {version}");
 }
+
+/// A ticket actor may be passivated (here by the admin, as often as possible) while updates
+/// it accepted are still on their way to disk: the next activation must read every one of
+/// them, so the final version counts every acknowledged update and no update is lost.
+#[actix_web::test]
+async fn passivating_between_queued_writes_loses_no_update() {
+    use ticketing::settings::Secret;
+    let app = crate::helpers::spawn_app_with(|s| s.admin.token = Secret::new("gate-admin")).await;
+    let seller = app.signin().await;
+    let ticket = app.create_ticket(&seller, "passivated", json!(5)).await;
+    let id = ticket["id"].as_str().unwrap().to_string();
+    let stop_at = Instant::now() + Duration::from_millis(1500);
+    let acknowledged = Arc::new(AtomicU64::new(0));
+    let writers = (0..16).map(|w| {
+        let (app, cookie, id, acknowledged) = (&app, seller.cookie.clone(), id.clone(), Arc::clone(&acknowledged));
+        async move {
+            let mut n = 0;
+            while Instant::now() < stop_at {
+                n += 1;
+                let res = app
+                    .put(&format!("/api/tickets/{id}"))
+                    .header("Cookie", &cookie)
+                    .json(&json!({"title": "passivated", "price": 1 + (w * 13 + n) % 90}))
+                    .send()
+                    .await
+                    .unwrap();
+                if res.status() == reqwest::StatusCode::OK {
+                    acknowledged.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+    });
+    let passivator = async {
+        let mut passivated = 0;
+        while Instant::now() < stop_at {
+            let res = app
+                .post(&format!("/admin/actors/ticket/{id}/passivate"))
+                .bearer_auth("gate-admin")
+                .send()
+                .await
+                .unwrap();
+            if res.json::<Value>().await.unwrap()["passivated"] == true {
+                passivated += 1;
+            }
+        }
+        passivated
+    };
+    let (_, passivated) = futures::future::join(futures::future::join_all(writers), passivator).await;
+    assert!(passivated > 0, "the actor was passivated during the load");
+    let (_, after) = app.get_json(&format!("/api/tickets/{id}"), None).await;
+    assert_eq!(
+        after["version"],
+        json!(acknowledged.load(Ordering::SeqCst)),
+        "every acknowledged update is in the ticket"
+    );
+}

@@ -122,7 +122,6 @@ impl Actor for OrderActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         super::durable::start(self, ctx, self.deps.idle);
-        self.arm_timer(ctx);
     }
 }
 
@@ -149,6 +148,10 @@ impl Durable for OrderActor {
     }
 
     fn committed(&mut self, ctx: &mut Context<Self>) {
+        self.arm_timer(ctx);
+    }
+
+    fn loaded(&mut self, ctx: &mut Context<Self>) {
         self.arm_timer(ctx);
     }
 }
@@ -184,7 +187,7 @@ impl Entity for OrderActor {
             OrderCommand::Pay { caller, token } => self.pay(caller, token),
             OrderCommand::ConfirmPayment { charge_id } => self.confirm_payment(charge_id),
             OrderCommand::Passivate => {
-                Box::pin(super::durable::passivate_step().map(|r, _, _| r.map(OrderReply::Passivated)))
+                Box::pin(super::durable::passivate_step(self).map(|r, _, _| r.map(OrderReply::Passivated)))
             }
         }
     }
