@@ -20,7 +20,6 @@ use crate::domain::{DomainError, Event};
 use crate::storage::{Record, Store, WriteBatch};
 use actix::prelude::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// What the actor knows of its entity.
@@ -44,24 +43,19 @@ pub struct DurableCell<T> {
     /// Its last queued write of any kind (bookkeeping too): the disk holds the state the actor
     /// holds once this is on disk, so passivation and a restart's reload wait for it.
     last_queued: u64,
-    /// Set when a gated write failed: the state in memory is ahead of the disk; reload.
-    poisoned: Arc<AtomicBool>,
 }
 
-/// What a reply waits for: the flush covering an actor's last write.
+/// What a reply waits for: the flush covering an actor's last write. If the writer could not
+/// apply a batch, no write passes any more (the store is fail-stop), so a state in memory
+/// that never reached the disk is never reported.
 pub struct Gate {
     store: Store,
     seq: u64,
-    poisoned: Arc<AtomicBool>,
 }
 
 impl Gate {
     pub async fn passed(self) -> Result<(), EntityError> {
-        let written = self.store.durable(self.seq).await;
-        if written.is_err() {
-            self.poisoned.store(true, Ordering::Release);
-        }
-        Ok(written?)
+        Ok(self.store.durable(self.seq).await?)
     }
 }
 
@@ -109,7 +103,6 @@ impl<T: Record + Clone + PartialEq + Send + 'static> DurableCell<T> {
             stats: Arc::clone(&link.stats),
             last_write: 0,
             last_queued: 0,
-            poisoned: Arc::default(),
         }
     }
 
@@ -126,28 +119,16 @@ impl<T: Record + Clone + PartialEq + Send + 'static> DurableCell<T> {
 
     /// The output gate: what a reply must wait for, if the actor's last write is not on disk.
     pub fn gate(&self) -> Option<Gate> {
-        (!self.store.is_durable(self.last_write)).then(|| Gate {
-            store: self.store.clone(),
-            seq: self.last_write,
-            poisoned: Arc::clone(&self.poisoned),
-        })
+        self.wait_for(self.last_write)
     }
 
     /// What must be on disk before the stored record equals the actor's state.
     pub fn settled(&self) -> Option<Gate> {
-        (!self.store.is_durable(self.last_queued)).then(|| Gate {
-            store: self.store.clone(),
-            seq: self.last_queued,
-            poisoned: Arc::clone(&self.poisoned),
-        })
+        self.wait_for(self.last_queued)
     }
 
-    /// Reloads the state if a gated write failed since the last message.
-    pub fn reload_if_poisoned(&mut self) {
-        if self.poisoned.swap(false, Ordering::AcqRel) {
-            tracing::error!("a write of this actor failed; reloading its state from disk");
-            self.load();
-        }
+    fn wait_for(&self, seq: u64) -> Option<Gate> {
+        (!self.store.is_durable(seq)).then(|| Gate { store: self.store.clone(), seq })
     }
 
     pub fn current(&self) -> Result<Option<&T>, EntityError> {

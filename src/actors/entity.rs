@@ -69,7 +69,6 @@ pub fn deliver<A: Entity>(
 ) -> ResponseFuture<Result<A::Reply, EntityError>> {
     drop(_queued);
     act.cell().stats.message_started();
-    act.cell().reload_if_poisoned();
     let (tx, rx) = tokio::sync::oneshot::channel();
     ctx.wait(act.execute(command).map(move |reply, act, _| {
         let _ = tx.send((reply, act.cell().gate()));

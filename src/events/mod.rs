@@ -215,11 +215,17 @@ impl Publisher {
         let mut held_back = std::collections::HashSet::new();
         for (key, decoded) in scanned {
             match decoded {
-                Ok(event) if self.store.outbox_in_flight(event.seq) || held_back.contains(&event.event.entity_id()) => {
-                    held_back.insert(event.event.entity_id());
-                    in_flight += 1;
+                Ok(event) => {
+                    // The entity id (a String) is only worked out once something is held back.
+                    let held = self.store.outbox_in_flight(event.seq)
+                        || (!held_back.is_empty() && held_back.contains(&event.event.entity_id()));
+                    if held {
+                        held_back.insert(event.event.entity_id());
+                        in_flight += 1;
+                    } else {
+                        ready.push((key, event));
+                    }
                 }
-                Ok(event) => ready.push((key, event)),
                 Err((e, raw)) => {
                     // One bad record must not stop every later event: move it aside, loudly.
                     tracing::error!(error = %e, "undecodable outbox record quarantined");

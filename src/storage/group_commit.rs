@@ -28,13 +28,17 @@ type Submission = (sled::Tree, Option<Ops>, Option<Settle>);
 /// `ops` as one sled batch (a later change of a key wins, as if applied in order).
 pub fn sled_batch(ops: Ops) -> sled::Batch {
     let mut batch = sled::Batch::default();
+    add_ops(&mut batch, ops);
+    batch
+}
+
+fn add_ops(batch: &mut sled::Batch, ops: Ops) {
     for (key, value) in ops {
         match value {
             Some(value) => batch.insert(key, value),
             None => batch.remove(key),
         }
     }
-    batch
 }
 
 struct Queue {
@@ -113,12 +117,7 @@ impl GroupCommit {
                     merged.push((tree, sled::Batch::default(), Vec::new()));
                 }
                 if let Some((_, batch, seqs)) = merged.last_mut() {
-                    for (key, value) in ops {
-                        match value {
-                            Some(value) => batch.insert(key, value),
-                            None => batch.remove(key),
-                        }
-                    }
+                    add_ops(batch, ops);
                     seqs.push(seq);
                 }
             }

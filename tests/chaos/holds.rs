@@ -473,46 +473,14 @@ async fn holds_settle_within_a_second_of_every_restart_with_a_million_stored_tic
     chaos(1_000_000).await;
 }
 
-/// Writes `count` tickets for sale straight into the store, spread over every slot, as a node
-/// that had sold for years would hold them.
-fn seed_tickets(data: &std::path::Path, count: usize) {
-    use ticketing::domain::{Price, Slot, Ticket, TicketId, UserId, SLOTS};
-    use ticketing::storage::{keys, Store, WriteBatch};
-    let started = Instant::now();
-    let store = Store::open(data, Arc::new(|_| {})).unwrap();
-    let seller = UserId::new_in(Slot(0));
-    let per_slot = count.div_ceil(SLOTS as usize);
-    let mut written = 0;
-    for slot in 0..SLOTS {
-        let mut batch = WriteBatch::default();
-        for _ in 0..per_slot.min(count - written) {
-            let id = TicketId::new_in(Slot(slot as u16));
-            let ticket = Ticket {
-                id,
-                title: format!("seat {written}"),
-                price: Price::from_cents(1500),
-                user_id: seller,
-                version: 0,
-                order_id: None,
-                updated_at_ms: 0,
-            };
-            batch.put(keys::ticket(&id), &ticket).unwrap();
-            written += 1;
-        }
-        store.apply(batch).unwrap();
-    }
-    // A node that holds them has them in its read model too: build it now, not at first start.
-    ticketing::app::projection::ReadModel::open(&store).unwrap();
-    futures::executor::block_on(store.close());
-    eprintln!("chaos: seeded {written} tickets in {:?}", started.elapsed());
-}
-
 async fn chaos(stored_tickets: usize) {
     let test_started = Instant::now();
     let data = tempfile::tempdir().unwrap();
     if stored_tickets > 0 {
-        let path = data.path().to_path_buf();
-        tokio::task::spawn_blocking(move || seed_tickets(&path, stored_tickets)).await.unwrap();
+        // As a node that had sold for years would hold them, read model included.
+        let started = Instant::now();
+        ticketing::app::seed::seed(data.path(), stored_tickets, 0, 0).await.unwrap();
+        eprintln!("chaos: seeded {stored_tickets} tickets in {:?}", started.elapsed());
     }
     let mut rng = Rng::seeded(0xC4A05);
     let admin_token = format!("{:016x}{:016x}", rng.next(), rng.next());

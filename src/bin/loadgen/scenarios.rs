@@ -92,9 +92,18 @@ fn create_tickets(addr: SocketAddr, connections: usize, seller: &str, n: usize) 
     Ok(rec.notes)
 }
 
-fn note_io(rec: &mut Recorder, res: &std::io::Result<Response>) {
-    if res.is_err() {
-        rec.errors += 1;
+/// Sends one request, recording its latency and status (or an I/O error).
+async fn timed(conn: &mut Conn, rec: &mut Recorder, req: &[u8]) -> Option<Response> {
+    let started = Instant::now();
+    match conn.send(req).await {
+        Ok(res) => {
+            rec.record(started, res.status);
+            Some(res)
+        }
+        Err(_) => {
+            rec.errors += 1;
+            None
+        }
     }
 }
 
@@ -109,12 +118,7 @@ fn ceilings(config: &Config, node: &Server, report: &mut Report) -> anyhow::Resu
             let req = request("GET", "/healthz", None, None);
             let end = until(seconds);
             while Instant::now() < end {
-                let started = Instant::now();
-                let res = conn.send(&req).await;
-                note_io(&mut rec, &res);
-                if let Ok(r) = res {
-                    rec.record(started, r.status);
-                }
+                timed(&mut conn, &mut rec, &req).await;
             }
             rec
         })
@@ -164,21 +168,18 @@ fn marketplace(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow
             while Instant::now() < end {
                 let ticket = &ids[rng.gen_range(0..ids.len())];
                 let body = format!(r#"{{"ticketId":"{ticket}"}}"#);
-                let started = Instant::now();
-                let res = conn.send(&request("POST", "/api/orders", Some(&buyer), Some(&body))).await;
-                note_io(&mut rec, &res);
-                let Ok(res) = res else { continue };
-                rec.record(started, res.status);
+                let Some(res) =
+                    timed(&mut conn, &mut rec, &request("POST", "/api/orders", Some(&buyer), Some(&body))).await
+                else {
+                    continue;
+                };
                 if res.status == 503 && res.retry_after {
                     rec.retry_after_on_503 += 1;
                 }
                 let Some(order) = res.id().filter(|_| res.status == 201) else { continue };
                 rec.notes.push(format!("A {ticket} {order}"));
-                let started = Instant::now();
-                let res = conn.send(&request("DELETE", &format!("/api/orders/{order}"), Some(&buyer), None)).await;
-                note_io(&mut rec, &res);
-                if let Ok(res) = res {
-                    rec.record(started, res.status);
+                let cancel = request("DELETE", &format!("/api/orders/{order}"), Some(&buyer), None);
+                if let Some(res) = timed(&mut conn, &mut rec, &cancel).await {
                     if res.status == 204 {
                         rec.notes.push(format!("C {order}"));
                     }
@@ -312,12 +313,7 @@ fn flash_sale(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow:
         let (cookies, body) = (Arc::clone(&cookies), Arc::clone(&body));
         async move {
             let mut rec = Recorder::default();
-            let started = Instant::now();
-            let res = conn.send(&request("POST", "/api/orders", Some(&cookies[c]), Some(&body))).await;
-            note_io(&mut rec, &res);
-            if let Ok(r) = res {
-                rec.record(started, r.status);
-            }
+            timed(&mut conn, &mut rec, &request("POST", "/api/orders", Some(&cookies[c]), Some(&body))).await;
             rec
         }
     })?;
@@ -356,12 +352,7 @@ fn hot_entity(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow:
             while Instant::now() < end {
                 n += 1;
                 let body = format!(r#"{{"title":"hot seat","price":{}}}"#, 10 + (c as u64 * 7 + n) % 90);
-                let started = Instant::now();
-                let res = conn.send(&request("PUT", &path, Some(&seller), Some(&body))).await;
-                note_io(&mut rec, &res);
-                if let Ok(r) = res {
-                    rec.record(started, r.status);
-                }
+                timed(&mut conn, &mut rec, &request("PUT", &path, Some(&seller), Some(&body))).await;
             }
             rec
         }
@@ -396,12 +387,7 @@ fn browse(config: &Config, addr: SocketAddr, tickets: &[String], report: &mut Re
                     let id = &ids[rng.gen_range(0..ids.len())];
                     let path =
                         if list { format!("/api/tickets?limit=20&cursor={id}") } else { format!("/api/tickets/{id}") };
-                    let started = Instant::now();
-                    let res = conn.send(&request("GET", &path, None, None)).await;
-                    note_io(&mut rec, &res);
-                    if let Ok(r) = res {
-                        rec.record(started, r.status);
-                    }
+                    timed(&mut conn, &mut rec, &request("GET", &path, None, None)).await;
                 }
                 rec
             }
@@ -448,11 +434,7 @@ fn scale(config: &Config, binary: &std::path::Path, env: &[(&str, String)], repo
     let cold = load::for_each(node.addr, config.connections, live, |items, c, k, mut conn| async move {
         let mut rec = Recorder::default();
         for id in items.iter().skip(c).step_by(k) {
-            let started = Instant::now();
-            match conn.send(&request("GET", &format!("/api/tickets/{id}"), None, None)).await {
-                Ok(r) => rec.record(started, r.status),
-                Err(_) => rec.errors += 1,
-            }
+            timed(&mut conn, &mut rec, &request("GET", &format!("/api/tickets/{id}"), None, None)).await;
         }
         rec
     })?;
