@@ -10,6 +10,8 @@
 //!   activates and passivates them, supervision, and the router that finds an entity.
 //! * [`storage`]: where bytes hit the disk: sled, versioned envelopes, group commit.
 //! * [`events`]: the durable outbox and its publisher.
+//! * [`cluster`]: where a message crosses to another node: shard map, broker link, forwarding
+//!   and events over RabbitMQ.
 //! * [`payments`]: the payment gateways (offline, Stripe) and webhook signatures.
 //! * [`auth`]: password hashing and access tokens (accounts are in [`app::accounts`]).
 //! * [`http`]: a thin JSON adapter: routes, extractors and the one error boundary.
@@ -23,6 +25,7 @@
 pub mod actors;
 pub mod app;
 pub mod auth;
+pub mod cluster;
 pub mod domain;
 pub mod events;
 pub mod http;

@@ -131,9 +131,19 @@ pub struct AdminSettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSettings {
+    /// This node's name in `members` and in the broker's queue names.
     pub node_id: String,
+    /// RabbitMQ URL; empty runs a single node that owns every shard.
     pub amqp_url: Secret,
+    /// The cluster's name: recorded in the data dir, and the prefix of its queues and exchanges.
+    pub name: String,
+    /// Shards (ranges of slots); fixed when the cluster is created.
     pub shards: u32,
+    /// The nodes that own shards (rendezvous hashing). Empty: this node alone. A node that is
+    /// not listed owns nothing and forwards every request (a gateway).
+    pub members: Vec<String>,
+    /// The shard map's version; bumped when `members` changes (a documented, manual move).
+    pub epoch: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -191,6 +201,8 @@ impl Settings {
                 .prefix_separator("_")
                 .separator("__")
                 .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("cluster.members")
                 .source(Some(env)),
         );
         let settings: Settings = builder.build()?.try_deserialize()?;
@@ -233,8 +245,21 @@ impl Settings {
         if self.cluster.shards == 0 {
             return invalid("cluster.shards", "must be greater than 0");
         }
-        if self.cluster.node_id.trim().is_empty() {
-            return invalid("cluster.node_id", "must not be empty");
+        if self.cluster.shards > crate::domain::SLOTS {
+            return invalid("cluster.shards", "must be at most 4096 (the number of slots)");
+        }
+        let name_ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
+        if !name_ok(&self.cluster.node_id) {
+            return invalid("cluster.node_id", "must be letters, digits, '-' or '_'");
+        }
+        if !name_ok(&self.cluster.name) {
+            return invalid("cluster.name", "must be letters, digits, '-' or '_'");
+        }
+        if let Some(bad) = self.cluster.members.iter().find(|m| !name_ok(m)) {
+            return invalid("cluster.members", &format!("{bad:?} is not a node id"));
+        }
+        if self.cluster.epoch == 0 {
+            return invalid("cluster.epoch", "must be greater than 0");
         }
         if self.payments.provider == PaymentProvider::Stripe && self.payments.stripe_secret_key.is_empty() {
             return invalid("payments.stripe_secret_key", "is required when payments.provider = \"stripe\"");

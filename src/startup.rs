@@ -11,6 +11,8 @@ use crate::actors::Entities;
 use crate::actors::Registry;
 use crate::app::projection::ReadModel;
 use crate::app::{App, Parts};
+use crate::cluster::events::BrokerEvents;
+use crate::cluster::{placement, Cluster, Handler, ShardMap};
 use crate::events::{EventBus, EventSink, Publisher};
 use crate::http::{self, AppState};
 use crate::observability::Metrics;
@@ -45,6 +47,21 @@ impl Application {
         )
         .with_context(|| format!("cannot open storage at {}", settings.storage.path.display()))?;
 
+        // The data dir must hold only shards this configuration gives this node.
+        let shard_map = ShardMap::new(&settings.cluster);
+        placement::check_and_record(&store, &settings.cluster.name, &shard_map)
+            .context("this node's shards (cluster settings) do not fit its data dir")?;
+        let mut arbiters: Vec<Arbiter> = Vec::new();
+        let cluster = if settings.cluster.amqp_url.is_empty() {
+            None
+        } else {
+            let (cluster, link) =
+                Cluster::start(&settings, metrics.clone()).await.context("cannot join the cluster")?;
+            arbiters.push(link);
+            tracing::info!(node = %settings.cluster.node_id, shards = shard_map.mine().len(), "joined the cluster");
+            Some(cluster)
+        };
+
         // Recovery: the index of unfinished work is loaded into the wheel, and whatever is due
         // (expiries that passed while down, releases a crash cut short) fires as soon as the
         // wheel runs, before or as the first requests are served.
@@ -56,8 +73,9 @@ impl Application {
         let read_model = ReadModel::open(&store).context("opening the read model")?;
 
         // Actors run on their own arbiters (one per core), apart from the HTTP workers.
-        let arbiters: Vec<Arbiter> = (0..settings.threads().max(1)).map(|_| Arbiter::new()).collect();
-        let handles: Vec<_> = arbiters.iter().map(|a| a.handle()).collect();
+        let actor_arbiters: Vec<Arbiter> = (0..settings.threads().max(1)).map(|_| Arbiter::new()).collect();
+        let handles: Vec<_> = actor_arbiters.iter().map(|a| a.handle()).collect();
+        arbiters.extend(actor_arbiters);
         let ask_timeout = Duration::from_millis(settings.actors.ask_timeout_ms);
         let idle = Duration::from_secs_f64(settings.actors.idle_seconds);
         let faults = Faults::new(&settings.testing.crash_at);
@@ -100,7 +118,9 @@ impl Application {
         );
         let wire_round_trip = settings.testing.wire_roundtrip;
         let entities = Router::new(Entities::new(tickets, wire_round_trip), Entities::new(orders, wire_round_trip));
+        // The wheel fires this node's own deadlines, always locally.
         let due = entities.clone();
+        let entities = entities.in_cluster(cluster.clone());
         actix_web::rt::spawn(deadlines.clone().run(move |order| {
             if let Err(e) = due.order(order).tell(OrderCommand::Expire) {
                 tracing::error!(order = %order, error = %e, "a due deadline could not be delivered");
@@ -108,7 +128,10 @@ impl Application {
         }));
 
         let events = EventBus::default();
-        let sinks: Vec<Rc<dyn EventSink>> = vec![Rc::new(read_model.clone()), Rc::new(events.clone())];
+        let mut sinks: Vec<Rc<dyn EventSink>> = vec![Rc::new(read_model.clone()), Rc::new(events.clone())];
+        if let Some(cluster) = &cluster {
+            sinks.push(Rc::new(BrokerEvents::new(cluster.clone())));
+        }
         let publisher = Publisher::new(store.clone(), sinks, metrics.clone());
         let delivery = publisher.delivery();
         actix_web::rt::spawn(publisher.run());
@@ -128,6 +151,9 @@ impl Application {
             metrics,
         });
         let app = Arc::new(app);
+        if let Some(cluster) = &cluster {
+            cluster.attach(Arc::clone(&app) as Arc<dyn Handler>);
+        }
         actix_web::rt::spawn(crate::app::housekeeping::run(Arc::clone(&app)));
         let state = web::Data::new(AppState::new(settings.clone(), app));
 

@@ -52,6 +52,9 @@ pub enum EntityError {
     /// The actor's mailbox is full: refused at once, nothing queued (503, retry).
     #[error("entity overloaded")]
     Overloaded,
+    /// A command forwarded to the owning node got no reply in time: it may have run (504).
+    #[error("no reply from the owning node")]
+    NoReply,
     /// A command or reply could not be encoded or decoded for the wire.
     #[error("wire encoding failed: {0}")]
     Wire(String),

@@ -28,7 +28,7 @@ use tracing::Instrument;
 
 /// An actor kind the registry can activate.
 pub trait Activatable: Actor<Context = Context<Self>> + Supervised {
-    type Id: Copy + Eq + Hash + Display + Send + Sync + 'static;
+    type Id: Copy + Eq + Hash + Display + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static;
     /// Shared dependencies handed to every new actor of this kind.
     type Deps: Clone + Send + Sync + 'static;
     /// `ticket` or `order`: the kind as the admin API names it.
@@ -126,6 +126,11 @@ impl<A: Activatable> Registry<A> {
     /// Sends `command` to the actor for `id`, activating it if needed, and waits for the
     /// reply (bounded by `timeout`, or the node's ask timeout). A command that needs an
     /// existing entity is answered "not found" without activating an actor for an unknown id.
+    /// How long an ask waits by default (`actors.ask_timeout_ms`).
+    pub fn ask_timeout(&self) -> Duration {
+        self.0.ask_timeout
+    }
+
     pub async fn ask(&self, id: A::Id, command: A::Command, timeout: Option<Duration>) -> Result<A::Reply, EntityError>
     where
         A: Entity,

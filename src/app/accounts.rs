@@ -32,6 +32,9 @@ pub struct Accounts {
 }
 
 /// A freshly signed-in session: the access token and the refresh token to set as cookies.
+/// Serialisable: a node forwards account use cases to the node owning the user's slot (the
+/// user's password hash is cleared before it leaves that node).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Session {
     pub user: User,
     pub access_token: String,
@@ -184,6 +187,11 @@ impl Accounts {
         let refresh_token = format!("{}.{}", hex::encode(id), hex::encode(secret));
         Ok(Session { user, access_token, refresh_token })
     }
+}
+
+/// The slot of a refresh token (its family's, carried in its id); `None` if malformed.
+pub fn refresh_slot(token: &str) -> Option<Slot> {
+    parse_refresh(token).map(|(id, _)| slot_of_id(&id))
 }
 
 fn parse_refresh(token: &str) -> Option<([u8; 16], Vec<u8>)> {

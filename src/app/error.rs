@@ -5,7 +5,8 @@ use crate::actors::EntityError;
 use crate::domain::DomainError;
 use crate::storage::StorageError;
 
-#[derive(Debug, thiserror::Error)]
+/// Serialisable: an account use case run on another node answers with it.
+#[derive(Debug, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum AppError {
     /// A domain rule refused (validation, a business rule, not found, not authorized...).
     #[error(transparent)]
@@ -28,6 +29,9 @@ pub enum AppError {
     /// Overloaded, or an entity did not answer in time: retry later.
     #[error("temporarily unavailable")]
     Unavailable,
+    /// A request forwarded to the owning node got no reply in time; it may have run.
+    #[error("no reply from the owning node")]
+    NoReply,
     /// A server fault; the string is logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -38,6 +42,7 @@ impl From<EntityError> for AppError {
         match e {
             EntityError::Domain(d) => Self::Domain(d),
             EntityError::Unavailable | EntityError::Overloaded => Self::Unavailable,
+            EntityError::NoReply => Self::NoReply,
             EntityError::Panicked => Self::Internal("actor panicked and is being restarted".into()),
             other => Self::Internal(other.to_string()),
         }

@@ -9,6 +9,7 @@
 //! * [`orders`]: place, cancel, show, a buyer's orders.
 //! * [`payments`]: pay, and the provider's webhook.
 //! * [`admin`]: what operators see of live actors and the cluster.
+//! * `remote`: account use cases routed to the user's node, and what this node runs for others.
 //! * [`idempotency`]: the records behind `Idempotency-Key`.
 //! * [`projection`]: the read model, fed by the outbox.
 //! * [`housekeeping`]: pruning of expired records.
@@ -22,6 +23,7 @@ pub mod idempotency;
 pub mod orders;
 pub mod payments;
 pub mod projection;
+mod remote;
 pub mod seed;
 pub mod tickets;
 
@@ -119,11 +121,19 @@ impl App {
         &self.read_model
     }
 
-    /// Whether storage answers (readiness).
+    /// Whether storage answers and, in a cluster, the broker link is up (readiness).
     pub fn ready(&self) -> Result<(), AppError> {
         self.store.contains(b"readyz-probe")?;
         self.store.writable()?;
+        if self.entities.cluster().is_some_and(|c| !c.link_up()) {
+            return Err(AppError::Unavailable);
+        }
         Ok(())
+    }
+
+    /// This node's place in the cluster (`None` on a single node).
+    pub fn cluster_status(&self) -> Option<crate::cluster::ClusterStatus> {
+        self.entities.cluster().map(crate::cluster::Cluster::status)
     }
 
     /// Samples the gauges of live state into the metrics, then renders them (Prometheus text).

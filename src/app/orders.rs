@@ -5,7 +5,7 @@ use super::{App, AppError};
 use crate::actors::order::OrderCommand;
 use crate::actors::ticket::{TicketCommand, TicketReply};
 use crate::actors::EntityError;
-use crate::domain::{Order, OrderId, TicketId, UserId};
+use crate::domain::{Event, Order, OrderId, TicketId, UserId};
 
 impl App {
     /// Reserves `ticket` for `buyer` for the order window.
@@ -13,6 +13,7 @@ impl App {
         let window_ms = (self.settings.orders.expiration_seconds * 1000.0) as i64;
         match self.entities.ticket(ticket).ask(TicketCommand::Reserve { buyer, window_ms }).await? {
             TicketReply::Reserved(order) => {
+                self.learn(ticket.slot(), Event::OrderCreated(order.clone()));
                 // Wake the new order's actor, which arms its own expiry timer (the node's wheel
                 // holds the deadline meanwhile, and across passivation and restarts).
                 if let Err(e) = self.entities.order(order.id).tell(OrderCommand::Get) {
@@ -26,7 +27,9 @@ impl App {
 
     /// The buyer cancels; the ticket is released before this returns.
     pub async fn cancel_order(&self, caller: UserId, id: OrderId) -> Result<Order, AppError> {
-        Ok(self.entities.order(id).ask(OrderCommand::Cancel { caller }).await?.into_order()?)
+        let order = self.entities.order(id).ask(OrderCommand::Cancel { caller }).await?.into_order()?;
+        self.learn(id.slot(), Event::OrderCancelled(order.clone()));
+        Ok(order)
     }
 
     /// One order, for its buyer only.

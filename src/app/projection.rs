@@ -8,7 +8,7 @@
 //! model is rebuilt from entity records once, when it is missing or its version changes
 //! (a data dir migrated from an earlier release).
 
-use crate::domain::{Event, Order, OrderStatus, Ticket, TicketId, UserId};
+use crate::domain::{Event, Order, OrderStatus, Slot, Ticket, TicketId, UserId};
 use crate::events::EventSink;
 use crate::storage::read_model::ReadModelBatch;
 use crate::storage::{keys, Kind, Marker, ReadModelTree, Record, StorageError, Store, StoredEvent};
@@ -207,7 +207,7 @@ fn readable<T: Record>(key: &[u8], bytes: &[u8], unreadable: &mut usize) -> Opti
 }
 
 impl EventSink for ReadModel {
-    fn publish<'a>(&'a self, events: &'a [StoredEvent]) -> LocalBoxFuture<'a, Result<(), String>> {
+    fn publish<'a>(&'a self, _slot: Slot, events: &'a [StoredEvent]) -> LocalBoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             for e in events {
                 self.apply(&e.event).map_err(|e| e.to_string())?;

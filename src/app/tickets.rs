@@ -4,19 +4,21 @@
 use super::projection::Listing;
 use super::{App, AppError};
 use crate::actors::ticket::TicketCommand;
-use crate::domain::{Slot, Ticket, TicketDraft, TicketId, UserId};
+use crate::domain::{Event, Ticket, TicketDraft, TicketId, UserId};
 
 impl App {
     pub async fn create_ticket(&self, seller: UserId, draft: TicketDraft) -> Result<Ticket, AppError> {
-        // A new ticket goes to a slot this node serves (all of them, on a single node).
-        let id = TicketId::new_in(Slot::random());
-        let reply = self.entities.ticket(id).ask(TicketCommand::Create { seller, draft }).await?;
-        Ok(reply.into_ticket()?)
+        // A new ticket goes to a slot this node owns, so the create needs no hop.
+        let id = TicketId::new_in(self.entities.new_ticket_slot());
+        let ticket = self.entities.ticket(id).ask(TicketCommand::Create { seller, draft }).await?.into_ticket()?;
+        self.learn(id.slot(), Event::TicketCreated(ticket.clone()));
+        Ok(ticket)
     }
 
     pub async fn update_ticket(&self, caller: UserId, id: TicketId, draft: TicketDraft) -> Result<Ticket, AppError> {
-        let reply = self.entities.ticket(id).ask(TicketCommand::Update { caller, draft }).await?;
-        Ok(reply.into_ticket()?)
+        let ticket = self.entities.ticket(id).ask(TicketCommand::Update { caller, draft }).await?.into_ticket()?;
+        self.learn(id.slot(), Event::TicketUpdated(ticket.clone()));
+        Ok(ticket)
     }
 
     pub async fn ticket(&self, id: TicketId) -> Result<Ticket, AppError> {

@@ -29,8 +29,9 @@ const PASS: usize = 1_000;
 
 /// Where published events go.
 pub trait EventSink {
-    /// Delivers `events` (in order); an error leaves them in the outbox for the next pass.
-    fn publish<'a>(&'a self, events: &'a [StoredEvent]) -> LocalBoxFuture<'a, Result<(), String>>;
+    /// Delivers `events` of `slot` (in order); an error leaves them in the outbox for the next
+    /// pass.
+    fn publish<'a>(&'a self, slot: Slot, events: &'a [StoredEvent]) -> LocalBoxFuture<'a, Result<(), String>>;
 }
 
 /// An event as published: the seed subject and JSON payload.
@@ -80,7 +81,7 @@ impl EventBus {
 }
 
 impl EventSink for EventBus {
-    fn publish<'a>(&'a self, events: &'a [StoredEvent]) -> LocalBoxFuture<'a, Result<(), String>> {
+    fn publish<'a>(&'a self, _slot: Slot, events: &'a [StoredEvent]) -> LocalBoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             let mut recent = self.recent.lock();
             for e in events.iter().filter(|e| e.event.is_public()) {
@@ -237,7 +238,7 @@ impl Publisher {
         }
         let events: Vec<StoredEvent> = ready.iter().map(|(_, e)| e.clone()).collect();
         for sink in &self.sinks {
-            sink.publish(&events).await?;
+            sink.publish(slot, &events).await?;
         }
         if done.slot().is_some() {
             self.store.apply(done).map_err(|e| e.to_string())?;

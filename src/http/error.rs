@@ -27,6 +27,9 @@ pub enum ApiError {
     Conflict(String),
     /// Overloaded, or an actor did not answer in time: retry later.
     Unavailable,
+    /// A request forwarded to another node got no reply in time: it may or may not have run
+    /// (retry with the same `Idempotency-Key`).
+    GatewayTimeout,
     /// Anything else; the string is logged, not sent.
     Internal(String),
 }
@@ -51,6 +54,9 @@ impl fmt::Display for ApiError {
             Self::NotFound => f.write_str("Not Found"),
             Self::PayloadTooLarge => f.write_str("Request body is too large"),
             Self::Unavailable => f.write_str("Service temporarily unavailable, retry shortly"),
+            Self::GatewayTimeout => f.write_str(
+                "The node owning this data did not answer in time; the request may have run. Retry with the same Idempotency-Key",
+            ),
             Self::Internal(_) => f.write_str("Something went wrong"),
         }
     }
@@ -72,6 +78,7 @@ impl ResponseError for ApiError {
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -152,6 +159,7 @@ impl From<AppError> for ApiError {
                 Self::Conflict("A request with this Idempotency-Key is still running".into())
             }
             AppError::Unavailable => Self::Unavailable,
+            AppError::NoReply => Self::GatewayTimeout,
             AppError::Internal(cause) => Self::Internal(cause),
         }
     }

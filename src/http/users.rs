@@ -64,7 +64,7 @@ async fn signup(state: web::Data<AppState>, body: JsonObject) -> Result<HttpResp
     let (Some(email), Some(password)) = (email, password) else {
         return Err(ApiError::Validation(errors));
     };
-    let session = state.app.accounts().sign_up(email, password).await?;
+    let session = state.app.sign_up(email, password).await?;
     Ok(signed_in(&state, actix_web::http::StatusCode::CREATED, session))
 }
 
@@ -81,13 +81,13 @@ async fn signin(state: web::Data<AppState>, body: JsonObject) -> Result<HttpResp
     let (Some(email), Some(password)) = (email, password) else {
         return Err(ApiError::Validation(errors));
     };
-    let session = state.app.accounts().sign_in(&email, password).await?;
+    let session = state.app.sign_in(&email, password).await?;
     Ok(signed_in(&state, actix_web::http::StatusCode::OK, session))
 }
 
 async fn signout(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     if let Some(refresh) = req.cookie(SessionCookie::REFRESH_NAME) {
-        state.app.accounts().sign_out(refresh.value()).await?;
+        state.app.sign_out(refresh.value()).await?;
     }
     let mut session = cookie(&state, SessionCookie::NAME, String::new(), "/", 0);
     session.make_removal();
@@ -103,6 +103,6 @@ async fn current_user(user: MaybeUser) -> HttpResponse {
 
 async fn refresh(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let token = req.cookie(SessionCookie::REFRESH_NAME).ok_or(ApiError::NotAuthorized)?;
-    let session = state.app.accounts().refresh(token.value()).await?;
+    let session = state.app.refresh(token.value()).await?;
     Ok(signed_in(&state, actix_web::http::StatusCode::OK, session))
 }

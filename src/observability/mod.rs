@@ -21,6 +21,10 @@ struct Inner {
     events_quarantined: prometheus::IntCounter,
     flush_latency: Histogram,
     shed: IntCounterVec,
+    forwarded: IntCounterVec,
+    forward_latency: Histogram,
+    cluster_events: IntCounterVec,
+    link_up: IntGauge,
 }
 
 /// The node's metrics; cheap to clone. Each test app has its own registry.
@@ -59,6 +63,27 @@ impl Metrics {
             HistogramOpts::new("storage_flush_duration_seconds", "Duration of one group-commit flush")
                 .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0]),
         )?;
+        let forwarded = IntCounterVec::new(
+            Opts::new("cluster_forwarded_total", "Requests forwarded to the node owning the shard, by outcome"),
+            &["outcome"],
+        )?;
+        let forward_latency = Histogram::with_opts(
+            HistogramOpts::new("cluster_forward_duration_seconds", "Round trip of a forwarded request")
+                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0]),
+        )?;
+        let cluster_events = IntCounterVec::new(
+            Opts::new(
+                "cluster_events_total",
+                "Domain events on the broker: published, confirmed, consumed, redelivered",
+            ),
+            &["what"],
+        )?;
+        let link_up = IntGauge::new("cluster_link_up", "1 while the broker link is up (clustered nodes)")?;
+        for metric in [&forwarded, &cluster_events] {
+            registry.register(Box::new(metric.clone()))?;
+        }
+        registry.register(Box::new(forward_latency.clone()))?;
+        registry.register(Box::new(link_up.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_latency.clone()))?;
         registry.register(Box::new(activations.clone()))?;
@@ -85,6 +110,10 @@ impl Metrics {
             events_quarantined,
             flush_latency,
             shed,
+            forwarded,
+            forward_latency,
+            cluster_events,
+            link_up,
         })))
     }
 
@@ -121,6 +150,19 @@ impl Metrics {
     }
     pub fn set_outbox_backlog(&self, n: usize) {
         self.0.outbox_backlog.set(n as i64);
+    }
+
+    /// A forwarded request ended with `outcome` (`ok`, `unroutable`, `timeout`, `link_down`, ...).
+    pub fn forwarded(&self, outcome: &str, took: Duration) {
+        self.0.forwarded.with_label_values(&[outcome]).inc();
+        self.0.forward_latency.observe(took.as_secs_f64());
+    }
+    /// `n` domain events were `what` (`published`, `confirmed`, `consumed`, `redelivered`).
+    pub fn cluster_events(&self, what: &str, n: usize) {
+        self.0.cluster_events.with_label_values(&[what]).inc_by(n as u64);
+    }
+    pub fn set_link_up(&self, up: bool) {
+        self.0.link_up.set(i64::from(up));
     }
 
     /// The Prometheus text exposition of every metric.

@@ -4,7 +4,8 @@
 //!   ([`keys`]). A [`WriteBatch`] changes one slot only, atomically, and is acknowledged once
 //!   flushed ([`group_commit`]).
 //! * `read_model`: the node's projections for lists ([`ReadModelTree`]), fed from the outbox.
-//! * `meta`: the layout version ([`migrate`] upgrades data dirs of earlier releases).
+//! * `meta`: the layout version ([`migrate`] upgrades data dirs of earlier releases) and the
+//!   data dir's place in a cluster ([`Placement`]).
 //!
 //! Records are in versioned envelopes ([`envelope`]).
 
@@ -13,11 +14,13 @@ mod group_commit;
 pub mod keys;
 pub mod migrate;
 mod outbox;
+mod placement;
 pub mod read_model;
 mod records;
 
 pub use envelope::{Kind, Record};
 pub use group_commit::FlushObserver;
+pub use placement::Placement;
 pub use read_model::ReadModelTree;
 pub use records::{DeadlineEntry, EmailOwner, Marker, StoredEvent, WebhookSeen};
 

@@ -1,0 +1,216 @@
+//! The broker link: one connection per node, heartbeats (the URL's `heartbeat` parameter,
+//! default 5 s), and on every (re)connect the whole topology declared again: the events
+//! exchange and dead-letter queue, this node's reply queue, its event queue, and the lease of
+//! every shard it owns. While the link is down the leases are gone with the connection, so the
+//! node serves none of its shards (requests fail fast with 503) until it has them back.
+
+use super::{events, serve, Cluster, Shard};
+use futures_util::StreamExt;
+use lapin::options::{BasicConsumeOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ConnectionProperties};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// How long a starting node waits for a lease another connection holds: after a crash the
+/// broker drops the dead connection's queues within a moment; a lease held for longer belongs
+/// to a live node configured to own the same shard.
+const LEASE_PATIENCE: Duration = Duration::from_secs(5);
+/// Connection attempts before a starting node gives up (about 15 s with the backoff).
+const START_ATTEMPTS: u32 = 8;
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// A live broker session.
+pub struct Session {
+    /// Publishes requests, replies and events; in confirm mode.
+    pub channel: Channel,
+    /// This node's exclusive reply queue (server-named).
+    pub reply_queue: String,
+}
+
+/// Keeps the link up for as long as the node runs. `started` learns whether the first connect
+/// succeeded with every lease, or why not.
+pub(super) async fn run(cluster: Cluster, started: oneshot::Sender<Result<(), String>>) {
+    let mut started = Some(started);
+    let mut backoff = Duration::from_millis(100);
+    let mut attempts = 0;
+    loop {
+        match connect(&cluster).await {
+            Ok((connection, session)) => {
+                attempts = 0;
+                backoff = Duration::from_millis(100);
+                let leases = take_leases(&cluster, &connection).await;
+                if let Err(locked) = &leases {
+                    let reason = format!(
+                        "shards {locked:?} are served by another node (their lease queues are held): two nodes are \
+                         configured to own them; check cluster.members and cluster.node_id on every node"
+                    );
+                    if let Some(started) = started.take() {
+                        let _ = started.send(Err(reason));
+                        let _ = connection.close(200, "refusing to start".into()).await;
+                        return;
+                    }
+                    tracing::error!("{reason}; this node does not serve them");
+                }
+                let session = Arc::new(session);
+                cluster.0.session.send_replace(Some(Arc::clone(&session)));
+                cluster.metrics().set_link_up(true);
+                tracing::info!(held = cluster.0.held.read().len(), "broker link up");
+                if let Some(started) = started.take() {
+                    let _ = started.send(Ok(()));
+                }
+                let handler = cluster.handler().await;
+                if let Err(e) = start_consumers(&cluster, &connection, &session, handler).await {
+                    tracing::warn!(error = %e, "consumers could not start; reconnecting");
+                } else {
+                    wait_for_loss(&connection).await;
+                }
+                lost(&cluster);
+                let _ = connection.close(200, "reconnecting".into()).await;
+            }
+            Err(e) => {
+                attempts += 1;
+                if attempts >= START_ATTEMPTS {
+                    if let Some(started) = started.take() {
+                        let _ = started.send(Err(format!("cannot reach RabbitMQ (cluster.amqp_url): {e}")));
+                        return;
+                    }
+                }
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "broker unreachable");
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// The link is down: no lease, no session, and every forwarded request still waiting fails
+/// now (its sender is dropped) instead of at its timeout.
+fn lost(cluster: &Cluster) {
+    cluster.0.session.send_replace(None);
+    cluster.0.held.write().clear();
+    cluster.0.pending.clear();
+    cluster.metrics().set_link_up(false);
+    tracing::warn!("broker link lost; this node serves none of its shards until it reconnects");
+}
+
+async fn connect(cluster: &Cluster) -> Result<(Connection, Session), lapin::Error> {
+    let mut url = cluster.0.url.clone();
+    if !url.contains("heartbeat=") {
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str("heartbeat=5");
+    }
+    let name = format!("ticketing {} ({})", cluster.map().me(), cluster.0.cluster);
+    let connection =
+        Connection::connect(&url, ConnectionProperties::default().with_connection_name(name.into())).await?;
+    let channel = connection.create_channel().await?;
+    channel.confirm_select(ConfirmSelectOptions::default()).await?;
+    events::declare(&channel, cluster.names()).await?;
+    let reply = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() },
+            FieldTable::default(),
+        )
+        .await?;
+    let reply_queue = reply.name().to_string();
+    Ok((connection, Session { channel, reply_queue }))
+}
+
+/// Declares the exclusive queue of every owned shard. A lease another connection holds is
+/// retried for [`LEASE_PATIENCE`]; the shards still held elsewhere are returned.
+async fn take_leases(cluster: &Cluster, connection: &Connection) -> Result<(), Vec<u32>> {
+    let deadline = Instant::now() + LEASE_PATIENCE;
+    let mut missing: Vec<Shard> = cluster.map().mine().into_iter().collect();
+    loop {
+        // A refused declare closes its channel, so each round has a fresh one.
+        let Ok(channel) = connection.create_channel().await else { return Err(missing.iter().map(|s| s.0).collect()) };
+        let mut still = Vec::new();
+        for shard in missing {
+            if !channel.status().connected() {
+                still.push(shard);
+                continue;
+            }
+            let options = QueueDeclareOptions { exclusive: true, ..Default::default() };
+            match channel.queue_declare(cluster.names().shard(shard).into(), options, FieldTable::default()).await {
+                Ok(_) => {
+                    cluster.0.held.write().insert(shard);
+                }
+                Err(e) => {
+                    tracing::debug!(shard = shard.0, error = %e, "lease not taken");
+                    still.push(shard);
+                }
+            }
+        }
+        if still.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(still.iter().map(|s| s.0).collect());
+        }
+        missing = still;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn start_consumers(
+    cluster: &Cluster,
+    connection: &Connection,
+    session: &Session,
+    handler: Arc<dyn super::Handler>,
+) -> Result<(), lapin::Error> {
+    let no_ack = BasicConsumeOptions { no_ack: true, ..Default::default() };
+    // Replies to this node's forwarded requests.
+    let replies = connection.create_channel().await?;
+    let mut consumer = replies
+        .basic_consume(session.reply_queue.as_str().into(), "replies".into(), no_ack, FieldTable::default())
+        .await?;
+    let to = cluster.clone();
+    actix::spawn(async move {
+        while let Some(Ok(delivery)) = consumer.next().await {
+            let Some(id) = delivery.properties.correlation_id() else { continue };
+            if let Some((_, waiter)) = to.0.pending.remove(id.as_str()) {
+                let _ = waiter.send(delivery.data);
+            }
+        }
+    });
+    // Requests for the shards whose lease this node holds.
+    let requests = connection.create_channel().await?;
+    let held: Vec<Shard> = cluster.0.held.read().iter().copied().collect();
+    for shard in held {
+        let queue = cluster.names().shard(shard);
+        let mut consumer =
+            requests.basic_consume(queue.as_str().into(), queue.as_str().into(), no_ack, FieldTable::default()).await?;
+        let (cluster, handler) = (cluster.clone(), Arc::clone(&handler));
+        actix::spawn(async move {
+            while let Some(Ok(delivery)) = consumer.next().await {
+                actix::spawn(serve::one(cluster.clone(), Arc::clone(&handler), delivery));
+            }
+        });
+    }
+    events::consume(cluster, connection, handler).await
+}
+
+/// Resolves when the connection fails (a missed heartbeat, a closed socket, the broker closing
+/// it).
+async fn wait_for_loss(connection: &Connection) {
+    let mut events = connection.events_listener();
+    loop {
+        tokio::select! {
+            event = events.next() => match event {
+                Some(lapin::Event::Error(e)) => {
+                    tracing::warn!(error = %e, "broker connection error");
+                    return;
+                }
+                Some(_) => {}
+                None => return,
+            },
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                if !connection.status().connected() {
+                    return;
+                }
+            }
+        }
+    }
+}

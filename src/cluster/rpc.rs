@@ -1,0 +1,137 @@
+//! The caller's side of a forwarded request.
+//!
+//! The request is published to the owner's lease queue with `mandatory` and waited for its
+//! publisher confirm: a shard whose owner is down has no queue, so the broker returns the
+//! message with the confirm and the caller answers 503 at once, never after a timeout. The
+//! message carries a correlation id, the map epoch, a per-message `expiration` no longer than
+//! the caller's remaining time, and the absolute deadline the owner checks before running it:
+//! a request the caller gave up on is never run later.
+
+use super::messages::{Reply, Request};
+use super::{Cluster, Shard};
+use crate::actors::{wire, EntityError};
+use lapin::options::BasicPublishOptions;
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::BasicProperties;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// AMQP header names.
+pub const EPOCH: &str = "x-epoch";
+pub const DEADLINE_MS: &str = "x-deadline-ms";
+pub const REQUEST_ID: &str = "x-request-id";
+pub const FROM: &str = "x-from";
+
+tokio::task_local! {
+    /// The id of the HTTP request being served (set by the HTTP layer), carried to the owner.
+    pub static REQUEST: String;
+}
+
+/// The current request id, if any.
+pub fn current_request_id() -> String {
+    REQUEST.try_with(Clone::clone).unwrap_or_default()
+}
+
+impl Cluster {
+    /// Sends `request` to the owner of `shard` and waits at most `timeout` for its reply.
+    pub async fn forward(&self, shard: Shard, request: &Request, timeout: Duration) -> Result<Reply, EntityError> {
+        let started = Instant::now();
+        let outcome = self.forward_inner(shard, request, timeout, true).await;
+        let label = match &outcome {
+            Ok(_) => "ok",
+            Err(Forward::LinkDown) => "link_down",
+            Err(Forward::Unroutable) => "unroutable",
+            Err(Forward::Timeout) => "timeout",
+            Err(Forward::Failed(_)) => "failed",
+        };
+        self.metrics().forwarded(label, started.elapsed());
+        match outcome {
+            Ok(bytes) => Ok(wire::decode::<Reply>(&bytes)?),
+            Err(Forward::Timeout) => Err(EntityError::NoReply),
+            Err(Forward::Failed(e)) => {
+                tracing::warn!(shard = shard.0, error = %e, "forwarding failed");
+                Err(EntityError::Unavailable)
+            }
+            Err(_) => Err(EntityError::Unavailable),
+        }
+    }
+
+    /// Sends `request` to the owner of `shard` without waiting for a reply (a wake-up).
+    pub async fn tell(&self, shard: Shard, request: &Request, timeout: Duration) -> Result<(), EntityError> {
+        match self.forward_inner(shard, request, timeout, false).await {
+            Ok(_) => Ok(()),
+            Err(_) => Err(EntityError::Unavailable),
+        }
+    }
+
+    async fn forward_inner(
+        &self,
+        shard: Shard,
+        request: &Request,
+        timeout: Duration,
+        want_reply: bool,
+    ) -> Result<Vec<u8>, Forward> {
+        let until = tokio::time::Instant::now() + timeout;
+        let session = self.session().ok_or(Forward::LinkDown)?;
+        let body = wire::encode(request).map_err(|e| Forward::Failed(e.to_string()))?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let deadline_ms = crate::domain::now_ms() + timeout.as_millis() as i64;
+        let mut headers = FieldTable::default();
+        headers.insert(EPOCH.into(), AMQPValue::LongUInt(self.map().epoch()));
+        headers.insert(DEADLINE_MS.into(), AMQPValue::LongLongInt(deadline_ms));
+        headers.insert(FROM.into(), AMQPValue::LongString(LongString::from(self.map().me())));
+        headers.insert(REQUEST_ID.into(), AMQPValue::LongString(LongString::from(current_request_id())));
+        let mut properties = BasicProperties::default()
+            .with_correlation_id(id.as_str().into())
+            .with_expiration(timeout.as_millis().max(1).to_string().into())
+            .with_headers(headers);
+        let reply = if want_reply {
+            properties = properties.with_reply_to(session.reply_queue.as_str().into());
+            let (tx, rx) = oneshot::channel();
+            self.0.pending.insert(id.clone(), tx);
+            Some(rx)
+        } else {
+            None
+        };
+        let sent = async {
+            let confirm = session
+                .channel
+                .basic_publish(
+                    "".into(),
+                    self.names().shard(shard).into(),
+                    BasicPublishOptions { mandatory: true, ..Default::default() },
+                    &body,
+                    properties,
+                )
+                .await?
+                .await?;
+            Ok::<_, lapin::Error>(confirm.take_message().is_none())
+        };
+        let result = match tokio::time::timeout_at(until, sent).await {
+            Ok(Ok(true)) => match reply {
+                None => Ok(Vec::new()),
+                Some(rx) => match tokio::time::timeout_at(until, rx).await {
+                    Ok(Ok(bytes)) => Ok(bytes),
+                    // The sender was dropped: the link went down while waiting.
+                    Ok(Err(_)) => Err(Forward::LinkDown),
+                    Err(_) => Err(Forward::Timeout),
+                },
+            },
+            Ok(Ok(false)) => Err(Forward::Unroutable),
+            Ok(Err(e)) => Err(Forward::Failed(e.to_string())),
+            Err(_) => Err(Forward::Timeout),
+        };
+        if result.is_err() {
+            self.0.pending.remove(&id);
+        }
+        result
+    }
+}
+
+enum Forward {
+    LinkDown,
+    /// No queue for the shard: its owner is down.
+    Unroutable,
+    Timeout,
+    Failed(String),
+}

@@ -1,0 +1,103 @@
+//! Which node owns which shard: a pure function of the configuration, never of who is alive.
+//!
+//! A shard is a range of slots (`shard = slot * shards / SLOTS`), so routing an entity is
+//! reading the slot in its id. Shard → node is rendezvous hashing over the configured members:
+//! every node computes the same map from the same list, and changing the list moves only the
+//! shards the change must move. The map has an epoch, carried by every forwarded request, so
+//! nodes configured with different maps refuse each other's requests instead of serving a
+//! shard twice.
+
+use crate::domain::{Slot, SLOTS};
+use crate::settings::ClusterSettings;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+
+/// A shard: a contiguous range of slots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Shard(pub u32);
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ShardMap {
+    shards: u32,
+    epoch: u32,
+    me: String,
+    /// Owner of each shard, by index.
+    owners: Vec<String>,
+}
+
+impl ShardMap {
+    pub fn new(settings: &ClusterSettings) -> Self {
+        let members: Vec<String> =
+            if settings.members.is_empty() { vec![settings.node_id.clone()] } else { settings.members.clone() };
+        let owners = (0..settings.shards).map(|s| rendezvous(&members, s).to_string()).collect();
+        Self { shards: settings.shards, epoch: settings.epoch, me: settings.node_id.clone(), owners }
+    }
+
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    pub fn shard_count(&self) -> u32 {
+        self.shards
+    }
+
+    pub fn me(&self) -> &str {
+        &self.me
+    }
+
+    pub fn shard_of(&self, slot: Slot) -> Shard {
+        Shard(u32::from(slot.0) * self.shards / SLOTS)
+    }
+
+    pub fn owner(&self, shard: Shard) -> &str {
+        &self.owners[shard.0 as usize]
+    }
+
+    pub fn is_mine(&self, shard: Shard) -> bool {
+        self.owner(shard) == self.me
+    }
+
+    /// The shards this node owns.
+    pub fn mine(&self) -> BTreeSet<Shard> {
+        (0..self.shards).map(Shard).filter(|s| self.is_mine(*s)).collect()
+    }
+
+    /// The slots of `shard`.
+    pub fn slots(&self, shard: Shard) -> std::ops::Range<u32> {
+        let first = |s: u32| (u64::from(s) * u64::from(SLOTS)).div_ceil(u64::from(self.shards)) as u32;
+        first(shard.0)..first(shard.0 + 1)
+    }
+
+    /// A random slot of a shard this node owns, for a new ticket (a create needs no hop); any
+    /// slot when this node owns none (a gateway).
+    pub fn new_local_slot(&self) -> Slot {
+        let mine: Vec<Shard> = self.mine().into_iter().collect();
+        if mine.is_empty() {
+            return Slot::random();
+        }
+        let shard = mine[rand::random::<usize>() % mine.len()];
+        let slots = self.slots(shard);
+        Slot((slots.start + rand::random::<u32>() % (slots.end - slots.start)) as u16)
+    }
+}
+
+/// The member with the highest hash of (member, shard): stable for a given member list.
+fn rendezvous(members: &[String], shard: u32) -> &str {
+    members
+        .iter()
+        .max_by_key(|m| {
+            let digest = Sha256::digest(format!("{m}\0{shard}").as_bytes());
+            u64::from_be_bytes([digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7]])
+        })
+        .map_or("", String::as_str)
+}
+
+#[cfg(test)]
+#[path = "shard_map_test.rs"]
+mod tests;

@@ -1,0 +1,49 @@
+//! What a data dir records of its place in a cluster: the cluster's name, the shard map's
+//! epoch and shard count, and the shards whose data it holds. A node checks its configuration
+//! against this record before it serves anything (`crate::cluster::placement`).
+
+use super::{keys, StorageError, Store};
+use crate::domain::Slot;
+use serde::{Deserialize, Serialize};
+
+const KEY: &str = "placement";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    pub cluster: String,
+    pub epoch: u32,
+    pub shard_count: u32,
+    /// The shards this data dir holds data for.
+    pub shards: Vec<u32>,
+}
+
+impl Store {
+    /// The recorded placement, if this data dir was ever started (by a release that records it).
+    pub fn placement(&self) -> Result<Option<Placement>, StorageError> {
+        let Some(bytes) = self.meta.get(KEY)? else { return Ok(None) };
+        let (placement, _) = bincode::serde::decode_from_slice(&bytes, bincode::config::standard())
+            .map_err(|e| StorageError::Corrupt { key: KEY.into(), reason: e.to_string() })?;
+        Ok(Some(placement))
+    }
+
+    /// Records the placement durably.
+    pub fn set_placement(&self, placement: &Placement) -> Result<(), StorageError> {
+        let bytes = bincode::serde::encode_to_vec(placement, bincode::config::standard())
+            .map_err(|e| StorageError::Encode(e.to_string()))?;
+        self.meta.insert(KEY, bytes)?;
+        self.meta.flush()?;
+        Ok(())
+    }
+
+    /// Whether any record lives in a slot of `slots` (one seek).
+    pub fn holds_data_in(&self, slots: std::ops::Range<u32>) -> Result<bool, StorageError> {
+        let start = keys::prefix(Slot(slots.start as u16), 0);
+        match self.data.range(start..).next() {
+            Some(item) => {
+                let (key, _) = item?;
+                Ok(keys::slot_of(&key).is_some_and(|s| u32::from(s.0) < slots.end))
+            }
+            None => Ok(false),
+        }
+    }
+}
