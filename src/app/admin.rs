@@ -60,8 +60,16 @@ pub struct LiveCounts {
 /// This node's place in the cluster.
 pub struct ClusterView {
     pub node: String,
+    pub cluster: String,
     pub clustered: bool,
-    pub shards: u32,
+    pub epoch: u32,
+    pub members: Vec<String>,
+    /// The owner of each shard, by shard.
+    pub owners: Vec<String>,
+    /// Whether the broker link is up (`None` on a single node).
+    pub link_up: Option<bool>,
+    /// The shards this node serves now (those whose lease it holds, in a cluster).
+    pub serving: Vec<u32>,
 }
 
 impl App {
@@ -150,8 +158,20 @@ impl App {
     }
 
     pub fn cluster(&self) -> ClusterView {
-        let cluster = &self.settings.cluster;
-        ClusterView { node: cluster.node_id.clone(), clustered: !cluster.amqp_url.is_empty(), shards: cluster.shards }
+        let settings = &self.settings.cluster;
+        let live = self.entities.cluster();
+        let map = live.map_or_else(|| crate::cluster::ShardMap::new(settings), |c| c.map().clone());
+        let status = live.map(crate::cluster::Cluster::status);
+        ClusterView {
+            node: settings.node_id.clone(),
+            cluster: settings.name.clone(),
+            clustered: live.is_some(),
+            epoch: map.epoch(),
+            members: map.members().to_vec(),
+            owners: (0..map.shard_count()).map(|s| map.owner(crate::cluster::Shard(s)).to_string()).collect(),
+            link_up: status.as_ref().map(|s| s.link_up),
+            serving: status.map_or_else(|| map.mine().into_iter().map(|s| s.0).collect(), |s| s.held),
+        }
     }
 }
 

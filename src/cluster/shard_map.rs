@@ -24,6 +24,7 @@ impl std::fmt::Display for Shard {
 
 #[derive(Clone, Debug)]
 pub struct ShardMap {
+    members: Vec<String>,
     shards: u32,
     epoch: u32,
     me: String,
@@ -36,7 +37,12 @@ impl ShardMap {
         let members: Vec<String> =
             if settings.members.is_empty() { vec![settings.node_id.clone()] } else { settings.members.clone() };
         let owners = (0..settings.shards).map(|s| rendezvous(&members, s).to_string()).collect();
-        Self { shards: settings.shards, epoch: settings.epoch, me: settings.node_id.clone(), owners }
+        Self { members, shards: settings.shards, epoch: settings.epoch, me: settings.node_id.clone(), owners }
+    }
+
+    /// The nodes that own shards.
+    pub fn members(&self) -> &[String] {
+        &self.members
     }
 
     pub fn epoch(&self) -> u32 {

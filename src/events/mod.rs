@@ -218,7 +218,7 @@ impl Publisher {
             match decoded {
                 Ok(event) => {
                     // The entity id (a String) is only worked out once something is held back.
-                    let held = self.store.outbox_in_flight(event.seq)
+                    let held = self.store.outbox_in_flight(slot, event.seq)
                         || (!held_back.is_empty() && held_back.contains(&event.event.entity_id()));
                     if held {
                         held_back.insert(event.event.entity_id());

@@ -151,20 +151,27 @@ async fn passivate(
     Ok(HttpResponse::Ok().json(json!({ "passivated": passivated })))
 }
 
-/// This node, its members, shard ownership and link health. A single node owns every shard
-/// and has no links; the cluster release fills these from RabbitMQ membership.
+/// This node, the members, shard ownership (from the configured map: never from who is
+/// alive) and the broker link. A single node owns every shard and has no link.
 pub fn cluster_json(view: &ClusterView) -> Value {
-    let (node, shards) = (&view.node, view.shards);
+    let mut owned: std::collections::BTreeMap<&str, u32> = view.members.iter().map(|m| (m.as_str(), 0)).collect();
+    for owner in &view.owners {
+        *owned.entry(owner.as_str()).or_default() += 1;
+    }
     json!({
-        "node": node,
+        "node": view.node,
+        "cluster": view.cluster,
         "mode": if view.clustered { "cluster" } else { "single-node" },
-        "members": [{ "id": node, "self": true, "status": "up" }],
+        "epoch": view.epoch,
+        "members": view.members.iter().map(|m| json!({ "id": m, "self": *m == view.node })).collect::<Vec<_>>(),
+        "link": view.link_up.map(|up| if up { "up" } else { "down" }),
+        "serving": view.serving,
         "shards": {
-            "count": shards,
-            "owners": { node.as_str(): shards },
-            "assignments": (0..shards).map(|s| json!({ "shard": s, "owner": node })).collect::<Vec<_>>(),
+            "count": view.owners.len(),
+            "owners": owned,
+            "assignments": view.owners.iter().enumerate()
+                .map(|(s, owner)| json!({ "shard": s, "owner": owner })).collect::<Vec<_>>(),
         },
-        "links": [],
     })
 }
 

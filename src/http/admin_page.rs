@@ -117,10 +117,11 @@ pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
     let cluster = cluster_json(&state.app.cluster());
     let _ = write!(
         body,
-        "<h2>cluster</h2><table id=\"cluster\"><tr><th>member</th><th>status</th><th>shards owned</th></tr>\
-         <tr><td>{}</td><td>up</td><td>{}</td></tr></table>",
+        "<h2>cluster</h2><table id=\"cluster\"><tr><th>node</th><th>link</th><th>shards served</th></tr>\
+         <tr><td>{}</td><td>{}</td><td>{}</td></tr></table>",
         escape(node),
-        cell(&cluster["shards"]["count"])
+        cell(&cluster["link"]),
+        cluster["serving"].as_array().map_or(0, Vec::len)
     );
     html(StatusCode::OK, "ticketing admin", &body, true)
 }

@@ -25,6 +25,8 @@ pub const WEBHOOK_EVENT: u8 = b'w';
 pub const CHARGE: u8 = b'c';
 pub const REFUNDED_CHARGE: u8 = b'R';
 pub const IDEMPOTENCY: u8 = b'k';
+/// The last outbox sequence number handed out in the slot (8 bytes, big-endian).
+pub const OUTBOX_SEQ: u8 = b'q';
 /// Outbox records that could not be decoded, moved aside so the rest keeps flowing.
 pub const QUARANTINE: u8 = b'X';
 
@@ -70,6 +72,9 @@ pub fn order(id: &OrderId) -> Vec<u8> {
 }
 pub fn outbox(slot: Slot, seq: u64) -> Vec<u8> {
     slotted(slot, OUTBOX, &[&seq.to_be_bytes()])
+}
+pub fn outbox_seq(slot: Slot) -> Vec<u8> {
+    slotted(slot, OUTBOX_SEQ, &[])
 }
 /// Deadline keys sort by time within a slot, so the due ones are a prefix scan away.
 pub fn deadline(at_ms: i64, order: &OrderId) -> Vec<u8> {

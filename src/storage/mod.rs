@@ -61,7 +61,9 @@ pub struct WriteBatch {
     slot: Option<Slot>,
     /// A key of another slot was added: a bug (asserted at commit).
     spans_slots: bool,
-    /// Outbox numbers of the events in this batch.
+    /// Events for the slot's outbox, numbered when the batch is queued ([`Store::write`]).
+    unnumbered: Vec<Event>,
+    /// Outbox numbers of the events in this batch, once numbered.
     events: Vec<u64>,
     outbox: Option<Arc<outbox::Outbox>>,
 }
@@ -140,6 +142,8 @@ pub struct Pending {
     commit: Arc<GroupCommit>,
     /// Its place in the writer's order: durable once the flushed sequence reaches it.
     pub seq: u64,
+    /// The outbox numbers of its events (in its slot).
+    pub outbox_seqs: Vec<u64>,
 }
 
 impl Pending {
@@ -185,7 +189,6 @@ impl SlotBatches {
 /// The node's store: cheap to clone, shared by every actor.
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
     data: sled::Tree,
     read_model: ReadModelTree,
     meta: sled::Tree,
@@ -208,7 +211,7 @@ impl Store {
         migrate::run(&db, &data, &meta)?;
         let outbox = Arc::new(outbox::Outbox::default());
         let commit = GroupCommit::start(db.clone(), observe_flush);
-        Ok(Self { db, data, read_model, meta, commit, outbox })
+        Ok(Self { data, read_model, meta, commit, outbox })
     }
 
     pub fn get<T: Record>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
@@ -238,12 +241,53 @@ impl Store {
         Ok(self.data.contains_key(key)?)
     }
 
-    /// Appends `event` to the outbox of the batch's slot, as part of `batch`.
+    /// Appends `event` to the outbox of the batch's slot, as part of `batch` (numbered when the
+    /// batch is queued).
     pub fn push_event(&self, batch: &mut WriteBatch, slot: Slot, event: &Event) -> Result<(), StorageError> {
-        let seq = self.outbox.begin(|| self.db.generate_id())?;
+        batch.touch(&keys::outbox_seq(slot));
         batch.outbox.get_or_insert_with(|| Arc::clone(&self.outbox));
-        batch.events.push(seq);
-        batch.put(keys::outbox(slot, seq), &StoredEvent { seq, event: event.clone() })
+        batch.unnumbered.push(event.clone());
+        Ok(())
+    }
+
+    /// Numbers the batch's events and writes them into it, then runs `queue` on it, under the
+    /// outbox lock (numbering order is queueing order: `outbox`).
+    fn number_then<R>(
+        &self,
+        batch: &mut WriteBatch,
+        queue: impl FnOnce(&mut WriteBatch) -> Result<R, StorageError>,
+    ) -> Result<R, StorageError> {
+        let (Some(slot), false) = (batch.slot, batch.unnumbered.is_empty()) else { return queue(batch) };
+        let outbox = batch.outbox.clone().unwrap_or_else(|| Arc::clone(&self.outbox));
+        outbox.number(
+            slot,
+            batch.unnumbered.len(),
+            || self.stored_last_seq(slot),
+            |seqs| {
+                for (seq, event) in seqs.iter().zip(std::mem::take(&mut batch.unnumbered)) {
+                    batch.put(keys::outbox(slot, *seq), &StoredEvent { seq: *seq, event })?;
+                }
+                if let Some(last) = seqs.last() {
+                    batch.put_raw(keys::outbox_seq(slot), last.to_be_bytes().to_vec());
+                }
+                batch.events.extend_from_slice(seqs);
+                queue(batch)
+            },
+        )
+    }
+
+    /// The last outbox number of `slot` on disk: its counter, or the last entry written by a
+    /// release that numbered events otherwise.
+    fn stored_last_seq(&self, slot: Slot) -> Result<u64, StorageError> {
+        let counter = match self.data.get(keys::outbox_seq(slot))? {
+            Some(bytes) => <[u8; 8]>::try_from(bytes.as_ref()).map(u64::from_be_bytes).unwrap_or(0),
+            None => 0,
+        };
+        let last_entry = match self.data.scan_prefix(keys::prefix(slot, keys::OUTBOX)).next_back() {
+            Some(item) => keys::parse_outbox(&item?.0).map_or(0, |(_, seq)| seq),
+            None => 0,
+        };
+        Ok(counter.max(last_entry))
     }
 
     /// Applies `batch` atomically and returns once it is on disk.
@@ -257,12 +301,15 @@ impl Store {
     /// (the output gate, `actors::durable`).
     pub fn write(&self, mut batch: WriteBatch) -> Result<Pending, StorageError> {
         batch.check_one_slot()?;
-        let settle = batch.outbox.take().map(|outbox| {
-            let (slot, events) = (batch.slot, std::mem::take(&mut batch.events));
-            Box::new(move |durable: bool| outbox.finish(slot, &events, durable)) as group_commit::Settle
-        });
-        let seq = self.commit.submit(&self.data, Some(std::mem::take(&mut batch.ops)), settle);
-        Ok(Pending { commit: Arc::clone(&self.commit), seq })
+        self.number_then(&mut batch, |batch| {
+            let outbox_seqs = batch.events.clone();
+            let settle = batch.outbox.take().map(|outbox| {
+                let (slot, events) = (batch.slot, std::mem::take(&mut batch.events));
+                Box::new(move |durable: bool| outbox.finish(slot, &events, durable)) as group_commit::Settle
+            });
+            let seq = self.commit.submit(&self.data, Some(std::mem::take(&mut batch.ops)), settle);
+            Ok(Pending { commit: Arc::clone(&self.commit), seq, outbox_seqs })
+        })
     }
 
     /// `Err` once the writer could not apply a batch: the node takes no more writes.
@@ -285,7 +332,7 @@ impl Store {
     /// durable write, or at shutdown.
     pub fn apply(&self, mut batch: WriteBatch) -> Result<(), StorageError> {
         batch.check_one_slot()?;
-        if !batch.events.is_empty() {
+        if !batch.unnumbered.is_empty() {
             return Err(StorageError::Refused("events need a durable commit"));
         }
         self.data.apply_batch(group_commit::sled_batch(std::mem::take(&mut batch.ops)))?;
@@ -307,7 +354,9 @@ impl Store {
     /// a commit that is applied but not yet flushed).
     #[cfg(test)]
     pub(crate) fn apply_unchecked_for_tests(&self, batch: &mut WriteBatch) {
-        let _ = self.data.apply_batch(group_commit::sled_batch(std::mem::take(&mut batch.ops)));
+        let _ = self.number_then(batch, |batch| {
+            Ok(self.data.apply_batch(group_commit::sled_batch(std::mem::take(&mut batch.ops))))
+        });
     }
 
     /// Waits until everything applied or queued so far is on disk.
@@ -441,10 +490,10 @@ impl Store {
         Ok(out)
     }
 
-    /// Whether the batch that wrote outbox event `seq` may not be on disk yet (the publisher
-    /// holds such an event back).
-    pub fn outbox_in_flight(&self, seq: u64) -> bool {
-        self.outbox.in_flight(seq)
+    /// Whether the batch that wrote outbox event `seq` of `slot` may not be on disk yet (the
+    /// publisher holds such an event back).
+    pub fn outbox_in_flight(&self, slot: Slot, seq: u64) -> bool {
+        self.outbox.in_flight(slot, seq)
     }
 
     /// The slots with durable events not yet looked at by the publisher, forgetting them.

@@ -1,21 +1,25 @@
 //! The outbox's bookkeeping: which sequence numbers are written but not yet durable, and which
 //! slots have events waiting.
 //!
-//! Events are numbered when they are added to a batch (`sled::Db::generate_id`: increasing,
-//! also across restarts) and stored under `<slot>x<seq>`; within a slot they sort by number. The publisher may deliver an event
-//! only once the batch that wrote it is on disk. It learns that without forcing a flush of its
-//! own: every sequence number below the **watermark** (the smallest one still in flight) was
-//! either committed durably or never written at all.
+//! Events are numbered **per slot**, 1, 2, 3, ..., when their batch is queued for the writer
+//! (`Store::write`), under one lock with the queueing itself: so a slot's numbers reach the
+//! disk in order, the durable ones are always a prefix, and a consumer that de-duplicates on
+//! (slot, sequence) can tell a gap from a redelivery. The last number is written in the same
+//! batch (`<slot>q`), so numbering resumes after a restart even once the entries are
+//! published and deleted. An event is stored under `<slot>x<seq>`. The publisher may deliver
+//! an event only once the batch that wrote it is on disk; it asks [`Outbox::in_flight`].
 
 use crate::domain::Slot;
 use parking_lot::Mutex;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use tokio::sync::Notify;
 
 #[derive(Default)]
 struct State {
     /// Numbers handed to batches that are not durable yet.
-    in_flight: HashSet<u64>,
+    in_flight: HashSet<(Slot, u64)>,
+    /// The last number handed out, per slot seen since start.
+    last: HashMap<Slot, u64>,
     /// Slots with durable events the publisher has not looked at.
     dirty: HashSet<Slot>,
 }
@@ -28,13 +32,27 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    /// Numbers an event; `next` is called under the lock so numbering and registering are one
-    /// step (a watermark read in between cannot miss it).
-    pub fn begin<E>(&self, next: impl FnOnce() -> Result<u64, E>) -> Result<u64, E> {
+    /// Numbers `count` events of `slot` and runs `queue` with their numbers, all under the
+    /// lock, so that numbering order is queueing order. `stored_last` reads the slot's last
+    /// number from disk the first time the slot is seen. If `queue` fails, the numbers are
+    /// given back: nothing was queued.
+    pub fn number<R, E>(
+        &self,
+        slot: Slot,
+        count: usize,
+        stored_last: impl FnOnce() -> Result<u64, E>,
+        queue: impl FnOnce(&[u64]) -> Result<R, E>,
+    ) -> Result<R, E> {
         let mut s = self.state.lock();
-        let seq = next()?;
-        s.in_flight.insert(seq);
-        Ok(seq)
+        let last = match s.last.get(&slot) {
+            Some(last) => *last,
+            None => stored_last()?,
+        };
+        let seqs: Vec<u64> = (last + 1..=last + count as u64).collect();
+        let queued = queue(&seqs)?;
+        s.last.insert(slot, last + count as u64);
+        s.in_flight.extend(seqs.iter().map(|seq| (slot, *seq)));
+        Ok(queued)
     }
 
     /// The batch holding `seqs` is durable (or was dropped): they no longer hold the
@@ -42,8 +60,10 @@ impl Outbox {
     pub fn finish(&self, slot: Option<Slot>, seqs: &[u64], durable: bool) {
         {
             let mut s = self.state.lock();
-            for seq in seqs {
-                s.in_flight.remove(seq);
+            if let Some(slot) = slot {
+                for seq in seqs {
+                    s.in_flight.remove(&(slot, *seq));
+                }
             }
             if let (true, Some(slot)) = (durable, slot) {
                 s.dirty.insert(slot);
@@ -54,9 +74,9 @@ impl Outbox {
         }
     }
 
-    /// Whether the batch holding event `seq` may not be durable yet.
-    pub fn in_flight(&self, seq: u64) -> bool {
-        self.state.lock().in_flight.contains(&seq)
+    /// Whether the batch holding event `seq` of `slot` may not be durable yet.
+    pub fn in_flight(&self, slot: Slot, seq: u64) -> bool {
+        self.state.lock().in_flight.contains(&(slot, seq))
     }
 
     /// The slots with events waiting, forgetting them.

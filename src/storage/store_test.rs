@@ -43,18 +43,21 @@ async fn an_event_is_in_flight_until_its_batch_is_durable() {
     let event = Event::Recorded { subject: "s".into(), entity_id: "e".into(), payload: "{}".into() };
     let mut batch = WriteBatch::default();
     store.push_event(&mut batch, Slot(4), &event).unwrap();
+    // Applied (numbered, visible to a scan) but not yet flushed.
+    store.apply_unchecked_for_tests(&mut batch);
     let seq = batch.events[0];
-    assert!(store.outbox_in_flight(seq), "not publishable before the commit");
-    store.commit(batch).await.unwrap();
-    assert!(!store.outbox_in_flight(seq), "durable: publishable");
+    assert!(store.outbox_in_flight(Slot(4), seq), "not publishable before the flush");
+    batch.settle_for_tests();
+    assert!(!store.outbox_in_flight(Slot(4), seq), "durable: publishable");
     assert_eq!(store.take_dirty_outbox_slots(), vec![Slot(4)]);
-    let dropped = {
+    {
         let mut batch = WriteBatch::default();
         store.push_event(&mut batch, Slot(5), &event).unwrap();
-        batch.events[0]
-    };
-    assert!(!store.outbox_in_flight(dropped), "a dropped batch leaves nothing in flight");
-    assert!(store.take_dirty_outbox_slots().is_empty(), "and nothing to publish");
+    }
+    assert!(store.take_dirty_outbox_slots().is_empty(), "a dropped batch leaves nothing to publish");
+    let mut batch = WriteBatch::default();
+    store.push_event(&mut batch, Slot(5), &event).unwrap();
+    assert_eq!(store.write(batch).unwrap().outbox_seqs, vec![1], "and takes no number: no gap");
 }
 
 #[actix_web::test]
@@ -67,8 +70,9 @@ async fn a_commit_cancelled_while_flushing_still_releases_its_events_once_durabl
     for _ in 0..100 {
         let mut batch = WriteBatch::default();
         store.push_event(&mut batch, Slot(6), &event).unwrap();
-        let seq = batch.events[0];
-        let mut commit = Box::pin(store.commit(batch));
+        let pending = store.write(batch).unwrap();
+        let seq = pending.outbox_seqs[0];
+        let mut commit = Box::pin(pending.durable());
         if futures::poll!(&mut commit).is_pending() {
             drop(commit);
             cancelled = Some(seq);
@@ -81,10 +85,10 @@ async fn a_commit_cancelled_while_flushing_still_releases_its_events_once_durabl
     let seq = cancelled.expect("a commit still waiting for its flush after one poll");
     // The cancelled commit's own flush settles it: wait for it (bounded), not for a guess.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while store.outbox_in_flight(seq) && std::time::Instant::now() < deadline {
+    while store.outbox_in_flight(Slot(6), seq) && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
-    assert!(!store.outbox_in_flight(seq), "released once durable");
+    assert!(!store.outbox_in_flight(Slot(6), seq), "released once durable");
     assert_eq!(store.take_dirty_outbox_slots(), vec![Slot(6)], "and its slot is marked for the publisher");
 }
 
@@ -95,4 +99,30 @@ async fn events_are_refused_outside_a_durable_commit() {
     let event = Event::Recorded { subject: "s".into(), entity_id: "e".into(), payload: "{}".into() };
     store.push_event(&mut batch, Slot(1), &event).unwrap();
     assert!(matches!(store.apply(batch), Err(StorageError::Refused(_))));
+}
+
+#[actix_web::test]
+async fn outbox_numbers_are_per_slot_gapless_and_resume_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let event = Event::Recorded { subject: "s".into(), entity_id: "e".into(), payload: "{}".into() };
+    let write = |store: &Store, slot: Slot, n: usize| {
+        let mut batch = WriteBatch::default();
+        for _ in 0..n {
+            store.push_event(&mut batch, slot, &event).unwrap();
+        }
+        store.write(batch).unwrap()
+    };
+    {
+        let store = Store::open(dir.path(), std::sync::Arc::new(|_| {})).unwrap();
+        assert_eq!(write(&store, Slot(1), 2).outbox_seqs, vec![1, 2]);
+        assert_eq!(write(&store, Slot(2), 1).outbox_seqs, vec![1], "another slot counts on its own");
+        let pending = write(&store, Slot(1), 1);
+        assert_eq!(pending.outbox_seqs, vec![3]);
+        pending.durable().await.unwrap();
+        // Published and deleted: the counter still remembers.
+        store.remove_each((1..=3).map(|seq| keys::outbox(Slot(1), seq))).unwrap();
+        store.close().await;
+    }
+    let store = Store::open(dir.path(), std::sync::Arc::new(|_| {})).unwrap();
+    assert_eq!(write(&store, Slot(1), 1).outbox_seqs, vec![4]);
 }
