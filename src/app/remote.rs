@@ -23,7 +23,7 @@ impl App {
             place => {
                 let request =
                     AccountRequest::SignUp { email: email.as_str().into(), password: password.expose().into() };
-                self.account_elsewhere(place, request).await
+                self.session_elsewhere(place, request).await
             }
         }
     }
@@ -33,7 +33,7 @@ impl App {
             Place::Local => self.accounts.sign_in(email, password).await,
             place => {
                 let request = AccountRequest::SignIn { email: email.as_str().into(), password: password.into() };
-                self.account_elsewhere(place, request).await
+                self.session_elsewhere(place, request).await
             }
         }
     }
@@ -42,7 +42,7 @@ impl App {
         let slot = super::accounts::refresh_slot(token).ok_or(AppError::RefreshRejected)?;
         match self.entities.place(slot) {
             Place::Local => self.accounts.refresh(token).await,
-            place => self.account_elsewhere(place, AccountRequest::Refresh { token: token.into() }).await,
+            place => self.session_elsewhere(place, AccountRequest::Refresh { token: token.into() }).await,
         }
     }
 
@@ -54,15 +54,19 @@ impl App {
         }
     }
 
-    async fn account_elsewhere(&self, place: Place, request: AccountRequest) -> Result<Session, AppError> {
+    async fn session_elsewhere(&self, place: Place, request: AccountRequest) -> Result<Session, AppError> {
+        self.account_elsewhere(place, request)
+            .await?
+            .ok_or_else(|| AppError::Internal("no session in the reply".into()))
+    }
+
+    /// Runs an account use case on the node owning the user's slot: its session, if it made one.
+    async fn account_elsewhere(&self, place: Place, request: AccountRequest) -> Result<Option<Session>, AppError> {
         let (Place::Remote(shard), Some(cluster)) = (place, self.entities.cluster()) else {
             return Err(AppError::Unavailable);
         };
         match cluster.forward(shard, &Request::Account(request), ACCOUNT_TIMEOUT).await? {
-            Reply::Account(Ok(Some(session))) => Ok(session),
-            // A sign-out: nothing to return, and the caller ignores the session.
-            Reply::Account(Ok(None)) => Err(AppError::RefreshRejected),
-            Reply::Account(Err(e)) => Err(e),
+            Reply::Account(result) => result,
             Reply::Refused(reason) => {
                 tracing::warn!(reason, "the owning node refused an account request");
                 Err(AppError::Unavailable)

@@ -179,7 +179,9 @@ impl Metrics {
 /// carries only the "listening on" line that scripts read).
 pub fn init_logging(level: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+        // lapin logs every message the broker returns (a request for a shard whose owner is
+        // down) at WARN with its whole body; the cluster counts those in its metrics instead.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},lapin::returned_messages=error")));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }

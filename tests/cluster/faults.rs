@@ -1,0 +1,158 @@
+//! A node killed, and every broker connection cut.
+
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+/// The index of the member that owns the slot of `id` (from `/admin/cluster` of node 0).
+async fn owner_of(cluster: &TestCluster, id: &str) -> usize {
+    let (_, view) = cluster.nodes[0].admin("/admin/cluster").await;
+    let bytes = uuid::Uuid::parse_str(id).unwrap().into_bytes();
+    let slot = u32::from(u16::from_be_bytes([bytes[14], bytes[15]])) % 4096;
+    let shards = view["shards"]["count"].as_u64().unwrap() as u32;
+    let owner = view["shards"]["assignments"][(slot * shards / 4096) as usize]["owner"].as_str().unwrap().to_string();
+    cluster.nodes.iter().position(|n| n.id == owner).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_fails_fast_for_its_shards_and_comes_back_with_every_acknowledged_change() {
+    let mut cluster =
+        TestCluster::start_with(&["node-1", "node-2", "node-3"], &[], &[("TICKETING_ORDERS__EXPIRATION_SECONDS", "3")])
+            .await;
+    let seller = cluster.nodes[2].sign_up("seller@example.com").await;
+    let buyer = cluster.mint_user("buyer@example.com");
+    // Tickets created through node-3 live on node-3.
+    let doomed = cluster.nodes[2].create_ticket(&seller, "reserved while down", 10).await;
+    let updated = cluster.nodes[2].create_ticket(&seller, "before", 10).await;
+    let doomed_id = doomed["id"].as_str().unwrap().to_string();
+    let updated_id = updated["id"].as_str().unwrap().to_string();
+    assert_eq!(owner_of(&cluster, &doomed_id).await, 2);
+    let (status, order) = cluster.nodes[0].post("/api/orders", &buyer, json!({"ticketId": doomed_id})).await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let (status, _) = cluster.nodes[1]
+        .put(&format!("/api/tickets/{updated_id}"), &seller, json!({"title": "after", "price": 11}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    cluster.kill(2);
+    // Requests for its shards are refused at once (the broker returns them: no lease queue).
+    let started = Instant::now();
+    let (status, body) = cluster.nodes[0].get(&format!("/api/tickets/{doomed_id}"), None).await;
+    let took = started.elapsed();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(took < Duration::from_secs(1), "503 within the request timeout, took {took:?}");
+    println!("a request for a dead node's shard was refused in {took:?}");
+    // Other shards keep working: a ticket created through node-1 is served by node-1.
+    let alive = cluster.nodes[0].create_ticket(&seller, "alive", 5).await;
+    let (status, _) = cluster.nodes[1].get(&format!("/api/tickets/{}", alive["id"].as_str().unwrap()), None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The order's 3 s window passes while its node is down.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    cluster.restart(2);
+    let (status, ticket) = cluster.nodes[0].get(&format!("/api/tickets/{updated_id}"), None).await;
+    assert_eq!((status, ticket["title"].as_str()), (StatusCode::OK, Some("after")), "acknowledged update kept");
+    // The deadline that passed while it was down fires: the order is cancelled and the ticket
+    // free again.
+    let order_path = format!("/api/orders/{}", order["id"].as_str().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, order) = cluster.nodes[1].get(&order_path, Some(&buyer)).await;
+        let (_, ticket) = cluster.nodes[1].get(&format!("/api/tickets/{doomed_id}"), None).await;
+        if order["status"] == "cancelled" && ticket["orderId"].is_null() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "expiry did not fire after restart: {order} {ticket}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cutting_every_broker_connection_loses_no_acknowledged_write_and_no_event() {
+    let cluster = TestCluster::start_isolated(&["node-1", "node-2", "node-3"]).await;
+    let audit = audit_queue(&cluster.amqp, &cluster.name).await;
+    let seller = cluster.mint_user("seller@example.com");
+    // Writers on every node, retrying what the cut refuses, keep going through the cut.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..6 {
+        let (node, seller, stop) = (cluster.nodes[w % 3].clone(), seller.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut acknowledged: HashMap<String, (String, u64)> = HashMap::new();
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let title = format!("w{w}-{i}");
+                let (status, body) = node.post("/api/tickets", &seller, json!({"title": title, "price": 5})).await;
+                if status == StatusCode::CREATED {
+                    acknowledged.insert(body["id"].as_str().unwrap().to_string(), (title, 0));
+                } else {
+                    assert!(status.is_server_error(), "only refusals while the link is down: {status} {body}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                i += 1;
+            }
+            acknowledged
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    rabbitmqctl(&["close_all_connections", "--vhost", &cluster.name, "link-cut test"]);
+    // Every node comes back.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for node in &cluster.nodes {
+        while !node.ready().await {
+            assert!(Instant::now() < deadline, "{} did not reconnect", node.id);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut acknowledged = HashMap::new();
+    for w in writers {
+        acknowledged.extend(w.await.unwrap());
+    }
+    assert!(acknowledged.len() > 20, "the writers made progress: {}", acknowledged.len());
+    // No acknowledged write is lost: each reads back through every node.
+    for (id, (title, _)) in &acknowledged {
+        let (status, ticket) = cluster.nodes[0].get(&format!("/api/tickets/{id}"), None).await;
+        assert_eq!((status, ticket["title"].as_str()), (StatusCode::OK, Some(title.as_str())), "{id}");
+    }
+    // Every event reached the outside consumer: de-duplicated on (slot, seq), each event id
+    // counted once, with no gap in any slot's sequence.
+    let messages = drain(&cluster.amqp, &audit, acknowledged.len()).await;
+    let mut by_position: BTreeMap<(u32, u64), String> = BTreeMap::new();
+    for (slot, seq, identity, _) in &messages {
+        if let Some(seen) = by_position.insert((*slot, *seq), identity.clone()) {
+            assert_eq!(&seen, identity, "one (slot, seq) is one event");
+        }
+    }
+    let mut ids: HashMap<&String, usize> = HashMap::new();
+    for identity in by_position.values() {
+        *ids.entry(identity).or_default() += 1;
+    }
+    assert!(ids.values().all(|n| *n == 1), "an event under two positions");
+    let mut per_slot: BTreeMap<u32, BTreeSet<u64>> = BTreeMap::new();
+    for (slot, seq) in by_position.keys() {
+        per_slot.entry(*slot).or_default().insert(*seq);
+    }
+    for (slot, seqs) in &per_slot {
+        let expected: BTreeSet<u64> = (1..=*seqs.iter().last().unwrap()).collect();
+        assert_eq!(seqs, &expected, "gap in slot {slot}");
+    }
+    let created: BTreeSet<String> = by_position
+        .values()
+        .filter(|i| i.starts_with("ticket.created"))
+        .map(|i| i.split('"').nth(1).unwrap().to_string())
+        .collect();
+    for id in acknowledged.keys() {
+        assert!(created.contains(id), "ticket:created of acknowledged {id} never published");
+    }
+    println!(
+        "{} acknowledged creates, {} messages ({} redelivered duplicates), {} slots",
+        acknowledged.len(),
+        messages.len(),
+        messages.len() - by_position.len(),
+        per_slot.len()
+    );
+}

@@ -1,0 +1,344 @@
+//! A cluster of real `ticketing` processes for one test, and a client per node.
+
+use crate::process::{start_node, Node};
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub const ADMIN_TOKEN: &str = "cluster-test-admin-token";
+const JWT_SECRET: &str = "dev-only-insecure-jwt-secret";
+
+/// Someone signed in: a bearer token.
+#[derive(Clone, Debug)]
+pub struct Who {
+    pub token: String,
+}
+
+/// One node as a client sees it.
+#[derive(Clone)]
+pub struct ClusterNode {
+    pub id: String,
+    pub base: String,
+    http: reqwest::Client,
+}
+
+pub struct Member {
+    pub process: Option<Node>,
+    pub data: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+pub struct TestCluster {
+    pub name: String,
+    /// The broker URL the nodes use (a virtual host of the test's own, when it has one).
+    pub amqp: String,
+    vhost: Option<String>,
+    pub nodes: Vec<ClusterNode>,
+    pub members: Vec<Member>,
+    ids: Vec<String>,
+}
+
+fn require_rabbitmq() {
+    if std::net::TcpStream::connect_timeout(&"127.0.0.1:5672".parse().unwrap(), Duration::from_secs(2)).is_err() {
+        panic!("RabbitMQ is not reachable on 127.0.0.1:5672: the cluster tests need it (scripts/test starts it)");
+    }
+}
+
+pub fn unique_name() -> String {
+    format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+impl TestCluster {
+    /// Starts `members` (owners of the shards) and `gateways` (nodes that own nothing).
+    pub async fn start(members: &[&str], gateways: &[&str]) -> Self {
+        Self::start_with(members, gateways, &[]).await
+    }
+
+    pub async fn start_with(members: &[&str], gateways: &[&str], extra: &[(&str, &str)]) -> Self {
+        Self::start_on(members, gateways, extra, false).await
+    }
+
+    /// In a virtual host of its own, so that the test may cut every connection of the cluster
+    /// (`rabbitmqctl close_all_connections --vhost`) without touching other tests.
+    pub async fn start_isolated(members: &[&str]) -> Self {
+        Self::start_on(members, &[], &[], true).await
+    }
+
+    async fn start_on(members: &[&str], gateways: &[&str], extra: &[(&str, &str)], own_vhost: bool) -> Self {
+        require_rabbitmq();
+        let name = unique_name();
+        let (amqp, vhost) = if own_vhost {
+            rabbitmqctl(&["add_vhost", &name]);
+            rabbitmqctl(&["set_permissions", "-p", &name, "guest", ".*", ".*", ".*"]);
+            (format!("amqp://guest:guest@127.0.0.1:5672/{name}"), Some(name.clone()))
+        } else {
+            (AMQP.to_string(), None)
+        };
+        let mut cluster = Self { name, amqp, vhost, nodes: Vec::new(), members: Vec::new(), ids: Vec::new() };
+        for id in members.iter().chain(gateways) {
+            let mut env: Vec<(String, String)> = cluster.env(id, members);
+            env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            let data = tempfile::tempdir().unwrap();
+            let process = spawn(&env, data.path());
+            cluster.nodes.push(ClusterNode::new(id, &process.address));
+            cluster.members.push(Member { process: Some(process), data, env });
+            cluster.ids.push(id.to_string());
+        }
+        cluster
+    }
+
+    fn env(&self, id: &str, members: &[&str]) -> Vec<(String, String)> {
+        [
+            ("TICKETING_CLUSTER__AMQP_URL", self.amqp.clone()),
+            ("TICKETING_CLUSTER__NAME", self.name.clone()),
+            ("TICKETING_CLUSTER__NODE_ID", id.to_string()),
+            ("TICKETING_CLUSTER__MEMBERS", members.join(",")),
+            ("TICKETING_ADMIN__TOKEN", ADMIN_TOKEN.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    /// A signed-in user without a sign-up (a token signed with the nodes' secret): for load.
+    pub fn mint_user(&self, email: &str) -> Who {
+        mint(&uuid::Uuid::now_v7().to_string(), email)
+    }
+
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut p) = self.members[i].process.take() {
+            p.kill();
+        }
+    }
+
+    /// Restarts node `i` on its data dir (a new port).
+    pub fn restart(&mut self, i: usize) {
+        self.kill(i);
+        let process = spawn(&self.members[i].env, self.members[i].data.path());
+        self.nodes[i].base = process.address.clone();
+        self.members[i].process = Some(process);
+    }
+
+    /// Runs a node that is expected to refuse to start; its exit status and stderr.
+    pub fn run_to_exit(&self, id: &str, members: &[&str], data: &Path) -> (ExitStatus, String) {
+        self.run_to_exit_in(id, members, data, 1)
+    }
+
+    pub fn run_to_exit_in(&self, id: &str, members: &[&str], data: &Path, epoch: u32) -> (ExitStatus, String) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ticketing"));
+        cmd.arg("serve")
+            .env("TICKETING_HTTP__ADDR", "127.0.0.1:0")
+            .env("TICKETING_STORAGE__PATH", data)
+            .env("TICKETING_LOG__LEVEL", "warn")
+            .env("TICKETING_CLUSTER__EPOCH", epoch.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in self.env(id, members) {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut stderr = String::new();
+                std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+                return (status, stderr);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the node neither started nor refused within 40 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Member {
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.terminate();
+        }
+    }
+}
+
+impl Drop for TestCluster {
+    /// Stops the nodes, then deletes the test's durable queues and exchanges from the broker.
+    fn drop(&mut self) {
+        for m in &mut self.members {
+            m.process.take();
+        }
+        if let Some(vhost) = &self.vhost {
+            rabbitmqctl(&["delete_vhost", vhost]);
+            return;
+        }
+        let (name, ids) = (self.name.clone(), self.ids.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(delete_broker_objects(&name, &ids));
+        })
+        .join();
+    }
+}
+
+/// Runs `rabbitmqctl` (the tests run as the broker's administrator).
+pub fn rabbitmqctl(args: &[&str]) {
+    let out = Command::new("rabbitmqctl").args(args).output();
+    assert!(out.as_ref().is_ok_and(|o| o.status.success()), "rabbitmqctl {args:?}: {out:?}");
+}
+
+pub async fn delete_broker_objects(name: &str, ids: &[String]) {
+    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+    let Ok(conn) = lapin::Connection::connect(AMQP, lapin::ConnectionProperties::default()).await else { return };
+    let Ok(channel) = conn.create_channel().await else { return };
+    let mut queues: Vec<String> = ids.iter().map(|id| format!("{name}.events.{id}")).collect();
+    queues.push(format!("{name}.dead"));
+    queues.push(format!("{name}.audit"));
+    for q in queues {
+        let _ = channel.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await;
+    }
+    for x in [format!("{name}.events"), format!("{name}.dead")] {
+        let _ = channel.exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default()).await;
+    }
+    let _ = conn.close(200, "done".into()).await;
+}
+
+fn spawn(env: &[(String, String)], data: &Path) -> Node {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    start_node(data, &env)
+}
+
+pub fn mint(id: &str, email: &str) -> Who {
+    let user = ticketing::domain::User {
+        id: ticketing::domain::UserId::parse(id).unwrap(),
+        email: ticketing::domain::Email::parse(email).unwrap(),
+        password_hash: String::new(),
+        created_at_ms: 0,
+    };
+    let token = ticketing::auth::JwtKeys::new(JWT_SECRET.as_bytes()).issue(&user, 3600);
+    Who { token }
+}
+
+impl ClusterNode {
+    fn new(id: &str, address: &str) -> Self {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        Self { id: id.to_string(), base: address.to_string(), http }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn account(&self, action: &str, email: &str) -> reqwest::Response {
+        crate::process::account(&self.http, &self.base, action, email).await
+    }
+
+    /// Signs up through this node (password "password").
+    pub async fn sign_up(&self, email: &str) -> Who {
+        let res = self.account("signup", email).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "sign-up via {}", self.id);
+        let body: Value = res.json().await.unwrap();
+        mint(body["id"].as_str().unwrap(), email)
+    }
+
+    pub async fn create_ticket(&self, who: &Who, title: &str, price: u32) -> Value {
+        let (status, body) = self.post("/api/tickets", who, json!({"title": title, "price": price})).await;
+        assert_eq!(status, StatusCode::CREATED, "create via {}: {body}", self.id);
+        body
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder, who: Option<&Who>) -> (StatusCode, Value) {
+        let req = match who {
+            Some(w) => req.bearer_auth(&w.token),
+            None => req,
+        };
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn get(&self, path: &str, who: Option<&Who>) -> (StatusCode, Value) {
+        self.send(self.http.get(self.url(path)), who).await
+    }
+
+    pub async fn post(&self, path: &str, who: &Who, body: Value) -> (StatusCode, Value) {
+        self.send(self.http.post(self.url(path)).json(&body), Some(who)).await
+    }
+
+    pub async fn put(&self, path: &str, who: &Who, body: Value) -> (StatusCode, Value) {
+        self.send(self.http.put(self.url(path)).json(&body), Some(who)).await
+    }
+
+    pub async fn admin(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.http.get(self.url(path)).bearer_auth(ADMIN_TOKEN), None).await
+    }
+
+    pub async fn ready(&self) -> bool {
+        matches!(self.http.get(self.url("/readyz")).send().await, Ok(r) if r.status() == StatusCode::OK)
+    }
+}
+
+/// Declares a durable queue bound to every event of the cluster, as an outside consumer would.
+pub async fn audit_queue(amqp: &str, name: &str) -> String {
+    use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+    let conn = lapin::Connection::connect(amqp, lapin::ConnectionProperties::default()).await.unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    let exchange = format!("{name}.events");
+    let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+    channel
+        .exchange_declare(exchange.as_str().into(), lapin::ExchangeKind::Topic, durable, FieldTable::default())
+        .await
+        .unwrap();
+    let queue = format!("{name}.audit");
+    let options = QueueDeclareOptions { durable: true, ..Default::default() };
+    channel.queue_declare(queue.as_str().into(), options, FieldTable::default()).await.unwrap();
+    channel
+        .queue_bind(
+            queue.as_str().into(),
+            exchange.as_str().into(),
+            "#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let _ = conn.close(200, "declared".into()).await;
+    queue
+}
+
+/// Every message in `queue` now: (slot, seq, "<routing key> <entity id> v<version>", routing key).
+pub async fn drain(amqp: &str, queue: &str, expect_at_least: usize) -> Vec<(u32, u64, String, String)> {
+    use lapin::options::{BasicAckOptions, BasicConsumeOptions};
+    use lapin::types::{AMQPValue, FieldTable};
+    let conn = lapin::Connection::connect(amqp, lapin::ConnectionProperties::default()).await.unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    let mut consumer = channel
+        .basic_consume(queue.into(), "audit".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    loop {
+        let wait = if out.len() >= expect_at_least { Duration::from_secs(2) } else { Duration::from_secs(15) };
+        let Ok(Some(Ok(delivery))) = tokio::time::timeout(wait, consumer.next()).await else { break };
+        let headers = delivery.properties.headers().clone().unwrap_or_default();
+        let slot = match headers.inner().get("x-slot") {
+            Some(AMQPValue::LongUInt(s)) => *s,
+            other => panic!("event without x-slot: {other:?}"),
+        };
+        let seq = match headers.inner().get("x-seq") {
+            Some(AMQPValue::LongLongInt(s)) => *s as u64,
+            other => panic!("event without x-seq: {other:?}"),
+        };
+        let payload: serde_json::Value = serde_json::from_slice(&delivery.data).unwrap();
+        let identity = format!("{} {} v{}", delivery.routing_key, payload["id"], payload["version"]);
+        out.push((slot, seq, identity, delivery.routing_key.to_string()));
+        delivery.ack(BasicAckOptions::default()).await.unwrap();
+    }
+    let _ = conn.close(200, "drained".into()).await;
+    out
+}

@@ -1,0 +1,110 @@
+//! The cluster against the real RabbitMQ on 127.0.0.1:5672: real `ticketing` processes on
+//! random ports, each with its own data dir, and a cluster name (the prefix of every queue and
+//! exchange) unique to the test. RabbitMQ must be reachable: these tests fail, never skip,
+//! when it is not (`scripts/test` starts it).
+
+#[path = "../api/process.rs"]
+mod process;
+
+mod contract;
+mod faults;
+mod helpers;
+
+use helpers::*;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_created_on_one_node_is_bought_on_another_and_paid_on_a_third() {
+    let cluster = TestCluster::start(&["node-1", "node-2", "node-3"], &[]).await;
+    let [a, b, c] = [&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]];
+    let seller = a.sign_up("seller@example.com").await;
+    let buyer = b.sign_up("buyer@example.com").await;
+    // Each signed up through one node and lives on the node of its email's slot: signing in
+    // through every node works.
+    for node in &cluster.nodes {
+        assert_eq!(node.account("signin", "buyer@example.com").await.status(), StatusCode::OK, "{}", node.id);
+    }
+    let ticket = a.create_ticket(&seller, "concert", 20).await;
+    let unsold = a.create_ticket(&seller, "opera", 30).await;
+    let id = ticket["id"].as_str().unwrap();
+    for node in &cluster.nodes {
+        let (status, seen) = node.get(&format!("/api/tickets/{id}"), None).await;
+        assert_eq!((status, seen["title"].clone()), (StatusCode::OK, json!("concert")), "{}", node.id);
+    }
+    let (status, order) = b.post("/api/orders", &buyer, json!({"ticketId": id})).await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    let order_id = order["id"].as_str().unwrap();
+    // The buyer reads its own write through the node it used, at once.
+    let (_, mine) = b.get("/api/orders", Some(&buyer)).await;
+    assert!(mine.as_array().unwrap().iter().any(|o| o["id"] == order["id"]), "{mine}");
+    let (status, paid) = c.post("/api/payments", &buyer, json!({"orderId": order_id, "token": "tok_visa"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{paid}");
+    // Every node's lists agree within a second: the sold ticket is gone from sale, the other
+    // is listed, and the buyer's order is complete.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    for node in &cluster.nodes {
+        loop {
+            let (_, listed) = node.get("/api/tickets", None).await;
+            let ids: Vec<&str> = listed.as_array().unwrap().iter().filter_map(|t| t["id"].as_str()).collect();
+            let (_, orders) = node.get("/api/orders", Some(&buyer)).await;
+            let agreed = ids == [unsold["id"].as_str().unwrap()]
+                && orders.as_array().unwrap().iter().any(|o| o["id"] == order["id"] && o["status"] == "complete");
+            if agreed {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{} disagrees after 1 s: tickets {ids:?}, orders {orders}", node.id);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hundred_buyers_over_three_nodes_for_one_ticket_make_exactly_one_order() {
+    let cluster = TestCluster::start(&["node-1", "node-2", "node-3"], &[]).await;
+    let seller = cluster.nodes[0].sign_up("seller@example.com").await;
+    let ticket = cluster.nodes[0].create_ticket(&seller, "flash", 10).await;
+    let id = ticket["id"].as_str().unwrap().to_string();
+    let mut tasks = Vec::new();
+    for i in 0..300 {
+        let node = cluster.nodes[i % 3].clone();
+        let buyer = cluster.mint_user(&format!("buyer{i}@example.com"));
+        let id = id.clone();
+        tasks.push(tokio::spawn(async move { node.post("/api/orders", &buyer, json!({"ticketId": id})).await.0 }));
+    }
+    let mut statuses = std::collections::BTreeMap::new();
+    for task in tasks {
+        *statuses.entry(task.await.unwrap().as_u16()).or_insert(0) += 1;
+    }
+    assert_eq!(statuses.get(&201), Some(&1), "{statuses:?}");
+    assert_eq!(statuses.get(&400), Some(&299), "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_configured_to_own_the_same_shards_cannot_both_serve_them() {
+    let cluster = TestCluster::start(&["node-1"], &[]).await;
+    // A second node whose configuration (members = itself) also gives it every shard.
+    let dir = tempfile::tempdir().unwrap();
+    let (status, stderr) = cluster.run_to_exit("node-2", &["node-2"], dir.path());
+    assert!(!status.success(), "the second owner must not start");
+    assert!(stderr.contains("served by another node"), "a clear reason: {stderr}");
+    // The first is unaffected.
+    let seller = cluster.nodes[0].sign_up("seller@example.com").await;
+    cluster.nodes[0].create_ticket(&seller, "still here", 5).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_configuration_would_move_shards_it_holds_refuses_to_start() {
+    let mut cluster = TestCluster::start(&["node-1"], &[]).await;
+    let seller = cluster.nodes[0].sign_up("seller@example.com").await;
+    for i in 0..20 {
+        cluster.nodes[0].create_ticket(&seller, &format!("t{i}"), 5).await;
+    }
+    let data = cluster.members[0].data.path().to_path_buf();
+    cluster.members[0].stop();
+    // The same data dir, now told to share its shards with node-2.
+    let (status, stderr) = cluster.run_to_exit_in("node-1", &["node-1", "node-2"], &data, 2);
+    assert!(!status.success());
+    assert!(stderr.contains("would move shards"), "{stderr}");
+}
