@@ -22,16 +22,6 @@ pub const DEADLINE_MS: &str = "x-deadline-ms";
 pub const REQUEST_ID: &str = "x-request-id";
 pub const FROM: &str = "x-from";
 
-tokio::task_local! {
-    /// The id of the HTTP request being served (set by the HTTP layer), carried to the owner.
-    pub static REQUEST: String;
-}
-
-/// The current request id, if any.
-pub fn current_request_id() -> String {
-    REQUEST.try_with(Clone::clone).unwrap_or_default()
-}
-
 impl Cluster {
     /// Sends `request` to the owner of `shard` and waits at most `timeout` for its reply.
     pub async fn forward(&self, shard: Shard, request: &Request, timeout: Duration) -> Result<Reply, EntityError> {
@@ -46,7 +36,11 @@ impl Cluster {
         };
         self.metrics().forwarded(label, started.elapsed());
         match outcome {
-            Ok(bytes) => Ok(wire::decode::<Reply>(&bytes)?),
+            // A reply this release cannot read (an owner on another wire version): 503.
+            Ok(bytes) => wire::decode::<Reply>(&bytes).map_err(|e| {
+                tracing::warn!(shard = shard.0, error = %e, "a reply from the owning node could not be read");
+                EntityError::Unavailable
+            }),
             Err(Forward::Timeout) => Err(EntityError::NoReply),
             Err(Forward::Failed(e)) => {
                 tracing::warn!(shard = shard.0, error = %e, "forwarding failed");
@@ -80,7 +74,7 @@ impl Cluster {
         headers.insert(EPOCH.into(), AMQPValue::LongUInt(self.map().epoch()));
         headers.insert(DEADLINE_MS.into(), AMQPValue::LongLongInt(deadline_ms));
         headers.insert(FROM.into(), AMQPValue::LongString(LongString::from(self.map().me())));
-        headers.insert(REQUEST_ID.into(), AMQPValue::LongString(LongString::from(current_request_id())));
+        headers.insert(REQUEST_ID.into(), AMQPValue::LongString(LongString::from(crate::observability::current_request_id())));
         let mut properties = BasicProperties::default()
             .with_correlation_id(id.as_str().into())
             .with_expiration(timeout.as_millis().max(1).to_string().into())

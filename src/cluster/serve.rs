@@ -42,7 +42,7 @@ pub(super) async fn one(cluster: Cluster, handler: Arc<dyn Handler>, delivery: D
     } else {
         match wire::decode::<Request>(&delivery.data) {
             Ok(request) => {
-                let run = super::rpc::REQUEST.scope(request_id.clone(), handler.serve(request));
+                let run = crate::observability::REQUEST_ID.scope(request_id.clone(), handler.serve(request));
                 run.instrument(span.clone()).await
             }
             Err(e) => {

@@ -1,4 +1,5 @@
-//! `/healthz` (the process is up), `/readyz` (storage answers) and `/metrics` (Prometheus).
+//! `/healthz` (the process is up), `/readyz` (storage answers and, in a cluster, the broker
+//! link is up) and `/metrics` (Prometheus).
 
 use super::AppState;
 use actix_web::{web, HttpResponse};
@@ -15,13 +16,17 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    // In a cluster: the link, the map epoch and the shards this node serves now.
+    let cluster = state.app.cluster_status();
     match state.app.ready() {
-        Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready", "storage": "ok" })),
+        Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready", "storage": "ok", "cluster": cluster })),
         Err(e) => {
-            tracing::warn!(error = %e, "storage not ready");
+            let link_down = cluster.as_ref().is_some_and(|c| !c.link_up);
+            tracing::warn!(error = %e, link_down, "not ready");
+            let message = if link_down { "The broker link is down" } else { "Storage is not ready" };
             HttpResponse::ServiceUnavailable()
                 .insert_header(("Retry-After", "1"))
-                .json(json!({ "errors": [{ "message": "Storage is not ready" }] }))
+                .json(json!({ "errors": [{ "message": message }], "cluster": cluster }))
         }
     }
 }

@@ -135,8 +135,17 @@ pub async fn observe(
     let method = req.method().to_string();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let metrics = state.as_ref().map(|s| s.app.metrics().clone());
-    let span = tracing::info_span!("request", %method, %route, status = tracing::field::Empty);
-    let outcome = AssertUnwindSafe(next.call(req).instrument(span.clone())).catch_unwind().await;
+    // The caller's request id if it sent a sane one, else a new one; logged on every line of
+    // the request, sent back, and carried to another node with a forwarded request.
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_string);
+    let span = tracing::info_span!("request", %method, %route, %request_id, status = tracing::field::Empty);
+    let call = crate::observability::REQUEST_ID.scope(request_id.clone(), next.call(req));
+    let outcome = AssertUnwindSafe(call.instrument(span.clone())).catch_unwind().await;
     let status = match &outcome {
         Ok(Ok(res)) => res.status(),
         Ok(Err(e)) => e.as_response_error().status_code(),
@@ -149,7 +158,13 @@ pub async fn observe(
         metrics.request(&method, &route, status.as_u16(), started.elapsed());
     }
     match outcome {
-        Ok(result) => result,
+        Ok(Ok(mut res)) => {
+            if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&request_id) {
+                res.headers_mut().insert(actix_web::http::header::HeaderName::from_static("x-request-id"), value);
+            }
+            Ok(res)
+        }
+        Ok(Err(e)) => Err(e),
         Err(_) => {
             tracing::error!(parent: &span, "request handler panicked");
             Err(ApiError::internal("handler panicked").into())

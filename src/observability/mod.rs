@@ -175,6 +175,17 @@ impl Metrics {
     }
 }
 
+tokio::task_local! {
+    /// The id of the request being served: an HTTP request's (its `X-Request-Id`, or a new
+    /// one), carried with a forwarded request to the owning node, so both nodes log it.
+    pub static REQUEST_ID: String;
+}
+
+/// The id of the request being served, or empty outside one.
+pub fn current_request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
 /// Installs the global `tracing` subscriber: human-readable or JSON lines, on stderr (stdout
 /// carries only the "listening on" line that scripts read).
 pub fn init_logging(level: &str, json: bool) {

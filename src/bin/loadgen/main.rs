@@ -40,8 +40,9 @@ pub struct Config {
     scale_pending: usize,
     #[arg(long, default_value_t = 100_000)]
     scale_live: usize,
-    /// Scenarios to run (comma-separated): ceiling,marketplace,flash,hot,browse,scale.
-    #[arg(long, default_value = "ceiling,marketplace,flash,hot,browse,scale")]
+    /// Scenarios to run (comma-separated): ceiling,marketplace,flash,hot,browse,scale,cluster
+    /// (cluster needs RabbitMQ: `BENCH_AMQP`, default the local broker).
+    #[arg(long, default_value = "ceiling,marketplace,flash,hot,browse,scale,cluster")]
     only: String,
     /// Where the Markdown report goes (also printed).
     #[arg(long, default_value = "target/bench/latest.md")]

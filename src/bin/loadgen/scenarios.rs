@@ -43,6 +43,9 @@ pub fn run_all(config: &Config) -> anyhow::Result<Report> {
     if config.runs("scale") {
         scale(config, &binary, &env, &mut report)?;
     }
+    if config.runs("cluster") {
+        cluster(config, &binary, &env, &mut report)?;
+    }
     Ok(report)
 }
 
@@ -156,10 +159,36 @@ fn marketplace(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow
         setup.elapsed().as_secs_f64(),
         tickets.len() as f64 / setup.elapsed().as_secs_f64()
     ));
-    let seconds = config.seconds;
     let disk = flushes(addr)?;
-    let (ids, who) = (Arc::clone(&tickets), Arc::clone(&buyer));
-    let run = load::run(addr, 2, config.connections, move |c, mut conn| {
+    let run = reserve_and_cancel(config, addr, &tickets, &buyer)?;
+    disk_fact(report, "marketplace", disk, flushes(addr)?, &run);
+    let reserved = run.rec.count(201);
+    report.row(
+        format!(
+            "marketplace: reserve + cancel ({} tickets; {:.0} steps/s)",
+            tickets.len(),
+            reserved as f64 / run.elapsed.as_secs_f64()
+        ),
+        run.rate(),
+        &run.rec,
+    );
+    if run.rec.count(503) > 0 {
+        report.fact(format!(
+            "marketplace: {} 503s, {} with Retry-After",
+            run.rec.count(503),
+            run.rec.retry_after_on_503
+        ));
+    }
+    check_orders(addr, config.connections, &buyer, &run.rec.notes, report)?;
+    Ok(tickets.to_vec())
+}
+
+/// The marketplace loop through `addr`: reserve a random ticket, cancel the order; notes name
+/// every acknowledged order (`A ticket order`) and cancel (`C order`) for [`check_orders`].
+fn reserve_and_cancel(config: &Config, addr: SocketAddr, tickets: &Arc<[String]>, buyer: &Arc<String>) -> anyhow::Result<load::Run> {
+    let seconds = config.seconds;
+    let (ids, who) = (Arc::clone(tickets), Arc::clone(buyer));
+    load::run(addr, 2, config.connections, move |c, mut conn| {
         let (ids, buyer) = (Arc::clone(&ids), Arc::clone(&who));
         async move {
             let mut rec = Recorder::default();
@@ -187,27 +216,79 @@ fn marketplace(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow
             }
             rec
         }
+    })
+}
+
+/// Two nodes over RabbitMQ: `a` owns every shard, `b` owns none and forwards. The same
+/// reserve + cancel loop runs against each, so the ratio is the cost of the hop.
+fn cluster(config: &Config, binary: &std::path::Path, env: &[(&str, String)], report: &mut Report) -> anyhow::Result<()> {
+    let tag = run_tag();
+    let name = format!("bench{}", tag % 1_000_000_000);
+    let amqp = std::env::var("BENCH_AMQP").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    let node = |id: &str| {
+        let mut env: Vec<(&str, String)> = env.to_vec();
+        env.extend([
+            ("TICKETING_CLUSTER__AMQP_URL", amqp.clone()),
+            ("TICKETING_CLUSTER__NAME", name.clone()),
+            ("TICKETING_CLUSTER__NODE_ID", id.to_string()),
+            ("TICKETING_CLUSTER__MEMBERS", "a".to_string()),
+        ]);
+        env
+    };
+    let (data_a, data_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let owner = Server::ticketing(binary, data_a.path(), &node("a"))?;
+    let gateway = Server::ticketing(binary, data_b.path(), &node("b"))?;
+    let seller = signup_one(owner.addr, &format!("seller-{tag}@bench.test"))?;
+    let buyer = Arc::new(signup_one(owner.addr, &format!("buyer-{tag}@bench.test"))?);
+    let tickets: Arc<[String]> = create_tickets(owner.addr, config.connections, &seller, config.tickets)?.into();
+    let ceiling = load::run(gateway.addr, 2, config.connections, {
+        let seconds = config.seconds;
+        move |_, mut conn| async move {
+            let mut rec = Recorder::default();
+            let end = until(seconds);
+            while Instant::now() < end {
+                timed(&mut conn, &mut rec, &request("GET", "/healthz", None, None)).await;
+            }
+            rec
+        }
     })?;
-    disk_fact(report, "marketplace", disk, flushes(addr)?, &run);
-    let reserved = run.rec.count(201);
-    report.row(
-        format!(
-            "marketplace: reserve + cancel ({} tickets; {:.0} steps/s)",
-            tickets.len(),
-            reserved as f64 / run.elapsed.as_secs_f64()
-        ),
-        run.rate(),
-        &run.rec,
-    );
-    if run.rec.count(503) > 0 {
-        report.fact(format!(
-            "marketplace: {} 503s, {} with Retry-After",
-            run.rec.count(503),
-            run.rec.retry_after_on_503
-        ));
+    report.row("cluster: gateway node `/healthz` (its ceiling)", ceiling.rate(), &ceiling.rec);
+    let local = reserve_and_cancel(config, owner.addr, &tickets, &buyer)?;
+    report.row("cluster: reserve + cancel on the owning node", local.rate(), &local.rec);
+    check_orders(owner.addr, config.connections, &buyer, &local.rec.notes, report)?;
+    let forwarded = reserve_and_cancel(config, gateway.addr, &tickets, &buyer)?;
+    report.row("cluster: reserve + cancel through a node that owns nothing (forwarded)", forwarded.rate(), &forwarded.rec);
+    check_orders(gateway.addr, config.connections, &buyer, &forwarded.rec.notes, report)?;
+    report.fact(format!(
+        "cluster: forwarded reserve + cancel at {:.2} of the local rate ({:.0} vs {:.0} req/s); p50 {:.2} vs {:.2} ms, p99 {:.2} vs {:.2} ms",
+        forwarded.rate() / local.rate().max(1.0),
+        forwarded.rate(),
+        local.rate(),
+        forwarded.rec.percentile_ms(50.0),
+        local.rec.percentile_ms(50.0),
+        forwarded.rec.percentile_ms(99.0),
+        local.rec.percentile_ms(99.0),
+    ));
+    gateway.stop();
+    owner.stop();
+    block_on(delete_broker_objects(&amqp, &name, &["a", "b"]))?;
+    Ok(())
+}
+
+/// Removes a benchmark cluster's durable queues and exchanges from the broker.
+async fn delete_broker_objects(amqp: &str, name: &str, nodes: &[&str]) {
+    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+    let Ok(conn) = lapin::Connection::connect(amqp, lapin::ConnectionProperties::default()).await else { return };
+    let Ok(channel) = conn.create_channel().await else { return };
+    let mut queues: Vec<String> = nodes.iter().map(|id| format!("{name}.events.{id}")).collect();
+    queues.push(format!("{name}.dead"));
+    for q in queues {
+        let _ = channel.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await;
     }
-    check_orders(addr, config.connections, &buyer, &run.rec.notes, report)?;
-    Ok(tickets.to_vec())
+    for x in [format!("{name}.events"), format!("{name}.dead")] {
+        let _ = channel.exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default()).await;
+    }
+    let _ = conn.close(200, "done".into()).await;
 }
 
 /// Every acknowledged order is readable; every acknowledged cancel reads `cancelled`; no
