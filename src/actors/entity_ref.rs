@@ -93,7 +93,9 @@ impl<A: Entity> EntityRef<A> {
                         tracing::warn!(shard = shard.0, reason, "the owning node refused a forwarded command");
                         Err(EntityError::Unavailable)
                     }
-                    Reply::Account(_) => Err(EntityError::UnexpectedReply(A::command_name(&command).into())),
+                    Reply::Account(_) | Reply::Ticket(_) => {
+                        Err(EntityError::UnexpectedReply(A::command_name(&command).into()))
+                    }
                 }
             }
         }

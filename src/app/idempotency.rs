@@ -51,8 +51,21 @@ pub enum Claim {
     Replay(StoredResponse),
 }
 
+/// The digest that names a caller's key: its record, and the slot of what a create made with it.
+pub fn key_digest(scope: &str, key: &str) -> [u8; 32] {
+    Sha256::digest(format!("{scope}\0{key}").as_bytes()).into()
+}
+
 fn storage_key(scope: &str, key: &str) -> Vec<u8> {
-    keys::idempotency(&Sha256::digest(format!("{scope}\0{key}").as_bytes()).into())
+    keys::idempotency(&key_digest(scope, key))
+}
+
+/// The ticket a keyed create made (`keys::created_for_key`).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct CreatedFor(pub crate::domain::TicketId);
+
+impl Record for CreatedFor {
+    const KIND: Kind = Kind::Idempotency;
 }
 
 impl App {

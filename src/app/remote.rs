@@ -71,7 +71,9 @@ impl App {
                 tracing::warn!(reason, "the owning node refused an account request");
                 Err(AppError::Unavailable)
             }
-            Reply::Entity(_) => Err(AppError::Internal("an entity reply to an account request".into())),
+            Reply::Entity(_) | Reply::Ticket(_) => {
+                Err(AppError::Internal("an unexpected reply to an account request".into()))
+            }
         }
     }
 
@@ -127,6 +129,12 @@ impl Handler for App {
                         return Reply::Account(Err(AppError::Unavailable));
                     }
                     Reply::Account(self.serve_account(request).await)
+                }
+                Request::CreateTicket { seller, draft, key } => {
+                    if self.entities.place(crate::storage::keys::slot_of_digest(&key)) != Place::Local {
+                        return Reply::Ticket(Err(AppError::Unavailable));
+                    }
+                    Reply::Ticket(self.create_ticket(seller, draft, Some(key)).await)
                 }
             }
         })

@@ -4,6 +4,7 @@
 
 use crate::actors::EntityError;
 use crate::app::{AppError, Session};
+use crate::domain::{Ticket, TicketDraft, UserId};
 use serde::{Deserialize, Serialize};
 
 /// A request for the node that owns the shard.
@@ -15,6 +16,9 @@ pub enum Request {
     Entity { kind: String, id: Vec<u8>, command: Vec<u8>, timeout_ms: Option<u64> },
     /// An account use case (a user lives in the slot of its email).
     Account(AccountRequest),
+    /// A ticket created with an `Idempotency-Key`: it lives in the slot of the key's digest, on
+    /// the node that also keeps which ticket the key made.
+    CreateTicket { seller: UserId, draft: TicketDraft, key: [u8; 32] },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -31,6 +35,7 @@ pub enum Reply {
     Entity(Result<Vec<u8>, EntityError>),
     /// A session (sign-up, sign-in, refresh), nothing (sign-out), or why not.
     Account(Result<Option<Session>, AppError>),
+    Ticket(Result<Ticket, AppError>),
     /// The owner refused the request before running it (another epoch, an unknown message).
     Refused(String),
 }

@@ -109,6 +109,9 @@ struct Inner {
     handler: OnceLock<Arc<dyn Handler>>,
     handler_set: Notify,
     metrics: Metrics,
+    /// Test-only fault (`testing.crash_at = "drop_forwarded_reply"`): the first reply this
+    /// node would send to a forwarded request is lost, as if the link dropped it.
+    drop_a_reply: std::sync::atomic::AtomicBool,
 }
 
 impl Cluster {
@@ -127,6 +130,7 @@ impl Cluster {
             handler: OnceLock::new(),
             handler_set: Notify::new(),
             metrics,
+            drop_a_reply: std::sync::atomic::AtomicBool::new(settings.testing.crash_at == "drop_forwarded_reply"),
         }));
         // The link lives on its own thread, apart from the HTTP workers and the actors.
         let arbiter = actix::Arbiter::new();

@@ -74,7 +74,10 @@ impl Cluster {
         headers.insert(EPOCH.into(), AMQPValue::LongUInt(self.map().epoch()));
         headers.insert(DEADLINE_MS.into(), AMQPValue::LongLongInt(deadline_ms));
         headers.insert(FROM.into(), AMQPValue::LongString(LongString::from(self.map().me())));
-        headers.insert(REQUEST_ID.into(), AMQPValue::LongString(LongString::from(crate::observability::current_request_id())));
+        headers.insert(
+            REQUEST_ID.into(),
+            AMQPValue::LongString(LongString::from(crate::observability::current_request_id())),
+        );
         let mut properties = BasicProperties::default()
             .with_correlation_id(id.as_str().into())
             .with_expiration(timeout.as_millis().max(1).to_string().into())

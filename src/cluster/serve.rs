@@ -56,6 +56,10 @@ pub(super) async fn one(cluster: Cluster, handler: Arc<dyn Handler>, delivery: D
         return;
     };
     let Some(session) = cluster.session() else { return };
+    if cluster.0.drop_a_reply.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        tracing::warn!(parent: &span, "fault injection: this reply is dropped");
+        return;
+    }
     let body = match wire::encode(&reply) {
         Ok(body) => body,
         Err(e) => {

@@ -31,8 +31,19 @@ fn draft(body: &JsonObject, updating: bool) -> Result<TicketDraft, ApiError> {
     })
 }
 
-async fn create(state: web::Data<AppState>, user: AuthUser, body: JsonObject) -> Result<HttpResponse, ApiError> {
-    let ticket = state.app.create_ticket(user.id, draft(&body, false)?).await?;
+async fn create(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: JsonObject,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    // With an Idempotency-Key the ticket is made once, whichever node a retry goes through.
+    let key = req
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(|k| crate::app::idempotency::key_digest(&user.id.to_string(), k));
+    let ticket = state.app.create_ticket(user.id, draft(&body, false)?, key).await?;
     Ok(HttpResponse::Created().json(json::ticket(&ticket)))
 }
 

@@ -25,6 +25,8 @@ pub const WEBHOOK_EVENT: u8 = b'w';
 pub const CHARGE: u8 = b'c';
 pub const REFUNDED_CHARGE: u8 = b'R';
 pub const IDEMPOTENCY: u8 = b'k';
+/// The ticket a create with an `Idempotency-Key` made, by the key's digest.
+pub const CREATED_FOR_KEY: u8 = b'K';
 /// The last outbox sequence number handed out in the slot (8 bytes, big-endian).
 pub const OUTBOX_SEQ: u8 = b'q';
 /// Outbox records that could not be decoded, moved aside so the rest keeps flowing.
@@ -111,7 +113,14 @@ pub fn charge(slot: Slot, idempotency_key: &str) -> Vec<u8> {
 }
 /// An idempotency record, named by the digest of (caller, key); its slot is the digest's.
 pub fn idempotency(digest: &[u8; 32]) -> Vec<u8> {
-    slotted(Slot::from_field(u16::from_be_bytes([digest[0], digest[1]])), IDEMPOTENCY, &[digest])
+    slotted(slot_of_digest(digest), IDEMPOTENCY, &[digest])
+}
+/// The slot of an `Idempotency-Key` digest: a create with that key lives there.
+pub fn slot_of_digest(digest: &[u8; 32]) -> Slot {
+    Slot::from_field(u16::from_be_bytes([digest[0], digest[1]]))
+}
+pub fn created_for_key(digest: &[u8; 32]) -> Vec<u8> {
+    slotted(slot_of_digest(digest), CREATED_FOR_KEY, &[digest])
 }
 pub fn quarantined(original: &[u8]) -> Vec<u8> {
     slotted(slot_of(original).unwrap_or(Slot(0)), QUARANTINE, &[original])

@@ -156,3 +156,34 @@ async fn cutting_every_broker_connection_loses_no_acknowledged_write_and_no_even
         per_slot.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_whose_reply_was_lost_is_retried_through_another_node_with_one_effect() {
+    // The owner of every shard loses its first reply to a forwarded request.
+    let cluster = TestCluster::start_with(
+        &["owner"],
+        &["b", "c"],
+        &[("TICKETING_TESTING__CRASH_AT", "drop_forwarded_reply"), ("TICKETING_ACTORS__ASK_TIMEOUT_MS", "1000")],
+    )
+    .await;
+    let seller = cluster.mint_user("seller@example.com");
+    let create = |node: &ClusterNode| {
+        let req = reqwest::Client::new()
+            .post(node.url("/api/tickets"))
+            .header("Idempotency-Key", "sell-once")
+            .json(&json!({"title": "once", "price": 12}));
+        let node = node.clone();
+        let seller = seller.clone();
+        async move { node.send(req, Some(&seller)).await }
+    };
+    let (status, body) = create(&cluster.nodes[1]).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "the reply was lost: {body}");
+    let (status, first) = create(&cluster.nodes[2]).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let (status, again) = create(&cluster.nodes[0]).await;
+    assert_eq!((status, &again["id"]), (StatusCode::CREATED, &first["id"]), "the original ticket, through any node");
+    let (_, listed) = cluster.nodes[0].get("/api/tickets", None).await;
+    let made: Vec<_> = listed.as_array().unwrap().iter().filter(|t| t["title"] == "once").collect();
+    assert_eq!(made.len(), 1, "one effect: {listed}");
+    assert_eq!(made[0]["id"], first["id"]);
+}

@@ -185,7 +185,12 @@ fn marketplace(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow
 
 /// The marketplace loop through `addr`: reserve a random ticket, cancel the order; notes name
 /// every acknowledged order (`A ticket order`) and cancel (`C order`) for [`check_orders`].
-fn reserve_and_cancel(config: &Config, addr: SocketAddr, tickets: &Arc<[String]>, buyer: &Arc<String>) -> anyhow::Result<load::Run> {
+fn reserve_and_cancel(
+    config: &Config,
+    addr: SocketAddr,
+    tickets: &Arc<[String]>,
+    buyer: &Arc<String>,
+) -> anyhow::Result<load::Run> {
     let seconds = config.seconds;
     let (ids, who) = (Arc::clone(tickets), Arc::clone(buyer));
     load::run(addr, 2, config.connections, move |c, mut conn| {
@@ -221,7 +226,12 @@ fn reserve_and_cancel(config: &Config, addr: SocketAddr, tickets: &Arc<[String]>
 
 /// Two nodes over RabbitMQ: `a` owns every shard, `b` owns none and forwards. The same
 /// reserve + cancel loop runs against each, so the ratio is the cost of the hop.
-fn cluster(config: &Config, binary: &std::path::Path, env: &[(&str, String)], report: &mut Report) -> anyhow::Result<()> {
+fn cluster(
+    config: &Config,
+    binary: &std::path::Path,
+    env: &[(&str, String)],
+    report: &mut Report,
+) -> anyhow::Result<()> {
     let tag = run_tag();
     let name = format!("bench{}", tag % 1_000_000_000);
     let amqp = std::env::var("BENCH_AMQP").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
@@ -257,7 +267,11 @@ fn cluster(config: &Config, binary: &std::path::Path, env: &[(&str, String)], re
     report.row("cluster: reserve + cancel on the owning node", local.rate(), &local.rec);
     check_orders(owner.addr, config.connections, &buyer, &local.rec.notes, report)?;
     let forwarded = reserve_and_cancel(config, gateway.addr, &tickets, &buyer)?;
-    report.row("cluster: reserve + cancel through a node that owns nothing (forwarded)", forwarded.rate(), &forwarded.rec);
+    report.row(
+        "cluster: reserve + cancel through a node that owns nothing (forwarded)",
+        forwarded.rate(),
+        &forwarded.rec,
+    );
     check_orders(gateway.addr, config.connections, &buyer, &forwarded.rec.notes, report)?;
     report.fact(format!(
         "cluster: forwarded reserve + cancel at {:.2} of the local rate ({:.0} vs {:.0} req/s); p50 {:.2} vs {:.2} ms, p99 {:.2} vs {:.2} ms",
