@@ -1,4 +1,5 @@
-//! The `ticketing` binary: `ticketing serve [--config FILE]`.
+//! The `ticketing` binary: `ticketing serve [--config FILE]`, and `ticketing shard export` /
+//! `import` for moving a shard between stopped nodes (and backups).
 
 use clap::{Parser, Subcommand};
 
@@ -25,10 +26,41 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Moves shards between stopped nodes (README "Running a cluster"), and backs them up.
+    #[command(subcommand)]
+    Shard(ShardCommand),
+}
+
+#[derive(Subcommand)]
+enum ShardCommand {
+    /// Writes one shard of this node's data dir to a file.
+    Export {
+        #[arg(long)]
+        shard: u32,
+        #[arg(long)]
+        out: PathBuf,
+        /// Also delete the shard from this data dir (a move, not a backup).
+        #[arg(long)]
+        remove: bool,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Loads a shard file into this node's data dir.
+    Import {
+        #[arg(long = "in")]
+        input: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
-    let Command::Serve { config } = Cli::parse().command;
+    let command = Cli::parse().command;
+    let config = match &command {
+        Command::Serve { config }
+        | Command::Shard(ShardCommand::Export { config, .. })
+        | Command::Shard(ShardCommand::Import { config, .. }) => config.clone(),
+    };
     let settings = match Settings::load(config.as_deref()) {
         Ok(s) => s,
         Err(e) => {
@@ -37,6 +69,27 @@ fn main() -> ExitCode {
         }
     };
     ticketing::observability::init_logging(&settings.log.level, settings.log.format == LogFormat::Json);
+    if let Command::Shard(shard) = command {
+        use ticketing::cluster::shard_move;
+        let done = actix_web::rt::System::new().block_on(async {
+            match shard {
+                ShardCommand::Export { shard, out, remove, .. } => {
+                    shard_move::export(&settings, shard, &out, remove).await
+                }
+                ShardCommand::Import { input, .. } => shard_move::import(&settings, &input).await,
+            }
+        });
+        return match done {
+            Ok(summary) => {
+                println!("{summary}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ticketing: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match actix_web::rt::System::new().block_on(serve(settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -12,6 +12,7 @@
 //!   is down has no queue, so the broker returns the request at once and the caller answers
 //!   503) and matching replies by correlation id on the node's exclusive reply queue.
 //! * [`serve`]: the owner's side: deadline and epoch checks, then the application runs it.
+//! * [`shard_move`]: `ticketing shard export` / `import`: moving a shard by hand, and backups.
 //! * [`events`]: domain events to a topic exchange (persistent, confirmed, de-duplicable by
 //!   slot and sequence) and every other node's events into this node's read model.
 //!
@@ -24,6 +25,7 @@ pub mod placement;
 mod rpc;
 mod serve;
 pub mod shard_map;
+pub mod shard_move;
 
 pub use shard_map::{Shard, ShardMap};
 

@@ -17,6 +17,7 @@ mod outbox;
 mod placement;
 pub mod read_model;
 mod records;
+pub mod shard_file;
 
 pub use envelope::{Kind, Record};
 pub use group_commit::FlushObserver;

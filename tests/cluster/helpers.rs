@@ -118,6 +118,48 @@ impl TestCluster {
     /// Restarts node `i` on its data dir (a new port).
     pub fn restart(&mut self, i: usize) {
         self.kill(i);
+        self.start_node(i);
+    }
+
+    /// Stops every node (SIGTERM), reconfigures all with `members` under `epoch`, adds nodes
+    /// for the members not running yet (fresh data dirs, not started) and returns their indexes.
+    pub fn stop_and_reconfigure(&mut self, members: &[&str], epoch: u32) -> Vec<usize> {
+        for m in &mut self.members {
+            m.stop();
+        }
+        let mut added = Vec::new();
+        for id in members {
+            if !self.ids.iter().any(|known| known == id) {
+                self.ids.push(id.to_string());
+                self.nodes.push(ClusterNode::new(id, "http://not-started"));
+                self.members.push(Member { process: None, data: tempfile::tempdir().unwrap(), env: Vec::new() });
+                added.push(self.ids.len() - 1);
+            }
+        }
+        for i in 0..self.ids.len() {
+            let mut env = self.env(&self.ids[i].clone(), members);
+            env.push(("TICKETING_CLUSTER__EPOCH".into(), epoch.to_string()));
+            self.members[i].env = env;
+        }
+        added
+    }
+
+    /// Runs `ticketing shard <args>` with node `i`'s configuration (the node stopped).
+    pub fn shard_command(&self, i: usize, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_ticketing"))
+            .arg("shard")
+            .args(args)
+            .envs(self.members[i].env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("TICKETING_STORAGE__PATH", self.members[i].data.path())
+            .env("TICKETING_LOG__LEVEL", "warn")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ticketing shard {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts node `i` (stopped or never started) with its configuration.
+    pub fn start_node(&mut self, i: usize) {
         let process = spawn(&self.members[i].env, self.members[i].data.path());
         self.nodes[i].base = process.address.clone();
         self.members[i].process = Some(process);

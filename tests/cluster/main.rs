@@ -9,6 +9,7 @@ mod process;
 mod contract;
 mod faults;
 mod helpers;
+mod moves;
 
 use helpers::*;
 use reqwest::StatusCode;
