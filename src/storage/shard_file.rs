@@ -67,6 +67,10 @@ struct Verifying<R: Read> {
 
 impl<R: Read> Verifying<R> {
     fn take(&mut self, n: usize) -> Result<Vec<u8>, StorageError> {
+        // No record is this large: a damaged length must not allocate gigabytes.
+        if n > 64 << 20 {
+            return Err(corrupt("a record length over 64 MiB: the file is damaged"));
+        }
         let mut buf = vec![0; n];
         self.input.read_exact(&mut buf).map_err(|e| corrupt(format!("truncated: {e}")))?;
         self.digest.update(&buf);
@@ -183,3 +187,7 @@ impl Store {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "shard_file_test.rs"]
+mod tests;
