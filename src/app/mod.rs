@@ -125,7 +125,7 @@ impl App {
     pub fn ready(&self) -> Result<(), AppError> {
         self.store.contains(b"readyz-probe")?;
         self.store.writable()?;
-        if self.entities.cluster().is_some_and(|c| !c.link_up()) {
+        if self.entities.cluster().is_some_and(|c| !c.serving_all()) {
             return Err(AppError::Unavailable);
         }
         Ok(())

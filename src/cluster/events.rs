@@ -36,6 +36,9 @@ pub const EVENT: &str = "x-event";
 const DELIVERY_LIMIT: i32 = 5;
 /// Unacknowledged events in flight to this node's consumer.
 const PREFETCH: u16 = 256;
+/// A node's event queue unused this long (the node removed or renamed) is deleted by the
+/// broker, so that it does not collect every event for ever.
+const UNUSED_QUEUE_EXPIRES_MS: i32 = 7 * 24 * 3600 * 1000;
 
 /// The routing key of an event: its subject with `:` → `.` (`ticket:created` →
 /// `ticket.created`); events the seeds do not publish are under `internal.`.
@@ -90,6 +93,7 @@ pub(super) async fn consume(
     let mut args = quorum();
     args.insert("x-delivery-limit".into(), AMQPValue::LongInt(DELIVERY_LIMIT));
     args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(names.dead_letters().into()));
+    args.insert("x-expires".into(), AMQPValue::LongInt(UNUSED_QUEUE_EXPIRES_MS));
     channel
         .queue_declare(queue.as_str().into(), QueueDeclareOptions { durable: true, ..Default::default() }, args)
         .await?;

@@ -6,7 +6,9 @@
 
 use super::{events, serve, Cluster, Shard};
 use futures_util::StreamExt;
-use lapin::options::{BasicConsumeOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions,
+};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties};
 use std::sync::Arc;
@@ -20,6 +22,10 @@ const LEASE_PATIENCE: Duration = Duration::from_secs(5);
 /// Connection attempts before a starting node gives up (about 15 s with the backoff).
 const START_ATTEMPTS: u32 = 8;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Unacknowledged forwarded requests the broker may push to this node.
+const PREFETCH: u16 = 512;
+/// Forwarded requests this node runs at once.
+pub(super) const IN_FLIGHT: usize = 1024;
 
 /// A live broker session.
 pub struct Session {
@@ -40,18 +46,21 @@ pub(super) async fn run(cluster: Cluster, started: oneshot::Sender<Result<(), St
             Ok((connection, session)) => {
                 attempts = 0;
                 backoff = Duration::from_millis(100);
-                let leases = take_leases(&cluster, &connection).await;
-                if let Err(locked) = &leases {
+                let owned: Vec<Shard> = cluster.map().mine().into_iter().collect();
+                let missing = take_leases(&cluster, &connection, owned, LEASE_PATIENCE).await;
+                if !missing.is_empty() {
                     let reason = format!(
-                        "shards {locked:?} are served by another node (their lease queues are held): two nodes are \
-                         configured to own them; check cluster.members and cluster.node_id on every node"
+                        "shards {:?} are served by another node (their lease queues are held): two nodes are \
+                         configured to own them; check cluster.members and cluster.node_id on every node",
+                        missing.iter().map(|s| s.0).collect::<Vec<_>>()
                     );
                     if let Some(started) = started.take() {
                         let _ = started.send(Err(reason));
                         let _ = connection.close(200, "refusing to start".into()).await;
                         return;
                     }
-                    tracing::error!("{reason}; this node does not serve them");
+                    // After a reconnect the broker may not have dropped the old connection yet.
+                    tracing::error!("{reason}; retrying in the background");
                 }
                 let session = Arc::new(session);
                 cluster.0.session.send_replace(Some(Arc::clone(&session)));
@@ -61,10 +70,13 @@ pub(super) async fn run(cluster: Cluster, started: oneshot::Sender<Result<(), St
                     let _ = started.send(Ok(()));
                 }
                 let handler = cluster.handler().await;
-                if let Err(e) = start_consumers(&cluster, &connection, &session, handler).await {
+                if let Err(e) = start_consumers(&cluster, &connection, &session, Arc::clone(&handler)).await {
                     tracing::warn!(error = %e, "consumers could not start; reconnecting");
                 } else {
-                    wait_for_loss(&connection).await;
+                    tokio::select! {
+                        _ = wait_for_loss(&connection) => {}
+                        _ = retake_leases(&cluster, &connection, missing, handler) => {}
+                    }
                 }
                 lost(&cluster);
                 let _ = connection.close(200, "reconnecting".into()).await;
@@ -118,14 +130,14 @@ async fn connect(cluster: &Cluster) -> Result<(Connection, Session), lapin::Erro
     Ok((connection, Session { channel, reply_queue }))
 }
 
-/// Declares the exclusive queue of every owned shard. A lease another connection holds is
-/// retried for [`LEASE_PATIENCE`]; the shards still held elsewhere are returned.
-async fn take_leases(cluster: &Cluster, connection: &Connection) -> Result<(), Vec<u32>> {
-    let deadline = Instant::now() + LEASE_PATIENCE;
-    let mut missing: Vec<Shard> = cluster.map().mine().into_iter().collect();
+/// Declares the exclusive queue of each of `shards`. A lease another connection holds is
+/// retried for `patience`; the shards still held elsewhere are returned.
+async fn take_leases(cluster: &Cluster, connection: &Connection, shards: Vec<Shard>, patience: Duration) -> Vec<Shard> {
+    let deadline = Instant::now() + patience;
+    let mut missing = shards;
     loop {
         // A refused declare closes its channel, so each round has a fresh one.
-        let Ok(channel) = connection.create_channel().await else { return Err(missing.iter().map(|s| s.0).collect()) };
+        let Ok(channel) = connection.create_channel().await else { return missing };
         let mut still = Vec::new();
         for shard in missing {
             if !channel.status().connected() {
@@ -143,11 +155,8 @@ async fn take_leases(cluster: &Cluster, connection: &Connection) -> Result<(), V
                 }
             }
         }
-        if still.is_empty() {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(still.iter().map(|s| s.0).collect());
+        if still.is_empty() || Instant::now() >= deadline {
+            return still;
         }
         missing = still;
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -176,20 +185,75 @@ async fn start_consumers(
         }
     });
     // Requests for the shards whose lease this node holds.
-    let requests = connection.create_channel().await?;
     let held: Vec<Shard> = cluster.0.held.read().iter().copied().collect();
-    for shard in held {
+    serve_shards(cluster, connection, held, Arc::clone(&handler)).await?;
+    events::consume(cluster, connection, handler).await
+}
+
+/// Consumes the request queues of `shards`. At most [`IN_FLIGHT`] forwarded requests run at
+/// once; beyond that, requests wait in the broker (unacknowledged deliveries are bounded by the
+/// prefetch). A request is acknowledged as it starts: if the connection drops, its exclusive
+/// queue goes with it, so nothing is ever delivered twice.
+async fn serve_shards(
+    cluster: &Cluster,
+    connection: &Connection,
+    shards: Vec<Shard>,
+    handler: Arc<dyn super::Handler>,
+) -> Result<(), lapin::Error> {
+    if shards.is_empty() {
+        return Ok(());
+    }
+    let requests = connection.create_channel().await?;
+    requests.basic_qos(PREFETCH, BasicQosOptions::default()).await?;
+    for shard in shards {
         let queue = cluster.names().shard(shard);
-        let mut consumer =
-            requests.basic_consume(queue.as_str().into(), queue.as_str().into(), no_ack, FieldTable::default()).await?;
+        let mut consumer = requests
+            .basic_consume(
+                queue.as_str().into(),
+                queue.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
         let (cluster, handler) = (cluster.clone(), Arc::clone(&handler));
         actix::spawn(async move {
             while let Some(Ok(delivery)) = consumer.next().await {
-                actix::spawn(serve::one(cluster.clone(), Arc::clone(&handler), delivery));
+                let Ok(permit) = Arc::clone(&cluster.0.intake).acquire_owned().await else { return };
+                if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
+                    tracing::debug!(error = %e, "request ack lost with the link");
+                }
+                let (cluster, handler) = (cluster.clone(), Arc::clone(&handler));
+                actix::spawn(async move {
+                    serve::one(cluster, handler, delivery).await;
+                    drop(permit);
+                });
             }
         });
     }
-    events::consume(cluster, connection, handler).await
+    Ok(())
+}
+
+/// Keeps trying the leases this node owns but could not take (the broker had not yet dropped
+/// its previous connection), and serves each as soon as it is taken.
+async fn retake_leases(
+    cluster: &Cluster,
+    connection: &Connection,
+    mut missing: Vec<Shard>,
+    handler: Arc<dyn super::Handler>,
+) {
+    while !missing.is_empty() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let still = take_leases(cluster, connection, missing.clone(), Duration::ZERO).await;
+        let taken: Vec<Shard> = missing.into_iter().filter(|s| !still.contains(s)).collect();
+        if !taken.is_empty() {
+            tracing::info!(shards = ?taken.iter().map(|s| s.0).collect::<Vec<_>>(), "leases taken");
+            if let Err(e) = serve_shards(cluster, connection, taken, Arc::clone(&handler)).await {
+                tracing::warn!(error = %e, "a taken lease could not be served");
+            }
+        }
+        missing = still;
+    }
+    std::future::pending::<()>().await;
 }
 
 /// Resolves when the connection fails (a missed heartbeat, a closed socket, the broker closing

@@ -114,6 +114,8 @@ struct Inner {
     /// Test-only fault (`testing.crash_at = "drop_forwarded_reply"`): the first reply this
     /// node would send to a forwarded request is lost, as if the link dropped it.
     drop_a_reply: std::sync::atomic::AtomicBool,
+    /// Bounds the forwarded requests running at once (`link::IN_FLIGHT`).
+    intake: Arc<tokio::sync::Semaphore>,
 }
 
 impl Cluster {
@@ -133,6 +135,7 @@ impl Cluster {
             handler_set: Notify::new(),
             metrics,
             drop_a_reply: std::sync::atomic::AtomicBool::new(settings.testing.crash_at == "drop_forwarded_reply"),
+            intake: Arc::new(tokio::sync::Semaphore::new(link::IN_FLIGHT)),
         }));
         // The link lives on its own thread, apart from the HTTP workers and the actors.
         let arbiter = actix::Arbiter::new();
@@ -188,6 +191,11 @@ impl Cluster {
 
     pub fn link_up(&self) -> bool {
         self.0.session.borrow().is_some()
+    }
+
+    /// Whether the link is up and this node holds the lease of every shard it owns.
+    pub fn serving_all(&self) -> bool {
+        self.link_up() && self.0.held.read().len() == self.0.map.mine().len()
     }
 
     pub fn status(&self) -> ClusterStatus {

@@ -14,7 +14,7 @@ fn map(me: &str, members: &[&str], epoch: u32) -> ShardMap {
 async fn write_in_every_slot(store: &Store) {
     for slot in (0..SLOTS).step_by(8) {
         let mut batch = WriteBatch::default();
-        batch.put(keys::slotted(Slot(slot as u16), keys::IDEMPOTENCY, &[b"k"]), &crate::storage::Marker).unwrap();
+        batch.put(keys::slotted(Slot(slot as u16), keys::CHARGE, &[b"k"]), &crate::storage::Marker).unwrap();
         store.commit(batch).await.unwrap();
     }
 }

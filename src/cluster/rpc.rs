@@ -82,53 +82,67 @@ impl Cluster {
             .with_correlation_id(id.as_str().into())
             .with_expiration(timeout.as_millis().max(1).to_string().into())
             .with_headers(headers);
-        let reply = if want_reply {
+        // The entry is removed however this ends, even if the caller's future is dropped.
+        let (reply, _waiting) = if want_reply {
             properties = properties.with_reply_to(session.reply_queue.as_str().into());
             let (tx, rx) = oneshot::channel();
             self.0.pending.insert(id.clone(), tx);
-            Some(rx)
+            (Some(rx), Some(Waiting { cluster: self, id: id.clone() }))
         } else {
-            None
+            (None, None)
         };
-        let sent = async {
-            let confirm = session
-                .channel
-                .basic_publish(
-                    "".into(),
-                    self.names().shard(shard).into(),
-                    BasicPublishOptions { mandatory: true, ..Default::default() },
-                    &body,
-                    properties,
-                )
-                .await?
-                .await?;
-            Ok::<_, lapin::Error>(confirm.take_message().is_none())
+        let publish = session.channel.basic_publish(
+            "".into(),
+            self.names().shard(shard).into(),
+            BasicPublishOptions { mandatory: true, ..Default::default() },
+            &body,
+            properties,
+        );
+        // Not sent: nothing ran (503).
+        let confirm = match tokio::time::timeout_at(until, publish).await {
+            Ok(Ok(confirm)) => confirm,
+            Ok(Err(e)) => return Err(Forward::Failed(e.to_string())),
+            Err(_) => return Err(Forward::LinkDown),
         };
-        let result = match tokio::time::timeout_at(until, sent).await {
-            Ok(Ok(true)) => match reply {
-                None => Ok(Vec::new()),
-                Some(rx) => match tokio::time::timeout_at(until, rx).await {
-                    Ok(Ok(bytes)) => Ok(bytes),
-                    // The sender was dropped: the link went down while waiting.
-                    Ok(Err(_)) => Err(Forward::LinkDown),
-                    Err(_) => Err(Forward::Timeout),
-                },
-            },
-            Ok(Ok(false)) => Err(Forward::Unroutable),
-            Ok(Err(e)) => Err(Forward::Failed(e.to_string())),
-            Err(_) => Err(Forward::Timeout),
+        // Sent: from here on the owner may have run it, so a failure is "no reply" (504),
+        // except a return (no lease queue: the owner is down) or a nack, which ran nothing.
+        let Ok(Ok(confirmation)) = tokio::time::timeout_at(until, confirm).await else {
+            return Err(Forward::Timeout);
         };
-        if result.is_err() {
-            self.0.pending.remove(&id);
+        if confirmation.is_nack() {
+            return Err(Forward::Failed("the broker refused the request (nack)".into()));
         }
-        result
+        if confirmation.take_message().is_some() {
+            return Err(Forward::Unroutable);
+        }
+        let Some(rx) = reply else { return Ok(Vec::new()) };
+        match tokio::time::timeout_at(until, rx).await {
+            Ok(Ok(bytes)) => Ok(bytes),
+            // The link went down while waiting (its pending replies are dropped).
+            Ok(Err(_)) | Err(_) => Err(Forward::Timeout),
+        }
+    }
+}
+
+/// A forwarded request's place in the pending-reply map.
+struct Waiting<'a> {
+    cluster: &'a Cluster,
+    id: String,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.cluster.0.pending.remove(&self.id);
     }
 }
 
 enum Forward {
+    /// Not sent: the link is down.
     LinkDown,
     /// No queue for the shard: its owner is down.
     Unroutable,
+    /// Sent, but no reply in time: it may have run.
     Timeout,
+    /// Not sent, or refused by the broker.
     Failed(String),
 }

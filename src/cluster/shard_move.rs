@@ -70,6 +70,15 @@ pub async fn import(settings: &Settings, input: &Path) -> anyhow::Result<String>
             settings.cluster.shards
         );
     }
+    let slots = ShardMap::new(&settings.cluster).slots(Shard(header.shard));
+    if (header.first_slot, header.end_slot) != (slots.start, slots.end) {
+        bail!(
+            "the file's slots {}..{} are not those of shard {} here",
+            header.first_slot,
+            header.end_slot,
+            header.shard
+        );
+    }
     let store = open(settings)?;
     if store.holds_data_in(header.first_slot..header.end_slot)? {
         bail!("this data dir already holds data of shard {}: import refused", header.shard);

@@ -202,10 +202,11 @@ impl Publisher {
 
     /// Publishes the durable events of one slot, up to one pass.
     ///
-    /// An event whose batch may not be on disk yet is skipped, not waited for: its slot is
-    /// marked again when that batch settles. So are the later events of the same entity (a
-    /// ticket actor behind its output gate may have its next batch settle first, in the same
-    /// writer cycle), which keeps each entity's order; other entities' events go on.
+    /// A slot's events are numbered in the order their batches are queued, and batches settle
+    /// in that order, so the durable ones are a prefix: the pass ends at the first event whose
+    /// batch may not be on disk yet (not waited for: the slot is marked again when it settles).
+    /// Consumers see each slot's events in sequence order, hence each entity's in version
+    /// order.
     pub async fn pass(&self, slot: Slot) -> Result<Pass, String> {
         let scanned =
             self.store.scan_slot_lenient::<StoredEvent>(slot, keys::OUTBOX, PASS).map_err(|e| e.to_string())?;
@@ -213,15 +214,13 @@ impl Publisher {
         let mut done = WriteBatch::default();
         let mut ready = Vec::with_capacity(scanned.len());
         let mut in_flight = 0;
-        let mut held_back = std::collections::HashSet::new();
         for (key, decoded) in scanned {
             match decoded {
                 Ok(event) => {
-                    // The entity id (a String) is only worked out once something is held back.
-                    let held = self.store.outbox_in_flight(slot, event.seq)
-                        || (!held_back.is_empty() && held_back.contains(&event.event.entity_id()));
-                    if held {
-                        held_back.insert(event.event.entity_id());
+                    // A slot's events become durable in number order, so the first one in
+                    // flight ends the pass: everything after it is in flight too, or became
+                    // durable a moment ago and must still go out after it.
+                    if in_flight > 0 || self.store.outbox_in_flight(slot, event.seq) {
                         in_flight += 1;
                     } else {
                         ready.push((key, event));

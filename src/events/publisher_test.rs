@@ -41,19 +41,22 @@ async fn events_are_published_in_order_and_removed_from_the_outbox() {
 }
 
 #[actix_web::test]
-async fn an_event_whose_batch_is_not_durable_is_held_back_without_holding_back_others() {
+async fn events_after_one_still_in_flight_wait_for_it_so_a_slot_goes_out_in_order() {
     let (store, bus, publisher, _dir) = setup();
     let mut pending = WriteBatch::default();
-    store.push_event(&mut pending, SLOT, &event("pending")).unwrap();
-    // Applied but not committed: visible to a scan, not yet on disk.
+    store.push_event(&mut pending, SLOT, &event("first")).unwrap();
+    // Applied but not settled: visible to a scan, not yet known to be on disk.
     store.apply_unchecked_for_tests(&mut pending);
     let mut durable = WriteBatch::default();
-    store.push_event(&mut durable, SLOT, &event("durable")).unwrap();
-    store.commit(durable).await.unwrap();
-    assert_eq!(publisher.pass(SLOT).await.unwrap(), Pass { published: 1, in_flight: 1, more: 0 });
-    assert_eq!(bus.recent()[0].payload_json()["title"], "durable", "a later durable event is not blocked");
+    store.push_event(&mut durable, SLOT, &event("second")).unwrap();
+    store.apply_unchecked_for_tests(&mut durable);
+    durable.settle_for_tests();
+    assert_eq!(publisher.pass(SLOT).await.unwrap(), Pass { published: 0, in_flight: 2, more: 0 });
+    assert!(bus.recent().is_empty(), "the second does not overtake the first");
     pending.settle_for_tests();
-    assert_eq!(publisher.pass(SLOT).await.unwrap(), Pass { published: 1, in_flight: 0, more: 0 });
+    assert_eq!(publisher.pass(SLOT).await.unwrap(), Pass { published: 2, in_flight: 0, more: 0 });
+    let titles: Vec<_> = bus.recent().iter().map(|e| e.payload_json()["title"].clone()).collect();
+    assert_eq!(titles, ["first", "second"]);
 }
 
 #[actix_web::test]

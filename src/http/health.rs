@@ -22,8 +22,15 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready", "storage": "ok", "cluster": cluster })),
         Err(e) => {
             let link_down = cluster.as_ref().is_some_and(|c| !c.link_up);
-            tracing::warn!(error = %e, link_down, "not ready");
-            let message = if link_down { "The broker link is down" } else { "Storage is not ready" };
+            let leases_missing = cluster.as_ref().is_some_and(|c| c.held.len() < c.owned.len());
+            tracing::warn!(error = %e, link_down, leases_missing, "not ready");
+            let message = if link_down {
+                "The broker link is down"
+            } else if leases_missing {
+                "This node does not hold the lease of every shard it owns yet"
+            } else {
+                "Storage is not ready"
+            };
             HttpResponse::ServiceUnavailable()
                 .insert_header(("Retry-After", "1"))
                 .json(json!({ "errors": [{ "message": message }], "cluster": cluster }))

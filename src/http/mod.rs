@@ -142,7 +142,7 @@ pub async fn observe(
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_string);
+        .map_or_else(|| format!("{:016x}", rand::random::<u64>()), str::to_string);
     let span = tracing::info_span!("request", %method, %route, %request_id, status = tracing::field::Empty);
     let call = crate::observability::REQUEST_ID.scope(request_id.clone(), next.call(req));
     let outcome = AssertUnwindSafe(call.instrument(span.clone())).catch_unwind().await;

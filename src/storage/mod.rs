@@ -259,6 +259,8 @@ impl Store {
         queue: impl FnOnce(&mut WriteBatch) -> Result<R, StorageError>,
     ) -> Result<R, StorageError> {
         let (Some(slot), false) = (batch.slot, batch.unnumbered.is_empty()) else { return queue(batch) };
+        // After a failed apply nothing is numbered: its numbers would never reach the disk.
+        self.commit.check()?;
         let outbox = batch.outbox.clone().unwrap_or_else(|| Arc::clone(&self.outbox));
         outbox.number(
             slot,

@@ -35,15 +35,20 @@ impl Store {
         Ok(())
     }
 
-    /// Whether any record lives in a slot of `slots` (one seek).
+    /// Whether any record of the shard's own data lives in a slot of `slots`. Idempotency
+    /// claims and webhook markers are left out: any node that receives a request keeps those
+    /// in the key's slot, whoever owns it.
     pub fn holds_data_in(&self, slots: std::ops::Range<u32>) -> Result<bool, StorageError> {
         let start = keys::prefix(Slot(slots.start as u16), 0);
-        match self.data.range(start..).next() {
-            Some(item) => {
-                let (key, _) = item?;
-                Ok(keys::slot_of(&key).is_some_and(|s| u32::from(s.0) < slots.end))
+        for item in self.data.range(start..).keys() {
+            let key = item?;
+            if keys::slot_of(&key).is_none_or(|s| u32::from(s.0) >= slots.end) {
+                return Ok(false);
             }
-            None => Ok(false),
+            if !matches!(keys::kind_of(&key), Some(keys::IDEMPOTENCY | keys::WEBHOOK_EVENT)) {
+                return Ok(true);
+            }
         }
+        Ok(false)
     }
 }

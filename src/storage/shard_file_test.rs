@@ -6,7 +6,7 @@ async fn store_with(slots: &[u16]) -> (Store, tempfile::TempDir) {
     let store = Store::open(dir.path(), std::sync::Arc::new(|_| {})).unwrap();
     for slot in slots {
         let mut batch = WriteBatch::default();
-        batch.put(keys::slotted(Slot(*slot), keys::IDEMPOTENCY, &[b"k"]), &Marker).unwrap();
+        batch.put(keys::slotted(Slot(*slot), keys::CHARGE, &[b"k"]), &Marker).unwrap();
         store.commit(batch).await.unwrap();
     }
     (store, dir)

@@ -37,13 +37,24 @@ async fn a_killed_node_fails_fast_for_its_shards_and_comes_back_with_every_ackno
     assert_eq!(status, StatusCode::OK);
 
     cluster.kill(2);
-    // Requests for its shards are refused at once (the broker returns them: no lease queue).
+    // Requests for its shards are refused at once once the broker has dropped the dead
+    // connection (and its lease queues with it): the broker returns them. A request routed in
+    // the moment before may have been taken by the dying node: it is a 504, never a hang.
     let started = Instant::now();
-    let (status, body) = cluster.nodes[0].get(&format!("/api/tickets/{doomed_id}"), None).await;
+    loop {
+        let (status, body) = cluster.nodes[0].get(&format!("/api/tickets/{doomed_id}"), None).await;
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+        assert!(started.elapsed() < Duration::from_secs(12), "still no 503 after {:?}", started.elapsed());
+    }
     let took = started.elapsed();
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert!(took < Duration::from_secs(1), "503 within the request timeout, took {took:?}");
-    println!("a request for a dead node's shard was refused in {took:?}");
+    let again = Instant::now();
+    let (status, _) = cluster.nodes[1].get(&format!("/api/tickets/{doomed_id}"), None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(again.elapsed() < Duration::from_millis(500), "a refusal is immediate: {:?}", again.elapsed());
+    println!("after SIGKILL, requests for the dead node's shards were refused with 503 within {took:?}");
     // Other shards keep working: a ticket created through node-1 is served by node-1.
     let alive = cluster.nodes[0].create_ticket(&seller, "alive", 5).await;
     let (status, _) = cluster.nodes[1].get(&format!("/api/tickets/{}", alive["id"].as_str().unwrap()), None).await;
@@ -98,13 +109,23 @@ async fn cutting_every_broker_connection_loses_no_acknowledged_write_and_no_even
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
     rabbitmqctl(&["close_all_connections", "--vhost", &cluster.name, "link-cut test"]);
-    // Every node comes back.
+    // Every node comes back: ready again (link up, every lease it owns taken back), serving
+    // every shard it owns.
     let deadline = Instant::now() + Duration::from_secs(20);
     for node in &cluster.nodes {
         while !node.ready().await {
             assert!(Instant::now() < deadline, "{} did not reconnect", node.id);
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let (_, view) = node.admin("/admin/cluster").await;
+        let owned: Vec<_> = view["shards"]["assignments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["owner"] == node.id.as_str())
+            .map(|a| a["shard"].clone())
+            .collect();
+        assert_eq!(view["serving"].as_array().unwrap(), &owned, "{} serves every shard it owns", node.id);
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -113,10 +134,22 @@ async fn cutting_every_broker_connection_loses_no_acknowledged_write_and_no_even
         acknowledged.extend(w.await.unwrap());
     }
     assert!(acknowledged.len() > 20, "the writers made progress: {}", acknowledged.len());
+    // After the cut, each node writes locally and forwards: it reserves a ticket another node
+    // made and owns.
+    let buyer = cluster.mint_user("buyer@example.com");
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        let own = node.create_ticket(&seller, &format!("after the cut {i}"), 5).await;
+        let other = cluster.nodes[(i + 1) % 3].create_ticket(&seller, &format!("elsewhere {i}"), 5).await;
+        let (status, order) = node.post("/api/orders", &buyer, json!({"ticketId": other["id"]})).await;
+        assert_eq!(status, StatusCode::CREATED, "a forwarded reservation via {}: {order}", node.id);
+        acknowledged.insert(own["id"].as_str().unwrap().to_string(), (format!("after the cut {i}"), 0));
+        acknowledged.insert(other["id"].as_str().unwrap().to_string(), (format!("elsewhere {i}"), 0));
+    }
     // No acknowledged write is lost: each reads back through every node.
-    for (id, (title, _)) in &acknowledged {
-        let (status, ticket) = cluster.nodes[0].get(&format!("/api/tickets/{id}"), None).await;
-        assert_eq!((status, ticket["title"].as_str()), (StatusCode::OK, Some(title.as_str())), "{id}");
+    for (n, (id, (title, _))) in acknowledged.iter().enumerate() {
+        let node = &cluster.nodes[n % 3];
+        let (status, ticket) = node.get(&format!("/api/tickets/{id}"), None).await;
+        assert_eq!((status, ticket["title"].as_str()), (StatusCode::OK, Some(title.as_str())), "{id} via {}", node.id);
     }
     // Every event reached the outside consumer: de-duplicated on (slot, seq), each event id
     // counted once, with no gap in any slot's sequence.
