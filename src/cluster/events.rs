@@ -32,6 +32,8 @@ use std::sync::Arc;
 pub const SLOT: &str = "x-slot";
 pub const SEQ: &str = "x-seq";
 pub const EVENT: &str = "x-event";
+/// When the event was published (ms since the epoch): the consumer's lag is measured from it.
+pub const PUBLISHED_MS: &str = "x-published-ms";
 /// Deliveries of one event before it is dead-lettered.
 const DELIVERY_LIMIT: i32 = 5;
 /// Unacknowledged events in flight to this node's consumer.
@@ -131,6 +133,9 @@ pub(super) async fn consume(
             let acked = match applied {
                 Ok(()) => {
                     cluster.metrics().cluster_events("consumed", 1);
+                    if let (false, Some(AMQPValue::LongLongInt(at))) = (from_me, headers.inner().get(PUBLISHED_MS)) {
+                        cluster.metrics().event_lag(crate::domain::now_ms() - at);
+                    }
                     delivery.ack(BasicAckOptions::default()).await
                 }
                 Err(e) => {
@@ -173,6 +178,7 @@ impl EventSink for BrokerEvents {
                 headers.insert(SLOT.into(), AMQPValue::LongUInt(u32::from(slot.0)));
                 headers.insert(SEQ.into(), AMQPValue::LongLongInt(stored.seq as i64));
                 headers.insert(FROM.into(), AMQPValue::LongString(LongString::from(self.cluster.map().me())));
+                headers.insert(PUBLISHED_MS.into(), AMQPValue::LongLongInt(crate::domain::now_ms()));
                 let encoded = wire::encode(event).map_err(|e| e.to_string())?;
                 headers.insert(EVENT.into(), AMQPValue::ByteArray(ByteArray::from(encoded)));
                 let properties = BasicProperties::default()

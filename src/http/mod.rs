@@ -136,13 +136,17 @@ pub async fn observe(
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let metrics = state.as_ref().map(|s| s.app.metrics().clone());
     // The caller's request id if it sent a sane one, else a new one; logged on every line of
-    // the request, sent back, and carried to another node with a forwarded request.
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(|| format!("{:016x}", rand::random::<u64>()), str::to_string);
+    // the request, sent back, and carried to another node with a forwarded request. Probes
+    // (a scraper's, a load balancer's) go without: they are the cheapest requests there are.
+    let request_id = if probe {
+        String::new()
+    } else {
+        req.headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+            .map_or_else(|| format!("{:016x}", rand::random::<u64>()), str::to_string)
+    };
     let span = tracing::info_span!("request", %method, %route, %request_id, status = tracing::field::Empty);
     let call = crate::observability::REQUEST_ID.scope(request_id.clone(), next.call(req));
     let outcome = AssertUnwindSafe(call.instrument(span.clone())).catch_unwind().await;
@@ -159,6 +163,9 @@ pub async fn observe(
     }
     match outcome {
         Ok(Ok(mut res)) => {
+            if request_id.is_empty() {
+                return Ok(res);
+            }
             if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&request_id) {
                 res.headers_mut().insert(actix_web::http::header::HeaderName::from_static("x-request-id"), value);
             }

@@ -25,6 +25,7 @@ struct Inner {
     forward_latency: Histogram,
     cluster_events: IntCounterVec,
     link_up: IntGauge,
+    event_lag: Histogram,
 }
 
 /// The node's metrics; cheap to clone. Each test app has its own registry.
@@ -79,6 +80,14 @@ impl Metrics {
             &["what"],
         )?;
         let link_up = IntGauge::new("cluster_link_up", "1 while the broker link is up (clustered nodes)")?;
+        let event_lag = Histogram::with_opts(
+            HistogramOpts::new(
+                "cluster_event_lag_seconds",
+                "From another node publishing an event to this node's read model applying it",
+            )
+            .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 300.0]),
+        )?;
+        registry.register(Box::new(event_lag.clone()))?;
         for metric in [&forwarded, &cluster_events] {
             registry.register(Box::new(metric.clone()))?;
         }
@@ -114,6 +123,7 @@ impl Metrics {
             forward_latency,
             cluster_events,
             link_up,
+            event_lag,
         })))
     }
 
@@ -160,6 +170,10 @@ impl Metrics {
     /// `n` domain events were `what` (`published`, `confirmed`, `consumed`, `redelivered`).
     pub fn cluster_events(&self, what: &str, n: usize) {
         self.0.cluster_events.with_label_values(&[what]).inc_by(n as u64);
+    }
+    /// Another node's event reached this node's read model `ms` after it was published.
+    pub fn event_lag(&self, ms: i64) {
+        self.0.event_lag.observe(ms.max(0) as f64 / 1000.0);
     }
     pub fn set_link_up(&self, up: bool) {
         self.0.link_up.set(i64::from(up));

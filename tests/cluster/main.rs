@@ -59,6 +59,17 @@ async fn a_ticket_created_on_one_node_is_bought_on_another_and_paid_on_a_third()
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+    // Each node measured how far its read model was behind the others' events.
+    for node in &cluster.nodes {
+        let (_, metrics) = node.get("/metrics", None).await;
+        let count = metrics
+            .as_str()
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("ticketing_cluster_event_lag_seconds_count "))
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        assert!(count.is_some_and(|c| c > 0.0), "{}: {count:?}", node.id);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
