@@ -14,10 +14,13 @@ impl App {
         match self.entities.ticket(ticket).ask(TicketCommand::Reserve { buyer, window_ms }).await? {
             TicketReply::Reserved(order) => {
                 self.learn(ticket.slot(), Event::OrderCreated(order.clone()));
-                // Wake the new order's actor, which arms its own expiry timer (the node's wheel
-                // holds the deadline meanwhile, and across passivation and restarts).
-                if let Err(e) = self.entities.order(order.id).tell(OrderCommand::Get) {
-                    tracing::warn!(order = %order.id, error = %e, "the new order's actor could not be woken");
+                // Wake the new order's actor, which arms its own expiry timer. Only when it is
+                // here: the owning node's wheel holds the deadline anyway (across passivation
+                // and restarts), so waking a remote one would cost a broker message for nothing.
+                if self.entities.place(order.id.slot()) == crate::cluster::Place::Local {
+                    if let Err(e) = self.entities.order(order.id).tell(OrderCommand::Get) {
+                        tracing::warn!(order = %order.id, error = %e, "the new order's actor could not be woken");
+                    }
                 }
                 Ok(order)
             }

@@ -16,6 +16,8 @@ pub enum PlacementError {
     OlderEpoch { recorded: u32, configured: u32 },
     #[error("the configuration would move shards {shards:?} to other nodes, but this data dir holds their data; export them first (README, \"Moving a shard\")")]
     WouldMove { shards: Vec<u32> },
+    #[error("shard {shard} was exported away from this data dir at epoch {left_at}: its new owner serves it; start with the new members and an epoch above {left_at}")]
+    Left { shard: u32, left_at: u32 },
     #[error(transparent)]
     Storage(#[from] crate::storage::StorageError),
 }
@@ -42,12 +44,31 @@ pub fn check_and_record(store: &Store, cluster: &str, map: &ShardMap) -> Result<
         if !moved.is_empty() {
             return Err(PlacementError::WouldMove { shards: moved });
         }
+        // A node restarted with the map from before a move must not serve what it gave away.
+        if let Some((shard, left_at)) =
+            recorded.left.iter().find(|(s, at)| mine.contains(&Shard(*s)) && map.epoch() <= *at)
+        {
+            return Err(PlacementError::Left { shard: *shard, left_at: *left_at });
+        }
+        store.set_placement(&Placement {
+            cluster: cluster.into(),
+            epoch: map.epoch(),
+            shard_count: map.shard_count(),
+            shards: mine.iter().map(|s| s.0).collect(),
+            left: recorded
+                .left
+                .into_iter()
+                .filter(|(s, at)| *at >= map.epoch() && !mine.contains(&Shard(*s)))
+                .collect(),
+        })?;
+        return Ok(());
     }
     store.set_placement(&Placement {
         cluster: cluster.into(),
         epoch: map.epoch(),
         shard_count: map.shard_count(),
         shards: mine.into_iter().map(|s| s.0).collect(),
+        left: Vec::new(),
     })?;
     Ok(())
 }

@@ -50,3 +50,23 @@ async fn an_empty_data_dir_may_take_any_shards_and_records_them() {
         Err(PlacementError::OlderEpoch { .. })
     ));
 }
+
+#[actix_rt::test]
+async fn a_shard_exported_away_is_not_served_again_under_the_old_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), std::sync::Arc::new(|_| {})).unwrap();
+    let before = map("a", &["a", "b"], 1);
+    check_and_record(&store, "c", &before).unwrap();
+    write_in_every_slot(&store).await;
+    let after = map("a", &["a", "b", "c"], 2);
+    let gone: Vec<Shard> = before.mine().into_iter().filter(|s| !after.is_mine(*s)).collect();
+    assert!(!gone.is_empty());
+    for shard in &gone {
+        let slots = before.slots(*shard);
+        store.remove_slots(slots.start, slots.end).unwrap();
+        store.record_shard(shard.0, false).unwrap();
+    }
+    let err = check_and_record(&store, "c", &before).unwrap_err();
+    assert!(matches!(err, PlacementError::Left { .. }), "{err}");
+    check_and_record(&store, "c", &after).unwrap();
+}

@@ -91,6 +91,7 @@ pub async fn import(settings: &Settings, input: &Path) -> anyhow::Result<String>
             epoch: settings.cluster.epoch,
             shard_count: header.shard_count,
             shards: vec![header.shard],
+            left: Vec::new(),
         })?,
     }
     // The node's lists learn the imported entities now (rows carry versions: what the node

@@ -15,6 +15,9 @@ pub struct Placement {
     pub shard_count: u32,
     /// The shards this data dir holds data for.
     pub shards: Vec<u32>,
+    /// Shards exported away (`shard export --remove`), with the epoch they left at: this data
+    /// dir must not serve them again under that epoch or an older one.
+    pub left: Vec<(u32, u32)>,
 }
 
 impl Store {

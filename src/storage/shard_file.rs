@@ -10,7 +10,7 @@
 //! imports into any release that reads that layout. An import checks the count and the digest
 //! before it writes anything.
 
-use super::{keys, Placement, StorageError, Store};
+use super::{keys, StorageError, Store};
 use crate::domain::Slot;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -174,15 +174,18 @@ impl Store {
         Ok(removed)
     }
 
-    /// The placement record with `shard` added or removed.
+    /// The placement record with `shard` added (imported) or removed (exported away).
     pub fn record_shard(&self, shard: u32, held: bool) -> Result<(), StorageError> {
         if let Some(mut placement) = self.placement()? {
             placement.shards.retain(|s| *s != shard);
+            placement.left.retain(|(s, _)| *s != shard);
             if held {
                 placement.shards.push(shard);
                 placement.shards.sort_unstable();
+            } else {
+                placement.left.push((shard, placement.epoch));
             }
-            self.set_placement(&Placement { ..placement })?;
+            self.set_placement(&placement)?;
         }
         Ok(())
     }
