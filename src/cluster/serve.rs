@@ -42,8 +42,12 @@ pub(super) async fn one(cluster: Cluster, handler: Arc<dyn Handler>, delivery: D
     } else {
         match wire::decode::<Request>(&delivery.data) {
             Ok(request) => {
+                let started = std::time::Instant::now();
                 let run = crate::observability::REQUEST_ID.scope(request_id.clone(), handler.serve(request));
-                run.instrument(span.clone()).await
+                let reply = run.instrument(span.clone()).await;
+                let took_ms = started.elapsed().as_secs_f64() * 1000.0;
+                tracing::debug!(parent: &span, took_ms, "forwarded request served");
+                reply
             }
             Err(e) => {
                 tracing::warn!(parent: &span, error = %e, "forwarded request not understood");
