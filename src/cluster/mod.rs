@@ -67,6 +67,11 @@ pub struct Names {
 }
 
 impl Names {
+    /// The names of the cluster called `prefix` (`cluster.name`).
+    pub fn new(prefix: &str) -> Self {
+        Self { prefix: prefix.to_string() }
+    }
+
     pub fn shard(&self, shard: Shard) -> String {
         format!("{}.shard.{}", self.prefix, shard.0)
     }
@@ -125,7 +130,7 @@ impl Cluster {
     pub async fn start(settings: &Settings, metrics: Metrics) -> anyhow::Result<(Self, actix::Arbiter)> {
         let cluster = Self(Arc::new(Inner {
             map: ShardMap::new(&settings.cluster),
-            names: Names { prefix: settings.cluster.name.clone() },
+            names: Names::new(&settings.cluster.name),
             cluster: settings.cluster.name.clone(),
             url: settings.cluster.amqp_url.expose().to_string(),
             session: watch::channel(None).0,

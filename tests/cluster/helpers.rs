@@ -233,19 +233,10 @@ pub fn rabbitmqctl(args: &[&str]) {
 }
 
 pub async fn delete_broker_objects(name: &str, ids: &[String]) {
-    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
-    let Ok(conn) = lapin::Connection::connect(AMQP, lapin::ConnectionProperties::default()).await else { return };
-    let Ok(channel) = conn.create_channel().await else { return };
-    let mut queues: Vec<String> = ids.iter().map(|id| format!("{name}.events.{id}")).collect();
-    queues.push(format!("{name}.dead"));
-    queues.push(format!("{name}.audit"));
-    for q in queues {
-        let _ = channel.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await;
-    }
-    for x in [format!("{name}.events"), format!("{name}.dead")] {
-        let _ = channel.exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default()).await;
-    }
-    let _ = conn.close(200, "done".into()).await;
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let audit = format!("{name}.audit");
+    let names = ticketing::cluster::Names::new(name);
+    ticketing::cluster::events::delete_cluster(AMQP, &names, &ids, &[&audit]).await;
 }
 
 fn spawn(env: &[(String, String)], data: &Path) -> Node {

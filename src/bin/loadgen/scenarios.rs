@@ -285,24 +285,9 @@ fn cluster(
     ));
     gateway.stop();
     owner.stop();
-    block_on(delete_broker_objects(&amqp, &name, &["a", "b"]))?;
+    let names = ticketing::cluster::Names::new(&name);
+    block_on(ticketing::cluster::events::delete_cluster(&amqp, &names, &["a", "b"], &[]))?;
     Ok(())
-}
-
-/// Removes a benchmark cluster's durable queues and exchanges from the broker.
-async fn delete_broker_objects(amqp: &str, name: &str, nodes: &[&str]) {
-    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
-    let Ok(conn) = lapin::Connection::connect(amqp, lapin::ConnectionProperties::default()).await else { return };
-    let Ok(channel) = conn.create_channel().await else { return };
-    let mut queues: Vec<String> = nodes.iter().map(|id| format!("{name}.events.{id}")).collect();
-    queues.push(format!("{name}.dead"));
-    for q in queues {
-        let _ = channel.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await;
-    }
-    for x in [format!("{name}.events"), format!("{name}.dead")] {
-        let _ = channel.exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default()).await;
-    }
-    let _ = conn.close(200, "done".into()).await;
 }
 
 /// Every acknowledged order is readable; every acknowledged cancel reads `cancelled`; no
