@@ -153,6 +153,7 @@ impl Application {
         let app = Arc::new(app);
         if let Some(cluster) = &cluster {
             cluster.attach(Arc::clone(&app) as Arc<dyn Handler>);
+            actix_web::rt::spawn(App::bootstrap_read_model(Arc::clone(&app)));
         }
         actix_web::rt::spawn(crate::app::housekeeping::run(Arc::clone(&app)));
         let state = web::Data::new(AppState::new(settings.clone(), app));

@@ -93,7 +93,7 @@ impl<A: Entity> EntityRef<A> {
                         tracing::warn!(shard = shard.0, reason, "the owning node refused a forwarded command");
                         Err(EntityError::Unavailable)
                     }
-                    Reply::Account(_) | Reply::Ticket(_) => {
+                    Reply::Account(_) | Reply::Ticket(_) | Reply::Snapshot(_) => {
                         Err(EntityError::UnexpectedReply(A::command_name(&command).into()))
                     }
                 }

@@ -140,6 +140,23 @@ impl ReadModel {
         }
     }
 
+    /// Applies an order as a snapshot (a node bootstrapping from another's records): a
+    /// complete order marks its ticket sold, as its `payment:created` event would have.
+    pub fn apply_order_snapshot(&self, order: &Order) -> Result<(), StorageError> {
+        self.put_order(order)?;
+        if order.status != OrderStatus::Complete {
+            return Ok(());
+        }
+        let listing_key = key(TICKET, &[order.ticket.id.as_bytes()]);
+        match self.tree.get::<Listing>(&listing_key)? {
+            Some(mut listing) if listing.ticket.order_id == Some(order.id) && listing.state != ListingState::Sold => {
+                listing.state = ListingState::Sold;
+                self.put_listing(listing)
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn put_listing(&self, listing: Listing) -> Result<(), StorageError> {
         let t = &listing.ticket;
         let mut batch = ReadModelBatch::default();

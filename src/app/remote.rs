@@ -2,14 +2,18 @@
 //! user's slot, and what this node runs for other nodes (the `cluster::Handler`): their
 //! forwarded requests, and their events for this node's read model.
 //!
+//! A node joining a running cluster fills its read model from the other nodes' records once
+//! (`bootstrap_read_model`); after that, events keep it current.
+//!
 //! A write forwarded to another node is also applied to this node's read model from its reply
 //! before the client gets the answer, so a client reads its own writes through the node it
 //! used; the owner's event, arriving later, changes nothing (rows carry versions).
 
 use super::{App, AppError, Session};
-use crate::cluster::messages::{AccountRequest, Reply, Request};
-use crate::cluster::{Handler, Place};
+use crate::cluster::messages::{AccountRequest, Reply, Request, SnapshotPage};
+use crate::cluster::{Handler, Place, Shard};
 use crate::domain::{Email, Event, Password, Slot};
+use crate::storage::{envelope, keys};
 use futures_util::future::LocalBoxFuture;
 use std::time::Duration;
 
@@ -71,7 +75,7 @@ impl App {
                 tracing::warn!(reason, "the owning node refused an account request");
                 Err(AppError::Unavailable)
             }
-            Reply::Entity(_) | Reply::Ticket(_) => {
+            Reply::Entity(_) | Reply::Ticket(_) | Reply::Snapshot(_) => {
                 Err(AppError::Internal("an unexpected reply to an account request".into()))
             }
         }
@@ -130,6 +134,7 @@ impl Handler for App {
                     }
                     Reply::Account(self.serve_account(request).await)
                 }
+                Request::Snapshot { shard, orders, after } => Reply::Snapshot(self.snapshot_page(shard, orders, after)),
                 Request::CreateTicket { seller, draft, key } => {
                     if self.entities.place(crate::storage::keys::slot_of_digest(&key)) != Place::Local {
                         return Reply::Ticket(Err(AppError::Unavailable));
@@ -142,5 +147,101 @@ impl Handler for App {
 
     fn apply_event(&self, event: &Event) -> Result<(), String> {
         self.read_model.apply(event).map_err(|e| e.to_string())
+    }
+}
+
+/// Entities per snapshot page.
+const SNAPSHOT_PAGE: usize = 500;
+
+impl App {
+    /// A page of the tickets (or orders) of a shard this node serves.
+    fn snapshot_page(&self, shard: u32, orders: bool, after: Option<Vec<u8>>) -> Result<SnapshotPage, AppError> {
+        let cluster = self.entities.cluster().ok_or(AppError::Unavailable)?;
+        let map = cluster.map();
+        if shard >= map.shard_count() {
+            return Err(AppError::Unavailable);
+        }
+        let slots = map.slots(Shard(shard));
+        if self.entities.place(Slot(slots.start as u16)) != Place::Local {
+            return Err(AppError::Unavailable);
+        }
+        let kind = if orders { keys::ORDER } else { keys::TICKET };
+        let rows = self.store.scan_kind_in_slots(kind, slots, after.as_deref(), SNAPSHOT_PAGE)?;
+        let next = if rows.len() == SNAPSHOT_PAGE { rows.last().map(|(k, _)| k.clone()) } else { None };
+        let mut page = SnapshotPage { next, ..SnapshotPage::default() };
+        for (key, value) in rows {
+            if orders {
+                page.orders.push(envelope::decode(&key, &value)?);
+            } else {
+                page.tickets.push(envelope::decode(&key, &value)?);
+            }
+        }
+        Ok(page)
+    }
+
+    /// Fills this node's read model with the entities other nodes already hold, once per data
+    /// dir and map epoch: a node that joins a running cluster lists what was sold before it
+    /// joined. Events published meanwhile queue in this node's event queue and apply after
+    /// (rows carry versions, so the order does not matter). Owners that cannot be reached are
+    /// retried, with backoff, until every shard is done.
+    pub async fn bootstrap_read_model(self: std::sync::Arc<Self>) {
+        let Some(cluster) = self.entities.cluster().cloned() else { return };
+        let map = cluster.map();
+        let flag = format!("read-model-bootstrapped:{}:{}", self.settings.cluster.name, map.epoch());
+        if matches!(self.store.meta(&flag), Ok(Some(_))) {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let mut pending: Vec<Shard> = (0..map.shard_count()).map(Shard).filter(|s| !map.is_mine(*s)).collect();
+        let (mut pause, mut entities) = (Duration::from_millis(500), 0);
+        loop {
+            let mut failed = Vec::new();
+            for shard in pending {
+                match self.bootstrap_shard(&cluster, shard).await {
+                    Ok(n) => entities += n,
+                    Err(_) => failed.push(shard),
+                }
+            }
+            if failed.is_empty() {
+                if let Err(e) = self.store.set_meta(&flag, b"1") {
+                    tracing::warn!(error = %e, "the read model's bootstrap could not be recorded");
+                }
+                let took_ms = started.elapsed().as_millis() as u64;
+                tracing::info!(entities, took_ms, "read model bootstrapped from the other nodes");
+                return;
+            }
+            tracing::warn!(shards = failed.len(), "read model bootstrap: owners not reachable yet; retrying");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(30));
+            pending = failed;
+        }
+    }
+
+    async fn bootstrap_shard(&self, cluster: &crate::cluster::Cluster, shard: Shard) -> Result<usize, AppError> {
+        let mut learned = 0;
+        // Tickets first: a complete order then marks its ticket's listing sold.
+        for orders in [false, true] {
+            let mut after = None;
+            loop {
+                let request = Request::Snapshot { shard: shard.0, orders, after: after.take() };
+                let page = match cluster.forward(shard, &request, Duration::from_secs(10)).await? {
+                    Reply::Snapshot(page) => page?,
+                    _ => return Err(AppError::Unavailable),
+                };
+                for ticket in page.tickets {
+                    self.read_model.apply(&Event::TicketUpdated(ticket))?;
+                    learned += 1;
+                }
+                for order in &page.orders {
+                    self.read_model.apply_order_snapshot(order)?;
+                    learned += 1;
+                }
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+        }
+        Ok(learned)
     }
 }

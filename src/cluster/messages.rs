@@ -4,7 +4,7 @@
 
 use crate::actors::EntityError;
 use crate::app::{AppError, Session};
-use crate::domain::{Ticket, TicketDraft, UserId};
+use crate::domain::{Order, Ticket, TicketDraft, UserId};
 use serde::{Deserialize, Serialize};
 
 /// A request for the node that owns the shard.
@@ -19,6 +19,17 @@ pub enum Request {
     /// A ticket created with an `Idempotency-Key`: it lives in the slot of the key's digest, on
     /// the node that also keeps which ticket the key made.
     CreateTicket { seller: UserId, draft: TicketDraft, key: [u8; 32] },
+    /// A page of the tickets (then orders) of a shard, for a node bootstrapping its read
+    /// model: those after `after` (a disk key), in key order.
+    Snapshot { shard: u32, orders: bool, after: Option<Vec<u8>> },
+}
+
+/// A page of a shard's entities; `next` is the cursor for the following page, if any.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct SnapshotPage {
+    pub tickets: Vec<Ticket>,
+    pub orders: Vec<Order>,
+    pub next: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -36,6 +47,7 @@ pub enum Reply {
     /// A session (sign-up, sign-in, refresh), nothing (sign-out), or why not.
     Account(Result<Option<Session>, AppError>),
     Ticket(Result<Ticket, AppError>),
+    Snapshot(Result<SnapshotPage, AppError>),
     /// The owner refused the request before running it (another epoch, an unknown message).
     Refused(String),
 }

@@ -117,7 +117,7 @@ struct Inner {
     handler_set: Notify,
     metrics: Metrics,
     /// Test-only fault (`testing.crash_at = "drop_forwarded_reply"`): the first reply this
-    /// node would send to a forwarded request is lost, as if the link dropped it.
+    /// node would send to a forwarded keyed ticket create is lost, as if the link dropped it.
     drop_a_reply: std::sync::atomic::AtomicBool,
     /// Bounds the forwarded requests running at once (`link::IN_FLIGHT`).
     intake: Arc<tokio::sync::Semaphore>,

@@ -36,12 +36,15 @@ pub(super) async fn one(cluster: Cluster, handler: Arc<dyn Handler>, delivery: D
         _ => 0,
     };
     let span = tracing::info_span!("forwarded request", request_id = %request_id, from = %from);
+    // The test-only fault loses the reply to a keyed ticket create (not a bootstrap page).
+    let mut droppable = false;
     let reply = if epoch != cluster.map().epoch() {
         tracing::warn!(parent: &span, epoch, mine = cluster.map().epoch(), "request from another shard map epoch refused");
         Reply::Refused(format!("shard map epoch {epoch} is not this node's {}", cluster.map().epoch()))
     } else {
         match wire::decode::<Request>(&delivery.data) {
             Ok(request) => {
+                droppable = matches!(request, Request::CreateTicket { .. });
                 let started = std::time::Instant::now();
                 let run = crate::observability::REQUEST_ID.scope(request_id.clone(), handler.serve(request));
                 let reply = run.instrument(span.clone()).await;
@@ -60,7 +63,7 @@ pub(super) async fn one(cluster: Cluster, handler: Arc<dyn Handler>, delivery: D
         return;
     };
     let Some(session) = cluster.session() else { return };
-    if cluster.0.drop_a_reply.swap(false, std::sync::atomic::Ordering::SeqCst) {
+    if droppable && cluster.0.drop_a_reply.swap(false, std::sync::atomic::Ordering::SeqCst) {
         tracing::warn!(parent: &span, "fault injection: this reply is dropped");
         return;
     }

@@ -518,6 +518,44 @@ impl Store {
         &self.read_model
     }
 
+    /// Up to `limit` records of `kind` in the slots `slots`, in key order, after the key
+    /// `after` (a page of a shard's entities).
+    pub fn scan_kind_in_slots(
+        &self,
+        kind: u8,
+        slots: std::ops::Range<u32>,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<shard_file::Records, StorageError> {
+        let first = after.and_then(keys::slot_of).map_or(slots.start, |s| u32::from(s.0).max(slots.start));
+        let mut out = Vec::new();
+        for slot in first..slots.end {
+            let prefix = keys::prefix(Slot(slot as u16), kind);
+            let from = match after {
+                Some(after) if after.starts_with(&prefix) => [after, &[0]].concat(),
+                _ => prefix.clone(),
+            };
+            for item in self.data.range(from..) {
+                let (k, v) = item?;
+                if !k.starts_with(&prefix) {
+                    break;
+                }
+                out.push((k.to_vec(), v.to_vec()));
+                if out.len() == limit {
+                    return Ok(out);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sets a value of the `meta` tree, flushed.
+    pub fn set_meta(&self, name: &str, value: &[u8]) -> Result<(), StorageError> {
+        self.meta.insert(name, value)?;
+        self.meta.flush()?;
+        Ok(())
+    }
+
     /// A value of the `meta` tree (layout versions, markers).
     pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
         Ok(self.meta.get(name)?.map(|v| v.to_vec()))

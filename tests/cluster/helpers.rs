@@ -37,6 +37,8 @@ pub struct TestCluster {
     /// The broker URL the nodes use (a virtual host of the test's own, when it has one).
     pub amqp: String,
     vhost: Option<String>,
+    /// The configured members (owners of the shards).
+    owners: Vec<String>,
     pub nodes: Vec<ClusterNode>,
     pub members: Vec<Member>,
     ids: Vec<String>,
@@ -78,7 +80,8 @@ impl TestCluster {
         } else {
             (AMQP.to_string(), None)
         };
-        let mut cluster = Self { name, amqp, vhost, nodes: Vec::new(), members: Vec::new(), ids: Vec::new() };
+        let owners = members.iter().map(|m| m.to_string()).collect();
+        let mut cluster = Self { name, amqp, vhost, owners, nodes: Vec::new(), members: Vec::new(), ids: Vec::new() };
         for id in members.iter().chain(gateways) {
             let mut env: Vec<(String, String)> = cluster.env(id, members);
             env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
@@ -156,6 +159,18 @@ impl TestCluster {
             .unwrap();
         assert!(out.status.success(), "ticketing shard {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts one more node that owns nothing (a gateway joining the running cluster).
+    pub fn add_gateway(&mut self, id: &str) -> usize {
+        let owners: Vec<&str> = self.owners.iter().map(String::as_str).collect();
+        let env = self.env(id, &owners);
+        let data = tempfile::tempdir().unwrap();
+        let process = spawn(&env, data.path());
+        self.nodes.push(ClusterNode::new(id, &process.address));
+        self.members.push(Member { process: Some(process), data, env });
+        self.ids.push(id.to_string());
+        self.nodes.len() - 1
     }
 
     /// Starts node `i` (stopped or never started) with its configuration.

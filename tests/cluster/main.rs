@@ -120,3 +120,40 @@ async fn a_node_whose_configuration_would_move_shards_it_holds_refuses_to_start(
     assert!(!status.success());
     assert!(stderr.contains("would move shards"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_joins_later_lists_what_was_listed_and_sold_before_it_joined() {
+    let mut cluster = TestCluster::start(&["node-1", "node-2"], &[]).await;
+    let seller = cluster.mint_user("seller@example.com");
+    let buyer = cluster.mint_user("buyer@example.com");
+    let mut for_sale = Vec::new();
+    for i in 0..12 {
+        let ticket = cluster.nodes[i % 2].create_ticket(&seller, &format!("early {i}"), 5).await;
+        for_sale.push(ticket["id"].as_str().unwrap().to_string());
+    }
+    // One of them sold before the newcomer exists.
+    let sold = for_sale.pop().unwrap();
+    let (status, order) = cluster.nodes[0].post("/api/orders", &buyer, json!({"ticketId": sold})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let pay = json!({"orderId": order["id"], "token": "tok_visa"});
+    assert_eq!(cluster.nodes[1].post("/api/payments", &buyer, pay).await.0, StatusCode::CREATED);
+
+    let late = cluster.add_gateway("late");
+    let node = cluster.nodes[late].clone();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, listed) = node.get("/api/tickets?limit=100", None).await;
+        let mut ids: Vec<String> =
+            listed.as_array().unwrap().iter().filter_map(|t| t["id"].as_str().map(String::from)).collect();
+        ids.sort();
+        let (_, orders) = node.get("/api/orders", Some(&buyer)).await;
+        let complete = orders.as_array().unwrap().iter().any(|o| o["id"] == order["id"] && o["status"] == "complete");
+        let mut expected = for_sale.clone();
+        expected.sort();
+        if ids == expected && complete {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the newcomer's lists after 10 s: {ids:?}, orders {orders}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
