@@ -128,11 +128,11 @@ impl Application {
         }));
 
         let events = EventBus::default();
-        let mut sinks: Vec<Rc<dyn EventSink>> = vec![Rc::new(read_model.clone()), Rc::new(events.clone())];
+        let sinks: Vec<Rc<dyn EventSink>> = vec![Rc::new(read_model.clone()), Rc::new(events.clone())];
+        let mut publisher = Publisher::new(store.clone(), sinks, metrics.clone());
         if let Some(cluster) = &cluster {
-            sinks.push(Rc::new(BrokerEvents::new(cluster.clone())));
+            publisher = publisher.with_remote(Rc::new(BrokerEvents::new(cluster.clone())));
         }
-        let publisher = Publisher::new(store.clone(), sinks, metrics.clone());
         let delivery = publisher.delivery();
         actix_web::rt::spawn(publisher.run());
 

@@ -121,7 +121,14 @@ impl Delivery {
 
 pub struct Publisher {
     store: Store,
+    /// This node's sinks (the read model, the in-process bus).
     sinks: Vec<Rc<dyn EventSink>>,
+    /// Sinks beyond this node (the broker). While one fails, the events stay in the outbox
+    /// for it, but this node's sinks and readers are not held back.
+    remote: Vec<Rc<dyn EventSink>>,
+    /// Per slot, the last event number this node's sinks have had (so an event kept in the
+    /// outbox for a failing remote sink is not delivered to them again).
+    local_done: std::cell::RefCell<std::collections::HashMap<Slot, u64>>,
     metrics: Metrics,
     requested: Arc<AtomicU64>,
     done: watch::Sender<u64>,
@@ -131,7 +138,22 @@ pub struct Publisher {
 impl Publisher {
     pub fn new(store: Store, sinks: Vec<Rc<dyn EventSink>>, metrics: Metrics) -> Self {
         let (done, _) = watch::channel(0);
-        Self { store, sinks, metrics, requested: Arc::new(AtomicU64::new(0)), done, wake: Arc::new(Notify::new()) }
+        Self {
+            store,
+            sinks,
+            remote: Vec::new(),
+            local_done: Default::default(),
+            metrics,
+            requested: Arc::new(AtomicU64::new(0)),
+            done,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Adds a sink beyond this node (the broker).
+    pub fn with_remote(mut self, sink: Rc<dyn EventSink>) -> Self {
+        self.remote.push(sink);
+        self
     }
 
     pub fn delivery(&self) -> Delivery {
@@ -152,29 +174,37 @@ impl Publisher {
             let target = self.requested.load(Ordering::SeqCst);
             slots.extend(self.store.take_dirty_outbox_slots());
             let mut again = BTreeSet::new();
-            let (mut backlog, mut failed) = (0, false);
+            let (mut backlog, mut failed, mut local_behind) = (0, false, false);
             for slot in std::mem::take(&mut slots) {
                 match self.pass(slot).await {
                     Ok(pass) => {
                         backlog += pass.published + pass.more;
                         if pass.more > 0 {
                             again.insert(slot);
+                            local_behind = true;
+                        }
+                        if let Some(e) = pass.remote_failed {
+                            tracing::warn!(slot = %slot, error = %e, "events not yet published beyond this node; retrying");
+                            again.insert(slot);
+                            failed = true;
                         }
                     }
                     Err(e) => {
                         tracing::warn!(slot = %slot, error = %e, "outbox pass failed; retrying");
                         again.insert(slot);
-                        failed = true;
+                        (failed, local_behind) = (true, true);
                     }
                 }
             }
             self.metrics.set_outbox_backlog(backlog);
             slots = again;
-            if slots.is_empty() {
-                // Every durable event committed before `target` was asked for is delivered
-                // (events still in flight were written by requests not yet acknowledged).
+            if !local_behind {
+                // Every durable event committed before `target` was asked for is delivered to
+                // this node's sinks (events still in flight were written by requests not yet
+                // acknowledged), even while the broker is away.
                 self.done.send_replace(target);
-            } else {
+            }
+            if !slots.is_empty() {
                 // A long backlog: go on at once; a failing sink: back off.
                 let pause = if failed { Duration::from_millis(500) } else { Duration::ZERO };
                 tokio::time::sleep(pause).await;
@@ -236,14 +266,26 @@ impl Publisher {
             }
         }
         let events: Vec<StoredEvent> = ready.iter().map(|(_, e)| e.clone()).collect();
+        // This node's sinks get each event once, even while a remote sink keeps failing (its
+        // events then stay in the outbox; a slot with over a pass of them waits for it).
+        let had = self.local_done.borrow().get(&slot).copied().unwrap_or(0);
+        let fresh: Vec<StoredEvent> = events.iter().filter(|e| e.seq > had).cloned().collect();
         for sink in &self.sinks {
-            sink.publish(slot, &events).await?;
+            sink.publish(slot, &fresh).await?;
+        }
+        if let Some(last) = fresh.last() {
+            self.local_done.borrow_mut().insert(slot, last.seq);
         }
         if done.slot().is_some() {
             self.store.apply(done).map_err(|e| e.to_string())?;
         }
+        for sink in &self.remote {
+            if let Err(e) = sink.publish(slot, &events).await {
+                return Ok(Pass { published: fresh.len(), in_flight, more: usize::from(full), remote_failed: Some(e) });
+            }
+        }
         self.store.remove_each(ready.into_iter().map(|(key, _)| key)).map_err(|e| e.to_string())?;
-        Ok(Pass { published: events.len(), in_flight, more: usize::from(full) })
+        Ok(Pass { published: fresh.len(), in_flight, more: usize::from(full), remote_failed: None })
     }
 }
 
@@ -255,6 +297,8 @@ pub struct Pass {
     pub in_flight: usize,
     /// Non-zero when the slot holds more than one pass: go on at once.
     pub more: usize,
+    /// A remote sink refused the events (they stay in the outbox for it).
+    pub remote_failed: Option<String>,
 }
 
 #[cfg(test)]
