@@ -170,7 +170,7 @@ impl App {
             members: map.members().to_vec(),
             owners: (0..map.shard_count()).map(|s| map.owner(crate::cluster::Shard(s)).to_string()).collect(),
             link_up: status.as_ref().map(|s| s.link_up),
-            serving: status.map_or_else(|| map.mine().into_iter().map(|s| s.0).collect(), |s| s.held),
+            serving: status.map_or_else(|| map.mine().iter().map(|s| s.0).collect(), |s| s.held),
         }
     }
 }

@@ -22,62 +22,54 @@ const ACCOUNT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl App {
     pub async fn sign_up(&self, email: Email, password: Password) -> Result<Session, AppError> {
-        match self.entities.place(Slot::of_text(email.as_str())) {
-            Place::Local => self.accounts.sign_up(email, password).await,
-            place => {
-                let request =
-                    AccountRequest::SignUp { email: email.as_str().into(), password: password.expose().into() };
-                self.session_elsewhere(place, request).await
-            }
-        }
+        self.session(AccountRequest::SignUp { email: email.as_str().into(), password: password.expose().into() }).await
     }
 
     pub async fn sign_in(&self, email: &Email, password: &str) -> Result<Session, AppError> {
-        match self.entities.place(Slot::of_text(email.as_str())) {
-            Place::Local => self.accounts.sign_in(email, password).await,
-            place => {
-                let request = AccountRequest::SignIn { email: email.as_str().into(), password: password.into() };
-                self.session_elsewhere(place, request).await
-            }
-        }
+        self.session(AccountRequest::SignIn { email: email.as_str().into(), password: password.into() }).await
     }
 
     pub async fn refresh(&self, token: &str) -> Result<Session, AppError> {
-        let slot = super::accounts::refresh_slot(token).ok_or(AppError::RefreshRejected)?;
-        match self.entities.place(slot) {
-            Place::Local => self.accounts.refresh(token).await,
-            place => self.session_elsewhere(place, AccountRequest::Refresh { token: token.into() }).await,
-        }
+        self.session(AccountRequest::Refresh { token: token.into() }).await
     }
 
+    /// Unknown or malformed tokens are ignored.
     pub async fn sign_out(&self, token: &str) -> Result<(), AppError> {
-        let Some(slot) = super::accounts::refresh_slot(token) else { return Ok(()) };
+        if super::accounts::refresh_slot(token).is_none() {
+            return Ok(());
+        }
+        self.account(AccountRequest::SignOut { token: token.into() }).await.map(|_| ())
+    }
+
+    async fn session(&self, request: AccountRequest) -> Result<Session, AppError> {
+        self.account(request).await?.ok_or_else(|| AppError::Internal("no session in the reply".into()))
+    }
+
+    /// Runs an account use case here or on the node owning the user's slot: its session, if
+    /// it made one.
+    async fn account(&self, request: AccountRequest) -> Result<Option<Session>, AppError> {
+        let slot = account_slot(&request).ok_or(AppError::RefreshRejected)?;
         match self.entities.place(slot) {
-            Place::Local => self.accounts.sign_out(token).await,
-            place => self.account_elsewhere(place, AccountRequest::SignOut { token: token.into() }).await.map(|_| ()),
+            Place::Local => self.serve_account(request).await,
+            place => match self.forward(place, Request::Account(request), ACCOUNT_TIMEOUT).await? {
+                Reply::Account(result) => result,
+                _ => Err(AppError::Internal("an unexpected reply to an account request".into())),
+            },
         }
     }
 
-    async fn session_elsewhere(&self, place: Place, request: AccountRequest) -> Result<Session, AppError> {
-        self.account_elsewhere(place, request)
-            .await?
-            .ok_or_else(|| AppError::Internal("no session in the reply".into()))
-    }
-
-    /// Runs an account use case on the node owning the user's slot: its session, if it made one.
-    async fn account_elsewhere(&self, place: Place, request: AccountRequest) -> Result<Option<Session>, AppError> {
+    /// Sends `request` to the node that owns `place` and waits for its reply. A shard this
+    /// node owns but does not serve now, or a refusal by the owner, is 503.
+    pub(super) async fn forward(&self, place: Place, request: Request, timeout: Duration) -> Result<Reply, AppError> {
         let (Place::Remote(shard), Some(cluster)) = (place, self.entities.cluster()) else {
             return Err(AppError::Unavailable);
         };
-        match cluster.forward(shard, &Request::Account(request), ACCOUNT_TIMEOUT).await? {
-            Reply::Account(result) => result,
+        match cluster.forward(shard, &request, timeout).await? {
             Reply::Refused(reason) => {
-                tracing::warn!(reason, "the owning node refused an account request");
+                tracing::warn!(shard = shard.0, reason, "the owning node refused a forwarded request");
                 Err(AppError::Unavailable)
             }
-            Reply::Entity(_) | Reply::Ticket(_) | Reply::Snapshot(_) => {
-                Err(AppError::Internal("an unexpected reply to an account request".into()))
-            }
+            reply => Ok(reply),
         }
     }
 
@@ -111,6 +103,16 @@ impl App {
     }
 }
 
+/// The slot of the user an account request is about: its email's, or its refresh token's.
+fn account_slot(request: &AccountRequest) -> Option<Slot> {
+    match request {
+        AccountRequest::SignUp { email, .. } | AccountRequest::SignIn { email, .. } => {
+            Email::parse(email).map(|e| Slot::of_text(e.as_str()))
+        }
+        AccountRequest::Refresh { token } | AccountRequest::SignOut { token } => super::accounts::refresh_slot(token),
+    }
+}
+
 impl Handler for App {
     fn serve(&self, request: Request) -> LocalBoxFuture<'_, Reply> {
         Box::pin(async move {
@@ -121,15 +123,7 @@ impl Handler for App {
                 }
                 Request::Account(request) => {
                     // Only for a user this node serves: a request is never forwarded twice.
-                    let slot = match &request {
-                        AccountRequest::SignUp { email, .. } | AccountRequest::SignIn { email, .. } => {
-                            Email::parse(email).map(|e| Slot::of_text(e.as_str()))
-                        }
-                        AccountRequest::Refresh { token } | AccountRequest::SignOut { token } => {
-                            super::accounts::refresh_slot(token)
-                        }
-                    };
-                    if slot.is_some_and(|s| self.entities.place(s) != Place::Local) {
+                    if account_slot(&request).is_some_and(|s| self.entities.place(s) != Place::Local) {
                         return Reply::Account(Err(AppError::Unavailable));
                     }
                     Reply::Account(self.serve_account(request).await)
@@ -197,7 +191,7 @@ impl App {
         loop {
             let mut failed = Vec::new();
             for shard in pending {
-                match self.bootstrap_shard(&cluster, shard).await {
+                match self.bootstrap_shard(shard).await {
                     Ok(n) => entities += n,
                     Err(_) => failed.push(shard),
                 }
@@ -217,14 +211,14 @@ impl App {
         }
     }
 
-    async fn bootstrap_shard(&self, cluster: &crate::cluster::Cluster, shard: Shard) -> Result<usize, AppError> {
+    async fn bootstrap_shard(&self, shard: Shard) -> Result<usize, AppError> {
         let mut learned = 0;
         // Tickets first: a complete order then marks its ticket's listing sold.
         for orders in [false, true] {
             let mut after = None;
             loop {
                 let request = Request::Snapshot { shard: shard.0, orders, after: after.take() };
-                let page = match cluster.forward(shard, &request, Duration::from_secs(10)).await? {
+                let page = match self.forward(Place::Remote(shard), request, Duration::from_secs(10)).await? {
                     Reply::Snapshot(page) => page?,
                     _ => return Err(AppError::Unavailable),
                 };

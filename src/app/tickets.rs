@@ -71,11 +71,10 @@ impl App {
         match self.entities.place(slot) {
             Place::Local => {}
             Place::Fenced => return Err(AppError::Unavailable),
-            Place::Remote(shard) => {
-                let Some(cluster) = self.entities.cluster() else { return Err(AppError::Unavailable) };
+            place @ Place::Remote(_) => {
                 let request = Request::CreateTicket { seller, draft, key };
                 let timeout = std::time::Duration::from_millis(self.settings.actors.ask_timeout_ms);
-                let ticket = match cluster.forward(shard, &request, timeout).await? {
+                let ticket = match self.forward(place, request, timeout).await? {
                     Reply::Ticket(result) => result?,
                     other => return Err(AppError::Internal(format!("unexpected reply {other:?}"))),
                 };

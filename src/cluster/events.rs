@@ -61,25 +61,23 @@ pub(super) async fn declare(channel: &Channel, names: &Names) -> Result<(), lapi
         .await?;
     channel.exchange_declare(names.dead_letters().into(), ExchangeKind::Fanout, durable, FieldTable::default()).await?;
     let dead = names.dead_letters();
-    channel
-        .queue_declare(dead.as_str().into(), QueueDeclareOptions { durable: true, ..Default::default() }, quorum())
-        .await?;
-    channel
-        .queue_bind(
-            dead.as_str().into(),
-            dead.as_str().into(),
-            "".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    Ok(())
+    durable_queue_bound(channel, &dead, FieldTable::default(), &dead, "").await
 }
 
-fn quorum() -> FieldTable {
-    let mut args = FieldTable::default();
+/// Declares the durable quorum queue `queue` (with `args`) bound to `exchange` by `key`.
+async fn durable_queue_bound(
+    channel: &Channel,
+    queue: &str,
+    mut args: FieldTable,
+    exchange: &str,
+    key: &str,
+) -> Result<(), lapin::Error> {
     args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-    args
+    let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+    channel.queue_declare(queue.into(), durable, args).await?;
+    channel
+        .queue_bind(queue.into(), exchange.into(), key.into(), QueueBindOptions::default(), FieldTable::default())
+        .await
 }
 
 /// Starts this node's consumer of other nodes' events.
@@ -92,22 +90,11 @@ pub(super) async fn consume(
     let channel = connection.create_channel().await?;
     channel.basic_qos(PREFETCH, BasicQosOptions::default()).await?;
     let queue = names.node_events(cluster.map().me());
-    let mut args = quorum();
+    let mut args = FieldTable::default();
     args.insert("x-delivery-limit".into(), AMQPValue::LongInt(DELIVERY_LIMIT));
     args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(names.dead_letters().into()));
     args.insert("x-expires".into(), AMQPValue::LongInt(UNUSED_QUEUE_EXPIRES_MS));
-    channel
-        .queue_declare(queue.as_str().into(), QueueDeclareOptions { durable: true, ..Default::default() }, args)
-        .await?;
-    channel
-        .queue_bind(
-            queue.as_str().into(),
-            names.events_exchange().into(),
-            "#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    durable_queue_bound(&channel, &queue, args, &names.events_exchange(), "#").await?;
     let mut consumer = channel
         .basic_consume(queue.as_str().into(), "events".into(), BasicConsumeOptions::default(), FieldTable::default())
         .await?;

@@ -46,7 +46,7 @@ pub(super) async fn run(cluster: Cluster, started: oneshot::Sender<Result<(), St
             Ok((connection, session)) => {
                 attempts = 0;
                 backoff = Duration::from_millis(100);
-                let owned: Vec<Shard> = cluster.map().mine().into_iter().collect();
+                let owned = cluster.map().mine().to_vec();
                 let missing = take_leases(&cluster, &connection, owned, LEASE_PATIENCE).await;
                 if !missing.is_empty() {
                     let reason = format!(

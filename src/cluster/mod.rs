@@ -211,7 +211,7 @@ impl Cluster {
             epoch: map.epoch(),
             shards: map.shard_count(),
             link_up: self.link_up(),
-            owned: map.mine().into_iter().map(|s| s.0).collect(),
+            owned: map.mine().iter().map(|s| s.0).collect(),
             held: self.0.held.read().iter().map(|s| s.0).collect(),
         }
     }

@@ -25,9 +25,13 @@ pub enum PlacementError {
 /// Checks `map` against what `store` records, then records the new placement.
 pub fn check_and_record(store: &Store, cluster: &str, map: &ShardMap) -> Result<(), PlacementError> {
     let mine = map.mine();
-    if let Some(recorded) = store.placement()? {
+    let recorded = store.placement()?;
+    if let Some(recorded) = &recorded {
         if recorded.cluster != cluster {
-            return Err(PlacementError::OtherCluster { recorded: recorded.cluster, configured: cluster.into() });
+            return Err(PlacementError::OtherCluster {
+                recorded: recorded.cluster.clone(),
+                configured: cluster.into(),
+            });
         }
         if recorded.shard_count != map.shard_count() {
             return Err(PlacementError::ShardCount { recorded: recorded.shard_count, configured: map.shard_count() });
@@ -50,25 +54,17 @@ pub fn check_and_record(store: &Store, cluster: &str, map: &ShardMap) -> Result<
         {
             return Err(PlacementError::Left { shard: *shard, left_at: *left_at });
         }
-        store.set_placement(&Placement {
-            cluster: cluster.into(),
-            epoch: map.epoch(),
-            shard_count: map.shard_count(),
-            shards: mine.iter().map(|s| s.0).collect(),
-            left: recorded
-                .left
-                .into_iter()
-                .filter(|(s, at)| *at >= map.epoch() && !mine.contains(&Shard(*s)))
-                .collect(),
-        })?;
-        return Ok(());
     }
+    // Fences that a later epoch has outgrown are dropped: the recorded epoch now refuses older maps.
+    let left = recorded
+        .map(|r| r.left.into_iter().filter(|(s, at)| *at >= map.epoch() && !mine.contains(&Shard(*s))).collect())
+        .unwrap_or_default();
     store.set_placement(&Placement {
         cluster: cluster.into(),
         epoch: map.epoch(),
         shard_count: map.shard_count(),
-        shards: mine.into_iter().map(|s| s.0).collect(),
-        left: Vec::new(),
+        shards: mine.iter().map(|s| s.0).collect(),
+        left,
     })?;
     Ok(())
 }

@@ -1,14 +1,9 @@
 use super::*;
 use crate::domain::{Slot, SLOTS};
-use crate::settings::Settings;
 use crate::storage::{keys, WriteBatch};
 
 fn map(me: &str, members: &[&str], epoch: u32) -> ShardMap {
-    let mut settings = Settings::load_with_env(None, Vec::new()).unwrap().cluster;
-    settings.node_id = me.into();
-    settings.members = members.iter().map(|m| m.to_string()).collect();
-    settings.epoch = epoch;
-    ShardMap::new(&settings)
+    ShardMap::of(me, members, 64, epoch)
 }
 
 async fn write_in_every_slot(store: &Store) {
@@ -42,7 +37,7 @@ async fn an_empty_data_dir_may_take_any_shards_and_records_them() {
     let m = map("b", &["a", "b", "c"], 1);
     check_and_record(&store, "c", &m).unwrap();
     let recorded = store.placement().unwrap().unwrap();
-    assert_eq!(recorded.shards, m.mine().into_iter().map(|s| s.0).collect::<Vec<_>>());
+    assert_eq!(recorded.shards, m.mine().iter().map(|s| s.0).collect::<Vec<_>>());
     // Nothing held yet, so a new map that moves them is accepted, at a newer epoch.
     check_and_record(&store, "c", &map("b", &["a", "c", "b", "d"], 2)).unwrap();
     assert!(matches!(
@@ -59,7 +54,7 @@ async fn a_shard_exported_away_is_not_served_again_under_the_old_map() {
     check_and_record(&store, "c", &before).unwrap();
     write_in_every_slot(&store).await;
     let after = map("a", &["a", "b", "c"], 2);
-    let gone: Vec<Shard> = before.mine().into_iter().filter(|s| !after.is_mine(*s)).collect();
+    let gone: Vec<Shard> = before.mine().iter().copied().filter(|s| !after.is_mine(*s)).collect();
     assert!(!gone.is_empty());
     for shard in &gone {
         let slots = before.slots(*shard);

@@ -10,7 +10,6 @@
 use crate::domain::{Slot, SLOTS};
 use crate::settings::ClusterSettings;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeSet;
 
 /// A shard: a contiguous range of slots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -30,14 +29,25 @@ pub struct ShardMap {
     me: String,
     /// Owner of each shard, by index.
     owners: Vec<String>,
+    /// The shards this node owns (worked out once: a new ticket's slot is picked from them).
+    mine: Vec<Shard>,
 }
 
 impl ShardMap {
     pub fn new(settings: &ClusterSettings) -> Self {
-        let members: Vec<String> =
-            if settings.members.is_empty() { vec![settings.node_id.clone()] } else { settings.members.clone() };
-        let owners = (0..settings.shards).map(|s| rendezvous(&members, s).to_string()).collect();
-        Self { members, shards: settings.shards, epoch: settings.epoch, me: settings.node_id.clone(), owners }
+        Self::of(&settings.node_id, &settings.members, settings.shards, settings.epoch)
+    }
+
+    /// The map as node `me` sees it: `members` own the `shards` (none listed: `me` alone).
+    pub fn of(me: &str, members: &[impl AsRef<str>], shards: u32, epoch: u32) -> Self {
+        let members: Vec<String> = if members.is_empty() {
+            vec![me.to_string()]
+        } else {
+            members.iter().map(|m| m.as_ref().to_string()).collect()
+        };
+        let owners: Vec<String> = (0..shards).map(|s| rendezvous(&members, s).to_string()).collect();
+        let mine = (0..shards).map(Shard).filter(|s| owners[s.0 as usize] == me).collect();
+        Self { members, shards, epoch, me: me.to_string(), owners, mine }
     }
 
     /// The nodes that own shards.
@@ -69,9 +79,9 @@ impl ShardMap {
         self.owner(shard) == self.me
     }
 
-    /// The shards this node owns.
-    pub fn mine(&self) -> BTreeSet<Shard> {
-        (0..self.shards).map(Shard).filter(|s| self.is_mine(*s)).collect()
+    /// The shards this node owns, in order.
+    pub fn mine(&self) -> &[Shard] {
+        &self.mine
     }
 
     /// The slots of `shard`.
@@ -83,11 +93,10 @@ impl ShardMap {
     /// A random slot of a shard this node owns, for a new ticket (a create needs no hop); any
     /// slot when this node owns none (a gateway).
     pub fn new_local_slot(&self) -> Slot {
-        let mine: Vec<Shard> = self.mine().into_iter().collect();
-        if mine.is_empty() {
+        if self.mine.is_empty() {
             return Slot::random();
         }
-        let shard = mine[rand::random::<usize>() % mine.len()];
+        let shard = self.mine[rand::random::<usize>() % self.mine.len()];
         let slots = self.slots(shard);
         Slot((slots.start + rand::random::<u32>() % (slots.end - slots.start)) as u16)
     }

@@ -1,12 +1,7 @@
 use super::*;
-use crate::settings::Settings;
 
 fn map(me: &str, members: &[&str], shards: u32) -> ShardMap {
-    let mut settings = Settings::load_with_env(None, Vec::new()).unwrap().cluster;
-    settings.node_id = me.into();
-    settings.members = members.iter().map(|m| m.to_string()).collect();
-    settings.shards = shards;
-    ShardMap::new(&settings)
+    ShardMap::of(me, members, shards, 1)
 }
 
 #[test]

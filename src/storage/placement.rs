@@ -23,7 +23,7 @@ pub struct Placement {
 impl Store {
     /// The recorded placement, if this data dir was ever started (by a release that records it).
     pub fn placement(&self) -> Result<Option<Placement>, StorageError> {
-        let Some(bytes) = self.meta.get(KEY)? else { return Ok(None) };
+        let Some(bytes) = self.meta(KEY)? else { return Ok(None) };
         let (placement, _) = bincode::serde::decode_from_slice(&bytes, bincode::config::standard())
             .map_err(|e| StorageError::Corrupt { key: KEY.into(), reason: e.to_string() })?;
         Ok(Some(placement))
@@ -33,9 +33,7 @@ impl Store {
     pub fn set_placement(&self, placement: &Placement) -> Result<(), StorageError> {
         let bytes = bincode::serde::encode_to_vec(placement, bincode::config::standard())
             .map_err(|e| StorageError::Encode(e.to_string()))?;
-        self.meta.insert(KEY, bytes)?;
-        self.meta.flush()?;
-        Ok(())
+        self.set_meta(KEY, &bytes)
     }
 
     /// Whether any record of the shard's own data lives in a slot of `slots`. Idempotency

@@ -7,11 +7,7 @@ use serde_json::json;
 use ticketing::cluster::{Shard, ShardMap};
 
 fn map(me: &str, members: &[&str], epoch: u32) -> ShardMap {
-    let mut settings = ticketing::Settings::load_with_env(None, Vec::new()).unwrap().cluster;
-    settings.node_id = me.into();
-    settings.members = members.iter().map(|m| m.to_string()).collect();
-    settings.epoch = epoch;
-    ShardMap::new(&settings)
+    ShardMap::of(me, members, 64, epoch)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
