@@ -35,6 +35,10 @@ pub enum AppError {
     /// A server fault; the string is logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The configured payment gateway has no hosted checkout page (the offline one): pay with
+    /// a card token instead. Last, so the variants before it keep their wire numbers.
+    #[error("checkout not supported by this payment gateway")]
+    CheckoutNotSupported,
 }
 
 impl From<EntityError> for AppError {

@@ -1,11 +1,12 @@
-//! Use cases of paying: a buyer pays for an order, and the provider confirms a charge by
-//! webhook (signature checked over the raw bytes, events de-duplicated by id).
+//! Use cases of paying: a buyer pays for an order with a card token, or opens the provider's
+//! hosted checkout page for it, and the provider confirms a charge by webhook (signature
+//! checked over the raw bytes, events de-duplicated by id).
 
 use super::{App, AppError};
 use crate::actors::order::{OrderCommand, OrderReply};
 use crate::actors::EntityError;
 use crate::domain::{now_ms, DomainError, OrderId, Payment, UserId};
-use crate::payments::webhook;
+use crate::payments::{webhook, CheckoutOutcome, CheckoutRequest, CheckoutSession};
 use crate::storage::{keys, StorageError, Store, WebhookSeen, WriteBatch};
 use serde_json::Value;
 use std::time::Duration;
@@ -32,6 +33,47 @@ impl App {
         match self.entities.order(order).ask_within(command, Some(PROVIDER_TIMEOUT)).await? {
             OrderReply::Paid(payment) => Ok(payment),
             _ => Err(EntityError::UnexpectedReply("pay".into()).into()),
+        }
+    }
+
+    /// Opens the provider's hosted payment page for the caller's order (a Stripe Checkout
+    /// Session); the order completes when the provider's webhook confirms the payment. The
+    /// order must be payable now, by the rule `pay` applies ([`crate::domain::Order::check_payable`]).
+    /// [`AppError::CheckoutNotSupported`] means this gateway has no such page: pay with a token.
+    ///
+    /// The order is only read, not changed: a session costs nothing until paid, and the
+    /// webhook settles whatever happened to the order meanwhile (a late payment is refunded).
+    pub async fn checkout(
+        &self,
+        caller: UserId,
+        order: OrderId,
+        success_url: String,
+        cancel_url: String,
+    ) -> Result<CheckoutSession, AppError> {
+        let order = self.order(caller, order).await?;
+        order.check_payable(caller, now_ms())?;
+        let request = CheckoutRequest {
+            amount_cents: order.ticket.price.cents(),
+            currency: "usd".into(),
+            product_name: order.ticket.title.clone(),
+            order_id: order.id.to_string(),
+            success_url,
+            cancel_url,
+            // One session per order, however often the buyer (or a retry) asks.
+            idempotency_key: format!("order-{}-checkout", order.id),
+            expires_at_ms: order.expires_at_ms,
+        };
+        match self.gateway.checkout(request).await {
+            Ok(CheckoutOutcome::Created(session)) => Ok(session),
+            Ok(CheckoutOutcome::NotSupported) => Err(AppError::CheckoutNotSupported),
+            // Our request was wrong (a URL the provider refuses...), not the buyer's doing.
+            Ok(CheckoutOutcome::Rejected { reason }) => {
+                Err(AppError::Internal(format!("the provider refused the checkout session: {reason}")))
+            }
+            Err(e) => {
+                tracing::warn!(order = %order.id, error = %e, "checkout session not created");
+                Err(AppError::Unavailable)
+            }
         }
     }
 

@@ -133,20 +133,43 @@ impl Order {
         vec![Event::ExpirationComplete(self.clone()), Event::OrderCancelled(self.clone())]
     }
 
+    /// Whether `caller` may start paying for this order now, by any means (a card token, a
+    /// provider's hosted checkout page): their own order, still `created` and not expired. A
+    /// payment already in flight is `PaymentInProgress`: a second way of paying for it could
+    /// take the money twice ([`Self::begin_payment`] resumes its own attempt instead).
+    pub fn check_payable(&self, caller: UserId, now_ms: i64) -> Result<(), DomainError> {
+        self.check_owner(caller)?;
+        match self.status {
+            OrderStatus::Cancelled => Err(Rule::CannotPayCancelled.into()),
+            OrderStatus::Complete => Err(Rule::AlreadyPaid.into()),
+            OrderStatus::AwaitingPayment => Err(Rule::PaymentInProgress.into()),
+            OrderStatus::Created if now_ms >= self.expires_at_ms => Err(Rule::OrderExpired.into()),
+            OrderStatus::Created => Ok(()),
+        }
+    }
+
+    /// Whether a payment the provider confirms now came too late to complete this order: it
+    /// is cancelled, or still `created` past its window (its timer has not fired yet). A
+    /// charge in flight (`awaiting:payment`) began in time and may complete it.
+    pub fn confirmation_is_late(&self, now_ms: i64) -> bool {
+        match self.status {
+            OrderStatus::Cancelled => true,
+            OrderStatus::Created => now_ms >= self.expires_at_ms,
+            OrderStatus::AwaitingPayment | OrderStatus::Complete => false,
+        }
+    }
+
     /// Starts a charge: the order is `awaiting:payment` until the provider answers, so it can
     /// neither expire nor be cancelled under the charge. An attempt left `awaiting:payment`
     /// (the provider did not answer, or the node crashed) is resumed, not restarted: same
     /// token, same idempotency key, so it can never charge twice.
     pub fn begin_payment(&mut self, caller: UserId, token: &str, now_ms: i64) -> Result<ChargeRequest, DomainError> {
-        self.check_owner(caller)?;
         let expired = DomainError::Rule(Rule::OrderExpired);
-        match self.status {
-            OrderStatus::Cancelled => return Err(Rule::CannotPayCancelled.into()),
-            OrderStatus::Complete => return Err(Rule::AlreadyPaid.into()),
-            OrderStatus::AwaitingPayment => return self.charge_request().ok_or(expired),
-            OrderStatus::Created if now_ms >= self.expires_at_ms => return Err(expired),
-            OrderStatus::Created => {}
+        if self.status == OrderStatus::AwaitingPayment {
+            self.check_owner(caller)?;
+            return self.charge_request().ok_or(expired);
         }
+        self.check_payable(caller, now_ms)?;
         self.status = OrderStatus::AwaitingPayment;
         self.payment_attempt += 1;
         self.payment_token = Some(token.to_string());

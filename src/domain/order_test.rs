@@ -83,3 +83,30 @@ fn unfinished_work_is_due_at_expiry_then_at_once_until_the_ticket_is_released() 
     o.ticket_released = true;
     assert_eq!(o.work_due_ms(), None);
 }
+
+#[test]
+fn an_order_is_payable_by_its_buyer_while_created_and_within_its_window() {
+    let (mut o, buyer) = order();
+    assert_eq!(o.check_payable(buyer, 2_000), Ok(()));
+    assert_eq!(o.check_payable(UserId::new_in(Slot(2)), 2_000), Err(DomainError::NotAuthorized));
+    assert_eq!(o.check_payable(buyer, 61_000), Err(Rule::OrderExpired.into()));
+    o.begin_payment(buyer, "tok_visa", 2_000).unwrap();
+    assert_eq!(o.check_payable(buyer, 2_000), Err(Rule::PaymentInProgress.into()), "no second way to pay");
+    assert!(o.complete(PaymentId::new_in(Slot(2)), "ch").is_some());
+    assert_eq!(o.check_payable(buyer, 2_000), Err(Rule::AlreadyPaid.into()));
+    let (mut cancelled, buyer) = order();
+    cancelled.cancel(buyer).unwrap();
+    assert_eq!(cancelled.check_payable(buyer, 2_000), Err(Rule::CannotPayCancelled.into()));
+}
+
+#[test]
+fn a_confirmation_is_late_for_a_cancelled_order_or_a_created_one_past_its_window() {
+    let (mut o, buyer) = order();
+    assert!(!o.confirmation_is_late(60_999));
+    assert!(o.confirmation_is_late(61_000), "its timer may not have fired yet");
+    o.begin_payment(buyer, "tok_visa", 2_000).unwrap();
+    assert!(!o.confirmation_is_late(61_000), "a charge begun in time may complete it");
+    let (mut cancelled, buyer) = order();
+    cancelled.cancel(buyer).unwrap();
+    assert!(cancelled.confirmation_is_late(2_000));
+}

@@ -161,6 +161,7 @@ impl From<AppError> for ApiError {
             AppError::Unavailable => Self::Unavailable,
             AppError::NoReply => Self::GatewayTimeout,
             AppError::Internal(cause) => Self::Internal(cause),
+            AppError::CheckoutNotSupported => Self::bad_request("This payment method is not available"),
         }
     }
 }

@@ -4,7 +4,8 @@
 //! ([`webhook`]).
 //!
 //! Every charge carries an idempotency key derived from the order and its attempt number, so a
-//! retried or resumed charge is answered with the first result instead of charging again.
+//! retried or resumed charge is answered with the first result instead of charging again; a
+//! checkout session's key is derived from the order, so an order has at most one.
 
 pub mod offline;
 pub mod stripe;
@@ -44,8 +45,55 @@ pub enum ChargeOutcome {
 #[error("payment provider unavailable: {0}")]
 pub struct GatewayError(pub String);
 
+/// A hosted payment page for one order (Stripe Checkout): the buyer pays on the provider's
+/// page and the provider confirms by webhook, with the order id in the payment's metadata.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckoutRequest {
+    /// Integer cents.
+    pub amount_cents: u64,
+    /// ISO currency code, lower case (`usd`).
+    pub currency: String,
+    /// What the buyer sees on the provider's page (the ticket's title).
+    pub product_name: String,
+    /// Sent as metadata on the session and on its payment, so webhooks can find the order.
+    pub order_id: String,
+    /// Where the provider sends the buyer after paying, and after giving up.
+    pub success_url: String,
+    pub cancel_url: String,
+    /// Derived from the order alone, so asking again never opens a second page to pay on.
+    pub idempotency_key: String,
+    /// When the order expires (ms since the epoch); the page should close no later, where the
+    /// provider allows it.
+    pub expires_at_ms: i64,
+}
+
+/// A hosted payment page the provider opened.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CheckoutSession {
+    /// The provider's id (`cs_...`).
+    pub id: String,
+    /// Where to send the buyer.
+    pub url: String,
+}
+
+/// What the gateway answered to a checkout request. A provider that could not be reached is
+/// the `Err(GatewayError)` of the call, not one of these.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckoutOutcome {
+    Created(CheckoutSession),
+    /// This gateway has no hosted payment page (offline): pay with a card token instead.
+    NotSupported,
+    /// The provider refused the request itself (a bad URL...): asking again cannot help.
+    Rejected {
+        reason: String,
+    },
+}
+
 pub trait PaymentGateway: Send + Sync + 'static {
     fn charge(&self, charge: Charge) -> BoxFuture<'static, Result<ChargeOutcome, GatewayError>>;
+
+    /// Opens a hosted payment page for an order; the provider confirms the payment by webhook.
+    fn checkout(&self, request: CheckoutRequest) -> BoxFuture<'static, Result<CheckoutOutcome, GatewayError>>;
 
     /// Refunds a charge in full (a payment that arrived after its order expired).
     fn refund(&self, charge_id: String, idempotency_key: String) -> BoxFuture<'static, Result<String, GatewayError>>;

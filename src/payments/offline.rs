@@ -1,8 +1,9 @@
 //! The built-in gateway: no network, Stripe's test tokens. `tok_chargeDeclined*` is declined,
 //! any other `tok_…` succeeds, anything else is rejected as Stripe would. Results are stored
-//! under the idempotency key, so a replayed key answers the first result (like Stripe).
+//! under the idempotency key, so a replayed key answers the first result (like Stripe). It has
+//! no hosted payment page: a checkout is answered [`CheckoutOutcome::NotSupported`].
 
-use super::{Charge, ChargeOutcome, GatewayError, PaymentGateway};
+use super::{Charge, ChargeOutcome, CheckoutOutcome, CheckoutRequest, GatewayError, PaymentGateway};
 use crate::storage::migrate::charge_slot;
 use crate::storage::{envelope::Kind, keys, Record, Store, WriteBatch};
 use futures_util::future::BoxFuture;
@@ -84,6 +85,10 @@ impl PaymentGateway for OfflineGateway {
                 (_, _, reason) => ChargeOutcome::Rejected { reason: reason.unwrap_or_default() },
             })
         })
+    }
+
+    fn checkout(&self, _request: CheckoutRequest) -> BoxFuture<'static, Result<CheckoutOutcome, GatewayError>> {
+        Box::pin(async { Ok(CheckoutOutcome::NotSupported) })
     }
 
     fn refund(&self, charge_id: String, _idempotency_key: String) -> BoxFuture<'static, Result<String, GatewayError>> {

@@ -26,12 +26,16 @@
 //!   status is lost, so it is treated like a 5xx: retried with the same key, then reported as
 //!   unavailable.
 //! * Connection failures are `StripeError::ClientError`.
+//! * Checkout Sessions are not compiled in (the `checkout` feature would build all of
+//!   billing), so a session is created with the client's generic `post_form`, from the form
+//!   below: same client, same key strategy, same retries and failure classification.
 //! * `Client::from_url` panics on an unparsable URL and replaces the base URL's whole path
 //!   with `/v1/...`; [`StripeGateway::try_new`] checks both before handing the URL over.
 
-use super::{Charge, ChargeOutcome, GatewayError, PaymentGateway};
+use super::{Charge, ChargeOutcome, CheckoutOutcome, CheckoutRequest, CheckoutSession, GatewayError, PaymentGateway};
 use actix_web::http::Uri;
 use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::time::Duration;
 use stripe::{
@@ -91,6 +95,108 @@ impl StripeGateway {
         }
         let client = self.client.clone()?;
         Ok(client.with_strategy(RequestStrategy::Idempotent(idempotency_key.to_string())))
+    }
+}
+
+/// Stripe refuses a Checkout Session `expires_at` less than 30 minutes or more than 24 hours
+/// after it receives the request.
+const CHECKOUT_LIFETIME_SECONDS: std::ops::RangeInclusive<i64> = 30 * 60..=24 * 3600;
+
+/// Room for the time between deciding on `expires_at` and Stripe checking it (retries
+/// included), and for clocks that disagree a little.
+const CHECKOUT_EXPIRY_MARGIN_SECONDS: i64 = 60;
+
+/// The `expires_at` (Unix seconds) to send for an order expiring at `order_expires_at_ms`:
+/// the order's own expiry, rounded down so the page never outlives it. `None` when Stripe
+/// would refuse it: an order closer than 30 minutes to its expiry (the usual 15-minute order)
+/// gets Stripe's default lifetime (24 hours), and one further than 24 hours away outlives that
+/// default anyway. A page that outlives its order is safe: a payment confirmed after the order
+/// expired is refunded (`actors::order::payment`).
+///
+/// The choice depends on the time, and Stripe compares every parameter of a replayed
+/// idempotency key: a later request that crosses the 30-minute line sends other parameters
+/// and is answered `idempotency_error` (reported as unavailable, never a second session).
+fn checkout_expiry(order_expires_at_ms: i64, now_ms: i64) -> Option<i64> {
+    let at = order_expires_at_ms.div_euclid(1000);
+    let lifetime = at - now_ms.div_euclid(1000);
+    let allowed = CHECKOUT_LIFETIME_SECONDS.start() + CHECKOUT_EXPIRY_MARGIN_SECONDS
+        ..=CHECKOUT_LIFETIME_SECONDS.end() - CHECKOUT_EXPIRY_MARGIN_SECONDS;
+    allowed.contains(&lifetime).then_some(at)
+}
+
+/// `POST /v1/checkout/sessions` as a form (`line_items[0][price_data][currency]=usd`...).
+#[derive(Clone, Debug, Serialize)]
+struct SessionForm {
+    mode: &'static str,
+    line_items: [LineItem; 1],
+    success_url: String,
+    cancel_url: String,
+    /// Shown in Stripe's dashboard next to the session.
+    client_reference_id: String,
+    metadata: OrderMetadata,
+    /// The webhook handled is `payment_intent.succeeded`, whose object is the intent, not
+    /// the session: the order id must be on the intent too.
+    payment_intent_data: PaymentIntentData,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct LineItem {
+    price_data: PriceData,
+    quantity: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct PriceData {
+    currency: String,
+    unit_amount: i64,
+    product_data: ProductData,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct ProductData {
+    name: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct OrderMetadata {
+    #[serde(rename = "orderId")]
+    order_id: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct PaymentIntentData {
+    metadata: OrderMetadata,
+}
+
+/// The fields of Stripe's `checkout.session` object used here.
+#[derive(Debug, Deserialize)]
+struct CreatedSession {
+    id: String,
+    url: Option<String>,
+}
+
+impl SessionForm {
+    fn new(request: &CheckoutRequest, unit_amount: i64, now_ms: i64) -> Self {
+        let order = || OrderMetadata { order_id: request.order_id.clone() };
+        Self {
+            mode: "payment",
+            line_items: [LineItem {
+                price_data: PriceData {
+                    currency: request.currency.to_ascii_lowercase(),
+                    unit_amount,
+                    product_data: ProductData { name: request.product_name.clone() },
+                },
+                quantity: 1,
+            }],
+            success_url: request.success_url.clone(),
+            cancel_url: request.cancel_url.clone(),
+            client_reference_id: request.order_id.clone(),
+            metadata: order(),
+            payment_intent_data: PaymentIntentData { metadata: order() },
+            expires_at: checkout_expiry(request.expires_at_ms, now_ms),
+        }
     }
 }
 
@@ -244,6 +350,32 @@ impl PaymentGateway for StripeGateway {
                 },
                 Err(Failure::Declined(reason)) => Ok(ChargeOutcome::Declined { reason }),
                 Err(Failure::Rejected(reason)) => Ok(ChargeOutcome::Rejected { reason }),
+                Err(Failure::Transient(reason) | Failure::Unavailable(reason)) => Err(GatewayError(reason)),
+            }
+        })
+    }
+
+    fn checkout(&self, request: CheckoutRequest) -> BoxFuture<'static, Result<CheckoutOutcome, GatewayError>> {
+        let client = self.client_for(&request.idempotency_key);
+        let timeout = self.request_timeout;
+        Box::pin(async move {
+            let client = client?;
+            let Ok(amount) = i64::try_from(request.amount_cents) else {
+                return Ok(CheckoutOutcome::Rejected { reason: "Amount too large".into() });
+            };
+            // Built once, so every attempt sends the same parameters under the same key.
+            let form = SessionForm::new(&request, amount, crate::domain::now_ms());
+            let result = with_retries("checkout session", timeout, || {
+                client.post_form::<CreatedSession, _>("checkout/sessions", form.clone())
+            })
+            .await;
+            match result {
+                Ok(CreatedSession { id, url: Some(url) }) => Ok(CheckoutOutcome::Created(CheckoutSession { id, url })),
+                // Only embedded sessions come without a URL; this form never asks for one.
+                Ok(CreatedSession { id, url: None }) => {
+                    Err(GatewayError(format!("Stripe checkout session {id} has no url")))
+                }
+                Err(Failure::Declined(reason) | Failure::Rejected(reason)) => Ok(CheckoutOutcome::Rejected { reason }),
                 Err(Failure::Transient(reason) | Failure::Unavailable(reason)) => Err(GatewayError(reason)),
             }
         })

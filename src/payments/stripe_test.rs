@@ -54,3 +54,13 @@ fn declines_rejections_and_outages_are_told_apart() {
     assert!(matches!(classify_request_error(&auth), Failure::Unavailable(_)));
     assert!(matches!(classify(&StripeError::ClientError("refused".into())), Failure::Transient(_)));
 }
+
+#[test]
+fn a_checkout_session_closes_with_its_order_only_where_stripe_allows_it() {
+    let now = 1_700_000_000_000;
+    let minutes = |m: i64| now + m * 60_000 + 999;
+    assert_eq!(checkout_expiry(minutes(15), now), None, "under Stripe's 30-minute minimum");
+    assert_eq!(checkout_expiry(minutes(30), now), None, "no margin for the time to reach Stripe");
+    assert_eq!(checkout_expiry(minutes(60), now), Some((now + 60 * 60_000) / 1000), "rounded down, never later");
+    assert_eq!(checkout_expiry(minutes(25 * 60), now), None, "past 24 hours Stripe's default comes first");
+}

@@ -17,6 +17,7 @@ mod overload;
 mod payments;
 mod process;
 mod restart_scale;
+mod stripe_checkout;
 mod stripe_gateway;
 mod stripe_server;
 mod supervision;

@@ -11,8 +11,20 @@
 //!   not stored, so a retry after one does the work.
 //! * A request without `Authorization: Bearer …` is a `401`.
 //!
-//! Every request is recorded for assertions, and [`StripeServer::fail_next`] /
+//! * `POST /v1/checkout/sessions` opens a hosted payment page (`mode=payment`, one line item
+//!   with `price_data`), answering Stripe's required-parameter errors; its `url` is this
+//!   server's own `GET /pay/{session}`.
+//!
+//! Every API request is recorded for assertions, and [`StripeServer::fail_next`] /
 //! [`StripeServer::delay_next`] inject outages.
+//!
+//! # The hosted payment page, for browser tests
+//! `GET /pay/{session}` is a tiny HTML page showing the product (`id="product"`) and amount
+//! (`id="amount"`) with a button `id="pay"` in a form that `POST`s to the same URL. Posting
+//! pays like a buyer on Stripe's page ([`StripeServer::complete_checkout_session`]): a
+//! succeeded charge and payment intent, and a signed `payment_intent.succeeded` webhook sent
+//! to the URL given to [`StripeServer::set_webhook`]; then a `303` to the session's
+//! `success_url` (`{CHECKOUT_SESSION_ID}` replaced, as Stripe does).
 
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
@@ -67,6 +79,51 @@ pub struct StripeRefund {
     pub idempotency_key: Option<String>,
 }
 
+/// A Checkout Session the server opened, as it was asked for.
+#[derive(Clone, Debug)]
+pub struct StripeCheckoutSession {
+    pub id: String,
+    /// `line_items[0][price_data][unit_amount]`.
+    pub amount: i64,
+    pub currency: String,
+    /// `line_items[0][price_data][product_data][name]`.
+    pub name: String,
+    pub quantity: i64,
+    /// The session's `metadata[...]`.
+    pub metadata: BTreeMap<String, String>,
+    /// `payment_intent_data[metadata][...]`: what the payment's webhook carries.
+    pub payment_intent_metadata: BTreeMap<String, String>,
+    pub client_reference_id: Option<String>,
+    pub success_url: String,
+    pub cancel_url: Option<String>,
+    /// The `expires_at` sent, if any.
+    pub requested_expires_at: Option<i64>,
+    /// When the session expires: the one sent, or Stripe's default of 24 hours.
+    pub expires_at: i64,
+    /// `http://127.0.0.1:PORT/pay/{id}`.
+    pub url: String,
+    /// `open`, then `complete` once paid.
+    pub status: String,
+    /// Set once paid.
+    pub payment_intent: Option<String>,
+    pub idempotency_key: Option<String>,
+    /// The `payment_intent.succeeded` event of the payment, once paid (resent as is).
+    event: Option<String>,
+    /// The status the webhook endpoint answered to the last delivery.
+    pub webhook_status: Option<u16>,
+}
+
+/// A payment intent made by paying a Checkout Session.
+#[derive(Clone, Debug)]
+pub struct StripePaymentIntent {
+    pub id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub metadata: BTreeMap<String, String>,
+    pub latest_charge: String,
+    pub checkout_session: String,
+}
+
 /// What a request with an idempotency key was first answered, and what it asked.
 struct Answered {
     path: String,
@@ -80,6 +137,12 @@ struct State {
     requests: Vec<RecordedRequest>,
     charges: Vec<StripeCharge>,
     refunds: Vec<StripeRefund>,
+    sessions: Vec<StripeCheckoutSession>,
+    payment_intents: Vec<StripePaymentIntent>,
+    /// Where the pay page sends its webhook, and the secret it signs with.
+    webhook: Option<(String, String)>,
+    /// This server's own base URL (`http://127.0.0.1:PORT/`), for session URLs.
+    base_url: String,
     /// The first answer to each idempotency key.
     answered: HashMap<String, Answered>,
     fail_next: usize,
@@ -99,17 +162,52 @@ impl StripeServer {
     pub async fn start() -> Self {
         let state = Arc::new(Mutex::new(State::default()));
         let data = web::Data::from(state.clone());
-        let server = HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(handle)))
-            .workers(1)
-            .disable_signals()
-            .shutdown_timeout(0)
-            .bind(("127.0.0.1", 0))
-            .expect("bind the Stripe test server");
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .route("/pay/{session}", web::get().to(pay_page))
+                .route("/pay/{session}", web::post().to(pay_page_submit))
+                .default_service(web::to(handle))
+        })
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(0)
+        .bind(("127.0.0.1", 0))
+        .expect("bind the Stripe test server");
         let port = server.addrs()[0].port();
         let server = server.run();
         let handle = server.handle();
         actix_web::rt::spawn(server);
-        Self { base_url: format!("http://127.0.0.1:{port}/"), state, handle }
+        let base_url = format!("http://127.0.0.1:{port}/");
+        state.lock().base_url = base_url.clone();
+        Self { base_url, state, handle }
+    }
+
+    /// Where the pay page's button sends its signed webhook (the app's
+    /// `/api/payments/webhook`) and the secret to sign with (the app's
+    /// `payments.webhook_secret`).
+    pub fn set_webhook(&self, url: &str, secret: &str) {
+        self.state.lock().webhook = Some((url.to_string(), secret.to_string()));
+    }
+
+    /// Checkout Sessions opened, in order.
+    pub fn checkout_sessions(&self) -> Vec<StripeCheckoutSession> {
+        self.state.lock().sessions.clone()
+    }
+
+    /// Payment intents made by paying Checkout Sessions.
+    pub fn payment_intents(&self) -> Vec<StripePaymentIntent> {
+        self.state.lock().payment_intents.clone()
+    }
+
+    /// Pays an open session as a buyer on Stripe's page would (a succeeded charge and payment
+    /// intent carrying `payment_intent_data[metadata]`) and sends a `payment_intent.succeeded`
+    /// event to `webhook_url`, signed with `secret`; returns the status the endpoint answered.
+    /// A session already paid sends its same event again (Stripe retrying the webhook).
+    pub async fn complete_checkout_session(&self, session_id: &str, webhook_url: &str, secret: &str) -> u16 {
+        complete_session(&self.state, session_id, webhook_url, secret)
+            .await
+            .unwrap_or_else(|e| panic!("completing checkout session {session_id}: {e}"))
     }
 
     /// Every request received so far, in order.
@@ -226,6 +324,7 @@ fn answer(s: &mut State, r: &RecordedRequest) -> (u16, Value, bool) {
     let (status, body) = match (r.method.as_str(), r.path.as_str()) {
         ("POST", "/v1/charges") => create_charge(s, r),
         ("POST", "/v1/refunds") => create_refund(s, r),
+        ("POST", "/v1/checkout/sessions") => create_checkout_session(s, r),
         (method, path) => {
             let message = format!("Unrecognized request URL ({method}: {path}).");
             return (404, error("invalid_request_error", None, &message, None), false);
@@ -261,11 +360,7 @@ fn create_charge(s: &mut State, r: &RecordedRequest) -> (u16, Value) {
         let message = format!("No such token: '{source}'");
         return (400, error("invalid_request_error", Some("resource_missing"), &message, Some("source")));
     }
-    let metadata: BTreeMap<String, String> = r
-        .form
-        .iter()
-        .filter_map(|(k, v)| Some((k.strip_prefix("metadata[")?.strip_suffix(']')?.to_string(), v.clone())))
-        .collect();
+    let metadata = bracketed(&r.form, "metadata[");
     let declined = source.starts_with("tok_chargeDeclined");
     let charge = StripeCharge {
         id: format!("ch_{}", random_suffix(24)),
@@ -334,6 +429,258 @@ fn create_refund(s: &mut State, r: &RecordedRequest) -> (u16, Value) {
     });
     s.refunds.push(refund);
     (200, body)
+}
+
+/// Stripe's limits on a session's `expires_at`, in seconds from its creation.
+const SESSION_LIFETIME: std::ops::RangeInclusive<i64> = 30 * 60..=24 * 3600;
+
+fn create_checkout_session(s: &mut State, r: &RecordedRequest) -> (u16, Value) {
+    let item = |name: &str| r.field(&format!("line_items[0]{name}"));
+    let Some(mode) = r.field("mode") else {
+        return missing("mode");
+    };
+    if mode != "payment" {
+        // This server only opens one-off payments; Stripe would also take these two.
+        let message = format!("Unsupported mode {mode:?} in this test server (payment only).");
+        return (400, error("invalid_request_error", Some("parameter_invalid_string"), &message, Some("mode")));
+    }
+    let Some(success_url) = r.field("success_url") else {
+        return missing("success_url");
+    };
+    for (param, url) in [("success_url", Some(success_url)), ("cancel_url", r.field("cancel_url"))] {
+        if url.is_some_and(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+            return invalid_param(param, "Not a valid URL", "url_invalid");
+        }
+    }
+    if !r.form.iter().any(|(k, _)| k.starts_with("line_items[")) {
+        return invalid_param("line_items", "`line_items` is required in `payment` mode.", "parameter_missing");
+    }
+    let Some(currency) = item("[price_data][currency]") else {
+        return missing("line_items[0][price_data][currency]");
+    };
+    let Some(amount) = item("[price_data][unit_amount]") else {
+        return missing("line_items[0][price_data][unit_amount]");
+    };
+    let Ok(amount) = amount.parse::<i64>() else {
+        return invalid_param("line_items[0][price_data][unit_amount]", "Invalid integer", "parameter_invalid_integer");
+    };
+    let Some(name) = item("[price_data][product_data][name]") else {
+        return missing("line_items[0][price_data][product_data][name]");
+    };
+    let Some(quantity) = item("[quantity]") else {
+        return missing("line_items[0][quantity]");
+    };
+    let Ok(quantity) = quantity.parse::<i64>() else {
+        return invalid_param("line_items[0][quantity]", "Invalid integer", "parameter_invalid_integer");
+    };
+    let now = chrono::Utc::now().timestamp();
+    let requested_expires_at = match r.field("expires_at").map(str::parse::<i64>) {
+        None => None,
+        Some(Ok(at)) if SESSION_LIFETIME.contains(&(at - now)) => Some(at),
+        Some(Ok(_)) => {
+            let message = "The `expires_at` timestamp must be at least 30 minutes and at most 24 hours from \
+                           Checkout Session creation.";
+            return invalid_param("expires_at", message, "parameter_invalid_integer");
+        }
+        Some(Err(_)) => return invalid_param("expires_at", "Invalid integer", "parameter_invalid_integer"),
+    };
+    let id = format!("cs_test_{}", random_suffix(58));
+    let session = StripeCheckoutSession {
+        url: format!("{}pay/{id}", s.base_url),
+        id,
+        amount,
+        currency: currency.to_string(),
+        name: name.to_string(),
+        quantity,
+        metadata: bracketed(&r.form, "metadata["),
+        payment_intent_metadata: bracketed(&r.form, "payment_intent_data[metadata]["),
+        client_reference_id: r.field("client_reference_id").map(str::to_string),
+        success_url: success_url.to_string(),
+        cancel_url: r.field("cancel_url").map(str::to_string),
+        requested_expires_at,
+        expires_at: requested_expires_at.unwrap_or(now + SESSION_LIFETIME.end()),
+        status: "open".into(),
+        payment_intent: None,
+        idempotency_key: r.idempotency_key.clone(),
+        event: None,
+        webhook_status: None,
+    };
+    let body = session_json(&session, now);
+    s.sessions.push(session);
+    (200, body)
+}
+
+/// The `key` → value pairs of the form fields `{prefix}key]` (`metadata[orderId]`).
+fn bracketed(form: &[(String, String)], prefix: &str) -> BTreeMap<String, String> {
+    form.iter().filter_map(|(k, v)| Some((k.strip_prefix(prefix)?.strip_suffix(']')?.to_string(), v.clone()))).collect()
+}
+
+/// A `checkout.session` object as Stripe (API version 2023-10-16) returns it when created.
+fn session_json(c: &StripeCheckoutSession, created: i64) -> Value {
+    json!({
+        "id": c.id,
+        "object": "checkout.session",
+        "amount_subtotal": c.amount * c.quantity,
+        "amount_total": c.amount * c.quantity,
+        "cancel_url": c.cancel_url,
+        "client_reference_id": c.client_reference_id,
+        "created": created,
+        "currency": c.currency,
+        "customer": null,
+        "customer_email": null,
+        "expires_at": c.expires_at,
+        "livemode": false,
+        "metadata": c.metadata,
+        "mode": "payment",
+        "payment_intent": c.payment_intent,
+        "payment_method_types": ["card"],
+        "payment_status": if c.status == "complete" { "paid" } else { "unpaid" },
+        "status": c.status,
+        "success_url": c.success_url,
+        "ui_mode": "hosted",
+        "url": c.url,
+    })
+}
+
+/// Pays session `id` (once) and delivers its `payment_intent.succeeded` event to `webhook_url`.
+async fn complete_session(state: &Mutex<State>, id: &str, webhook_url: &str, secret: &str) -> Result<u16, String> {
+    let event = pay_session(&mut state.lock(), id)?;
+    let signature = ticketing::payments::webhook::sign(event.as_bytes(), secret, chrono::Utc::now().timestamp());
+    let client = reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?;
+    let response = client
+        .post(webhook_url)
+        .header("Stripe-Signature", signature)
+        .header("Content-Type", "application/json")
+        .body(event)
+        .send()
+        .await
+        .map_err(|e| format!("webhook to {webhook_url} not delivered: {e}"))?;
+    let status = response.status().as_u16();
+    if let Some(session) = state.lock().sessions.iter_mut().find(|c| c.id == id) {
+        session.webhook_status = Some(status);
+    }
+    Ok(status)
+}
+
+/// The buyer pays an open session: a succeeded charge and payment intent, and the event
+/// announcing them. A paid session answers its event again; an expired one cannot be paid.
+fn pay_session(s: &mut State, id: &str) -> Result<String, String> {
+    let now = chrono::Utc::now().timestamp();
+    let index = s.sessions.iter().position(|c| c.id == id).ok_or_else(|| format!("no such session {id}"))?;
+    if let Some(event) = &s.sessions[index].event {
+        return Ok(event.clone());
+    }
+    let session = s.sessions[index].clone();
+    if now >= session.expires_at {
+        return Err(format!("session {id} expired"));
+    }
+    let charge = StripeCharge {
+        id: format!("ch_{}", random_suffix(24)),
+        amount: session.amount * session.quantity,
+        currency: session.currency.clone(),
+        source: "pm_card_visa".into(),
+        metadata: session.payment_intent_metadata.clone(),
+        status: "succeeded".into(),
+        refunded: false,
+        idempotency_key: None,
+        created: now,
+    };
+    let intent = StripePaymentIntent {
+        id: format!("pi_{}", random_suffix(24)),
+        amount: charge.amount,
+        currency: charge.currency.clone(),
+        metadata: charge.metadata.clone(),
+        latest_charge: charge.id.clone(),
+        checkout_session: session.id.clone(),
+    };
+    let event = payment_intent_event(&intent, now).to_string();
+    let paid = &mut s.sessions[index];
+    paid.status = "complete".into();
+    paid.payment_intent = Some(intent.id.clone());
+    paid.event = Some(event.clone());
+    s.charges.push(charge);
+    s.payment_intents.push(intent);
+    Ok(event)
+}
+
+/// The `payment_intent.succeeded` event Stripe sends once a session's payment succeeded.
+fn payment_intent_event(pi: &StripePaymentIntent, created: i64) -> Value {
+    json!({
+        "id": format!("evt_{}", random_suffix(24)),
+        "object": "event",
+        "api_version": "2023-10-16",
+        "created": created,
+        "livemode": false,
+        "pending_webhooks": 1,
+        "request": {"id": null, "idempotency_key": null},
+        "type": "payment_intent.succeeded",
+        "data": {"object": {
+            "id": pi.id,
+            "object": "payment_intent",
+            "amount": pi.amount,
+            "amount_received": pi.amount,
+            "capture_method": "automatic",
+            "created": created,
+            "currency": pi.currency,
+            "latest_charge": pi.latest_charge,
+            "livemode": false,
+            "metadata": pi.metadata,
+            "payment_method": format!("pm_{}", random_suffix(24)),
+            "payment_method_types": ["card"],
+            "status": "succeeded",
+        }},
+    })
+}
+
+/// `GET /pay/{session}`: what the buyer sees on Stripe's page, reduced to the product, the
+/// amount and the pay button.
+async fn pay_page(path: web::Path<String>, state: web::Data<Mutex<State>>) -> HttpResponse {
+    let Some(session) = state.lock().sessions.iter().find(|c| c.id == *path).cloned() else {
+        return HttpResponse::NotFound().content_type("text/html; charset=utf-8").body("<h1>No such session</h1>");
+    };
+    let total = session.amount * session.quantity;
+    let body = format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Pay {name}</title></head><body>\n\
+         <h1 id=\"product\">{name}</h1>\n\
+         <p id=\"amount\">{units}.{cents:02} {currency}</p>\n\
+         <p id=\"status\">{status}</p>\n\
+         <form id=\"pay-form\" method=\"post\" action=\"/pay/{id}\"><button id=\"pay\" type=\"submit\">Pay</button></form>\n\
+         </body></html>\n",
+        name = html_escape(&session.name),
+        units = total / 100,
+        cents = total % 100,
+        currency = session.currency.to_uppercase(),
+        status = session.status,
+        id = session.id,
+    );
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body)
+}
+
+/// `POST /pay/{session}`: the buyer pressed Pay. The webhook goes to the URL of
+/// [`StripeServer::set_webhook`]; the buyer is then sent to the session's `success_url`.
+async fn pay_page_submit(path: web::Path<String>, state: web::Data<Mutex<State>>) -> HttpResponse {
+    let (session, webhook) = {
+        let s = state.lock();
+        (s.sessions.iter().find(|c| c.id == *path).cloned(), s.webhook.clone())
+    };
+    let Some(session) = session else {
+        return HttpResponse::NotFound().content_type("text/html; charset=utf-8").body("<h1>No such session</h1>");
+    };
+    let Some((url, secret)) = webhook else {
+        return HttpResponse::InternalServerError().body("no webhook configured: call StripeServer::set_webhook");
+    };
+    // Stripe redirects the buyer whatever the webhook endpoint answers (and retries it later).
+    if session.event.is_none() {
+        if let Err(e) = complete_session(&state, &session.id, &url, &secret).await {
+            return HttpResponse::Gone().content_type("text/html; charset=utf-8").body(html_escape(&e));
+        }
+    }
+    let location = session.success_url.replace("{CHECKOUT_SESSION_ID}", &session.id);
+    HttpResponse::SeeOther().insert_header(("location", location)).finish()
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// A charge object as Stripe (API version 2023-10-16) returns it for a card token.

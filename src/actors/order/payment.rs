@@ -4,8 +4,12 @@
 //! provider, and settles afterwards. Commands are atomic, so expiry and cancellation wait for
 //! the charge. An attempt left `awaiting:payment` by a crash or a provider outage is resumed
 //! with the same idempotency key, by the next payment request or at expiry, so it never
-//! charges twice. A charge confirmed for an order that was cancelled meanwhile is refunded,
-//! once.
+//! charges twice.
+//!
+//! The provider may also confirm a payment the order never asked for: a buyer paying on the
+//! provider's hosted checkout page leaves the order `created` until the webhook arrives. A
+//! confirmation completes a `created` order within its window or one `awaiting:payment`; one
+//! that comes too late (the order cancelled, or `created` past its window) is refunded, once.
 
 use super::{OrderActor, OrderReply};
 use crate::actors::durable::{done, Step};
@@ -96,6 +100,11 @@ impl OrderActor {
         };
         let step: Step<Self, ()> = match order.status {
             OrderStatus::Complete => done(Ok(())),
+            // Past its window but its timer has not fired yet: expire it first, exactly as the
+            // timer would (ticket released), then confirm again, which now refunds.
+            OrderStatus::Created if order.confirmation_is_late(now_ms()) => self.expire_then_confirm(charge_id),
+            // `created`: paid on the provider's own page (a checkout session), never through
+            // `Pay`; `awaiting:payment`: the webhook overtook the charge's own answer.
             OrderStatus::Created | OrderStatus::AwaitingPayment => {
                 Box::pin(self.record_payment(charge_id).map(|r, _, _| r.map(|_| ())))
             }
@@ -107,6 +116,15 @@ impl OrderActor {
             OrderStatus::Cancelled => self.refund_late_charge(charge_id),
         };
         Box::pin(step.map(|r, _, _| r.map(|()| OrderReply::Done)))
+    }
+
+    /// Expires a `created` order whose window has passed, then confirms `charge_id` against
+    /// what it became: cancelled (refund), or, if the clock stepped back, still payable.
+    fn expire_then_confirm(&mut self, charge_id: String) -> Step<Self, ()> {
+        Box::pin(self.expire().then(move |expired, act, _| match expired {
+            Ok(_) => Box::pin(act.confirm_payment(charge_id).map(|r, _, _| r.map(|_| ()))),
+            Err(e) => done(Err(e)),
+        }))
     }
 
     /// A charge arrived after the order was cancelled: refund it, and record the refund.
