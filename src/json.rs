@@ -1,7 +1,9 @@
 //! The JSON forms of domain values, shared by the edges that speak JSON: the REST API
-//! (`crate::http`) and published events (`crate::events`). The domain itself speaks Rust.
+//! (`crate::http`) and published events (`crate::events`), and the typed view models that the
+//! API and the pages (`crate::web`) both render. The domain itself speaks Rust.
 
-use crate::domain::{Event, Order, Price, Ticket};
+use crate::domain::{Event, Order, OrderId, Price, Ticket, TicketId, UserId};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 /// A price in currency units: an integer when whole (`20`, not `20.0`), like the seeds.
@@ -21,26 +23,100 @@ pub fn price_from(value: Option<&Value>) -> Option<Price> {
     }
 }
 
-/// The API form of a ticket: `orderId` only while reserved or sold.
-pub fn ticket(t: &Ticket) -> Value {
-    let mut v =
-        json!({"id": t.id, "title": t.title, "price": price(t.price), "userId": t.user_id, "version": t.version});
-    if let Some(order_id) = t.order_id {
-        v["orderId"] = json!(order_id);
+/// A price as the views show it: a JSON number in the API, `$12.50` on a page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Amount(pub Price);
+
+impl Serialize for Amount {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        price(self.0).serialize(s)
     }
-    v
+}
+
+impl std::fmt::Display for Amount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cents = self.0.cents();
+        write!(f, "${}.{:02}", cents / 100, cents % 100)
+    }
+}
+
+/// A ticket as the API returns it and the pages show it: `orderId` only while held.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketView {
+    pub id: TicketId,
+    pub title: String,
+    pub price: Amount,
+    pub user_id: UserId,
+    pub version: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<OrderId>,
+}
+
+impl TicketView {
+    pub fn of(t: &Ticket) -> Self {
+        Self { id: t.id, title: t.title.clone(), price: Amount(t.price), user_id: t.user_id, version: t.version, order_id: t.order_id }
+    }
+}
+
+/// The ticket an order is for, as it was when the order was placed.
+#[derive(Clone, Debug, Serialize)]
+pub struct OrderTicketView {
+    pub id: TicketId,
+    pub title: String,
+    pub price: Amount,
+    pub version: u64,
+}
+
+/// An order as the API returns it and the pages show it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderView {
+    pub id: OrderId,
+    pub user_id: UserId,
+    /// The seeds' status word (`awaiting:payment`...).
+    pub status: &'static str,
+    /// ISO-8601 UTC.
+    pub expires_at: String,
+    pub version: u64,
+    pub ticket: OrderTicketView,
+    /// For the pages' countdown; not part of the API's form.
+    #[serde(skip)]
+    pub expires_at_ms: i64,
+}
+
+impl OrderView {
+    pub fn of(o: &Order) -> Self {
+        Self {
+            id: o.id,
+            user_id: o.user_id,
+            status: o.status.as_str(),
+            expires_at: o.expires_at_iso(),
+            version: o.version,
+            ticket: OrderTicketView {
+                id: o.ticket.id,
+                title: o.ticket.title.clone(),
+                price: Amount(o.ticket.price),
+                version: o.ticket.version,
+            },
+            expires_at_ms: o.expires_at_ms,
+        }
+    }
+}
+
+/// The API form of a ticket.
+pub fn ticket(t: &Ticket) -> Value {
+    to_value(TicketView::of(t))
 }
 
 /// The API form of an order.
 pub fn order(o: &Order) -> Value {
-    json!({
-        "id": o.id,
-        "userId": o.user_id,
-        "status": o.status.as_str(),
-        "expiresAt": o.expires_at_iso(),
-        "version": o.version,
-        "ticket": {"id": o.ticket.id, "title": o.ticket.title, "price": price(o.ticket.price), "version": o.ticket.version},
-    })
+    to_value(OrderView::of(o))
+}
+
+/// A view as a JSON value (views are plain data: serialising them cannot fail).
+fn to_value(view: impl Serialize) -> Value {
+    serde_json::to_value(view).unwrap_or(Value::Null)
 }
 
 /// The published payload of an event, in the seeds' shapes.
@@ -54,6 +130,7 @@ pub fn event_payload(event: &Event) -> Value {
         }),
         Event::OrderCancelled(o) => json!({"id": o.id, "version": o.version, "ticket": {"id": o.ticket.id}}),
         Event::ExpirationComplete(o) => json!({"orderId": o.id}),
+        Event::TicketDeleted(t) => json!({"id": t.id, "version": t.version}),
         Event::PaymentCreated { order, payment_id, stripe_id } => {
             json!({"id": payment_id, "orderId": order.id, "stripeId": stripe_id})
         }

@@ -15,7 +15,9 @@
 //! * [`payments`]: the payment gateways (offline, Stripe) and webhook signatures.
 //! * [`auth`]: password hashing and access tokens (accounts are in [`app::accounts`]).
 //! * [`http`]: a thin JSON adapter: routes, extractors and the one error boundary.
-//! * [`json`]: the JSON forms of domain values, shared by the API and published events.
+//! * [`web`]: the browser client: server-rendered pages over the same use cases and session.
+//! * [`json`]: the JSON forms of domain values and the typed view models the API and the pages
+//!   share.
 //! * [`observability`]: metrics and logging.
 //! * [`settings`]: layered, typed configuration.
 //! * [`startup`]: `Application::build(settings)` wires it all together.
@@ -35,6 +37,7 @@ pub mod payments;
 pub mod settings;
 pub mod startup;
 pub mod storage;
+pub mod web;
 
 pub use settings::Settings;
 pub use startup::Application;

@@ -165,6 +165,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             WebApp::new()
                 .wrap(middleware::from_fn(http::idempotency::idempotency))
+                .wrap(middleware::from_fn(http::session::renew))
                 .wrap(http::json_errors())
                 .wrap(middleware::from_fn(http::observe))
                 .configure(http::configure(app_state.clone()))

@@ -43,6 +43,9 @@ pub enum TicketCommand {
     /// Test-only: panics inside a rule, to exercise supervision (refused unless the node runs
     /// with `testing.fault_injection`).
     InjectPanic,
+    /// The owner withdraws the listing: the record is removed with its `ticket:deleted` event.
+    /// (Last: forwarded commands name variants by position.)
+    Withdraw { caller: UserId },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +56,8 @@ pub enum TicketReply {
     Reserved(Order),
     /// Whether the actor stopped.
     Passivated(bool),
+    /// The listing as it was withdrawn (its last version).
+    Withdrawn(Ticket),
 }
 
 impl TicketReply {
@@ -155,6 +160,7 @@ impl Entity for TicketActor {
             TicketCommand::Release { .. } => "Release",
             TicketCommand::Passivate => "Passivate",
             TicketCommand::InjectPanic => "InjectPanic",
+            TicketCommand::Withdraw { .. } => "Withdraw",
         }
     }
 
@@ -170,6 +176,12 @@ impl Entity for TicketActor {
                 let ticket = existing(ticket)?;
                 changes.event(ticket.update(caller, draft, now_ms())?);
                 Ok(TicketReply::Ticket(Some(ticket.clone())))
+            }),
+            TicketCommand::Withdraw { caller } => self.change_gated(move |ticket, changes| {
+                let current = ticket.take().ok_or(DomainError::NotFound)?;
+                let (last, event) = current.withdraw(caller, now_ms())?;
+                changes.event(event);
+                Ok(TicketReply::Withdrawn(last))
             }),
             TicketCommand::Reserve { buyer, window_ms } => self.reserve(buyer, window_ms),
             TicketCommand::Release { order } => self.change_gated(move |ticket, changes| {

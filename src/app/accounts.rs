@@ -120,6 +120,22 @@ impl Accounts {
         self.open_session(user, Some(family), Some((key, record))).await
     }
 
+    /// A new access token for a live refresh token, which is **not** rotated: the browser
+    /// requests that all arrive with one expired access cookie renew independently, and none
+    /// of them trips reuse detection. A spent, revoked or expired token renews nothing.
+    pub async fn renew(&self, token: &str) -> Result<Session, AuthError> {
+        let (id, secret) = parse_refresh(token).ok_or(AuthError::RefreshRejected)?;
+        let record = self.store.get::<RefreshToken>(&keys::refresh(&id))?.ok_or(AuthError::RefreshRejected)?;
+        let secret_ok: bool =
+            subtle::ConstantTimeEq::ct_eq(&Sha256::digest(secret)[..], &record.secret_hash[..]).into();
+        if !secret_ok || record.used || record.revoked || record.expires_at_ms <= now_ms() {
+            return Err(AuthError::RefreshRejected);
+        }
+        let user = self.store.get::<User>(&keys::user(&record.user_id))?.ok_or(AuthError::RefreshRejected)?;
+        let access_token = self.tokens.issue(&user, self.settings.access_token_seconds);
+        Ok(Session { user, access_token, refresh_token: token.to_string() })
+    }
+
     /// Revokes a refresh token and its family (sign-out). Unknown tokens are ignored.
     pub async fn sign_out(&self, token: &str) -> Result<(), AuthError> {
         let _serialised = self.refresh_lock.lock().await;

@@ -29,6 +29,9 @@ pub enum ListingState {
     ForSale,
     Reserved,
     Sold,
+    /// Withdrawn by its seller: in no list any more; the row keeps its version, so an older
+    /// event arriving late cannot list it again. (Last: rows name variants by position.)
+    Withdrawn,
 }
 
 /// A ticket as its seller sees it in their list.
@@ -111,6 +114,9 @@ impl ReadModel {
                 if current.as_ref().is_some_and(|c| c.ticket.version > t.version) {
                     return Ok(());
                 }
+                if current.as_ref().is_some_and(|c| c.state == ListingState::Withdrawn) {
+                    return Ok(());
+                }
                 let state = match (t.order_id, &current) {
                     (None, _) => ListingState::ForSale,
                     (Some(o), Some(c)) if c.state == ListingState::Sold && c.ticket.order_id == Some(o) => {
@@ -119,6 +125,13 @@ impl ReadModel {
                     (Some(_), _) => ListingState::Reserved,
                 };
                 self.put_listing(Listing { ticket: t.clone(), state })
+            }
+            Event::TicketDeleted(t) => {
+                let current = self.tree.get::<Listing>(&key(TICKET, &[t.id.as_bytes()]))?;
+                if current.as_ref().is_some_and(|c| c.ticket.version > t.version) {
+                    return Ok(());
+                }
+                self.put_listing(Listing { ticket: t.clone(), state: ListingState::Withdrawn })
             }
             Event::OrderCreated(o)
             | Event::OrderUpdated(o)
@@ -166,7 +179,12 @@ impl ReadModel {
         } else {
             batch.remove(for_sale);
         }
-        batch.put(key(BY_SELLER, &[t.user_id.as_bytes(), t.id.as_bytes()]), &Marker)?;
+        let by_seller = key(BY_SELLER, &[t.user_id.as_bytes(), t.id.as_bytes()]);
+        if listing.state == ListingState::Withdrawn {
+            batch.remove(by_seller);
+        } else {
+            batch.put(by_seller, &Marker)?;
+        }
         batch.put(key(TICKET, &[t.id.as_bytes()]), &listing)?;
         self.tree.apply(batch)
     }

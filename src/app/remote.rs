@@ -33,6 +33,12 @@ impl App {
         self.session(AccountRequest::Refresh { token: token.into() }).await
     }
 
+    /// A new access token for a live refresh token, without rotating it (see
+    /// [`Accounts::renew`](super::Accounts::renew)).
+    pub async fn renew_session(&self, token: &str) -> Result<Session, AppError> {
+        self.session(AccountRequest::Renew { token: token.into() }).await
+    }
+
     /// Unknown or malformed tokens are ignored.
     pub async fn sign_out(&self, token: &str) -> Result<(), AppError> {
         if super::accounts::refresh_slot(token).is_none() {
@@ -94,6 +100,7 @@ impl App {
                 self.accounts.sign_in(&email, &password).await?
             }
             AccountRequest::Refresh { token } => self.accounts.refresh(&token).await?,
+            AccountRequest::Renew { token } => self.accounts.renew(&token).await?,
             AccountRequest::SignOut { token } => {
                 self.accounts.sign_out(&token).await?;
                 return Ok(None);
@@ -109,7 +116,9 @@ fn account_slot(request: &AccountRequest) -> Option<Slot> {
         AccountRequest::SignUp { email, .. } | AccountRequest::SignIn { email, .. } => {
             Email::parse(email).map(|e| Slot::of_text(e.as_str()))
         }
-        AccountRequest::Refresh { token } | AccountRequest::SignOut { token } => super::accounts::refresh_slot(token),
+        AccountRequest::Refresh { token } | AccountRequest::SignOut { token } | AccountRequest::Renew { token } => {
+            super::accounts::refresh_slot(token)
+        }
     }
 }
 

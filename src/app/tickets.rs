@@ -4,7 +4,7 @@
 use super::idempotency::CreatedFor;
 use super::projection::Listing;
 use super::{App, AppError};
-use crate::actors::ticket::TicketCommand;
+use crate::actors::ticket::{TicketCommand, TicketReply};
 use crate::actors::EntityError;
 use crate::cluster::messages::{Reply, Request};
 use crate::cluster::Place;
@@ -34,6 +34,17 @@ impl App {
         let ticket = self.entities.ticket(id).ask(TicketCommand::Update { caller, draft }).await?.into_ticket()?;
         self.learn(id.slot(), Event::TicketUpdated(ticket.clone()));
         Ok(ticket)
+    }
+
+    /// The owner withdraws a listing that no order holds: it leaves every list.
+    pub async fn withdraw_ticket(&self, caller: UserId, id: TicketId) -> Result<(), AppError> {
+        match self.entities.ticket(id).ask(TicketCommand::Withdraw { caller }).await? {
+            TicketReply::Withdrawn(last) => {
+                self.learn(id.slot(), Event::TicketDeleted(last));
+                Ok(())
+            }
+            _ => Err(EntityError::UnexpectedReply("withdraw".into()).into()),
+        }
     }
 
     pub async fn ticket(&self, id: TicketId) -> Result<Ticket, AppError> {

@@ -38,6 +38,9 @@ pub enum AccountRequest {
     SignIn { email: String, password: String },
     Refresh { token: String },
     SignOut { token: String },
+    /// A new access token for a valid refresh token, which stays as it is (last: the wire
+    /// names variants by position).
+    Renew { token: String },
 }
 
 #[derive(Debug, Serialize, Deserialize)]

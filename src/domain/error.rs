@@ -27,6 +27,8 @@ pub enum Rule {
     OrderExpired,
     /// The payment provider refused the card token itself.
     InvalidPaymentToken,
+    /// A listing held by an order (reserved or sold) cannot be withdrawn.
+    CannotDeleteReserved,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

@@ -31,6 +31,9 @@ pub enum Event {
         entity_id: String,
         payload: String,
     },
+    /// The owner withdrew the listing; the ticket as it was, its version raised by one.
+    /// (Last: stored outboxes name variants by position.)
+    TicketDeleted(Ticket),
 }
 
 impl Event {
@@ -39,6 +42,7 @@ impl Event {
         match self {
             Self::TicketCreated(_) => "ticket:created",
             Self::TicketUpdated(_) => "ticket:updated",
+            Self::TicketDeleted(_) => "ticket:deleted",
             Self::OrderCreated(_) => "order:created",
             Self::OrderUpdated(_) => "order:updated",
             Self::OrderCancelled(_) => "order:cancelled",
@@ -51,7 +55,7 @@ impl Event {
     /// The entity the event is about: events of one entity are delivered in version order.
     pub fn entity_id(&self) -> String {
         match self {
-            Self::TicketCreated(t) | Self::TicketUpdated(t) => t.id.to_string(),
+            Self::TicketCreated(t) | Self::TicketUpdated(t) | Self::TicketDeleted(t) => t.id.to_string(),
             Self::OrderCreated(o) | Self::OrderUpdated(o) | Self::OrderCancelled(o) | Self::ExpirationComplete(o) => {
                 o.id.to_string()
             }

@@ -76,6 +76,22 @@ impl Ticket {
         Ok(self.bump(now_ms))
     }
 
+    /// The owner withdraws the listing: the ticket is gone; its last version (raised by one)
+    /// and its `ticket:deleted` event are returned. Only the owner may, and only while no
+    /// order holds it.
+    pub fn withdraw(mut self, caller: UserId, now_ms: i64) -> Result<(Self, Event), DomainError> {
+        if self.user_id != caller {
+            return Err(DomainError::NotAuthorized);
+        }
+        if self.order_id.is_some() {
+            return Err(Rule::CannotDeleteReserved.into());
+        }
+        self.version += 1;
+        self.updated_at_ms = now_ms;
+        let event = Event::TicketDeleted(self.clone());
+        Ok((self, event))
+    }
+
     /// Grants the ticket to `order`: the single point where a reservation is decided.
     pub fn reserve(&mut self, order: OrderId, buyer: UserId, now_ms: i64) -> Result<Event, DomainError> {
         if self.order_id.is_some() {

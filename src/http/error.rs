@@ -115,6 +115,7 @@ pub fn rule_message(rule: Rule) -> &'static str {
         Rule::AlreadyPaid => "Order has already been paid",
         Rule::OrderExpired => "Order has expired",
         Rule::InvalidPaymentToken => "Invalid payment token",
+        Rule::CannotDeleteReserved => "Cannot delete a reserved ticket",
     }
 }
 

@@ -8,7 +8,7 @@ use crate::auth::{Claims, SessionCookie};
 use crate::domain::UserId;
 use actix_web::dev::Payload;
 use actix_web::error::JsonPayloadError;
-use actix_web::{http::header, web, FromRequest, HttpRequest};
+use actix_web::{http::header, web, FromRequest, HttpMessage, HttpRequest};
 use std::future::{ready, Future};
 use std::pin::Pin;
 
@@ -26,8 +26,23 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
     req.headers().get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
 }
 
-/// The signed-in caller of `req`, if any (bearer token first, then the session cookie).
+/// The caller as the session middleware resolved it (a renewed session included), so that
+/// the token is verified once per request.
+#[derive(Clone)]
+pub struct Caller(pub Option<AuthUser>);
+
+/// The signed-in caller of `req`, if any: as the session middleware found it
+/// (`super::session::renew`), else from the bearer token or the session cookie.
 pub fn current_user(req: &HttpRequest) -> Option<AuthUser> {
+    if let Some(Caller(caller)) = req.extensions().get::<Caller>() {
+        return caller.clone();
+    }
+    resolve_caller(req)
+}
+
+/// The caller named by the request's own credentials (bearer token first, then the session
+/// cookie), if they are valid and unexpired.
+pub fn resolve_caller(req: &HttpRequest) -> Option<AuthUser> {
     let state = req.app_data::<web::Data<AppState>>()?;
     let token = match bearer(req) {
         Some(t) => t.to_string(),

@@ -10,9 +10,10 @@ mod health;
 pub mod idempotency;
 pub mod orders;
 pub mod payments;
+pub mod session;
 mod testing;
 pub mod tickets;
-mod users;
+pub mod users;
 
 use crate::app::App;
 use crate::settings::Settings;
@@ -74,14 +75,20 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .configure(users::routes)
             .configure(tickets::routes)
             .configure(orders::routes)
-            .configure(payments::routes);
+            .configure(payments::routes)
+            .configure(crate::web::routes);
         if admin_enabled {
             cfg.configure(admin::routes).configure(admin_page::routes);
         }
         if fault_injection {
             cfg.configure(testing::routes);
         }
-        cfg.default_service(web::to(|| async { Err::<HttpResponse, ApiError>(ApiError::NotFound) }));
+        cfg.default_service(web::to(|req: actix_web::HttpRequest| async move {
+            if crate::web::is_page(req.path()) {
+                return Err(crate::web::problem::PageError::NotFound.into());
+            }
+            Err::<HttpResponse, actix_web::Error>(ApiError::NotFound.into())
+        }));
     }
 }
 
@@ -126,6 +133,9 @@ pub async fn observe(
             Some(admitted) => Some(admitted),
             None => {
                 state.app.metrics().shed("node");
+                if crate::web::is_page(req.path()) {
+                    return Err(crate::web::problem::PageError::Unavailable.into());
+                }
                 return Err(ApiError::Unavailable.into());
             }
         },

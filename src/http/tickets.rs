@@ -1,9 +1,9 @@
-//! `/api/tickets`: create, list, show, update, as JSON over the ticket use cases.
+//! `/api/tickets`: create, list, show, update, withdraw, as JSON over the ticket use cases.
 
 use super::error::{ticket_field, ApiError};
 use super::extract::{AuthUser, JsonObject};
 use super::AppState;
-use crate::domain::{DomainError, TicketDraft, TicketId};
+use crate::domain::{DomainError, Price, TicketDraft, TicketId};
 use crate::json;
 use actix_web::{http::header, web, HttpResponse};
 use serde::Deserialize;
@@ -13,7 +13,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/tickets", web::post().to(create))
         .route("/api/tickets", web::get().to(list))
         .route("/api/tickets/{id}", web::get().to(show))
-        .route("/api/tickets/{id}", web::put().to(update));
+        .route("/api/tickets/{id}", web::put().to(update))
+        .route("/api/tickets/{id}", web::delete().to(withdraw));
 }
 
 /// A path id that is malformed names no ticket: 404, like an unknown one.
@@ -23,7 +24,12 @@ pub fn ticket_id(raw: &str) -> Result<TicketId, ApiError> {
 
 /// The draft in a request body, with the route's wording for invalid fields.
 fn draft(body: &JsonObject, updating: bool) -> Result<TicketDraft, ApiError> {
-    TicketDraft::new(body.str("title"), json::price_from(body.get("price"))).map_err(|e| match e {
+    draft_of(body.str("title"), json::price_from(body.get("price")), updating)
+}
+
+/// A title and a price checked as a draft, in the API's words (the pages use the same rules).
+pub fn draft_of(title: Option<&str>, price: Option<Price>, updating: bool) -> Result<TicketDraft, ApiError> {
+    TicketDraft::new(title, price).map_err(|e| match e {
         DomainError::Validation(fields) => {
             ApiError::Validation(fields.into_iter().map(|f| ticket_field(f, updating)).collect())
         }
@@ -61,6 +67,12 @@ async fn update(
     let draft = draft(&body, true)?;
     let ticket = state.app.update_ticket(user.id, ticket_id(&id)?, draft).await?;
     Ok(HttpResponse::Ok().json(json::ticket(&ticket)))
+}
+
+/// The owner withdraws a listing (204); a reserved or sold one stays.
+async fn withdraw(state: web::Data<AppState>, user: AuthUser, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    state.app.withdraw_ticket(user.id, ticket_id(&id)?).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Deserialize)]

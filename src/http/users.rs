@@ -6,7 +6,7 @@ use super::AppState;
 use crate::app::Session;
 use crate::auth::SessionCookie;
 use crate::domain::{Email, Password};
-use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
+use super::session::{cleared_cookies, session_cookies};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
@@ -18,42 +18,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/users/refresh", web::post().to(refresh));
 }
 
-fn cookie<'a>(state: &AppState, name: &'a str, value: String, path: &'a str, max_age_s: u64) -> Cookie<'a> {
-    Cookie::build(name, value)
-        .path(path)
-        .http_only(true)
-        .secure(state.settings.auth.secure_cookies)
-        .same_site(SameSite::Lax)
-        .max_age(CookieDuration::seconds(max_age_s as i64))
-        .finish()
-}
-
-/// The refresh cookie is only sent to the routes that use it.
-const REFRESH_PATH: &str = "/api/users";
-
 fn signed_in(state: &AppState, status: actix_web::http::StatusCode, session: Session) -> HttpResponse {
-    let auth = &state.settings.auth;
-    HttpResponse::build(status)
-        .cookie(cookie(
-            state,
-            SessionCookie::NAME,
-            SessionCookie::encode(&session.access_token),
-            "/",
-            auth.access_token_seconds,
-        ))
-        .cookie(cookie(
-            state,
-            SessionCookie::REFRESH_NAME,
-            session.refresh_token,
-            REFRESH_PATH,
-            auth.refresh_token_seconds,
-        ))
-        .json(json!({ "id": session.user.id, "email": session.user.email.as_str() }))
+    let mut response = HttpResponse::build(status);
+    for cookie in session_cookies(state, &session) {
+        response.cookie(cookie);
+    }
+    response.json(json!({ "id": session.user.id, "email": session.user.email.as_str() }))
 }
 
-async fn signup(state: web::Data<AppState>, body: JsonObject) -> Result<HttpResponse, ApiError> {
-    let email = body.str("email").and_then(Email::parse);
-    let password = body.str("password").and_then(Password::parse);
+/// The sign-up fields, checked with the API's words (the pages use the same rules).
+pub fn sign_up_fields(email: Option<&str>, password: Option<&str>) -> Result<(Email, Password), ApiError> {
+    let email = email.and_then(Email::parse);
+    let password = password.and_then(Password::parse);
     let mut errors = Vec::new();
     if email.is_none() {
         errors.push(FieldError { field: "email", message: "Email must be valid" });
@@ -61,16 +37,16 @@ async fn signup(state: web::Data<AppState>, body: JsonObject) -> Result<HttpResp
     if password.is_none() {
         errors.push(FieldError { field: "password", message: "Password must be between 4 and 20 characters" });
     }
-    let (Some(email), Some(password)) = (email, password) else {
-        return Err(ApiError::Validation(errors));
-    };
-    let session = state.app.sign_up(email, password).await?;
-    Ok(signed_in(&state, actix_web::http::StatusCode::CREATED, session))
+    match (email, password) {
+        (Some(email), Some(password)) => Ok((email, password)),
+        _ => Err(ApiError::Validation(errors)),
+    }
 }
 
-async fn signin(state: web::Data<AppState>, body: JsonObject) -> Result<HttpResponse, ApiError> {
-    let email = body.str("email").and_then(Email::parse);
-    let password = body.str("password").filter(|p| !p.trim().is_empty());
+/// The sign-in fields, checked with the API's words (the pages use the same rules).
+pub fn sign_in_fields<'a>(email: Option<&str>, password: Option<&'a str>) -> Result<(Email, &'a str), ApiError> {
+    let email = email.and_then(Email::parse);
+    let password = password.filter(|p| !p.trim().is_empty());
     let mut errors = Vec::new();
     if email.is_none() {
         errors.push(FieldError { field: "email", message: "Email must be valid" });
@@ -78,9 +54,20 @@ async fn signin(state: web::Data<AppState>, body: JsonObject) -> Result<HttpResp
     if password.is_none() {
         errors.push(FieldError { field: "password", message: "You must supply a password" });
     }
-    let (Some(email), Some(password)) = (email, password) else {
-        return Err(ApiError::Validation(errors));
-    };
+    match (email, password) {
+        (Some(email), Some(password)) => Ok((email, password)),
+        _ => Err(ApiError::Validation(errors)),
+    }
+}
+
+async fn signup(state: web::Data<AppState>, body: JsonObject) -> Result<HttpResponse, ApiError> {
+    let (email, password) = sign_up_fields(body.str("email"), body.str("password"))?;
+    let session = state.app.sign_up(email, password).await?;
+    Ok(signed_in(&state, actix_web::http::StatusCode::CREATED, session))
+}
+
+async fn signin(state: web::Data<AppState>, body: JsonObject) -> Result<HttpResponse, ApiError> {
+    let (email, password) = sign_in_fields(body.str("email"), body.str("password"))?;
     let session = state.app.sign_in(&email, password).await?;
     Ok(signed_in(&state, actix_web::http::StatusCode::OK, session))
 }
@@ -89,11 +76,11 @@ async fn signout(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
     if let Some(refresh) = req.cookie(SessionCookie::REFRESH_NAME) {
         state.app.sign_out(refresh.value()).await?;
     }
-    let mut session = cookie(&state, SessionCookie::NAME, String::new(), "/", 0);
-    session.make_removal();
-    let mut refresh = cookie(&state, SessionCookie::REFRESH_NAME, String::new(), REFRESH_PATH, 0);
-    refresh.make_removal();
-    Ok(HttpResponse::Ok().cookie(session).cookie(refresh).json(json!({})))
+    let mut response = HttpResponse::Ok();
+    for cookie in cleared_cookies(&state) {
+        response.cookie(cookie);
+    }
+    Ok(response.json(json!({})))
 }
 
 async fn current_user(user: MaybeUser) -> HttpResponse {

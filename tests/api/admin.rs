@@ -250,60 +250,16 @@ async fn inspecting_a_hundred_thousand_live_actors_answers_within_a_second() {
     assert!(took < Duration::from_secs(1), "took {took:?}");
 }
 
-/// Starts chromedriver on a free port; the guard kills it.
-struct Driver(std::process::Child, u16);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn chromedriver() -> Driver {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = std::process::Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("chromedriver is installed (scripts/test installs Debian's chromium-driver)");
-    let driver = Driver(child, port);
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    eventually(Duration::from_secs(15), "chromedriver answers", || {
-        let http = http.clone();
-        async move { http.get(format!("http://127.0.0.1:{port}/status")).send().await.is_ok() }
-    })
-    .await;
-    driver
-}
-
 #[actix_web::test]
 async fn the_admin_page_signs_in_and_lists_a_ticket_actor_in_headless_chromium() {
-    use fantoccini::{ClientBuilder, Locator};
+    use fantoccini::Locator;
     let app = admin_app().await;
     let seller = app.signin().await;
     let t = app.create_ticket(&seller, "seen in a browser", json!(42)).await;
     let ticket = t["id"].as_str().unwrap().to_string();
 
-    let driver = chromedriver().await;
-    let profile = tempfile::tempdir().unwrap();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({"binary": "/usr/bin/chromium", "args": [
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--disable-dev-shm-usage", format!("--user-data-dir={}", profile.path().display())
-        ]}),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let browser = ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.1))
-        .await
-        .expect("a browser session");
-
+    let chromium = crate::browser::Browser::start().await;
+    let browser = &chromium.client;
     browser.goto(&app.url("/admin")).await.unwrap();
     browser.find(Locator::Id("token")).await.expect("the login form").send_keys(TOKEN).await.unwrap();
     browser.find(Locator::Id("login")).await.unwrap().click().await.unwrap();
@@ -317,7 +273,6 @@ async fn the_admin_page_signs_in_and_lists_a_ticket_actor_in_headless_chromium()
     assert!(text.contains(&ticket), "the ticket actor is listed: {text}");
     let source = browser.source().await.unwrap();
     assert!(source.contains("http-equiv=\"refresh\""), "the page refreshes itself");
-    let png = browser.screenshot().await.unwrap();
-    let _ = std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/target/admin-page.png"), png);
-    browser.close().await.unwrap();
+    chromium.screenshot("admin-page").await;
+    chromium.close().await;
 }

@@ -1,0 +1,32 @@
+//! A posted form (`application/x-www-form-urlencoded`), checked for its CSRF token before any
+//! field is read.
+
+use super::csrf;
+use super::problem::PageError;
+use actix_web::{web, HttpRequest};
+use std::collections::HashMap;
+
+pub struct Form(HashMap<String, String>);
+
+impl Form {
+    /// Reads the body as a form; refuses it without this browser's CSRF token.
+    pub fn read(req: &HttpRequest, body: &web::Bytes) -> Result<Self, PageError> {
+        let fields: HashMap<String, String> = serde_urlencoded::from_bytes(body).map_err(|_| PageError::BadForm)?;
+        if !csrf::verify(req, fields.get(csrf::FIELD).map(String::as_str)) {
+            return Err(PageError::Forbidden);
+        }
+        Ok(Self(fields))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+/// Where to go after signing in: a path of this site only (never `//host` or a URL).
+pub fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && !p.contains("://") => p.into(),
+        _ => "/".into(),
+    }
+}

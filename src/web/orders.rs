@@ -1,0 +1,188 @@
+//! The buying pages: my orders, and an order's page with the time left, Pay and Cancel. With
+//! the offline gateway the buyer types a test card token; with Stripe the server opens a
+//! Checkout Session and sends the buyer there, and the signed webhook completes the order.
+
+use super::forms::Form;
+use super::layout::{field, general_problems, see_other, Ctx, FieldAttrs};
+use super::problem::{problems, PageError, Problems};
+use crate::domain::{now_ms, OrderId, OrderStatus};
+use crate::http::AppState;
+use crate::json::OrderView;
+use crate::settings::{Mode, PaymentProvider};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use maud::{html, Markup};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/orders", web::get().to(list))
+        .route("/orders/{id}", web::get().to(show))
+        .route("/orders/{id}/pay", web::post().to(pay))
+        .route("/orders/{id}/cancel", web::post().to(cancel));
+}
+
+/// A malformed id names no order.
+fn order_id(raw: &str) -> Result<OrderId, PageError> {
+    OrderId::parse(raw).ok_or(PageError::NotFound)
+}
+
+/// Where an order stands, in plain words, with the badge's class.
+fn standing(status: OrderStatus, expires_at_ms: i64) -> (&'static str, &'static str) {
+    match status {
+        OrderStatus::Created if expires_at_ms <= now_ms() => ("Expired", "cancelled"),
+        OrderStatus::Created => ("Awaiting payment", "awaiting"),
+        OrderStatus::AwaitingPayment => ("Payment in progress", "awaiting"),
+        OrderStatus::Complete => ("Paid", "complete"),
+        OrderStatus::Cancelled if expires_at_ms <= now_ms() => ("Expired", "cancelled"),
+        OrderStatus::Cancelled => ("Cancelled", "cancelled"),
+    }
+}
+
+/// `m:ss left` as rendered (the script keeps it current).
+fn time_left(expires_at_ms: i64) -> String {
+    let left = ((expires_at_ms - now_ms()).max(0) + 999) / 1000;
+    format!("{}:{:02} left", left / 60, left % 60)
+}
+
+fn payable(status: OrderStatus, expires_at_ms: i64) -> bool {
+    status == OrderStatus::Created && expires_at_ms > now_ms()
+}
+
+async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, PageError> {
+    let ctx = Ctx::of(&req);
+    let user = ctx.signed_in("/orders")?;
+    let orders = state.app.orders_of(user.id).await?;
+    let body = html! {
+        h1 { "My orders" }
+        @if orders.is_empty() {
+            p.notice { "No orders yet. " a href="/" { "Find a ticket" } }
+        } @else {
+            ul.cards id="orders" {
+                @for order in &orders {
+                    @let view = OrderView::of(order);
+                    @let (words, class) = standing(order.status, order.expires_at_ms);
+                    li.card {
+                        h2 { a href={ "/orders/" (view.id) } { (view.ticket.title) } }
+                        p { span.price { (view.ticket.price) } " " span class={ "badge " (class) } { (words) } }
+                        @if payable(order.status, order.expires_at_ms) {
+                            p { time.countdown datetime=(view.expires_at) data-expires-at=(view.expires_at) { (time_left(view.expires_at_ms)) } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(ctx.render(StatusCode::OK, "My orders", body))
+}
+
+/// An order's page; `problems` are those of a payment or cancellation that was refused.
+async fn order_page(state: &AppState, ctx: &Ctx, id: OrderId, problems: &Problems) -> Result<HttpResponse, PageError> {
+    let user = ctx.signed_in(&format!("/orders/{id}"))?;
+    let order = match state.app.order(user.id, id).await {
+        Err(crate::app::AppError::Domain(crate::domain::DomainError::NotAuthorized)) => return Err(PageError::NotFound),
+        other => other?,
+    };
+    let view = OrderView::of(&order);
+    let (words, class) = standing(order.status, order.expires_at_ms);
+    let settings = &state.settings;
+    let stripe = settings.payments.provider == PaymentProvider::Stripe;
+    let body: Markup = html! {
+        h1 { "Order for " (view.ticket.title) }
+        (general_problems(problems))
+        dl.facts {
+            dt { "Ticket" } dd { a href={ "/tickets/" (view.ticket.id) } { (view.ticket.title) } }
+            dt { "Price" } dd.price { (view.ticket.price) }
+            dt { "Status" } dd id="order-status" { span class={ "badge " (class) } { (words) } }
+        }
+        @if payable(order.status, order.expires_at_ms) {
+            p { "Pay within " time.countdown id="time-left" datetime=(view.expires_at) data-expires-at=(view.expires_at) { (time_left(view.expires_at_ms)) } " or the ticket is released." }
+            @if stripe {
+                form method="post" action={ "/orders/" (view.id) "/pay" } id="pay-form" {
+                    (ctx.csrf_field())
+                    button type="submit" id="pay" data-disable-on-expiry { "Pay " (view.ticket.price) " with Stripe" }
+                }
+            } @else {
+                form.stack method="post" action={ "/orders/" (view.id) "/pay" } id="pay-form" novalidate {
+                    (ctx.csrf_field())
+                    (field(problems, "token", "Card token", "text", "tok_visa", FieldAttrs { required: true, autocomplete: Some("off"), ..FieldAttrs::default() }))
+                    @if settings.app.mode == Mode::Dev {
+                        p.muted id="test-tokens" { "Test mode: " code { "tok_visa" } " pays, " code { "tok_chargeDeclined" } " is declined." }
+                    }
+                    button type="submit" id="pay" data-disable-on-expiry { "Pay " (view.ticket.price) }
+                }
+            }
+            form method="post" action={ "/orders/" (view.id) "/cancel" } {
+                (ctx.csrf_field())
+                div.actions { button.secondary type="submit" id="cancel" { "Cancel order" } }
+            }
+        } @else if order.status == OrderStatus::Complete {
+            p.notice id="paid" { "Paid. The ticket is yours." }
+        } @else if order.status == OrderStatus::AwaitingPayment {
+            p.notice { "Your payment is being processed. Reload this page in a moment." }
+        } @else if words == "Expired" {
+            p.notice id="expired" { "This order expired before it was paid, and the ticket was released. "
+                a href={ "/tickets/" (view.ticket.id) } { "See the ticket" } }
+        } @else {
+            p.notice id="cancelled" { "You cancelled this order. " a href={ "/tickets/" (view.ticket.id) } { "See the ticket" } }
+        }
+        p { a href="/orders" { "All my orders" } }
+    };
+    Ok(ctx.render(problems.status(), &format!("Order for {}", view.ticket.title), body))
+}
+
+async fn show(state: web::Data<AppState>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+    order_page(&state, &Ctx::of(&req), order_id(&id)?, &Problems::none()).await
+}
+
+async fn pay(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
+    let id = order_id(&id)?;
+    let form = Form::read(&req, &body)?;
+    let ctx = Ctx::of(&req);
+    let user = ctx.signed_in(&format!("/orders/{id}"))?;
+    if state.settings.payments.provider == PaymentProvider::Stripe {
+        return checkout(&state, &ctx, &req, id).await;
+    }
+    let token = form.get("token").map(str::trim).unwrap_or_default();
+    if token.is_empty() {
+        let problems = Problems {
+            status: Some(StatusCode::BAD_REQUEST),
+            list: vec![super::problem::Problem { field: Some("token"), message: "Invalid value".into() }],
+        };
+        return order_page(&state, &ctx, id, &problems).await;
+    }
+    match state.app.pay(user.id, id, token.to_string()).await {
+        Ok(_) => Ok(see_other(&format!("/orders/{id}"))),
+        Err(e) => order_page(&state, &ctx, id, &problems(e)?).await,
+    }
+}
+
+/// With Stripe: a Checkout Session for the order, and off to it.
+async fn checkout(state: &AppState, ctx: &Ctx, req: &HttpRequest, id: OrderId) -> Result<HttpResponse, PageError> {
+    let user = ctx.signed_in(&format!("/orders/{id}"))?;
+    let info = req.connection_info();
+    let back = format!("{}://{}/orders/{id}", info.scheme(), info.host());
+    match state.app.checkout(user.id, id, format!("{back}?paid=1"), back.clone()).await {
+        Ok(session) => Ok(see_other(&session.url)),
+        Err(e) => order_page(state, ctx, id, &problems(e)?).await,
+    }
+}
+
+async fn cancel(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
+    let id = order_id(&id)?;
+    Form::read(&req, &body)?;
+    let ctx = Ctx::of(&req);
+    let user = ctx.signed_in(&format!("/orders/{id}"))?;
+    match state.app.cancel_order(user.id, id).await {
+        Ok(_) => Ok(see_other(&format!("/orders/{id}"))),
+        Err(e) => order_page(&state, &ctx, id, &problems(e)?).await,
+    }
+}

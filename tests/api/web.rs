@@ -1,0 +1,412 @@
+//! The browser client, end to end in headless Chromium: selling, buying, paying, expiry,
+//! declines, withdrawal, escaping, CSRF, no-JavaScript use, layout and accessibility at two
+//! widths, and sessions that outlive the access token. Screenshots of every page go to
+//! `target/screenshots/` (not committed).
+
+use crate::browser::{Browser, Options};
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const PASSWORD: &str = "secret-pw";
+
+fn email(who: &str) -> String {
+    format!("{who}-{}@test.com", uuid::Uuid::new_v4().simple())
+}
+
+/// Signs up through the form; lands on the landing page signed in.
+async fn sign_up(b: &Browser, app: &TestApp, email: &str) {
+    b.goto(&app.url("/auth/signup")).await;
+    b.fill("#email-field", email).await;
+    b.fill("#password-field", PASSWORD).await;
+    b.click("#submit").await;
+    b.find("#signout").await;
+}
+
+async fn sign_in(b: &Browser, app: &TestApp, email: &str) {
+    b.goto(&app.url("/auth/signin")).await;
+    b.fill("#email-field", email).await;
+    b.fill("#password-field", PASSWORD).await;
+    b.click("#submit").await;
+    b.find("#signout").await;
+}
+
+async fn sign_out(b: &Browser) {
+    b.click("#signout").await;
+    b.find("a[href='/auth/signin']").await;
+}
+
+/// Sells a ticket through the form; returns its id (from the ticket page it lands on).
+async fn sell(b: &Browser, app: &TestApp, title: &str, price: &str) -> String {
+    b.goto(&app.url("/tickets/new")).await;
+    b.fill("#title-field", title).await;
+    b.fill("#price-field", price).await;
+    b.click("#submit").await;
+    b.wait_for_path(|p| p.starts_with("/tickets/") && p != "/tickets/new", "the new ticket's page").await;
+    b.path().await.trim_start_matches("/tickets/").to_string()
+}
+
+/// Purchases the ticket from its page; returns the order's id (from the order page).
+async fn purchase(b: &Browser, app: &TestApp, ticket: &str) -> String {
+    b.goto(&app.url(&format!("/tickets/{ticket}"))).await;
+    b.click("#purchase").await;
+    b.wait_for_path(|p| p.starts_with("/orders/"), "the order page").await;
+    b.find("#time-left").await;
+    b.path().await.trim_start_matches("/orders/").to_string()
+}
+
+async fn pay_with(b: &Browser, token: &str) {
+    b.fill("#token-field", token).await;
+    b.click("#pay").await;
+}
+
+/// A user made through the API (for tests whose subject is not signing up).
+async fn api_user(app: &TestApp, email: &str) -> Session {
+    let res = app.signup_as(email, PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let cookie = session_cookie(&res).unwrap();
+    let body: Value = res.json().await.unwrap();
+    Session { cookie, id: body["id"].as_str().unwrap().to_string(), email: email.to_string() }
+}
+
+async fn order_status(app: &TestApp, buyer: &Session, order: &str) -> String {
+    let (status, body) = app.get_json(&format!("/api/orders/{order}"), Some(buyer)).await;
+    assert_eq!(status, StatusCode::OK);
+    body["status"].as_str().unwrap().to_string()
+}
+
+#[actix_web::test]
+async fn a_seller_lists_a_ticket_and_a_buyer_buys_and_pays_for_it_while_a_second_buyer_is_told_it_is_gone() {
+    let app = spawn_app().await;
+    let b = Browser::start().await;
+    let (seller, buyer, late) = (email("seller"), email("buyer"), email("late"));
+
+    sign_up(&b, &app, &seller).await;
+    let ticket = sell(&b, &app, "Concert in the park", "25.50").await;
+    assert_eq!(b.text("h1").await, "Concert in the park");
+    assert!(b.exists("#edit").await, "the owner sees Edit");
+    assert!(!b.exists("#purchase").await, "the owner cannot purchase");
+    sign_out(&b).await;
+
+    sign_up(&b, &app, &buyer).await;
+    b.goto(&app.url("/")).await;
+    let listed = b.text("#tickets").await;
+    assert!(listed.contains("Concert in the park") && listed.contains("$25.50"), "{listed}");
+    b.click(&format!("a[href='/tickets/{ticket}']")).await;
+    b.click("#purchase").await;
+    b.wait_for_path(|p| p.starts_with("/orders/"), "the order page").await;
+    let order = b.path().await.trim_start_matches("/orders/").to_string();
+    assert!(b.text("#time-left").await.contains("left"));
+    pay_with(&b, "tok_visa").await;
+    assert!(b.text("#paid").await.contains("Paid"));
+    assert_eq!(b.text("#order-status").await, "Paid");
+    b.goto(&app.url("/orders")).await;
+    assert!(b.text("#orders").await.contains("Paid"));
+    sign_out(&b).await;
+
+    sign_up(&b, &app, &late).await;
+    b.goto(&app.url("/")).await;
+    assert!(!b.exists(&format!("a[href='/tickets/{ticket}']")).await, "a sold ticket is not listed");
+    b.goto(&app.url(&format!("/tickets/{ticket}"))).await;
+    assert!(b.text("#unavailable").await.contains("reserved by another buyer"));
+    assert!(!b.exists("#purchase").await);
+
+    sign_out(&b).await;
+    sign_in(&b, &app, &seller).await;
+    b.goto(&app.url("/tickets/mine")).await;
+    assert!(b.text("#my-tickets").await.contains("Sold"), "the seller sees the ticket sold");
+
+    let session = api_user(&app, &email("checker")).await;
+    let (_, orders) = app.get_json(&format!("/api/orders/{order}"), Some(&session)).await;
+    assert_eq!(orders["errors"][0]["message"], "Not authorized", "another user's order stays private");
+    b.close().await;
+}
+
+#[actix_web::test]
+async fn a_second_buyer_whose_page_is_stale_gets_a_clear_message_when_purchasing() {
+    let app = spawn_app().await;
+    let seller = api_user(&app, &email("seller")).await;
+    let ticket = app.create_ticket(&seller, "Last seat", json!(10)).await["id"].as_str().unwrap().to_string();
+    let b = Browser::start().await;
+    sign_up(&b, &app, &email("slow")).await;
+    b.goto(&app.url(&format!("/tickets/{ticket}"))).await;
+    b.find("#purchase").await;
+    // Someone else buys it while this page is open.
+    let fast = api_user(&app, &email("fast")).await;
+    app.order_ok(&fast, &ticket).await;
+    b.click("#purchase").await;
+    assert_eq!(b.text("#problems").await, "Ticket is already reserved");
+    assert_eq!(b.path().await, format!("/tickets/{ticket}/purchase"));
+    b.close().await;
+}
+
+#[actix_web::test]
+async fn an_order_left_unpaid_shows_as_expired_after_its_window() {
+    let app = spawn_app_with(|s| s.orders.expiration_seconds = 3.0).await;
+    let seller = api_user(&app, &email("seller")).await;
+    let ticket = app.create_ticket(&seller, "Short window", json!(5)).await["id"].as_str().unwrap().to_string();
+    let b = Browser::start().await;
+    let buyer = email("buyer");
+    sign_up(&b, &app, &buyer).await;
+    let order = purchase(&b, &app, &ticket).await;
+    // The live countdown runs out in the page, then the server's answer says so too.
+    let countdown = b.find("#time-left").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !countdown.text().await.unwrap().contains("expired") {
+        assert!(std::time::Instant::now() < deadline, "the countdown never ran out");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eventually(Duration::from_secs(10), "the order page says expired", || async {
+        b.goto(&app.url(&format!("/orders/{order}"))).await;
+        b.exists("#expired").await
+    })
+    .await;
+    assert_eq!(b.text("#order-status").await, "Expired");
+    assert!(!b.exists("#pay").await, "an expired order cannot be paid");
+    b.click(&format!("#expired a[href='/tickets/{ticket}']")).await;
+    b.find("#purchase").await;
+    b.screenshot("order-expired").await;
+    b.close().await;
+}
+
+#[actix_web::test]
+async fn a_declined_card_shows_the_decline_and_leaves_the_order_payable() {
+    let app = spawn_app().await;
+    let seller = api_user(&app, &email("seller")).await;
+    let ticket = app.create_ticket(&seller, "Declined at first", json!(30)).await["id"].as_str().unwrap().to_string();
+    let b = Browser::start().await;
+    let buyer = email("buyer");
+    sign_up(&b, &app, &buyer).await;
+    let order = purchase(&b, &app, &ticket).await;
+    assert!(b.text("#test-tokens").await.contains("tok_chargeDeclined"), "dev mode documents the test tokens");
+    pay_with(&b, "tok_chargeDeclined").await;
+    assert_eq!(b.text("#problems").await, "Your card was declined");
+    b.screenshot("order-declined").await;
+    assert!(b.exists("#pay").await, "the order is still payable");
+    let api_buyer = Session { cookie: sign_in_cookie(&app, &buyer).await, id: String::new(), email: buyer };
+    assert_eq!(order_status(&app, &api_buyer, &order).await, "created");
+    pay_with(&b, "tok_visa").await;
+    b.find("#paid").await;
+    assert_eq!(order_status(&app, &api_buyer, &order).await, "complete");
+    b.close().await;
+}
+
+async fn sign_in_cookie(app: &TestApp, email: &str) -> String {
+    session_cookie(&app.signin_as(email, PASSWORD).await).unwrap()
+}
+
+#[actix_web::test]
+async fn a_seller_withdraws_a_listing_from_my_tickets() {
+    let app = spawn_app().await;
+    let b = Browser::start().await;
+    let seller = email("seller");
+    sign_up(&b, &app, &seller).await;
+    let kept = sell(&b, &app, "Staying", "12").await;
+    let gone = sell(&b, &app, "Going away", "15").await;
+    b.goto(&app.url("/tickets/mine")).await;
+    b.screenshot("my-tickets").await;
+    b.click(&format!("form[action='/tickets/{gone}/withdraw'] button")).await;
+    assert_eq!(b.text("#withdrawn").await, "Listing withdrawn.");
+    let mine = b.text("#my-tickets").await;
+    assert!(mine.contains("Staying") && !mine.contains("Going away"), "{mine}");
+    b.goto(&app.url("/")).await;
+    assert!(b.exists(&format!("a[href='/tickets/{kept}']")).await);
+    assert!(!b.exists(&format!("a[href='/tickets/{gone}']")).await);
+    assert_eq!(app.get(&format!("/api/tickets/{gone}")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    b.goto(&app.url(&format!("/tickets/{gone}"))).await;
+    assert_eq!(b.text("h1").await, "Page not found");
+    assert!(app.subjects_of(&gone).await.contains(&"ticket:deleted".to_string()));
+    b.close().await;
+}
+
+#[actix_web::test]
+async fn a_title_containing_a_script_tag_renders_as_text() {
+    let app = spawn_app().await;
+    let seller = api_user(&app, &email("seller")).await;
+    let title = "<script>window.pwned = 1</script><b>bold</b> & \"quoted\"";
+    let ticket = app.create_ticket(&seller, title, json!(9)).await["id"].as_str().unwrap().to_string();
+    let b = Browser::start().await;
+    for path in ["/".to_string(), format!("/tickets/{ticket}")] {
+        b.goto(&app.url(&path)).await;
+        assert_eq!(b.eval("return typeof window.pwned").await, json!("undefined"), "no script ran on {path}");
+        assert!(!b.exists("main b").await, "no markup from the title on {path}");
+        let source = b.client.source().await.unwrap();
+        assert!(source.contains("&lt;script&gt;window.pwned = 1&lt;/script&gt;"), "escaped on {path}");
+    }
+    assert_eq!(b.text("h1").await, title);
+    b.close().await;
+}
+
+#[actix_web::test]
+async fn a_form_posted_without_its_csrf_token_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    let b = Browser::start().await;
+    let seller = email("seller");
+    sign_up(&b, &app, &seller).await;
+    b.goto(&app.url("/tickets/new")).await;
+    b.fill("#title-field", "Forged").await;
+    b.fill("#price-field", "10").await;
+    b.eval("document.querySelector('form.stack input[name=csrf]').remove(); return null").await;
+    b.click("#submit").await;
+    b.wait_for_text("h1", "Form expired").await;
+    b.screenshot("csrf-refused").await;
+    // Nor does a token that is not this browser's work (a forged cross-site form).
+    let session = api_user(&app, &email("victim")).await;
+    let res = app
+        .post("/tickets/new")
+        .header("Cookie", format!("{}; csrf={}", session.cookie, "a".repeat(64)))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={}&title=Forged&price=10", "b".repeat(64)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let (_, listed) = app.get_json("/api/tickets", None).await;
+    assert_eq!(listed, json!([]), "no ticket was created");
+    b.close().await;
+}
+
+#[actix_web::test]
+async fn the_whole_buy_and_pay_flow_works_with_javascript_disabled() {
+    let app = spawn_app().await;
+    let b = Browser::with(Options { javascript: false, ..Options::default() }).await;
+    let (seller, buyer) = (email("seller"), email("buyer"));
+    sign_up(&b, &app, &seller).await;
+    assert!(b.exists("html.no-js").await, "scripts really are off");
+    let ticket = sell(&b, &app, "No script needed", "7").await;
+    sign_out(&b).await;
+    sign_up(&b, &app, &buyer).await;
+    let order = purchase(&b, &app, &ticket).await;
+    pay_with(&b, "tok_chargeDeclined").await;
+    assert_eq!(b.text("#problems").await, "Your card was declined");
+    pay_with(&b, "tok_visa").await;
+    b.find("#paid").await;
+    assert!(b.exists("html.no-js").await);
+    let api_buyer = Session { cookie: sign_in_cookie(&app, &buyer).await, id: String::new(), email: buyer };
+    assert_eq!(order_status(&app, &api_buyer, &order).await, "complete");
+    b.close().await;
+}
+
+/// What the layout check found on one page.
+const LAYOUT_CHECK: &str = r#"
+    const doc = document.documentElement;
+    const controls = [...document.querySelectorAll('a[href], button, input:not([type=hidden]), select, textarea')]
+        .filter(e => !e.disabled && e.getClientRects().length > 0);
+    const unlabelled = [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+        .filter(e => e.labels.length === 0 && !e.getAttribute('aria-label')).map(e => e.name);
+    controls.forEach((e, i) => e.setAttribute('data-control', String(i)));
+    return { overflow: doc.scrollWidth - window.innerWidth, h1: document.querySelectorAll('h1').length,
+             unlabelled, controls: controls.length };
+"#;
+
+/// Tabs through the page from the top; the controls reached, by their index.
+async fn tab_through(b: &Browser, controls: usize) -> std::collections::BTreeSet<u64> {
+    b.eval("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0); return null").await;
+    let mut reached = std::collections::BTreeSet::new();
+    let body = b.find("body").await;
+    body.send_keys("\u{E004}").await.unwrap();
+    for _ in 0..controls + 3 {
+        let at = b.eval("return document.activeElement && document.activeElement.getAttribute('data-control')").await;
+        if let Some(i) = at.as_str().and_then(|s| s.parse().ok()) {
+            reached.insert(i);
+        }
+        b.client.active_element().await.unwrap().send_keys("\u{E004}").await.unwrap();
+    }
+    reached
+}
+
+#[actix_web::test]
+async fn every_page_fits_375_and_1280_pixels_labels_its_inputs_has_one_h1_and_is_reachable_by_tab() {
+    let app = spawn_app().await;
+    let seller = api_user(&app, &email("seller")).await;
+    let long = "A very long ticket title that goes on and on to test that nothing overflows on narrow screens";
+    let ticket = app.create_ticket(&seller, long, json!(99.99)).await["id"].as_str().unwrap().to_string();
+    let other = app.create_ticket(&seller, "Second", json!(1)).await["id"].as_str().unwrap().to_string();
+    for width in [375u32, 1280] {
+        let b = Browser::with(Options { width, ..Options::default() }).await;
+        let buyer = email(&format!("buyer{width}"));
+        let mut pages: Vec<(String, String)> = vec![
+            ("landing-signed-out".into(), "/".into()),
+            ("signup".into(), "/auth/signup".into()),
+            ("signin".into(), "/auth/signin".into()),
+            ("not-found".into(), "/no/such/page".into()),
+        ];
+        for (name, path) in &pages {
+            check_layout(&b, &app, name, path, width).await;
+        }
+        sign_up(&b, &app, &buyer).await;
+        let order = purchase(&b, &app, if width == 375 { &ticket } else { &other }).await;
+        pages = vec![
+            ("landing".into(), "/".into()),
+            ("ticket".into(), format!("/tickets/{ticket}")),
+            ("sell".into(), "/tickets/new".into()),
+            ("order".into(), format!("/orders/{order}")),
+            ("orders".into(), "/orders".into()),
+            ("my-tickets".into(), "/tickets/mine".into()),
+            ("signout".into(), "/auth/signout".into()),
+        ];
+        for (name, path) in &pages {
+            check_layout(&b, &app, name, path, width).await;
+        }
+        b.close().await;
+    }
+}
+
+async fn check_layout(b: &Browser, app: &TestApp, name: &str, path: &str, width: u32) {
+    b.goto(&app.url(path)).await;
+    b.find("h1").await;
+    let found = b.eval(LAYOUT_CHECK).await;
+    assert!(found["overflow"].as_i64().unwrap() <= 0, "{name} at {width}px overflows: {found}");
+    assert_eq!(found["h1"], 1, "{name} has one h1: {found}");
+    assert_eq!(found["unlabelled"], json!([]), "{name}: every input is labelled");
+    let controls = found["controls"].as_u64().unwrap() as usize;
+    let reached = tab_through(b, controls).await;
+    let missed: Vec<usize> = (0..controls).filter(|i| !reached.contains(&(*i as u64))).collect();
+    assert!(missed.is_empty(), "{name} at {width}px: Tab never reached controls {missed:?} of {controls}");
+    b.screenshot(&format!("{name}-{width}")).await;
+}
+
+#[actix_web::test]
+async fn pages_answer_with_a_strict_content_security_policy_and_no_raw_errors() {
+    let app = spawn_app().await;
+    let res = app.get("/").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let csp = res.headers()["content-security-policy"].to_str().unwrap().to_string();
+    for directive in ["default-src 'none'", "script-src 'self'", "style-src 'self'", "form-action 'self'", "frame-ancestors 'none'"] {
+        assert!(csp.contains(directive), "{directive} in {csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"));
+    let missing = app.get("/tickets/not-a-ticket").send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert!(missing.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let text = missing.text().await.unwrap();
+    assert!(text.contains("<h1>Page not found</h1>") && !text.contains("errors"), "{text}");
+    let api_missing = app.get("/api/nothing").send().await.unwrap();
+    assert_eq!(error_messages(api_missing).await, vec!["Not Found"], "the API keeps its JSON errors");
+    let signed_out = app.get("/orders").send().await.unwrap();
+    assert_eq!(signed_out.url().path(), "/auth/signin", "a signed-out visitor is sent to sign in");
+}
+
+#[actix_web::test]
+async fn the_pages_keep_a_cookie_only_client_signed_in_across_three_access_token_lifetimes() {
+    let app = spawn_app_with(|s| s.auth.access_token_seconds = 2).await;
+    let client = reqwest::Client::builder().no_proxy().cookie_store(true).build().unwrap();
+    let who = email("keeper");
+    let res = client
+        .post(app.url("/api/users/signup"))
+        .json(&json!({"email": who, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(7) {
+        let page = client.get(app.url("/orders")).send().await.unwrap();
+        assert_eq!(page.url().path(), "/orders", "still signed in after {:?}", started.elapsed());
+        assert!(page.text().await.unwrap().contains(&who), "the page names the user");
+        let api = client.get(app.url("/api/orders")).send().await.unwrap();
+        assert_eq!(api.status(), StatusCode::OK, "the API too after {:?}", started.elapsed());
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+}
