@@ -93,7 +93,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
 }
 
 /// Turns any error response that is not already ours (405 from routing, 413 from the payload
-/// limit, a 500 from actix) into the API's JSON error format.
+/// limit, a 500 from actix) into the API's JSON error format, or on a page into an error page.
 pub fn json_errors<B: 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new().default_handler(|res: ServiceResponse<B>| {
         let ours = res
@@ -105,6 +105,11 @@ pub fn json_errors<B: 'static>() -> ErrorHandlers<B> {
             return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
         }
         let status = res.status();
+        if crate::web::is_page(res.request().path()) {
+            let (req, _) = res.into_parts();
+            let page = crate::web::problem::status_page(status);
+            return Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, page).map_into_right_body()));
+        }
         let message = match status {
             StatusCode::NOT_FOUND => "Not Found",
             StatusCode::METHOD_NOT_ALLOWED => "Method not allowed",

@@ -139,6 +139,20 @@ impl ResponseError for PageError {
     }
 }
 
+/// An error page for a bare status that no handler chose (a wrong method, a body over the
+/// limit...), in plain words.
+pub fn status_page(status: StatusCode) -> HttpResponse {
+    let (title, text) = match status {
+        StatusCode::NOT_FOUND => return PageError::NotFound.error_response(),
+        StatusCode::METHOD_NOT_ALLOWED => ("Not possible here", "This page cannot be used that way. Go back and try again."),
+        StatusCode::PAYLOAD_TOO_LARGE => ("Too much text", "What you sent is too long. Go back, shorten it and try again."),
+        s if s.is_server_error() => return PageError::Internal(format!("status {s}")).error_response(),
+        _ => ("That did not work", "The request could not be handled. Go back and try again."),
+    };
+    let body = html! { h1 { (title) } p { (text) } p { a href="/" { "Back to the tickets" } } };
+    layout::respond(status, layout::bare(title, body))
+}
+
 /// Percent-encodes a path for a query parameter.
 pub fn urlencoded(text: &str) -> String {
     serde_urlencoded::to_string([("", text)]).map(|s| s.trim_start_matches('=').to_string()).unwrap_or_default()

@@ -410,3 +410,62 @@ async fn the_pages_keep_a_cookie_only_client_signed_in_across_three_access_token
         tokio::time::sleep(Duration::from_millis(700)).await;
     }
 }
+
+#[actix_web::test]
+async fn with_the_stripe_gateway_the_order_page_sends_the_buyer_to_checkout_and_the_webhook_completes_the_order() {
+    use crate::stripe_server::StripeServer;
+    use ticketing::settings::{PaymentProvider, Secret};
+    const SECRET: &str = "whsec_browser_checkout";
+    let stripe = StripeServer::start().await;
+    let base = stripe.base_url.clone();
+    let app = spawn_app_with(move |s| {
+        s.payments.provider = PaymentProvider::Stripe;
+        s.payments.stripe_api_base = base;
+        s.payments.stripe_secret_key = Secret::new("sk_test_browser");
+        s.payments.webhook_secret = Secret::new(SECRET);
+    })
+    .await;
+    stripe.set_webhook(&app.url("/api/payments/webhook"), SECRET);
+    let seller = api_user(&app, &email("seller")).await;
+    let ticket = app.create_ticket(&seller, "Checkout night", json!(25.5)).await["id"].as_str().unwrap().to_string();
+    let b = Browser::start().await;
+    let buyer = email("buyer");
+    sign_up(&b, &app, &buyer).await;
+    let order = purchase(&b, &app, &ticket).await;
+    assert!(!b.exists("#token-field").await, "no card token form with Stripe");
+    assert!(!b.exists("#test-tokens").await);
+    b.click("#pay").await;
+    // Stripe's hosted page (the local Stripe-compatible server's), reached by a redirect.
+    assert_eq!(b.text("#product").await, "Checkout night");
+    assert_eq!(b.text("#amount").await, "25.50 USD");
+    b.screenshot("stripe-checkout").await;
+    b.click("#pay").await;
+    b.wait_for_path(|p| p == format!("/orders/{order}"), "back on the order page").await;
+    b.find("#paid").await;
+    let sessions = stripe.checkout_sessions();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].metadata.get("orderId"), Some(&order));
+    let api_buyer = Session { cookie: sign_in_cookie(&app, &buyer).await, id: String::new(), email: buyer };
+    assert_eq!(order_status(&app, &api_buyer, &order).await, "complete");
+    assert!(app.subjects_of(&order).await.contains(&"payment:created".to_string()));
+    b.close().await;
+}
+
+#[actix_web::test]
+async fn a_wrong_method_or_an_oversized_form_on_a_page_gets_a_page_not_json() {
+    let app = spawn_app().await;
+    let res = app.get("/tickets/00000000-0000-7000-8000-000000000000/purchase").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(res.text().await.unwrap().contains("<h1>Page not found</h1>"));
+    let big = format!("title={}", "x".repeat(70 * 1024));
+    let res = app
+        .post("/tickets/new")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(res.text().await.unwrap().contains("<h1>Too much text</h1>"));
+}
