@@ -20,7 +20,7 @@ use super::entity::Entity;
 use super::faults::Faults;
 use super::{Activatable, EntityError, RegistryLink};
 use crate::domain::{now_ms, DomainError, Order, OrderId, Rule, Slot, Ticket, TicketDraft, TicketId, UserId};
-use crate::storage::{keys, Store};
+use crate::storage::{keys, Marker, Store};
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -43,7 +43,8 @@ pub enum TicketCommand {
     /// Test-only: panics inside a rule, to exercise supervision (refused unless the node runs
     /// with `testing.fault_injection`).
     InjectPanic,
-    /// The owner withdraws the listing: the record is removed with its `ticket:deleted` event.
+    /// The owner withdraws the listing: the record is removed with its `ticket:deleted` event,
+    /// and a tombstone keeps the id from being created again.
     /// (Last: forwarded commands name variants by position.)
     Withdraw { caller: UserId },
 }
@@ -180,6 +181,7 @@ impl Entity for TicketActor {
             TicketCommand::Withdraw { caller } => self.change_gated(move |ticket, changes| {
                 let current = ticket.take().ok_or(DomainError::NotFound)?;
                 let (last, event) = current.withdraw(caller, now_ms())?;
+                changes.put(keys::withdrawn_ticket(&last.id), &Marker);
                 changes.event(event);
                 Ok(TicketReply::Withdrawn(last))
             }),
@@ -212,8 +214,14 @@ fn existing(ticket: &mut Option<Ticket>) -> Result<&mut Ticket, DomainError> {
 impl TicketActor {
     fn create(&mut self, seller: UserId, draft: TicketDraft) -> Step<Self, TicketReply> {
         let id = self.link.id;
+        // A withdrawn ticket's id is spent: a keyed create retried after the withdrawal must
+        // not bring the ticket back.
+        let withdrawn = match self.deps.store.contains(&keys::withdrawn_ticket(&id)) {
+            Ok(withdrawn) => withdrawn,
+            Err(e) => return done(Err(e.into())),
+        };
         self.change_gated(move |ticket, changes| {
-            if ticket.is_some() {
+            if ticket.is_some() || withdrawn {
                 return Err(Rule::TicketExists.into());
             }
             let (created, event) = Ticket::create(id, seller, draft, now_ms());

@@ -31,6 +31,8 @@ pub const CREATED_FOR_KEY: u8 = b'K';
 pub const OUTBOX_SEQ: u8 = b'q';
 /// Outbox records that could not be decoded, moved aside so the rest keeps flowing.
 pub const QUARANTINE: u8 = b'X';
+/// A ticket its seller withdrew: its id is never made again (a keyed create's retry).
+pub const WITHDRAWN: u8 = b'W';
 
 /// Bytes before a key's own parts: the slot and the kind.
 pub const HEADER: usize = 3;
@@ -68,6 +70,9 @@ pub fn email(email: &Email) -> Vec<u8> {
 }
 pub fn ticket(id: &TicketId) -> Vec<u8> {
     slotted(id.slot(), TICKET, &[id.as_bytes()])
+}
+pub fn withdrawn_ticket(id: &TicketId) -> Vec<u8> {
+    slotted(id.slot(), WITHDRAWN, &[id.as_bytes()])
 }
 pub fn order(id: &OrderId) -> Vec<u8> {
     slotted(id.slot(), ORDER, &[id.as_bytes()])

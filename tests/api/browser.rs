@@ -64,6 +64,9 @@ impl Browser {
             "--disable-dev-shm-usage", format!("--window-size={},900", options.width),
             format!("--user-data-dir={}", profile.path().display())
         ]});
+        // The viewport itself, exactly: a headless window has a minimum width above 375 px.
+        chrome["mobileEmulation"] =
+            json!({"deviceMetrics": {"width": options.width, "height": 900, "pixelRatio": 1.0}});
         if !options.javascript {
             chrome["prefs"] = json!({"profile.managed_default_content_settings.javascript": 2});
         }

@@ -296,7 +296,7 @@ const LAYOUT_CHECK: &str = r#"
     const unlabelled = [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
         .filter(e => e.labels.length === 0 && !e.getAttribute('aria-label')).map(e => e.name);
     controls.forEach((e, i) => e.setAttribute('data-control', String(i)));
-    return { overflow: doc.scrollWidth - window.innerWidth, h1: document.querySelectorAll('h1').length,
+    return { width: window.innerWidth, overflow: doc.scrollWidth - window.innerWidth, h1: document.querySelectorAll('h1').length,
              unlabelled, controls: controls.length };
 "#;
 
@@ -337,7 +337,10 @@ async fn every_page_fits_375_and_1280_pixels_labels_its_inputs_has_one_h1_and_is
         }
         sign_up(&b, &app, &buyer).await;
         let order = purchase(&b, &app, if width == 375 { &ticket } else { &other }).await;
+        let own = sell(&b, &app, "My own listing", "3").await;
         pages = vec![
+            ("own-ticket".into(), format!("/tickets/{own}")),
+            ("edit".into(), format!("/tickets/{own}/edit")),
             ("landing".into(), "/".into()),
             ("ticket".into(), format!("/tickets/{ticket}")),
             ("sell".into(), "/tickets/new".into()),
@@ -357,6 +360,7 @@ async fn check_layout(b: &Browser, app: &TestApp, name: &str, path: &str, width:
     b.goto(&app.url(path)).await;
     b.find("h1").await;
     let found = b.eval(LAYOUT_CHECK).await;
+    assert_eq!(found["width"], width, "{name}: the viewport is {width}px wide");
     assert!(found["overflow"].as_i64().unwrap() <= 0, "{name} at {width}px overflows: {found}");
     assert_eq!(found["h1"], 1, "{name} has one h1: {found}");
     assert_eq!(found["unlabelled"], json!([]), "{name}: every input is labelled");
