@@ -8,12 +8,16 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use std::time::Duration;
 
-/// chromedriver on a free port; the guard kills it.
+/// chromedriver on a free port, in a process group of its own with the browser it starts;
+/// the guard kills the whole group (a test that panics leaves no Chromium behind).
 struct Driver(std::process::Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        if let Ok(group) = i32::try_from(self.0.id()) {
+            // SAFETY: kill(2) with a negative pid signals the group; no memory is involved.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
         let _ = self.0.wait();
     }
 }
@@ -44,8 +48,10 @@ impl Browser {
 
     pub async fn with(options: Options) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        use std::os::unix::process::CommandExt;
         let child = std::process::Command::new("chromedriver")
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -64,9 +70,12 @@ impl Browser {
             "--disable-dev-shm-usage", format!("--window-size={},900", options.width),
             format!("--user-data-dir={}", profile.path().display())
         ]});
-        // The viewport itself, exactly: a headless window has a minimum width above 375 px.
-        chrome["mobileEmulation"] =
-            json!({"deviceMetrics": {"width": options.width, "height": 900, "pixelRatio": 1.0}});
+        // A headless window is at least 500 px wide: narrower viewports are emulated. (Only
+        // then: with scripts off, an emulated device hangs chromedriver's element commands.)
+        if options.width < 500 {
+            chrome["mobileEmulation"] =
+                json!({"deviceMetrics": {"width": options.width, "height": 900, "pixelRatio": 1.0}});
+        }
         if !options.javascript {
             chrome["prefs"] = json!({"profile.managed_default_content_settings.javascript": 2});
         }
@@ -78,6 +87,13 @@ impl Browser {
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
             .expect("a browser session");
+        // A page that never finishes loading fails the test in seconds, not in five minutes.
+        let timeouts = fantoccini::wd::TimeoutConfiguration::new(
+            Some(Duration::from_secs(10)),
+            Some(Duration::from_secs(20)),
+            Some(Duration::ZERO),
+        );
+        client.update_timeouts(timeouts).await.expect("browser timeouts");
         Self { client, _driver: driver, _profile: profile }
     }
 

@@ -473,3 +473,111 @@ async fn a_wrong_method_or_an_oversized_form_on_a_page_gets_a_page_not_json() {
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert!(res.text().await.unwrap().contains("<h1>Too much text</h1>"));
 }
+
+/// A cookie-keeping client that has visited `path` (so it holds a CSRF cookie) and the token
+/// of the form it got.
+async fn form_client(app: &TestApp, path: &str) -> (reqwest::Client, String) {
+    let client = reqwest::Client::builder().no_proxy().cookie_store(true).build().unwrap();
+    let page = client.get(app.url(path)).send().await.unwrap().text().await.unwrap();
+    let token = page.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_string();
+    (client, token)
+}
+
+/// The messages shown next to a field (`<p class="error" id="<field>-error">`), the input
+/// pointing at them.
+fn field_error(page: &str, field: &str) -> Option<String> {
+    let marker = format!("id=\"{field}-error\"");
+    let after = page.split(&marker).nth(1)?;
+    let text = after.split_once('>')?.1.split("</p>").next()?.trim().to_string();
+    assert!(page.contains(&format!("aria-describedby=\"{field}-error\"")), "the input points at its message");
+    Some(text)
+}
+
+#[actix_web::test]
+async fn refused_forms_show_the_apis_words_next_to_their_fields_and_keep_what_was_typed() {
+    let app = spawn_app().await;
+    let (client, csrf) = form_client(&app, "/auth/signup").await;
+    let res = client
+        .post(app.url("/auth/signup"))
+        .form(&[("csrf", csrf.as_str()), ("email", "not-an-email"), ("password", "ab")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let page = res.text().await.unwrap();
+    assert_eq!(field_error(&page, "email").as_deref(), Some("Email must be valid"));
+    assert_eq!(field_error(&page, "password").as_deref(), Some("Password must be between 4 and 20 characters"));
+    assert!(page.contains("value=\"not-an-email\""), "the email typed is kept");
+    assert!(!page.contains("\"errors\""), "no raw JSON");
+
+    let taken = email("taken");
+    api_user(&app, &taken).await;
+    let res = client
+        .post(app.url("/auth/signup"))
+        .form(&[("csrf", csrf.as_str()), ("email", taken.as_str()), ("password", "good-pass")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("<p>Email in use</p>"));
+    let res = client
+        .post(app.url("/auth/signin"))
+        .form(&[("csrf", csrf.as_str()), ("email", taken.as_str()), ("password", "wrong-pass")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("<p>Invalid credentials</p>"));
+
+    let res = client
+        .post(app.url("/auth/signin"))
+        .form(&[("csrf", csrf.as_str()), ("email", taken.as_str()), ("password", PASSWORD), ("next", "/tickets/new")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.url().path(), "/tickets/new", "signed in, on to where the person was going");
+    let res = client
+        .post(app.url("/tickets/new"))
+        .form(&[("csrf", csrf.as_str()), ("title", "   "), ("price", "-3")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let page = res.text().await.unwrap();
+    assert_eq!(field_error(&page, "title").as_deref(), Some("Title is required"));
+    assert_eq!(field_error(&page, "price").as_deref(), Some("Price must be greater than 0"));
+    let (_, listed) = app.get_json("/api/tickets", None).await;
+    assert_eq!(listed, json!([]), "a refused form changes nothing");
+}
+
+#[actix_web::test]
+async fn sign_in_never_redirects_off_the_site() {
+    let app = spawn_app().await;
+    let who = email("redirected");
+    api_user(&app, &who).await;
+    for next in ["https://evil.test/", "//evil.test/", "/\\evil.test"] {
+        let (client, csrf) = form_client(&app, "/auth/signin").await;
+        let client = client;
+        let res = client
+            .post(app.url("/auth/signin"))
+            .form(&[("csrf", csrf.as_str()), ("email", who.as_str()), ("password", PASSWORD), ("next", next)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.url().as_str(), app.url("/"), "next={next} stays on the site");
+    }
+}
+
+#[actix_web::test]
+async fn an_overloaded_node_answers_pages_with_a_friendly_503_page() {
+    let app = spawn_app_with(|s| s.http.max_in_flight = 0).await;
+    let res = app.get("/").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()["retry-after"], "1");
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let page = res.text().await.unwrap();
+    assert!(page.contains("<h1>Busy right now</h1>") && page.contains("try again"), "{page}");
+    let api = app.get("/api/tickets").send().await.unwrap();
+    assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(error_messages(api).await[0].contains("unavailable"), "the API keeps its JSON error");
+}
