@@ -35,8 +35,7 @@ impl Serialize for Amount {
 
 impl std::fmt::Display for Amount {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let cents = self.0.cents();
-        write!(f, "${}.{:02}", cents / 100, cents % 100)
+        write!(f, "${}", self.0.decimal())
     }
 }
 

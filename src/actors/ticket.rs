@@ -178,7 +178,9 @@ impl Entity for TicketActor {
                 changes.event(ticket.update(caller, draft, now_ms())?);
                 Ok(TicketReply::Ticket(Some(ticket.clone())))
             }),
-            TicketCommand::Withdraw { caller } => self.change_gated(move |ticket, changes| {
+            // Not gated: the next message (a keyed create retried, say) runs once the
+            // tombstone is on disk, where `create` looks for it.
+            TicketCommand::Withdraw { caller } => self.change(move |ticket, changes| {
                 let current = ticket.take().ok_or(DomainError::NotFound)?;
                 let (last, event) = current.withdraw(caller, now_ms())?;
                 changes.put(keys::withdrawn_ticket(&last.id), &Marker);

@@ -101,15 +101,8 @@ impl Accounts {
     /// Trades a refresh token for a new session. The old token is spent; presenting a spent
     /// token again revokes its whole family (it was stolen, or replayed).
     pub async fn refresh(&self, token: &str) -> Result<Session, AuthError> {
-        let (id, secret) = parse_refresh(token).ok_or(AuthError::RefreshRejected)?;
         let _serialised = self.refresh_lock.lock().await;
-        let key = keys::refresh(&id);
-        let mut record = self.store.get::<RefreshToken>(&key)?.ok_or(AuthError::RefreshRejected)?;
-        let secret_ok: bool =
-            subtle::ConstantTimeEq::ct_eq(&Sha256::digest(secret)[..], &record.secret_hash[..]).into();
-        if !secret_ok || record.revoked || record.expires_at_ms <= now_ms() {
-            return Err(AuthError::RefreshRejected);
-        }
+        let (key, mut record) = self.live_refresh_record(token)?;
         if record.used {
             self.revoke_family(record.family).await?;
             return Err(AuthError::RefreshRejected);
@@ -122,18 +115,31 @@ impl Accounts {
 
     /// A new access token for a live refresh token, which is **not** rotated: the browser
     /// requests that all arrive with one expired access cookie renew independently, and none
-    /// of them trips reuse detection. A spent, revoked or expired token renews nothing.
-    pub async fn renew(&self, token: &str) -> Result<Session, AuthError> {
-        let (id, secret) = parse_refresh(token).ok_or(AuthError::RefreshRejected)?;
-        let record = self.store.get::<RefreshToken>(&keys::refresh(&id))?.ok_or(AuthError::RefreshRejected)?;
-        let secret_ok: bool =
-            subtle::ConstantTimeEq::ct_eq(&Sha256::digest(secret)[..], &record.secret_hash[..]).into();
-        if !secret_ok || record.used || record.revoked || record.expires_at_ms <= now_ms() {
-            return Err(AuthError::RefreshRejected);
+    /// of them trips reuse detection. `None`: the token was spent by an explicit refresh (its
+    /// successor may be on its way to the browser right now); revoked, expired or unknown
+    /// tokens are refused.
+    pub async fn renew(&self, token: &str) -> Result<Option<Session>, AuthError> {
+        let (_, record) = self.live_refresh_record(token)?;
+        if record.used {
+            return Ok(None);
         }
         let user = self.store.get::<User>(&keys::user(&record.user_id))?.ok_or(AuthError::RefreshRejected)?;
         let access_token = self.tokens.issue(&user, self.settings.access_token_seconds);
-        Ok(Session { user, access_token, refresh_token: token.to_string() })
+        Ok(Some(Session { user, access_token, refresh_token: token.to_string() }))
+    }
+
+    /// The stored record of a refresh token whose secret matches and that is neither revoked
+    /// nor expired (it may be spent), with its key.
+    fn live_refresh_record(&self, token: &str) -> Result<(Vec<u8>, RefreshToken), AuthError> {
+        let (id, secret) = parse_refresh(token).ok_or(AuthError::RefreshRejected)?;
+        let key = keys::refresh(&id);
+        let record = self.store.get::<RefreshToken>(&key)?.ok_or(AuthError::RefreshRejected)?;
+        let secret_ok: bool =
+            subtle::ConstantTimeEq::ct_eq(&Sha256::digest(secret)[..], &record.secret_hash[..]).into();
+        if !secret_ok || record.revoked || record.expires_at_ms <= now_ms() {
+            return Err(AuthError::RefreshRejected);
+        }
+        Ok((key, record))
     }
 
     /// Revokes a refresh token and its family (sign-out). Unknown tokens are ignored.

@@ -35,8 +35,9 @@ impl App {
 
     /// A new access token for a live refresh token, without rotating it (see
     /// [`Accounts::renew`](super::Accounts::renew)).
-    pub async fn renew_session(&self, token: &str) -> Result<Session, AppError> {
-        self.session(AccountRequest::Renew { token: token.into() }).await
+    /// `None`: the token was spent by an explicit refresh.
+    pub async fn renew_session(&self, token: &str) -> Result<Option<Session>, AppError> {
+        self.account(AccountRequest::Renew { token: token.into() }).await
     }
 
     /// Unknown or malformed tokens are ignored.
@@ -100,7 +101,10 @@ impl App {
                 self.accounts.sign_in(&email, &password).await?
             }
             AccountRequest::Refresh { token } => self.accounts.refresh(&token).await?,
-            AccountRequest::Renew { token } => self.accounts.renew(&token).await?,
+            AccountRequest::Renew { token } => match self.accounts.renew(&token).await? {
+                Some(session) => session,
+                None => return Ok(None),
+            },
             AccountRequest::SignOut { token } => {
                 self.accounts.sign_out(&token).await?;
                 return Ok(None);

@@ -23,6 +23,11 @@ impl Price {
         (self.0 % 100 == 0).then_some(self.0 / 100)
     }
 
+    /// The price in currency units with two decimals (`12.50`, `20.00`).
+    pub fn decimal(&self) -> String {
+        format!("{}.{:02}", self.0 / 100, self.0 % 100)
+    }
+
     /// The price in currency units as a float (for formats that want a number).
     pub fn units(&self) -> f64 {
         self.0 as f64 / 100.0

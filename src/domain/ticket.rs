@@ -86,8 +86,7 @@ impl Ticket {
         if self.order_id.is_some() {
             return Err(Rule::CannotDeleteReserved.into());
         }
-        self.version += 1;
-        self.updated_at_ms = now_ms;
+        self.touch(now_ms);
         let event = Event::TicketDeleted(self.clone());
         Ok((self, event))
     }
@@ -119,9 +118,14 @@ impl Ticket {
     }
 
     fn bump(&mut self, now_ms: i64) -> Event {
+        self.touch(now_ms);
+        Event::TicketUpdated(self.clone())
+    }
+
+    /// One change more: the version rises by one.
+    fn touch(&mut self, now_ms: i64) {
         self.version += 1;
         self.updated_at_ms = now_ms;
-        Event::TicketUpdated(self.clone())
     }
 }
 

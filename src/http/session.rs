@@ -42,42 +42,53 @@ pub fn access_cookie(state: &AppState, access_token: &str) -> Cookie<'static> {
     cookie(state, SessionCookie::NAME, SessionCookie::encode(access_token), "/", lifetime)
 }
 
-/// Both cookies of a new session (sign-up, sign-in, explicit refresh).
-pub fn session_cookies(state: &AppState, session: &Session) -> [Cookie<'static>; 2] {
+fn removal(state: &AppState, name: &'static str, path: &'static str) -> Cookie<'static> {
+    let mut c = cookie(state, name, String::new(), path, 0);
+    c.make_removal();
+    c
+}
+
+/// The cookies of a new session (sign-up, sign-in, explicit refresh), and the removal of a
+/// refresh cookie on the old path (browsers would send that one first on `/api/users/*`).
+pub fn session_cookies(state: &AppState, session: &Session) -> [Cookie<'static>; 3] {
     let lifetime = state.settings.auth.refresh_token_seconds;
     let refresh = cookie(state, SessionCookie::REFRESH_NAME, session.refresh_token.clone(), "/", lifetime);
-    [access_cookie(state, &session.access_token), refresh]
+    [access_cookie(state, &session.access_token), refresh, removal(state, SessionCookie::REFRESH_NAME, OLD_REFRESH_PATH)]
 }
 
 /// Cookies that remove the session (sign-out), including a refresh cookie of the old path.
 pub fn cleared_cookies(state: &AppState) -> [Cookie<'static>; 3] {
-    let removal = |name, path| {
-        let mut c = cookie(state, name, String::new(), path, 0);
-        c.make_removal();
-        c
-    };
     [
-        removal(SessionCookie::NAME, "/"),
-        removal(SessionCookie::REFRESH_NAME, "/"),
-        removal(SessionCookie::REFRESH_NAME, OLD_REFRESH_PATH),
+        removal(state, SessionCookie::NAME, "/"),
+        removal(state, SessionCookie::REFRESH_NAME, "/"),
+        removal(state, SessionCookie::REFRESH_NAME, OLD_REFRESH_PATH),
     ]
+}
+
+/// Every refresh token the request carries (a browser may hold one per path): sign-out
+/// revokes them all.
+pub fn refresh_tokens(req: &actix_web::HttpRequest) -> Vec<String> {
+    let Ok(cookies) = req.cookies() else { return Vec::new() };
+    cookies.iter().filter(|c| c.name() == SessionCookie::REFRESH_NAME).map(|c| c.value().to_string()).collect()
 }
 
 /// Routes that handle the refresh cookie themselves (renewing there would race their own
 /// cookies), and those that never need a user.
 fn renews(path: &str) -> bool {
-    !(matches!(path, "/healthz" | "/readyz" | "/metrics" | "/auth/signout")
+    !(matches!(path, "/healthz" | "/readyz" | "/metrics")
+        || path.starts_with("/auth/")
         || (path.starts_with("/api/users/") && path != "/api/users/currentuser")
         || path.starts_with("/admin")
         || path.starts_with("/static/"))
 }
 
 /// The renewal middleware (module doc). Without a refresh cookie it costs one cookie lookup.
+/// With two (one left on the old path), the browser sends the current one last.
 pub async fn renew(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let Some(refresh) = req.cookie(SessionCookie::REFRESH_NAME).map(|c| c.value().to_string()) else {
+    let Some(refresh) = refresh_tokens(req.request()).pop() else {
         return next.call(req).await;
     };
     let state = req.app_data::<web::Data<AppState>>().cloned();
@@ -89,22 +100,31 @@ pub async fn renew(
         req.extensions_mut().insert(Caller(caller));
         return next.call(req).await;
     }
-    let renewed = match state.app.renew_session(&refresh).await {
-        Ok(session) => renewed_user(&state, &session).map(|user| (user, session.access_token)),
-        Err(AppError::RefreshRejected) => None,
+    let (renewed, dead) = match state.app.renew_session(&refresh).await {
+        Ok(Some(session)) => (renewed_user(&state, &session).map(|user| (user, session.access_token)), false),
+        // Spent by an explicit refresh, maybe one running now: its new cookie is on its way.
+        Ok(None) => (None, false),
+        // Revoked, expired or unknown: the browser can forget it.
+        Err(AppError::RefreshRejected) => (None, true),
         Err(e) => {
             // The user's node is unreachable, say: served as signed out, renewed next time.
             tracing::warn!(error = %e, "session renewal failed");
-            None
+            (None, false)
         }
     };
-    let Some((user, access_token)) = renewed else {
-        req.extensions_mut().insert(Caller(None));
-        return next.call(req).await;
-    };
-    req.extensions_mut().insert(Caller(Some(user)));
+    req.extensions_mut().insert(Caller(renewed.as_ref().map(|(user, _)| user.clone())));
     let mut res = next.call(req).await?;
-    let _ = res.response_mut().add_cookie(&access_cookie(&state, &access_token));
+    // A response that sets a session of its own (none of the routes renewed here do, today)
+    // keeps it.
+    let sets_session = res.response().cookies().any(|c| c.name() == SessionCookie::NAME);
+    if !sets_session {
+        let response = res.response_mut();
+        match renewed {
+            Some((_, access_token)) => drop(response.add_cookie(&access_cookie(&state, &access_token))),
+            None if dead => drop(response.add_cookie(&removal(&state, SessionCookie::REFRESH_NAME, "/"))),
+            None => {}
+        }
+    }
     Ok(res)
 }
 

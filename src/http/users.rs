@@ -4,9 +4,8 @@ use super::error::{ApiError, FieldError};
 use super::extract::{JsonObject, MaybeUser};
 use super::AppState;
 use crate::app::Session;
-use crate::auth::SessionCookie;
 use crate::domain::{Email, Password};
-use super::session::{cleared_cookies, session_cookies};
+use super::session::{cleared_cookies, refresh_tokens, session_cookies};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
@@ -73,8 +72,8 @@ async fn signin(state: web::Data<AppState>, body: JsonObject) -> Result<HttpResp
 }
 
 async fn signout(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    if let Some(refresh) = req.cookie(SessionCookie::REFRESH_NAME) {
-        state.app.sign_out(refresh.value()).await?;
+    for refresh in refresh_tokens(&req) {
+        state.app.sign_out(&refresh).await?;
     }
     let mut response = HttpResponse::Ok();
     for cookie in cleared_cookies(&state) {
@@ -89,7 +88,9 @@ async fn current_user(user: MaybeUser) -> HttpResponse {
 }
 
 async fn refresh(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let token = req.cookie(SessionCookie::REFRESH_NAME).ok_or(ApiError::NotAuthorized)?;
-    let session = state.app.refresh(token.value()).await?;
+    // With a cookie left on the old path too, the browser sends that one first: the last is
+    // the current one.
+    let token = refresh_tokens(&req).pop().ok_or(ApiError::NotAuthorized)?;
+    let session = state.app.refresh(&token).await?;
     Ok(signed_in(&state, actix_web::http::StatusCode::OK, session))
 }

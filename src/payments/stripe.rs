@@ -37,6 +37,7 @@ use actix_web::http::Uri;
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
+use sha2::{Digest, Sha256};
 use std::time::Duration;
 use stripe::{
     ChargeId, ChargeSourceParams, ChargeStatus, Client, CreateCharge, CreateRefund, Currency, ErrorCode, ErrorType,
@@ -113,9 +114,8 @@ const CHECKOUT_EXPIRY_MARGIN_SECONDS: i64 = 60;
 /// default anyway. A page that outlives its order is safe: a payment confirmed after the order
 /// expired is refunded (`actors::order::payment`).
 ///
-/// The choice depends on the time, and Stripe compares every parameter of a replayed
-/// idempotency key: a later request that crosses the 30-minute line sends other parameters
-/// and is answered `idempotency_error` (reported as unavailable, never a second session).
+/// The choice depends on the time; the idempotency key names the parameters sent, so a later
+/// request that crosses the 30-minute line opens a new session rather than being refused.
 fn checkout_expiry(order_expires_at_ms: i64, now_ms: i64) -> Option<i64> {
     let at = order_expires_at_ms.div_euclid(1000);
     let lifetime = at - now_ms.div_euclid(1000);
@@ -356,15 +356,19 @@ impl PaymentGateway for StripeGateway {
     }
 
     fn checkout(&self, request: CheckoutRequest) -> BoxFuture<'static, Result<CheckoutOutcome, GatewayError>> {
-        let client = self.client_for(&request.idempotency_key);
         let timeout = self.request_timeout;
+        let Ok(amount) = i64::try_from(request.amount_cents) else {
+            return Box::pin(async { Ok(CheckoutOutcome::Rejected { reason: "Amount too large".into() }) });
+        };
+        // Built once, so every attempt sends the same parameters under the same key. The key
+        // names the parameters too: the same request replays the same session, and one that
+        // differs (another return URL, an expiry past the 30-minute line) opens a new session
+        // instead of being refused for good; a second payment is refunded anyway.
+        let form = SessionForm::new(&request, amount, crate::domain::now_ms());
+        let digest = serde_json::to_vec(&form).map(|f| hex::encode(&Sha256::digest(f)[..8])).unwrap_or_default();
+        let client = self.client_for(&format!("{}-{digest}", request.idempotency_key));
         Box::pin(async move {
             let client = client?;
-            let Ok(amount) = i64::try_from(request.amount_cents) else {
-                return Ok(CheckoutOutcome::Rejected { reason: "Amount too large".into() });
-            };
-            // Built once, so every attempt sends the same parameters under the same key.
-            let form = SessionForm::new(&request, amount, crate::domain::now_ms());
             let result = with_retries("checkout session", timeout, || {
                 client.post_form::<CreatedSession, _>("checkout/sessions", form.clone())
             })

@@ -5,8 +5,7 @@ use super::forms::{local_path, Form};
 use super::layout::{field, general_problems, see_other, Ctx, FieldAttrs};
 use super::problem::{problems, PageError, Problems};
 use crate::app::Session;
-use crate::auth::SessionCookie;
-use crate::http::session::{cleared_cookies, session_cookies};
+use crate::http::session::{cleared_cookies, refresh_tokens, session_cookies};
 use crate::http::users::{sign_in_fields, sign_up_fields};
 use crate::http::AppState;
 use actix_web::http::StatusCode;
@@ -140,8 +139,8 @@ async fn signout_page(req: HttpRequest) -> HttpResponse {
 
 async fn signout(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, PageError> {
     Form::read(&req, &body)?;
-    if let Some(refresh) = req.cookie(SessionCookie::REFRESH_NAME) {
-        state.app.sign_out(refresh.value()).await?;
+    for refresh in refresh_tokens(&req) {
+        state.app.sign_out(&refresh).await?;
     }
     let mut response = see_other("/");
     for cookie in cleared_cookies(&state) {

@@ -24,9 +24,19 @@ impl Form {
 }
 
 /// Where to go after signing in: a path of this site only (never `//host` or a URL).
+/// Only visible ASCII counts: browsers drop tabs and newlines from a `Location`, which would
+/// turn `/<tab>/evil.test` into `//evil.test`.
 pub fn local_path(next: Option<&str>) -> String {
     match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && !p.contains("://") => p.into(),
+        Some(p)
+            if p.starts_with('/')
+                && p.bytes().all(|b| b.is_ascii_graphic())
+                && !p.starts_with("//")
+                && !p.contains('\\')
+                && !p.contains("://") =>
+        {
+            p.into()
+        }
         _ => "/".into(),
     }
 }

@@ -25,15 +25,40 @@ fn order_id(raw: &str) -> Result<OrderId, PageError> {
     OrderId::parse(raw).ok_or(PageError::NotFound)
 }
 
-/// Where an order stands, in plain words, with the badge's class.
-fn standing(status: OrderStatus, expires_at_ms: i64) -> (&'static str, &'static str) {
-    match status {
-        OrderStatus::Created if expires_at_ms <= now_ms() => ("Expired", "cancelled"),
-        OrderStatus::Created => ("Awaiting payment", "awaiting"),
-        OrderStatus::AwaitingPayment => ("Payment in progress", "awaiting"),
-        OrderStatus::Complete => ("Paid", "complete"),
-        OrderStatus::Cancelled if expires_at_ms <= now_ms() => ("Expired", "cancelled"),
-        OrderStatus::Cancelled => ("Cancelled", "cancelled"),
+/// Where an order stands, as its buyer is told.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    Payable,
+    Processing,
+    Paid,
+    /// Cancelled, and its window has passed. An order keeps no reason for its cancellation,
+    /// so one the buyer cancelled reads as expired too once its window is over.
+    Expired,
+    Cancelled,
+}
+
+impl Standing {
+    fn of(status: OrderStatus, expires_at_ms: i64) -> Self {
+        let window_passed = expires_at_ms <= now_ms();
+        match status {
+            OrderStatus::Created if window_passed => Self::Expired,
+            OrderStatus::Created => Self::Payable,
+            OrderStatus::AwaitingPayment => Self::Processing,
+            OrderStatus::Complete => Self::Paid,
+            OrderStatus::Cancelled if window_passed => Self::Expired,
+            OrderStatus::Cancelled => Self::Cancelled,
+        }
+    }
+
+    /// Plain words, and the badge's class.
+    fn words(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Payable => ("Awaiting payment", "awaiting"),
+            Self::Processing => ("Payment in progress", "awaiting"),
+            Self::Paid => ("Paid", "complete"),
+            Self::Expired => ("Expired", "cancelled"),
+            Self::Cancelled => ("Cancelled", "cancelled"),
+        }
     }
 }
 
@@ -41,10 +66,6 @@ fn standing(status: OrderStatus, expires_at_ms: i64) -> (&'static str, &'static 
 fn time_left(expires_at_ms: i64) -> String {
     let left = ((expires_at_ms - now_ms()).max(0) + 999) / 1000;
     format!("{}:{:02} left", left / 60, left % 60)
-}
-
-fn payable(status: OrderStatus, expires_at_ms: i64) -> bool {
-    status == OrderStatus::Created && expires_at_ms > now_ms()
 }
 
 async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, PageError> {
@@ -59,11 +80,12 @@ async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
             ul.cards id="orders" {
                 @for order in &orders {
                     @let view = OrderView::of(order);
-                    @let (words, class) = standing(order.status, order.expires_at_ms);
+                    @let standing = Standing::of(order.status, order.expires_at_ms);
+                    @let (words, class) = standing.words();
                     li.card {
                         h2 { a href={ "/orders/" (view.id) } { (view.ticket.title) } }
                         p { span.price { (view.ticket.price) } " " span class={ "badge " (class) } { (words) } }
-                        @if payable(order.status, order.expires_at_ms) {
+                        @if standing == Standing::Payable {
                             p { time.countdown datetime=(view.expires_at) data-expires-at=(view.expires_at) { (time_left(view.expires_at_ms)) } }
                         }
                     }
@@ -82,7 +104,8 @@ async fn order_page(state: &AppState, ctx: &Ctx, id: OrderId, problems: &Problem
         other => other?,
     };
     let view = OrderView::of(&order);
-    let (words, class) = standing(order.status, order.expires_at_ms);
+    let standing = Standing::of(order.status, order.expires_at_ms);
+    let (words, class) = standing.words();
     let settings = &state.settings;
     let stripe = settings.payments.provider == PaymentProvider::Stripe;
     let body: Markup = html! {
@@ -93,7 +116,7 @@ async fn order_page(state: &AppState, ctx: &Ctx, id: OrderId, problems: &Problem
             dt { "Price" } dd.price { (view.ticket.price) }
             dt { "Status" } dd id="order-status" { span class={ "badge " (class) } { (words) } }
         }
-        @if payable(order.status, order.expires_at_ms) {
+        @if standing == Standing::Payable {
             p { "Pay within " time.countdown id="time-left" datetime=(view.expires_at) data-expires-at=(view.expires_at) { (time_left(view.expires_at_ms)) } " or the ticket is released." }
             @if stripe {
                 form method="post" action={ "/orders/" (view.id) "/pay" } id="pay-form" {
@@ -114,11 +137,11 @@ async fn order_page(state: &AppState, ctx: &Ctx, id: OrderId, problems: &Problem
                 (ctx.csrf_field())
                 div.actions { button.secondary type="submit" id="cancel" { "Cancel order" } }
             }
-        } @else if order.status == OrderStatus::Complete {
+        } @else if standing == Standing::Paid {
             p.notice id="paid" { "Paid. The ticket is yours." }
-        } @else if order.status == OrderStatus::AwaitingPayment {
+        } @else if standing == Standing::Processing {
             p.notice { "Your payment is being processed. Reload this page in a moment." }
-        } @else if words == "Expired" {
+        } @else if standing == Standing::Expired {
             p.notice id="expired" { "This order expired before it was paid, and the ticket was released. "
                 a href={ "/tickets/" (view.ticket.id) } { "See the ticket" } }
         } @else {

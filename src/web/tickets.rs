@@ -183,27 +183,28 @@ async fn new_page(req: HttpRequest) -> Result<HttpResponse, PageError> {
 }
 
 async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, PageError> {
-    let form = Form::read(&req, &body)?;
-    let ctx = Ctx::of(&req);
-    let user = ctx.signed_in("/tickets/new")?;
-    let (title, price) = (form.get("title").unwrap_or_default(), form.get("price").unwrap_or_default());
-    let result = match draft_of(Some(title), Price::parse(price), false) {
-        Ok(draft) => state.app.create_ticket(user.id, draft, None).await.map_err(Into::into),
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(ticket) => Ok(see_other(&format!("/tickets/{}", ticket.id))),
-        Err(e) => Ok(ticket_form(&ctx, "Sell a ticket", "/tickets/new", title, price, &problems(e)?)),
-    }
+    save(&state, &req, &body, None).await
 }
 
 async fn edit_page(state: web::Data<AppState>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, PageError> {
     let id = ticket_id(&id)?;
     let ctx = Ctx::of(&req);
-    ctx.signed_in(&format!("/tickets/{id}/edit"))?;
-    let ticket = TicketView::of(&state.app.ticket(id).await?);
+    let user = ctx.signed_in(&format!("/tickets/{id}/edit"))?;
+    let ticket = state.app.ticket(id).await?;
+    // Only its owner edits a ticket, and only while no order holds it: say so before the form.
+    let refusal = if ticket.user_id != user.id {
+        Some("Only the seller can edit this ticket.")
+    } else if ticket.order_id.is_some() {
+        Some("Cannot edit a reserved ticket")
+    } else {
+        None
+    };
+    if let Some(refusal) = refusal {
+        return ticket_page(&state, &ctx, id, &Problems::one(StatusCode::FORBIDDEN, refusal)).await;
+    }
+    let view = TicketView::of(&ticket);
     let action = format!("/tickets/{id}/edit");
-    Ok(ticket_form(&ctx, "Edit ticket", &action, &ticket.title, &price_text(ticket.price.0), &Problems::none()))
+    Ok(ticket_form(&ctx, "Edit ticket", &action, &view.title, &price_text(ticket.price), &Problems::none()))
 }
 
 async fn edit(
@@ -212,18 +213,28 @@ async fn edit(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
-    let id = ticket_id(&id)?;
-    let form = Form::read(&req, &body)?;
-    let ctx = Ctx::of(&req);
-    let user = ctx.signed_in(&format!("/tickets/{id}/edit"))?;
+    save(&state, &req, &body, Some(ticket_id(&id)?)).await
+}
+
+/// The sell form (`editing: None`) or the edit form posted: the ticket's page, or the form
+/// again with what was refused.
+async fn save(state: &AppState, req: &HttpRequest, body: &web::Bytes, editing: Option<TicketId>) -> Result<HttpResponse, PageError> {
+    let form = Form::read(req, body)?;
+    let ctx = Ctx::of(req);
+    let (heading, action) = match editing {
+        Some(id) => ("Edit ticket", format!("/tickets/{id}/edit")),
+        None => ("Sell a ticket", "/tickets/new".to_string()),
+    };
+    let user = ctx.signed_in(&action)?;
     let (title, price) = (form.get("title").unwrap_or_default(), form.get("price").unwrap_or_default());
-    let result = match draft_of(Some(title), Price::parse(price), true) {
-        Ok(draft) => state.app.update_ticket(user.id, id, draft).await.map_err(Into::into),
-        Err(e) => Err(e),
+    let result = match (draft_of(Some(title), Price::parse(price), editing.is_some()), editing) {
+        (Ok(draft), Some(id)) => state.app.update_ticket(user.id, id, draft).await.map_err(Into::into),
+        (Ok(draft), None) => state.app.create_ticket(user.id, draft, None).await.map_err(Into::into),
+        (Err(e), _) => Err(e),
     };
     match result {
-        Ok(_) => Ok(see_other(&format!("/tickets/{id}"))),
-        Err(e) => Ok(ticket_form(&ctx, "Edit ticket", &format!("/tickets/{id}/edit"), title, price, &problems(e)?)),
+        Ok(ticket) => Ok(see_other(&format!("/tickets/{}", ticket.id))),
+        Err(e) => Ok(ticket_form(&ctx, heading, &action, title, price, &problems(e)?)),
     }
 }
 
@@ -231,7 +242,7 @@ async fn edit(
 fn price_text(price: Price) -> String {
     match price.whole_units() {
         Some(units) => units.to_string(),
-        None => format!("{}.{:02}", price.cents() / 100, price.cents() % 100),
+        None => price.decimal(),
     }
 }
 

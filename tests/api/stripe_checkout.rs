@@ -79,7 +79,7 @@ async fn a_stripe_checkout_session_carries_the_orders_amount_currency_title_meta
     assert_eq!(requests.len(), 1);
     let r = &requests[0];
     assert_eq!((r.status, r.field("mode")), (200, Some("payment")));
-    assert_eq!(r.idempotency_key.as_deref(), Some(format!("order-{order}-checkout").as_str()));
+    assert!(r.idempotency_key.as_deref().is_some_and(|k| k.starts_with(&format!("order-{order}-checkout-"))), "{:?}", r.idempotency_key);
     assert_eq!(r.content_type.as_deref(), Some("application/x-www-form-urlencoded"));
     assert_eq!(r.field("expires_at"), None, "a 15-minute order is closer than Stripe's 30-minute minimum");
     assert_eq!(order_status(&app, &buyer, &order).await, "created", "opening the page changes nothing");
@@ -98,7 +98,7 @@ async fn asking_again_for_a_stripe_checkout_session_even_after_a_500_opens_no_se
     assert_eq!(again, first);
     let sessions = stripe.checkout_sessions();
     assert_eq!(sessions.len(), 1);
-    assert_eq!(sessions[0].idempotency_key.as_deref(), Some(format!("order-{order}-checkout").as_str()));
+    assert!(sessions[0].idempotency_key.as_deref().is_some_and(|k| k.starts_with(&format!("order-{order}-checkout-"))));
     let requests = stripe.requests_to("/v1/checkout/sessions");
     assert_eq!(requests.iter().map(|r| r.status).collect::<Vec<_>>(), [500, 200, 200]);
     assert!(requests.iter().all(|r| r.idempotency_key == requests[0].idempotency_key), "{requests:?}");
@@ -271,4 +271,32 @@ async fn the_fake_stripe_refuses_checkout_sessions_without_mode_success_url_or_l
         assert_eq!(body["error"]["param"], param, "{body}");
     }
     assert!(stripe.checkout_sessions().is_empty());
+}
+
+#[actix_web::test]
+async fn a_buyer_who_pays_by_card_and_then_on_the_checkout_page_gets_the_second_payment_refunded() {
+    let stripe = StripeServer::start().await;
+    let app = stripe_app(&stripe, |_| {}).await;
+    let (buyer, order) = placed_order(&app).await;
+    let session = checkout(&app, &buyer, &order).await.unwrap();
+    let res = app
+        .post("/api/payments")
+        .header("Cookie", &buyer.cookie)
+        .json(&json!({"token": "tok_visa", "orderId": order}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let card = stripe.requests_to("/v1/charges").len();
+    assert_eq!(card, 1, "one card charge");
+
+    for _ in 0..2 {
+        // Stripe retries the same event; either way one refund.
+        assert_eq!(stripe.complete_checkout_session(&session.id, &webhook_url(&app), WEBHOOK_SECRET).await, 200);
+    }
+    let refunds = stripe.refunds();
+    assert_eq!(refunds.len(), 1, "the checkout payment is refunded once: {refunds:?}");
+    let card_charge = stripe.charges().into_iter().find(|c| c.source == "tok_visa").expect("the card charge");
+    assert_ne!(refunds[0].charge, card_charge.id, "the payment that completed the order is kept");
+    assert_eq!(order_status(&app, &buyer, &order).await, "complete");
 }

@@ -555,7 +555,7 @@ async fn sign_in_never_redirects_off_the_site() {
     let app = spawn_app().await;
     let who = email("redirected");
     api_user(&app, &who).await;
-    for next in ["https://evil.test/", "//evil.test/", "/\\evil.test"] {
+    for next in ["https://evil.test/", "//evil.test/", "/\\evil.test", "/\t/evil.test", "/\n/x", "/ /evil.test"] {
         let (client, csrf) = form_client(&app, "/auth/signin").await;
         let client = client;
         let res = client
@@ -580,4 +580,61 @@ async fn an_overloaded_node_answers_pages_with_a_friendly_503_page() {
     let api = app.get("/api/tickets").send().await.unwrap();
     assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(error_messages(api).await[0].contains("unavailable"), "the API keeps its JSON error");
+}
+
+#[actix_web::test]
+async fn signing_in_on_a_page_with_another_users_stale_refresh_cookie_signs_in_the_new_user() {
+    let app = spawn_app_with(|s| s.auth.access_token_seconds = 1).await;
+    let (client, csrf) = form_client(&app, "/auth/signup").await;
+    let (first, second) = (email("first"), email("second"));
+    api_user(&app, &second).await;
+    let res = client
+        .post(app.url("/auth/signup"))
+        .form(&[("csrf", csrf.as_str()), ("email", first.as_str()), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.url().path(), "/");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The first user's access token has expired; their refresh cookie is still here.
+    let res = client
+        .post(app.url("/auth/signin"))
+        .form(&[("csrf", csrf.as_str()), ("email", second.as_str()), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.url().path(), "/");
+    let (me, _) = (client.get(app.url("/api/users/currentuser")).send().await.unwrap(), ());
+    let me: Value = me.json().await.unwrap();
+    assert_eq!(me["currentUser"]["email"], json!(second), "signed in as the new user: {me}");
+}
+
+#[actix_web::test]
+async fn with_secure_cookies_configured_every_cookie_is_secure() {
+    let app = spawn_app_with(|s| s.auth.secure_cookies = true).await;
+    let page = app.get("/auth/signup").send().await.unwrap();
+    let csrf = page.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert!(csrf.iter().any(|c| c.starts_with("csrf=") && c.contains("Secure") && c.contains("HttpOnly")), "{csrf:?}");
+    let res = app.signup_as(&email("secure"), PASSWORD).await;
+    let cookies: Vec<String> = res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+    for name in ["session=", "refresh="] {
+        let set = cookies.iter().filter(|c| c.starts_with(name) && !c.contains("Max-Age=0")).collect::<Vec<_>>();
+        assert_eq!(set.len(), 1, "{name} {cookies:?}");
+        assert!(set[0].contains("Secure") && set[0].contains("HttpOnly") && set[0].contains("SameSite=Lax"), "{set:?}");
+    }
+}
+
+#[actix_web::test]
+async fn the_edit_page_tells_anyone_but_the_seller_that_they_cannot_edit() {
+    let app = spawn_app().await;
+    let seller = api_user(&app, &email("seller")).await;
+    let ticket = app.create_ticket(&seller, "Not yours", json!(4)).await["id"].as_str().unwrap().to_string();
+    let other = api_user(&app, &email("other")).await;
+    let res = app.get(&format!("/tickets/{ticket}/edit")).header("Cookie", &other.cookie).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Only the seller can edit this ticket.") && !page.contains("id=\"title-field\""), "{page}");
+    let res = app.get(&format!("/tickets/{ticket}/edit")).header("Cookie", &seller.cookie).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("value=\"Not yours\""));
 }

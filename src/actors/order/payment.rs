@@ -46,7 +46,7 @@ impl OrderActor {
                 act.retry.reset();
             }
             match outcome {
-                Ok(ChargeOutcome::Succeeded { charge_id }) => act.record_payment(charge_id),
+                Ok(ChargeOutcome::Succeeded { charge_id }) => act.settle_charge(charge_id),
                 Ok(ChargeOutcome::Declined { .. }) => act.refused(DomainError::CardDeclined),
                 Ok(ChargeOutcome::Rejected { reason }) => {
                     tracing::info!(reason = %reason, "charge rejected by the provider");
@@ -69,6 +69,24 @@ impl OrderActor {
             Ok(())
         });
         Box::pin(reopened.map(move |r, _, _| r.and(Err(why.into()))))
+    }
+
+    /// A card charge succeeded. If another charge completed the order meanwhile (the buyer
+    /// also paid on a checkout page), this one is refunded: one order, one payment.
+    fn settle_charge(&mut self, charge_id: String) -> Step<Self, Payment> {
+        if self.is_second_charge(&charge_id) {
+            return Box::pin(self.refund_late_charge(charge_id).map(|r, _, _| r.and(Err(DomainError::from(Rule::AlreadyPaid).into()))));
+        }
+        self.record_payment(charge_id)
+    }
+
+    /// Whether `charge_id` would be a second payment of a complete order (and is not refunded
+    /// yet).
+    fn is_second_charge(&self, charge_id: &str) -> bool {
+        let Ok(Some(order)) = self.cell.current() else { return false };
+        order.status == OrderStatus::Complete
+            && order.stripe_id.as_deref() != Some(charge_id)
+            && !self.deps.store.contains(&keys::refunded_charge(&order.id, charge_id)).unwrap_or(false)
     }
 
     /// Completes the order with a payment record (or returns the one already recorded).
@@ -99,6 +117,7 @@ impl OrderActor {
             Err(e) => return done(Err(e)),
         };
         let step: Step<Self, ()> = match order.status {
+            OrderStatus::Complete if self.is_second_charge(&charge_id) => self.refund_late_charge(charge_id),
             OrderStatus::Complete => done(Ok(())),
             // Past its window but its timer has not fired yet: expire it first, exactly as the
             // timer would (ticket released), then confirm again, which now refunds.
@@ -127,7 +146,8 @@ impl OrderActor {
         }))
     }
 
-    /// A charge arrived after the order was cancelled: refund it, and record the refund.
+    /// A charge arrived after the order was cancelled, or as a second payment of a complete
+    /// order: refund it, and record the refund.
     fn refund_late_charge(&mut self, charge_id: String) -> Step<Self, ()> {
         let gateway = self.deps.gateway.clone();
         let key = format!("refund-{charge_id}");
