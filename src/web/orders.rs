@@ -186,8 +186,10 @@ async fn pay(
 /// With Stripe: a Checkout Session for the order, and off to it.
 async fn checkout(state: &AppState, ctx: &Ctx, req: &HttpRequest, id: OrderId) -> Result<HttpResponse, PageError> {
     let user = ctx.signed_in(&format!("/orders/{id}"))?;
-    let info = req.connection_info();
-    let back = format!("{}://{}/orders/{id}", info.scheme(), info.host());
+    let back = {
+        let info = req.connection_info();
+        format!("{}://{}/orders/{id}", info.scheme(), info.host())
+    };
     match state.app.checkout(user.id, id, format!("{back}?paid=1"), back.clone()).await {
         Ok(session) => Ok(see_other(&session.url)),
         Err(e) => order_page(state, ctx, id, &problems(e)?).await,

@@ -306,7 +306,7 @@ async fn a_withdrawn_ticket_stays_withdrawn_after_a_restart_on_the_same_data_dir
     let res = http.get(format!("{base}/api/tickets/{gone_id}")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     let list: Vec<Value> = http.get(format!("{base}/api/tickets")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(list, [kept.clone()], "only the kept ticket is listed");
+    assert_eq!(list, std::slice::from_ref(&kept), "only the kept ticket is listed");
     let res = http.delete(format!("{base}/api/tickets/{gone_id}")).header("Cookie", &cookie).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND, "withdrawn once, for good");
 }
