@@ -48,6 +48,9 @@ pub struct HttpSettings {
     pub shutdown_timeout_seconds: u64,
     /// Requests served at once; past it a request is answered 503 + Retry-After at once.
     pub max_in_flight: usize,
+    /// Seconds a client has to send a request's headers, and then as long for its body;
+    /// slower ones are answered 408 (a trickled body must not hold a connection for minutes).
+    pub request_timeout_seconds: f64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -238,6 +241,9 @@ impl Settings {
         }
         if self.actors.ask_timeout_ms == 0 {
             return invalid("actors.ask_timeout_ms", "must be greater than 0");
+        }
+        if !(self.http.request_timeout_seconds > 0.0 && self.http.request_timeout_seconds <= 3600.0) {
+            return invalid("http.request_timeout_seconds", "must be greater than 0 and at most 3600");
         }
         if self.orders.expiration_seconds.is_nan() || self.orders.expiration_seconds <= 0.0 {
             return invalid("orders.expiration_seconds", "must be greater than 0");

@@ -28,6 +28,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How often the requests the HTTP parser rejected are summarised in the log.
+const PROTOCOL_ERROR_REPORT: Duration = Duration::from_secs(5);
+
 pub struct Application {
     port: u16,
     server: Server,
@@ -156,6 +159,13 @@ impl Application {
             actix_web::rt::spawn(App::bootstrap_read_model(Arc::clone(&app)));
         }
         actix_web::rt::spawn(crate::app::housekeeping::run(Arc::clone(&app)));
+        actix_web::rt::spawn(async {
+            let mut every = tokio::time::interval(PROTOCOL_ERROR_REPORT);
+            loop {
+                every.tick().await;
+                crate::observability::protocol_errors::report();
+            }
+        });
         let state = web::Data::new(AppState::new(settings.clone(), app));
 
         let listener = TcpListener::bind(settings.http.addr)
@@ -165,12 +175,15 @@ impl Application {
         let mut server = HttpServer::new(move || {
             WebApp::new()
                 .wrap(middleware::from_fn(http::idempotency::idempotency))
+                .wrap(middleware::from_fn(http::body_deadline::body_deadline))
                 .wrap(middleware::from_fn(http::session::renew))
                 .wrap(http::json_errors())
                 .wrap(middleware::from_fn(http::observe))
+                .wrap(middleware::from_fn(http::head_as_get))
                 .configure(http::configure(app_state.clone()))
         })
-        .shutdown_timeout(settings.http.shutdown_timeout_seconds);
+        .shutdown_timeout(settings.http.shutdown_timeout_seconds)
+        .client_request_timeout(Duration::from_secs_f64(settings.http.request_timeout_seconds));
         if settings.http.workers > 0 {
             server = server.workers(settings.http.workers);
         }

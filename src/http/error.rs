@@ -27,6 +27,8 @@ pub enum ApiError {
     Conflict(String),
     /// Overloaded, or an actor did not answer in time: retry later.
     Unavailable,
+    /// The request's body did not arrive in time (408; the connection is closed).
+    RequestTimeout,
     /// A request forwarded to another node got no reply in time: it may or may not have run
     /// (retry with the same `Idempotency-Key`).
     GatewayTimeout,
@@ -54,6 +56,7 @@ impl fmt::Display for ApiError {
             Self::NotFound => f.write_str("Not Found"),
             Self::PayloadTooLarge => f.write_str("Request body is too large"),
             Self::Unavailable => f.write_str("Service temporarily unavailable, retry shortly"),
+            Self::RequestTimeout => f.write_str("The request took too long to arrive"),
             Self::GatewayTimeout => f.write_str(
                 "The node owning this data did not answer in time; the request may have run. Retry with the same Idempotency-Key",
             ),
@@ -78,6 +81,7 @@ impl ResponseError for ApiError {
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -97,6 +101,10 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, Self::Unavailable | Self::Conflict(_)) {
             response.insert_header((header::RETRY_AFTER, "1"));
+        }
+        if matches!(self, Self::RequestTimeout) {
+            // The rest of the body may still be trickling in: the connection cannot be reused.
+            response.force_close();
         }
         response.json(body)
     }

@@ -4,6 +4,7 @@
 
 pub mod admin;
 mod admin_page;
+pub mod body_deadline;
 pub mod error;
 pub mod extract;
 mod health;
@@ -122,6 +123,18 @@ pub fn json_errors<B: 'static>() -> ErrorHandlers<B> {
         let response = HttpResponse::build(status).json(error_body(message));
         Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, response).map_into_right_body()))
     })
+}
+
+/// `HEAD` on any `GET` route answers as `GET` would, without the body: the request is routed
+/// as a `GET`, and the HTTP codec, which saw `HEAD`, sends the headers only.
+pub async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.method() == actix_web::http::Method::HEAD {
+        req.head_mut().method = actix_web::http::Method::GET;
+    }
+    next.call(req).await
 }
 
 /// Per request: the node's in-flight bound (past it, 503 + Retry-After at once; probes are

@@ -201,12 +201,78 @@ pub fn current_request_id() -> String {
 }
 
 /// Installs the global `tracing` subscriber: human-readable or JSON lines, on stderr (stdout
-/// carries only the "listening on" line that scripts read).
+/// carries only the "listening on" line that scripts read). The HTTP parser's own error line
+/// per rejected request is held back and summarised ([`protocol_errors`]).
 pub fn init_logging(level: &str, json: bool) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         // lapin logs every message the broker returns (a request for a shard whose owner is
         // down) at WARN with its whole body; the cluster counts those in its metrics instead.
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},lapin::returned_messages=error")));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+    // The parser's errors and warnings go to the counter; its debug and trace lines stay.
+    let not_the_parser = tracing_subscriber::filter::filter_fn(|meta| {
+        meta.target() != protocol_errors::TARGET || *meta.level() > tracing::Level::WARN
+    });
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let lines = if json { lines.json().boxed() } else { lines.boxed() };
+    let _ = tracing_subscriber::registry()
+        .with(lines.with_filter(not_the_parser).with_filter(filter))
+        .with(protocol_errors::Counter.with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+            meta.target() == protocol_errors::TARGET && *meta.level() <= tracing::Level::WARN
+        })))
+        .try_init();
+}
+
+/// Requests the HTTP parser rejects (a bad `Content-Length`, a NUL in a header, a bad
+/// version...). actix answers each with an empty 400 and logs an ERROR line: a client could
+/// fill the logs. Those lines are counted here instead, and [`report`](protocol_errors::report)
+/// logs one WARN per period with the count and the last one seen.
+pub mod protocol_errors {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tracing::field::{Field, Visit};
+
+    /// Where actix-http logs a connection's protocol errors.
+    pub const TARGET: &str = "actix_http::h1::dispatcher";
+
+    /// Process-wide, as the subscriber that feeds them is.
+    static SEEN: AtomicU64 = AtomicU64::new(0);
+    static LAST: parking_lot::Mutex<String> = parking_lot::Mutex::new(String::new());
+
+    /// The layer that counts them.
+    pub struct Counter;
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Counter {
+        fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            if event.metadata().target() != TARGET {
+                return;
+            }
+            SEEN.fetch_add(1, Ordering::Relaxed);
+            let mut message = Message(String::new());
+            event.record(&mut message);
+            *LAST.lock() = message.0.chars().take(200).collect();
+        }
+    }
+
+    struct Message(String);
+
+    impl Visit for Message {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "message" {
+                self.0 = format!("{value:?}");
+            }
+        }
+    }
+
+    /// Logs what was counted since the last call, if anything; returns the count (for the
+    /// metrics).
+    pub fn report() -> u64 {
+        let seen = SEEN.swap(0, Ordering::Relaxed);
+        if seen > 0 {
+            let last = std::mem::take(&mut *LAST.lock());
+            tracing::warn!(count = seen, last = %last, "requests rejected by the HTTP parser since the last report");
+        }
+        seen
+    }
 }

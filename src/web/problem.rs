@@ -76,6 +76,8 @@ pub enum PageError {
     BadForm,
     /// The page needs a signed-in user: off to sign in, then back to `next`.
     SignIn { next: String },
+    /// A bare status (a body too large or too slow...), answered with its page.
+    Status(StatusCode),
     Internal(String),
 }
 
@@ -103,12 +105,14 @@ impl ResponseError for PageError {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::BadForm => StatusCode::BAD_REQUEST,
             Self::SignIn { .. } => StatusCode::SEE_OTHER,
+            Self::Status(status) => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let (title, text) = match self {
+            Self::Status(status) => return status_page(*status),
             Self::SignIn { next } => {
                 let to = format!("/auth/signin?next={}", urlencoded(next));
                 return HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish();
@@ -146,6 +150,7 @@ pub fn status_page(status: StatusCode) -> HttpResponse {
         StatusCode::NOT_FOUND => return PageError::NotFound.error_response(),
         StatusCode::METHOD_NOT_ALLOWED => ("Not possible here", "This page cannot be used that way. Go back and try again."),
         StatusCode::PAYLOAD_TOO_LARGE => ("Too much text", "What you sent is too long. Go back, shorten it and try again."),
+        StatusCode::REQUEST_TIMEOUT => ("Too slow", "The form took too long to arrive. Go back and try again."),
         s if s.is_server_error() => return PageError::Internal(format!("status {s}")).error_response(),
         _ => ("That did not work", "The request could not be handled. Go back and try again."),
     };

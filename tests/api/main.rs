@@ -9,6 +9,7 @@ mod browser;
 mod crash;
 mod durability;
 mod flushes;
+mod hardening;
 mod helpers;
 mod idempotency;
 mod migration;

@@ -1,0 +1,75 @@
+//! A request's body must arrive within `http.request_timeout_seconds` (the headers have as
+//! long, by the server's own request timeout): a client trickling one byte every few seconds
+//! is answered 408 and its connection closed, instead of holding a connection and a worker's
+//! attention for minutes. The body is read here, bounded by `http.body_limit_bytes`, and
+//! handed on in memory; requests without a body pass straight through.
+
+use super::error::ApiError;
+use super::AppState;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::{web, HttpMessage};
+use futures_util::StreamExt;
+use std::time::Duration;
+
+/// Whether the request says a body follows.
+fn has_body(req: &ServiceRequest) -> bool {
+    let headers = req.headers();
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0")
+}
+
+enum Unread {
+    TooLarge,
+    Broken,
+}
+
+pub async fn body_deadline(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else { return next.call(req).await };
+    if !has_body(&req) {
+        return next.call(req).await;
+    }
+    let limit = state.settings.http.body_limit_bytes;
+    let timeout = Duration::from_secs_f64(state.settings.http.request_timeout_seconds);
+    let mut payload = req.take_payload();
+    let read = async move {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| Unread::Broken)?;
+            if body.len() + chunk.len() > limit {
+                return Err(Unread::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(Ok(body)) => {
+            req.set_payload(Payload::from(body));
+            next.call(req).await
+        }
+        Ok(Err(Unread::TooLarge)) => Err(refusal(&req, ApiError::PayloadTooLarge)),
+        Ok(Err(Unread::Broken)) => Err(refusal(&req, ApiError::bad_request("Malformed request body"))),
+        Err(_) => {
+            state.app.metrics().shed("slow_request");
+            Err(refusal(&req, ApiError::RequestTimeout))
+        }
+    }
+}
+
+/// The API's error, or on a page an error page with the same status.
+fn refusal(req: &ServiceRequest, error: ApiError) -> actix_web::Error {
+    use actix_web::ResponseError;
+    if crate::web::is_page(req.path()) {
+        return crate::web::problem::PageError::Status(error.status_code()).into();
+    }
+    error.into()
+}

@@ -1,0 +1,141 @@
+//! A server that defends itself: `HEAD` on every `GET` route, slow requests cut off with 408,
+//! the HTTP parser's rejections summarised instead of one ERROR line each, refunds with the
+//! offline gateway, and sign-in throttling.
+
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+#[actix_web::test]
+async fn head_on_a_get_route_answers_like_get_without_a_body() {
+    let app = spawn_app().await;
+    let seller = app.signin().await;
+    let ticket = app.create_ticket(&seller, "Headed", serde_json::json!(3)).await;
+    let id = ticket["id"].as_str().unwrap();
+    for path in ["/healthz".to_string(), "/api/tickets".into(), format!("/api/tickets/{id}"), "/".into()] {
+        let get = app.get(&path).send().await.unwrap();
+        let (status, kind, length) = (get.status(), get.headers()["content-type"].clone(), get.bytes().await.unwrap().len());
+        let head = app.client.head(app.url(&path)).send().await.unwrap();
+        assert_eq!(head.status(), status, "HEAD {path}");
+        assert_eq!(head.headers()["content-type"], kind, "HEAD {path}");
+        assert_eq!(head.headers()["content-length"], length.to_string().as_str(), "HEAD {path} tells GET's length");
+        assert!(head.bytes().await.unwrap().is_empty(), "HEAD {path} has no body");
+    }
+    let missing = app.client.head(app.url("/api/tickets/no-such-ticket")).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+/// Opens a connection, sends `head`, then trickles `body` a byte every `pause`; returns what
+/// the server answered and how long it took.
+fn trickle(address: &str, head: &str, body: &[u8], pause: Duration) -> (String, Duration) {
+    let mut stream = TcpStream::connect(address.trim_start_matches("http://")).unwrap();
+    stream.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let started = Instant::now();
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut sent = 0;
+    while started.elapsed() < Duration::from_secs(10) {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+        if !answer.is_empty() && answer.windows(4).any(|w| w == b"\r\n\r\n") && sent >= body.len() {
+            break;
+        }
+        if sent < body.len() && started.elapsed() >= pause * (sent as u32 + 1) {
+            if stream.write_all(&body[sent..sent + 1]).is_err() {
+                continue;
+            }
+            sent += 1;
+        }
+    }
+    (String::from_utf8_lossy(&answer).into_owned(), started.elapsed())
+}
+
+#[actix_web::test]
+async fn a_body_trickled_a_byte_at_a_time_is_cut_off_with_408_in_the_apis_error_shape() {
+    let app = spawn_app_with(|s| s.http.request_timeout_seconds = 1.0).await;
+    let body = br#"{"email":"slow@test.com","password":"password"}"#;
+    let head = format!(
+        "POST /api/users/signin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let address = app.address.clone();
+    let (answer, took) =
+        tokio::task::spawn_blocking(move || trickle(&address, &head, body, Duration::from_millis(300))).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("connection: close"), "{answer}");
+    assert!(answer.contains(r#"{"errors":[{"message":"The request took too long to arrive"}]}"#), "{answer}");
+    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+    // A body that arrives in time is served as before.
+    let res = app.signup_as("quick@test.com", "password").await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+}
+
+#[actix_web::test]
+async fn headers_trickled_a_byte_at_a_time_are_cut_off_too() {
+    let app = spawn_app_with(|s| s.http.request_timeout_seconds = 1.0).await;
+    let address = app.address.clone();
+    let (answer, took) = tokio::task::spawn_blocking(move || {
+        let partial = "POST /api/users/signin HTTP/1.1\r\nHost: x\r\n";
+        trickle(&address, partial, b"X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", Duration::from_millis(300))
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    assert!(took < Duration::from_secs(4), "answered after {took:?}");
+}
+
+#[actix_web::test]
+async fn requests_the_http_parser_rejects_are_summarised_not_logged_one_error_each() {
+    use std::io::BufRead;
+    let data = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ticketing"))
+        .arg("serve")
+        .env("TICKETING_HTTP__ADDR", "127.0.0.1:0")
+        .env("TICKETING_STORAGE__PATH", data.path())
+        .env("TICKETING_LOG__LEVEL", "info")
+        .env("TICKETING_LOG__FORMAT", "json")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = std::io::BufReader::new(stdout).lines().find_map(|l| l.ok().filter(|l| l.starts_with("listening on ")));
+    let address = line.unwrap().trim_start_matches("listening on http://").trim().to_string();
+    let hostile: [&[u8]; 4] = [
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        b"GET / HTTP/9.9\r\nHost: x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Bad: a\x00b\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello",
+    ];
+    for i in 0..100 {
+        let mut stream = TcpStream::connect(&address).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        stream.write_all(hostile[i % hostile.len()]).unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 400"), "refused: {answer:?}");
+    }
+    // The summary comes within one report period (5 s).
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<Value> = stderr.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let errors: Vec<&Value> = lines.iter().filter(|l| l["level"] == "ERROR").collect();
+    assert!(errors.is_empty(), "no ERROR line per rejected request: {errors:?}");
+    let summaries: Vec<&Value> =
+        lines.iter().filter(|l| l["fields"]["message"] == "requests rejected by the HTTP parser since the last report").collect();
+    assert!(!summaries.is_empty() && summaries.len() <= 3, "one summary per period: {summaries:?}");
+    assert!(summaries.iter().all(|l| l["level"] == "WARN"));
+    let counted: u64 = summaries.iter().filter_map(|l| l["fields"]["count"].as_u64()).sum();
+    assert_eq!(counted, 100, "every rejection counted: {summaries:?}");
+}
