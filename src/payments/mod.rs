@@ -89,6 +89,16 @@ pub enum CheckoutOutcome {
     },
 }
 
+/// What became of a refund.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefundOutcome {
+    /// The money went back; the provider's refund id.
+    Refunded { refund_id: String },
+    /// The provider will never refund this charge (it does not know it, say): asking again
+    /// would not help, so the caller records it and an operator looks.
+    Refused { reason: String },
+}
+
 pub trait PaymentGateway: Send + Sync + 'static {
     fn charge(&self, charge: Charge) -> BoxFuture<'static, Result<ChargeOutcome, GatewayError>>;
 
@@ -96,7 +106,7 @@ pub trait PaymentGateway: Send + Sync + 'static {
     fn checkout(&self, request: CheckoutRequest) -> BoxFuture<'static, Result<CheckoutOutcome, GatewayError>>;
 
     /// Refunds a charge in full (a payment that arrived after its order expired).
-    fn refund(&self, charge_id: String, idempotency_key: String) -> BoxFuture<'static, Result<String, GatewayError>>;
+    fn refund(&self, charge_id: String, idempotency_key: String) -> BoxFuture<'static, Result<RefundOutcome, GatewayError>>;
 }
 
 pub type Gateway = Arc<dyn PaymentGateway>;

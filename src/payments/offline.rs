@@ -3,7 +3,7 @@
 //! under the idempotency key, so a replayed key answers the first result (like Stripe). It has
 //! no hosted payment page: a checkout is answered [`CheckoutOutcome::NotSupported`].
 
-use super::{Charge, ChargeOutcome, CheckoutOutcome, CheckoutRequest, GatewayError, PaymentGateway};
+use super::{Charge, ChargeOutcome, CheckoutOutcome, CheckoutRequest, GatewayError, PaymentGateway, RefundOutcome};
 use crate::storage::migrate::charge_slot;
 use crate::storage::{envelope::Kind, keys, Record, Store, WriteBatch};
 use futures_util::future::BoxFuture;
@@ -91,7 +91,7 @@ impl PaymentGateway for OfflineGateway {
         Box::pin(async { Ok(CheckoutOutcome::NotSupported) })
     }
 
-    fn refund(&self, charge_id: String, _idempotency_key: String) -> BoxFuture<'static, Result<String, GatewayError>> {
+    fn refund(&self, charge_id: String, idempotency_key: String) -> BoxFuture<'static, Result<RefundOutcome, GatewayError>> {
         let store = self.store.clone();
         Box::pin(async move {
             let storage = |e: crate::storage::StorageError| GatewayError(e.to_string());
@@ -109,11 +109,22 @@ impl PaymentGateway for OfflineGateway {
                 }
             }
             if !found {
-                // Stripe answers "No such charge"; a refund of nothing is not a refund.
-                return Err(GatewayError(format!("no such charge: {charge_id}")));
+                // A charge this gateway never made, reported by a signed webhook: the offline
+                // gateway stands in for the provider, so it records the charge as refunded
+                // (under the refund's own key) rather than refusing forever.
+                let key = keys::charge(charge_slot(&idempotency_key), &idempotency_key);
+                let record = OfflineCharge {
+                    charge_id: Some(charge_id.clone()),
+                    declined: None,
+                    rejected: None,
+                    amount_cents: 0,
+                    token: String::new(),
+                    refunded: true,
+                };
+                batch.put(key, &record).map_err(storage)?;
             }
             store.commit(batch).await.map_err(storage)?;
-            Ok(format!("re_offline_{}", uuid::Uuid::new_v4().simple()))
+            Ok(RefundOutcome::Refunded { refund_id: format!("re_offline_{}", uuid::Uuid::new_v4().simple()) })
         })
     }
 }

@@ -32,7 +32,9 @@
 //! * `Client::from_url` panics on an unparsable URL and replaces the base URL's whole path
 //!   with `/v1/...`; [`StripeGateway::try_new`] checks both before handing the URL over.
 
-use super::{Charge, ChargeOutcome, CheckoutOutcome, CheckoutRequest, CheckoutSession, GatewayError, PaymentGateway};
+use super::{
+    Charge, ChargeOutcome, CheckoutOutcome, CheckoutRequest, CheckoutSession, GatewayError, PaymentGateway, RefundOutcome,
+};
 use actix_web::http::Uri;
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -385,13 +387,14 @@ impl PaymentGateway for StripeGateway {
         })
     }
 
-    fn refund(&self, charge_id: String, idempotency_key: String) -> BoxFuture<'static, Result<String, GatewayError>> {
+    fn refund(&self, charge_id: String, idempotency_key: String) -> BoxFuture<'static, Result<RefundOutcome, GatewayError>> {
         let client = self.client_for(&idempotency_key);
         let timeout = self.request_timeout;
         Box::pin(async move {
             let client = client?;
-            let charge: ChargeId =
-                charge_id.parse().map_err(|_| GatewayError(format!("not a Stripe charge id: {charge_id:?}")))?;
+            let Ok(charge) = charge_id.parse::<ChargeId>() else {
+                return Ok(RefundOutcome::Refused { reason: format!("not a Stripe charge id: {charge_id:?}") });
+            };
             let result = with_retries("refund", timeout, || {
                 let mut params = CreateRefund::new();
                 params.charge = Some(charge.clone());
@@ -399,9 +402,9 @@ impl PaymentGateway for StripeGateway {
             })
             .await;
             match result {
-                Ok(refund) => Ok(refund.id.to_string()),
+                Ok(refund) => Ok(RefundOutcome::Refunded { refund_id: refund.id.to_string() }),
                 Err(Failure::Declined(reason) | Failure::Rejected(reason)) => {
-                    Err(GatewayError(format!("Stripe refused to refund {charge_id}: {reason}")))
+                    Ok(RefundOutcome::Refused { reason: format!("Stripe refused to refund {charge_id}: {reason}") })
                 }
                 Err(Failure::Transient(reason) | Failure::Unavailable(reason)) => Err(GatewayError(reason)),
             }

@@ -139,3 +139,67 @@ async fn requests_the_http_parser_rejects_are_summarised_not_logged_one_error_ea
     let counted: u64 = summaries.iter().filter_map(|l| l["fields"]["count"].as_u64()).sum();
     assert_eq!(counted, 100, "every rejection counted: {summaries:?}");
 }
+
+const WEBHOOK_SECRET: &str = "whsec_hardening";
+
+/// A signed `charge.succeeded` for `order` with `charge`, as the provider would send it.
+async fn charge_webhook(app: &TestApp, event: &str, order: &str, charge: &str) -> reqwest::Response {
+    let body = serde_json::json!({"id": event, "type": "charge.succeeded",
+        "data": {"object": {"id": charge, "object": "charge", "metadata": {"orderId": order}}}})
+    .to_string();
+    let signature = ticketing::payments::webhook::sign(body.as_bytes(), WEBHOOK_SECRET, chrono::Utc::now().timestamp());
+    app.post("/api/payments/webhook")
+        .header("Stripe-Signature", signature)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A cancelled order: (buyer, order id).
+async fn cancelled_order(app: &TestApp) -> (Session, String) {
+    let seller = app.signin().await;
+    let ticket = app.create_ticket(&seller, "Cancelled", serde_json::json!(20)).await;
+    let buyer = app.signin().await;
+    let order = app.order_ok(&buyer, ticket["id"].as_str().unwrap()).await["id"].as_str().unwrap().to_string();
+    let res = app.delete(&format!("/api/orders/{order}")).header("Cookie", &buyer.cookie).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    (buyer, order)
+}
+
+#[actix_web::test]
+async fn the_offline_gateway_refunds_a_charge_reported_for_a_cancelled_order_once() {
+    use ticketing::payments::offline::OfflineGateway;
+    let app = spawn_app_with(|s| s.payments.webhook_secret = ticketing::settings::Secret::new(WEBHOOK_SECRET)).await;
+    let (buyer, order) = cancelled_order(&app).await;
+    let res = charge_webhook(&app, "evt_late_1", &order, "ch_reported_late").await;
+    assert_eq!(res.status(), StatusCode::OK, "handled, not 503 forever");
+    // Another event about the same charge (the provider sends several) refunds nothing more.
+    assert_eq!(charge_webhook(&app, "evt_late_2", &order, "ch_reported_late").await.status(), StatusCode::OK);
+    let charges = OfflineGateway::charges(app.state.app.store()).unwrap();
+    let refunded: Vec<_> = charges.iter().filter(|c| c.charge_id.as_deref() == Some("ch_reported_late")).collect();
+    assert_eq!(refunded.len(), 1, "{charges:?}");
+    assert!(refunded[0].refunded);
+    let (_, shown) = app.get_json(&format!("/api/orders/{order}"), Some(&buyer)).await;
+    assert_eq!(shown["status"], "cancelled");
+}
+
+#[actix_web::test]
+async fn a_charge_stripe_will_not_refund_is_recorded_and_the_webhook_is_answered_not_retried_forever() {
+    let stripe = crate::stripe_server::StripeServer::start().await;
+    let base = stripe.base_url.clone();
+    let app = spawn_app_with(move |s| {
+        s.payments.provider = ticketing::settings::PaymentProvider::Stripe;
+        s.payments.stripe_api_base = base;
+        s.payments.stripe_secret_key = ticketing::settings::Secret::new("sk_test_hardening");
+        s.payments.webhook_secret = ticketing::settings::Secret::new(WEBHOOK_SECRET);
+    })
+    .await;
+    let (_, order) = cancelled_order(&app).await;
+    let res = charge_webhook(&app, "evt_unknown_1", &order, "ch_stripe_never_made").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(stripe.requests_to("/v1/refunds").len(), 1, "asked once");
+    assert_eq!(charge_webhook(&app, "evt_unknown_2", &order, "ch_stripe_never_made").await.status(), StatusCode::OK);
+    assert_eq!(stripe.requests_to("/v1/refunds").len(), 1, "and not again: the refusal is recorded");
+}

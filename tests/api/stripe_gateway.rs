@@ -1,6 +1,7 @@
 //! `StripeGateway` (the real async-stripe client) against the local Stripe-compatible server.
 
 use crate::stripe_server::StripeServer;
+use ticketing::payments::RefundOutcome;
 use std::time::{Duration, Instant};
 use ticketing::payments::stripe::{StripeGateway, MAX_ATTEMPTS};
 use ticketing::payments::{Charge, ChargeOutcome, PaymentGateway};
@@ -206,8 +207,8 @@ async fn a_refund_refunds_the_charge_survives_a_500_and_replays_under_its_key() 
     let gateway = gateway(&server);
     let charge_id = charge_id(gateway.charge(charge("tok_visa", "order-11:1")).await.unwrap());
     server.fail_next(1);
-    let refund_id = gateway.refund(charge_id.clone(), "refund-order-11".into()).await.unwrap();
-
+    let refunded = gateway.refund(charge_id.clone(), "refund-order-11".into()).await.unwrap();
+    let RefundOutcome::Refunded { refund_id } = &refunded else { panic!("refunded: {refunded:?}") };
     assert!(refund_id.starts_with("re_"), "{refund_id}");
     let refunds = server.requests_to("/v1/refunds");
     assert_eq!(refunds.iter().map(|r| r.status).collect::<Vec<_>>(), [500, 200]);
@@ -217,17 +218,17 @@ async fn a_refund_refunds_the_charge_survives_a_500_and_replays_under_its_key() 
     assert_eq!(server.refunds()[0].idempotency_key.as_deref(), Some("refund-order-11"));
     assert!(server.charges()[0].refunded);
     let again = gateway.refund(charge_id, "refund-order-11".into()).await.unwrap();
-    assert_eq!(again, refund_id);
+    assert_eq!(again, refunded);
     assert_eq!(server.refunds().len(), 1);
 }
 
 #[actix_web::test]
-async fn refunding_a_charge_stripe_does_not_know_is_a_gateway_error() {
+async fn refunding_a_charge_stripe_does_not_know_is_refused_for_good_not_retried() {
     let server = StripeServer::start().await;
     let gateway = gateway(&server);
     let result = gateway.refund("ch_unknown".into(), "refund-x".into()).await;
-    assert!(result.unwrap_err().0.contains("No such charge"));
+    assert!(matches!(&result, Ok(RefundOutcome::Refused { reason }) if reason.contains("No such charge")), "{result:?}");
     let result = gateway.refund("not-a-charge".into(), "refund-y".into()).await;
-    assert!(result.is_err());
+    assert!(matches!(result, Ok(RefundOutcome::Refused { .. })), "{result:?}");
     assert_eq!(server.requests().len(), 1, "a malformed id never reaches Stripe");
 }

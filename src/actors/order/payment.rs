@@ -15,7 +15,7 @@ use super::{OrderActor, OrderReply};
 use crate::actors::durable::{done, Step};
 use crate::actors::EntityError;
 use crate::domain::{now_ms, ChargeRequest, DomainError, OrderStatus, Payment, Rule, UserId};
-use crate::payments::{Charge, ChargeOutcome};
+use crate::payments::{Charge, ChargeOutcome, RefundOutcome};
 use crate::storage::{keys, Marker};
 use actix::prelude::*;
 
@@ -154,9 +154,19 @@ impl OrderActor {
         let charge = charge_id.clone();
         let refund = async move { gateway.refund(charge, key).await };
         Box::pin(refund.into_actor(self).then(move |refunded, act, _| match refunded {
-            Ok(refund_id) => act.update(move |o, changes| {
+            Ok(RefundOutcome::Refunded { refund_id }) => act.update(move |o, changes| {
                 tracing::warn!(order = %o.id, charge = %charge_id, "late payment refunded");
                 let payment = Payment::of_charge(o, &charge_id, Some(refund_id), now_ms());
+                changes.put(keys::payment(&payment.id), &payment);
+                changes.put(keys::refunded_charge(&o.id, &charge_id), &Marker);
+                Ok(())
+            }),
+            // Asking again would not help (the provider does not know the charge, say): the
+            // charge is recorded as settled, so the provider's retries stop, and an operator
+            // looks at the payment record.
+            Ok(RefundOutcome::Refused { reason }) => act.update(move |o, changes| {
+                tracing::error!(order = %o.id, charge = %charge_id, %reason, "the provider refused to refund a late payment");
+                let payment = Payment::of_charge(o, &charge_id, None, now_ms());
                 changes.put(keys::payment(&payment.id), &payment);
                 changes.put(keys::refunded_charge(&o.id, &charge_id), &Marker);
                 Ok(())
