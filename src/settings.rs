@@ -23,6 +23,7 @@ pub struct Settings {
     pub admin: AdminSettings,
     pub cluster: ClusterSettings,
     pub log: LogSettings,
+    pub throttle: ThrottleSettings,
     pub testing: TestingSettings,
 }
 
@@ -51,6 +52,9 @@ pub struct HttpSettings {
     /// Seconds a client has to send a request's headers, and then as long for its body;
     /// slower ones are answered 408 (a trickled body must not hold a connection for minutes).
     pub request_timeout_seconds: f64,
+    /// Proxies whose `X-Forwarded-For` names the client's address; from anyone else the
+    /// header is ignored (it would let a client pick the address its failures count against).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -91,6 +95,20 @@ pub struct AuthSettings {
     pub access_token_seconds: u64,
     pub refresh_token_seconds: u64,
     pub secure_cookies: bool,
+}
+
+/// Failed sign-ins allowed before a client waits (`app::throttle`); only failures count.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleSettings {
+    /// Failures one client address may make at once, whatever the account...
+    pub address_failures: u32,
+    /// ...and then one more every this many seconds.
+    pub address_refill_seconds: f64,
+    /// Failures for one account from one address at once...
+    pub account_failures: u32,
+    /// ...and then one more every this many seconds.
+    pub account_refill_seconds: f64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -241,6 +259,16 @@ impl Settings {
         }
         if self.actors.ask_timeout_ms == 0 {
             return invalid("actors.ask_timeout_ms", "must be greater than 0");
+        }
+        let t = &self.throttle;
+        if t.address_failures == 0 || t.account_failures == 0 {
+            return invalid("throttle", "address_failures and account_failures must be at least 1");
+        }
+        if !(t.address_refill_seconds > 0.0 && t.account_refill_seconds > 0.0)
+            || t.address_refill_seconds > 86400.0
+            || t.account_refill_seconds > 86400.0
+        {
+            return invalid("throttle", "refill seconds must be greater than 0 and at most 86400");
         }
         if !(self.http.request_timeout_seconds > 0.0 && self.http.request_timeout_seconds <= 3600.0) {
             return invalid("http.request_timeout_seconds", "must be greater than 0 and at most 3600");

@@ -39,6 +39,10 @@ pub enum AppError {
     /// a card token instead. Last, so the variants before it keep their wire numbers.
     #[error("checkout not supported by this payment gateway")]
     CheckoutNotSupported,
+    /// Too many failed sign-ins from this address (or for this account from it): retry after
+    /// the seconds given.
+    #[error("too many failed sign-ins")]
+    Throttled { retry_after_s: u64 },
 }
 
 impl From<EntityError> for AppError {

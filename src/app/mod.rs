@@ -14,6 +14,7 @@
 //! * [`projection`]: the read model, fed by the outbox.
 //! * [`housekeeping`]: pruning of expired records.
 //! * [`seed`]: fills a closed data dir (benchmark and recovery tests).
+//! * [`throttle`]: failed sign-ins counted per address and per account.
 
 pub mod accounts;
 pub mod admin;
@@ -26,6 +27,7 @@ pub mod projection;
 mod remote;
 pub mod seed;
 pub mod tickets;
+pub mod throttle;
 
 pub use accounts::{Accounts, Session};
 pub use error::AppError;
@@ -51,6 +53,8 @@ pub struct App {
     delivery: Delivery,
     read_model: ReadModel,
     metrics: Metrics,
+    /// Failed sign-ins, per address and per account (`throttle`).
+    throttle: throttle::SignInThrottle,
 }
 
 /// The parts a node is built from (see `crate::startup`).
@@ -69,7 +73,9 @@ pub struct Parts {
 impl App {
     pub fn new(parts: Parts) -> Self {
         let accounts = Accounts::new(parts.store.clone(), parts.settings.auth.clone());
+        let throttle = throttle::SignInThrottle::new(&parts.settings.throttle);
         Self {
+            throttle,
             settings: parts.settings,
             store: parts.store,
             entities: parts.entities,

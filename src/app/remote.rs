@@ -25,8 +25,20 @@ impl App {
         self.session(AccountRequest::SignUp { email: email.as_str().into(), password: password.expose().into() }).await
     }
 
-    pub async fn sign_in(&self, email: &Email, password: &str) -> Result<Session, AppError> {
-        self.session(AccountRequest::SignIn { email: email.as_str().into(), password: password.into() }).await
+    /// Signs in from `client` (the caller's address): refused while that address, or this
+    /// account from it, has failed too often (`throttle`).
+    pub async fn sign_in(&self, email: &Email, password: &str, client: &str) -> Result<Session, AppError> {
+        let address = client.to_string();
+        if let Some(wait) = self.throttle.by_address.refused_for(&address) {
+            return Err(throttled(wait));
+        }
+        let request =
+            AccountRequest::SignInFrom { email: email.as_str().into(), password: password.into(), client: address.clone() };
+        let result = self.session(request).await;
+        if matches!(result, Err(AppError::InvalidCredentials)) {
+            self.throttle.by_address.failed(&address);
+        }
+        result
     }
 
     pub async fn refresh(&self, token: &str) -> Result<Session, AppError> {
@@ -100,6 +112,18 @@ impl App {
                 let email = Email::parse(&email).ok_or(AppError::InvalidCredentials)?;
                 self.accounts.sign_in(&email, &password).await?
             }
+            AccountRequest::SignInFrom { email, password, client } => {
+                let email = Email::parse(&email).ok_or(AppError::InvalidCredentials)?;
+                let key = (email.as_str().to_string(), client);
+                if let Some(wait) = self.throttle.by_account.refused_for(&key) {
+                    return Err(throttled(wait));
+                }
+                let signed_in = self.accounts.sign_in(&email, &password).await;
+                if matches!(signed_in, Err(AppError::InvalidCredentials)) {
+                    self.throttle.by_account.failed(&key);
+                }
+                signed_in?
+            }
             AccountRequest::Refresh { token } => self.accounts.refresh(&token).await?,
             AccountRequest::Renew { token } => match self.accounts.renew(&token).await? {
                 Some(session) => session,
@@ -114,10 +138,17 @@ impl App {
     }
 }
 
+/// A throttle's refusal, with whole seconds to wait (at least one).
+fn throttled(wait: Duration) -> AppError {
+    AppError::Throttled { retry_after_s: wait.as_secs() + u64::from(wait.subsec_nanos() > 0) }
+}
+
 /// The slot of the user an account request is about: its email's, or its refresh token's.
 fn account_slot(request: &AccountRequest) -> Option<Slot> {
     match request {
-        AccountRequest::SignUp { email, .. } | AccountRequest::SignIn { email, .. } => {
+        AccountRequest::SignUp { email, .. }
+        | AccountRequest::SignIn { email, .. }
+        | AccountRequest::SignInFrom { email, .. } => {
             Email::parse(email).map(|e| Slot::of_text(e.as_str()))
         }
         AccountRequest::Refresh { token } | AccountRequest::SignOut { token } | AccountRequest::Renew { token } => {

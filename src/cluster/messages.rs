@@ -41,6 +41,8 @@ pub enum AccountRequest {
     /// A new access token for a valid refresh token, which stays as it is (last: the wire
     /// names variants by position).
     Renew { token: String },
+    /// A sign-in with the client's address, for the account's own throttle.
+    SignInFrom { email: String, password: String, client: String },
 }
 
 #[derive(Debug, Serialize, Deserialize)]

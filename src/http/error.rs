@@ -29,6 +29,8 @@ pub enum ApiError {
     Unavailable,
     /// The request's body did not arrive in time (408; the connection is closed).
     RequestTimeout,
+    /// Too many failed attempts: 429 with `Retry-After` (seconds).
+    TooManyRequests(u64),
     /// A request forwarded to another node got no reply in time: it may or may not have run
     /// (retry with the same `Idempotency-Key`).
     GatewayTimeout,
@@ -57,6 +59,7 @@ impl fmt::Display for ApiError {
             Self::PayloadTooLarge => f.write_str("Request body is too large"),
             Self::Unavailable => f.write_str("Service temporarily unavailable, retry shortly"),
             Self::RequestTimeout => f.write_str("The request took too long to arrive"),
+            Self::TooManyRequests(_) => f.write_str("Too many failed sign-ins; try again later"),
             Self::GatewayTimeout => f.write_str(
                 "The node owning this data did not answer in time; the request may have run. Retry with the same Idempotency-Key",
             ),
@@ -82,6 +85,7 @@ impl ResponseError for ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -101,6 +105,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, Self::Unavailable | Self::Conflict(_)) {
             response.insert_header((header::RETRY_AFTER, "1"));
+        }
+        if let Self::TooManyRequests(seconds) = self {
+            response.insert_header((header::RETRY_AFTER, seconds.max(&1).to_string()));
         }
         if matches!(self, Self::RequestTimeout) {
             // The rest of the body may still be trickling in: the connection cannot be reused.
@@ -170,6 +177,7 @@ impl From<AppError> for ApiError {
             AppError::Unavailable => Self::Unavailable,
             AppError::NoReply => Self::GatewayTimeout,
             AppError::Internal(cause) => Self::Internal(cause),
+            AppError::Throttled { retry_after_s } => Self::TooManyRequests(retry_after_s),
             AppError::CheckoutNotSupported => Self::bad_request("This payment method is not available"),
         }
     }

@@ -71,6 +71,20 @@ impl FromRequest for MaybeUser {
     }
 }
 
+/// The client's address, for throttling: the peer's, or, when the peer is a trusted proxy,
+/// the nearest address in `X-Forwarded-For` that is not one of the trusted proxies.
+pub fn client_address(req: &HttpRequest) -> String {
+    let peer = req.peer_addr().map(|a| a.ip());
+    let trusted = req.app_data::<web::Data<AppState>>().map(|s| s.settings.http.trusted_proxies.as_slice()).unwrap_or(&[]);
+    let Some(peer) = peer else { return "unknown".into() };
+    if !trusted.contains(&peer) {
+        return peer.to_string();
+    }
+    let forwarded = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
+    let hops = forwarded.split(',').map(str::trim).filter_map(|h| h.parse::<std::net::IpAddr>().ok());
+    hops.rev().find(|hop| !trusted.contains(hop)).unwrap_or(peer).to_string()
+}
+
 /// A JSON object body (an array, a string or `null` is a 400).
 pub struct JsonObject(pub serde_json::Map<String, serde_json::Value>);
 

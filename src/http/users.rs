@@ -1,7 +1,7 @@
 //! `/api/users/*`: signup, signin, signout, currentuser, refresh.
 
 use super::error::{ApiError, FieldError};
-use super::extract::{JsonObject, MaybeUser};
+use super::extract::{client_address, JsonObject, MaybeUser};
 use super::AppState;
 use crate::app::Session;
 use crate::domain::{Email, Password};
@@ -65,9 +65,9 @@ async fn signup(state: web::Data<AppState>, body: JsonObject) -> Result<HttpResp
     Ok(signed_in(&state, actix_web::http::StatusCode::CREATED, session))
 }
 
-async fn signin(state: web::Data<AppState>, body: JsonObject) -> Result<HttpResponse, ApiError> {
+async fn signin(state: web::Data<AppState>, req: HttpRequest, body: JsonObject) -> Result<HttpResponse, ApiError> {
     let (email, password) = sign_in_fields(body.str("email"), body.str("password"))?;
-    let session = state.app.sign_in(&email, password).await?;
+    let session = state.app.sign_in(&email, password, &client_address(&req)).await?;
     Ok(signed_in(&state, actix_web::http::StatusCode::OK, session))
 }
 

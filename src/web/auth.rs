@@ -6,6 +6,7 @@ use super::layout::{field, general_problems, see_other, Ctx, FieldAttrs};
 use super::problem::{problems, PageError, Problems};
 use crate::app::Session;
 use crate::http::session::{cleared_cookies, refresh_tokens, session_cookies};
+use crate::http::extract::client_address;
 use crate::http::users::{sign_in_fields, sign_up_fields};
 use crate::http::AppState;
 use actix_web::http::StatusCode;
@@ -93,7 +94,7 @@ async fn signup(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) 
 async fn signin(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, PageError> {
     let form = Form::read(&req, &body)?;
     let result = match sign_in_fields(form.get("email"), form.get("password")) {
-        Ok((email, password)) => state.app.sign_in(&email, password).await.map_err(Into::into),
+        Ok((email, password)) => state.app.sign_in(&email, password, &client_address(&req)).await.map_err(Into::into),
         Err(e) => Err(e),
     };
     finish(&state, &req, &form, Kind::SignIn, result)

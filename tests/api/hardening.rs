@@ -203,3 +203,86 @@ async fn a_charge_stripe_will_not_refund_is_recorded_and_the_webhook_is_answered
     assert_eq!(charge_webhook(&app, "evt_unknown_2", &order, "ch_stripe_never_made").await.status(), StatusCode::OK);
     assert_eq!(stripe.requests_to("/v1/refunds").len(), 1, "and not again: the refusal is recorded");
 }
+
+async fn sign_in_from(app: &TestApp, address: Option<&str>, email: &str, password: &str) -> reqwest::Response {
+    let mut req = app.post("/api/users/signin").json(&serde_json::json!({"email": email, "password": password}));
+    if let Some(address) = address {
+        req = req.header("X-Forwarded-For", address);
+    }
+    req.send().await.unwrap()
+}
+
+#[actix_web::test]
+async fn failed_sign_ins_are_throttled_per_account_and_address_with_429_and_retry_after() {
+    let app = spawn_app_with(|s| {
+        s.throttle.account_failures = 3;
+        s.throttle.account_refill_seconds = 60.0;
+        s.http.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    app.signup_as("victim@test.com", "right-pw").await;
+    let attacker = Some("203.0.113.7");
+    for _ in 0..3 {
+        let res = sign_in_from(&app, attacker, "victim@test.com", "wrong-pw").await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    }
+    let res = sign_in_from(&app, attacker, "victim@test.com", "wrong-pw").await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "the failure that empties the bucket is still checked");
+    for password in ["wrong-pw", "right-pw"] {
+        let res = sign_in_from(&app, attacker, "victim@test.com", password).await;
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "refused without checking the password");
+        let wait: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&wait), "Retry-After {wait}");
+        assert_eq!(error_messages(res).await, ["Too many failed sign-ins; try again later"]);
+    }
+    let owner = sign_in_from(&app, Some("198.51.100.20"), "victim@test.com", "right-pw").await;
+    assert_eq!(owner.status(), StatusCode::OK, "the owner elsewhere is not refused");
+    let other_account = sign_in_from(&app, attacker, "someone@test.com", "whatever").await;
+    assert_eq!(other_account.status(), StatusCode::BAD_REQUEST, "other accounts from that address are not refused yet");
+}
+
+#[actix_web::test]
+async fn a_thousand_failures_from_one_address_never_refuse_the_real_user_from_another() {
+    let app = spawn_app_with(|s| s.http.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
+    app.signup_as("target@test.com", "right-pw").await;
+    let started = Instant::now();
+    let mut refused = 0;
+    for i in 0..1000 {
+        let account = if i % 2 == 0 { "target@test.com".to_string() } else { format!("spray-{i}@test.com") };
+        let res = sign_in_from(&app, Some("192.0.2.66"), &account, "wrong-pw").await;
+        match res.status() {
+            StatusCode::TOO_MANY_REQUESTS => refused += 1,
+            StatusCode::BAD_REQUEST => {}
+            other => panic!("attempt {i}: {other}"),
+        }
+    }
+    assert!(refused >= 950, "the attacking address is throttled: {refused} of 1000 refused");
+    let res = sign_in_from(&app, Some("192.0.2.200"), "target@test.com", "right-pw").await;
+    assert_eq!(res.status(), StatusCode::OK, "the real user signs in from another address");
+    eprintln!("1,000 failed sign-ins answered in {:?}", started.elapsed());
+}
+
+#[actix_web::test]
+async fn x_forwarded_for_from_an_untrusted_peer_does_not_pick_the_address_failures_count_against() {
+    let app = spawn_app_with(|s| {
+        s.throttle.address_failures = 3;
+        s.throttle.address_refill_seconds = 60.0;
+    })
+    .await;
+    for i in 0..4 {
+        let forged = format!("10.9.9.{i}");
+        let res = sign_in_from(&app, Some(&forged), &format!("nobody-{i}@test.com"), "wrong-pw").await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    }
+    let res = sign_in_from(&app, Some("10.9.9.99"), "nobody@test.com", "wrong-pw").await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "all counted against the real peer, 127.0.0.1");
+}
+
+#[actix_web::test]
+async fn correct_sign_ins_are_never_throttled_by_the_defaults() {
+    let app = spawn_app().await;
+    app.signup_as("busy@test.com", "right-pw").await;
+    for _ in 0..60 {
+        assert_eq!(sign_in_from(&app, None, "busy@test.com", "right-pw").await.status(), StatusCode::OK);
+    }
+}
