@@ -40,15 +40,21 @@ impl std::fmt::Display for Amount {
 }
 
 /// A ticket as the API returns it and the pages show it: `orderId` only while held.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TicketView {
+    #[schema(value_type = String, format = "uuid")]
     pub id: TicketId,
     pub title: String,
+    /// Currency units (`20`, `12.5`).
+    #[schema(value_type = f64, exclusive_minimum = 0)]
     pub price: Amount,
+    #[schema(value_type = String, format = "uuid")]
     pub user_id: UserId,
     pub version: u64,
+    /// Present only while an order holds the ticket (reserved or sold).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = "uuid", nullable = false)]
     pub order_id: Option<OrderId>,
 }
 
@@ -59,28 +65,35 @@ impl TicketView {
 }
 
 /// The ticket an order is for, as it was when the order was placed.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct OrderTicketView {
+    #[schema(value_type = String, format = "uuid")]
     pub id: TicketId,
     pub title: String,
+    #[schema(value_type = f64, exclusive_minimum = 0)]
     pub price: Amount,
     pub version: u64,
 }
 
 /// An order as the API returns it and the pages show it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderView {
+    #[schema(value_type = String, format = "uuid")]
     pub id: OrderId,
+    #[schema(value_type = String, format = "uuid")]
     pub user_id: UserId,
     /// The seeds' status word (`awaiting:payment`...).
+    #[schema(value_type = String, pattern = "^(created|awaiting:payment|complete|cancelled)$")]
     pub status: &'static str,
     /// ISO-8601 UTC.
+    #[schema(format = "date-time")]
     pub expires_at: String,
     pub version: u64,
     pub ticket: OrderTicketView,
     /// For the pages' countdown; not part of the API's form.
     #[serde(skip)]
+    #[schema(ignore)]
     pub expires_at_ms: i64,
 }
 

@@ -71,13 +71,17 @@ pub fn actor_json(node: &str, kind: ActorKind, actor: &LiveActor) -> Value {
 }
 
 #[derive(Deserialize)]
-struct ListQuery {
+pub(super) struct ListQuery {
     kind: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
 }
 
-async fn list(
+#[utoipa::path(get, path = "/admin/actors", tag = "admin", security(("admin" = [])),
+    params(("kind" = Option<String>, Query, description = "`ticket` or `order`"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000),
+           ("cursor" = Option<String>, Query)),
+    responses((status = 200, description = "Live actors", body = serde_json::Value)))]
+pub(super) async fn list(
     state: web::Data<AppState>,
     _: AdminToken,
     query: web::Query<ListQuery>,
@@ -111,7 +115,10 @@ async fn list(
 /// One actor and its state. The state is read from storage even for a live actor (its state
 /// as of its last applied write; see `app::admin`), so reading it never queues behind (or
 /// re-activates) the actor. `source` says whether an actor is live for it.
-async fn show(
+#[utoipa::path(get, path = "/admin/actors/{kind}/{id}", tag = "admin", security(("admin" = [])),
+    params(("kind" = String, Path, description = "`ticket` or `order`"), ("id" = String, Path, format = "uuid")),
+    responses((status = 200, description = "One actor and its state", body = serde_json::Value)))]
+pub(super) async fn show(
     state: web::Data<AppState>,
     _: AdminToken,
     path: web::Path<(String, String)>,
@@ -140,7 +147,10 @@ fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
-async fn passivate(
+#[utoipa::path(post, path = "/admin/actors/{kind}/{id}/passivate", tag = "admin", security(("admin" = [])),
+    params(("kind" = String, Path), ("id" = String, Path, format = "uuid")),
+    responses((status = 200, description = "Whether the actor stopped", body = serde_json::Value)))]
+pub(super) async fn passivate(
     state: web::Data<AppState>,
     _: AdminToken,
     path: web::Path<(String, String)>,
@@ -175,6 +185,8 @@ pub fn cluster_json(view: &ClusterView) -> Value {
     })
 }
 
-async fn cluster(state: web::Data<AppState>, _: AdminToken) -> HttpResponse {
+#[utoipa::path(get, path = "/admin/cluster", tag = "admin", security(("admin" = [])),
+    responses((status = 200, description = "Members, shard ownership, the broker link", body = serde_json::Value)))]
+pub(super) async fn cluster(state: web::Data<AppState>, _: AdminToken) -> HttpResponse {
     HttpResponse::Ok().json(cluster_json(&state.app.cluster()))
 }

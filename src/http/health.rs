@@ -11,11 +11,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics));
 }
 
-async fn healthz() -> HttpResponse {
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is up", body = serde_json::Value)))]
+pub(super) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "Ready: storage answers and, in a cluster, the broker link and leases are held", body = serde_json::Value),
+              (status = 503, description = "Not ready", body = serde_json::Value)))]
+pub(super) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     // In a cluster: the link, the map epoch and the shards this node serves now.
     let cluster = state.app.cluster_status();
     match state.app.ready() {
@@ -39,6 +44,8 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Prometheus text exposition. Gauges of live state are sampled at scrape time.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.app.render_metrics())
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 mod health;
 pub mod idempotency;
+pub mod openapi;
 pub mod orders;
 pub mod payments;
 pub mod session;
@@ -77,6 +78,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .configure(tickets::routes)
             .configure(orders::routes)
             .configure(payments::routes)
+            .configure(openapi::routes)
             .configure(crate::web::routes);
         if admin_enabled {
             cfg.configure(admin::routes).configure(admin_page::routes);

@@ -20,7 +20,10 @@ pub fn order_id(raw: &str) -> Result<OrderId, ApiError> {
     OrderId::parse(raw).ok_or(ApiError::NotFound)
 }
 
-async fn create(state: web::Data<AppState>, user: AuthUser, body: JsonObject) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(post, path = "/api/orders", tag = "orders", request_body = super::openapi::NewOrder,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, description = "The order: the ticket held for the order window", body = crate::json::OrderView)))]
+pub(super) async fn create(state: web::Data<AppState>, user: AuthUser, body: JsonObject) -> Result<HttpResponse, ApiError> {
     let ticket_id = body.str("ticketId").and_then(TicketId::parse).ok_or_else(|| {
         ApiError::Validation(vec![FieldError { field: "ticketId", message: "TicketId must be provided" }])
     })?;
@@ -29,17 +32,23 @@ async fn create(state: web::Data<AppState>, user: AuthUser, body: JsonObject) ->
 }
 
 /// The caller's orders, oldest first.
-async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(get, path = "/api/orders", tag = "orders",
+    responses((status = 200, description = "The caller's orders, oldest first", body = Vec<crate::json::OrderView>)))]
+pub(super) async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let orders = state.app.orders_of(user.id).await?;
     Ok(HttpResponse::Ok().json(orders.iter().map(json::order).collect::<Vec<Value>>()))
 }
 
-async fn show(state: web::Data<AppState>, user: AuthUser, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(get, path = "/api/orders/{id}", tag = "orders", params(("id" = String, Path, format = "uuid")),
+    responses((status = 200, description = "The order, for its buyer", body = crate::json::OrderView)))]
+pub(super) async fn show(state: web::Data<AppState>, user: AuthUser, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let order = state.app.order(user.id, order_id(&id)?).await?;
     Ok(HttpResponse::Ok().json(json::order(&order)))
 }
 
-async fn cancel(state: web::Data<AppState>, user: AuthUser, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(delete, path = "/api/orders/{id}", tag = "orders", params(("id" = String, Path, format = "uuid")),
+    responses((status = 204, description = "Cancelled, the ticket released (cancelling again changes nothing)")))]
+pub(super) async fn cancel(state: web::Data<AppState>, user: AuthUser, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     state.app.cancel_order(user.id, order_id(&id)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -13,7 +13,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/payments", web::post().to(pay)).route("/api/payments/webhook", web::post().to(stripe_webhook));
 }
 
-async fn pay(state: web::Data<AppState>, user: AuthUser, body: JsonObject) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(post, path = "/api/payments", tag = "payments", request_body = super::openapi::NewPayment,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, description = "Paid: the order complete", body = super::openapi::PaymentView)))]
+pub(super) async fn pay(state: web::Data<AppState>, user: AuthUser, body: JsonObject) -> Result<HttpResponse, ApiError> {
     let token = body.str("token").map(str::trim).filter(|t| !t.is_empty());
     let order = body.str("orderId").map(str::trim).filter(|t| !t.is_empty());
     let mut errors = Vec::new();
@@ -30,7 +33,10 @@ async fn pay(state: web::Data<AppState>, user: AuthUser, body: JsonObject) -> Re
     Ok(HttpResponse::Created().json(json!({ "id": payment.id })))
 }
 
-async fn stripe_webhook(
+#[utoipa::path(post, path = "/api/payments/webhook", tag = "payments", request_body = serde_json::Value,
+    params(("Stripe-Signature" = String, Header, description = "Stripe's signature over the raw body")),
+    responses((status = 200, description = "The event handled (or a duplicate of one)", body = serde_json::Value)))]
+pub(super) async fn stripe_webhook(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Bytes,

@@ -37,7 +37,10 @@ pub fn draft_of(title: Option<&str>, price: Option<Price>, updating: bool) -> Re
     })
 }
 
-async fn create(
+#[utoipa::path(post, path = "/api/tickets", tag = "tickets", request_body = super::openapi::TicketDraftBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the create once, through any node")),
+    responses((status = 201, description = "The ticket, listed for sale", body = crate::json::TicketView)))]
+pub(super) async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
     body: JsonObject,
@@ -53,12 +56,17 @@ async fn create(
     Ok(HttpResponse::Created().json(json::ticket(&ticket)))
 }
 
-async fn show(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(get, path = "/api/tickets/{id}", tag = "tickets", params(("id" = String, Path, format = "uuid")),
+    responses((status = 200, description = "The ticket", body = crate::json::TicketView)))]
+pub(super) async fn show(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let ticket = state.app.ticket(ticket_id(&id)?).await?;
     Ok(HttpResponse::Ok().json(json::ticket(&ticket)))
 }
 
-async fn update(
+#[utoipa::path(put, path = "/api/tickets/{id}", tag = "tickets", params(("id" = String, Path, format = "uuid")),
+    request_body = super::openapi::TicketDraftBody,
+    responses((status = 200, description = "The ticket, edited by its owner", body = crate::json::TicketView)))]
+pub(super) async fn update(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<String>,
@@ -70,13 +78,15 @@ async fn update(
 }
 
 /// The owner withdraws a listing (204); a reserved or sold one stays.
-async fn withdraw(state: web::Data<AppState>, user: AuthUser, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(delete, path = "/api/tickets/{id}", tag = "tickets", params(("id" = String, Path, format = "uuid")),
+    responses((status = 204, description = "The listing withdrawn by its owner (`ticket:deleted`)")))]
+pub(super) async fn withdraw(state: web::Data<AppState>, user: AuthUser, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     state.app.withdraw_ticket(user.id, ticket_id(&id)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Deserialize)]
-struct ListQuery {
+pub(super) struct ListQuery {
     limit: Option<String>,
     cursor: Option<String>,
 }
@@ -86,7 +96,11 @@ const MAX_PAGE: usize = 1000;
 
 /// Tickets for sale (not reserved), oldest first, a page at a time. The cursor is the last id
 /// of the previous page; the next page's URL is in the `Link` header.
-async fn list(state: web::Data<AppState>, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(get, path = "/api/tickets", tag = "tickets",
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
+           ("cursor" = Option<String>, Query, format = "uuid", description = "The last id of the previous page")),
+    responses((status = 200, description = "Tickets for sale, oldest first; the next page in the `Link` header", body = Vec<crate::json::TicketView>)))]
+pub(super) async fn list(state: web::Data<AppState>, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
     let limit = match query.limit.as_deref() {
         None => DEFAULT_PAGE,
         Some(raw) => match raw.parse::<usize>() {

@@ -59,19 +59,25 @@ pub fn sign_in_fields<'a>(email: Option<&str>, password: Option<&'a str>) -> Res
     }
 }
 
-async fn signup(state: web::Data<AppState>, body: JsonObject) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(post, path = "/api/users/signup", tag = "users", request_body = super::openapi::Credentials,
+    responses((status = 201, description = "Signed up and signed in: `session` and `refresh` cookies set", body = super::openapi::UserView)))]
+pub(super) async fn signup(state: web::Data<AppState>, body: JsonObject) -> Result<HttpResponse, ApiError> {
     let (email, password) = sign_up_fields(body.str("email"), body.str("password"))?;
     let session = state.app.sign_up(email, password).await?;
     Ok(signed_in(&state, actix_web::http::StatusCode::CREATED, session))
 }
 
-async fn signin(state: web::Data<AppState>, req: HttpRequest, body: JsonObject) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(post, path = "/api/users/signin", tag = "users", request_body = super::openapi::Credentials,
+    responses((status = 200, description = "Signed in: `session` and `refresh` cookies set", body = super::openapi::UserView)))]
+pub(super) async fn signin(state: web::Data<AppState>, req: HttpRequest, body: JsonObject) -> Result<HttpResponse, ApiError> {
     let (email, password) = sign_in_fields(body.str("email"), body.str("password"))?;
     let session = state.app.sign_in(&email, password, &client_address(&req)).await?;
     Ok(signed_in(&state, actix_web::http::StatusCode::OK, session))
 }
 
-async fn signout(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(post, path = "/api/users/signout", tag = "users",
+    responses((status = 200, description = "Signed out: the refresh token revoked, both cookies cleared", body = serde_json::Value)))]
+pub(super) async fn signout(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     for refresh in refresh_tokens(&req) {
         state.app.sign_out(&refresh).await?;
     }
@@ -82,12 +88,16 @@ async fn signout(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
     Ok(response.json(json!({})))
 }
 
-async fn current_user(user: MaybeUser) -> HttpResponse {
+#[utoipa::path(get, path = "/api/users/currentuser", tag = "users",
+    responses((status = 200, description = "The signed-in user, or `null`", body = super::openapi::CurrentUser)))]
+pub(super) async fn current_user(user: MaybeUser) -> HttpResponse {
     let current = user.0.map(|u| json!({ "id": u.claims.id, "email": u.claims.email, "iat": u.claims.iat }));
     HttpResponse::Ok().json(json!({ "currentUser": current }))
 }
 
-async fn refresh(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(post, path = "/api/users/refresh", tag = "users",
+    responses((status = 200, description = "The refresh cookie traded for a new session (rotated)", body = super::openapi::UserView)))]
+pub(super) async fn refresh(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     // With a cookie left on the old path too, the browser sends that one first: the last is
     // the current one.
     let token = refresh_tokens(&req).pop().ok_or(ApiError::NotAuthorized)?;
