@@ -8,6 +8,7 @@ mod bad_input;
 mod browser;
 mod crash;
 mod durability;
+mod event_schemas;
 mod flushes;
 mod hardening;
 mod helpers;
