@@ -47,7 +47,7 @@ pub struct TicketView {
     pub id: TicketId,
     pub title: String,
     /// Currency units (`20`, `12.5`).
-    #[schema(value_type = f64, exclusive_minimum = 0)]
+    #[schema(value_type = f64, minimum = 0.01)]
     pub price: Amount,
     #[schema(value_type = String, format = "uuid")]
     pub user_id: UserId,
@@ -70,7 +70,7 @@ pub struct OrderTicketView {
     #[schema(value_type = String, format = "uuid")]
     pub id: TicketId,
     pub title: String,
-    #[schema(value_type = f64, exclusive_minimum = 0)]
+    #[schema(value_type = f64, minimum = 0.01)]
     pub price: Amount,
     pub version: u64,
 }

@@ -71,6 +71,7 @@ pub fn actor_json(node: &str, kind: ActorKind, actor: &LiveActor) -> Value {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct ListQuery {
     kind: Option<String>,
     limit: Option<String>,
@@ -78,8 +79,9 @@ pub(super) struct ListQuery {
 }
 
 #[utoipa::path(get, path = "/admin/actors", tag = "admin", security(("admin" = [])),
-    params(("kind" = Option<String>, Query, description = "`ticket` or `order`"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000),
-           ("cursor" = Option<String>, Query)),
+    params(("kind" = Option<String>, Query, pattern = "^(ticket|order)$", description = "`ticket` or `order` (both when left out)"),
+           ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000),
+           ("cursor" = Option<String>, Query, pattern = "^(ticket|order):.+$", description = "`nextCursor` of the previous page")),
     responses((status = 200, description = "Live actors", body = serde_json::Value)))]
 pub(super) async fn list(
     state: web::Data<AppState>,
@@ -87,7 +89,7 @@ pub(super) async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let kinds = match query.kind.as_deref() {
-        None | Some("") => vec![ActorKind::Ticket, ActorKind::Order],
+        None => vec![ActorKind::Ticket, ActorKind::Order],
         Some(k) => vec![ActorKind::parse(k).ok_or_else(|| ApiError::bad_request("kind must be ticket or order"))?],
     };
     let limit = match query.limit.as_deref() {
@@ -99,9 +101,9 @@ pub(super) async fn list(
             .ok_or_else(|| ApiError::bad_request("limit must be between 1 and 1000"))?,
     };
     let after = match query.cursor.as_deref() {
-        None | Some("") => None,
+        None => None,
         Some(c) => {
-            let (kind, id) = c.split_once(':').ok_or_else(|| ApiError::bad_request("Invalid cursor"))?;
+            let (kind, id) = c.split_once(':').filter(|(_, id)| !id.is_empty()).ok_or_else(|| ApiError::bad_request("Invalid cursor"))?;
             Some((ActorKind::parse(kind).ok_or_else(|| ApiError::bad_request("Invalid cursor"))?, id.to_string()))
         }
     };

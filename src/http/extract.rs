@@ -44,11 +44,13 @@ pub fn current_user(req: &HttpRequest) -> Option<AuthUser> {
 /// cookie), if they are valid and unexpired.
 pub fn resolve_caller(req: &HttpRequest) -> Option<AuthUser> {
     let state = req.app_data::<web::Data<AppState>>()?;
-    let token = match bearer(req) {
-        Some(t) => t.to_string(),
-        None => SessionCookie::decode(req.cookie(SessionCookie::NAME)?.value())?,
+    // A bearer token that is not a valid access token (the admin token, say) does not hide
+    // the session cookie.
+    let from_bearer = bearer(req).and_then(|t| state.app.accounts().verify(t));
+    let claims = match from_bearer {
+        Some(claims) => claims,
+        None => state.app.accounts().verify(&SessionCookie::decode(req.cookie(SessionCookie::NAME)?.value())?)?,
     };
-    let claims = state.app.accounts().verify(&token)?;
     let id = UserId::parse(&claims.id)?;
     Some(AuthUser { id, claims })
 }

@@ -66,7 +66,7 @@ pub struct CurrentUserClaims {
 pub struct TicketDraftBody {
     #[schema(min_length = 1, max_length = 200)]
     pub title: String,
-    #[schema(value_type = f64, exclusive_minimum = 0, maximum = 1_000_000)]
+    #[schema(value_type = f64, minimum = 0.01, maximum = 1_000_000)]
     pub price: f64,
 }
 

@@ -21,7 +21,7 @@ pub fn order_id(raw: &str) -> Result<OrderId, ApiError> {
 }
 
 #[utoipa::path(post, path = "/api/orders", tag = "orders", request_body = super::openapi::NewOrder,
-    params(("Idempotency-Key" = Option<String>, Header)),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes the request once; a retry replays the first answer")),
     responses((status = 201, description = "The order: the ticket held for the order window", body = crate::json::OrderView)))]
 pub(super) async fn create(state: web::Data<AppState>, user: AuthUser, body: JsonObject) -> Result<HttpResponse, ApiError> {
     let ticket_id = body.str("ticketId").and_then(TicketId::parse).ok_or_else(|| {

@@ -14,7 +14,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 #[utoipa::path(post, path = "/api/payments", tag = "payments", request_body = super::openapi::NewPayment,
-    params(("Idempotency-Key" = Option<String>, Header)),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes the request once; a retry replays the first answer")),
     responses((status = 201, description = "Paid: the order complete", body = super::openapi::PaymentView)))]
 pub(super) async fn pay(state: web::Data<AppState>, user: AuthUser, body: JsonObject) -> Result<HttpResponse, ApiError> {
     let token = body.str("token").map(str::trim).filter(|t| !t.is_empty());
@@ -34,7 +34,7 @@ pub(super) async fn pay(state: web::Data<AppState>, user: AuthUser, body: JsonOb
 }
 
 #[utoipa::path(post, path = "/api/payments/webhook", tag = "payments", request_body = serde_json::Value,
-    params(("Stripe-Signature" = String, Header, description = "Stripe's signature over the raw body")),
+    params(("Stripe-Signature" = String, Header, pattern = "^[ -~]*$", description = "Stripe's signature over the raw body")),
     responses((status = 200, description = "The event handled (or a duplicate of one)", body = serde_json::Value)))]
 pub(super) async fn stripe_webhook(
     state: web::Data<AppState>,

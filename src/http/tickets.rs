@@ -38,7 +38,7 @@ pub fn draft_of(title: Option<&str>, price: Option<Price>, updating: bool) -> Re
 }
 
 #[utoipa::path(post, path = "/api/tickets", tag = "tickets", request_body = super::openapi::TicketDraftBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes the create once, through any node")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes the create once, through any node")),
     responses((status = 201, description = "The ticket, listed for sale", body = crate::json::TicketView)))]
 pub(super) async fn create(
     state: web::Data<AppState>,
@@ -86,6 +86,7 @@ pub(super) async fn withdraw(state: web::Data<AppState>, user: AuthUser, id: web
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct ListQuery {
     limit: Option<String>,
     cursor: Option<String>,

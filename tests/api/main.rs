@@ -14,6 +14,7 @@ mod hardening;
 mod helpers;
 mod idempotency;
 mod migration;
+mod openapi;
 mod orders;
 mod output_gate;
 mod overload;
