@@ -179,7 +179,6 @@ impl Application {
                 .wrap(middleware::from_fn(http::session::renew))
                 .wrap(http::json_errors())
                 .wrap(middleware::from_fn(http::observe))
-                .wrap(middleware::from_fn(http::head_as_get))
                 .configure(http::configure(app_state.clone()))
         })
         .shutdown_timeout(settings.http.shutdown_timeout_seconds)

@@ -127,23 +127,11 @@ pub fn json_errors<B: 'static>() -> ErrorHandlers<B> {
     })
 }
 
-/// `HEAD` on any `GET` route answers as `GET` would, without the body: the request is routed
-/// as a `GET`, and the HTTP codec, which saw `HEAD`, sends the headers only.
-pub async fn head_as_get(
-    mut req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if req.method() == actix_web::http::Method::HEAD {
-        req.head_mut().method = actix_web::http::Method::GET;
-    }
-    next.call(req).await
-}
-
 /// Per request: the node's in-flight bound (past it, 503 + Retry-After at once; probes are
-/// exempt), a tracing span, the metrics, and a panic guard so that a bug answers a JSON 500
-/// instead of dropping the connection.
+/// exempt), `HEAD` served as `GET`, a tracing span, the metrics, and a panic guard so that a
+/// bug answers a JSON 500 instead of dropping the connection.
 pub async fn observe(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let state = req.app_data::<web::Data<AppState>>().cloned();
@@ -163,6 +151,11 @@ pub async fn observe(
     };
     let started = Instant::now();
     let method = req.method().to_string();
+    // `HEAD` on any `GET` route answers as `GET` would: routed as a `GET`, while the HTTP
+    // codec, which saw `HEAD`, sends the headers only.
+    if req.method() == actix_web::http::Method::HEAD {
+        req.head_mut().method = actix_web::http::Method::GET;
+    }
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let metrics = state.as_ref().map(|s| s.app.metrics().clone());
     // The caller's request id if it sent a sane one, else a new one; logged on every line of

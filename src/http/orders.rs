@@ -4,9 +4,8 @@ use super::error::{ApiError, FieldError};
 use super::extract::{AuthUser, JsonObject};
 use super::AppState;
 use crate::domain::{OrderId, TicketId};
-use crate::json;
+use crate::json::OrderView;
 use actix_web::{web, HttpResponse};
-use serde_json::Value;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/orders", web::post().to(create))
@@ -28,7 +27,7 @@ pub(super) async fn create(state: web::Data<AppState>, user: AuthUser, body: Jso
         ApiError::Validation(vec![FieldError { field: "ticketId", message: "TicketId must be provided" }])
     })?;
     let order = state.app.place_order(user.id, ticket_id).await?;
-    Ok(HttpResponse::Created().json(json::order(&order)))
+    Ok(HttpResponse::Created().json(OrderView::of(&order)))
 }
 
 /// The caller's orders, oldest first.
@@ -36,14 +35,14 @@ pub(super) async fn create(state: web::Data<AppState>, user: AuthUser, body: Jso
     responses((status = 200, description = "The caller's orders, oldest first", body = Vec<crate::json::OrderView>)))]
 pub(super) async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let orders = state.app.orders_of(user.id).await?;
-    Ok(HttpResponse::Ok().json(orders.iter().map(json::order).collect::<Vec<Value>>()))
+    Ok(HttpResponse::Ok().json(orders.iter().map(OrderView::of).collect::<Vec<_>>()))
 }
 
 #[utoipa::path(get, path = "/api/orders/{id}", tag = "orders", params(("id" = String, Path, format = "uuid")),
     responses((status = 200, description = "The order, for its buyer", body = crate::json::OrderView)))]
 pub(super) async fn show(state: web::Data<AppState>, user: AuthUser, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let order = state.app.order(user.id, order_id(&id)?).await?;
-    Ok(HttpResponse::Ok().json(json::order(&order)))
+    Ok(HttpResponse::Ok().json(OrderView::of(&order)))
 }
 
 #[utoipa::path(delete, path = "/api/orders/{id}", tag = "orders", params(("id" = String, Path, format = "uuid")),

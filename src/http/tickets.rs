@@ -4,10 +4,9 @@ use super::error::{ticket_field, ApiError};
 use super::extract::{AuthUser, JsonObject};
 use super::AppState;
 use crate::domain::{DomainError, Price, TicketDraft, TicketId};
-use crate::json;
+use crate::json::{self, TicketView};
 use actix_web::{http::header, web, HttpResponse};
 use serde::Deserialize;
-use serde_json::Value;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/tickets", web::post().to(create))
@@ -53,14 +52,14 @@ pub(super) async fn create(
         .and_then(|v| v.to_str().ok())
         .map(|k| crate::app::idempotency::key_digest(&user.id.to_string(), k));
     let ticket = state.app.create_ticket(user.id, draft(&body, false)?, key).await?;
-    Ok(HttpResponse::Created().json(json::ticket(&ticket)))
+    Ok(HttpResponse::Created().json(TicketView::of(&ticket)))
 }
 
 #[utoipa::path(get, path = "/api/tickets/{id}", tag = "tickets", params(("id" = String, Path, format = "uuid")),
     responses((status = 200, description = "The ticket", body = crate::json::TicketView)))]
 pub(super) async fn show(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let ticket = state.app.ticket(ticket_id(&id)?).await?;
-    Ok(HttpResponse::Ok().json(json::ticket(&ticket)))
+    Ok(HttpResponse::Ok().json(TicketView::of(&ticket)))
 }
 
 #[utoipa::path(put, path = "/api/tickets/{id}", tag = "tickets", params(("id" = String, Path, format = "uuid")),
@@ -74,7 +73,7 @@ pub(super) async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let draft = draft(&body, true)?;
     let ticket = state.app.update_ticket(user.id, ticket_id(&id)?, draft).await?;
-    Ok(HttpResponse::Ok().json(json::ticket(&ticket)))
+    Ok(HttpResponse::Ok().json(TicketView::of(&ticket)))
 }
 
 /// The owner withdraws a listing (204); a reserved or sold one stays.
@@ -119,5 +118,5 @@ pub(super) async fn list(state: web::Data<AppState>, query: web::Query<ListQuery
         response
             .insert_header((header::LINK, format!("</api/tickets?limit={limit}&cursor={}>; rel=\"next\"", last.id)));
     }
-    Ok(response.json(page.iter().map(json::ticket).collect::<Vec<Value>>()))
+    Ok(response.json(page.iter().map(TicketView::of).collect::<Vec<_>>()))
 }

@@ -206,22 +206,23 @@ pub fn current_request_id() -> String {
 pub fn init_logging(level: &str, json: bool) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::filter::Targets;
     use tracing_subscriber::Layer;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         // lapin logs every message the broker returns (a request for a shard whose owner is
         // down) at WARN with its whole body; the cluster counts those in its metrics instead.
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},lapin::returned_messages=error")));
-    // The parser's errors and warnings go to the counter; its debug and trace lines stay.
-    let not_the_parser = tracing_subscriber::filter::filter_fn(|meta| {
-        meta.target() != protocol_errors::TARGET || *meta.level() > tracing::Level::WARN
-    });
+    // The parser's own lines go to the counter instead. `Targets` filters decide per callsite,
+    // once, so events that no layer wants stay free (a `filter_fn` would be asked every time).
+    let not_the_parser = Targets::new()
+        .with_default(tracing::level_filters::LevelFilter::TRACE)
+        .with_target(protocol_errors::TARGET, tracing::level_filters::LevelFilter::OFF);
+    let parser_errors = Targets::new().with_target(protocol_errors::TARGET, tracing::Level::WARN);
     let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let lines = if json { lines.json().boxed() } else { lines.boxed() };
     let _ = tracing_subscriber::registry()
         .with(lines.with_filter(not_the_parser).with_filter(filter))
-        .with(protocol_errors::Counter.with_filter(tracing_subscriber::filter::filter_fn(|meta| {
-            meta.target() == protocol_errors::TARGET && *meta.level() <= tracing::Level::WARN
-        })))
+        .with(protocol_errors::Counter.with_filter(parser_errors))
         .try_init();
 }
 
