@@ -81,7 +81,15 @@ impl Accounts {
         self.open_session(user, None, None).await
     }
 
-    pub async fn sign_in(&self, email: &Email, password: &str) -> Result<Session, AuthError> {
+    /// `admit` is asked once this attempt's turn to hash has come, right before the password
+    /// is checked: a throttle decided then also holds back the attempts that were queued
+    /// behind others when it tripped (a flood sent all at once).
+    pub async fn sign_in(
+        &self,
+        email: &Email,
+        password: &str,
+        admit: impl FnOnce() -> Result<(), AuthError>,
+    ) -> Result<Session, AuthError> {
         let user = match self.store.get::<EmailOwner>(&keys::email(email))? {
             Some(EmailOwner(id)) => self.store.get::<User>(&keys::user(&id))?,
             None => None,
@@ -90,6 +98,7 @@ impl Accounts {
         let hash = user.as_ref().map(|u| u.password_hash.clone());
         let ok = {
             let _permit = self.hashing.acquire().await.map_err(|e| AppError::Internal(e.to_string()))?;
+            admit()?;
             password::verify(password.to_string(), hash).await?
         };
         match user {

@@ -26,7 +26,9 @@ impl App {
     }
 
     /// Signs in from `client` (the caller's address): refused while that address, or this
-    /// account from it, has failed too often (`throttle`).
+    /// account from it, has failed too often (`throttle`). The account's node decides (and
+    /// counts) both; this node refuses an address it already knows to be blocked at once, and
+    /// counts the failures of accounts that live elsewhere.
     pub async fn sign_in(&self, email: &Email, password: &str, client: &str) -> Result<Session, AppError> {
         let address = client.to_string();
         if let Some(wait) = self.throttle.by_address.refused_for(&address) {
@@ -34,8 +36,9 @@ impl App {
         }
         let request =
             AccountRequest::SignInFrom { email: email.as_str().into(), password: password.into(), client: address.clone() };
+        let local = self.entities.place(Slot::of_text(email.as_str())) == Place::Local;
         let result = self.session(request).await;
-        if matches!(result, Err(AppError::InvalidCredentials)) {
+        if !local && matches!(result, Err(AppError::InvalidCredentials)) {
             self.throttle.by_address.failed(&address);
         }
         result
@@ -108,21 +111,10 @@ impl App {
                 let password = Password::parse(&password).ok_or(AppError::InvalidCredentials)?;
                 self.accounts.sign_up(email, password).await?
             }
-            AccountRequest::SignIn { email, password } => {
-                let email = Email::parse(&email).ok_or(AppError::InvalidCredentials)?;
-                self.accounts.sign_in(&email, &password).await?
-            }
+            // From a node of the previous release: throttled as one unknown address.
+            AccountRequest::SignIn { email, password } => self.throttled_sign_in(&email, &password, "legacy".into()).await?,
             AccountRequest::SignInFrom { email, password, client } => {
-                let email = Email::parse(&email).ok_or(AppError::InvalidCredentials)?;
-                let key = (email.as_str().to_string(), client);
-                if let Some(wait) = self.throttle.by_account.refused_for(&key) {
-                    return Err(throttled(wait));
-                }
-                let signed_in = self.accounts.sign_in(&email, &password).await;
-                if matches!(signed_in, Err(AppError::InvalidCredentials)) {
-                    self.throttle.by_account.failed(&key);
-                }
-                signed_in?
+                self.throttled_sign_in(&email, &password, client).await?
             }
             AccountRequest::Refresh { token } => self.accounts.refresh(&token).await?,
             AccountRequest::Renew { token } => match self.accounts.renew(&token).await? {
@@ -135,6 +127,26 @@ impl App {
             }
         };
         Ok(Some(Session { user: crate::domain::User { password_hash: String::new(), ..session.user }, ..session }))
+    }
+}
+
+impl App {
+    /// A sign-in on the account's own node, under both throttles: asked again when the
+    /// attempt's turn to hash comes, and both count its failure.
+    async fn throttled_sign_in(&self, email: &str, password: &str, client: String) -> Result<Session, AppError> {
+        let email = Email::parse(email).ok_or(AppError::InvalidCredentials)?;
+        let key = (email.as_str().to_string(), client);
+        let throttle = &self.throttle;
+        let admit = || match throttle.by_address.refused_for(&key.1).or_else(|| throttle.by_account.refused_for(&key)) {
+            Some(wait) => Err(throttled(wait)),
+            None => Ok(()),
+        };
+        let signed_in = self.accounts.sign_in(&email, password, admit).await;
+        if matches!(signed_in, Err(AppError::InvalidCredentials)) {
+            throttle.by_account.failed(&key);
+            throttle.by_address.failed(&key.1);
+        }
+        signed_in
     }
 }
 

@@ -5,7 +5,8 @@
 //!
 //! Each limit is a GCRA bucket (`governor`): `burst` failures at once, then one more per
 //! `refill`. A key whose bucket is empty is refused (429) without its password being checked
-//! until the bucket has room again. An address that fails a thousand times is refused; the
+//! until the bucket has room again. The account's node asks again right before hashing, so a
+//! flood sent all at once gets at most the hashing permits' worth of attempts past the limit. An address that fails a thousand times is refused; the
 //! account's owner, signing in from another address, is not.
 
 use crate::settings::ThrottleSettings;
@@ -35,9 +36,11 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
     /// How long `key` must still wait, if it must.
     pub fn refused_for(&self, key: &K) -> Option<Duration> {
         let until = *self.blocked.get(key)?;
-        let left = until.saturating_duration_since(Instant::now());
+        let now = Instant::now();
+        let left = until.saturating_duration_since(now);
         if left.is_zero() {
-            self.blocked.remove(key);
+            // Only if still expired: a failure may have just blocked it again.
+            self.blocked.remove_if(key, |_, until| *until <= now);
             return None;
         }
         Some(left)

@@ -24,6 +24,23 @@ fn a_refused_key_is_let_through_again_once_its_bucket_refills() {
     assert!(throttle.refused_for(&key).is_some());
     std::thread::sleep(Duration::from_millis(80));
     assert_eq!(throttle.refused_for(&key), None);
+}
+
+#[test]
+fn pruning_forgets_keys_back_to_a_fresh_state_and_keeps_blocked_ones() {
+    let throttle = Throttle::new(1, Duration::from_millis(50));
+    let stale = "10.0.0.1".to_string();
+    throttle.failed(&stale);
+    throttle.failed(&stale);
+    assert_eq!(throttle.blocked.len(), 1);
+    std::thread::sleep(Duration::from_millis(120));
+    let fresh = Throttle::new(1, Duration::from_secs(60));
+    fresh.failed(&stale);
+    fresh.failed(&stale);
     throttle.prune();
-    assert!(throttle.blocked.is_empty());
+    fresh.prune();
+    assert!(throttle.blocked.is_empty(), "an expired block is forgotten");
+    assert_eq!(throttle.failures.len(), 0, "a refilled bucket is forgotten");
+    assert_eq!(fresh.blocked.len(), 1, "a block still running is kept");
+    assert_eq!(fresh.failures.len(), 1);
 }

@@ -38,6 +38,11 @@ pub async fn body_deadline(
         return next.call(req).await;
     }
     let limit = state.settings.http.body_limit_bytes;
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        // Refused before a byte is read: a large body would only be waited for.
+        return Err(refusal(&req, ApiError::PayloadTooLarge));
+    }
     let timeout = Duration::from_secs_f64(state.settings.http.request_timeout_seconds);
     let mut payload = req.take_payload();
     let read = async move {

@@ -74,17 +74,44 @@ impl FromRequest for MaybeUser {
 }
 
 /// The client's address, for throttling: the peer's, or, when the peer is a trusted proxy,
-/// the nearest address in `X-Forwarded-For` that is not one of the trusted proxies.
+/// the nearest `X-Forwarded-For` hop (from the right) that is not one of the trusted proxies;
+/// a hop that is not an address stops the walk and is the client's name itself (the entries
+/// left of it are the client's to write). IPv6 clients are counted by their /64, which is
+/// what one subscriber gets.
 pub fn client_address(req: &HttpRequest) -> String {
-    let peer = req.peer_addr().map(|a| a.ip());
     let trusted = req.app_data::<web::Data<AppState>>().map(|s| s.settings.http.trusted_proxies.as_slice()).unwrap_or(&[]);
-    let Some(peer) = peer else { return "unknown".into() };
-    if !trusted.contains(&peer) {
-        return peer.to_string();
+    let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|t| t.to_canonical() == ip);
+    let Some(peer) = req.peer_addr().map(|a| a.ip().to_canonical()) else { return "unknown".into() };
+    if !is_trusted(peer) {
+        return address_key(peer);
     }
     let forwarded = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
-    let hops = forwarded.split(',').map(str::trim).filter_map(|h| h.parse::<std::net::IpAddr>().ok());
-    hops.rev().find(|hop| !trusted.contains(hop)).unwrap_or(peer).to_string()
+    for hop in forwarded.rsplit(',').map(str::trim).filter(|h| !h.is_empty()) {
+        match hop_address(hop) {
+            Some(ip) if is_trusted(ip) => continue,
+            Some(ip) => return address_key(ip),
+            None => return hop.chars().take(64).collect(),
+        }
+    }
+    address_key(peer)
+}
+
+/// An `X-Forwarded-For` hop as an address: `1.2.3.4`, `1.2.3.4:5678`, `::1`, `[::1]:5678`.
+fn hop_address(hop: &str) -> Option<std::net::IpAddr> {
+    if let Ok(ip) = hop.parse::<std::net::IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip().to_canonical())
+}
+
+fn address_key(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
 }
 
 /// A JSON object body (an array, a string or `null` is a 400).

@@ -150,7 +150,11 @@ pub async fn observe(
         _ => None,
     };
     let started = Instant::now();
-    let method = req.method().to_string();
+    // Known methods only: a label per made-up method would grow the metrics without bound.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "PATCH" | "OPTIONS") => m.to_string(),
+        _ => "other".to_string(),
+    };
     // `HEAD` on any `GET` route answers as `GET` would: routed as a `GET`, while the HTTP
     // codec, which saw `HEAD`, sends the headers only.
     if req.method() == actix_web::http::Method::HEAD {

@@ -43,8 +43,14 @@ use sha2::{Digest, Sha256};
 use std::time::Duration;
 use stripe::{
     ChargeId, ChargeSourceParams, ChargeStatus, Client, CreateCharge, CreateRefund, Currency, ErrorCode, ErrorType,
-    Metadata, Refund, RequestError, RequestStrategy, StripeError, TokenId,
+    Metadata, PaymentIntentId, Refund, RequestError, RequestStrategy, StripeError, TokenId,
 };
+
+/// What a refund names.
+enum RefundTarget {
+    Charge(ChargeId),
+    Intent(PaymentIntentId),
+}
 
 /// Attempts per charge or refund when Stripe answers 5xx or the connection fails.
 pub const MAX_ATTEMPTS: usize = 3;
@@ -392,12 +398,19 @@ impl PaymentGateway for StripeGateway {
         let timeout = self.request_timeout;
         Box::pin(async move {
             let client = client?;
-            let Ok(charge) = charge_id.parse::<ChargeId>() else {
-                return Ok(RefundOutcome::Refused { reason: format!("not a Stripe charge id: {charge_id:?}") });
+            // A webhook names a charge (`ch_`, `py_`) or, from older API versions, only the
+            // payment intent (`pi_`): both can be refunded.
+            let target = match (charge_id.parse::<ChargeId>(), charge_id.parse::<PaymentIntentId>()) {
+                (Ok(charge), _) => RefundTarget::Charge(charge),
+                (_, Ok(intent)) => RefundTarget::Intent(intent),
+                _ => return Ok(RefundOutcome::Refused { reason: format!("not a Stripe charge id: {charge_id:?}") }),
             };
             let result = with_retries("refund", timeout, || {
                 let mut params = CreateRefund::new();
-                params.charge = Some(charge.clone());
+                match &target {
+                    RefundTarget::Charge(charge) => params.charge = Some(charge.clone()),
+                    RefundTarget::Intent(intent) => params.payment_intent = Some(intent.clone()),
+                }
                 Refund::create(&client, params)
             })
             .await;

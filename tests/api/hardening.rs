@@ -286,3 +286,49 @@ async fn correct_sign_ins_are_never_throttled_by_the_defaults() {
         assert_eq!(sign_in_from(&app, None, "busy@test.com", "right-pw").await.status(), StatusCode::OK);
     }
 }
+
+#[actix_web::test]
+async fn a_flood_of_wrong_passwords_sent_all_at_once_is_held_to_the_limit() {
+    let app = spawn_app_with(|s| {
+        s.throttle.account_failures = 3;
+        s.throttle.account_refill_seconds = 60.0;
+    })
+    .await;
+    app.signup_as("flooded@test.com", "right-pw").await;
+    let attempts = (0..100).map(|_| sign_in_from(&app, None, "flooded@test.com", "wrong-pw"));
+    let statuses: Vec<StatusCode> = futures::future::join_all(attempts).await.iter().map(|r| r.status()).collect();
+    let checked = statuses.iter().filter(|s| **s == StatusCode::BAD_REQUEST).count();
+    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!(checked + refused, 100, "{statuses:?}");
+    // The burst, plus at most the attempts already hashing when it tripped (2 per core).
+    let permits = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+    assert!(checked <= 3 + permits, "{checked} passwords checked of 100 sent at once");
+}
+
+#[actix_web::test]
+async fn forwarded_hops_are_read_from_the_right_with_ports_and_names_not_skipped() {
+    let app = spawn_app_with(|s| {
+        s.throttle.address_failures = 3;
+        s.throttle.address_refill_seconds = 60.0;
+        s.http.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    // The proxy wrote a name, not an address: the entries left of it are the client's own
+    // words, so rotating them changes nothing.
+    for i in 0..4 {
+        let forwarded = format!("10.1.1.{i}, unknown");
+        let res = sign_in_from(&app, Some(&forwarded), &format!("x{i}@test.com"), "wrong-pw").await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    }
+    let res = sign_in_from(&app, Some("10.1.1.99, unknown"), "y@test.com", "wrong-pw").await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    // `address:port` is the address; IPv6 clients are counted by their /64.
+    for i in 0..4 {
+        let res = sign_in_from(&app, Some(&format!("[2001:db8:1:2::{i}]:443")), &format!("v{i}@test.com"), "wrong-pw").await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    }
+    let res = sign_in_from(&app, Some("2001:db8:1:2::ffff"), "w@test.com", "wrong-pw").await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "the same /64");
+    let res = sign_in_from(&app, Some("203.0.113.5:5555"), "z@test.com", "wrong-pw").await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "another client is not refused");
+}
