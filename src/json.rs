@@ -60,7 +60,14 @@ pub struct TicketView {
 
 impl TicketView {
     pub fn of(t: &Ticket) -> Self {
-        Self { id: t.id, title: t.title.clone(), price: Amount(t.price), user_id: t.user_id, version: t.version, order_id: t.order_id }
+        Self {
+            id: t.id,
+            title: t.title.clone(),
+            price: Amount(t.price),
+            user_id: t.user_id,
+            version: t.version,
+            order_id: t.order_id,
+        }
     }
 }
 

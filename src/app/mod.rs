@@ -26,8 +26,8 @@ pub mod payments;
 pub mod projection;
 mod remote;
 pub mod seed;
-pub mod tickets;
 pub mod throttle;
+pub mod tickets;
 
 pub use accounts::{Accounts, Session};
 pub use error::AppError;

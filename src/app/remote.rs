@@ -34,8 +34,11 @@ impl App {
         if let Some(wait) = self.throttle.by_address.refused_for(&address) {
             return Err(throttled(wait));
         }
-        let request =
-            AccountRequest::SignInFrom { email: email.as_str().into(), password: password.into(), client: address.clone() };
+        let request = AccountRequest::SignInFrom {
+            email: email.as_str().into(),
+            password: password.into(),
+            client: address.clone(),
+        };
         let local = self.entities.place(Slot::of_text(email.as_str())) == Place::Local;
         let result = self.session(request).await;
         if !local && matches!(result, Err(AppError::InvalidCredentials)) {
@@ -112,7 +115,9 @@ impl App {
                 self.accounts.sign_up(email, password).await?
             }
             // From a node of the previous release: throttled as one unknown address.
-            AccountRequest::SignIn { email, password } => self.throttled_sign_in(&email, &password, "legacy".into()).await?,
+            AccountRequest::SignIn { email, password } => {
+                self.throttled_sign_in(&email, &password, "legacy".into()).await?
+            }
             AccountRequest::SignInFrom { email, password, client } => {
                 self.throttled_sign_in(&email, &password, client).await?
             }
@@ -160,9 +165,7 @@ fn account_slot(request: &AccountRequest) -> Option<Slot> {
     match request {
         AccountRequest::SignUp { email, .. }
         | AccountRequest::SignIn { email, .. }
-        | AccountRequest::SignInFrom { email, .. } => {
-            Email::parse(email).map(|e| Slot::of_text(e.as_str()))
-        }
+        | AccountRequest::SignInFrom { email, .. } => Email::parse(email).map(|e| Slot::of_text(e.as_str())),
         AccountRequest::Refresh { token } | AccountRequest::SignOut { token } | AccountRequest::Renew { token } => {
             super::accounts::refresh_slot(token)
         }

@@ -75,8 +75,14 @@ pub struct SignInThrottle {
 impl SignInThrottle {
     pub fn new(settings: &ThrottleSettings) -> Self {
         Self {
-            by_address: Throttle::new(settings.address_failures, Duration::from_secs_f64(settings.address_refill_seconds)),
-            by_account: Throttle::new(settings.account_failures, Duration::from_secs_f64(settings.account_refill_seconds)),
+            by_address: Throttle::new(
+                settings.address_failures,
+                Duration::from_secs_f64(settings.address_refill_seconds),
+            ),
+            by_account: Throttle::new(
+                settings.account_failures,
+                Duration::from_secs_f64(settings.account_refill_seconds),
+            ),
         }
     }
 

@@ -34,15 +34,31 @@ pub struct SnapshotPage {
 
 #[derive(Debug, Serialize, Deserialize)]
 pub enum AccountRequest {
-    SignUp { email: String, password: String },
-    SignIn { email: String, password: String },
-    Refresh { token: String },
-    SignOut { token: String },
+    SignUp {
+        email: String,
+        password: String,
+    },
+    SignIn {
+        email: String,
+        password: String,
+    },
+    Refresh {
+        token: String,
+    },
+    SignOut {
+        token: String,
+    },
     /// A new access token for a valid refresh token, which stays as it is (last: the wire
     /// names variants by position).
-    Renew { token: String },
+    Renew {
+        token: String,
+    },
     /// A sign-in with the client's address, for the account's own throttle.
-    SignInFrom { email: String, password: String, client: String },
+    SignInFrom {
+        email: String,
+        password: String,
+        client: String,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]

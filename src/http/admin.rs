@@ -103,7 +103,10 @@ pub(super) async fn list(
     let after = match query.cursor.as_deref() {
         None => None,
         Some(c) => {
-            let (kind, id) = c.split_once(':').filter(|(_, id)| !id.is_empty()).ok_or_else(|| ApiError::bad_request("Invalid cursor"))?;
+            let (kind, id) = c
+                .split_once(':')
+                .filter(|(_, id)| !id.is_empty())
+                .ok_or_else(|| ApiError::bad_request("Invalid cursor"))?;
             Some((ActorKind::parse(kind).ok_or_else(|| ApiError::bad_request("Invalid cursor"))?, id.to_string()))
         }
     };

@@ -79,13 +79,15 @@ impl FromRequest for MaybeUser {
 /// left of it are the client's to write). IPv6 clients are counted by their /64, which is
 /// what one subscriber gets.
 pub fn client_address(req: &HttpRequest) -> String {
-    let trusted = req.app_data::<web::Data<AppState>>().map(|s| s.settings.http.trusted_proxies.as_slice()).unwrap_or(&[]);
+    let trusted =
+        req.app_data::<web::Data<AppState>>().map(|s| s.settings.http.trusted_proxies.as_slice()).unwrap_or(&[]);
     let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|t| t.to_canonical() == ip);
     let Some(peer) = req.peer_addr().map(|a| a.ip().to_canonical()) else { return "unknown".into() };
     if !is_trusted(peer) {
         return address_key(peer);
     }
-    let forwarded = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
+    let forwarded =
+        req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
     for hop in forwarded.rsplit(',').map(str::trim).filter(|h| !h.is_empty()) {
         match hop_address(hop) {
             Some(ip) if is_trusted(ip) => continue,

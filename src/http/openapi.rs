@@ -95,21 +95,51 @@ pub struct PaymentView {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "ticketing", description = "A ticket marketplace: sell tickets, reserve one, pay within the order window.",
-         contact(name = "ticketing"), license(name = "MIT")),
+    info(
+        title = "ticketing",
+        description = "A ticket marketplace: sell tickets, reserve one, pay within the order window.",
+        contact(name = "ticketing"),
+        license(name = "MIT")
+    ),
     paths(
-        super::users::signup, super::users::signin, super::users::signout, super::users::current_user,
+        super::users::signup,
+        super::users::signin,
+        super::users::signout,
+        super::users::current_user,
         super::users::refresh,
-        super::tickets::create, super::tickets::list, super::tickets::show, super::tickets::update,
+        super::tickets::create,
+        super::tickets::list,
+        super::tickets::show,
+        super::tickets::update,
         super::tickets::withdraw,
-        super::orders::create, super::orders::list, super::orders::show, super::orders::cancel,
-        super::payments::pay, super::payments::stripe_webhook,
-        super::health::healthz, super::health::readyz, super::health::metrics,
-        super::admin::list, super::admin::show, super::admin::passivate, super::admin::cluster
+        super::orders::create,
+        super::orders::list,
+        super::orders::show,
+        super::orders::cancel,
+        super::payments::pay,
+        super::payments::stripe_webhook,
+        super::health::healthz,
+        super::health::readyz,
+        super::health::metrics,
+        super::admin::list,
+        super::admin::show,
+        super::admin::passivate,
+        super::admin::cluster
     ),
     components(schemas(
-        ErrorBody, ErrorEntry, Credentials, UserView, CurrentUser, CurrentUserClaims, TicketDraftBody,
-        NewOrder, NewPayment, PaymentView, TicketView, OrderView, OrderTicketView
+        ErrorBody,
+        ErrorEntry,
+        Credentials,
+        UserView,
+        CurrentUser,
+        CurrentUserClaims,
+        TicketDraftBody,
+        NewOrder,
+        NewPayment,
+        PaymentView,
+        TicketView,
+        OrderView,
+        OrderTicketView
     ))
 )]
 struct ApiDoc;
@@ -121,7 +151,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "admin",
-        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("The admin token")).build()),
+        SecurityScheme::Http(
+            HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("The admin token")).build(),
+        ),
     );
     components.add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("session"))));
     for (path, item) in doc.paths.paths.iter_mut() {

@@ -22,7 +22,11 @@ pub fn order_id(raw: &str) -> Result<OrderId, ApiError> {
 #[utoipa::path(post, path = "/api/orders", tag = "orders", request_body = super::openapi::NewOrder,
     params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes the request once; a retry replays the first answer")),
     responses((status = 201, description = "The order: the ticket held for the order window", body = crate::json::OrderView)))]
-pub(super) async fn create(state: web::Data<AppState>, user: AuthUser, body: JsonObject) -> Result<HttpResponse, ApiError> {
+pub(super) async fn create(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
     let ticket_id = body.str("ticketId").and_then(TicketId::parse).ok_or_else(|| {
         ApiError::Validation(vec![FieldError { field: "ticketId", message: "TicketId must be provided" }])
     })?;
@@ -40,14 +44,22 @@ pub(super) async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<H
 
 #[utoipa::path(get, path = "/api/orders/{id}", tag = "orders", params(("id" = String, Path, format = "uuid")),
     responses((status = 200, description = "The order, for its buyer", body = crate::json::OrderView)))]
-pub(super) async fn show(state: web::Data<AppState>, user: AuthUser, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn show(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let order = state.app.order(user.id, order_id(&id)?).await?;
     Ok(HttpResponse::Ok().json(OrderView::of(&order)))
 }
 
 #[utoipa::path(delete, path = "/api/orders/{id}", tag = "orders", params(("id" = String, Path, format = "uuid")),
     responses((status = 204, description = "Cancelled, the ticket released (cancelling again changes nothing)")))]
-pub(super) async fn cancel(state: web::Data<AppState>, user: AuthUser, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn cancel(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     state.app.cancel_order(user.id, order_id(&id)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -16,7 +16,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(post, path = "/api/payments", tag = "payments", request_body = super::openapi::NewPayment,
     params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes the request once; a retry replays the first answer")),
     responses((status = 201, description = "Paid: the order complete", body = super::openapi::PaymentView)))]
-pub(super) async fn pay(state: web::Data<AppState>, user: AuthUser, body: JsonObject) -> Result<HttpResponse, ApiError> {
+pub(super) async fn pay(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
     let token = body.str("token").map(str::trim).filter(|t| !t.is_empty());
     let order = body.str("orderId").map(str::trim).filter(|t| !t.is_empty());
     let mut errors = Vec::new();

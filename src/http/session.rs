@@ -53,7 +53,11 @@ fn removal(state: &AppState, name: &'static str, path: &'static str) -> Cookie<'
 pub fn session_cookies(state: &AppState, session: &Session) -> [Cookie<'static>; 3] {
     let lifetime = state.settings.auth.refresh_token_seconds;
     let refresh = cookie(state, SessionCookie::REFRESH_NAME, session.refresh_token.clone(), "/", lifetime);
-    [access_cookie(state, &session.access_token), refresh, removal(state, SessionCookie::REFRESH_NAME, OLD_REFRESH_PATH)]
+    [
+        access_cookie(state, &session.access_token),
+        refresh,
+        removal(state, SessionCookie::REFRESH_NAME, OLD_REFRESH_PATH),
+    ]
 }
 
 /// Cookies that remove the session (sign-out), including a refresh cookie of the old path.

@@ -79,7 +79,11 @@ pub(super) async fn update(
 /// The owner withdraws a listing (204); a reserved or sold one stays.
 #[utoipa::path(delete, path = "/api/tickets/{id}", tag = "tickets", params(("id" = String, Path, format = "uuid")),
     responses((status = 204, description = "The listing withdrawn by its owner (`ticket:deleted`)")))]
-pub(super) async fn withdraw(state: web::Data<AppState>, user: AuthUser, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn withdraw(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     state.app.withdraw_ticket(user.id, ticket_id(&id)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }

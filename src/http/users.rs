@@ -2,10 +2,10 @@
 
 use super::error::{ApiError, FieldError};
 use super::extract::{client_address, JsonObject, MaybeUser};
+use super::session::{cleared_cookies, refresh_tokens, session_cookies};
 use super::AppState;
 use crate::app::Session;
 use crate::domain::{Email, Password};
-use super::session::{cleared_cookies, refresh_tokens, session_cookies};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
@@ -69,7 +69,11 @@ pub(super) async fn signup(state: web::Data<AppState>, body: JsonObject) -> Resu
 
 #[utoipa::path(post, path = "/api/users/signin", tag = "users", request_body = super::openapi::Credentials,
     responses((status = 200, description = "Signed in: `session` and `refresh` cookies set", body = super::openapi::UserView)))]
-pub(super) async fn signin(state: web::Data<AppState>, req: HttpRequest, body: JsonObject) -> Result<HttpResponse, ApiError> {
+pub(super) async fn signin(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
     let (email, password) = sign_in_fields(body.str("email"), body.str("password"))?;
     let session = state.app.sign_in(&email, password, &client_address(&req)).await?;
     Ok(signed_in(&state, actix_web::http::StatusCode::OK, session))

@@ -204,9 +204,9 @@ pub fn current_request_id() -> String {
 /// carries only the "listening on" line that scripts read). The HTTP parser's own error line
 /// per rejected request is held back and summarised ([`protocol_errors`]).
 pub fn init_logging(level: &str, json: bool) {
+    use tracing_subscriber::filter::Targets;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::filter::Targets;
     use tracing_subscriber::Layer;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         // lapin logs every message the broker returns (a request for a shard whose owner is

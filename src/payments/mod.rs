@@ -106,7 +106,11 @@ pub trait PaymentGateway: Send + Sync + 'static {
     fn checkout(&self, request: CheckoutRequest) -> BoxFuture<'static, Result<CheckoutOutcome, GatewayError>>;
 
     /// Refunds a charge in full (a payment that arrived after its order expired).
-    fn refund(&self, charge_id: String, idempotency_key: String) -> BoxFuture<'static, Result<RefundOutcome, GatewayError>>;
+    fn refund(
+        &self,
+        charge_id: String,
+        idempotency_key: String,
+    ) -> BoxFuture<'static, Result<RefundOutcome, GatewayError>>;
 }
 
 pub type Gateway = Arc<dyn PaymentGateway>;

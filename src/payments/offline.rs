@@ -91,7 +91,11 @@ impl PaymentGateway for OfflineGateway {
         Box::pin(async { Ok(CheckoutOutcome::NotSupported) })
     }
 
-    fn refund(&self, charge_id: String, idempotency_key: String) -> BoxFuture<'static, Result<RefundOutcome, GatewayError>> {
+    fn refund(
+        &self,
+        charge_id: String,
+        idempotency_key: String,
+    ) -> BoxFuture<'static, Result<RefundOutcome, GatewayError>> {
         let store = self.store.clone();
         Box::pin(async move {
             let storage = |e: crate::storage::StorageError| GatewayError(e.to_string());

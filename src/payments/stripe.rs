@@ -33,13 +33,14 @@
 //!   with `/v1/...`; [`StripeGateway::try_new`] checks both before handing the URL over.
 
 use super::{
-    Charge, ChargeOutcome, CheckoutOutcome, CheckoutRequest, CheckoutSession, GatewayError, PaymentGateway, RefundOutcome,
+    Charge, ChargeOutcome, CheckoutOutcome, CheckoutRequest, CheckoutSession, GatewayError, PaymentGateway,
+    RefundOutcome,
 };
 use actix_web::http::Uri;
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-use std::future::Future;
 use sha2::{Digest, Sha256};
+use std::future::Future;
 use std::time::Duration;
 use stripe::{
     ChargeId, ChargeSourceParams, ChargeStatus, Client, CreateCharge, CreateRefund, Currency, ErrorCode, ErrorType,
@@ -393,7 +394,11 @@ impl PaymentGateway for StripeGateway {
         })
     }
 
-    fn refund(&self, charge_id: String, idempotency_key: String) -> BoxFuture<'static, Result<RefundOutcome, GatewayError>> {
+    fn refund(
+        &self,
+        charge_id: String,
+        idempotency_key: String,
+    ) -> BoxFuture<'static, Result<RefundOutcome, GatewayError>> {
         let client = self.client_for(&idempotency_key);
         let timeout = self.request_timeout;
         Box::pin(async move {

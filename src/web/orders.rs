@@ -100,7 +100,9 @@ async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
 async fn order_page(state: &AppState, ctx: &Ctx, id: OrderId, problems: &Problems) -> Result<HttpResponse, PageError> {
     let user = ctx.signed_in(&format!("/orders/{id}"))?;
     let order = match state.app.order(user.id, id).await {
-        Err(crate::app::AppError::Domain(crate::domain::DomainError::NotAuthorized)) => return Err(PageError::NotFound),
+        Err(crate::app::AppError::Domain(crate::domain::DomainError::NotAuthorized)) => {
+            return Err(PageError::NotFound)
+        }
         other => other?,
     };
     let view = OrderView::of(&order);

@@ -75,7 +75,9 @@ pub enum PageError {
     /// A body that is not a form.
     BadForm,
     /// The page needs a signed-in user: off to sign in, then back to `next`.
-    SignIn { next: String },
+    SignIn {
+        next: String,
+    },
     /// A bare status (a body too large or too slow...), answered with its page.
     Status(StatusCode),
     Internal(String),
@@ -148,8 +150,12 @@ impl ResponseError for PageError {
 pub fn status_page(status: StatusCode) -> HttpResponse {
     let (title, text) = match status {
         StatusCode::NOT_FOUND => return PageError::NotFound.error_response(),
-        StatusCode::METHOD_NOT_ALLOWED => ("Not possible here", "This page cannot be used that way. Go back and try again."),
-        StatusCode::PAYLOAD_TOO_LARGE => ("Too much text", "What you sent is too long. Go back, shorten it and try again."),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("Not possible here", "This page cannot be used that way. Go back and try again.")
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ("Too much text", "What you sent is too long. Go back, shorten it and try again.")
+        }
         StatusCode::REQUEST_TIMEOUT => ("Too slow", "The form took too long to arrive. Go back and try again."),
         s if s.is_server_error() => return PageError::Internal(format!("status {s}")).error_response(),
         _ => ("That did not work", "The request could not be handled. Go back and try again."),

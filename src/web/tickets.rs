@@ -79,7 +79,12 @@ async fn landing(
 }
 
 /// A ticket's page; `problems` are those of a purchase or withdrawal that was refused.
-async fn ticket_page(state: &AppState, ctx: &Ctx, id: TicketId, problems: &Problems) -> Result<HttpResponse, PageError> {
+async fn ticket_page(
+    state: &AppState,
+    ctx: &Ctx,
+    id: TicketId,
+    problems: &Problems,
+) -> Result<HttpResponse, PageError> {
     let ticket = state.app.ticket(id).await?;
     let view = TicketView::of(&ticket);
     let owner = ctx.user.as_ref().is_some_and(|u| u.id == ticket.user_id);
@@ -186,7 +191,11 @@ async fn create(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) 
     save(&state, &req, &body, None).await
 }
 
-async fn edit_page(state: web::Data<AppState>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, PageError> {
+async fn edit_page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
     let id = ticket_id(&id)?;
     let ctx = Ctx::of(&req);
     let user = ctx.signed_in(&format!("/tickets/{id}/edit"))?;
@@ -218,7 +227,12 @@ async fn edit(
 
 /// The sell form (`editing: None`) or the edit form posted: the ticket's page, or the form
 /// again with what was refused.
-async fn save(state: &AppState, req: &HttpRequest, body: &web::Bytes, editing: Option<TicketId>) -> Result<HttpResponse, PageError> {
+async fn save(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &web::Bytes,
+    editing: Option<TicketId>,
+) -> Result<HttpResponse, PageError> {
     let form = Form::read(req, body)?;
     let ctx = Ctx::of(req);
     let (heading, action) = match editing {
@@ -251,7 +265,11 @@ struct MineQuery {
     withdrawn: Option<String>,
 }
 
-async fn mine(state: web::Data<AppState>, req: HttpRequest, q: web::Query<MineQuery>) -> Result<HttpResponse, PageError> {
+async fn mine(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<MineQuery>,
+) -> Result<HttpResponse, PageError> {
     let ctx = Ctx::of(&req);
     let user = ctx.signed_in("/tickets/mine")?;
     let listings: Vec<_> = state

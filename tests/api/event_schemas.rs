@@ -176,7 +176,12 @@ async fn every_published_event_matches_its_subjects_schema() {
             Some(v) => {
                 let errs = errors(v, &e.payload);
                 if !errs.is_empty() {
-                    problems.push(format!("{} {} does not validate:\n    {}", e.subject, e.payload, errs.join("\n    ")));
+                    problems.push(format!(
+                        "{} {} does not validate:\n    {}",
+                        e.subject,
+                        e.payload,
+                        errs.join("\n    ")
+                    ));
                 }
             }
         }
@@ -188,7 +193,8 @@ async fn every_published_event_matches_its_subjects_schema() {
     }
     // Both forms of ticket:updated: reserved (with orderId) and not.
     let updated: Vec<&PublishedEvent> = events.iter().filter(|e| e.subject == "ticket:updated").collect();
-    if !updated.iter().any(|e| e.payload.get("orderId").is_some()) || updated.iter().all(|e| e.payload.get("orderId").is_some())
+    if !updated.iter().any(|e| e.payload.get("orderId").is_some())
+        || updated.iter().all(|e| e.payload.get("orderId").is_some())
     {
         problems.push("ticket:updated was not seen both with and without orderId".into());
     }
@@ -228,7 +234,10 @@ async fn the_schemas_are_strict_and_reject_bad_payloads() {
     };
     // The good ones pass, so the rejections below are about the one change each makes.
     assert_eq!(errors(&v["ticket:created"], &ticket), Vec::<String>::new());
-    assert_eq!(errors(&v["ticket:updated"], &with(&with(&ticket, "version", json!(2)), "orderId", json!(id))), Vec::<String>::new());
+    assert_eq!(
+        errors(&v["ticket:updated"], &with(&with(&ticket, "version", json!(2)), "orderId", json!(id))),
+        Vec::<String>::new()
+    );
     assert_eq!(errors(&v["order:created"], &order), Vec::<String>::new());
 
     let bad: Vec<(&str, &str, Value)> = vec![
@@ -245,7 +254,11 @@ async fn the_schemas_are_strict_and_reject_bad_payloads() {
         ("bad status", "order:created", with(&order, "status", json!("pending"))),
         ("expiresAt not a date-time", "order:created", with(&order, "expiresAt", json!("tomorrow"))),
         ("expiresAt not UTC", "order:created", with(&order, "expiresAt", json!("2026-01-31T13:00:00.000+01:00"))),
-        ("extra field in ticket", "order:created", with(&order, "ticket", json!({"id": other, "price": 12.5, "title": "t"}))),
+        (
+            "extra field in ticket",
+            "order:created",
+            with(&order, "ticket", json!({"id": other, "price": 12.5, "title": "t"})),
+        ),
         ("missing ticket price", "order:created", with(&order, "ticket", json!({"id": other}))),
         ("missing ticket", "order:cancelled", json!({"id": id, "version": 1})),
         ("orderId a number", "expiration:complete", json!({"orderId": 7})),

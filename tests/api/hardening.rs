@@ -17,7 +17,8 @@ async fn head_on_a_get_route_answers_like_get_without_a_body() {
     let id = ticket["id"].as_str().unwrap();
     for path in ["/healthz".to_string(), "/api/tickets".into(), format!("/api/tickets/{id}"), "/".into()] {
         let get = app.get(&path).send().await.unwrap();
-        let (status, kind, length) = (get.status(), get.headers()["content-type"].clone(), get.bytes().await.unwrap().len());
+        let (status, kind, length) =
+            (get.status(), get.headers()["content-type"].clone(), get.bytes().await.unwrap().len());
         let head = app.client.head(app.url(&path)).send().await.unwrap();
         assert_eq!(head.status(), status, "HEAD {path}");
         assert_eq!(head.headers()["content-type"], kind, "HEAD {path}");
@@ -132,8 +133,10 @@ async fn requests_the_http_parser_rejects_are_summarised_not_logged_one_error_ea
     let lines: Vec<Value> = stderr.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let errors: Vec<&Value> = lines.iter().filter(|l| l["level"] == "ERROR").collect();
     assert!(errors.is_empty(), "no ERROR line per rejected request: {errors:?}");
-    let summaries: Vec<&Value> =
-        lines.iter().filter(|l| l["fields"]["message"] == "requests rejected by the HTTP parser since the last report").collect();
+    let summaries: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "requests rejected by the HTTP parser since the last report")
+        .collect();
     assert!(!summaries.is_empty() && summaries.len() <= 3, "one summary per period: {summaries:?}");
     assert!(summaries.iter().all(|l| l["level"] == "WARN"));
     let counted: u64 = summaries.iter().filter_map(|l| l["fields"]["count"].as_u64()).sum();
@@ -324,7 +327,8 @@ async fn forwarded_hops_are_read_from_the_right_with_ports_and_names_not_skipped
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     // `address:port` is the address; IPv6 clients are counted by their /64.
     for i in 0..4 {
-        let res = sign_in_from(&app, Some(&format!("[2001:db8:1:2::{i}]:443")), &format!("v{i}@test.com"), "wrong-pw").await;
+        let res =
+            sign_in_from(&app, Some(&format!("[2001:db8:1:2::{i}]:443")), &format!("v{i}@test.com"), "wrong-pw").await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     }
     let res = sign_in_from(&app, Some("2001:db8:1:2::ffff"), "w@test.com", "wrong-pw").await;

@@ -46,7 +46,8 @@ async fn the_openapi_document_names_every_route_with_its_answers() {
         assert!(responses.contains_key("500"), "{method} {path} documents 500");
         assert!(ids.insert(operation["operationId"].as_str().unwrap().to_string()), "unique operation ids");
     }
-    let documented: usize = doc["paths"].as_object().unwrap().values().map(|item| item.as_object().unwrap().len()).sum();
+    let documented: usize =
+        doc["paths"].as_object().unwrap().values().map(|item| item.as_object().unwrap().len()).sum();
     assert_eq!(documented, expected.len(), "nothing else is documented");
     let error = &doc["paths"]["/api/tickets"]["post"]["responses"]["400"]["content"]["application/json"]["schema"];
     assert_eq!(error["$ref"], "#/components/schemas/ErrorBody");
@@ -62,7 +63,9 @@ async fn the_docs_page_shows_every_operation() {
     let res = app.get("/api/docs").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let page = res.text().await.unwrap();
-    for operation in ["POST /api/tickets", "DELETE /api/tickets/{id}", "POST /api/payments/webhook", "GET /admin/cluster"] {
+    for operation in
+        ["POST /api/tickets", "DELETE /api/tickets/{id}", "POST /api/payments/webhook", "GET /admin/cluster"]
+    {
         assert!(page.contains(&format!("<code>{operation}</code>")), "{operation} on the page");
     }
     assert!(page.contains("href=\"/api/openapi.json\""));

@@ -229,9 +229,11 @@ async fn after_sign_out_the_old_cookies_no_longer_renew() {
     let (current, res) = current_user_with(&app, &refresh).await;
     assert_eq!(current, Value::Null);
     assert!(new_session(&res).is_none(), "no access cookie for a revoked refresh token");
-    let cleared = res.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).any(|c| {
-        c.starts_with("refresh=;") && has_attr(c, "Path=/") && has_attr(c, "Max-Age=0")
-    });
+    let cleared = res
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|c| c.starts_with("refresh=;") && has_attr(c, "Path=/") && has_attr(c, "Max-Age=0"));
     assert!(cleared, "the browser is told to forget a revoked refresh token: {res:?}");
     // ...nor with the old access cookie once it has expired.
     until_expired(&app, &session).await;

@@ -79,7 +79,11 @@ async fn a_stripe_checkout_session_carries_the_orders_amount_currency_title_meta
     assert_eq!(requests.len(), 1);
     let r = &requests[0];
     assert_eq!((r.status, r.field("mode")), (200, Some("payment")));
-    assert!(r.idempotency_key.as_deref().is_some_and(|k| k.starts_with(&format!("order-{order}-checkout-"))), "{:?}", r.idempotency_key);
+    assert!(
+        r.idempotency_key.as_deref().is_some_and(|k| k.starts_with(&format!("order-{order}-checkout-"))),
+        "{:?}",
+        r.idempotency_key
+    );
     assert_eq!(r.content_type.as_deref(), Some("application/x-www-form-urlencoded"));
     assert_eq!(r.field("expires_at"), None, "a 15-minute order is closer than Stripe's 30-minute minimum");
     assert_eq!(order_status(&app, &buyer, &order).await, "created", "opening the page changes nothing");

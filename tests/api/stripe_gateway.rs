@@ -1,9 +1,9 @@
 //! `StripeGateway` (the real async-stripe client) against the local Stripe-compatible server.
 
 use crate::stripe_server::StripeServer;
-use ticketing::payments::RefundOutcome;
 use std::time::{Duration, Instant};
 use ticketing::payments::stripe::{StripeGateway, MAX_ATTEMPTS};
+use ticketing::payments::RefundOutcome;
 use ticketing::payments::{Charge, ChargeOutcome, PaymentGateway};
 
 const SECRET: &str = "sk_test_4eC39HqLyjWDarjtT1zdp7dc";
@@ -227,7 +227,10 @@ async fn refunding_a_charge_stripe_does_not_know_is_refused_for_good_not_retried
     let server = StripeServer::start().await;
     let gateway = gateway(&server);
     let result = gateway.refund("ch_unknown".into(), "refund-x".into()).await;
-    assert!(matches!(&result, Ok(RefundOutcome::Refused { reason }) if reason.contains("No such charge")), "{result:?}");
+    assert!(
+        matches!(&result, Ok(RefundOutcome::Refused { reason }) if reason.contains("No such charge")),
+        "{result:?}"
+    );
     let result = gateway.refund("not-a-charge".into(), "refund-y".into()).await;
     assert!(matches!(result, Ok(RefundOutcome::Refused { .. })), "{result:?}");
     assert_eq!(server.requests().len(), 1, "a malformed id never reaches Stripe");

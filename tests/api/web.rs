@@ -377,7 +377,9 @@ async fn pages_answer_with_a_strict_content_security_policy_and_no_raw_errors() 
     let res = app.get("/").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let csp = res.headers()["content-security-policy"].to_str().unwrap().to_string();
-    for directive in ["default-src 'none'", "script-src 'self'", "style-src 'self'", "form-action 'self'", "frame-ancestors 'none'"] {
+    for directive in
+        ["default-src 'none'", "script-src 'self'", "style-src 'self'", "form-action 'self'", "frame-ancestors 'none'"]
+    {
         assert!(csp.contains(directive), "{directive} in {csp}");
     }
     assert!(!csp.contains("unsafe-inline"));
@@ -616,7 +618,8 @@ async fn with_secure_cookies_configured_every_cookie_is_secure() {
     let csrf = page.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect::<Vec<_>>();
     assert!(csrf.iter().any(|c| c.starts_with("csrf=") && c.contains("Secure") && c.contains("HttpOnly")), "{csrf:?}");
     let res = app.signup_as(&email("secure"), PASSWORD).await;
-    let cookies: Vec<String> = res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+    let cookies: Vec<String> =
+        res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
     for name in ["session=", "refresh="] {
         let set = cookies.iter().filter(|c| c.starts_with(name) && !c.contains("Max-Age=0")).collect::<Vec<_>>();
         assert_eq!(set.len(), 1, "{name} {cookies:?}");

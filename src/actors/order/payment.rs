@@ -75,7 +75,10 @@ impl OrderActor {
     /// also paid on a checkout page), this one is refunded: one order, one payment.
     fn settle_charge(&mut self, charge_id: String) -> Step<Self, Payment> {
         if self.is_second_charge(&charge_id) {
-            return Box::pin(self.refund_late_charge(charge_id).map(|r, _, _| r.and(Err(DomainError::from(Rule::AlreadyPaid).into()))));
+            return Box::pin(
+                self.refund_late_charge(charge_id)
+                    .map(|r, _, _| r.and(Err(DomainError::from(Rule::AlreadyPaid).into()))),
+            );
         }
         self.record_payment(charge_id)
     }
