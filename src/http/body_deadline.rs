@@ -14,11 +14,15 @@ use actix_web::{web, HttpMessage};
 use futures_util::StreamExt;
 use std::time::Duration;
 
-/// Whether the request says a body follows.
-fn has_body(req: &ServiceRequest) -> bool {
+/// The body the request says follows: `Some(length)` when declared (`Some(0)`: none), `None`
+/// when chunked, or `Some(0)` when nothing is said.
+fn declared_length(req: &ServiceRequest) -> Option<u64> {
     let headers = req.headers();
-    headers.contains_key(header::TRANSFER_ENCODING)
-        || headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "0")
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        return None;
+    }
+    // An unreadable length was refused by the HTTP parser already; 0 lets it through untouched.
+    Some(headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse().ok()).unwrap_or(0))
 }
 
 enum Unread {
@@ -31,11 +35,11 @@ pub async fn body_deadline(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else { return next.call(req).await };
-    if !has_body(&req) {
+    let declared = declared_length(&req);
+    if declared == Some(0) {
         return next.call(req).await;
     }
     let limit = state.settings.http.body_limit_bytes;
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         // Refused before a byte is read: a large body would only be waited for.
         return Err(refusal(&req, ApiError::PayloadTooLarge));

@@ -144,8 +144,14 @@ pub struct PaymentView {
 )]
 struct ApiDoc;
 
-/// The document, with the error answers added to every operation.
-pub fn document() -> utoipa::openapi::OpenApi {
+/// The document (built once: it depends only on the code).
+pub fn document() -> &'static utoipa::openapi::OpenApi {
+    static DOCUMENT: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(build)
+}
+
+/// The handlers' document, with the error answers added to every operation.
+fn build() -> utoipa::openapi::OpenApi {
     use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
     let mut doc = ApiDoc::openapi();
     let components = doc.components.get_or_insert_with(Default::default);

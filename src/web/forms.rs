@@ -2,7 +2,9 @@
 //! field is read.
 
 use super::csrf;
+use super::layout::Ctx;
 use super::problem::PageError;
+use crate::http::extract::AuthUser;
 use actix_web::{web, HttpRequest};
 use std::collections::HashMap;
 
@@ -21,6 +23,15 @@ impl Form {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
+}
+
+/// A form posted by a signed-in user: its fields (the CSRF token checked first), who is
+/// asking, and the user; with nobody signed in, off to sign in and then back to `back`.
+pub fn posted_by_user(req: &HttpRequest, body: &web::Bytes, back: &str) -> Result<(Form, Ctx, AuthUser), PageError> {
+    let form = Form::read(req, body)?;
+    let ctx = Ctx::of(req);
+    let user = ctx.signed_in(back)?.clone();
+    Ok((form, ctx, user))
 }
 
 /// Where to go after signing in: a path of this site only (never `//host` or a URL).

@@ -2,10 +2,11 @@
 //! the offline gateway the buyer types a test card token; with Stripe the server opens a
 //! Checkout Session and sends the buyer there, and the signed webhook completes the order.
 
-use super::forms::Form;
+use super::forms::posted_by_user;
 use super::layout::{field, general_problems, see_other, Ctx, FieldAttrs};
 use super::problem::{problems, PageError, Problems};
 use crate::domain::{now_ms, OrderId, OrderStatus};
+use crate::http::extract::AuthUser;
 use crate::http::AppState;
 use crate::json::OrderView;
 use crate::settings::{Mode, PaymentProvider};
@@ -165,11 +166,9 @@ async fn pay(
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
     let id = order_id(&id)?;
-    let form = Form::read(&req, &body)?;
-    let ctx = Ctx::of(&req);
-    let user = ctx.signed_in(&format!("/orders/{id}"))?;
+    let (form, ctx, user) = posted_by_user(&req, &body, &format!("/orders/{id}"))?;
     if state.settings.payments.provider == PaymentProvider::Stripe {
-        return checkout(&state, &ctx, &req, id).await;
+        return checkout(&state, &ctx, &req, &user, id).await;
     }
     let token = form.get("token").map(str::trim).unwrap_or_default();
     if token.is_empty() {
@@ -186,8 +185,13 @@ async fn pay(
 }
 
 /// With Stripe: a Checkout Session for the order, and off to it.
-async fn checkout(state: &AppState, ctx: &Ctx, req: &HttpRequest, id: OrderId) -> Result<HttpResponse, PageError> {
-    let user = ctx.signed_in(&format!("/orders/{id}"))?;
+async fn checkout(
+    state: &AppState,
+    ctx: &Ctx,
+    req: &HttpRequest,
+    user: &AuthUser,
+    id: OrderId,
+) -> Result<HttpResponse, PageError> {
     let back = {
         let info = req.connection_info();
         format!("{}://{}/orders/{id}", info.scheme(), info.host())
@@ -205,9 +209,7 @@ async fn cancel(
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
     let id = order_id(&id)?;
-    Form::read(&req, &body)?;
-    let ctx = Ctx::of(&req);
-    let user = ctx.signed_in(&format!("/orders/{id}"))?;
+    let (_, ctx, user) = posted_by_user(&req, &body, &format!("/orders/{id}"))?;
     match state.app.cancel_order(user.id, id).await {
         Ok(_) => Ok(see_other(&format!("/orders/{id}"))),
         Err(e) => order_page(&state, &ctx, id, &problems(e)?).await,

@@ -1,7 +1,7 @@
 //! The selling pages: the landing page (tickets for sale), a ticket's page (Purchase, or Edit
 //! and Withdraw for its owner), selling and editing a ticket, and a seller's own tickets.
 
-use super::forms::Form;
+use super::forms::posted_by_user;
 use super::layout::{field, general_problems, see_other, Ctx, FieldAttrs};
 use super::problem::{problems, PageError, Problems};
 use crate::app::projection::ListingState;
@@ -141,9 +141,7 @@ async fn purchase(
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
     let id = ticket_id(&id)?;
-    Form::read(&req, &body)?;
-    let ctx = Ctx::of(&req);
-    let user = ctx.signed_in(&format!("/tickets/{id}"))?;
+    let (_, ctx, user) = posted_by_user(&req, &body, &format!("/tickets/{id}"))?;
     match state.app.place_order(user.id, id).await {
         Ok(order) => Ok(see_other(&format!("/orders/{}", order.id))),
         Err(e) => ticket_page(&state, &ctx, id, &problems(e)?).await,
@@ -157,9 +155,7 @@ async fn withdraw(
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
     let id = ticket_id(&id)?;
-    Form::read(&req, &body)?;
-    let ctx = Ctx::of(&req);
-    let user = ctx.signed_in(&format!("/tickets/{id}"))?;
+    let (_, ctx, user) = posted_by_user(&req, &body, &format!("/tickets/{id}"))?;
     match state.app.withdraw_ticket(user.id, id).await {
         Ok(()) => Ok(see_other("/tickets/mine?withdrawn=1")),
         Err(e) => ticket_page(&state, &ctx, id, &problems(e)?).await,
@@ -233,13 +229,11 @@ async fn save(
     body: &web::Bytes,
     editing: Option<TicketId>,
 ) -> Result<HttpResponse, PageError> {
-    let form = Form::read(req, body)?;
-    let ctx = Ctx::of(req);
     let (heading, action) = match editing {
         Some(id) => ("Edit ticket", format!("/tickets/{id}/edit")),
         None => ("Sell a ticket", "/tickets/new".to_string()),
     };
-    let user = ctx.signed_in(&action)?;
+    let (form, ctx, user) = posted_by_user(req, body, &action)?;
     let (title, price) = (form.get("title").unwrap_or_default(), form.get("price").unwrap_or_default());
     let result = match (draft_of(Some(title), Price::parse(price), editing.is_some()), editing) {
         (Ok(draft), Some(id)) => state.app.update_ticket(user.id, id, draft).await.map_err(Into::into),
