@@ -6,12 +6,16 @@
 //! * [`domain`]: tickets, orders, users and their rules: plain types, no I/O, no JSON.
 //! * [`app`]: the use cases, called by every adapter; with the actors, the only code that
 //!   touches storage.
+//! * [`routing`]: where a command runs (this node, or the node owning its shard), and the one
+//!   place its outcome is decided: commands as data, each with its reply type.
 //! * [`actors`]: one actor per ticket (and order), commands as data, the registry that
-//!   activates and passivates them, supervision, and the router that finds an entity.
+//!   activates and passivates them, supervision.
 //! * [`storage`]: where bytes hit the disk: sled, versioned envelopes, group commit.
 //! * [`events`]: the durable outbox and its publisher.
-//! * [`cluster`]: where a message crosses to another node: shard map, broker link, forwarding
-//!   and events over RabbitMQ.
+//! * [`cluster`]: the transport, where a message crosses to another node: the broker link, the
+//!   shard leases, requests, replies and events as bytes over RabbitMQ. It knows no app,
+//!   actor or domain type.
+//! * [`deadline`]: when a caller stops waiting; it travels with a command.
 //! * [`payments`]: the payment gateways (offline, Stripe) and webhook signatures.
 //! * [`auth`]: password hashing and access tokens (accounts are in [`app::accounts`]).
 //! * [`http`]: a thin JSON adapter: routes, extractors and the one error boundary.
@@ -28,12 +32,14 @@ pub mod actors;
 pub mod app;
 pub mod auth;
 pub mod cluster;
+pub mod deadline;
 pub mod domain;
 pub mod events;
 pub mod http;
 pub mod json;
 pub mod observability;
 pub mod payments;
+pub mod routing;
 pub mod settings;
 pub mod startup;
 pub mod storage;

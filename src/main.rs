@@ -70,7 +70,7 @@ fn main() -> ExitCode {
     };
     ticketing::observability::init_logging(&settings.log.level, settings.log.format == LogFormat::Json);
     if let Command::Shard(shard) = command {
-        use ticketing::cluster::shard_move;
+        use ticketing::app::shard_move;
         let done = actix_web::rt::System::new().block_on(async {
             match shard {
                 ShardCommand::Export { shard, out, remove, .. } => {

@@ -5,14 +5,15 @@
 use crate::actors::deadlines::Deadlines;
 use crate::actors::faults::Faults;
 use crate::actors::order::{OrderActor, OrderCommand, OrderDeps};
-use crate::actors::router::Router;
 use crate::actors::ticket::{TicketActor, TicketDeps};
-use crate::actors::Entities;
 use crate::actors::Registry;
 use crate::app::projection::ReadModel;
-use crate::app::{App, Parts};
-use crate::cluster::events::BrokerEvents;
-use crate::cluster::{placement, Cluster, Handler, ShardMap};
+use crate::app::throttle::SignInThrottle;
+use crate::app::{Accounts, App, Parts};
+use crate::cluster::{Cluster, Membership};
+use crate::routing::events::BrokerEvents;
+use crate::routing::inbound::Inbound;
+use crate::routing::{placement, Here, Router, ShardMap};
 use crate::events::{EventBus, EventSink, Publisher};
 use crate::http::{self, AppState};
 use crate::observability::Metrics;
@@ -55,15 +56,6 @@ impl Application {
         placement::check_and_record(&store, &settings.cluster.name, &shard_map)
             .context("this node's shards (cluster settings) do not fit its data dir")?;
         let mut arbiters: Vec<Arbiter> = Vec::new();
-        let cluster = if settings.cluster.amqp_url.is_empty() {
-            None
-        } else {
-            let (cluster, link) =
-                Cluster::start(&settings, metrics.clone()).await.context("cannot join the cluster")?;
-            arbiters.push(link);
-            tracing::info!(node = %settings.cluster.node_id, shards = shard_map.mine().len(), "joined the cluster");
-            Some(cluster)
-        };
 
         // Recovery: the index of unfinished work is loaded into the wheel, and whatever is due
         // (expiries that passed while down, releases a crash cut short) fires as soon as the
@@ -109,7 +101,7 @@ impl Application {
             handles,
             OrderDeps {
                 store: store.clone(),
-                tickets: Entities::new(tickets.clone(), settings.testing.wire_roundtrip),
+                tickets: tickets.clone(),
                 gateway: gateway.clone(),
                 deadlines: deadlines.clone(),
                 idle,
@@ -119,16 +111,41 @@ impl Application {
             settings.actors.mailbox_limit,
             metrics.clone(),
         );
-        let wire_round_trip = settings.testing.wire_roundtrip;
-        let entities = Router::new(Entities::new(tickets, wire_round_trip), Entities::new(orders, wire_round_trip));
         // The wheel fires this node's own deadlines, always locally.
-        let due = entities.clone();
-        let entities = entities.in_cluster(cluster.clone());
-        actix_web::rt::spawn(deadlines.clone().run(move |order| {
-            if let Err(e) = due.order(order).tell(OrderCommand::Expire) {
-                tracing::error!(order = %order, error = %e, "a due deadline could not be delivered");
-            }
-        }));
+        let due = orders.clone();
+        actix_web::rt::spawn(deadlines.clone().run(move |order| due.tell(order, OrderCommand::Expire)));
+
+        // What this node runs for its own shards, whoever asks; the transport is given it.
+        let here = Arc::new(Here {
+            tickets,
+            orders,
+            accounts: Accounts::new(store.clone(), settings.auth.clone()),
+            throttle: Arc::new(SignInThrottle::new(&settings.throttle)),
+            store: store.clone(),
+            map: shard_map.clone(),
+        });
+        let cluster = if settings.cluster.amqp_url.is_empty() {
+            None
+        } else {
+            let membership = Membership {
+                node: settings.cluster.node_id.clone(),
+                cluster: settings.cluster.name.clone(),
+                url: settings.cluster.amqp_url.expose().to_string(),
+                epoch: shard_map.epoch(),
+                shard_count: shard_map.shard_count(),
+                mine: shard_map.mine().to_vec(),
+            };
+            let inbound = Arc::new(Inbound::new(Arc::clone(&here), read_model.clone()));
+            let drop_a_reply = settings.testing.crash_at == "drop_forwarded_reply";
+            let (cluster, link) = Cluster::start(membership, inbound, metrics.clone(), drop_a_reply)
+                .await
+                .context("cannot join the cluster")?;
+            arbiters.push(link);
+            tracing::info!(node = %settings.cluster.node_id, shards = shard_map.mine().len(), "joined the cluster");
+            Some(cluster)
+        };
+        let router =
+            Router::new(here, cluster.clone(), read_model.clone(), ask_timeout, settings.testing.wire_roundtrip);
 
         let events = EventBus::default();
         let sinks: Vec<Rc<dyn EventSink>> = vec![Rc::new(read_model.clone()), Rc::new(events.clone())];
@@ -145,7 +162,7 @@ impl Application {
         let app = App::new(Parts {
             settings: settings.clone(),
             store,
-            entities,
+            router,
             deadlines,
             gateway,
             events,
@@ -154,8 +171,7 @@ impl Application {
             metrics,
         });
         let app = Arc::new(app);
-        if let Some(cluster) = &cluster {
-            cluster.attach(Arc::clone(&app) as Arc<dyn Handler>);
+        if cluster.is_some() {
             actix_web::rt::spawn(App::bootstrap_read_model(Arc::clone(&app)));
         }
         actix_web::rt::spawn(crate::app::housekeeping::run(Arc::clone(&app)));

@@ -3,14 +3,17 @@
 //! passivation, traced, bounded by a timeout, and atomic in the actor's mailbox. An actor
 //! writes only [`Entity::execute`]; nothing is called by hand per command.
 //!
-//! The application reaches an entity through an `EntityRef` (`super::router`), by id,
-//! without knowing where its actor lives.
+//! The application reaches an entity through `crate::routing`, by id, without knowing where
+//! its actor lives. An ask carries its caller's deadline into the mailbox ([`Asked`]): a
+//! command whose caller has given up is dropped instead of run late.
 
 use super::durable::{Durable, Step};
 use super::{ActorStats, EntityError};
+use crate::deadline::Deadline;
 use actix::prelude::*;
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt::Debug;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 /// An actor kind that is driven by commands.
@@ -30,16 +33,63 @@ pub trait Entity: Durable + Handler<Deliver<Self>> {
 }
 
 /// The one message type of an entity actor: a command on its way in, counted in its actor's
-/// mailbox depth for as long as it is queued.
+/// mailbox depth for as long as it is queued, with its caller's deadline when it has one.
 pub struct Deliver<A: Entity> {
     command: A::Command,
+    asked: Option<Asked>,
     _queued: Queued,
 }
 
 impl<A: Entity> Deliver<A> {
+    /// A command nobody waits for (timers, retries): it always runs.
     pub(crate) fn new(command: A::Command, stats: &Arc<ActorStats>) -> Self {
         stats.message_queued();
-        Self { command, _queued: Queued(Arc::clone(stats)) }
+        Self { command, asked: None, _queued: Queued(Arc::clone(stats)) }
+    }
+
+    /// A command whose caller waits until `deadline`; `asked` tells the caller whether it ran.
+    pub(crate) fn asked(command: A::Command, stats: &Arc<ActorStats>, asked: Asked) -> Self {
+        Self { asked: Some(asked), ..Self::new(command, stats) }
+    }
+}
+
+/// An ask's fate, shared by its caller and the actor: exactly one of them decides it. The actor
+/// starts it only if the caller has not given up and its deadline has not passed; a caller that
+/// gives up first knows it never ran (503), one that gives up later knows it may have (504).
+#[derive(Clone)]
+pub struct Asked {
+    fate: Arc<AtomicU8>,
+    deadline: Deadline,
+}
+
+const QUEUED: u8 = 0;
+const STARTED: u8 = 1;
+const DROPPED: u8 = 2;
+
+impl Asked {
+    pub fn until(deadline: Deadline) -> Self {
+        Self { fate: Arc::new(AtomicU8::new(QUEUED)), deadline }
+    }
+
+    pub fn deadline(&self) -> Deadline {
+        self.deadline
+    }
+
+    /// The actor's side: `true` if it may run the command now.
+    fn start(&self) -> bool {
+        if self.deadline.passed() {
+            let _ = self.fate.compare_exchange(QUEUED, DROPPED, Ordering::AcqRel, Ordering::Acquire);
+            return false;
+        }
+        self.fate.compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// The caller's side, giving up: `true` if the command never ran and never will.
+    pub fn give_up(&self) -> bool {
+        match self.fate.compare_exchange(QUEUED, DROPPED, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => true,
+            Err(now) => now == DROPPED,
+        }
     }
 }
 
@@ -64,10 +114,15 @@ impl<A: Entity> Message for Deliver<A> {
 /// write is on disk, while the actor already serves the next message.
 pub fn deliver<A: Entity>(
     act: &mut A,
-    Deliver { command, _queued }: Deliver<A>,
+    Deliver { command, asked, _queued }: Deliver<A>,
     ctx: &mut Context<A>,
 ) -> ResponseFuture<Result<A::Reply, EntityError>> {
     drop(_queued);
+    if asked.as_ref().is_some_and(|asked| !asked.start()) {
+        // Its caller has given up (or is about to): running it now would be a surprise.
+        tracing::debug!(kind = A::KIND, command = A::command_name(&command), "a command past its deadline dropped");
+        return Box::pin(std::future::ready(Err(EntityError::Unavailable)));
+    }
     act.cell().stats.message_started();
     let (tx, rx) = tokio::sync::oneshot::channel();
     ctx.wait(act.execute(command).map(move |reply, act, _| {

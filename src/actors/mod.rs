@@ -10,25 +10,19 @@
 //! * [`ticket`]: the ticket actor, which grants reservations and creates their orders.
 //! * [`order`]: the order actor: expiry, cancellation, payment.
 //! * [`deadlines`]: the node's deadline wheel over the durable index of unfinished work.
-//! * [`entity_ref`]: [`EntityRef`], the handle through which the application reaches an entity
-//!   without knowing where it lives.
-//! * [`router`]: where a command for an entity goes (this node, today).
 //! * [`faults`]: test-only crash points.
 
 pub mod deadlines;
 pub mod durable;
 pub mod entity;
-pub mod entity_ref;
 pub mod faults;
 pub mod order;
 pub mod registry;
-pub mod router;
 pub mod ticket;
 pub mod wire;
 
 pub use durable::{Changes, Durable, DurableCell};
 pub use entity::Entity;
-pub use entity_ref::{Entities, EntityRef};
 pub use registry::{Activatable, LiveActor, Registry, RegistryLink};
 
 use crate::domain::DomainError;
@@ -46,13 +40,15 @@ pub enum EntityError {
     /// The handler panicked; the actor is being restarted by its supervisor.
     #[error("actor restarted after a panic")]
     Panicked,
-    /// No reply in time, or the actor is gone (503, retry).
+    /// The command did not run and will not (its caller gave up first, the actor is gone, the
+    /// shard is not served here): 503, a retry is safe.
     #[error("entity unavailable")]
     Unavailable,
     /// The actor's mailbox is full: refused at once, nothing queued (503, retry).
     #[error("entity overloaded")]
     Overloaded,
-    /// A command forwarded to the owning node got no reply in time: it may have run (504).
+    /// The command was sent (to its actor, or to the owning node) and started or may have, but
+    /// no reply came in time: it may have run (504).
     #[error("no reply from the owning node")]
     NoReply,
     /// A command or reply could not be encoded or decoded for the wire.

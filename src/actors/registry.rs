@@ -12,7 +12,8 @@
 //! * **Delivery**: every command goes through [`Registry::ask`] or [`Registry::tell`], which
 //!   count it under the slot lock, trace it and bound the wait once for every kind.
 
-use super::entity::{Deliver, Entity};
+use super::entity::{Asked, Deliver, Entity};
+use crate::deadline::Deadline;
 use super::{ActorStats, EntityError};
 use crate::domain::Slot;
 use crate::observability::Metrics;
@@ -123,15 +124,17 @@ impl<A: Activatable> Registry<A> {
         }))
     }
 
-    /// Sends `command` to the actor for `id`, activating it if needed, and waits for the
-    /// reply (bounded by `timeout`, or the node's ask timeout). A command that needs an
-    /// existing entity is answered "not found" without activating an actor for an unknown id.
     /// How long an ask waits by default (`actors.ask_timeout_ms`).
     pub fn ask_timeout(&self) -> Duration {
         self.0.ask_timeout
     }
 
-    pub async fn ask(&self, id: A::Id, command: A::Command, timeout: Option<Duration>) -> Result<A::Reply, EntityError>
+    /// Sends `command` to the actor for `id`, activating it if needed, and waits for the reply
+    /// until `deadline`. A command that needs an existing entity is answered "not found" without
+    /// activating an actor for an unknown id. The outcome is the truth: [`EntityError::Unavailable`]
+    /// (503) only when the command did not run and never will, [`EntityError::NoReply`] (504)
+    /// when it started but its reply did not come in time.
+    pub async fn ask(&self, id: A::Id, command: A::Command, deadline: Deadline) -> Result<A::Reply, EntityError>
     where
         A: Entity,
     {
@@ -141,28 +144,32 @@ impl<A: Activatable> Registry<A> {
         }
         // Bounded work: a full mailbox refuses at once rather than queueing without limit.
         let limit = self.0.mailbox_limit as i64;
-        let request =
-            self.enqueue(id, |depth| depth < limit, |addr, stats| addr.send(Deliver::<A>::new(command, stats)));
-        let Some(request) = request else {
+        let asked = Asked::until(deadline);
+        let message = |addr: &Addr<A>, stats: &Arc<ActorStats>| {
+            addr.send(Deliver::<A>::asked(command, stats, asked.clone()))
+        };
+        let Some(request) = self.enqueue(id, |depth| depth < limit, message) else {
             self.0.metrics.shed("mailbox");
             return Err(EntityError::Overloaded);
         };
         let span = tracing::info_span!("actor", kind = A::KIND, id = %id, message = name);
         let started = std::time::Instant::now();
-        match request.timeout(timeout.unwrap_or(self.0.ask_timeout)).instrument(span.clone()).await {
-            Ok(reply) => {
+        let until = tokio::time::Instant::from_std(deadline.instant());
+        match tokio::time::timeout_at(until, request).instrument(span.clone()).await {
+            Ok(Ok(reply)) => {
                 let outcome = if reply.is_ok() { "ok" } else { "refused" };
                 tracing::debug!(parent: &span, outcome, took_us = started.elapsed().as_micros() as u64, "actor replied");
                 reply
             }
-            Err(MailboxError::Timeout) => {
-                tracing::warn!(parent: &span, "actor did not reply in time");
-                Err(EntityError::Unavailable)
+            Err(_) | Ok(Err(MailboxError::Timeout)) => {
+                let ran = !asked.give_up();
+                tracing::warn!(parent: &span, ran, "actor did not reply in time");
+                Err(if ran { EntityError::NoReply } else { EntityError::Unavailable })
             }
-            Err(MailboxError::Closed) => {
+            Ok(Err(MailboxError::Closed)) => {
                 // The actor died without being restarted; forget it so the next call reactivates.
                 self.0.slots.remove_if(&id, |_, slot| !slot.addr.connected());
-                Err(EntityError::Unavailable)
+                Err(if asked.give_up() { EntityError::Unavailable } else { EntityError::NoReply })
             }
         }
     }

@@ -35,7 +35,9 @@ pub enum TicketCommand {
     /// The owner edits title and price.
     Update { caller: UserId, draft: TicketDraft },
     /// Holds the ticket for a new order of `buyer` and writes that order (see the module doc).
-    Reserve { buyer: UserId, window_ms: i64 },
+    /// With `order` (a keyed request's derived id), a retry finds the order its first attempt
+    /// made and answers it again instead of reserving twice.
+    Reserve { buyer: UserId, window_ms: i64, order: Option<OrderId> },
     /// Frees the ticket if `order` holds it (idempotent).
     Release { order: OrderId },
     /// Passivate now if idle (admin action).
@@ -68,6 +70,22 @@ impl TicketReply {
             Self::Ticket(Some(t)) => Ok(t),
             Self::Ticket(None) => Err(DomainError::NotFound.into()),
             _ => Err(EntityError::UnexpectedReply("ticket".into())),
+        }
+    }
+
+    /// The listing as it was withdrawn.
+    pub fn into_withdrawn(self) -> Result<Ticket, EntityError> {
+        match self {
+            Self::Withdrawn(last) => Ok(last),
+            _ => Err(EntityError::UnexpectedReply("withdraw".into())),
+        }
+    }
+
+    /// The order a reservation made.
+    pub fn into_reserved(self) -> Result<Order, EntityError> {
+        match self {
+            Self::Reserved(order) => Ok(order),
+            _ => Err(EntityError::UnexpectedReply("reserve".into())),
         }
     }
 }
@@ -187,7 +205,7 @@ impl Entity for TicketActor {
                 changes.event(event);
                 Ok(TicketReply::Withdrawn(last))
             }),
-            TicketCommand::Reserve { buyer, window_ms } => self.reserve(buyer, window_ms),
+            TicketCommand::Reserve { buyer, window_ms, order } => self.reserve(buyer, window_ms, order),
             TicketCommand::Release { order } => self.change_gated(move |ticket, changes| {
                 if let Some(t) = ticket.as_mut() {
                     if let Some(event) = t.release(order, now_ms()) {
@@ -234,8 +252,19 @@ impl TicketActor {
     }
 
     /// The reservation: hold, order, deadline and events in one batch (module doc).
-    fn reserve(&mut self, buyer: UserId, window_ms: i64) -> Step<Self, TicketReply> {
-        let order_id = OrderId::new_in(self.link.id.slot());
+    fn reserve(&mut self, buyer: UserId, window_ms: i64, order: Option<OrderId>) -> Step<Self, TicketReply> {
+        if let Some(id) = order {
+            // A retry of a keyed reservation: the order its first attempt made, as it is now.
+            match self.deps.store.get::<Order>(&keys::order(&id)) {
+                Ok(Some(made)) if made.user_id == buyer && made.ticket.id == self.link.id => {
+                    return done(Ok(TicketReply::Reserved(made)));
+                }
+                Ok(Some(_)) => return done(Err(DomainError::NotAuthorized.into())),
+                Ok(None) => {}
+                Err(e) => return done(Err(e.into())),
+            }
+        }
+        let order_id = order.unwrap_or_else(|| OrderId::new_in(self.link.id.slot()));
         let rule = move |ticket: &mut Option<Ticket>, changes: &mut super::durable::Changes| {
             let ticket = existing(ticket)?;
             let now = now_ms();

@@ -6,7 +6,7 @@
 //! The email index is claimed in a storage transaction within that slot, which is what makes
 //! concurrent signups safe.
 
-use super::AppError;
+use super::error::AppError;
 use crate::auth::{password, Claims, JwtKeys};
 use crate::domain::{now_ms, slot_of_id, Email, Password, RefreshToken, Slot, User, UserId};
 use crate::settings::AuthSettings;
@@ -34,7 +34,7 @@ pub struct Accounts {
 /// A freshly signed-in session: the access token and the refresh token to set as cookies.
 /// Serialisable: a node forwards account use cases to the node owning the user's slot (the
 /// user's password hash is cleared before it leaves that node).
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Session {
     pub user: User,
     pub access_token: String,

@@ -4,6 +4,7 @@
 //! up to one writer cycle ahead behind its output gate; nobody has been told of that part yet).
 
 use super::{App, AppError};
+use crate::routing::command::{ToOrder, ToTicket};
 use crate::actors::order::OrderCommand;
 use crate::actors::ticket::TicketCommand;
 /// A live actor and its counters, as inspection shows it.
@@ -89,8 +90,8 @@ impl App {
         let mut candidates: Vec<(ActorKind, LiveActor)> = Vec::new();
         for kind in kinds {
             let live = match kind {
-                ActorKind::Ticket => self.entities.ticket_actors().live(),
-                ActorKind::Order => self.entities.order_actors().live(),
+                ActorKind::Ticket => self.router.here().tickets.live(),
+                ActorKind::Order => self.router.here().orders.live(),
             };
             candidates.extend(
                 live.into_iter()
@@ -112,13 +113,13 @@ impl App {
         let detail = match kind {
             ActorKind::Ticket => {
                 let id = TicketId::parse(id).ok_or(DomainError::NotFound)?;
-                let live = live_of(self.entities.ticket_actors(), &id);
+                let live = live_of(&self.router.here().tickets, &id);
                 let state = self.store.get::<Ticket>(&keys::ticket(&id))?.map(EntityState::Ticket);
                 ActorDetail { live, state, pending_deadline_ms: None }
             }
             ActorKind::Order => {
                 let id = OrderId::parse(id).ok_or(DomainError::NotFound)?;
-                let live = live_of(self.entities.order_actors(), &id);
+                let live = live_of(&self.router.here().orders, &id);
                 let state = self.store.get::<Order>(&keys::order(&id))?.map(EntityState::Order);
                 ActorDetail { live, state, pending_deadline_ms: self.deadlines.next_for(&id) }
             }
@@ -135,14 +136,14 @@ impl App {
         let stopped = match kind {
             ActorKind::Ticket => {
                 let id =
-                    TicketId::parse(id).filter(|id| self.entities.ticket_actors().is_live(id)).ok_or_else(not_found)?;
-                self.entities.ticket(id).ask(TicketCommand::Passivate).await?
+                    TicketId::parse(id).filter(|id| self.router.here().tickets.is_live(id)).ok_or_else(not_found)?;
+                self.router.ask(ToTicket { id, command: TicketCommand::Passivate }).await?
                     == crate::actors::ticket::TicketReply::Passivated(true)
             }
             ActorKind::Order => {
                 let id =
-                    OrderId::parse(id).filter(|id| self.entities.order_actors().is_live(id)).ok_or_else(not_found)?;
-                self.entities.order(id).ask(OrderCommand::Passivate).await?
+                    OrderId::parse(id).filter(|id| self.router.here().orders.is_live(id)).ok_or_else(not_found)?;
+                self.router.ask(ToOrder { id, command: OrderCommand::Passivate }).await?
                     == crate::actors::order::OrderReply::Passivated(true)
             }
         };
@@ -151,16 +152,16 @@ impl App {
 
     pub fn live_counts(&self) -> LiveCounts {
         LiveCounts {
-            tickets: self.entities.ticket_actors().live_count(),
-            orders: self.entities.order_actors().live_count(),
+            tickets: self.router.here().tickets.live_count(),
+            orders: self.router.here().orders.live_count(),
             timers_pending: self.deadlines.pending(),
         }
     }
 
     pub fn cluster(&self) -> ClusterView {
         let settings = &self.settings.cluster;
-        let live = self.entities.cluster();
-        let map = live.map_or_else(|| crate::cluster::ShardMap::new(settings), |c| c.map().clone());
+        let live = self.router.cluster();
+        let map = self.router.map();
         let status = live.map(crate::cluster::Cluster::status);
         ClusterView {
             node: settings.node_id.clone(),
@@ -168,7 +169,7 @@ impl App {
             clustered: live.is_some(),
             epoch: map.epoch(),
             members: map.members().to_vec(),
-            owners: (0..map.shard_count()).map(|s| map.owner(crate::cluster::Shard(s)).to_string()).collect(),
+            owners: (0..map.shard_count()).map(|s| map.owner(crate::routing::Shard(s)).to_string()).collect(),
             link_up: status.as_ref().map(|s| s.link_up),
             serving: status.map_or_else(|| map.mine().iter().map(|s| s.0).collect(), |s| s.held),
         }

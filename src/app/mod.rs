@@ -4,36 +4,44 @@
 //! without knowing where they live, and reads lists from the read model. This layer and the
 //! entity actors are the only code that touches storage.
 //!
-//! * [`accounts`]: sign up, sign in, refresh, sign out.
 //! * [`tickets`]: sell, edit, show, list for sale, a seller's tickets.
 //! * [`orders`]: place, cancel, show, a buyer's orders.
 //! * [`payments`]: pay, and the provider's webhook.
 //! * [`admin`]: what operators see of live actors and the cluster.
-//! * `remote`: account use cases routed to the user's node, and what this node runs for others.
-//! * [`idempotency`]: the records behind `Idempotency-Key`.
+//! * [`users`]: sign up, sign in, refresh, sign out, routed to the user's node.
+//! * [`accounts`], [`account_requests`]: the account records, and the requests a user's node
+//!   serves.
+//! * [`keyed`]: requests with an `Idempotency-Key`; [`idempotency`]: the records behind it.
+//! * [`bootstrap`]: a joining node's read model filled from the other nodes.
+//! * [`shard_move`]: moving a shard between nodes by hand.
 //! * [`projection`]: the read model, fed by the outbox.
 //! * [`housekeeping`]: pruning of expired records.
 //! * [`seed`]: fills a closed data dir (benchmark and recovery tests).
 //! * [`throttle`]: failed sign-ins counted per address and per account.
 
+pub mod account_requests;
 pub mod accounts;
 pub mod admin;
-mod error;
+mod bootstrap;
+pub mod error;
 pub mod housekeeping;
 pub mod idempotency;
+pub mod keyed;
 pub mod orders;
 pub mod payments;
 pub mod projection;
-mod remote;
 pub mod seed;
+pub mod shard_move;
 pub mod throttle;
 pub mod tickets;
+pub mod users;
 
+pub use account_requests::AccountRequest;
 pub use accounts::{Accounts, Session};
 pub use error::AppError;
 
 use crate::actors::deadlines::Deadlines;
-use crate::actors::router::Router;
+use crate::routing::Router;
 use crate::events::{Delivery, EventBus};
 use crate::observability::Metrics;
 use crate::payments::Gateway;
@@ -45,23 +53,20 @@ use projection::ReadModel;
 pub struct App {
     settings: Settings,
     store: Store,
-    entities: Router,
-    accounts: Accounts,
+    router: Router,
     deadlines: Deadlines,
     gateway: Gateway,
     events: EventBus,
     delivery: Delivery,
     read_model: ReadModel,
     metrics: Metrics,
-    /// Failed sign-ins, per address and per account (`throttle`).
-    throttle: throttle::SignInThrottle,
 }
 
 /// The parts a node is built from (see `crate::startup`).
 pub struct Parts {
     pub settings: Settings,
     pub store: Store,
-    pub entities: Router,
+    pub router: Router,
     pub deadlines: Deadlines,
     pub gateway: Gateway,
     pub events: EventBus,
@@ -72,14 +77,10 @@ pub struct Parts {
 
 impl App {
     pub fn new(parts: Parts) -> Self {
-        let accounts = Accounts::new(parts.store.clone(), parts.settings.auth.clone());
-        let throttle = throttle::SignInThrottle::new(&parts.settings.throttle);
         Self {
-            throttle,
             settings: parts.settings,
             store: parts.store,
-            entities: parts.entities,
-            accounts,
+            router: parts.router,
             deadlines: parts.deadlines,
             gateway: parts.gateway,
             events: parts.events,
@@ -94,7 +95,7 @@ impl App {
     }
 
     pub fn accounts(&self) -> &Accounts {
-        &self.accounts
+        &self.router.here().accounts
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -111,9 +112,9 @@ impl App {
         &self.store
     }
 
-    /// The node's entities (tests and inspection).
-    pub fn entities(&self) -> &Router {
-        &self.entities
+    /// Where commands run (tests and inspection).
+    pub fn router(&self) -> &Router {
+        &self.router
     }
 
     pub fn gateway(&self) -> &Gateway {
@@ -131,7 +132,7 @@ impl App {
     pub fn ready(&self) -> Result<(), AppError> {
         self.store.contains(b"readyz-probe")?;
         self.store.writable()?;
-        if self.entities.cluster().is_some_and(|c| !c.serving_all()) {
+        if self.router.cluster().is_some_and(|c| !c.serving_all()) {
             return Err(AppError::Unavailable);
         }
         Ok(())
@@ -139,12 +140,12 @@ impl App {
 
     /// This node's place in the cluster (`None` on a single node).
     pub fn cluster_status(&self) -> Option<crate::cluster::ClusterStatus> {
-        self.entities.cluster().map(crate::cluster::Cluster::status)
+        self.router.cluster().map(crate::cluster::Cluster::status)
     }
 
     /// Samples the gauges of live state into the metrics, then renders them (Prometheus text).
     pub fn render_metrics(&self) -> String {
-        let (tickets, orders) = (self.entities.ticket_actors(), self.entities.order_actors());
+        let (tickets, orders) = (&self.router.here().tickets, &self.router.here().orders);
         self.metrics.set_live("ticket", tickets.live_count(), tickets.mailbox_total());
         self.metrics.set_live("order", orders.live_count(), orders.mailbox_total());
         self.metrics.set_timers_pending(self.deadlines.pending());

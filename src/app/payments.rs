@@ -3,8 +3,10 @@
 //! checked over the raw bytes, events de-duplicated by id).
 
 use super::{App, AppError};
-use crate::actors::order::{OrderCommand, OrderReply};
+use crate::actors::order::OrderCommand;
 use crate::actors::EntityError;
+use crate::deadline::Deadline;
+use crate::routing::command::ToOrder;
 use crate::domain::{now_ms, DomainError, OrderId, Payment, UserId};
 use crate::payments::{webhook, CheckoutOutcome, CheckoutRequest, CheckoutSession};
 use crate::storage::{keys, StorageError, Store, WebhookSeen, WriteBatch};
@@ -29,11 +31,8 @@ pub enum WebhookOutcome {
 
 impl App {
     pub async fn pay(&self, caller: UserId, order: OrderId, token: String) -> Result<Payment, AppError> {
-        let command = OrderCommand::Pay { caller, token };
-        match self.entities.order(order).ask_within(command, Some(PROVIDER_TIMEOUT)).await? {
-            OrderReply::Paid(payment) => Ok(payment),
-            _ => Err(EntityError::UnexpectedReply("pay".into()).into()),
-        }
+        let command = ToOrder { id: order, command: OrderCommand::Pay { caller, token } };
+        Ok(self.router.ask_until(command, Deadline::after(PROVIDER_TIMEOUT)).await?.into_payment()?)
     }
 
     /// Opens the provider's hosted payment page for the caller's order (a Stripe Checkout
@@ -126,8 +125,8 @@ impl App {
             tracing::warn!(event = event_id, "webhook without an order ignored");
             return Ok(());
         };
-        let command = OrderCommand::ConfirmPayment { charge_id };
-        match self.entities.order(order).ask_within(command, Some(PROVIDER_TIMEOUT)).await {
+        let command = ToOrder { id: order, command: OrderCommand::ConfirmPayment { charge_id } };
+        match self.router.ask_until(command, Deadline::after(PROVIDER_TIMEOUT)).await {
             Err(EntityError::Domain(DomainError::NotFound)) => {
                 tracing::warn!(event = event_id, "webhook for an unknown order ignored");
                 Ok(())
@@ -147,6 +146,6 @@ impl App {
             }
             Ok(true)
         })?;
-        super::housekeeping::remove_expired(&self.store, expired).await
+        crate::storage::SlotBatches::remove_expired(&self.store, expired).await
     }
 }

@@ -1,6 +1,7 @@
-//! Domain events on the broker.
+//! Events on the broker, as bytes (what they mean is `crate::routing::events`).
 //!
-//! **Out**: the outbox publisher hands every event to [`BrokerEvents`], which publishes it to
+//! **Out**: the outbox publisher hands every event to `routing::events::BrokerEvents`, which
+//! publishes it here ([`Cluster::publish_events`]) to
 //! the topic exchange `<name>.events` (routing key: the subject with `:` → `.`, e.g.
 //! `ticket.created`; internal events under `internal.`), persistent, and waits for the
 //! broker's confirms; only then does the publisher delete the outbox entries. The body is the
@@ -14,20 +15,16 @@
 //! (rows carry versions), so redeliveries after a reconnect change nothing.
 
 use super::rpc::FROM;
-use super::{Cluster, Handler, Names};
-use crate::actors::wire;
-use crate::domain::{Event, Slot};
-use crate::events::{EventSink, PublishedEvent};
-use crate::storage::StoredEvent;
-use futures_util::future::LocalBoxFuture;
+use super::serve::text_headers;
+use super::{Cluster, Names};
+use crate::deadline::wall_ms;
 use futures_util::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
     ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, ByteArray, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Connection, ExchangeKind};
-use std::sync::Arc;
 
 pub const SLOT: &str = "x-slot";
 pub const SEQ: &str = "x-seq";
@@ -41,17 +38,6 @@ const PREFETCH: u16 = 256;
 /// A node's event queue unused this long (the node removed or renamed) is deleted by the
 /// broker, so that it does not collect every event for ever.
 const UNUSED_QUEUE_EXPIRES_MS: i32 = 7 * 24 * 3600 * 1000;
-
-/// The routing key of an event: its subject with `:` → `.` (`ticket:created` →
-/// `ticket.created`); events the seeds do not publish are under `internal.`.
-pub fn routing_key(event: &Event) -> String {
-    let key = event.subject().replace(':', ".");
-    if event.is_public() {
-        key
-    } else {
-        format!("internal.{key}")
-    }
-}
 
 /// Declares the exchanges every node shares (idempotent).
 pub(super) async fn declare(channel: &Channel, names: &Names) -> Result<(), lapin::Error> {
@@ -81,15 +67,11 @@ async fn durable_queue_bound(
 }
 
 /// Starts this node's consumer of other nodes' events.
-pub(super) async fn consume(
-    cluster: &Cluster,
-    connection: &Connection,
-    handler: Arc<dyn Handler>,
-) -> Result<(), lapin::Error> {
+pub(super) async fn consume(cluster: &Cluster, connection: &Connection) -> Result<(), lapin::Error> {
     let names = cluster.names();
     let channel = connection.create_channel().await?;
     channel.basic_qos(PREFETCH, BasicQosOptions::default()).await?;
-    let queue = names.node_events(cluster.map().me());
+    let queue = names.node_events(&cluster.membership().node);
     let mut args = FieldTable::default();
     args.insert("x-delivery-limit".into(), AMQPValue::LongInt(DELIVERY_LIMIT));
     args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(names.dead_letters().into()));
@@ -105,15 +87,13 @@ pub(super) async fn consume(
                 cluster.metrics().cluster_events("redelivered", 1);
             }
             let headers = delivery.properties.headers().clone().unwrap_or_default();
-            let from_me = matches!(headers.inner().get(FROM), Some(AMQPValue::LongString(s)) if s.to_string() == cluster.map().me());
+            let from_me = matches!(headers.inner().get(FROM), Some(AMQPValue::LongString(s)) if s.to_string() == cluster.membership().node);
             // This node's own events reached its read model before they were published.
             let applied = if from_me {
                 Ok(())
             } else {
                 match headers.inner().get(EVENT) {
-                    Some(AMQPValue::ByteArray(bytes)) => wire::decode::<Event>(bytes.as_slice())
-                        .map_err(|e| e.to_string())
-                        .and_then(|event| handler.apply_event(&event)),
+                    Some(AMQPValue::ByteArray(bytes)) => cluster.0.inbound.event(bytes.as_slice(), &text_headers(&headers)),
                     _ => Err("event without its wire form".into()),
                 }
             };
@@ -121,7 +101,7 @@ pub(super) async fn consume(
                 Ok(()) => {
                     cluster.metrics().cluster_events("consumed", 1);
                     if let (false, Some(AMQPValue::LongLongInt(at))) = (from_me, headers.inner().get(PUBLISHED_MS)) {
-                        cluster.metrics().event_lag(crate::domain::now_ms() - at);
+                        cluster.metrics().event_lag(wall_ms() - at);
                     }
                     delivery.ack(BasicAckOptions::default()).await
                 }
@@ -157,64 +137,51 @@ pub async fn delete_cluster(amqp_url: &str, names: &Names, nodes: &[&str], extra
     let _ = conn.close(200, "deleted".into()).await;
 }
 
-/// The outbox sink that publishes to the broker.
-pub struct BrokerEvents {
-    cluster: Cluster,
+/// An event on its way to the other nodes.
+pub struct OutgoingEvent {
+    /// The topic routing key (its subject, e.g. `ticket.created`).
+    pub routing_key: String,
+    /// Its subject as the message type (e.g. `ticket:created`).
+    pub subject: String,
+    /// The slot and sequence it was written under: consumers de-duplicate on them.
+    pub slot: u16,
+    pub seq: u64,
+    /// The public body (the seeds' JSON payload).
+    pub body: Vec<u8>,
+    /// The event as other nodes of this release read it.
+    pub wire: Vec<u8>,
 }
 
-impl BrokerEvents {
-    pub fn new(cluster: Cluster) -> Self {
-        Self { cluster }
-    }
-}
-
-impl EventSink for BrokerEvents {
-    fn publish<'a>(&'a self, slot: Slot, events: &'a [StoredEvent]) -> LocalBoxFuture<'a, Result<(), String>> {
-        Box::pin(async move {
-            if events.is_empty() {
-                return Ok(());
+impl Cluster {
+    /// Publishes `events` (in order), persistent, and waits for the broker's confirms.
+    pub async fn publish_events(&self, events: Vec<OutgoingEvent>) -> Result<(), String> {
+        let exchange = self.names().events_exchange();
+        let mut confirms = Vec::with_capacity(events.len());
+        for event in events {
+            let mut headers = FieldTable::default();
+            headers.insert(SLOT.into(), AMQPValue::LongUInt(u32::from(event.slot)));
+            headers.insert(SEQ.into(), AMQPValue::LongLongInt(event.seq as i64));
+            headers.insert(FROM.into(), AMQPValue::LongString(LongString::from(self.membership().node.as_str())));
+            headers.insert(PUBLISHED_MS.into(), AMQPValue::LongLongInt(wall_ms()));
+            headers.insert(EVENT.into(), AMQPValue::ByteArray(ByteArray::from(event.wire)));
+            let properties = BasicProperties::default()
+                .with_message_id(format!("{}-{}", event.slot, event.seq).into())
+                .with_type(event.subject.as_str().into())
+                .with_content_type("application/json".into())
+                .with_delivery_mode(2)
+                .with_headers(headers);
+            confirms.push(self.publish(&exchange, &event.routing_key, false, &event.body, properties).await?);
+        }
+        let published = confirms.len();
+        self.metrics().cluster_events("published", published);
+        for confirm in confirms {
+            match confirm.await {
+                Ok(super::publish::Confirmed::Ack) => {}
+                Ok(other) => return Err(format!("the broker did not take an event: {other:?}")),
+                Err(_) => return Err("an event's confirm was lost".into()),
             }
-            let session = self.cluster.session().ok_or("the broker link is down")?;
-            let exchange = self.cluster.names().events_exchange();
-            let mut confirms = Vec::with_capacity(events.len());
-            for stored in events {
-                let event = &stored.event;
-                let body = serde_json::to_vec(&PublishedEvent::from_event(event).payload).map_err(|e| e.to_string())?;
-                let mut headers = FieldTable::default();
-                headers.insert(SLOT.into(), AMQPValue::LongUInt(u32::from(slot.0)));
-                headers.insert(SEQ.into(), AMQPValue::LongLongInt(stored.seq as i64));
-                headers.insert(FROM.into(), AMQPValue::LongString(LongString::from(self.cluster.map().me())));
-                headers.insert(PUBLISHED_MS.into(), AMQPValue::LongLongInt(crate::domain::now_ms()));
-                let encoded = wire::encode(event).map_err(|e| e.to_string())?;
-                headers.insert(EVENT.into(), AMQPValue::ByteArray(ByteArray::from(encoded)));
-                let properties = BasicProperties::default()
-                    .with_message_id(format!("{}-{}", slot.0, stored.seq).into())
-                    .with_type(event.subject().into())
-                    .with_content_type("application/json".into())
-                    .with_delivery_mode(2)
-                    .with_headers(headers);
-                let confirm = session
-                    .channel
-                    .basic_publish(
-                        exchange.as_str().into(),
-                        routing_key(event).into(),
-                        BasicPublishOptions::default(),
-                        &body,
-                        properties,
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                confirms.push(confirm);
-            }
-            self.cluster.metrics().cluster_events("published", confirms.len());
-            for confirm in confirms {
-                let confirmation = confirm.await.map_err(|e| e.to_string())?;
-                if confirmation.is_nack() {
-                    return Err("the broker refused an event (nack)".into());
-                }
-            }
-            self.cluster.metrics().cluster_events("confirmed", events.len());
-            Ok(())
-        })
+        }
+        self.metrics().cluster_events("confirmed", published);
+        Ok(())
     }
 }

@@ -4,12 +4,14 @@
 //! every shard it owns. While the link is down the leases are gone with the connection, so the
 //! node serves none of its shards (requests fail fast with 503) until it has them back.
 
+use super::rpc::{Arrival, PROBE, REFUSED};
 use super::{events, serve, Cluster, Shard};
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions,
 };
-use lapin::types::FieldTable;
+use lapin::message::Delivery;
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, ConnectionProperties};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,7 +48,7 @@ pub(super) async fn run(cluster: Cluster, started: oneshot::Sender<Result<(), St
             Ok((connection, session)) => {
                 attempts = 0;
                 backoff = Duration::from_millis(100);
-                let owned = cluster.map().mine().to_vec();
+                let owned = cluster.membership().mine.clone();
                 let missing = take_leases(&cluster, &connection, owned, LEASE_PATIENCE).await;
                 if !missing.is_empty() {
                     let reason = format!(
@@ -69,13 +71,12 @@ pub(super) async fn run(cluster: Cluster, started: oneshot::Sender<Result<(), St
                 if let Some(started) = started.take() {
                     let _ = started.send(Ok(()));
                 }
-                let handler = cluster.handler().await;
-                if let Err(e) = start_consumers(&cluster, &connection, &session, Arc::clone(&handler)).await {
+                if let Err(e) = start_consumers(&cluster, &connection, &session).await {
                     tracing::warn!(error = %e, "consumers could not start; reconnecting");
                 } else {
                     tokio::select! {
                         _ = wait_for_loss(&connection) => {}
-                        _ = retake_leases(&cluster, &connection, missing, handler) => {}
+                        _ = retake_leases(&cluster, &connection, missing) => {}
                     }
                 }
                 lost(&cluster);
@@ -108,12 +109,13 @@ fn lost(cluster: &Cluster) {
 }
 
 async fn connect(cluster: &Cluster) -> Result<(Connection, Session), lapin::Error> {
-    let mut url = cluster.0.url.clone();
+    let mut url = cluster.membership().url.clone();
     if !url.contains("heartbeat=") {
         url.push(if url.contains('?') { '&' } else { '?' });
         url.push_str("heartbeat=5");
     }
-    let name = format!("ticketing {} ({})", cluster.map().me(), cluster.0.cluster);
+    let membership = cluster.membership();
+    let name = format!("ticketing {} ({})", membership.node, membership.cluster);
     let connection =
         Connection::connect(&url, ConnectionProperties::default().with_connection_name(name.into())).await?;
     let channel = connection.create_channel().await?;
@@ -163,12 +165,7 @@ async fn take_leases(cluster: &Cluster, connection: &Connection, shards: Vec<Sha
     }
 }
 
-async fn start_consumers(
-    cluster: &Cluster,
-    connection: &Connection,
-    session: &Session,
-    handler: Arc<dyn super::Handler>,
-) -> Result<(), lapin::Error> {
+async fn start_consumers(cluster: &Cluster, connection: &Connection, session: &Session) -> Result<(), lapin::Error> {
     let no_ack = BasicConsumeOptions { no_ack: true, ..Default::default() };
     // Replies to this node's forwarded requests.
     let replies = connection.create_channel().await?;
@@ -179,27 +176,26 @@ async fn start_consumers(
     actix::spawn(async move {
         while let Some(Ok(delivery)) = consumer.next().await {
             let Some(id) = delivery.properties.correlation_id() else { continue };
+            let refused = match delivery.properties.headers().as_ref().and_then(|h| h.inner().get(REFUSED)) {
+                Some(AMQPValue::LongString(why)) => Some(why.to_string()),
+                _ => None,
+            };
             if let Some((_, waiter)) = to.0.pending.remove(id.as_str()) {
-                let _ = waiter.send(delivery.data);
+                let _ = waiter.send(Arrival::Reply { body: delivery.data, refused });
             }
         }
     });
     // Requests for the shards whose lease this node holds.
     let held: Vec<Shard> = cluster.0.held.read().iter().copied().collect();
-    serve_shards(cluster, connection, held, Arc::clone(&handler)).await?;
-    events::consume(cluster, connection, handler).await
+    serve_shards(cluster, connection, held).await?;
+    events::consume(cluster, connection).await
 }
 
 /// Consumes the request queues of `shards`. At most [`IN_FLIGHT`] forwarded requests run at
 /// once; beyond that, requests wait in the broker (unacknowledged deliveries are bounded by the
 /// prefetch). A request is acknowledged as it starts: if the connection drops, its exclusive
 /// queue goes with it, so nothing is ever delivered twice.
-async fn serve_shards(
-    cluster: &Cluster,
-    connection: &Connection,
-    shards: Vec<Shard>,
-    handler: Arc<dyn super::Handler>,
-) -> Result<(), lapin::Error> {
+async fn serve_shards(cluster: &Cluster, connection: &Connection, shards: Vec<Shard>) -> Result<(), lapin::Error> {
     if shards.is_empty() {
         return Ok(());
     }
@@ -215,16 +211,21 @@ async fn serve_shards(
                 FieldTable::default(),
             )
             .await?;
-        let (cluster, handler) = (cluster.clone(), Arc::clone(&handler));
+        let cluster = cluster.clone();
         actix::spawn(async move {
             while let Some(Ok(delivery)) = consumer.next().await {
+                if is_probe(&delivery) {
+                    // A caller checking that this queue exists: nothing to run.
+                    let _ = delivery.ack(BasicAckOptions::default()).await;
+                    continue;
+                }
                 let Ok(permit) = Arc::clone(&cluster.0.intake).acquire_owned().await else { return };
                 if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
                     tracing::debug!(error = %e, "request ack lost with the link");
                 }
-                let (cluster, handler) = (cluster.clone(), Arc::clone(&handler));
+                let cluster = cluster.clone();
                 actix::spawn(async move {
-                    serve::one(cluster, handler, delivery).await;
+                    serve::one(cluster, shard, delivery).await;
                     drop(permit);
                 });
             }
@@ -235,19 +236,14 @@ async fn serve_shards(
 
 /// Keeps trying the leases this node owns but could not take (the broker had not yet dropped
 /// its previous connection), and serves each as soon as it is taken.
-async fn retake_leases(
-    cluster: &Cluster,
-    connection: &Connection,
-    mut missing: Vec<Shard>,
-    handler: Arc<dyn super::Handler>,
-) {
+async fn retake_leases(cluster: &Cluster, connection: &Connection, mut missing: Vec<Shard>) {
     while !missing.is_empty() {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let still = take_leases(cluster, connection, missing.clone(), Duration::ZERO).await;
         let taken: Vec<Shard> = missing.into_iter().filter(|s| !still.contains(s)).collect();
         if !taken.is_empty() {
             tracing::info!(shards = ?taken.iter().map(|s| s.0).collect::<Vec<_>>(), "leases taken");
-            if let Err(e) = serve_shards(cluster, connection, taken, Arc::clone(&handler)).await {
+            if let Err(e) = serve_shards(cluster, connection, taken).await {
                 tracing::warn!(error = %e, "a taken lease could not be served");
             }
         }
@@ -277,4 +273,8 @@ async fn wait_for_loss(connection: &Connection) {
             }
         }
     }
+}
+
+fn is_probe(delivery: &Delivery) -> bool {
+    delivery.properties.headers().as_ref().is_some_and(|h| h.inner().contains_key(PROBE))
 }

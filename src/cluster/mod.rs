@@ -1,63 +1,80 @@
-//! Where a message crosses to another node: several `ticketing` nodes as one marketplace,
-//! sharing nothing but RabbitMQ.
+//! The transport: where a message crosses to another node. Several `ticketing` nodes share
+//! nothing but RabbitMQ; this module carries bytes between them and knows no application,
+//! actor or domain type (`tests/api/architecture.rs` checks it). What a message means, and
+//! which node should get it, is decided above it, in `crate::routing`.
 //!
-//! * [`shard_map`]: which node owns which shard (ranges of the slots every id carries), from
-//!   the configuration alone, with an epoch.
-//! * [`placement`]: the start-up check of the configuration against what the data dir holds.
 //! * [`link`]: the broker connection: heartbeats, reconnect with backoff, and the topology
 //!   declared on every connect. Each owned shard's request queue (`<name>.shard.N`) is an
 //!   **exclusive** queue: the lease (another connection gets `RESOURCE_LOCKED`), the mailbox
 //!   and the liveness signal at once. A node serves a shard only while it holds the lease.
-//! * [`rpc`]: forwarding a request to the owner (mandatory publish with confirms: an owner that
-//!   is down has no queue, so the broker returns the request at once and the caller answers
-//!   503) and matching replies by correlation id on the node's exclusive reply queue.
-//! * [`serve`]: the owner's side: deadline and epoch checks, then the application runs it.
-//! * [`shard_move`]: `ticketing shard export` / `import`: moving a shard by hand, and backups.
-//! * [`events`]: domain events to a topic exchange (persistent, confirmed, de-duplicable by
-//!   slot and sequence) and every other node's events into this node's read model.
+//! * [`publish`]: every publish on the link's channel, with its confirm, and the one place a
+//!   message the broker returned is matched to its request, by correlation id.
+//! * [`rpc`]: a request to a shard's owner and its reply, with the outcome told truthfully:
+//!   [`Undelivered::NotRun`] only when the request provably did not run.
+//! * [`serve`]: the owner's side: deadline and epoch checks, then [`Inbound::serve`].
+//! * [`events`]: event bytes to a topic exchange and every other node's into
+//!   [`Inbound::event`].
 //!
 //! With no `cluster.amqp_url` there is no [`Cluster`] and every slot is served locally.
 
 pub mod events;
 mod link;
-pub mod messages;
-pub mod placement;
+mod publish;
 mod rpc;
 mod serve;
-pub mod shard_map;
-pub mod shard_move;
 
-pub use shard_map::{Shard, ShardMap};
+pub use rpc::Undelivered;
 
-use crate::domain::{Event, Slot};
+use crate::deadline::Deadline;
 use crate::observability::Metrics;
-use crate::settings::Settings;
 use futures_util::future::LocalBoxFuture;
-use messages::{Reply, Request};
 use parking_lot::RwLock;
-use std::collections::BTreeSet;
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
-use tokio::sync::{oneshot, watch, Notify};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use tokio::sync::{oneshot, watch};
 
-/// What this node runs for other nodes: requests for the shards it owns, and their events.
-/// Implemented by the application layer.
-pub trait Handler: Send + Sync + 'static {
-    fn serve(&self, request: Request) -> LocalBoxFuture<'_, Reply>;
-    /// Applies another node's event to this node's read model (idempotent).
-    fn apply_event(&self, event: &Event) -> Result<(), String>;
+/// A shard: a contiguous range of slots, and the unit of ownership (one lease queue each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Shard(pub u32);
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
 }
 
-/// Where a request for a slot goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Place {
-    /// This node owns the shard and holds its lease.
-    Local,
-    /// Another node owns it.
-    Remote(Shard),
-    /// This node owns it but does not hold its lease now (the broker link is down): refused,
-    /// so that a shard is never served by two nodes.
-    Fenced,
+/// Headers that travel with a request, a reply or an event (request id, trace context...).
+pub type Headers = BTreeMap<String, String>;
+
+/// A request that reached this node for a shard it holds.
+pub struct Incoming {
+    pub shard: Shard,
+    pub body: Vec<u8>,
+    pub headers: Headers,
+    /// When the caller stops waiting.
+    pub deadline: Deadline,
+}
+
+/// What this node runs for other nodes, given to the transport when it is built.
+pub trait Inbound: Send + Sync + 'static {
+    /// Runs a request for a shard this node holds: the reply's bytes, or why it was refused
+    /// before anything ran (the caller then knows it did not run).
+    fn serve(&self, request: Incoming) -> LocalBoxFuture<'static, Result<Vec<u8>, String>>;
+    /// Applies another node's event (idempotent: redeliveries change nothing).
+    fn event(&self, body: &[u8], headers: &Headers) -> Result<(), String>;
+}
+
+/// This node's place in the cluster, as the transport needs it.
+#[derive(Clone, Debug)]
+pub struct Membership {
+    pub node: String,
+    pub cluster: String,
+    pub url: String,
+    /// The shard map's epoch: a request from another epoch is refused.
+    pub epoch: u32,
+    pub shard_count: u32,
+    /// The shards whose leases this node takes.
+    pub mine: Vec<Shard>,
 }
 
 /// Queue and exchange names, all under the cluster's name.
@@ -98,49 +115,52 @@ pub struct ClusterStatus {
     pub held: Vec<u32>,
 }
 
-/// This node's membership of the cluster; cheap to clone.
+/// The link to the other nodes; cheap to clone.
 #[derive(Clone)]
 pub struct Cluster(Arc<Inner>);
 
 struct Inner {
-    map: ShardMap,
+    membership: Membership,
     names: Names,
-    cluster: String,
-    url: String,
     /// The live broker session, `None` while the link is down.
     session: watch::Sender<Option<Arc<link::Session>>>,
     /// The leases held now.
     held: RwLock<BTreeSet<Shard>>,
-    /// Forwarded requests waiting for their reply, by correlation id.
-    pending: dashmap::DashMap<String, oneshot::Sender<Vec<u8>>>,
-    handler: OnceLock<Arc<dyn Handler>>,
-    handler_set: Notify,
+    /// Requests and probes waiting for what comes back, by correlation id.
+    pending: dashmap::DashMap<String, oneshot::Sender<rpc::Arrival>>,
+    inbound: Arc<dyn Inbound>,
     metrics: Metrics,
-    /// Test-only fault (`testing.crash_at = "drop_forwarded_reply"`): the first reply this
-    /// node would send to a forwarded keyed ticket create is lost, as if the link dropped it.
-    drop_a_reply: std::sync::atomic::AtomicBool,
     /// Bounds the forwarded requests running at once (`link::IN_FLIGHT`).
     intake: Arc<tokio::sync::Semaphore>,
+    /// Test-only fault: the reply to the first request carrying this header is not sent, as
+    /// if the link lost it (`testing.crash_at = "drop_forwarded_reply"` sets it above).
+    drop_reply_marked: std::sync::atomic::AtomicBool,
 }
 
+/// A request header that marks a reply the test-only fault may drop.
+pub const DROPPABLE: &str = "x-droppable";
+
 impl Cluster {
-    /// Connects to the broker and takes the leases of the shards this node owns. Fails (the
-    /// node must not start) if the broker cannot be reached, or if another node holds one of
-    /// those leases: two nodes are configured to own the same shard.
-    pub async fn start(settings: &Settings, metrics: Metrics) -> anyhow::Result<(Self, actix::Arbiter)> {
+    /// Connects to the broker and takes the leases of the shards this node owns; `inbound`
+    /// serves other nodes' requests and events from the first moment. Fails (the node must not
+    /// start) if the broker cannot be reached, or if another node holds one of those leases:
+    /// two nodes are configured to own the same shard.
+    pub async fn start(
+        membership: Membership,
+        inbound: Arc<dyn Inbound>,
+        metrics: Metrics,
+        drop_a_reply: bool,
+    ) -> anyhow::Result<(Self, actix::Arbiter)> {
         let cluster = Self(Arc::new(Inner {
-            map: ShardMap::new(&settings.cluster),
-            names: Names::new(&settings.cluster.name),
-            cluster: settings.cluster.name.clone(),
-            url: settings.cluster.amqp_url.expose().to_string(),
+            names: Names::new(&membership.cluster),
+            membership,
             session: watch::channel(None).0,
             held: RwLock::new(BTreeSet::new()),
             pending: dashmap::DashMap::new(),
-            handler: OnceLock::new(),
-            handler_set: Notify::new(),
+            inbound,
             metrics,
-            drop_a_reply: std::sync::atomic::AtomicBool::new(settings.testing.crash_at == "drop_forwarded_reply"),
             intake: Arc::new(tokio::sync::Semaphore::new(link::IN_FLIGHT)),
+            drop_reply_marked: std::sync::atomic::AtomicBool::new(drop_a_reply),
         }));
         // The link lives on its own thread, apart from the HTTP workers and the actors.
         let arbiter = actix::Arbiter::new();
@@ -157,41 +177,17 @@ impl Cluster {
         }
     }
 
-    /// Starts serving other nodes: requests for owned shards, and their events.
-    pub fn attach(&self, handler: Arc<dyn Handler>) {
-        if self.0.handler.set(handler).is_ok() {
-            self.0.handler_set.notify_waiters();
-            self.0.handler_set.notify_one();
-        }
-    }
-
-    async fn handler(&self) -> Arc<dyn Handler> {
-        loop {
-            if let Some(h) = self.0.handler.get() {
-                return Arc::clone(h);
-            }
-            let _ = tokio::time::timeout(Duration::from_millis(100), self.0.handler_set.notified()).await;
-        }
-    }
-
-    pub fn map(&self) -> &ShardMap {
-        &self.0.map
+    pub fn membership(&self) -> &Membership {
+        &self.0.membership
     }
 
     pub fn names(&self) -> &Names {
         &self.0.names
     }
 
-    /// Where a request for `slot` goes.
-    pub fn place(&self, slot: Slot) -> Place {
-        let shard = self.0.map.shard_of(slot);
-        if !self.0.map.is_mine(shard) {
-            Place::Remote(shard)
-        } else if self.0.held.read().contains(&shard) {
-            Place::Local
-        } else {
-            Place::Fenced
-        }
+    /// Whether this node holds the lease of `shard` now.
+    pub fn holds(&self, shard: Shard) -> bool {
+        self.0.held.read().contains(&shard)
     }
 
     pub fn link_up(&self) -> bool {
@@ -200,18 +196,18 @@ impl Cluster {
 
     /// Whether the link is up and this node holds the lease of every shard it owns.
     pub fn serving_all(&self) -> bool {
-        self.link_up() && self.0.held.read().len() == self.0.map.mine().len()
+        self.link_up() && self.0.held.read().len() == self.0.membership.mine.len()
     }
 
     pub fn status(&self) -> ClusterStatus {
-        let map = &self.0.map;
+        let m = &self.0.membership;
         ClusterStatus {
-            node: map.me().to_string(),
-            cluster: self.0.cluster.clone(),
-            epoch: map.epoch(),
-            shards: map.shard_count(),
+            node: m.node.clone(),
+            cluster: m.cluster.clone(),
+            epoch: m.epoch,
+            shards: m.shard_count,
             link_up: self.link_up(),
-            owned: map.mine().iter().map(|s| s.0).collect(),
+            owned: m.mine.iter().map(|s| s.0).collect(),
             held: self.0.held.read().iter().map(|s| s.0).collect(),
         }
     }

@@ -1,148 +1,188 @@
-//! The caller's side of a forwarded request.
+//! The caller's side of a request to a shard's owner, and the truth about its outcome.
 //!
-//! The request is published to the owner's lease queue with `mandatory` and waited for its
-//! publisher confirm: a shard whose owner is down has no queue, so the broker returns the
-//! message with the confirm and the caller answers 503 at once, never after a timeout. The
-//! message carries a correlation id, the map epoch, a per-message `expiration` no longer than
-//! the caller's remaining time, and the absolute deadline the owner checks before running it:
-//! a request the caller gave up on is never run later.
+//! The request is published to the owner's lease queue with `mandatory`, a correlation id, the
+//! map epoch, a per-message `expiration` no longer than the caller's remaining time, and the
+//! absolute deadline the owner checks before running it. Then the caller waits for whichever
+//! comes first:
+//!
+//! * the reply (its correlation id on this node's reply queue): done, or refused by the owner
+//!   before running (epoch, a message it cannot read): [`Undelivered::NotRun`];
+//! * the request itself, returned by the broker (no lease queue: the owner is down), matched by
+//!   correlation id whichever confirm carried it (`publish`): [`Undelivered::NotRun`];
+//! * a probe returned: once a second while waiting, a mandatory, zero-TTL probe goes to the
+//!   same queue; its return means the owner's queue vanished while the request was in it or
+//!   running, so the caller stops waiting at once: [`Undelivered::MayHaveRun`];
+//! * a nack, a lost channel or link, or the deadline: [`Undelivered::MayHaveRun`].
 
-use super::messages::{Reply, Request};
-use super::{Cluster, Shard};
-use crate::actors::{wire, EntityError};
-use lapin::options::BasicPublishOptions;
+use super::publish::Confirmed;
+use super::{Cluster, Headers, Shard};
+use crate::deadline::Deadline;
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::BasicProperties;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
-/// AMQP header names.
+/// AMQP header names the transport itself uses.
 pub const EPOCH: &str = "x-epoch";
 pub const DEADLINE_MS: &str = "x-deadline-ms";
-pub const REQUEST_ID: &str = "x-request-id";
 pub const FROM: &str = "x-from";
+/// On a probe: nothing to run, nothing to answer.
+pub const PROBE: &str = "x-probe";
+/// On a reply: the owner refused the request before running it, and why.
+pub const REFUSED: &str = "x-refused";
+
+/// How often a waiting caller checks that the owner's queue still exists.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// How long after its confirm a probe's return may still arrive on another confirm.
+const RETURN_GRACE: Duration = Duration::from_millis(100);
+
+/// Why a request got no reply, told truthfully.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Undelivered {
+    /// Provably not run: the link was down, the broker returned it (the owner is down), or the
+    /// owner refused it before running it. Safe to retry as a new request.
+    #[error("not run: {0}")]
+    NotRun(String),
+    /// Sent, but no reply: it may have run (no reply before the deadline, the owner or the link
+    /// gone while it waited).
+    #[error("may have run: {0}")]
+    MayHaveRun(String),
+}
+
+/// What comes back to a waiting request or probe.
+pub(super) enum Arrival {
+    Reply { body: Vec<u8>, refused: Option<String> },
+    Returned,
+}
 
 impl Cluster {
-    /// Sends `request` to the owner of `shard` and waits at most `timeout` for its reply.
-    pub async fn forward(&self, shard: Shard, request: &Request, timeout: Duration) -> Result<Reply, EntityError> {
-        let started = Instant::now();
-        let outcome = self.forward_inner(shard, request, timeout, true).await;
-        let label = match &outcome {
-            Ok(_) => "ok",
-            Err(Forward::LinkDown) => "link_down",
-            Err(Forward::Unroutable) => "unroutable",
-            Err(Forward::Timeout) => "timeout",
-            Err(Forward::Failed(_)) => "failed",
-        };
-        self.metrics().forwarded(label, started.elapsed());
-        match outcome {
-            // A reply this release cannot read (an owner on another wire version): 503.
-            Ok(bytes) => wire::decode::<Reply>(&bytes).map_err(|e| {
-                tracing::warn!(shard = shard.0, error = %e, "a reply from the owning node could not be read");
-                EntityError::Unavailable
-            }),
-            Err(Forward::Timeout) => Err(EntityError::NoReply),
-            Err(Forward::Failed(e)) => {
-                tracing::warn!(shard = shard.0, error = %e, "forwarding failed");
-                Err(EntityError::Unavailable)
-            }
-            Err(_) => Err(EntityError::Unavailable),
-        }
-    }
-
-    /// Sends `request` to the owner of `shard` without waiting for a reply (a wake-up).
-    pub async fn tell(&self, shard: Shard, request: &Request, timeout: Duration) -> Result<(), EntityError> {
-        match self.forward_inner(shard, request, timeout, false).await {
-            Ok(_) => Ok(()),
-            Err(_) => Err(EntityError::Unavailable),
-        }
-    }
-
-    async fn forward_inner(
+    /// Sends `body` to the owner of `shard` and waits for its reply until `deadline`.
+    pub async fn ask(
         &self,
         shard: Shard,
-        request: &Request,
-        timeout: Duration,
-        want_reply: bool,
-    ) -> Result<Vec<u8>, Forward> {
-        let until = tokio::time::Instant::now() + timeout;
-        let session = self.session().ok_or(Forward::LinkDown)?;
-        let body = wire::encode(request).map_err(|e| Forward::Failed(e.to_string()))?;
+        body: &[u8],
+        headers: &Headers,
+        deadline: Deadline,
+    ) -> Result<Vec<u8>, Undelivered> {
+        let started = Instant::now();
+        let outcome = self.ask_inner(shard, body, headers, deadline).await;
+        let label = match &outcome {
+            Ok(_) => "ok",
+            Err(Undelivered::NotRun(_)) => "not_run",
+            Err(Undelivered::MayHaveRun(_)) => "may_have_run",
+        };
+        self.metrics().forwarded(label, started.elapsed());
+        if let Err(e) = &outcome {
+            tracing::debug!(shard = shard.0, error = %e, "forwarded request undelivered");
+        }
+        outcome
+    }
+
+    /// Sends `body` to the owner of `shard` without waiting for anything (a wake-up).
+    pub async fn tell(&self, shard: Shard, body: &[u8], headers: &Headers, deadline: Deadline) -> Result<(), String> {
+        let properties = self.request_properties(&uuid::Uuid::new_v4().to_string(), headers, deadline);
+        self.publish("", &self.names().shard(shard), true, body, properties).await.map(|_| ())
+    }
+
+    async fn ask_inner(
+        &self,
+        shard: Shard,
+        body: &[u8],
+        headers: &Headers,
+        deadline: Deadline,
+    ) -> Result<Vec<u8>, Undelivered> {
+        let session = self.session().ok_or_else(|| Undelivered::NotRun("the broker link is down".into()))?;
         let id = uuid::Uuid::new_v4().to_string();
-        let deadline_ms = crate::domain::now_ms() + timeout.as_millis() as i64;
-        let mut headers = FieldTable::default();
-        headers.insert(EPOCH.into(), AMQPValue::LongUInt(self.map().epoch()));
-        headers.insert(DEADLINE_MS.into(), AMQPValue::LongLongInt(deadline_ms));
-        headers.insert(FROM.into(), AMQPValue::LongString(LongString::from(self.map().me())));
-        headers.insert(
-            REQUEST_ID.into(),
-            AMQPValue::LongString(LongString::from(crate::observability::current_request_id())),
-        );
-        let mut properties = BasicProperties::default()
-            .with_correlation_id(id.as_str().into())
-            .with_expiration(timeout.as_millis().max(1).to_string().into())
-            .with_headers(headers);
-        // The entry is removed however this ends, even if the caller's future is dropped.
-        let (reply, _waiting) = if want_reply {
-            properties = properties.with_reply_to(session.reply_queue.as_str().into());
-            let (tx, rx) = oneshot::channel();
-            self.0.pending.insert(id.clone(), tx);
-            (Some(rx), Some(Waiting { cluster: self, id: id.clone() }))
-        } else {
-            (None, None)
-        };
-        let publish = session.channel.basic_publish(
-            "".into(),
-            self.names().shard(shard).into(),
-            BasicPublishOptions { mandatory: true, ..Default::default() },
-            &body,
-            properties,
-        );
-        // Not sent: nothing ran (503).
-        let confirm = match tokio::time::timeout_at(until, publish).await {
-            Ok(Ok(confirm)) => confirm,
-            Ok(Err(e)) => return Err(Forward::Failed(e.to_string())),
-            Err(_) => return Err(Forward::LinkDown),
-        };
-        // Sent: from here on the owner may have run it, so a failure is "no reply" (504),
-        // except a return (no lease queue: the owner is down) or a nack, which ran nothing.
-        let Ok(Ok(confirmation)) = tokio::time::timeout_at(until, confirm).await else {
-            return Err(Forward::Timeout);
-        };
-        if confirmation.is_nack() {
-            return Err(Forward::Failed("the broker refused the request (nack)".into()));
+        let mut arrival = self.wait_for(&id);
+        let properties =
+            self.request_properties(&id, headers, deadline).with_reply_to(session.reply_queue.as_str().into());
+        let queue = self.names().shard(shard);
+        let mut confirmed = self.publish("", &queue, true, body, properties).await.map_err(Undelivered::NotRun)?;
+        let mut confirm_done = false;
+        let until = tokio::time::Instant::from_std(deadline.instant());
+        loop {
+            tokio::select! {
+                got = &mut arrival.rx => return match got {
+                    Ok(Arrival::Reply { body, refused: None }) => Ok(body),
+                    Ok(Arrival::Reply { refused: Some(why), .. }) => {
+                        Err(Undelivered::NotRun(format!("refused by the owner: {why}")))
+                    }
+                    Ok(Arrival::Returned) => Err(Undelivered::NotRun("no owner serves the shard".into())),
+                    // The link went down while waiting (its pending requests are dropped).
+                    Err(_) => Err(Undelivered::MayHaveRun("the broker link was lost".into())),
+                },
+                got = &mut confirmed, if !confirm_done => {
+                    confirm_done = true;
+                    match got {
+                        Ok(Confirmed::Ack) => {}
+                        Ok(Confirmed::Nack) => return Err(Undelivered::MayHaveRun("the broker nacked the request".into())),
+                        Ok(Confirmed::Lost(e)) => return Err(Undelivered::MayHaveRun(e)),
+                        Err(_) => return Err(Undelivered::MayHaveRun("the confirm was lost".into())),
+                    }
+                }
+                () = self.until_gone(&queue) => {
+                    return Err(Undelivered::MayHaveRun("the owner's queue vanished while waiting".into()));
+                }
+                () = tokio::time::sleep_until(until) => return Err(Undelivered::MayHaveRun("no reply in time".into())),
+            }
         }
-        if confirmation.take_message().is_some() {
-            return Err(Forward::Unroutable);
+    }
+
+    /// Registers a waiter under correlation id `id`; it is removed however the wait ends.
+    fn wait_for(&self, id: &str) -> Waiting<'_> {
+        let (tx, rx) = oneshot::channel();
+        self.0.pending.insert(id.to_string(), tx);
+        Waiting { cluster: self, id: id.to_string(), rx }
+    }
+
+    /// Resolves once `queue` is gone: every second a mandatory, zero-TTL probe is sent to it,
+    /// and a probe the broker returns means no queue. Never resolves while the queue exists.
+    async fn until_gone(&self, queue: &str) {
+        loop {
+            tokio::time::sleep(PROBE_EVERY).await;
+            let id = format!("probe-{}", uuid::Uuid::new_v4());
+            let mut waiting = self.wait_for(&id);
+            let mut headers = FieldTable::default();
+            headers.insert(PROBE.into(), AMQPValue::Boolean(true));
+            let properties = BasicProperties::default()
+                .with_correlation_id(id.as_str().into())
+                .with_expiration("0".into())
+                .with_headers(headers);
+            let Ok(confirmed) = self.publish("", queue, true, &[], properties).await else { continue };
+            let _ = confirmed.await;
+            // A return comes before its confirm, but may ride on another message's confirm
+            // (`publish`): allow the task that carries it a moment.
+            if let Ok(Ok(Arrival::Returned)) = tokio::time::timeout(RETURN_GRACE, &mut waiting.rx).await {
+                return;
+            }
         }
-        let Some(rx) = reply else { return Ok(Vec::new()) };
-        match tokio::time::timeout_at(until, rx).await {
-            Ok(Ok(bytes)) => Ok(bytes),
-            // The link went down while waiting (its pending replies are dropped).
-            Ok(Err(_)) | Err(_) => Err(Forward::Timeout),
+    }
+
+    fn request_properties(&self, id: &str, headers: &Headers, deadline: Deadline) -> BasicProperties {
+        let mut table = FieldTable::default();
+        for (name, value) in headers {
+            table.insert(name.as_str().into(), AMQPValue::LongString(LongString::from(value.as_str())));
         }
+        let membership = self.membership();
+        table.insert(EPOCH.into(), AMQPValue::LongUInt(membership.epoch));
+        table.insert(DEADLINE_MS.into(), AMQPValue::LongLongInt(deadline.wall_ms()));
+        table.insert(FROM.into(), AMQPValue::LongString(LongString::from(membership.node.as_str())));
+        BasicProperties::default()
+            .with_correlation_id(id.into())
+            .with_expiration(deadline.remaining().as_millis().max(1).to_string().into())
+            .with_headers(table)
     }
 }
 
-/// A forwarded request's place in the pending-reply map.
+/// A request's or probe's place among the waiters.
 struct Waiting<'a> {
     cluster: &'a Cluster,
     id: String,
+    rx: oneshot::Receiver<Arrival>,
 }
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.cluster.0.pending.remove(&self.id);
     }
-}
-
-enum Forward {
-    /// Not sent: the link is down.
-    LinkDown,
-    /// No queue for the shard: its owner is down.
-    Unroutable,
-    /// Sent, but no reply in time: it may have run.
-    Timeout,
-    /// Not sent, or refused by the broker.
-    Failed(String),
 }

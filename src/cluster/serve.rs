@@ -1,87 +1,73 @@
 //! The owner's side of a forwarded request: refuse what must not run (past its deadline,
-//! another map epoch, a wire version this release cannot read), run the rest through the
-//! application, and reply to the caller's reply queue with its correlation id.
+//! another map epoch), hand the rest to [`Inbound::serve`](super::Inbound::serve), and send
+//! the reply to the caller's reply queue under its correlation id. A refusal is a reply too
+//! (header `x-refused`): the caller then knows the request did not run.
 
-use super::messages::{Reply, Request};
-use super::rpc::{DEADLINE_MS, EPOCH, FROM, REQUEST_ID};
-use super::{Cluster, Handler};
-use crate::actors::wire;
+use super::rpc::{DEADLINE_MS, EPOCH, REFUSED};
+use super::{Cluster, Headers, Incoming, Shard, DROPPABLE};
+use crate::deadline::Deadline;
 use lapin::message::Delivery;
-use lapin::options::BasicPublishOptions;
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::BasicProperties;
-use std::sync::Arc;
-use tracing::Instrument;
+use std::sync::atomic::Ordering;
 
-pub(super) async fn one(cluster: Cluster, handler: Arc<dyn Handler>, delivery: Delivery) {
-    let headers = delivery.properties.headers().clone().unwrap_or_default();
-    let header = |name: &str| headers.inner().get(name).cloned();
-    let text = |name: &str| match header(name) {
-        Some(AMQPValue::LongString(s)) => s.to_string(),
-        _ => String::new(),
+pub(super) async fn one(cluster: Cluster, shard: Shard, delivery: Delivery) {
+    let table = delivery.properties.headers().clone().unwrap_or_default();
+    let deadline = match table.inner().get(DEADLINE_MS) {
+        Some(AMQPValue::LongLongInt(ms)) => Deadline::from_wall_ms(*ms),
+        _ => Deadline::from_wall_ms(0),
     };
-    let request_id = text(REQUEST_ID);
-    let from = text(FROM);
-    let deadline_ms = match header(DEADLINE_MS) {
-        Some(AMQPValue::LongLongInt(ms)) => ms,
-        _ => 0,
-    };
-    if deadline_ms <= crate::domain::now_ms() {
+    let headers = text_headers(&table);
+    let request_id = headers.get(crate::observability::REQUEST_ID_HEADER).cloned().unwrap_or_default();
+    let span = tracing::info_span!("forwarded request", request_id = %request_id, shard = shard.0);
+    if deadline.passed() {
         // The caller has given up (and answered 504): running it now would be a surprise.
-        tracing::debug!(request_id, from, "forwarded request past its deadline dropped");
+        tracing::debug!(parent: &span, "forwarded request past its deadline dropped");
         return;
     }
-    let epoch = match header(EPOCH) {
-        Some(AMQPValue::LongUInt(e)) => e,
+    let epoch = match table.inner().get(EPOCH) {
+        Some(AMQPValue::LongUInt(e)) => *e,
         _ => 0,
     };
-    let span = tracing::info_span!("forwarded request", request_id = %request_id, from = %from);
-    // The test-only fault loses the reply to a keyed ticket create (not a bootstrap page).
-    let mut droppable = false;
-    let reply = if epoch != cluster.map().epoch() {
-        tracing::warn!(parent: &span, epoch, mine = cluster.map().epoch(), "request from another shard map epoch refused");
-        Reply::Refused(format!("shard map epoch {epoch} is not this node's {}", cluster.map().epoch()))
+    let mine = cluster.membership().epoch;
+    let droppable = headers.contains_key(DROPPABLE);
+    let outcome = if epoch != mine {
+        tracing::warn!(parent: &span, epoch, mine, "request from another shard map epoch refused");
+        Err(format!("shard map epoch {epoch} is not this node's {mine}"))
     } else {
-        match wire::decode::<Request>(&delivery.data) {
-            Ok(request) => {
-                droppable = matches!(request, Request::CreateTicket { .. });
-                let started = std::time::Instant::now();
-                let run = crate::observability::REQUEST_ID.scope(request_id.clone(), handler.serve(request));
-                let reply = run.instrument(span.clone()).await;
-                let took_ms = started.elapsed().as_secs_f64() * 1000.0;
-                tracing::debug!(parent: &span, took_ms, "forwarded request served");
-                reply
-            }
-            Err(e) => {
-                tracing::warn!(parent: &span, error = %e, "forwarded request not understood");
-                Reply::Refused(e.to_string())
-            }
-        }
+        let incoming = Incoming { shard, body: delivery.data, headers, deadline };
+        tracing::Instrument::instrument(cluster.0.inbound.serve(incoming), span.clone()).await
     };
     let (Some(reply_to), Some(correlation)) = (delivery.properties.reply_to(), delivery.properties.correlation_id())
     else {
         return;
     };
-    let Some(session) = cluster.session() else { return };
-    if droppable && cluster.0.drop_a_reply.swap(false, std::sync::atomic::Ordering::SeqCst) {
+    if droppable && cluster.0.drop_reply_marked.swap(false, Ordering::SeqCst) {
         tracing::warn!(parent: &span, "fault injection: this reply is dropped");
         return;
     }
-    let body = match wire::encode(&reply) {
+    let mut reply_headers = FieldTable::default();
+    let body = match outcome {
         Ok(body) => body,
-        Err(e) => {
-            tracing::error!(parent: &span, error = %e, "reply cannot be encoded");
-            return;
+        Err(why) => {
+            reply_headers.insert(REFUSED.into(), AMQPValue::LongString(LongString::from(why.as_str())));
+            Vec::new()
         }
     };
-    let mut reply_headers = FieldTable::default();
-    reply_headers.insert(REQUEST_ID.into(), AMQPValue::LongString(request_id.as_str().into()));
     let properties = BasicProperties::default().with_correlation_id(correlation.clone()).with_headers(reply_headers);
-    let sent = session
-        .channel
-        .basic_publish("".into(), reply_to.clone(), BasicPublishOptions::default(), &body, properties)
-        .await;
-    if let Err(e) = sent {
+    if let Err(e) = cluster.publish("", reply_to.as_str(), false, &body, properties).await {
         tracing::warn!(parent: &span, error = %e, "reply not sent (the caller will time out)");
     }
+}
+
+/// The text headers of a message (the transport's own are among them; they do no harm).
+pub(super) fn text_headers(table: &FieldTable) -> Headers {
+    table
+        .inner()
+        .iter()
+        .filter_map(|(name, value)| match value {
+            AMQPValue::LongString(s) => Some((name.to_string(), s.to_string())),
+            _ => None,
+        })
+        .collect()
 }

@@ -68,6 +68,18 @@ fn uuid_in(slot: Slot) -> Uuid {
     Uuid::from_bytes(bytes)
 }
 
+/// A UUID v7 with `slot` in its last two bytes whose time is `at_ms` and whose random bits are
+/// taken from `seed`: the same arguments give the same id (a retried keyed request).
+fn uuid_derived(slot: Slot, at_ms: i64, seed: &[u8; 32]) -> Uuid {
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&(at_ms.max(0) as u64).to_be_bytes()[2..]);
+    bytes[6..14].copy_from_slice(&seed[..8]);
+    bytes[6] = 0x70 | (bytes[6] & 0x0f);
+    bytes[8] = 0x80 | (bytes[8] & 0x3f);
+    bytes[14..16].copy_from_slice(&slot.to_be_bytes());
+    Uuid::from_bytes(bytes)
+}
+
 /// The slot a 16-byte id carries.
 pub fn slot_of_id(bytes: &[u8; 16]) -> Slot {
     Slot::from_field(u16::from_be_bytes([bytes[14], bytes[15]]))
@@ -84,6 +96,12 @@ macro_rules! typed_id {
             /// A fresh, time-ordered id in `slot`.
             pub fn new_in(slot: Slot) -> Self {
                 Self(uuid_in(slot))
+            }
+
+            /// The id a keyed request makes in `slot`, the same for every retry: time-ordered by
+            /// `at_ms` (when the key was first used), unique by `seed` (the key's digest).
+            pub fn derived_in(slot: Slot, at_ms: i64, seed: &[u8; 32]) -> Self {
+                Self(uuid_derived(slot, at_ms, seed))
             }
 
             /// Parses the textual form; anything else (a malformed path segment) is `None`.

@@ -1,17 +1,20 @@
 //! `Idempotency-Key` on POST: the first response for a (caller, key) is stored for 24 h and
 //! replayed to a retry with the same request; the same key with a different request is 422;
-//! a retry while the first is still running is 409 with `Retry-After`. Server errors (5xx) are
-//! not stored, so they can be retried.
+//! a retry while the first is still running is 409 with `Retry-After`. The key is claimed on
+//! the node owning its slot, whichever node the request came through. A 504 ("it may have
+//! run") keeps the key, and a retry runs again as the same keyed request (a keyed reservation
+//! finds the order its first attempt made); other server errors free the key.
 
 use super::error::ApiError;
 use super::extract::current_user;
 use super::AppState;
-use crate::app::idempotency::{Claim, StoredResponse};
+use crate::app::idempotency::{KeyOutcome, StoredResponse};
+use crate::app::keyed::Keyed;
 use actix_web::body::{to_bytes, BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpMessage, HttpResponse};
 use sha2::{Digest, Sha256};
 
 const HEADER: &str = "Idempotency-Key";
@@ -42,8 +45,8 @@ pub async fn idempotency(
     let request_hash: [u8; 32] = hasher.finalize().into();
     req.set_payload(Payload::from(body));
 
-    let claimed = match state.app.claim_idempotency_key(&scope, &key, request_hash).map_err(ApiError::from)? {
-        Claim::Replay(stored) => {
+    let claimed = match state.app.claim_key(&scope, &key, request_hash).await.map_err(ApiError::from)? {
+        Keyed::Replay(stored) => {
             let mut res = HttpResponse::build(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK));
             for (k, v) in stored.headers {
                 res.append_header((k, v));
@@ -51,20 +54,29 @@ pub async fn idempotency(
             res.insert_header(("Idempotent-Replayed", "true"));
             return Ok(req.into_response(res.body(stored.body)));
         }
-        Claim::Claimed(claimed) => claimed,
+        Keyed::Claimed(claimed) => claimed,
     };
+    req.extensions_mut().insert(claimed.clone());
 
     let response = next.call(req).await;
     let response = match response {
         Ok(res) => res,
         Err(e) => {
-            state.app.release_idempotency_key(claimed).await;
+            let outcome = match e.as_response_error().status_code() {
+                StatusCode::GATEWAY_TIMEOUT => KeyOutcome::Uncertain,
+                _ => KeyOutcome::Release,
+            };
+            state.app.settle_key(claimed, outcome).await;
             return Err(e);
         }
     };
     let status = response.status();
+    if status == StatusCode::GATEWAY_TIMEOUT {
+        state.app.settle_key(claimed, KeyOutcome::Uncertain).await;
+        return Ok(response.map_into_boxed_body());
+    }
     if status.is_server_error() {
-        state.app.release_idempotency_key(claimed).await;
+        state.app.settle_key(claimed, KeyOutcome::Release).await;
         return Ok(response.map_into_boxed_body());
     }
     let headers: Vec<(String, String)> = REPLAYED_HEADERS
@@ -77,7 +89,7 @@ pub async fn idempotency(
     let (head, body) = res.into_parts();
     let bytes = to_bytes(body).await.map_err(|_| ApiError::internal("response body could not be read"))?;
     let stored = StoredResponse { status: status.as_u16(), headers, body: bytes.to_vec() };
-    state.app.finish_idempotent(claimed, stored).await.map_err(ApiError::from)?;
+    state.app.settle_key(claimed, KeyOutcome::Done(stored)).await;
     Ok(ServiceResponse::new(http_req, head.set_body(bytes).map_into_boxed_body()))
 }
 

@@ -1,5 +1,7 @@
 //! `/api/orders`: place, list, show, cancel, as JSON over the order use cases.
 
+use crate::app::keyed::ClaimedKey;
+use actix_web::HttpMessage;
 use super::error::{ApiError, FieldError};
 use super::extract::{AuthUser, JsonObject};
 use super::AppState;
@@ -26,11 +28,14 @@ pub(super) async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
     body: JsonObject,
+    req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let ticket_id = body.str("ticketId").and_then(TicketId::parse).ok_or_else(|| {
         ApiError::Validation(vec![FieldError { field: "ticketId", message: "TicketId must be provided" }])
     })?;
-    let order = state.app.place_order(user.id, ticket_id).await?;
+    // With an `Idempotency-Key`, the order's id derives from the key (`idempotency` put it here).
+    let key = req.extensions().get::<ClaimedKey>().cloned();
+    let order = state.app.place_order(user.id, ticket_id, key.as_ref()).await?;
     Ok(HttpResponse::Created().json(OrderView::of(&order)))
 }
 

@@ -195,6 +195,9 @@ tokio::task_local! {
     pub static REQUEST_ID: String;
 }
 
+/// The message header that carries [`REQUEST_ID`] to another node.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
 /// The id of the request being served, or empty outside one.
 pub fn current_request_id() -> String {
     REQUEST_ID.try_with(Clone::clone).unwrap_or_default()

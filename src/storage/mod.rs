@@ -176,6 +176,18 @@ impl SlotBatches {
         Ok(())
     }
 
+    /// Removes `keys` (expired records: forgetting one needs no flush of its own, so one sync
+    /// at the end). Returns how many.
+    pub async fn remove_expired(store: &Store, keys: Vec<Vec<u8>>) -> Result<usize, StorageError> {
+        let count = keys.len();
+        let mut batches = Self::default();
+        for key in keys {
+            batches.remove(key);
+        }
+        batches.apply_then_sync(store).await?;
+        Ok(count)
+    }
+
     /// Applies each slot's batch, then waits for one flush covering them all (for removals
     /// that need no durability of their own per slot).
     pub async fn apply_then_sync(self, store: &Store) -> Result<(), StorageError> {

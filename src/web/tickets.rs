@@ -142,7 +142,7 @@ async fn purchase(
 ) -> Result<HttpResponse, PageError> {
     let id = ticket_id(&id)?;
     let (_, ctx, user) = posted_by_user(&req, &body, &format!("/tickets/{id}"))?;
-    match state.app.place_order(user.id, id).await {
+    match state.app.place_order(user.id, id, None).await {
         Ok(order) => Ok(see_other(&format!("/orders/{}", order.id))),
         Err(e) => ticket_page(&state, &ctx, id, &problems(e)?).await,
     }

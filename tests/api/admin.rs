@@ -220,17 +220,17 @@ async fn metrics_parse_as_prometheus_text_and_move_with_traffic() {
 async fn inspecting_a_hundred_thousand_live_actors_answers_within_a_second() {
     let app = admin_app().await;
     for _ in 0..100_000 {
-        app.state.app.entities().ticket_actors().tell(
+        app.state.app.router().here().tickets.tell(
             ticketing::domain::TicketId::new_in(ticketing::domain::Slot::random()),
             ticketing::actors::ticket::TicketCommand::Get,
         );
     }
-    assert_eq!(app.state.app.entities().ticket_actors().live_count(), 100_000);
+    assert_eq!(app.state.app.router().here().tickets.live_count(), 100_000);
     // Time the inspection, not the 100,000 activations still running on the actor threads:
     // wait until every actor has handled its message. The suite runs tests in parallel on two
     // cores, so the best of three answers is the figure.
     let settle = Instant::now() + Duration::from_secs(60);
-    while app.state.app.entities().ticket_actors().mailbox_total() > 0 && Instant::now() < settle {
+    while app.state.app.router().here().tickets.mailbox_total() > 0 && Instant::now() < settle {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let mut took = Duration::MAX;

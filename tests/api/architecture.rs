@@ -161,13 +161,21 @@ fn adapters_do_not_reach_storage_or_actors() {
     assert!(files > 0, "no adapter sources found under src/http or src/web");
     // The application's handles on storage, entities and the gateway exist for tests and tools.
     let found: Vec<String> =
-        found.into_iter().chain(calls(&["src/http", "src/web"], &[".store()", ".entities()", ".gateway()"])).collect();
+        found.into_iter().chain(calls(&["src/http", "src/web"], &[".store()", ".router()", ".gateway()"])).collect();
     assert!(
         found.is_empty(),
         "{} lines in the HTTP adapters reach storage or the actor system directly:\n  {}",
         found.len(),
         found.join("\n  ")
     );
+}
+
+#[test]
+fn the_transport_carries_bytes_and_knows_no_application_type() {
+    let layers = ["crate::app", "crate::actors", "crate::domain", "crate::http", "crate::web", "crate::routing"];
+    let (found, files) = offences(&["src/cluster"], &[], &layers);
+    assert!(files > 0, "no transport sources found under src/cluster");
+    assert!(found.is_empty(), "{} lines of the transport name a layer above it:\n  {}", found.len(), found.join("\n  "));
 }
 
 #[test]

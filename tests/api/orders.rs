@@ -204,7 +204,7 @@ async fn a_passivated_order_still_expires_on_time() {
     let order = app.order_ok(&buyer, &ticket).await;
     let id = ticketing::domain::OrderId::parse(order["id"].as_str().unwrap()).unwrap();
     eventually(Duration::from_secs(2), "the order actor passivates", || async {
-        !app.state.app.entities().order_actors().is_live(&id)
+        !app.state.app.router().here().orders.is_live(&id)
     })
     .await;
     eventually(Duration::from_secs(5), "the passivated order expires", || async {

@@ -23,8 +23,8 @@ async fn a_panicking_ticket_actor_is_restarted_and_serves_its_persisted_state() 
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let id = TicketId::parse(&id_text).unwrap();
-    let stats = app.state.app.entities().ticket_actors().stats(&id).expect("the actor is live");
-    let activations = app.state.app.entities().ticket_actors().activations();
+    let stats = app.state.app.router().here().tickets.stats(&id).expect("the actor is live");
+    let activations = app.state.app.router().here().tickets.activations();
 
     let res = app.post(&format!("/testing/tickets/{id_text}/panic")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR, "the panicking request gets a 500, not a retry hint");
@@ -36,10 +36,10 @@ async fn a_panicking_ticket_actor_is_restarted_and_serves_its_persisted_state() 
     let stored: Value = app.get(&path).send().await.unwrap().json().await.unwrap();
     assert_eq!((stored["title"].as_str(), stored["version"].as_u64()), (Some("persisted"), Some(1)));
     assert_eq!(stats.restarts(), 1, "restarted exactly once");
-    let after = app.state.app.entities().ticket_actors().stats(&id).expect("still live");
+    let after = app.state.app.router().here().tickets.stats(&id).expect("still live");
     assert!(std::sync::Arc::ptr_eq(&stats, &after), "restarted in place: same registry slot");
     assert_eq!(
-        app.state.app.entities().ticket_actors().activations(),
+        app.state.app.router().here().tickets.activations(),
         activations,
         "a restart is not a second activation"
     );
@@ -69,7 +69,7 @@ async fn requests_queued_behind_a_panic_are_still_served() {
     let stored: Value = app.get(&path).send().await.unwrap().json().await.unwrap();
     assert_eq!(stored["version"], 20);
     let id = TicketId::parse(&id).unwrap();
-    let stats = app.state.app.entities().ticket_actors().stats(&id).unwrap();
+    let stats = app.state.app.router().here().tickets.stats(&id).unwrap();
     eventually(Duration::from_secs(5), "the panic led to a restart", || async { stats.restarts() == 1 }).await;
 }
 
@@ -79,16 +79,16 @@ async fn an_idle_actor_is_passivated_and_reactivates_with_the_same_state() {
     let me = app.signin().await;
     let t = app.create_ticket(&me, "sleepy", json!(7)).await;
     let id = TicketId::parse(t["id"].as_str().unwrap()).unwrap();
-    assert!(app.state.app.entities().ticket_actors().is_live(&id));
+    assert!(app.state.app.router().here().tickets.is_live(&id));
     eventually(Duration::from_secs(5), "the idle actor is passivated", || async {
-        !app.state.app.entities().ticket_actors().is_live(&id)
+        !app.state.app.router().here().tickets.is_live(&id)
     })
     .await;
-    let activations = app.state.app.entities().ticket_actors().activations();
+    let activations = app.state.app.router().here().tickets.activations();
     let stored: Value = app.get(&format!("/api/tickets/{id}")).send().await.unwrap().json().await.unwrap();
     assert_eq!(stored, t);
-    assert!(app.state.app.entities().ticket_actors().is_live(&id), "reactivated on demand");
-    assert_eq!(app.state.app.entities().ticket_actors().activations(), activations + 1);
+    assert!(app.state.app.router().here().tickets.is_live(&id), "reactivated on demand");
+    assert_eq!(app.state.app.router().here().tickets.activations(), activations + 1);
 }
 
 #[actix_web::test]
@@ -98,21 +98,21 @@ async fn a_burst_on_an_inactive_ticket_activates_exactly_one_actor() {
     let t = app.create_ticket(&me, "x", json!(7)).await;
     let id = TicketId::parse(t["id"].as_str().unwrap()).unwrap();
     eventually(Duration::from_secs(5), "passivated", || async {
-        !app.state.app.entities().ticket_actors().is_live(&id)
+        !app.state.app.router().here().tickets.is_live(&id)
     })
     .await;
-    let before = app.state.app.entities().ticket_actors().activations();
+    let before = app.state.app.router().here().tickets.activations();
     let path = format!("/api/tickets/{id}");
     let reads = (0..200).map(|_| app.get(&path).send());
     for res in futures::future::join_all(reads).await {
         assert_eq!(res.unwrap().status(), StatusCode::OK);
     }
     assert_eq!(
-        app.state.app.entities().ticket_actors().activations(),
+        app.state.app.router().here().tickets.activations(),
         before + 1,
         "one activation for 200 concurrent requests"
     );
-    assert_eq!(app.state.app.entities().ticket_actors().live_count(), 1);
+    assert_eq!(app.state.app.router().here().tickets.live_count(), 1);
 }
 
 #[actix_web::test]
@@ -130,7 +130,7 @@ async fn updates_racing_passivation_are_never_lost() {
             // Every other burst lands on an actor that has just passivated (waited for, not
             // slept for, so a loaded machine cannot skip it); the others race passivation.
             eventually(Duration::from_secs(5), "the actor passivates between bursts", || async {
-                !app.state.app.entities().ticket_actors().is_live(&id)
+                !app.state.app.router().here().tickets.is_live(&id)
             })
             .await;
         }
@@ -149,7 +149,7 @@ async fn updates_racing_passivation_are_never_lost() {
     let stored: Value = app.get(&path).send().await.unwrap().json().await.unwrap();
     assert_eq!(stored["version"], acknowledged);
     assert!(
-        app.state.app.entities().ticket_actors().activations() > 1,
+        app.state.app.router().here().tickets.activations() > 1,
         "the actor was passivated and reactivated along the way"
     );
 }

@@ -213,7 +213,7 @@ async fn a_reserved_ticket_cannot_be_edited() {
     let id = ticketing::domain::TicketId::parse(t["id"].as_str().unwrap()).unwrap();
     let buyer_id = ticketing::domain::UserId::parse(&buyer.id).unwrap();
     // Straight through the use case, as a buyer of another adapter would.
-    app.state.app.place_order(buyer_id, id).await.unwrap();
+    app.state.app.place_order(buyer_id, id, None).await.unwrap();
     let res = app
         .put(&format!("/api/tickets/{id}"))
         .header("Cookie", &seller.cookie)

@@ -4,7 +4,7 @@
 use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::json;
-use ticketing::cluster::{Shard, ShardMap};
+use ticketing::routing::{Shard, ShardMap};
 
 fn map(me: &str, members: &[&str], epoch: u32) -> ShardMap {
     ShardMap::of(me, members, 64, epoch)

@@ -29,7 +29,7 @@ use super::durable::{done, Changes, Durable, DurableCell, Step};
 use super::entity::Entity;
 use super::faults::Faults;
 use super::ticket::TicketActor;
-use super::{Activatable, Entities, EntityError, RegistryLink};
+use super::{Activatable, EntityError, Registry, RegistryLink};
 use crate::domain::{DomainError, Event, Order, OrderId, Payment, Slot, UserId};
 use crate::payments::Gateway;
 use crate::storage::{keys, Store};
@@ -60,7 +60,8 @@ pub enum OrderCommand {
 pub enum OrderReply {
     /// The order after the command (`None`: there is no such order).
     Order(Option<Order>),
-    Paid(Payment),
+    /// The payment, and the order it completed.
+    Paid(Payment, Order),
     Passivated(bool),
     Done,
 }
@@ -74,12 +75,20 @@ impl OrderReply {
             _ => Err(EntityError::UnexpectedReply("order".into())),
         }
     }
+
+    /// The payment a `Pay` made.
+    pub fn into_payment(self) -> Result<Payment, EntityError> {
+        match self {
+            Self::Paid(payment, _) => Ok(payment),
+            _ => Err(EntityError::UnexpectedReply("pay".into())),
+        }
+    }
 }
 
 #[derive(Clone)]
 pub struct OrderDeps {
     pub store: Store,
-    pub tickets: Entities<TicketActor>,
+    pub tickets: Registry<TicketActor>,
     pub gateway: Gateway,
     pub deadlines: Deadlines,
     pub idle: Duration,
@@ -250,7 +259,21 @@ impl OrderActor {
         }
     }
 
-    fn ticket(&self, id: crate::domain::TicketId) -> super::EntityRef<TicketActor> {
-        self.deps.tickets.get(id)
+    /// The order's ticket: in the order's own slot, so always on this node.
+    fn ticket(&self, id: crate::domain::TicketId) -> OwnTicket {
+        OwnTicket { tickets: self.deps.tickets.clone(), id }
+    }
+}
+
+/// A handle on an order's ticket, asked with the node's ask timeout.
+pub(super) struct OwnTicket {
+    tickets: Registry<TicketActor>,
+    id: crate::domain::TicketId,
+}
+
+impl OwnTicket {
+    pub(super) async fn ask(&self, command: super::ticket::TicketCommand) -> Result<super::ticket::TicketReply, EntityError> {
+        let deadline = crate::deadline::Deadline::after(self.tickets.ask_timeout());
+        self.tickets.ask(self.id, command, deadline).await
     }
 }

@@ -23,7 +23,11 @@ impl OrderActor {
     pub(super) fn pay(&mut self, caller: UserId, token: String) -> Step<Self, OrderReply> {
         let begun = self.update(move |order, _| order.begin_payment(caller, &token, now_ms()));
         Box::pin(begun.then(|result, act, _| match result {
-            Ok(request) => Box::pin(act.run_charge(request).map(|r, _, _| r.map(OrderReply::Paid))),
+            Ok(request) => Box::pin(act.run_charge(request).map(|r, act, _| {
+                let payment = r?;
+                let order = act.cell.current()?.cloned().ok_or(DomainError::NotFound)?;
+                Ok(OrderReply::Paid(payment, order))
+            })),
             Err(e) => done(Err(e)),
         }))
     }

@@ -5,8 +5,8 @@
 //! epoch; the start-up placement check refuses a configuration that would still move data a
 //! node holds. Exporting every shard is also the backup; importing is the restore.
 
-use super::shard_map::{Shard, ShardMap};
-use crate::app::projection::ReadModel;
+use super::projection::ReadModel;
+use crate::routing::shard_map::{Shard, ShardMap};
 use crate::domain::{Event, Order, Ticket};
 use crate::settings::Settings;
 use crate::storage::shard_file::ShardHeader;

@@ -7,19 +7,10 @@
 //! nodes configured with different maps refuse each other's requests instead of serving a
 //! shard twice.
 
+pub use crate::cluster::Shard;
 use crate::domain::{Slot, SLOTS};
 use crate::settings::ClusterSettings;
 use sha2::{Digest, Sha256};
-
-/// A shard: a contiguous range of slots.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Shard(pub u32);
-
-impl std::fmt::Display for Shard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
 
 #[derive(Clone, Debug)]
 pub struct ShardMap {

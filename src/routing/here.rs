@@ -1,0 +1,56 @@
+//! [`Here`]: what this node runs for a command whose slot it serves, whether the command came
+//! from this node's own use cases or from another node. Built before the transport, which is
+//! given it (through `inbound`) at construction.
+
+use super::command::{CreateKeyed, SnapshotOf, SnapshotPage};
+use super::shard_map::{Shard, ShardMap};
+use crate::actors::order::OrderActor;
+use crate::actors::ticket::TicketActor;
+use crate::actors::Registry;
+use crate::app::accounts::Accounts;
+use crate::app::error::AppError;
+use crate::app::throttle::SignInThrottle;
+use crate::deadline::Deadline;
+use crate::domain::Ticket;
+use crate::storage::{envelope, keys, Store};
+use std::sync::Arc;
+
+/// Entities per snapshot page.
+const SNAPSHOT_PAGE: usize = 500;
+
+pub struct Here {
+    pub tickets: Registry<TicketActor>,
+    pub orders: Registry<OrderActor>,
+    pub accounts: Accounts,
+    /// Failed sign-ins, per address and per account (`app::throttle`).
+    pub throttle: Arc<SignInThrottle>,
+    pub store: Store,
+    pub map: ShardMap,
+}
+
+impl Here {
+    pub(super) async fn create_keyed(&self, c: CreateKeyed, deadline: Deadline) -> Result<Ticket, AppError> {
+        crate::app::idempotency::create_keyed_here(&self.store, &self.tickets, c.seller, c.draft, c.key, deadline)
+            .await
+    }
+
+    /// A page of the tickets (or orders) of a shard this node serves.
+    pub(super) fn snapshot_page(&self, c: SnapshotOf) -> Result<SnapshotPage, AppError> {
+        if c.shard >= self.map.shard_count() {
+            return Err(AppError::Unavailable);
+        }
+        let slots = self.map.slots(Shard(c.shard));
+        let kind = if c.orders { keys::ORDER } else { keys::TICKET };
+        let rows = self.store.scan_kind_in_slots(kind, slots, c.after.as_deref(), SNAPSHOT_PAGE)?;
+        let next = if rows.len() == SNAPSHOT_PAGE { rows.last().map(|(k, _)| k.clone()) } else { None };
+        let mut page = SnapshotPage { next, ..SnapshotPage::default() };
+        for (key, value) in rows {
+            if c.orders {
+                page.orders.push(envelope::decode(&key, &value)?);
+            } else {
+                page.tickets.push(envelope::decode(&key, &value)?);
+            }
+        }
+        Ok(page)
+    }
+}

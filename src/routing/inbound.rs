@@ -1,0 +1,46 @@
+//! What the transport hands up to this node: commands other nodes forwarded for the shards it
+//! holds, run through [`Here`] as this node's own would be, and their events, applied to this
+//! node's read model. Given to the transport when it is built.
+
+use super::command::Command;
+use super::Here;
+use crate::actors::wire;
+use crate::app::projection::ReadModel;
+use crate::cluster::{Headers, Incoming};
+use crate::domain::Event;
+use crate::observability::{REQUEST_ID, REQUEST_ID_HEADER};
+use futures_util::future::LocalBoxFuture;
+use std::sync::Arc;
+
+pub struct Inbound {
+    here: Arc<Here>,
+    read_model: ReadModel,
+}
+
+impl Inbound {
+    pub fn new(here: Arc<Here>, read_model: ReadModel) -> Self {
+        Self { here, read_model }
+    }
+}
+
+impl crate::cluster::Inbound for Inbound {
+    fn serve(&self, request: Incoming) -> LocalBoxFuture<'static, Result<Vec<u8>, String>> {
+        let here = Arc::clone(&self.here);
+        Box::pin(async move {
+            // Refused before running: a message this release cannot read, or one for a slot
+            // outside the shard whose queue it came in (a sender with another map).
+            let command: Command = wire::decode(&request.body).map_err(|e| e.to_string())?;
+            let shard = here.map.shard_of(command.slot());
+            if shard != request.shard {
+                return Err(format!("slot of shard {shard} sent to shard {}", request.shard));
+            }
+            let request_id = request.headers.get(REQUEST_ID_HEADER).cloned().unwrap_or_default();
+            Ok(REQUEST_ID.scope(request_id, command.run_here(&here, request.deadline)).await)
+        })
+    }
+
+    fn event(&self, body: &[u8], _headers: &Headers) -> Result<(), String> {
+        let event: Event = wire::decode(body).map_err(|e| e.to_string())?;
+        self.read_model.apply(&event).map_err(|e| e.to_string())
+    }
+}

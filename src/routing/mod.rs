@@ -1,0 +1,189 @@
+//! The router: where a command runs, and the one place its outcome is decided.
+//!
+//! Every use case that may touch another node's data (an entity command, an account request, a
+//! keyed create, an idempotency claim, a snapshot page) sends a typed command ([`command`])
+//! through [`Router::ask`]. The router reads the slot the command names and:
+//!
+//! * runs it **here** ([`Here`]) when this node serves the slot;
+//! * refuses it (**not run**, 503) when this node owns the slot's shard but does not hold its
+//!   lease now (the broker link is down): a shard is never served by two nodes;
+//! * otherwise **forwards** it through the transport (`crate::cluster`), with its deadline and
+//!   headers, and decodes the reply as the command's own reply type. "Not run" (503) only when
+//!   the transport proves it; "may have run" (504) otherwise. A forwarded write's change is
+//!   applied to this node's read model before the caller gets it (read your own writes).
+//!
+//! * [`command`]: the commands, as data, each with its reply type.
+//! * [`here`]: how each runs on the node that serves its slot.
+//! * [`inbound`]: what the transport hands up: other nodes' commands and events.
+//! * [`events`]: this node's events to the transport.
+//! * [`shard_map`]: which node owns which shard; [`placement`]: the data dir's check of it.
+
+pub mod command;
+pub mod events;
+mod here;
+pub mod inbound;
+pub mod placement;
+pub mod shard_map;
+
+pub use command::{Routed, Unrouted};
+pub use here::Here;
+pub use shard_map::{Shard, ShardMap};
+
+use crate::actors::order::OrderCommand;
+use crate::actors::wire;
+use crate::app::projection::ReadModel;
+use crate::cluster::{Cluster, Headers, Undelivered};
+use crate::deadline::Deadline;
+use crate::domain::{Event, OrderId, Slot};
+use crate::observability::{current_request_id, REQUEST_ID_HEADER};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where a command for a slot runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// This node serves the slot.
+    Local,
+    /// Another node owns it.
+    Remote(Shard),
+    /// This node owns it but does not hold its lease now: refused.
+    Fenced,
+}
+
+#[derive(Clone)]
+pub struct Router {
+    here: Arc<Here>,
+    cluster: Option<Cluster>,
+    /// Forwarded writes are applied to it (read your own writes).
+    read_model: ReadModel,
+    ask_timeout: Duration,
+    /// Round-trip every local command and reply through the wire encoding (tests).
+    wire_round_trip: bool,
+}
+
+impl Router {
+    pub fn new(
+        here: Arc<Here>,
+        cluster: Option<Cluster>,
+        read_model: ReadModel,
+        ask_timeout: Duration,
+        wire_round_trip: bool,
+    ) -> Self {
+        Self { here, cluster, read_model, ask_timeout, wire_round_trip }
+    }
+
+    /// Where a command for `slot` runs.
+    pub fn place(&self, slot: Slot) -> Place {
+        let Some(cluster) = &self.cluster else { return Place::Local };
+        let shard = self.here.map.shard_of(slot);
+        if !self.here.map.is_mine(shard) {
+            Place::Remote(shard)
+        } else if cluster.holds(shard) {
+            Place::Local
+        } else {
+            Place::Fenced
+        }
+    }
+
+    /// Runs `command` where its slot is served, waiting the node's ask timeout.
+    pub async fn ask<C: Routed>(&self, command: C) -> Result<C::Ok, C::Err> {
+        self.ask_until(command, Deadline::after(self.ask_timeout)).await
+    }
+
+    /// Runs `command` where its slot is served, waiting until `deadline`, here as across the
+    /// wire; whoever would run it after `deadline` drops it instead.
+    pub async fn ask_until<C: Routed>(&self, command: C, deadline: Deadline) -> Result<C::Ok, C::Err> {
+        match self.place(command.slot()) {
+            Place::Local if self.wire_round_trip => self.run_here_over_the_wire(command, deadline).await,
+            Place::Local => command.run_here(&self.here, deadline).await,
+            Place::Fenced => Err(Unrouted::NotRun.into()),
+            Place::Remote(shard) => self.forward(shard, command, deadline).await,
+        }
+    }
+
+    /// Wakes a new order's actor so it arms its own expiry timer, if the order is served
+    /// here; elsewhere its owner's deadline wheel holds the deadline anyway.
+    pub fn wake_order(&self, id: OrderId) {
+        if self.place(id.slot()) == Place::Local {
+            self.here.orders.tell(id, OrderCommand::Get);
+        }
+    }
+
+    /// The slot for a new ticket: one this node owns, so the create needs no hop.
+    pub fn new_ticket_slot(&self) -> Slot {
+        match &self.cluster {
+            Some(_) => self.here.map.new_local_slot(),
+            None => Slot::random(),
+        }
+    }
+
+    pub fn cluster(&self) -> Option<&Cluster> {
+        self.cluster.as_ref()
+    }
+
+    pub fn map(&self) -> &ShardMap {
+        &self.here.map
+    }
+
+    /// What this node serves: its actors (inspection and metrics), its accounts.
+    pub fn here(&self) -> &Here {
+        &self.here
+    }
+
+    async fn forward<C: Routed>(&self, shard: Shard, command: C, deadline: Deadline) -> Result<C::Ok, C::Err> {
+        let Some(cluster) = &self.cluster else { return Err(Unrouted::NotRun.into()) };
+        let name = command.name();
+        let wire_form: command::Command = command.clone().into();
+        let body = match wire::encode(&wire_form) {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::error!(command = name, error = %e, "a command could not be encoded; not sent");
+                return Err(Unrouted::NotRun.into());
+            }
+        };
+        let mut headers = Headers::new();
+        headers.insert(REQUEST_ID_HEADER.into(), current_request_id());
+        if command.droppable() {
+            headers.insert(crate::cluster::DROPPABLE.into(), String::new());
+        }
+        match cluster.ask(shard, &body, &headers, deadline).await {
+            Ok(reply) => match wire::decode::<Result<C::Ok, C::Err>>(&reply) {
+                Ok(Ok(ok)) => {
+                    self.learn(command.learned(&ok));
+                    Ok(ok)
+                }
+                Ok(Err(refused)) => Err(refused),
+                Err(e) => {
+                    // It ran, but its reply cannot be read (an owner of another release).
+                    tracing::warn!(command = name, shard = shard.0, error = %e, "a reply could not be read");
+                    Err(Unrouted::MayHaveRun.into())
+                }
+            },
+            Err(Undelivered::NotRun(why)) => {
+                tracing::debug!(command = name, shard = shard.0, why, "not run by the owning node");
+                Err(Unrouted::NotRun.into())
+            }
+            Err(Undelivered::MayHaveRun(why)) => {
+                tracing::warn!(command = name, shard = shard.0, why, "no reply from the owning node; it may have run");
+                Err(Unrouted::MayHaveRun.into())
+            }
+        }
+    }
+
+    /// A forwarded write's change, on this node's read model before its caller hears of it.
+    fn learn(&self, event: Option<Event>) {
+        if let Some(event) = event {
+            if let Err(e) = self.read_model.apply(&event) {
+                tracing::warn!(error = %e, "a forwarded write could not be applied to the read model");
+            }
+        }
+    }
+
+    /// Runs a local command as if it crossed the wire: the command and its reply encoded and
+    /// decoded (tests prove every command and reply survives the wire).
+    async fn run_here_over_the_wire<C: Routed>(&self, command: C, deadline: Deadline) -> Result<C::Ok, C::Err> {
+        let Ok(command) = wire::round_trip(&command) else { return Err(Unrouted::NotRun.into()) };
+        let result = command.run_here(&self.here, deadline).await;
+        wire::round_trip(&result).unwrap_or(Err(Unrouted::MayHaveRun.into()))
+    }
+}
