@@ -12,6 +12,7 @@ use crate::app::throttle::SignInThrottle;
 use crate::app::{Accounts, App, Parts};
 use crate::cluster::{Cluster, Membership};
 use crate::routing::events::BrokerEvents;
+use crate::routing::freshness::Freshness;
 use crate::routing::inbound::Inbound;
 use crate::routing::{placement, Here, Router, ShardMap};
 use crate::events::{EventBus, EventSink, Publisher};
@@ -124,6 +125,7 @@ impl Application {
             store: store.clone(),
             map: shard_map.clone(),
         });
+        let freshness = Arc::new(Freshness::default());
         let cluster = if settings.cluster.amqp_url.is_empty() {
             None
         } else {
@@ -135,7 +137,7 @@ impl Application {
                 shard_count: shard_map.shard_count(),
                 mine: shard_map.mine().to_vec(),
             };
-            let inbound = Arc::new(Inbound::new(Arc::clone(&here), read_model.clone()));
+            let inbound = Arc::new(Inbound::new(Arc::clone(&here), read_model.clone(), Arc::clone(&freshness)));
             let drop_a_reply = settings.testing.crash_at == "drop_forwarded_reply";
             let (cluster, link) = Cluster::start(membership, inbound, metrics.clone(), drop_a_reply)
                 .await
@@ -145,7 +147,7 @@ impl Application {
             Some(cluster)
         };
         let router =
-            Router::new(here, cluster.clone(), read_model.clone(), ask_timeout, settings.testing.wire_roundtrip);
+            Router::new(here, cluster.clone(), freshness, ask_timeout, settings.testing.wire_roundtrip);
 
         let events = EventBus::default();
         let sinks: Vec<Rc<dyn EventSink>> = vec![Rc::new(read_model.clone()), Rc::new(events.clone())];

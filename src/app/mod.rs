@@ -121,10 +121,12 @@ impl App {
         &self.gateway
     }
 
-    /// The read model, once it holds every change acknowledged before this call (waiting at
-    /// most a second; a slower publisher is logged and the list served as it is).
+    /// The read model, once it holds every change acknowledged before this call, here and
+    /// through this node elsewhere (waiting at most a second; a slower publisher is logged and
+    /// the list served as it is).
     async fn fresh_read_model(&self) -> &ReadModel {
-        self.delivery.caught_up(std::time::Duration::from_secs(1)).await;
+        let limit = std::time::Duration::from_secs(1);
+        futures_util::join!(self.delivery.caught_up(limit), self.router.forwarded_writes_applied(limit));
         &self.read_model
     }
 

@@ -60,13 +60,16 @@ pub(super) async fn one(cluster: Cluster, shard: Shard, delivery: Delivery) {
     }
 }
 
-/// The text headers of a message (the transport's own are among them; they do no harm).
+/// The text and number headers of a message, as text (the transport's own are among them;
+/// they do no harm).
 pub(super) fn text_headers(table: &FieldTable) -> Headers {
     table
         .inner()
         .iter()
         .filter_map(|(name, value)| match value {
             AMQPValue::LongString(s) => Some((name.to_string(), s.to_string())),
+            AMQPValue::LongUInt(n) => Some((name.to_string(), n.to_string())),
+            AMQPValue::LongLongInt(n) => Some((name.to_string(), n.to_string())),
             _ => None,
         })
         .collect()

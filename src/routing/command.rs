@@ -15,7 +15,7 @@ use crate::app::accounts::Session;
 use crate::app::error::AppError;
 use crate::app::idempotency::{Claim, KeyOutcome};
 use crate::deadline::Deadline;
-use crate::domain::{Event, Order, OrderId, Slot, Ticket, TicketDraft, TicketId, UserId};
+use crate::domain::{Order, OrderId, Slot, Ticket, TicketDraft, TicketId, UserId};
 use futures_util::future::LocalBoxFuture;
 use futures_util::FutureExt;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -45,11 +45,6 @@ pub trait Routed: Clone + Serialize + DeserializeOwned + Into<Command> + 'static
     fn name(&self) -> &'static str;
     /// Runs it here (this node serves its slot).
     fn run_here(self, here: &Here, deadline: Deadline) -> LocalBoxFuture<'_, Result<Self::Ok, Self::Err>>;
-    /// The change a write made, for the read model of a node that forwarded it (read your own
-    /// writes); `None` for reads.
-    fn learned(&self, _reply: &Self::Ok) -> Option<Event> {
-        None
-    }
     /// Whether the test-only fault `drop_forwarded_reply` may drop its reply (keyed writes,
     /// whose retry must find what the first attempt did).
     fn droppable(&self) -> bool {
@@ -101,20 +96,30 @@ impl Command {
     /// Runs a command that arrived from another node; its reply in the wire encoding (empty if
     /// it cannot be encoded: the caller then knows only that it may have run).
     pub(super) async fn run_here(self, here: &Here, deadline: Deadline) -> Vec<u8> {
+        let slot = self.slot();
+        let written = |here: &Here| here.store.last_event_seq(slot).map(|seq| (slot, seq));
         match self {
-            Self::Ticket(c) => reply(c.run_here(here, deadline).await),
-            Self::Order(c) => reply(c.run_here(here, deadline).await),
-            Self::Account(c) => reply(c.run_here(here, deadline).await),
-            Self::CreateKeyed(c) => reply(c.run_here(here, deadline).await),
-            Self::Snapshot(c) => reply(c.run_here(here, deadline).await),
-            Self::ClaimKey(c) => reply(c.run_here(here, deadline).await),
-            Self::SettleKey(c) => reply(c.run_here(here, deadline).await),
+            Self::Ticket(c) => reply(c.run_here(here, deadline).await, written(here)),
+            Self::Order(c) => reply(c.run_here(here, deadline).await, written(here)),
+            Self::Account(c) => reply(c.run_here(here, deadline).await, written(here)),
+            Self::CreateKeyed(c) => reply(c.run_here(here, deadline).await, written(here)),
+            Self::Snapshot(c) => reply(c.run_here(here, deadline).await, written(here)),
+            Self::ClaimKey(c) => reply(c.run_here(here, deadline).await, written(here)),
+            Self::SettleKey(c) => reply(c.run_here(here, deadline).await, written(here)),
         }
     }
 }
 
-fn reply<T: Serialize, E: Serialize>(result: Result<T, E>) -> Vec<u8> {
-    wire::encode(&result).unwrap_or_else(|e| {
+/// A command's reply as it crosses the wire: its result, and the owner's last event number in
+/// the command's slot once it ran (read your own writes: `super::freshness`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Served<T, E> {
+    pub result: Result<T, E>,
+    pub written: Option<(Slot, u64)>,
+}
+
+fn reply<T: Serialize, E: Serialize>(result: Result<T, E>, written: Option<(Slot, u64)>) -> Vec<u8> {
+    wire::encode(&Served { result, written }).unwrap_or_else(|e| {
         tracing::error!(error = %e, "a reply could not be encoded");
         Vec::new()
     })
@@ -150,15 +155,6 @@ impl Routed for ToTicket {
     fn run_here(self, here: &Here, deadline: Deadline) -> LocalBoxFuture<'_, Result<TicketReply, EntityError>> {
         here.tickets.ask(self.id, self.command, deadline).boxed_local()
     }
-    fn learned(&self, reply: &TicketReply) -> Option<Event> {
-        match (&self.command, reply) {
-            (TicketCommand::Create { .. }, TicketReply::Ticket(Some(t))) => Some(Event::TicketCreated(t.clone())),
-            (TicketCommand::Update { .. }, TicketReply::Ticket(Some(t))) => Some(Event::TicketUpdated(t.clone())),
-            (_, TicketReply::Reserved(order)) => Some(Event::OrderCreated(order.clone())),
-            (_, TicketReply::Withdrawn(last)) => Some(Event::TicketDeleted(last.clone())),
-            _ => None,
-        }
-    }
     fn droppable(&self) -> bool {
         matches!(self.command, TicketCommand::Reserve { order: Some(_), .. })
     }
@@ -183,16 +179,6 @@ impl Routed for ToOrder {
     }
     fn run_here(self, here: &Here, deadline: Deadline) -> LocalBoxFuture<'_, Result<OrderReply, EntityError>> {
         here.orders.ask(self.id, self.command, deadline).boxed_local()
-    }
-    fn learned(&self, reply: &OrderReply) -> Option<Event> {
-        match (&self.command, reply) {
-            (OrderCommand::Cancel { .. }, OrderReply::Order(Some(order))) => Some(Event::OrderCancelled(order.clone())),
-            (_, OrderReply::Paid(_, order)) => Some(Event::OrderUpdated(order.clone())),
-            (OrderCommand::ConfirmPayment { .. }, OrderReply::Order(Some(order))) => {
-                Some(Event::OrderUpdated(order.clone()))
-            }
-            _ => None,
-        }
     }
 }
 
@@ -237,9 +223,6 @@ impl Routed for CreateKeyed {
     }
     fn run_here(self, here: &Here, deadline: Deadline) -> LocalBoxFuture<'_, Result<Ticket, AppError>> {
         here.create_keyed(self, deadline).boxed_local()
-    }
-    fn learned(&self, ticket: &Ticket) -> Option<Event> {
-        Some(Event::TicketCreated(ticket.clone()))
     }
     fn droppable(&self) -> bool {
         true

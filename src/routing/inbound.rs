@@ -3,11 +3,12 @@
 //! node's read model. Given to the transport when it is built.
 
 use super::command::Command;
+use super::freshness::Freshness;
 use super::Here;
 use crate::actors::wire;
 use crate::app::projection::ReadModel;
 use crate::cluster::{Headers, Incoming};
-use crate::domain::Event;
+use crate::domain::{Event, Slot};
 use crate::observability::{REQUEST_ID, REQUEST_ID_HEADER};
 use futures_util::future::LocalBoxFuture;
 use std::sync::Arc;
@@ -15,11 +16,12 @@ use std::sync::Arc;
 pub struct Inbound {
     here: Arc<Here>,
     read_model: ReadModel,
+    freshness: Arc<Freshness>,
 }
 
 impl Inbound {
-    pub fn new(here: Arc<Here>, read_model: ReadModel) -> Self {
-        Self { here, read_model }
+    pub fn new(here: Arc<Here>, read_model: ReadModel, freshness: Arc<Freshness>) -> Self {
+        Self { here, read_model, freshness }
     }
 }
 
@@ -39,8 +41,13 @@ impl crate::cluster::Inbound for Inbound {
         })
     }
 
-    fn event(&self, body: &[u8], _headers: &Headers) -> Result<(), String> {
+    fn event(&self, body: &[u8], headers: &Headers) -> Result<(), String> {
         let event: Event = wire::decode(body).map_err(|e| e.to_string())?;
-        self.read_model.apply(&event).map_err(|e| e.to_string())
+        self.read_model.apply(&event).map_err(|e| e.to_string())?;
+        let number = |name: &str| headers.get(name).and_then(|v| v.parse::<u64>().ok());
+        if let (Some(slot), Some(seq)) = (number(crate::cluster::events::SLOT), number(crate::cluster::events::SEQ)) {
+            self.freshness.applied(Slot(slot as u16), seq);
+        }
+        Ok(())
     }
 }

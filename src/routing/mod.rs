@@ -9,8 +9,9 @@
 //!   lease now (the broker link is down): a shard is never served by two nodes;
 //! * otherwise **forwards** it through the transport (`crate::cluster`), with its deadline and
 //!   headers, and decodes the reply as the command's own reply type. "Not run" (503) only when
-//!   the transport proves it; "may have run" (504) otherwise. A forwarded write's change is
-//!   applied to this node's read model before the caller gets it (read your own writes).
+//!   the transport proves it; "may have run" (504) otherwise. The reply names the owner's last
+//!   event in the slot, and this node's lists wait for it ([`freshness`]): read your own
+//!   writes through any node.
 //!
 //! * [`command`]: the commands, as data, each with its reply type.
 //! * [`here`]: how each runs on the node that serves its slot.
@@ -20,6 +21,7 @@
 
 pub mod command;
 pub mod events;
+pub mod freshness;
 mod here;
 pub mod inbound;
 pub mod placement;
@@ -31,10 +33,11 @@ pub use shard_map::{Shard, ShardMap};
 
 use crate::actors::order::OrderCommand;
 use crate::actors::wire;
-use crate::app::projection::ReadModel;
 use crate::cluster::{Cluster, Headers, Undelivered};
 use crate::deadline::Deadline;
-use crate::domain::{Event, OrderId, Slot};
+use crate::domain::{OrderId, Slot};
+use command::Served;
+use freshness::Freshness;
 use crate::observability::{current_request_id, REQUEST_ID_HEADER};
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,8 +57,8 @@ pub enum Place {
 pub struct Router {
     here: Arc<Here>,
     cluster: Option<Cluster>,
-    /// Forwarded writes are applied to it (read your own writes).
-    read_model: ReadModel,
+    /// Which other nodes' events this node's lists wait for (read your own writes).
+    freshness: Arc<Freshness>,
     ask_timeout: Duration,
     /// Round-trip every local command and reply through the wire encoding (tests).
     wire_round_trip: bool,
@@ -65,11 +68,19 @@ impl Router {
     pub fn new(
         here: Arc<Here>,
         cluster: Option<Cluster>,
-        read_model: ReadModel,
+        freshness: Arc<Freshness>,
         ask_timeout: Duration,
         wire_round_trip: bool,
     ) -> Self {
-        Self { here, cluster, read_model, ask_timeout, wire_round_trip }
+        Self { here, cluster, freshness, ask_timeout, wire_round_trip }
+    }
+
+    /// Waits (at most `limit`) until this node's read model holds every change its forwarded
+    /// commands made so far.
+    pub async fn forwarded_writes_applied(&self, limit: Duration) {
+        if self.cluster.is_some() {
+            self.freshness.caught_up(limit).await;
+        }
     }
 
     /// Where a command for `slot` runs.
@@ -147,12 +158,13 @@ impl Router {
             headers.insert(crate::cluster::DROPPABLE.into(), String::new());
         }
         match cluster.ask(shard, &body, &headers, deadline).await {
-            Ok(reply) => match wire::decode::<Result<C::Ok, C::Err>>(&reply) {
-                Ok(Ok(ok)) => {
-                    self.learn(command.learned(&ok));
-                    Ok(ok)
+            Ok(reply) => match wire::decode::<Served<C::Ok, C::Err>>(&reply) {
+                Ok(served) => {
+                    if let Some((slot, seq)) = served.written {
+                        self.freshness.expect(slot, seq);
+                    }
+                    served.result
                 }
-                Ok(Err(refused)) => Err(refused),
                 Err(e) => {
                     // It ran, but its reply cannot be read (an owner of another release).
                     tracing::warn!(command = name, shard = shard.0, error = %e, "a reply could not be read");
@@ -166,15 +178,6 @@ impl Router {
             Err(Undelivered::MayHaveRun(why)) => {
                 tracing::warn!(command = name, shard = shard.0, why, "no reply from the owning node; it may have run");
                 Err(Unrouted::MayHaveRun.into())
-            }
-        }
-    }
-
-    /// A forwarded write's change, on this node's read model before its caller hears of it.
-    fn learn(&self, event: Option<Event>) {
-        if let Some(event) = event {
-            if let Err(e) = self.read_model.apply(&event) {
-                tracing::warn!(error = %e, "a forwarded write could not be applied to the read model");
             }
         }
     }

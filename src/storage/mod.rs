@@ -254,6 +254,12 @@ impl Store {
         Ok(self.data.contains_key(key)?)
     }
 
+    /// The number of the last event written in `slot` since this node started, if any: a
+    /// reader elsewhere that has applied it has seen every change of the slot made so far.
+    pub fn last_event_seq(&self, slot: Slot) -> Option<u64> {
+        self.outbox.last(slot)
+    }
+
     /// Appends `event` to the outbox of the batch's slot, as part of `batch` (numbered when the
     /// batch is queued).
     pub fn push_event(&self, batch: &mut WriteBatch, slot: Slot, event: &Event) -> Result<(), StorageError> {

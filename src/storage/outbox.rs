@@ -74,6 +74,11 @@ impl Outbox {
         }
     }
 
+    /// The last number handed to an event of `slot` since start (`None`: none yet).
+    pub fn last(&self, slot: Slot) -> Option<u64> {
+        self.state.lock().last.get(&slot).copied()
+    }
+
     /// Whether the batch holding event `seq` of `slot` may not be durable yet.
     pub fn in_flight(&self, slot: Slot, seq: u64) -> bool {
         self.state.lock().in_flight.contains(&(slot, seq))

@@ -10,6 +10,7 @@ mod contract;
 mod faults;
 mod helpers;
 mod moves;
+mod truth;
 
 use helpers::*;
 use reqwest::StatusCode;
