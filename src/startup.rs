@@ -11,14 +11,14 @@ use crate::app::projection::ReadModel;
 use crate::app::throttle::SignInThrottle;
 use crate::app::{Accounts, App, Parts};
 use crate::cluster::{Cluster, Membership};
-use crate::routing::events::BrokerEvents;
-use crate::routing::freshness::Freshness;
-use crate::routing::inbound::Inbound;
-use crate::routing::{placement, Here, Router, ShardMap};
 use crate::events::{EventBus, EventSink, Publisher};
 use crate::http::{self, AppState};
 use crate::observability::Metrics;
 use crate::payments::{offline::OfflineGateway, stripe::StripeGateway, Gateway};
+use crate::routing::events::BrokerEvents;
+use crate::routing::freshness::Freshness;
+use crate::routing::inbound::Inbound;
+use crate::routing::{placement, Here, Router, ShardMap};
 use crate::settings::{PaymentProvider, Settings};
 use crate::storage::Store;
 use actix::Arbiter;
@@ -146,8 +146,7 @@ impl Application {
             tracing::info!(node = %settings.cluster.node_id, shards = shard_map.mine().len(), "joined the cluster");
             Some(cluster)
         };
-        let router =
-            Router::new(here, cluster.clone(), freshness, ask_timeout, settings.testing.wire_roundtrip);
+        let router = Router::new(here, cluster.clone(), freshness, ask_timeout, settings.testing.wire_roundtrip);
 
         let events = EventBus::default();
         let sinks: Vec<Rc<dyn EventSink>> = vec![Rc::new(read_model.clone()), Rc::new(events.clone())];

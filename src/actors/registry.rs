@@ -13,8 +13,8 @@
 //!   count it under the slot lock, trace it and bound the wait once for every kind.
 
 use super::entity::{Asked, Deliver, Entity};
-use crate::deadline::Deadline;
 use super::{ActorStats, EntityError};
+use crate::deadline::Deadline;
 use crate::domain::Slot;
 use crate::observability::Metrics;
 use crate::storage::Store;
@@ -145,9 +145,8 @@ impl<A: Activatable> Registry<A> {
         // Bounded work: a full mailbox refuses at once rather than queueing without limit.
         let limit = self.0.mailbox_limit as i64;
         let asked = Asked::until(deadline);
-        let message = |addr: &Addr<A>, stats: &Arc<ActorStats>| {
-            addr.send(Deliver::<A>::asked(command, stats, asked.clone()))
-        };
+        let message =
+            |addr: &Addr<A>, stats: &Arc<ActorStats>| addr.send(Deliver::<A>::asked(command, stats, asked.clone()));
         let Some(request) = self.enqueue(id, |depth| depth < limit, message) else {
             self.0.metrics.shed("mailbox");
             return Err(EntityError::Overloaded);

@@ -11,13 +11,26 @@ use std::time::Duration;
 /// An account use case (the wire names variants by position: append only).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AccountRequest {
-    SignUp { email: String, password: String },
+    SignUp {
+        email: String,
+        password: String,
+    },
     /// A sign-in with the client's address, for the account's own throttle.
-    SignIn { email: String, password: String, client: String },
-    Refresh { token: String },
-    SignOut { token: String },
+    SignIn {
+        email: String,
+        password: String,
+        client: String,
+    },
+    Refresh {
+        token: String,
+    },
+    SignOut {
+        token: String,
+    },
     /// A new access token for a valid refresh token, which stays as it is.
-    Renew { token: String },
+    Renew {
+        token: String,
+    },
 }
 
 impl AccountRequest {

@@ -111,11 +111,8 @@ pub fn claim(store: &Store, digest: &[u8; 32], request_hash: [u8; 32]) -> Result
                 }
             }
         }
-        let running = IdempotencyRecord {
-            request_hash,
-            created_at_ms: first_claimed_ms,
-            outcome: Outcome::RunningSince(now),
-        };
+        let running =
+            IdempotencyRecord { request_hash, created_at_ms: first_claimed_ms, outcome: Outcome::RunningSince(now) };
         if store.compare_and_swap(&key, current.as_deref(), Some(&Store::encode(&running)?))? {
             return Ok(Claim::Claimed { first_claimed_ms });
         }

@@ -35,7 +35,9 @@ impl App {
     pub async fn claim_key(&self, scope: &str, key: &str, request_hash: [u8; 32]) -> Result<Keyed, AppError> {
         let digest = key_digest(scope, key);
         Ok(match self.router.ask(ClaimKey { digest, request_hash }).await? {
-            Claim::Claimed { first_claimed_ms } => Keyed::Claimed(ClaimedKey { digest, request_hash, first_claimed_ms }),
+            Claim::Claimed { first_claimed_ms } => {
+                Keyed::Claimed(ClaimedKey { digest, request_hash, first_claimed_ms })
+            }
             Claim::Replay(response) => Keyed::Replay(response),
         })
     }

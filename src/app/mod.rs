@@ -41,10 +41,10 @@ pub use accounts::{Accounts, Session};
 pub use error::AppError;
 
 use crate::actors::deadlines::Deadlines;
-use crate::routing::Router;
 use crate::events::{Delivery, EventBus};
 use crate::observability::Metrics;
 use crate::payments::Gateway;
+use crate::routing::Router;
 use crate::settings::Settings;
 use crate::storage::Store;
 use projection::ReadModel;

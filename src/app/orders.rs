@@ -12,7 +12,12 @@ impl App {
     /// Reserves `ticket` for `buyer` for the order window. With an `Idempotency-Key` the
     /// order's id derives from the key, so a retry (through any node, after any outcome) finds
     /// the order its first attempt made instead of reserving again.
-    pub async fn place_order(&self, buyer: UserId, ticket: TicketId, key: Option<&ClaimedKey>) -> Result<Order, AppError> {
+    pub async fn place_order(
+        &self,
+        buyer: UserId,
+        ticket: TicketId,
+        key: Option<&ClaimedKey>,
+    ) -> Result<Order, AppError> {
         let window_ms = (self.settings.orders.expiration_seconds * 1000.0) as i64;
         let order = key.map(|k| k.order_id_in(ticket.slot()));
         let reply = self.ticket_command(ticket, TicketCommand::Reserve { buyer, window_ms, order }).await?;

@@ -6,8 +6,8 @@
 //! node holds. Exporting every shard is also the backup; importing is the restore.
 
 use super::projection::ReadModel;
-use crate::routing::shard_map::{Shard, ShardMap};
 use crate::domain::{Event, Order, Ticket};
+use crate::routing::shard_map::{Shard, ShardMap};
 use crate::settings::Settings;
 use crate::storage::shard_file::ShardHeader;
 use crate::storage::{envelope, keys, Placement, Store};

@@ -4,8 +4,8 @@
 use super::projection::Listing;
 use super::{App, AppError};
 use crate::actors::ticket::{TicketCommand, TicketReply};
-use crate::routing::command::{CreateKeyed, ToTicket};
 use crate::domain::{Ticket, TicketDraft, TicketId, UserId};
+use crate::routing::command::{CreateKeyed, ToTicket};
 
 impl App {
     /// Lists a ticket. With an `Idempotency-Key` (its digest, `key`), a retry through any node

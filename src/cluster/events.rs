@@ -20,8 +20,8 @@ use super::{Cluster, Names};
 use crate::deadline::wall_ms;
 use futures_util::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
-    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, ByteArray, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Connection, ExchangeKind};
@@ -93,7 +93,9 @@ pub(super) async fn consume(cluster: &Cluster, connection: &Connection) -> Resul
                 Ok(())
             } else {
                 match headers.inner().get(EVENT) {
-                    Some(AMQPValue::ByteArray(bytes)) => cluster.0.inbound.event(bytes.as_slice(), &text_headers(&headers)),
+                    Some(AMQPValue::ByteArray(bytes)) => {
+                        cluster.0.inbound.event(bytes.as_slice(), &text_headers(&headers))
+                    }
                     _ => Err("event without its wire form".into()),
                 }
             };

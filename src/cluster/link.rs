@@ -7,10 +7,10 @@
 use super::rpc::{Arrival, PROBE, REFUSED};
 use super::{events, serve, Cluster, Shard};
 use futures_util::StreamExt;
+use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions,
 };
-use lapin::message::Delivery;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, ConnectionProperties};
 use std::sync::Arc;

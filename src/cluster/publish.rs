@@ -11,8 +11,8 @@
 use super::rpc::Arrival;
 use super::Cluster;
 use lapin::options::BasicPublishOptions;
-use lapin::Confirmation;
 use lapin::BasicProperties;
+use lapin::Confirmation;
 use tokio::sync::oneshot;
 
 /// What the broker said of a published message, as far as its own confirm tells.

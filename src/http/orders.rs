@@ -1,12 +1,12 @@
 //! `/api/orders`: place, list, show, cancel, as JSON over the order use cases.
 
-use crate::app::keyed::ClaimedKey;
-use actix_web::HttpMessage;
 use super::error::{ApiError, FieldError};
 use super::extract::{AuthUser, JsonObject};
 use super::AppState;
+use crate::app::keyed::ClaimedKey;
 use crate::domain::{OrderId, TicketId};
 use crate::json::OrderView;
+use actix_web::HttpMessage;
 use actix_web::{web, HttpResponse};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

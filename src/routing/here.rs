@@ -30,8 +30,7 @@ pub struct Here {
 
 impl Here {
     pub(super) async fn create_keyed(&self, c: CreateKeyed, deadline: Deadline) -> Result<Ticket, AppError> {
-        crate::app::idempotency::create_keyed_here(&self.store, &self.tickets, c.seller, c.draft, c.key, deadline)
-            .await
+        crate::app::idempotency::create_keyed_here(&self.store, &self.tickets, c.seller, c.draft, c.key, deadline).await
     }
 
     /// A page of the tickets (or orders) of a shard this node serves.

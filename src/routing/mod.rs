@@ -36,9 +36,9 @@ use crate::actors::wire;
 use crate::cluster::{Cluster, Headers, Undelivered};
 use crate::deadline::Deadline;
 use crate::domain::{OrderId, Slot};
+use crate::observability::{current_request_id, REQUEST_ID_HEADER};
 use command::Served;
 use freshness::Freshness;
-use crate::observability::{current_request_id, REQUEST_ID_HEADER};
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -175,7 +175,12 @@ fn the_transport_carries_bytes_and_knows_no_application_type() {
     let layers = ["crate::app", "crate::actors", "crate::domain", "crate::http", "crate::web", "crate::routing"];
     let (found, files) = offences(&["src/cluster"], &[], &layers);
     assert!(files > 0, "no transport sources found under src/cluster");
-    assert!(found.is_empty(), "{} lines of the transport name a layer above it:\n  {}", found.len(), found.join("\n  "));
+    assert!(
+        found.is_empty(),
+        "{} lines of the transport name a layer above it:\n  {}",
+        found.len(),
+        found.join("\n  ")
+    );
 }
 
 #[test]

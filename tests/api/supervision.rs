@@ -97,10 +97,8 @@ async fn a_burst_on_an_inactive_ticket_activates_exactly_one_actor() {
     let me = app.signin().await;
     let t = app.create_ticket(&me, "x", json!(7)).await;
     let id = TicketId::parse(t["id"].as_str().unwrap()).unwrap();
-    eventually(Duration::from_secs(5), "passivated", || async {
-        !app.state.app.router().here().tickets.is_live(&id)
-    })
-    .await;
+    eventually(Duration::from_secs(5), "passivated", || async { !app.state.app.router().here().tickets.is_live(&id) })
+        .await;
     let before = app.state.app.router().here().tickets.activations();
     let path = format!("/api/tickets/{id}");
     let reads = (0..200).map(|_| app.get(&path).send());

@@ -104,7 +104,8 @@ async fn a_withdrawn_ticket_cannot_be_ordered_reserved_edited_or_withdrawn_again
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_messages(res).await, ["Not Found"]);
     // Straight through the use case too.
-    let reserved = app.state.app.place_order(UserId::parse(&buyer.id).unwrap(), TicketId::parse(id).unwrap(), None).await;
+    let reserved =
+        app.state.app.place_order(UserId::parse(&buyer.id).unwrap(), TicketId::parse(id).unwrap(), None).await;
     assert!(
         matches!(reserved, Err(ticketing::app::AppError::Domain(ticketing::domain::DomainError::NotFound))),
         "{reserved:?}"

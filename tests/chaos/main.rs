@@ -3,6 +3,7 @@
 //! node that does not share the machine's two cores with a hundred other tests.
 
 mod holds;
+mod paused;
 #[path = "../api/process.rs"]
 mod process;
 

@@ -78,7 +78,8 @@ async fn a_killed_owner_costs_503s_only_for_requests_that_did_not_run_and_no_504
     let tickets = Arc::new(tickets);
     let mut load = Vec::new();
     for w in 0..12 {
-        let (node, seen, stop, tickets) = (cluster.nodes[[0, 1, 3][w % 3]].clone(), seen.clone(), stop.clone(), tickets.clone());
+        let (node, seen, stop, tickets) =
+            (cluster.nodes[[0, 1, 3][w % 3]].clone(), seen.clone(), stop.clone(), tickets.clone());
         let buyers: Vec<Who> = (0..400).map(|b| cluster.mint_user(&format!("b{w}-{b}@example.com"))).collect();
         load.push(tokio::spawn(async move {
             let mut n = 0;
@@ -93,7 +94,15 @@ async fn a_killed_owner_costs_503s_only_for_requests_that_did_not_run_and_no_504
                 } else {
                     (node.get(&format!("/api/tickets/{ticket}"), None).await.0, None)
                 };
-                seen.lock().unwrap().push(Seen { write, ticket, buyer, dead_shard, started, took: started.elapsed(), status });
+                seen.lock().unwrap().push(Seen {
+                    write,
+                    ticket,
+                    buyer,
+                    dead_shard,
+                    started,
+                    took: started.elapsed(),
+                    status,
+                });
                 n += 1;
             }
         }));
@@ -120,8 +129,14 @@ async fn a_killed_owner_costs_503s_only_for_requests_that_did_not_run_and_no_504
     // Every answer is one of: done, refused by a rule, not run (503), may have run (504).
     for s in &seen {
         assert!(
-            [StatusCode::OK, StatusCode::CREATED, StatusCode::BAD_REQUEST, StatusCode::SERVICE_UNAVAILABLE, StatusCode::GATEWAY_TIMEOUT]
-                .contains(&s.status),
+            [
+                StatusCode::OK,
+                StatusCode::CREATED,
+                StatusCode::BAD_REQUEST,
+                StatusCode::SERVICE_UNAVAILABLE,
+                StatusCode::GATEWAY_TIMEOUT
+            ]
+            .contains(&s.status),
             "{s:?}"
         );
     }
@@ -173,10 +188,7 @@ async fn a_payment_through_a_gateway_ends_within_two_seconds_when_the_orders_own
     cluster.kill(0);
     let (status, body, _) = paying.await.unwrap();
     let took = killed.elapsed();
-    assert!(
-        status == StatusCode::GATEWAY_TIMEOUT || status == StatusCode::SERVICE_UNAVAILABLE,
-        "{status} {body}"
-    );
+    assert!(status == StatusCode::GATEWAY_TIMEOUT || status == StatusCode::SERVICE_UNAVAILABLE, "{status} {body}");
     assert!(took <= Duration::from_secs(2), "answered {took:?} after the owner died");
     println!("the payment was answered {status} {took:?} after its owner was killed");
 }
@@ -217,11 +229,11 @@ const WEBHOOK_SECRET: &str = "whsec_cluster_test";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_of_write_through_a_gateway_is_in_its_lists_at_once() {
     let cluster =
-        TestCluster::start_with(&["owner"], &["gate"], &[("TICKETING_PAYMENTS__WEBHOOK_SECRET", WEBHOOK_SECRET)])
-            .await;
+        TestCluster::start_with(&["owner"], &["gate"], &[("TICKETING_PAYMENTS__WEBHOOK_SECRET", WEBHOOK_SECRET)]).await;
     let gate = &cluster.nodes[1];
     let seller = cluster.mint_user("seller@example.com");
-    let for_sale = |ids: Value| ids.as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let for_sale =
+        |ids: Value| ids.as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
     let status_of = |orders: &Value, id: &Value| {
         orders.as_array().unwrap().iter().find(|o| &o["id"] == id).map(|o| o["status"].as_str().unwrap().to_string())
     };
@@ -235,10 +247,16 @@ async fn every_kind_of_write_through_a_gateway_is_in_its_lists_at_once() {
         if !for_sale(list).contains(&id) {
             misses.push(format!("{round}: create"));
         }
-        let (status, _) = gate.put(&format!("/api/tickets/{id}"), &seller, json!({"title": format!("r{round}!"), "price": 11})).await;
+        let (status, _) =
+            gate.put(&format!("/api/tickets/{id}"), &seller, json!({"title": format!("r{round}!"), "price": 11})).await;
         assert_eq!(status, StatusCode::OK);
         let (_, list) = gate.get("/api/tickets?limit=1000", None).await;
-        if !list.as_array().unwrap().iter().any(|x| x["id"] == id.as_str() && x["title"] == format!("r{round}!").as_str()) {
+        if !list
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == id.as_str() && x["title"] == format!("r{round}!").as_str())
+        {
             misses.push(format!("{round}: update"));
         }
         // Reserved: off the list, in the buyer's orders; cancelled: back, and cancelled.
@@ -262,7 +280,8 @@ async fn every_kind_of_write_through_a_gateway_is_in_its_lists_at_once() {
         let (status, order) = gate.post("/api/orders", &buyer, json!({"ticketId": id})).await;
         assert_eq!(status, StatusCode::CREATED, "{order}");
         if round % 2 == 0 {
-            let (status, body) = gate.post("/api/payments", &buyer, json!({"orderId": order["id"], "token": "tok_visa"})).await;
+            let (status, body) =
+                gate.post("/api/payments", &buyer, json!({"orderId": order["id"], "token": "tok_visa"})).await;
             assert_eq!(status, StatusCode::CREATED, "{body}");
         } else {
             let event = json!({"id": format!("evt_{round}_{}", cluster.name), "type": "charge.succeeded",

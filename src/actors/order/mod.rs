@@ -272,7 +272,10 @@ pub(super) struct OwnTicket {
 }
 
 impl OwnTicket {
-    pub(super) async fn ask(&self, command: super::ticket::TicketCommand) -> Result<super::ticket::TicketReply, EntityError> {
+    pub(super) async fn ask(
+        &self,
+        command: super::ticket::TicketCommand,
+    ) -> Result<super::ticket::TicketReply, EntityError> {
         let deadline = crate::deadline::Deadline::after(self.tickets.ask_timeout());
         self.tickets.ask(self.id, command, deadline).await
     }
