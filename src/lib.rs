@@ -8,7 +8,8 @@
 //!   touches storage.
 //! * [`actors`]: one actor per ticket (and order), commands as data, the registry that
 //!   activates and passivates them, supervision, and the router that finds an entity.
-//! * [`storage`]: where bytes hit the disk: sled, versioned envelopes, group commit.
+//! * [`storage`]: where bytes hit the disk: sled, versioned envelopes, group commit, the
+//!   free-space watch that turns a full disk into refused writes rather than a failed store.
 //! * [`events`]: the durable outbox and its publisher.
 //! * [`cluster`]: where a message crosses to another node: shard map, broker link, forwarding
 //!   and events over RabbitMQ.
