@@ -10,7 +10,8 @@
 //!   place its outcome is decided: commands as data, each with its reply type.
 //! * [`actors`]: one actor per ticket (and order), commands as data, the registry that
 //!   activates and passivates them, supervision.
-//! * [`storage`]: where bytes hit the disk: sled, versioned envelopes, group commit.
+//! * [`storage`]: where bytes hit the disk: sled, versioned envelopes, group commit, the
+//!   free-space watch that turns a full disk into refused writes rather than a failed store.
 //! * [`events`]: the durable outbox and its publisher.
 //! * [`cluster`]: the transport, where a message crosses to another node: the broker link, the
 //!   shard leases, requests, replies and events as bytes over RabbitMQ. It knows no app,

@@ -63,6 +63,10 @@ pub struct StorageSettings {
     pub path: PathBuf,
     /// sled's page cache, in MiB.
     pub cache_mb: u64,
+    /// Free space kept in reserve on the data dir's disk, in MiB: below it writes are refused
+    /// (507) and the headroom file of this size is given back to flush what was accepted
+    /// (`storage::space`). 0 turns the watch off.
+    pub reserve_mb: u64,
 }
 
 /// A secret: never printed by `Debug`.

@@ -20,7 +20,7 @@ use crate::routing::freshness::Freshness;
 use crate::routing::inbound::Inbound;
 use crate::routing::{placement, Here, Router, ShardMap};
 use crate::settings::{PaymentProvider, Settings};
-use crate::storage::Store;
+use crate::storage::{Options as StoreOptions, Store};
 use actix::Arbiter;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{middleware, web, App as WebApp, HttpServer};
@@ -44,13 +44,13 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let metrics = Metrics::new().context("metrics registry")?;
         let flush_metrics = metrics.clone();
-        let cache_bytes = settings.storage.cache_mb.saturating_mul(1 << 20);
-        let store = Store::open_with_cache(
-            &settings.storage.path,
-            cache_bytes,
-            Arc::new(move |took| flush_metrics.flushed(took)),
-        )
-        .with_context(|| format!("cannot open storage at {}", settings.storage.path.display()))?;
+        let options = StoreOptions {
+            cache_bytes: settings.storage.cache_mb.saturating_mul(1 << 20),
+            reserve_bytes: Some(settings.storage.reserve_mb.saturating_mul(1 << 20)),
+        };
+        let store =
+            Store::open_with(&settings.storage.path, options, Arc::new(move |took| flush_metrics.flushed(took)))
+                .with_context(|| format!("cannot open storage at {}", settings.storage.path.display()))?;
 
         // The data dir must hold only shards this configuration gives this node.
         let shard_map = ShardMap::new(&settings.cluster);
@@ -227,8 +227,13 @@ impl Application {
         for arbiter in &self.arbiters {
             arbiter.stop();
         }
-        self.state.app.store().close().await;
-        tracing::info!("stopped: storage flushed");
+        // Bounded like the drain: a disk that stopped answering must not keep the process up
+        // (whatever was acknowledged is on disk already; the rest was never acknowledged).
+        let drain = Duration::from_secs(self.state.app.settings().http.shutdown_timeout_seconds);
+        match tokio::time::timeout(drain, self.state.app.store().close()).await {
+            Ok(()) => tracing::info!("stopped: storage flushed"),
+            Err(_) => tracing::error!("stopped without the last flush: the disk did not answer in time"),
+        }
         served
     }
 }

@@ -45,9 +45,9 @@ pub struct DurableCell<T> {
     last_queued: u64,
 }
 
-/// What a reply waits for: the flush covering an actor's last write. If the writer could not
-/// apply a batch, no write passes any more (the store is fail-stop), so a state in memory
-/// that never reached the disk is never reported.
+/// What a reply waits for: the flush covering an actor's last write. If sled failed, no later
+/// write passes any more (the store is fail-stop), so a state in memory that never reached the
+/// disk is never reported; an actor whose writes were all flushed before still answers.
 pub struct Gate {
     store: Store,
     seq: u64,
@@ -175,6 +175,8 @@ pub trait Durable: super::Activatable {
                 adopt(act, ctx, next);
                 Ok(reply)
             }
+            // Refused before it was queued (a full disk): memory still equals the disk.
+            Err(EntityError::StorageFull) => Err(EntityError::StorageFull),
             Err(e) => {
                 // The in-memory copy may now differ from disk: restart to reload.
                 tracing::error!(error = %e, "actor write failed; restarting to reload state");
@@ -315,10 +317,15 @@ pub fn start<A: Durable>(act: &mut A, ctx: &mut Context<A>, idle: std::time::Dur
     // where an ask timeout can drop it uncounted. Callers are bounded by the ask timeout.
     ctx.set_mailbox_capacity(0);
     // After a supervised restart, a write this actor queued may not be applied yet: load once
-    // it is on disk, holding every message until then.
+    // it is on disk, holding every message until then. If it never will be (sled failed), the
+    // stored record may hold it in memory only: answer a storage error rather than show it.
     match act.cell().settled() {
         Some(gate) => {
-            ctx.wait(actix::fut::wrap_future::<_, A>(gate.passed()).map(|_, act, ctx| {
+            ctx.wait(actix::fut::wrap_future::<_, A>(gate.passed()).map(|passed, act, ctx| {
+                if let Err(e) = passed {
+                    act.cell().state = Loaded::Failed(e.to_string());
+                    return;
+                }
                 load_state(act);
                 act.loaded(ctx);
             }));
@@ -367,14 +374,17 @@ fn passivate_when_idle<A: Durable>(ctx: &mut Context<A>, idle: std::time::Durati
 /// The step of a passivation command: once the actor's last write is on disk (the next
 /// activation reads it from there), decided from inside the reply's own wait future, so the
 /// reply goes out before the actor stops (stopping first would drop it).
+/// An actor whose last write will never reach the disk (sled failed) stays: the next
+/// activation would read that write back from sled's memory.
 pub fn passivate_step<A: Durable>(act: &mut A) -> Step<A, bool> {
     let gate = act.cell().settled();
     let written = async move {
-        if let Some(gate) = gate {
-            let _ = gate.passed().await;
+        match gate {
+            Some(gate) => gate.passed().await.is_ok(),
+            None => true,
         }
     };
-    Box::pin(actix::fut::wrap_future::<_, A>(written).map(|_, act, ctx| Ok(passivate_now(act, ctx))))
+    Box::pin(actix::fut::wrap_future::<_, A>(written).map(|written, act, ctx| Ok(written && passivate_now(act, ctx))))
 }
 
 /// Passivates if the registry agrees (no message pending); `true` if the actor is stopping.

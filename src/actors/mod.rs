@@ -57,11 +57,18 @@ pub enum EntityError {
     /// The reply does not fit the command (a bug).
     #[error("unexpected reply to {0}")]
     UnexpectedReply(String),
+    /// The disk is full: the command's write was refused before it was queued, so nothing
+    /// changed. (Last: forwarded replies name variants by position.)
+    #[error("storage full")]
+    StorageFull,
 }
 
 impl From<crate::storage::StorageError> for EntityError {
     fn from(e: crate::storage::StorageError) -> Self {
-        Self::Storage(e.to_string())
+        match e {
+            crate::storage::StorageError::Full => Self::StorageFull,
+            other => Self::Storage(other.to_string()),
+        }
     }
 }
 

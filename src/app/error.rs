@@ -43,6 +43,10 @@ pub enum AppError {
     /// the seconds given.
     #[error("too many failed sign-ins")]
     Throttled { retry_after_s: u64 },
+    /// The node's disk is full: the request's write was refused before anything was queued,
+    /// so nothing changed. Reads go on; writes are taken again once space is freed.
+    #[error("storage full")]
+    StorageFull,
 }
 
 impl From<EntityError> for AppError {
@@ -51,6 +55,7 @@ impl From<EntityError> for AppError {
             EntityError::Domain(d) => Self::Domain(d),
             EntityError::Unavailable | EntityError::Overloaded => Self::Unavailable,
             EntityError::NoReply => Self::NoReply,
+            EntityError::StorageFull => Self::StorageFull,
             EntityError::Panicked => Self::Internal("actor panicked and is being restarted".into()),
             other => Self::Internal(other.to_string()),
         }
@@ -59,7 +64,10 @@ impl From<EntityError> for AppError {
 
 impl From<StorageError> for AppError {
     fn from(e: StorageError) -> Self {
-        Self::Internal(e.to_string())
+        match e {
+            StorageError::Full => Self::StorageFull,
+            other => Self::Internal(other.to_string()),
+        }
     }
 }
 

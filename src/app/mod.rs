@@ -46,8 +46,30 @@ use crate::observability::Metrics;
 use crate::payments::Gateway;
 use crate::routing::Router;
 use crate::settings::Settings;
-use crate::storage::Store;
+use crate::storage::{Health, Store};
 use projection::ReadModel;
+
+/// What the node's storage can do now, as `/readyz` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StorageState {
+    /// Reads and writes.
+    Ok,
+    /// The disk is full: reads are served, writes refused (507) until space is freed.
+    Full,
+    /// The storage engine failed: reads are served, writes refused until a restart.
+    Failed,
+}
+
+impl StorageState {
+    /// The word `/readyz` shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Full => "full",
+            Self::Failed => "failed",
+        }
+    }
+}
 
 /// Everything the use cases need, shared by all adapters and workers.
 pub struct App {
@@ -130,7 +152,8 @@ impl App {
         &self.read_model
     }
 
-    /// Whether storage answers and, in a cluster, the broker link is up (readiness).
+    /// Whether storage answers and takes writes and, in a cluster, the broker link is up
+    /// (readiness). A full disk is [`AppError::StorageFull`].
     pub fn ready(&self) -> Result<(), AppError> {
         self.store.contains(b"readyz-probe")?;
         self.store.writable()?;
@@ -138,6 +161,15 @@ impl App {
             return Err(AppError::Unavailable);
         }
         Ok(())
+    }
+
+    /// What the node's storage can do now (`/readyz`, metrics).
+    pub fn storage_state(&self) -> StorageState {
+        match self.store.health() {
+            Health::Ok => StorageState::Ok,
+            Health::Full { .. } => StorageState::Full,
+            Health::Failed(_) => StorageState::Failed,
+        }
     }
 
     /// This node's place in the cluster (`None` on a single node).
@@ -151,6 +183,7 @@ impl App {
         self.metrics.set_live("ticket", tickets.live_count(), tickets.mailbox_total());
         self.metrics.set_live("order", orders.live_count(), orders.mailbox_total());
         self.metrics.set_timers_pending(self.deadlines.pending());
+        self.metrics.set_storage(self.storage_state() == StorageState::Ok, self.store.available_bytes());
         self.metrics.render()
     }
 }

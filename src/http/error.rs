@@ -34,6 +34,9 @@ pub enum ApiError {
     /// A request forwarded to another node got no reply in time: it may or may not have run
     /// (retry with the same `Idempotency-Key`).
     GatewayTimeout,
+    /// The node's disk is full: the write was refused and nothing changed (507, with
+    /// `Retry-After`); reads go on.
+    InsufficientStorage,
     /// Anything else; the string is logged, not sent.
     Internal(String),
 }
@@ -63,10 +66,17 @@ impl fmt::Display for ApiError {
             Self::GatewayTimeout => f.write_str(
                 "The node owning this data did not answer in time; the request may have run. Retry with the same Idempotency-Key",
             ),
+            Self::InsufficientStorage => {
+                f.write_str("The server's storage is full; nothing was changed. Retry later")
+            }
             Self::Internal(_) => f.write_str("Something went wrong"),
         }
     }
 }
+
+/// Seconds a client is asked to wait before retrying a write refused for a full disk: freeing
+/// space takes an operator, not a moment.
+const STORAGE_FULL_RETRY_AFTER: &str = "30";
 
 /// The error body for a bare status (unknown route, wrong method...).
 pub fn error_body(message: &str) -> serde_json::Value {
@@ -87,6 +97,7 @@ impl ResponseError for ApiError {
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -105,6 +116,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, Self::Unavailable | Self::Conflict(_)) {
             response.insert_header((header::RETRY_AFTER, "1"));
+        }
+        if matches!(self, Self::InsufficientStorage) {
+            response.insert_header((header::RETRY_AFTER, STORAGE_FULL_RETRY_AFTER));
         }
         if let Self::TooManyRequests(seconds) = self {
             response.insert_header((header::RETRY_AFTER, seconds.max(&1).to_string()));
@@ -179,6 +193,7 @@ impl From<AppError> for ApiError {
             AppError::Internal(cause) => Self::Internal(cause),
             AppError::Throttled { retry_after_s } => Self::TooManyRequests(retry_after_s),
             AppError::CheckoutNotSupported => Self::bad_request("This payment method is not available"),
+            AppError::StorageFull => Self::InsufficientStorage,
         }
     }
 }

@@ -6,7 +6,7 @@
 //! Every operation also documents the API's error answers (one rule, applied here rather than
 //! repeated on every handler): the statuses any request can meet (400, 408, 413, 429, 500, 503,
 //! 504) and those of its kind (401 where a user or admin is needed, 404 where a path names an
-//! entity, 409/422 where an `Idempotency-Key` applies).
+//! entity, 409/422 where an `Idempotency-Key` applies, 507 where the API writes).
 
 use crate::json::{OrderTicketView, OrderView, TicketView};
 use actix_web::{web, HttpResponse};
@@ -229,6 +229,9 @@ fn add_error_responses(path: &str, method: &str, operation: &mut Operation) {
     if method == "post" && !probe {
         statuses.push(("409", "A request with this `Idempotency-Key` is still running"));
         statuses.push(("422", "This `Idempotency-Key` was used with another request"));
+    }
+    if matches!(method, "post" | "put" | "delete") && !probe && !path.starts_with("/admin") {
+        statuses.push(("507", "The node's disk is full: nothing was changed; retry after `Retry-After`"));
     }
     if path == "/api/users/signin" {
         statuses.push(("429", "Too many failed sign-ins: retry after `Retry-After`"));

@@ -18,6 +18,8 @@ struct Inner {
     mailbox_depth: IntGaugeVec,
     timers_pending: IntGauge,
     outbox_backlog: IntGauge,
+    storage_writable: IntGauge,
+    storage_available: IntGauge,
     events_quarantined: prometheus::IntCounter,
     flush_latency: Histogram,
     shed: IntCounterVec,
@@ -51,6 +53,12 @@ impl Metrics {
         let mailbox_depth = IntGaugeVec::new(Opts::new("actor_mailbox_depth", "Queued messages by kind"), kind)?;
         let timers_pending = IntGauge::new("timers_pending", "Order deadlines armed on this node")?;
         let outbox_backlog = IntGauge::new("outbox_backlog", "Events written but not yet published")?;
+        let storage_writable =
+            IntGauge::new("storage_writable", "1 while the store takes writes; 0 while its disk is full or it failed")?;
+        let storage_available = IntGauge::new(
+            "storage_available_bytes",
+            "Free space of the data dir's disk at the storage writer's last look",
+        )?;
         let shed = IntCounterVec::new(
             Opts::new(
                 "requests_shed_total",
@@ -102,6 +110,8 @@ impl Metrics {
         registry.register(Box::new(mailbox_depth.clone()))?;
         registry.register(Box::new(timers_pending.clone()))?;
         registry.register(Box::new(outbox_backlog.clone()))?;
+        registry.register(Box::new(storage_writable.clone()))?;
+        registry.register(Box::new(storage_available.clone()))?;
         registry.register(Box::new(events_quarantined.clone()))?;
         registry.register(Box::new(shed.clone()))?;
         registry.register(Box::new(flush_latency.clone()))?;
@@ -116,6 +126,8 @@ impl Metrics {
             mailbox_depth,
             timers_pending,
             outbox_backlog,
+            storage_writable,
+            storage_available,
             events_quarantined,
             flush_latency,
             shed,
@@ -160,6 +172,11 @@ impl Metrics {
     }
     pub fn set_outbox_backlog(&self, n: usize) {
         self.0.outbox_backlog.set(n as i64);
+    }
+    /// Whether the store takes writes, and the free space last seen (0 when not watched).
+    pub fn set_storage(&self, writable: bool, available_bytes: u64) {
+        self.0.storage_writable.set(i64::from(writable));
+        self.0.storage_available.set(i64::try_from(available_bytes).unwrap_or(i64::MAX));
     }
 
     /// A forwarded request ended with `outcome` (`ok`, `unroutable`, `timeout`, `link_down`, ...).

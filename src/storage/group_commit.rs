@@ -9,9 +9,16 @@
 //! blocks that thread (and every actor on it) until the flush in progress ends; measured here,
 //! that allowed about two writes per flush. Applied here, between flushes, batches never wait
 //! for one, and every writer queued during a flush joins the next (BENCHMARKS.md).
+//!
+//! The thread also watches the disk ([`Space`]): before each group and while idle, so a disk
+//! filling up turns the store full (new writes refused) while what it already accepted still
+//! fits. If sled fails anyway (an I/O error, or a disk filled faster than the headroom), no
+//! write is reported durable any more: sled keeps its first error for good, so the thread
+//! stops retrying, fails every waiter at once and keeps answering stop requests.
 
+use super::space::{Space, PROBE_EVERY};
 use super::StorageError;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -54,9 +61,12 @@ pub struct GroupCommit {
     wake: Condvar,
     /// The highest sequence number known to be on disk.
     flushed: watch::Receiver<u64>,
-    /// Set once a batch could not be applied (sled reports an I/O error): from then on no
-    /// write is reported durable (fail-stop), rather than build later writes on a lost one.
+    /// Set once sled failed to apply or flush (it then fails every later write: see
+    /// [`Space`]): from then on nothing more is reported durable (fail-stop), rather than
+    /// build later writes on a lost one. What was flushed before stays durable.
     broken: Mutex<Option<String>>,
+    /// The free-space watch of the data dir.
+    space: Arc<Space>,
     /// Completes when the thread has exited (and dropped its handle on the database).
     exited: Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
 }
@@ -65,7 +75,7 @@ pub struct GroupCommit {
 pub type FlushObserver = Arc<dyn Fn(Duration) + Send + Sync>;
 
 impl GroupCommit {
-    pub fn start(db: sled::Db, observe: FlushObserver) -> Arc<Self> {
+    pub fn start(db: sled::Db, space: Arc<Space>, observe: FlushObserver) -> Arc<Self> {
         let (tx, rx) = watch::channel(0u64);
         let (exit_tx, exit_rx) = tokio::sync::oneshot::channel();
         let gc = Arc::new(Self {
@@ -73,6 +83,7 @@ impl GroupCommit {
             wake: Condvar::new(),
             flushed: rx,
             broken: Mutex::new(None),
+            space,
             exited: Mutex::new(Some(exit_rx)),
         });
         let worker = Arc::clone(&gc);
@@ -88,69 +99,109 @@ impl GroupCommit {
 
     fn run(&self, db: sled::Db, flushed: watch::Sender<u64>, observe: FlushObserver) {
         let mut taken: Vec<Submission> = Vec::new();
-        let mut settling: Vec<(bool, Settle)> = Vec::new();
         loop {
             let target = {
                 let mut q = self.queue.lock();
-                while q.pending.is_empty() && !q.stopping {
-                    self.wake.wait(&mut q);
-                }
-                if q.pending.is_empty() && q.stopping {
-                    return;
+                loop {
+                    if !q.pending.is_empty() {
+                        break;
+                    }
+                    if q.stopping {
+                        return;
+                    }
+                    let idle = self.wake.wait_for(&mut q, PROBE_EVERY).timed_out();
+                    if idle && q.pending.is_empty() && !q.stopping {
+                        // Nothing to write: look at the disk (readiness, and a full disk
+                        // noticed before the next write rather than by it).
+                        MutexGuard::unlocked(&mut q, || self.space.probe());
+                    }
                 }
                 std::mem::swap(&mut taken, &mut q.pending);
                 q.last
             };
-            // Sequence numbers are consecutive: the first taken is `target - len + 1`.
-            let first = target + 1 - taken.len() as u64;
-            // Everything taken for one tree goes in as ONE sled batch: sled seals a log buffer
-            // per batch, so a flush of many small batches wrote (and synced) many buffers.
-            // The union is as atomic as each part: all or nothing after a crash.
-            let mut merged: Vec<(sled::Tree, sled::Batch, Vec<u64>)> = Vec::new();
-            let mut settles = Vec::new();
-            for (i, (tree, ops, settle)) in taken.drain(..).enumerate() {
-                let seq = first + i as u64;
-                settles.push((seq, settle));
-                let Some(ops) = ops else { continue };
-                let same_tree = merged.last().is_some_and(|(t, _, _)| t.name() == tree.name());
-                if !same_tree {
-                    merged.push((tree, sled::Batch::default(), Vec::new()));
-                }
-                if let Some((_, batch, seqs)) = merged.last_mut() {
-                    add_ops(batch, ops);
-                    seqs.push(seq);
-                }
-            }
-            let mut failed_now = std::collections::HashSet::new();
-            for (tree, batch, seqs) in merged {
-                if let Err(e) = tree.apply_batch(batch) {
-                    tracing::error!(error = %e, batches = seqs.len(), "storage batch could not be applied; refusing every write from now on");
-                    self.broken.lock().get_or_insert_with(|| e.to_string());
-                    failed_now.extend(seqs);
+            // Before applying: if the disk filled since the last look, the headroom is given
+            // back now, so this group (accepted before the store turned full) fits.
+            self.space.probe();
+            self.commit_group(&db, &mut taken, target, &flushed, &observe);
+        }
+    }
+
+    /// Applies the taken group (as one sled batch per tree), flushes once, and settles it.
+    fn commit_group(
+        &self,
+        db: &sled::Db,
+        taken: &mut Vec<Submission>,
+        target: u64,
+        flushed: &watch::Sender<u64>,
+        observe: &FlushObserver,
+    ) {
+        // Sequence numbers are consecutive: the first taken is `target - len + 1`.
+        let first = target + 1 - taken.len() as u64;
+        if self.broken.lock().is_some() {
+            // sled keeps failing once it failed: nothing taken now can become durable.
+            for (_, _, settle) in taken.drain(..) {
+                if let Some(settle) = settle {
+                    settle(false);
                 }
             }
-            settling.extend(settles.into_iter().filter_map(|(seq, s)| s.map(|s| (!failed_now.contains(&seq), s))));
-            loop {
-                let started = Instant::now();
-                match db.flush() {
-                    Ok(_) => {
-                        observe(started.elapsed());
-                        // Events first, then the waiters: a client answered after this flush
-                        // finds its events publishable.
-                        for (applied, settle) in settling.drain(..) {
-                            settle(applied);
-                        }
-                        flushed.send_replace(target);
-                        break;
-                    }
-                    Err(e) => {
-                        // Writers keep waiting (their calls time out with 503); the disk may recover.
-                        tracing::error!(error = %e, "storage flush failed; retrying");
-                        std::thread::sleep(Duration::from_millis(100));
-                    }
-                }
+            return;
+        }
+        // Everything taken for one tree goes in as ONE sled batch: sled seals a log buffer
+        // per batch, so a flush of many small batches wrote (and synced) many buffers.
+        // The union is as atomic as each part: all or nothing after a crash.
+        let mut merged: Vec<(sled::Tree, sled::Batch, Vec<u64>)> = Vec::new();
+        let mut settles = Vec::new();
+        for (i, (tree, ops, settle)) in taken.drain(..).enumerate() {
+            let seq = first + i as u64;
+            settles.push((seq, settle));
+            let Some(ops) = ops else { continue };
+            let same_tree = merged.last().is_some_and(|(t, _, _)| t.name() == tree.name());
+            if !same_tree {
+                merged.push((tree, sled::Batch::default(), Vec::new()));
+            }
+            if let Some((_, batch, seqs)) = merged.last_mut() {
+                add_ops(batch, ops);
+                seqs.push(seq);
             }
         }
+        let mut failed_now = std::collections::HashSet::new();
+        for (tree, batch, seqs) in merged {
+            if let Err(e) = tree.apply_batch(batch) {
+                tracing::error!(error = %e, batches = seqs.len(), "storage batch could not be applied; refusing every write from now on");
+                self.fail(flushed, e.to_string());
+                failed_now.extend(seqs);
+            }
+        }
+        let started = Instant::now();
+        let durable = match db.flush() {
+            Ok(_) => {
+                observe(started.elapsed());
+                true
+            }
+            Err(e) => {
+                // Not retried: sled returns this error to every later flush of this database
+                // (even once the disk has room again), so retrying would only hide it.
+                tracing::error!(error = %e, "storage flush failed; refusing every write from now on");
+                self.fail(flushed, e.to_string());
+                false
+            }
+        };
+        // Events first, then the waiters: a client answered after this flush finds its events
+        // publishable.
+        for (seq, settle) in settles {
+            if let Some(settle) = settle {
+                settle(durable && !failed_now.contains(&seq));
+            }
+        }
+        if durable {
+            flushed.send_replace(target);
+        }
+    }
+
+    /// Records that sled failed, and wakes every waiter to learn it.
+    fn fail(&self, flushed: &watch::Sender<u64>, error: String) {
+        self.broken.lock().get_or_insert(error);
+        flushed.send_modify(|_| {});
     }
 
     /// Queues `batch` for `tree`; its sequence number, to [`wait`](Self::wait) on.
@@ -165,34 +216,43 @@ impl GroupCommit {
         seq
     }
 
-    /// Waits until the write numbered `seq` (and every one before it) is on disk.
+    /// Waits until the write numbered `seq` (and every one before it) is on disk; `Err` as
+    /// soon as it never will be (sled failed, or the writer stopped before reaching it).
     pub async fn wait(&self, seq: u64) -> Result<(), StorageError> {
         let mut rx = self.flushed.clone();
-        // The sender lives as long as the thread; if it is gone we cannot promise anything,
-        // and the caller's timeout turns the wait into a 503.
-        if rx.wait_for(|done| *done >= seq).await.is_err() {
-            std::future::pending::<()>().await;
+        let waited = rx.wait_for(|done| *done >= seq || self.broken.lock().is_some()).await.map(|done| *done >= seq);
+        // Err: the thread has exited (stopped) and took its sender with it.
+        let reached = waited.unwrap_or_else(|_| *rx.borrow() >= seq);
+        if reached {
+            return Ok(());
         }
-        self.check()
+        self.check()?;
+        Err(StorageError::Failed("the storage writer has stopped".into()))
     }
 
-    /// `Err` once a batch could not be applied (see `broken`).
+    /// `Err` once sled failed a write or a flush (see `broken`).
     pub fn check(&self) -> Result<(), StorageError> {
         match self.broken.lock().as_ref() {
-            Some(e) => Err(StorageError::Failed(format!("a batch could not be applied: {e}"))),
+            Some(e) => Err(StorageError::Failed(format!("storage failed: {e}"))),
             None => Ok(()),
         }
     }
 
-    /// Whether the write numbered `seq` is on disk already (never, once writes are failing).
+    /// Whether the write numbered `seq` is on disk already. Writes flushed before a failure
+    /// stay durable: an actor whose last write was one of them still answers reads.
     pub fn is_durable(&self, seq: u64) -> bool {
-        *self.flushed.borrow() >= seq && self.broken.lock().is_none()
+        *self.flushed.borrow() >= seq
     }
 
     /// Waits until every write applied or queued before this call is on disk.
-    pub async fn durable(&self, tree: &sled::Tree) {
+    pub async fn durable(&self, tree: &sled::Tree) -> Result<(), StorageError> {
         let seq = self.submit(tree, None, None);
-        let _ = self.wait(seq).await;
+        self.wait(seq).await
+    }
+
+    /// The free-space watch (the store refuses writes while it says full).
+    pub fn space(&self) -> &Space {
+        &self.space
     }
 
     /// Flushes what is pending, stops the thread and waits for it to let go of the database.

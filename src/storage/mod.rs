@@ -8,6 +8,9 @@
 //!   data dir's place in a cluster ([`Placement`]).
 //!
 //! Records are in versioned envelopes ([`envelope`]).
+//!
+//! The data dir's free space is watched ([`space`]): while the disk is full, writes are refused
+//! before anything is queued ([`StorageError::Full`]) and reads go on.
 
 pub mod envelope;
 mod group_commit;
@@ -18,6 +21,7 @@ mod placement;
 pub mod read_model;
 mod records;
 pub mod shard_file;
+pub mod space;
 
 pub use envelope::{Kind, Record};
 pub use group_commit::FlushObserver;
@@ -47,6 +51,22 @@ pub enum StorageError {
     /// A write that breaks the store's rules (a bug, refused rather than written).
     #[error("refused write: {0}")]
     Refused(&'static str),
+    /// The disk is full ([`space`]): the write was refused before anything was queued, so it
+    /// did not happen. Returned only then, never for a write already accepted.
+    #[error("storage full: write refused")]
+    Full,
+}
+
+/// What the store can do now (readiness).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// Reads and writes.
+    Ok,
+    /// The disk is full: reads go on, writes are refused until space is freed.
+    Full { available_bytes: u64, reserve_bytes: u64 },
+    /// sled failed a write or a flush: reads go on, writes are refused until the node is
+    /// restarted (sled keeps its first I/O error for good).
+    Failed(String),
 }
 
 /// A decoded record, or the decode error with the raw bytes.
@@ -126,6 +146,21 @@ impl WriteBatch {
     pub(crate) fn settle_for_tests(&mut self) {
         self.settle(true);
     }
+
+    /// Whether this batch only records or frees claims (an `Idempotency-Key`'s outcome, a
+    /// provider webhook id given back after a failure): the rest of a request the store
+    /// already accepted, since a claim itself is refused while full like any new write.
+    /// Refusing it would answer a request that ran with "nothing happened", or keep a webhook
+    /// claimed that was never handled.
+    fn continues_an_accepted_request(&self) -> bool {
+        self.unnumbered.is_empty()
+            && !self.ops.is_empty()
+            && self.ops.iter().all(|(key, value)| match keys::kind_of(key) {
+                Some(keys::IDEMPOTENCY) => true,
+                Some(keys::WEBHOOK_EVENT) => value.is_none(),
+                _ => false,
+            })
+    }
 }
 
 impl Drop for WriteBatch {
@@ -191,11 +226,11 @@ impl SlotBatches {
     /// Applies each slot's batch, then waits for one flush covering them all (for removals
     /// that need no durability of their own per slot).
     pub async fn apply_then_sync(self, store: &Store) -> Result<(), StorageError> {
+        store.writable()?;
         for batch in self.0.into_values() {
             store.apply(batch)?;
         }
-        store.sync().await;
-        Ok(())
+        store.commit.durable(&store.data).await
     }
 }
 
@@ -209,21 +244,48 @@ pub struct Store {
     outbox: Arc<outbox::Outbox>,
 }
 
+/// How a node opens its data dir (`[storage]` settings).
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// sled's page cache (`storage.cache_mb`).
+    pub cache_bytes: u64,
+    /// Free space kept in reserve, and the headroom file's size (`storage.reserve_mb`; 0
+    /// turns the watch off). `None`: not watched, and a node's headroom file left alone
+    /// (tools, unit tests).
+    pub reserve_bytes: Option<u64>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { cache_bytes: 64 << 20, reserve_bytes: None }
+    }
+}
+
 impl Store {
-    /// Opens (and if needed migrates) the data dir.
+    /// Opens (and if needed migrates) the data dir, without watching its free space.
     pub fn open(path: &Path, observe_flush: FlushObserver) -> Result<Self, StorageError> {
-        Self::open_with_cache(path, 64 << 20, observe_flush)
+        Self::open_with(path, Options::default(), observe_flush)
     }
 
-    /// Opens the data dir with a page cache of `cache_bytes` (`storage.cache_mb`).
-    pub fn open_with_cache(path: &Path, cache_bytes: u64, observe_flush: FlushObserver) -> Result<Self, StorageError> {
-        let db = sled::Config::new().path(path).mode(sled::Mode::HighThroughput).cache_capacity(cache_bytes).open()?;
+    /// Opens the data dir as a node does. The free-space watch starts first: on a full disk
+    /// it gives its headroom back so that sled, which writes as it opens, can start.
+    pub fn open_with(path: &Path, options: Options, observe_flush: FlushObserver) -> Result<Self, StorageError> {
+        let space = match options.reserve_bytes {
+            Some(reserve) => space::Space::open(path, reserve)
+                .map_err(|e| StorageError::Failed(format!("free space of {}: {e}", path.display())))?,
+            None => space::Space::unwatched(path),
+        };
+        let db = sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::HighThroughput)
+            .cache_capacity(options.cache_bytes)
+            .open()?;
         let data = db.open_tree("entities")?;
         let meta = db.open_tree("meta")?;
         let read_model = ReadModelTree::new(db.open_tree("read_model")?, meta.clone());
         migrate::run(&db, &data, &meta)?;
         let outbox = Arc::new(outbox::Outbox::default());
-        let commit = GroupCommit::start(db.clone(), observe_flush);
+        let commit = GroupCommit::start(db.clone(), Arc::new(space), observe_flush);
         Ok(Self { data, read_model, meta, commit, outbox })
     }
 
@@ -247,6 +309,7 @@ impl Store {
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
     ) -> Result<bool, StorageError> {
+        self.writable()?;
         Ok(self.data.compare_and_swap(key, expected, new)?.is_ok())
     }
 
@@ -320,22 +383,57 @@ impl Store {
     /// and flushes it with every other batch queued meanwhile. The caller may go on before it
     /// is on disk, but no effect of the write may leave the caller until [`Pending::durable`]
     /// (the output gate, `actors::durable`).
+    ///
+    /// Refused with [`StorageError::Full`] while the disk is full, before anything is queued.
     pub fn write(&self, mut batch: WriteBatch) -> Result<Pending, StorageError> {
         batch.check_one_slot()?;
+        if !batch.continues_an_accepted_request() {
+            self.writable()?;
+        }
         self.number_then(&mut batch, |batch| {
             let outbox_seqs = batch.events.clone();
             let settle = batch.outbox.take().map(|outbox| {
                 let (slot, events) = (batch.slot, std::mem::take(&mut batch.events));
-                Box::new(move |durable: bool| outbox.finish(slot, &events, durable)) as group_commit::Settle
+                Box::new(move |durable: bool| {
+                    // Not durable means sled failed after applying it, maybe: the events may be
+                    // readable in its memory yet never reach the disk, so they stay in flight
+                    // (unpublished) for as long as this process lives.
+                    if durable {
+                        outbox.finish(slot, &events, true);
+                    }
+                }) as group_commit::Settle
             });
             let seq = self.commit.submit(&self.data, Some(std::mem::take(&mut batch.ops)), settle);
             Ok(Pending { commit: Arc::clone(&self.commit), seq, outbox_seqs })
         })
     }
 
-    /// `Err` once the writer could not apply a batch: the node takes no more writes.
+    /// Whether a new write would be accepted: [`StorageError::Full`] while the disk is full,
+    /// `Failed` once sled failed (the node takes no more writes until restarted).
     pub fn writable(&self) -> Result<(), StorageError> {
-        self.commit.check()
+        self.commit.check()?;
+        if self.commit.space().is_full() {
+            return Err(StorageError::Full);
+        }
+        Ok(())
+    }
+
+    /// Free space of the data dir's disk at the writer's last look (0 when not watched).
+    pub fn available_bytes(&self) -> u64 {
+        self.commit.space().last_seen().0
+    }
+
+    /// What the store can do now (readiness).
+    pub fn health(&self) -> Health {
+        if let Err(e) = self.commit.check() {
+            return Health::Failed(e.to_string());
+        }
+        let space = self.commit.space();
+        if space.is_full() {
+            let (available_bytes, reserve_bytes) = space.last_seen();
+            return Health::Full { available_bytes, reserve_bytes };
+        }
+        Health::Ok
     }
 
     /// Whether the write numbered `seq` is on disk.
@@ -380,9 +478,12 @@ impl Store {
         });
     }
 
-    /// Waits until everything applied or queued so far is on disk.
+    /// Waits until everything applied or queued so far is on disk (a failure is logged: the
+    /// callers' own writes were acknowledged through their own waits).
     pub async fn sync(&self) {
-        self.commit.durable(&self.data).await;
+        if let Err(e) = self.commit.durable(&self.data).await {
+            tracing::warn!(error = %e, "storage sync failed");
+        }
     }
 
     /// Inserts `value` at `key` only if the key is absent, atomically with `also` (same slot);
@@ -394,6 +495,7 @@ impl Store {
         also: Vec<(Vec<u8>, Vec<u8>)>,
     ) -> Result<bool, StorageError> {
         debug_assert!(also.iter().all(|(k, _)| keys::slot_of(k) == keys::slot_of(&key)), "one slot per write");
+        self.writable()?;
         let encoded = envelope::encode(value)?;
         let result = self.data.transaction(|tx| {
             if tx.get(&key)?.is_some() {
@@ -410,7 +512,7 @@ impl Store {
             sled::transaction::TransactionError::Abort(()) => StorageError::Conflict("aborted".into()),
         })?;
         if inserted {
-            self.commit.durable(&self.data).await;
+            self.commit.durable(&self.data).await?;
         }
         Ok(inserted)
     }
@@ -567,8 +669,13 @@ impl Store {
         Ok(out)
     }
 
-    /// Sets a value of the `meta` tree, flushed.
+    /// Sets a value of the `meta` tree, flushed. Setting the value it holds writes nothing (a
+    /// node restarting on a full disk records its unchanged placement).
     pub fn set_meta(&self, name: &str, value: &[u8]) -> Result<(), StorageError> {
+        if self.meta.get(name)?.is_some_and(|v| v.as_ref() == value) {
+            return Ok(());
+        }
+        self.writable()?;
         self.meta.insert(name, value)?;
         self.meta.flush()?;
         Ok(())
@@ -579,9 +686,12 @@ impl Store {
         Ok(self.meta.get(name)?.map(|v| v.to_vec()))
     }
 
-    /// Flushes and stops the flush thread (ordered shutdown).
+    /// Flushes and stops the flush thread (ordered shutdown). Never waits on a disk that
+    /// failed: the writer then fails the last flush at once.
     pub async fn close(&self) {
-        self.commit.durable(&self.data).await;
+        if let Err(e) = self.commit.durable(&self.data).await {
+            tracing::error!(error = %e, "the last flush failed: only writes acknowledged before are on disk");
+        }
         self.commit.stop().await;
     }
 }

@@ -126,3 +126,59 @@ async fn outbox_numbers_are_per_slot_gapless_and_resume_after_a_restart() {
     let store = Store::open(dir.path(), std::sync::Arc::new(|_| {})).unwrap();
     assert_eq!(write(&store, Slot(1), 1).outbox_seqs, vec![4]);
 }
+
+/// A store whose disk is full from the start: a reserve no disk has.
+fn open_full() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options { reserve_bytes: Some(u64::MAX / 4), ..Options::default() };
+    (Store::open_with(dir.path(), options, Arc::new(|_| {})).unwrap(), dir)
+}
+
+#[actix_web::test]
+async fn a_full_disk_refuses_every_new_write_before_anything_is_written() {
+    let (store, _dir) = open_full();
+    assert!(matches!(store.health(), Health::Full { .. }));
+    assert!(matches!(store.writable(), Err(StorageError::Full)));
+    let ticket = keys::ticket(&TicketId::new_in(Slot(3)));
+    let mut batch = WriteBatch::default();
+    batch.put(ticket.clone(), &Marker).unwrap();
+    assert!(matches!(store.commit(batch).await, Err(StorageError::Full)));
+    assert!(matches!(store.compare_and_swap(&ticket, None, Some(b"x")), Err(StorageError::Full)));
+    assert!(matches!(store.insert_unique(ticket.clone(), &Marker, vec![]).await, Err(StorageError::Full)));
+    assert!(matches!(store.set_meta("probe", b"1"), Err(StorageError::Full)));
+    assert_eq!(store.get_raw(&ticket).unwrap(), None, "a refused write left nothing, not even in memory");
+    assert_eq!(store.meta("probe").unwrap(), None);
+}
+
+#[actix_web::test]
+async fn a_full_disk_still_records_the_outcome_of_a_request_it_accepted() {
+    let (store, _dir) = open_full();
+    let key = keys::idempotency(&[7; 32]);
+    let mut batch = WriteBatch::default();
+    batch.put_raw(key.clone(), b"outcome".to_vec());
+    store.commit(batch).await.expect("the rest of an accepted request is written");
+    assert_eq!(store.get_raw(&key).unwrap().as_deref(), Some(&b"outcome"[..]));
+    // Mixed with anything else, it is a new write again.
+    let mut mixed = WriteBatch::default();
+    mixed.put_raw(key, b"again".to_vec());
+    mixed.put(keys::ticket(&TicketId::new_in(keys::slot_of(&keys::idempotency(&[7; 32])).unwrap())), &Marker).unwrap();
+    assert!(matches!(store.commit(mixed).await, Err(StorageError::Full)));
+}
+
+#[actix_web::test]
+async fn a_full_disk_neither_blocks_reads_nor_the_shutdown_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let ticket = keys::ticket(&TicketId::new_in(Slot(9)));
+    {
+        let store = Store::open(dir.path(), Arc::new(|_| {})).unwrap();
+        let mut batch = WriteBatch::default();
+        batch.put(ticket.clone(), &Marker).unwrap();
+        store.commit(batch).await.unwrap();
+        store.close().await;
+    }
+    let options = Options { reserve_bytes: Some(u64::MAX / 4), ..Options::default() };
+    let store = Store::open_with(dir.path(), options, Arc::new(|_| {})).unwrap();
+    assert_eq!(store.get::<Marker>(&ticket).unwrap(), Some(Marker), "what was written before is read");
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), store.close()).await;
+    assert!(closed.is_ok(), "closing a full store does not wait for room");
+}

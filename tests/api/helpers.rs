@@ -32,6 +32,8 @@ pub fn test_settings(data: &std::path::Path) -> Settings {
     s.http.workers = 2;
     s.actors.threads = 2;
     s.storage.path = data.to_path_buf();
+    // A small headroom file per test data dir (the default reserve is 64 MiB).
+    s.storage.reserve_mb = 4;
     s.testing.fault_injection = true;
     // Every command and reply to an entity crosses the wire encoding, as between nodes.
     s.testing.wire_roundtrip = true;

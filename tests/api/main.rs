@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod browser;
 mod crash;
+mod disk_full;
 mod durability;
 mod event_schemas;
 mod flushes;

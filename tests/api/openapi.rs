@@ -52,6 +52,8 @@ async fn the_openapi_document_names_every_route_with_its_answers() {
     let error = &doc["paths"]["/api/tickets"]["post"]["responses"]["400"]["content"]["application/json"]["schema"];
     assert_eq!(error["$ref"], "#/components/schemas/ErrorBody");
     assert!(doc["paths"]["/api/users/signin"]["post"]["responses"]["429"].is_object());
+    assert!(doc["paths"]["/api/tickets/{id}"]["put"]["responses"]["507"].is_object(), "writes document 507");
+    assert!(doc["paths"]["/api/tickets/{id}"]["get"]["responses"].get("507").is_none(), "reads do not");
     let ticket = &doc["components"]["schemas"]["TicketView"];
     let required: Vec<&str> = ticket["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(required, ["id", "title", "price", "userId", "version"]);

@@ -61,8 +61,9 @@ impl OrderActor {
                 // Learn the outcome of the interrupted charge first, then expire if still unpaid.
                 Some(request) => Box::pin(self.run_charge(request).then(|outcome, act, ctx| {
                     // Settled (paid, declined, rejected): expire now if still unpaid. Unknown
-                    // (provider down): `run_charge` has already scheduled a backed-off retry.
-                    if !matches!(outcome, Err(EntityError::Unavailable)) {
+                    // (provider down) or not recorded (disk full): `run_charge` has already
+                    // scheduled a backed-off retry.
+                    if !matches!(outcome, Err(EntityError::Unavailable | EntityError::NoReply)) {
                         tell_self(act, ctx, OrderCommand::Expire);
                     }
                     done(Ok(()))
@@ -83,6 +84,12 @@ impl OrderActor {
                 });
                 Box::pin(expired.then(|result, act, _| match result {
                     Ok(order) => Box::pin(act.release_ticket(order).map(|r, _, _| r.map(|_| ()))),
+                    // The disk is full: nothing was written; the order stays due (its entry in
+                    // the index too) and expires once writes are taken again.
+                    Err(EntityError::StorageFull) => {
+                        act.retry_later();
+                        done(Err(EntityError::StorageFull))
+                    }
                     Err(e) => done(Err(e)),
                 }))
             }

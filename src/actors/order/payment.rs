@@ -44,7 +44,7 @@ impl OrderActor {
             order_id: self.link.id.to_string(),
         };
         let call = async move { gateway.charge(charge).await };
-        Box::pin(call.into_actor(self).then(|outcome, act, _| {
+        let settled = call.into_actor(self).then(|outcome, act, _| {
             act.deps.faults.crash_point("after_charge");
             if outcome.is_ok() {
                 act.retry.reset();
@@ -63,6 +63,18 @@ impl OrderActor {
                     done(Err(EntityError::Unavailable))
                 }
             }
+        });
+        Box::pin(settled.map(|settled, act, _| match settled {
+            // The provider has acted but the disk is full, so its outcome is not recorded:
+            // "nothing happened" would be false. The attempt stays `awaiting:payment` and is
+            // resumed with the same key until it is recorded; the caller learns the outcome is
+            // not known yet (may have run).
+            Err(EntityError::StorageFull) => {
+                tracing::warn!("a charge's outcome could not be recorded (storage full); attempt left to resume");
+                act.retry_later();
+                Err(EntityError::NoReply)
+            }
+            other => other,
         }))
     }
 
