@@ -9,6 +9,10 @@
 //! never guesses. On a single node the local path round-trips every command and reply through
 //! this encoding when `testing.wire_roundtrip` is on, so the whole API suite proves that every
 //! command and reply survives the wire.
+//!
+//! The bytes are pinned: `tests/fixtures/wire/` holds every variant of every command, reply,
+//! error and event as this encoding writes it, checked by `cargo test --test wire`; its README
+//! says when to bump [`WIRE_VERSION`] and how a cluster is upgraded.
 
 use serde::{de::DeserializeOwned, Serialize};
 

@@ -6,7 +6,7 @@ use crate::domain::DomainError;
 use crate::storage::StorageError;
 
 /// Serialisable: an account use case run on another node answers with it.
-#[derive(Debug, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum AppError {
     /// A domain rule refused (validation, a business rule, not found, not authorized...).
     #[error(transparent)]

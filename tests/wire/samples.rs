@@ -1,0 +1,236 @@
+//! One sample per variant of every pinned type, built from fixed values (no clock, no random
+//! ids): the same sample encodes to the same bytes on every machine and in every run.
+//!
+//! Where a type is nested in another one (a `Rule` inside a `DomainError` inside an
+//! `EntityError` inside a reply), it is pinned as its own type too: bincode writes a nested
+//! value exactly as it writes it alone, so every variant of it is pinned once, and the outer
+//! samples pin where it sits.
+
+use crate::fixtures::{pinned, Pinned};
+use ticketing::actors::order::{OrderCommand, OrderReply};
+use ticketing::actors::ticket::{TicketCommand, TicketReply};
+use ticketing::actors::EntityError;
+use ticketing::app::AppError;
+use ticketing::domain::{
+    DomainError, Event, Field, Order, OrderId, OrderStatus, Payment, PaymentId, Price, Rule, Ticket, TicketDraft,
+    TicketId, TicketSnapshot, UserId,
+};
+
+/// 2023-11-14T22:13:20Z: every timestamp of the samples is this one or a fixed offset from it.
+const AT_MS: i64 = 1_700_000_000_000;
+/// The slot of the sample ticket, and so of its order and payment.
+const SLOT: u16 = 42;
+
+/// The bytes of a UUID v7 made at [`AT_MS`], numbered `n`, in `slot` (its last two bytes).
+fn id(n: u8, slot: u16) -> [u8; 16] {
+    let ms = (AT_MS as u64).to_be_bytes();
+    let [s0, s1] = slot.to_be_bytes();
+    [ms[2], ms[3], ms[4], ms[5], ms[6], ms[7], 0x70, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, n, s0, s1]
+}
+
+fn seller() -> UserId {
+    UserId::from_bytes(id(1, 7))
+}
+
+fn buyer() -> UserId {
+    UserId::from_bytes(id(2, 9))
+}
+
+fn ticket_id() -> TicketId {
+    TicketId::from_bytes(id(3, SLOT))
+}
+
+fn order_id() -> OrderId {
+    OrderId::from_bytes(id(4, SLOT))
+}
+
+fn payment_id() -> PaymentId {
+    PaymentId::from_bytes(id(5, SLOT))
+}
+
+fn draft() -> TicketDraft {
+    TicketDraft { title: "Concert".into(), price: Price::from_cents(1250) }
+}
+
+/// The ticket for sale (`held: false`) or held by the sample order.
+fn ticket(held: bool) -> Ticket {
+    Ticket {
+        id: ticket_id(),
+        title: "Concert".into(),
+        price: Price::from_cents(1250),
+        user_id: seller(),
+        version: 3,
+        order_id: held.then(order_id),
+        updated_at_ms: AT_MS,
+    }
+}
+
+fn order(status: OrderStatus) -> Order {
+    let paid = status == OrderStatus::Complete;
+    Order {
+        id: order_id(),
+        user_id: buyer(),
+        status,
+        expires_at_ms: AT_MS + 15 * 60 * 1000,
+        version: 2,
+        ticket: TicketSnapshot { id: ticket_id(), title: "Concert".into(), price: Price::from_cents(1250), version: 4 },
+        created_at_ms: AT_MS,
+        ticket_released: status == OrderStatus::Cancelled,
+        payment_attempt: 1,
+        payment_token: Some("tok_visa".into()),
+        stripe_id: paid.then(|| "ch_sample".into()),
+    }
+}
+
+fn payment() -> Payment {
+    Payment {
+        id: payment_id(),
+        order_id: order_id(),
+        stripe_id: "ch_sample".into(),
+        amount_cents: 1250,
+        created_at_ms: AT_MS + 60_000,
+        refund_id: Some("re_sample".into()),
+    }
+}
+
+pub fn ticket_command() -> Pinned<TicketCommand> {
+    pinned!(TicketCommand {
+        Get => TicketCommand::Get,
+        Create => TicketCommand::Create { seller: seller(), draft: draft() },
+        Update => TicketCommand::Update { caller: seller(), draft: draft() },
+        Reserve => TicketCommand::Reserve { buyer: buyer(), window_ms: 15 * 60 * 1000 },
+        Release => TicketCommand::Release { order: order_id() },
+        Passivate => TicketCommand::Passivate,
+        InjectPanic => TicketCommand::InjectPanic,
+        Withdraw => TicketCommand::Withdraw { caller: seller() },
+    })
+}
+
+pub fn ticket_reply() -> Pinned<TicketReply> {
+    pinned!(TicketReply {
+        Ticket => TicketReply::Ticket(Some(ticket(false))),
+        Reserved => TicketReply::Reserved(order(OrderStatus::Created)),
+        Passivated => TicketReply::Passivated(true),
+        Withdrawn => TicketReply::Withdrawn(ticket(false)),
+    })
+}
+
+pub fn order_command() -> Pinned<OrderCommand> {
+    pinned!(OrderCommand {
+        Get => OrderCommand::Get,
+        Cancel => OrderCommand::Cancel { caller: buyer() },
+        Expire => OrderCommand::Expire,
+        Pay => OrderCommand::Pay { caller: buyer(), token: "tok_visa".into() },
+        ConfirmPayment => OrderCommand::ConfirmPayment { charge_id: "ch_sample".into() },
+        Passivate => OrderCommand::Passivate,
+    })
+}
+
+pub fn order_reply() -> Pinned<OrderReply> {
+    pinned!(OrderReply {
+        Order => OrderReply::Order(Some(order(OrderStatus::AwaitingPayment))),
+        Paid => OrderReply::Paid(payment()),
+        Passivated => OrderReply::Passivated(false),
+        Done => OrderReply::Done,
+    })
+}
+
+/// Why a command failed: the `Err` of every entity reply.
+pub fn entity_error() -> Pinned<EntityError> {
+    pinned!(EntityError {
+        Domain => EntityError::Domain(DomainError::Rule(Rule::TicketReserved)),
+        Storage => EntityError::Storage("no space left on device".into()),
+        Panicked => EntityError::Panicked,
+        Unavailable => EntityError::Unavailable,
+        Overloaded => EntityError::Overloaded,
+        NoReply => EntityError::NoReply,
+        Wire => EntityError::Wire("unknown wire version 2".into()),
+        UnexpectedReply => EntityError::UnexpectedReply("ticket".into()),
+    })
+}
+
+pub fn domain_error() -> Pinned<DomainError> {
+    pinned!(DomainError {
+        Validation => DomainError::Validation(vec![Field::Title, Field::Price]),
+        Rule => DomainError::Rule(Rule::AlreadyPaid),
+        NotAuthorized => DomainError::NotAuthorized,
+        NotFound => DomainError::NotFound,
+        CardDeclined => DomainError::CardDeclined,
+    })
+}
+
+pub fn rule() -> Pinned<Rule> {
+    pinned!(Rule {
+        TicketReserved => Rule::TicketReserved,
+        CannotEditReserved => Rule::CannotEditReserved,
+        CannotBuyOwnTicket => Rule::CannotBuyOwnTicket,
+        TicketExists => Rule::TicketExists,
+        CannotCancelCompleted => Rule::CannotCancelCompleted,
+        PaymentInProgress => Rule::PaymentInProgress,
+        CannotPayCancelled => Rule::CannotPayCancelled,
+        AlreadyPaid => Rule::AlreadyPaid,
+        OrderExpired => Rule::OrderExpired,
+        InvalidPaymentToken => Rule::InvalidPaymentToken,
+        CannotDeleteReserved => Rule::CannotDeleteReserved,
+    })
+}
+
+pub fn field() -> Pinned<Field> {
+    pinned!(Field {
+        Title => Field::Title,
+        Price => Field::Price,
+    })
+}
+
+/// Inside every order: in replies, in events, in snapshot pages.
+pub fn order_status() -> Pinned<OrderStatus> {
+    pinned!(OrderStatus {
+        Created => OrderStatus::Created,
+        AwaitingPayment => OrderStatus::AwaitingPayment,
+        Complete => OrderStatus::Complete,
+        Cancelled => OrderStatus::Cancelled,
+    })
+}
+
+/// An event as other nodes receive it: the `x-event` header of its RabbitMQ message
+/// (`cluster::events`).
+pub fn event() -> Pinned<Event> {
+    pinned!(Event {
+        TicketCreated => Event::TicketCreated(ticket(false)),
+        TicketUpdated => Event::TicketUpdated(ticket(true)),
+        OrderCreated => Event::OrderCreated(order(OrderStatus::Created)),
+        OrderUpdated => Event::OrderUpdated(order(OrderStatus::AwaitingPayment)),
+        OrderCancelled => Event::OrderCancelled(order(OrderStatus::Cancelled)),
+        ExpirationComplete => Event::ExpirationComplete(order(OrderStatus::Cancelled)),
+        PaymentCreated => Event::PaymentCreated {
+            order: order(OrderStatus::Complete),
+            payment_id: payment_id(),
+            stripe_id: "ch_sample".into(),
+        },
+        Recorded => Event::Recorded {
+            subject: "ticket:created".into(),
+            entity_id: "018bcfe5-6800-7000-8000-00000003002a".into(),
+            payload: r#"{"id":"018bcfe5-6800-7000-8000-00000003002a","version":0}"#.into(),
+        },
+        TicketDeleted => Event::TicketDeleted(ticket(false)),
+    })
+}
+
+/// The error of an application use case, in the replies to forwarded account requests,
+/// keyed creates and snapshot pages.
+pub fn app_error() -> Pinned<AppError> {
+    pinned!(AppError {
+        Domain => AppError::Domain(DomainError::NotFound),
+        EmailInUse => AppError::EmailInUse,
+        InvalidCredentials => AppError::InvalidCredentials,
+        RefreshRejected => AppError::RefreshRejected,
+        WebhookRefused => AppError::WebhookRefused("Webhook signature cannot be verified".into()),
+        IdempotencyMismatch => AppError::IdempotencyMismatch,
+        IdempotencyInProgress => AppError::IdempotencyInProgress,
+        Unavailable => AppError::Unavailable,
+        NoReply => AppError::NoReply,
+        Internal => AppError::Internal("storage failure".into()),
+        CheckoutNotSupported => AppError::CheckoutNotSupported,
+        Throttled => AppError::Throttled { retry_after_s: 30 },
+    })
+}
