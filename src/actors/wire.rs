@@ -17,7 +17,7 @@
 use serde::{de::DeserializeOwned, Serialize};
 
 /// What this release sends.
-pub const WIRE_VERSION: u8 = 1;
+pub const WIRE_VERSION: u8 = 2;
 /// Largest message a decode may allocate.
 const MAX_MESSAGE_BYTES: usize = 4 << 20;
 

@@ -42,6 +42,10 @@ fn pinned_types() -> Vec<Box<dyn PinnedType>> {
         Box::new(samples::order_status()),
         Box::new(samples::event()),
         Box::new(samples::app_error()),
+        Box::new(samples::command()),
+        Box::new(samples::account_request()),
+        Box::new(samples::claim()),
+        Box::new(samples::key_outcome()),
     ]
 }
 

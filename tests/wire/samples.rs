@@ -10,11 +10,15 @@ use crate::fixtures::{pinned, Pinned};
 use ticketing::actors::order::{OrderCommand, OrderReply};
 use ticketing::actors::ticket::{TicketCommand, TicketReply};
 use ticketing::actors::EntityError;
+use ticketing::app::account_requests::AccountRequest;
+use ticketing::app::idempotency::{Claim, KeyOutcome, StoredResponse};
 use ticketing::app::AppError;
+use ticketing::domain::Slot;
 use ticketing::domain::{
     DomainError, Event, Field, Order, OrderId, OrderStatus, Payment, PaymentId, Price, Rule, Ticket, TicketDraft,
     TicketId, TicketSnapshot, UserId,
 };
+use ticketing::routing::command::{Account, ClaimKey, Command, CreateKeyed, SettleKey, SnapshotOf, ToOrder, ToTicket};
 
 /// 2023-11-14T22:13:20Z: every timestamp of the samples is this one or a fixed offset from it.
 const AT_MS: i64 = 1_700_000_000_000;
@@ -98,7 +102,7 @@ pub fn ticket_command() -> Pinned<TicketCommand> {
         Get => TicketCommand::Get,
         Create => TicketCommand::Create { seller: seller(), draft: draft() },
         Update => TicketCommand::Update { caller: seller(), draft: draft() },
-        Reserve => TicketCommand::Reserve { buyer: buyer(), window_ms: 15 * 60 * 1000 },
+        Reserve => TicketCommand::Reserve { buyer: buyer(), window_ms: 15 * 60 * 1000, order: Some(order_id()) },
         Release => TicketCommand::Release { order: order_id() },
         Passivate => TicketCommand::Passivate,
         InjectPanic => TicketCommand::InjectPanic,
@@ -129,7 +133,7 @@ pub fn order_command() -> Pinned<OrderCommand> {
 pub fn order_reply() -> Pinned<OrderReply> {
     pinned!(OrderReply {
         Order => OrderReply::Order(Some(order(OrderStatus::AwaitingPayment))),
-        Paid => OrderReply::Paid(payment()),
+        Paid => OrderReply::Paid(payment(), order(OrderStatus::Complete)),
         Passivated => OrderReply::Passivated(false),
         Done => OrderReply::Done,
     })
@@ -146,6 +150,7 @@ pub fn entity_error() -> Pinned<EntityError> {
         NoReply => EntityError::NoReply,
         Wire => EntityError::Wire("unknown wire version 2".into()),
         UnexpectedReply => EntityError::UnexpectedReply("ticket".into()),
+        StorageFull => EntityError::StorageFull,
     })
 }
 
@@ -232,5 +237,45 @@ pub fn app_error() -> Pinned<AppError> {
         Internal => AppError::Internal("storage failure".into()),
         CheckoutNotSupported => AppError::CheckoutNotSupported,
         Throttled => AppError::Throttled { retry_after_s: 30 },
+        StorageFull => AppError::StorageFull,
+    })
+}
+
+/// A command as it crosses to the node that runs it (`routing::command`).
+pub fn command() -> Pinned<Command> {
+    pinned!(Command {
+        Ticket => Command::Ticket(ToTicket { id: ticket_id(), command: TicketCommand::Get }),
+        Order => Command::Order(ToOrder { id: order_id(), command: OrderCommand::Cancel { caller: buyer() } }),
+        Account => Command::Account(Account(AccountRequest::Refresh { token: "00ff.aa".into() })),
+        CreateKeyed => Command::CreateKeyed(CreateKeyed { seller: seller(), draft: draft(), key: [7; 32] }),
+        Snapshot => Command::Snapshot(SnapshotOf { shard: 3, first_slot: Slot(192), orders: true, after: Some(vec![0, 192, b't']) }),
+        ClaimKey => Command::ClaimKey(ClaimKey { digest: [7; 32], request_hash: [9; 32] }),
+        SettleKey => Command::SettleKey(SettleKey { digest: [7; 32], request_hash: [9; 32], outcome: KeyOutcome::Uncertain }),
+    })
+}
+
+pub fn account_request() -> Pinned<AccountRequest> {
+    pinned!(AccountRequest {
+        SignUp => AccountRequest::SignUp { email: "a@example.com".into(), password: "password".into() },
+        SignIn => AccountRequest::SignIn { email: "a@example.com".into(), password: "password".into(), client: "10.0.0.1".into() },
+        Refresh => AccountRequest::Refresh { token: "00ff.aa".into() },
+        SignOut => AccountRequest::SignOut { token: "00ff.aa".into() },
+        Renew => AccountRequest::Renew { token: "00ff.aa".into() },
+    })
+}
+
+/// The reply to a claim of an `Idempotency-Key`.
+pub fn claim() -> Pinned<Claim> {
+    pinned!(Claim {
+        Claimed => Claim::Claimed { first_claimed_ms: AT_MS },
+        Replay => Claim::Replay(StoredResponse { status: 201, headers: vec![("content-type".into(), "application/json".into())], body: b"{}".to_vec() }),
+    })
+}
+
+pub fn key_outcome() -> Pinned<KeyOutcome> {
+    pinned!(KeyOutcome {
+        Done => KeyOutcome::Done(StoredResponse { status: 204, headers: vec![], body: vec![] }),
+        Uncertain => KeyOutcome::Uncertain,
+        Release => KeyOutcome::Release,
     })
 }
