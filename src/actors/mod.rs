@@ -49,7 +49,7 @@ pub enum EntityError {
     Overloaded,
     /// The command was sent (to its actor, or to the owning node) and started or may have, but
     /// no reply came in time: it may have run (504).
-    #[error("no reply from the owning node")]
+    #[error("no reply in time: it may have run")]
     NoReply,
     /// A command or reply could not be encoded or decoded for the wire.
     #[error("wire encoding failed: {0}")]

@@ -29,8 +29,9 @@ pub enum AppError {
     /// Overloaded, or an entity did not answer in time: retry later.
     #[error("temporarily unavailable")]
     Unavailable,
-    /// A request forwarded to the owning node got no reply in time; it may have run.
-    #[error("no reply from the owning node")]
+    /// A command got no reply in time (from its actor, or from the owning node): it may have
+    /// run (504).
+    #[error("no reply in time: it may have run")]
     NoReply,
     /// A server fault; the string is logged, not shown.
     #[error("internal error: {0}")]

@@ -4,7 +4,8 @@
 //! every shard it owns. While the link is down the leases are gone with the connection, so the
 //! node serves none of its shards (requests fail fast with 503) until it has them back.
 
-use super::rpc::{Arrival, PROBE, REFUSED};
+use super::publish::Arrival;
+use super::rpc::{PROBE, REFUSED};
 use super::{events, serve, Cluster, Shard};
 use futures_util::StreamExt;
 use lapin::message::Delivery;

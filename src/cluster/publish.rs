@@ -8,12 +8,17 @@
 //! awaited to the end (never dropped, so no return is lost), and a return it carries is handed
 //! to the request or probe waiting under the returned message's own correlation id.
 
-use super::rpc::Arrival;
 use super::Cluster;
 use lapin::options::BasicPublishOptions;
 use lapin::BasicProperties;
 use lapin::Confirmation;
 use tokio::sync::oneshot;
+
+/// What comes back to a waiting request or probe (`rpc`), by its correlation id.
+pub(super) enum Arrival {
+    Reply { body: Vec<u8>, refused: Option<String> },
+    Returned,
+}
 
 /// What the broker said of a published message, as far as its own confirm tells.
 #[derive(Debug)]

@@ -14,7 +14,7 @@
 //!   running, so the caller stops waiting at once: [`Undelivered::MayHaveRun`];
 //! * a nack, a lost channel or link, or the deadline: [`Undelivered::MayHaveRun`].
 
-use super::publish::Confirmed;
+use super::publish::{Arrival, Confirmed};
 use super::{Cluster, Headers, Shard};
 use crate::deadline::Deadline;
 use lapin::types::{AMQPValue, FieldTable, LongString};
@@ -47,12 +47,6 @@ pub enum Undelivered {
     /// gone while it waited).
     #[error("may have run: {0}")]
     MayHaveRun(String),
-}
-
-/// What comes back to a waiting request or probe.
-pub(super) enum Arrival {
-    Reply { body: Vec<u8>, refused: Option<String> },
-    Returned,
 }
 
 impl Cluster {

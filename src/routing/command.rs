@@ -7,6 +7,7 @@
 //! fixture (`tests/fixtures/wire/`).
 
 use super::here::Here;
+pub use super::here::SnapshotPage;
 use crate::actors::order::{OrderCommand, OrderReply};
 use crate::actors::ticket::{TicketCommand, TicketReply};
 use crate::actors::{wire, EntityError};
@@ -15,7 +16,7 @@ use crate::app::accounts::Session;
 use crate::app::error::AppError;
 use crate::app::idempotency::{Claim, KeyOutcome};
 use crate::deadline::Deadline;
-use crate::domain::{Order, OrderId, Slot, Ticket, TicketDraft, TicketId, UserId};
+use crate::domain::{OrderId, Slot, Ticket, TicketDraft, TicketId, UserId};
 use futures_util::future::LocalBoxFuture;
 use futures_util::FutureExt;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -222,7 +223,7 @@ impl Routed for CreateKeyed {
         "CreateKeyed"
     }
     fn run_here(self, here: &Here, deadline: Deadline) -> LocalBoxFuture<'_, Result<Ticket, AppError>> {
-        here.create_keyed(self, deadline).boxed_local()
+        here.create_keyed(self.seller, self.draft, self.key, deadline).boxed_local()
     }
     fn droppable(&self) -> bool {
         true
@@ -241,14 +242,6 @@ pub struct SnapshotOf {
 }
 into_command!(SnapshotOf => Snapshot);
 
-/// A page of a shard's entities; `next` is the cursor for the following page, if any.
-#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct SnapshotPage {
-    pub tickets: Vec<Ticket>,
-    pub orders: Vec<Order>,
-    pub next: Option<Vec<u8>>,
-}
-
 impl Routed for SnapshotOf {
     type Ok = SnapshotPage;
     type Err = AppError;
@@ -259,7 +252,7 @@ impl Routed for SnapshotOf {
         "Snapshot"
     }
     fn run_here(self, here: &Here, _: Deadline) -> LocalBoxFuture<'_, Result<SnapshotPage, AppError>> {
-        async move { here.snapshot_page(self) }.boxed_local()
+        async move { here.snapshot_page(self.shard, self.orders, self.after) }.boxed_local()
     }
 }
 

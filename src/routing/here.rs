@@ -2,7 +2,6 @@
 //! from this node's own use cases or from another node. Built before the transport, which is
 //! given it (through `inbound`) at construction.
 
-use super::command::{CreateKeyed, SnapshotOf, SnapshotPage};
 use super::shard_map::{Shard, ShardMap};
 use crate::actors::order::OrderActor;
 use crate::actors::ticket::TicketActor;
@@ -11,8 +10,9 @@ use crate::app::accounts::Accounts;
 use crate::app::error::AppError;
 use crate::app::throttle::SignInThrottle;
 use crate::deadline::Deadline;
-use crate::domain::Ticket;
+use crate::domain::{Order, Ticket, TicketDraft, UserId};
 use crate::storage::{envelope, keys, Store};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Entities per snapshot page.
