@@ -127,7 +127,7 @@ struct Inner {
     /// The leases held now.
     held: RwLock<BTreeSet<Shard>>,
     /// Requests and probes waiting for what comes back, by correlation id.
-    pending: dashmap::DashMap<String, oneshot::Sender<rpc::Arrival>>,
+    pending: dashmap::DashMap<String, oneshot::Sender<publish::Arrival>>,
     inbound: Arc<dyn Inbound>,
     metrics: Metrics,
     /// Bounds the forwarded requests running at once (`link::IN_FLIGHT`).

@@ -28,23 +28,43 @@ pub struct Here {
     pub map: ShardMap,
 }
 
+/// A page of a shard's entities; `next` is the cursor for the following page, if any.
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotPage {
+    pub tickets: Vec<Ticket>,
+    pub orders: Vec<Order>,
+    pub next: Option<Vec<u8>>,
+}
+
 impl Here {
-    pub(super) async fn create_keyed(&self, c: CreateKeyed, deadline: Deadline) -> Result<Ticket, AppError> {
-        crate::app::idempotency::create_keyed_here(&self.store, &self.tickets, c.seller, c.draft, c.key, deadline).await
+    /// A ticket created with an `Idempotency-Key` (its digest `key`), on the key's node.
+    pub(super) async fn create_keyed(
+        &self,
+        seller: UserId,
+        draft: TicketDraft,
+        key: [u8; 32],
+        deadline: Deadline,
+    ) -> Result<Ticket, AppError> {
+        crate::app::idempotency::create_keyed_here(&self.store, &self.tickets, seller, draft, key, deadline).await
     }
 
-    /// A page of the tickets (or orders) of a shard this node serves.
-    pub(super) fn snapshot_page(&self, c: SnapshotOf) -> Result<SnapshotPage, AppError> {
-        if c.shard >= self.map.shard_count() {
+    /// A page of the tickets (or `orders`) of a shard this node serves, after `after`.
+    pub(super) fn snapshot_page(
+        &self,
+        shard: u32,
+        orders: bool,
+        after: Option<Vec<u8>>,
+    ) -> Result<SnapshotPage, AppError> {
+        if shard >= self.map.shard_count() {
             return Err(AppError::Unavailable);
         }
-        let slots = self.map.slots(Shard(c.shard));
-        let kind = if c.orders { keys::ORDER } else { keys::TICKET };
-        let rows = self.store.scan_kind_in_slots(kind, slots, c.after.as_deref(), SNAPSHOT_PAGE)?;
+        let slots = self.map.slots(Shard(shard));
+        let kind = if orders { keys::ORDER } else { keys::TICKET };
+        let rows = self.store.scan_kind_in_slots(kind, slots, after.as_deref(), SNAPSHOT_PAGE)?;
         let next = if rows.len() == SNAPSHOT_PAGE { rows.last().map(|(k, _)| k.clone()) } else { None };
         let mut page = SnapshotPage { next, ..SnapshotPage::default() };
         for (key, value) in rows {
-            if c.orders {
+            if orders {
                 page.orders.push(envelope::decode(&key, &value)?);
             } else {
                 page.tickets.push(envelope::decode(&key, &value)?);
