@@ -3,10 +3,10 @@
 //! a retry while the first is still running is 409 with `Retry-After`. Server errors (5xx) are
 //! not stored, so they can be retried.
 
-use super::error::ApiError;
-use super::extract::current_user;
-use super::AppState;
 use crate::app::idempotency::{Claim, StoredResponse};
+use crate::edge::caller::current_user;
+use crate::edge::ApiError;
+use crate::edge::AppState;
 use actix_web::body::{to_bytes, BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method, StatusCode};
@@ -81,8 +81,7 @@ pub async fn idempotency(
     Ok(ServiceResponse::new(http_req, head.set_body(bytes).map_into_boxed_body()))
 }
 
-/// The request body could not be read: oversize is a 413, anything else a 400, in the API's
-/// format (an error returned from middleware bypasses the JSON error handlers).
+/// The request body could not be read: oversize is a 413, anything else a 400.
 fn body_error(e: actix_web::Error) -> ApiError {
     match e.as_error::<actix_web::error::PayloadError>() {
         Some(actix_web::error::PayloadError::Overflow) => ApiError::PayloadTooLarge,

@@ -8,6 +8,7 @@ mod bad_input;
 mod browser;
 mod crash;
 mod durability;
+mod error_shape;
 mod event_schemas;
 mod flushes;
 mod hardening;

@@ -2,7 +2,8 @@
 //! long, by the server's own request timeout): a client trickling one byte every few seconds
 //! is answered 408 and its connection closed, instead of holding a connection and a worker's
 //! attention for minutes. The body is read here, bounded by `http.body_limit_bytes`, and
-//! handed on in memory; requests without a body pass straight through.
+//! handed on in memory; requests without a body pass straight through. Its refusals are
+//! answered in the shape the client asked for (`super::answer`).
 
 use super::error::ApiError;
 use super::AppState;
@@ -42,7 +43,7 @@ pub async fn body_deadline(
     let limit = state.settings.http.body_limit_bytes;
     if declared.is_some_and(|n| n > limit as u64) {
         // Refused before a byte is read: a large body would only be waited for.
-        return Err(refusal(&req, ApiError::PayloadTooLarge));
+        return Err(ApiError::PayloadTooLarge.into());
     }
     let timeout = Duration::from_secs_f64(state.settings.http.request_timeout_seconds);
     let mut payload = req.take_payload();
@@ -62,20 +63,11 @@ pub async fn body_deadline(
             req.set_payload(Payload::from(body));
             next.call(req).await
         }
-        Ok(Err(Unread::TooLarge)) => Err(refusal(&req, ApiError::PayloadTooLarge)),
-        Ok(Err(Unread::Broken)) => Err(refusal(&req, ApiError::bad_request("Malformed request body"))),
+        Ok(Err(Unread::TooLarge)) => Err(ApiError::PayloadTooLarge.into()),
+        Ok(Err(Unread::Broken)) => Err(ApiError::bad_request("Malformed request body").into()),
         Err(_) => {
             state.app.metrics().shed("slow_request");
-            Err(refusal(&req, ApiError::RequestTimeout))
+            Err(ApiError::RequestTimeout.into())
         }
     }
-}
-
-/// The API's error, or on a page an error page with the same status.
-fn refusal(req: &ServiceRequest, error: ApiError) -> actix_web::Error {
-    use actix_web::ResponseError;
-    if crate::web::is_page(req.path()) {
-        return crate::web::problem::PageError::Status(error.status_code()).into();
-    }
-    error.into()
 }
