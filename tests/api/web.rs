@@ -549,6 +549,17 @@ async fn refused_forms_show_the_apis_words_next_to_their_fields_and_keep_what_wa
     let page = res.text().await.unwrap();
     assert_eq!(field_error(&page, "title").as_deref(), Some("Title is required"));
     assert_eq!(field_error(&page, "price").as_deref(), Some("Price must be greater than 0"));
+    for title in ["\u{0}", "\u{1}\u{2}"] {
+        let res = client
+            .post(app.url("/tickets/new"))
+            .form(&[("csrf", csrf.as_str()), ("title", title), ("price", "5")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{title:?}");
+        let page = res.text().await.unwrap();
+        assert_eq!(field_error(&page, "title").as_deref(), Some("Title is required"), "{title:?}");
+    }
     let (_, listed) = app.get_json("/api/tickets", None).await;
     assert_eq!(listed, json!([]), "a refused form changes nothing");
 }
