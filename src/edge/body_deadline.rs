@@ -9,6 +9,7 @@ use super::error::ApiError;
 use super::AppState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
 use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
@@ -50,7 +51,11 @@ pub async fn body_deadline(
     let read = async move {
         let mut body = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|_| Unread::Broken)?;
+            // The HTTP layer's own overflow is a body too large, not a broken one.
+            let chunk = chunk.map_err(|e| match e {
+                PayloadError::Overflow => Unread::TooLarge,
+                _ => Unread::Broken,
+            })?;
             if body.len() + chunk.len() > limit {
                 return Err(Unread::TooLarge);
             }

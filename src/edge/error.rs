@@ -100,6 +100,17 @@ pub fn status_message(status: StatusCode) -> &'static str {
     }
 }
 
+/// A request body that could not be read: over the limit is a 413 however the reader learnt
+/// it (a limit of ours, the HTTP layer's own `PayloadError::Overflow`, wrapped in a JSON error
+/// or not: all say 413), anything else a 400.
+pub fn unreadable_body(e: &actix_web::Error) -> ApiError {
+    if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge
+    } else {
+        ApiError::bad_request("Malformed request body")
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {

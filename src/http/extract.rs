@@ -1,9 +1,9 @@
 //! JSON bodies arrive as a [`JsonObject`], so a wrong shape is a 400 in the API's format and
 //! field rules can report every failure; an oversize body is a 413.
 
-use crate::edge::error::ApiError;
+use crate::edge::error::{unreadable_body, ApiError};
 use actix_web::dev::Payload;
-use actix_web::error::{JsonPayloadError, PayloadError};
+use actix_web::error::JsonPayloadError;
 use actix_web::{web, FromRequest, HttpRequest};
 use std::future::Future;
 use std::pin::Pin;
@@ -38,15 +38,12 @@ impl FromRequest for JsonObject {
     }
 }
 
-/// Maps actix's JSON errors to the API's: oversize 413, the rest 400 with a clear message.
+/// Maps actix's JSON errors to the API's: a wrong content type or malformed JSON is a 400 that
+/// says so; the body itself is judged as every body is (oversize 413, `unreadable_body`).
 pub fn json_error(e: actix_web::Error) -> ApiError {
     match e.as_error::<JsonPayloadError>() {
-        Some(JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. }) => {
-            ApiError::PayloadTooLarge
-        }
-        Some(JsonPayloadError::Payload(PayloadError::Overflow)) => ApiError::PayloadTooLarge,
         Some(JsonPayloadError::ContentType) => ApiError::bad_request("Content-Type must be application/json"),
         Some(JsonPayloadError::Deserialize(err)) => ApiError::bad_request(format!("Malformed JSON: {err}")),
-        _ => ApiError::bad_request("Malformed request body"),
+        _ => unreadable_body(&e),
     }
 }

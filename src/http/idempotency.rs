@@ -5,6 +5,7 @@
 
 use crate::app::idempotency::{Claim, StoredResponse};
 use crate::edge::caller::current_user;
+use crate::edge::error::unreadable_body;
 use crate::edge::ApiError;
 use crate::edge::AppState;
 use actix_web::body::{to_bytes, BoxBody, MessageBody};
@@ -34,7 +35,7 @@ pub async fn idempotency(
         return next.call(req).await.map(|r| r.map_into_boxed_body());
     };
     let scope = current_user(req.request()).map(|u| u.id.to_string()).unwrap_or_else(|| "anonymous".into());
-    let body = req.extract::<web::Bytes>().await.map_err(body_error)?;
+    let body = req.extract::<web::Bytes>().await.map_err(|e| unreadable_body(&e))?;
     let mut hasher = Sha256::new();
     hasher.update(req.path().as_bytes());
     hasher.update([0]);
@@ -79,13 +80,4 @@ pub async fn idempotency(
     let stored = StoredResponse { status: status.as_u16(), headers, body: bytes.to_vec() };
     state.app.finish_idempotent(claimed, stored).await.map_err(ApiError::from)?;
     Ok(ServiceResponse::new(http_req, head.set_body(bytes).map_into_boxed_body()))
-}
-
-/// The request body could not be read: oversize is a 413, anything else a 400.
-fn body_error(e: actix_web::Error) -> ApiError {
-    match e.as_error::<actix_web::error::PayloadError>() {
-        Some(actix_web::error::PayloadError::Overflow) => ApiError::PayloadTooLarge,
-        _ if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
-        _ => ApiError::bad_request("Malformed request body"),
-    }
 }
