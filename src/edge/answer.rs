@@ -1,7 +1,7 @@
 //! Every error answer leaves in the shape its client asked for (`super::shape`), whoever made
-//! it: a route's handler, an extractor, a middleware (the body limits, the overload shedding,
-//! a panic), or actix itself (a wrong method, an unknown path). The outermost middleware, so
-//! it sees them all, errors returned by other middleware included.
+//! it: a route's handler, an extractor (a body over the limit, a malformed path), a middleware
+//! (the body deadline, the overload shedding, a panic), or the 404 of an unknown path. The
+//! outermost middleware, so it sees them all, errors returned by other middleware included.
 //!
 //! An error answer already in the asked shape is kept as it is (the API's specific words and
 //! fields, a page's own text). One in the other shape, or a bare status, is answered again in
