@@ -19,8 +19,14 @@
 //! * [`deadline`]: when a caller stops waiting; it travels with a command.
 //! * [`payments`]: the payment gateways (offline, Stripe) and webhook signatures.
 //! * [`auth`]: password hashing and access tokens (accounts are in [`app::accounts`]).
-//! * [`http`]: a thin JSON adapter: routes, extractors and the one error boundary.
+//! * [`edge`]: what the JSON API and the pages share: the one error vocabulary and the shape
+//!   an error is answered in (JSON or a page, as the client asks), the caller and the session
+//!   cookies, CSRF, the field rules, the page shell, the request guards (in-flight bound, body
+//!   deadline).
+//! * [`http`]: a thin JSON adapter: the `/api` routes, JSON bodies, `Idempotency-Key`, the
+//!   OpenAPI document, the probes and the admin API.
 //! * [`web`]: the browser client: server-rendered pages over the same use cases and session.
+//! * [`routes`]: the node's HTTP surface: the middleware in order and every route of both.
 //! * [`json`]: the JSON forms of domain values and the typed view models the API and the pages
 //!   share.
 //! * [`observability`]: metrics and logging.
@@ -35,11 +41,13 @@ pub mod auth;
 pub mod cluster;
 pub mod deadline;
 pub mod domain;
+pub mod edge;
 pub mod events;
 pub mod http;
 pub mod json;
 pub mod observability;
 pub mod payments;
+pub mod routes;
 pub mod routing;
 pub mod settings;
 pub mod startup;

@@ -11,8 +11,8 @@ use crate::app::projection::ReadModel;
 use crate::app::throttle::SignInThrottle;
 use crate::app::{Accounts, App, Parts};
 use crate::cluster::{Cluster, Membership};
+use crate::edge::AppState;
 use crate::events::{EventBus, EventSink, Publisher};
-use crate::http::{self, AppState};
 use crate::observability::Metrics;
 use crate::payments::{offline::OfflineGateway, stripe::StripeGateway, Gateway};
 use crate::routing::events::BrokerEvents;
@@ -23,7 +23,7 @@ use crate::settings::{PaymentProvider, Settings};
 use crate::storage::{Options as StoreOptions, Store};
 use actix::Arbiter;
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::{middleware, web, App as WebApp, HttpServer};
+use actix_web::{web, HttpServer};
 use anyhow::Context as _;
 use std::net::TcpListener;
 use std::rc::Rc;
@@ -189,17 +189,9 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.http.addr))?;
         let port = listener.local_addr()?.port();
         let app_state = state.clone();
-        let mut server = HttpServer::new(move || {
-            WebApp::new()
-                .wrap(middleware::from_fn(http::idempotency::idempotency))
-                .wrap(middleware::from_fn(http::body_deadline::body_deadline))
-                .wrap(middleware::from_fn(http::session::renew))
-                .wrap(http::json_errors())
-                .wrap(middleware::from_fn(http::observe))
-                .configure(http::configure(app_state.clone()))
-        })
-        .shutdown_timeout(settings.http.shutdown_timeout_seconds)
-        .client_request_timeout(Duration::from_secs_f64(settings.http.request_timeout_seconds));
+        let mut server = HttpServer::new(move || crate::routes::app(app_state.clone()))
+            .shutdown_timeout(settings.http.shutdown_timeout_seconds)
+            .client_request_timeout(Duration::from_secs_f64(settings.http.request_timeout_seconds));
         if settings.http.workers > 0 {
             server = server.workers(settings.http.workers);
         }

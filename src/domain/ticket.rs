@@ -16,9 +16,9 @@ pub const MAX_TITLE_CHARS: usize = 200;
 
 impl TicketDraft {
     /// Validates a title and a price (`None`: missing or not a valid price), reporting every
-    /// invalid field in field order. The title is trimmed.
+    /// invalid field in field order. The title is read by [`title`].
     pub fn new(title: Option<&str>, price: Option<Price>) -> Result<Self, DomainError> {
-        let title = title.map(str::trim).filter(|t| !t.is_empty() && t.chars().count() <= MAX_TITLE_CHARS);
+        let title = title.and_then(self::title);
         match (title, price) {
             (Some(title), Some(price)) => Ok(Self { title: title.to_string(), price }),
             (title, price) => {
@@ -33,6 +33,17 @@ impl TicketDraft {
             }
         }
     }
+}
+
+/// A title as it is kept: trimmed of whitespace at both ends, then 1 to [`MAX_TITLE_CHARS`]
+/// characters, none of them a control character (U+0000..U+001F, U+007F..U+009F). A title is
+/// one line of text shown on pages, in lists and in events: a NUL, an escape or a line break
+/// inside it has no meaning there, and a title of nothing but such characters is no title at
+/// all, so both are refused rather than cleaned up.
+pub fn title(raw: &str) -> Option<&str> {
+    let title = raw.trim();
+    let valid = !title.is_empty() && title.chars().count() <= MAX_TITLE_CHARS && !title.chars().any(char::is_control);
+    valid.then_some(title)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,6 +23,19 @@ fn validation_reports_every_invalid_field_in_order() {
 }
 
 #[test]
+fn a_title_of_control_characters_or_containing_one_is_refused() {
+    for raw in
+        ["\u{0}", "\u{1}\u{2}", " \u{0} ", "\u{7f}", "\u{9b}", "gig\u{0}", "two\nlines", "tab\there", "\u{1b}[31mred"]
+    {
+        let err = TicketDraft::new(Some(raw), Price::parse("5")).unwrap_err();
+        assert_eq!(err, DomainError::Validation(vec![Field::Title]), "{raw:?}");
+    }
+    // Whitespace around a title, line breaks included, is trimmed, not refused.
+    assert_eq!(TicketDraft::new(Some("\t gig \r\n"), Price::parse("5")).unwrap().title, "gig");
+    assert_eq!(TicketDraft::new(Some("Café « Ünïcode » 🎫"), Price::parse("5")).unwrap().title, "Café « Ünïcode » 🎫");
+}
+
+#[test]
 fn titles_are_trimmed() {
     let d = TicketDraft::new(Some("  gig "), Price::parse("5")).unwrap();
     assert_eq!(d.title, "gig");

@@ -1,10 +1,10 @@
 //! `/admin/*`: what operators see inside the running actor system, behind the admin bearer
 //! token, as JSON over the admin use cases (`crate::app::admin`).
 
-use super::error::ApiError;
-use super::AppState;
 use crate::app::admin::{ActorKind, ClusterView, EntityState, LiveActor};
 use crate::domain::iso_utc;
+use crate::edge::ApiError;
+use crate::edge::AppState;
 use actix_web::dev::Payload;
 use actix_web::{http::header, web, FromRequest, HttpRequest, HttpResponse};
 use serde::Deserialize;

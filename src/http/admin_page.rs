@@ -3,8 +3,8 @@
 //! login form that stores the admin token in an HttpOnly, `/admin`-scoped cookie.
 
 use super::admin::{actor_json, cluster_json, is_admin, token_matches, ADMIN_COOKIE};
-use super::AppState;
 use crate::app::admin::ActorKind;
+use crate::edge::AppState;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};

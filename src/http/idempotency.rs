@@ -5,11 +5,12 @@
 //! run") keeps the key, and a retry runs again as the same keyed request (a keyed reservation
 //! finds the order its first attempt made); other server errors free the key.
 
-use super::error::ApiError;
-use super::extract::current_user;
-use super::AppState;
 use crate::app::idempotency::{KeyOutcome, StoredResponse};
 use crate::app::keyed::Keyed;
+use crate::edge::caller::current_user;
+use crate::edge::error::unreadable_body;
+use crate::edge::ApiError;
+use crate::edge::AppState;
 use actix_web::body::{to_bytes, BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method, StatusCode};
@@ -37,7 +38,7 @@ pub async fn idempotency(
         return next.call(req).await.map(|r| r.map_into_boxed_body());
     };
     let scope = current_user(req.request()).map(|u| u.id.to_string()).unwrap_or_else(|| "anonymous".into());
-    let body = req.extract::<web::Bytes>().await.map_err(body_error)?;
+    let body = req.extract::<web::Bytes>().await.map_err(|e| unreadable_body(&e))?;
     let mut hasher = Sha256::new();
     hasher.update(req.path().as_bytes());
     hasher.update([0]);
@@ -91,14 +92,4 @@ pub async fn idempotency(
     let stored = StoredResponse { status: status.as_u16(), headers, body: bytes.to_vec() };
     state.app.settle_key(claimed, KeyOutcome::Done(stored)).await;
     Ok(ServiceResponse::new(http_req, head.set_body(bytes).map_into_boxed_body()))
-}
-
-/// The request body could not be read: oversize is a 413, anything else a 400, in the API's
-/// format (an error returned from middleware bypasses the JSON error handlers).
-fn body_error(e: actix_web::Error) -> ApiError {
-    match e.as_error::<actix_web::error::PayloadError>() {
-        Some(actix_web::error::PayloadError::Overflow) => ApiError::PayloadTooLarge,
-        _ if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
-        _ => ApiError::bad_request("Malformed request body"),
-    }
 }

@@ -1,10 +1,11 @@
 //! `/api/orders`: place, list, show, cancel, as JSON over the order use cases.
 
-use super::error::{ApiError, FieldError};
-use super::extract::{AuthUser, JsonObject};
-use super::AppState;
+use super::extract::JsonObject;
 use crate::app::keyed::ClaimedKey;
 use crate::domain::{OrderId, TicketId};
+use crate::edge::caller::AuthUser;
+use crate::edge::error::{ApiError, FieldError};
+use crate::edge::AppState;
 use crate::json::OrderView;
 use actix_web::HttpMessage;
 use actix_web::{web, HttpResponse};
@@ -21,7 +22,7 @@ pub fn order_id(raw: &str) -> Result<OrderId, ApiError> {
     OrderId::parse(raw).ok_or(ApiError::NotFound)
 }
 
-#[utoipa::path(post, path = "/api/orders", tag = "orders", request_body = super::openapi::NewOrder,
+#[utoipa::path(post, path = "/api/orders", tag = "orders", request_body = super::schemas::NewOrder,
     params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes the request once; a retry replays the first answer")),
     responses((status = 201, description = "The order: the ticket held for the order window", body = crate::json::OrderView)))]
 pub(super) async fn create(

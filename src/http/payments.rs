@@ -1,11 +1,12 @@
 //! `/api/payments`: pay for an order, and the Stripe webhook (raw bytes to the use case, which
 //! checks the signature over them).
 
-use super::error::{ApiError, FieldError};
-use super::extract::{AuthUser, JsonObject};
+use super::extract::JsonObject;
 use super::orders::order_id;
-use super::AppState;
 use crate::app::payments::WebhookOutcome;
+use crate::edge::caller::AuthUser;
+use crate::edge::error::{ApiError, FieldError};
+use crate::edge::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
@@ -13,9 +14,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/payments", web::post().to(pay)).route("/api/payments/webhook", web::post().to(stripe_webhook));
 }
 
-#[utoipa::path(post, path = "/api/payments", tag = "payments", request_body = super::openapi::NewPayment,
+#[utoipa::path(post, path = "/api/payments", tag = "payments", request_body = super::schemas::NewPayment,
     params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes the request once; a retry replays the first answer")),
-    responses((status = 201, description = "Paid: the order complete", body = super::openapi::PaymentView)))]
+    responses((status = 201, description = "Paid: the order complete", body = super::schemas::PaymentView)))]
 pub(super) async fn pay(
     state: web::Data<AppState>,
     user: AuthUser,

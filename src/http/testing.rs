@@ -1,8 +1,7 @@
 //! Test-only routes, registered only when `testing.fault_injection = true`.
 
-use super::error::ApiError;
 use super::tickets::ticket_id;
-use super::AppState;
+use crate::edge::{ApiError, AppState};
 use actix_web::{web, HttpResponse};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -1,9 +1,10 @@
 //! `/api/tickets`: create, list, show, update, withdraw, as JSON over the ticket use cases.
 
-use super::error::{ticket_field, ApiError};
-use super::extract::{AuthUser, JsonObject};
-use super::AppState;
-use crate::domain::{DomainError, Price, TicketDraft, TicketId};
+use super::extract::JsonObject;
+use crate::domain::{TicketDraft, TicketId};
+use crate::edge::caller::AuthUser;
+use crate::edge::fields::ticket_draft;
+use crate::edge::{ApiError, AppState};
 use crate::json::{self, TicketView};
 use actix_web::{http::header, web, HttpResponse};
 use serde::Deserialize;
@@ -23,20 +24,10 @@ pub fn ticket_id(raw: &str) -> Result<TicketId, ApiError> {
 
 /// The draft in a request body, with the route's wording for invalid fields.
 fn draft(body: &JsonObject, updating: bool) -> Result<TicketDraft, ApiError> {
-    draft_of(body.str("title"), json::price_from(body.get("price")), updating)
+    ticket_draft(body.str("title"), json::price_from(body.get("price")), updating)
 }
 
-/// A title and a price checked as a draft, in the API's words (the pages use the same rules).
-pub fn draft_of(title: Option<&str>, price: Option<Price>, updating: bool) -> Result<TicketDraft, ApiError> {
-    TicketDraft::new(title, price).map_err(|e| match e {
-        DomainError::Validation(fields) => {
-            ApiError::Validation(fields.into_iter().map(|f| ticket_field(f, updating)).collect())
-        }
-        other => other.into(),
-    })
-}
-
-#[utoipa::path(post, path = "/api/tickets", tag = "tickets", request_body = super::openapi::TicketDraftBody,
+#[utoipa::path(post, path = "/api/tickets", tag = "tickets", request_body = super::schemas::TicketDraftBody,
     params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes the create once, through any node")),
     responses((status = 201, description = "The ticket, listed for sale", body = crate::json::TicketView)))]
 pub(super) async fn create(
@@ -63,7 +54,7 @@ pub(super) async fn show(state: web::Data<AppState>, id: web::Path<String>) -> R
 }
 
 #[utoipa::path(put, path = "/api/tickets/{id}", tag = "tickets", params(("id" = String, Path, format = "uuid")),
-    request_body = super::openapi::TicketDraftBody,
+    request_body = super::schemas::TicketDraftBody,
     responses((status = 200, description = "The ticket, edited by its owner", body = crate::json::TicketView)))]
 pub(super) async fn update(
     state: web::Data<AppState>,

@@ -1,11 +1,11 @@
 //! `/api/users/*`: signup, signin, signout, currentuser, refresh.
 
-use super::error::{ApiError, FieldError};
-use super::extract::{client_address, JsonObject, MaybeUser};
-use super::session::{cleared_cookies, refresh_tokens, session_cookies};
-use super::AppState;
+use super::extract::JsonObject;
 use crate::app::Session;
-use crate::domain::{Email, Password};
+use crate::edge::caller::{client_address, MaybeUser};
+use crate::edge::fields::{sign_in_fields, sign_up_fields};
+use crate::edge::session::{cleared_cookies, refresh_tokens, session_cookies};
+use crate::edge::{ApiError, AppState};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
@@ -25,50 +25,16 @@ fn signed_in(state: &AppState, status: actix_web::http::StatusCode, session: Ses
     response.json(json!({ "id": session.user.id, "email": session.user.email.as_str() }))
 }
 
-/// The sign-up fields, checked with the API's words (the pages use the same rules).
-pub fn sign_up_fields(email: Option<&str>, password: Option<&str>) -> Result<(Email, Password), ApiError> {
-    let email = email.and_then(Email::parse);
-    let password = password.and_then(Password::parse);
-    let mut errors = Vec::new();
-    if email.is_none() {
-        errors.push(FieldError { field: "email", message: "Email must be valid" });
-    }
-    if password.is_none() {
-        errors.push(FieldError { field: "password", message: "Password must be between 4 and 20 characters" });
-    }
-    match (email, password) {
-        (Some(email), Some(password)) => Ok((email, password)),
-        _ => Err(ApiError::Validation(errors)),
-    }
-}
-
-/// The sign-in fields, checked with the API's words (the pages use the same rules).
-pub fn sign_in_fields<'a>(email: Option<&str>, password: Option<&'a str>) -> Result<(Email, &'a str), ApiError> {
-    let email = email.and_then(Email::parse);
-    let password = password.filter(|p| !p.trim().is_empty());
-    let mut errors = Vec::new();
-    if email.is_none() {
-        errors.push(FieldError { field: "email", message: "Email must be valid" });
-    }
-    if password.is_none() {
-        errors.push(FieldError { field: "password", message: "You must supply a password" });
-    }
-    match (email, password) {
-        (Some(email), Some(password)) => Ok((email, password)),
-        _ => Err(ApiError::Validation(errors)),
-    }
-}
-
-#[utoipa::path(post, path = "/api/users/signup", tag = "users", request_body = super::openapi::Credentials,
-    responses((status = 201, description = "Signed up and signed in: `session` and `refresh` cookies set", body = super::openapi::UserView)))]
+#[utoipa::path(post, path = "/api/users/signup", tag = "users", request_body = super::schemas::Credentials,
+    responses((status = 201, description = "Signed up and signed in: `session` and `refresh` cookies set", body = super::schemas::UserView)))]
 pub(super) async fn signup(state: web::Data<AppState>, body: JsonObject) -> Result<HttpResponse, ApiError> {
     let (email, password) = sign_up_fields(body.str("email"), body.str("password"))?;
     let session = state.app.sign_up(email, password).await?;
     Ok(signed_in(&state, actix_web::http::StatusCode::CREATED, session))
 }
 
-#[utoipa::path(post, path = "/api/users/signin", tag = "users", request_body = super::openapi::Credentials,
-    responses((status = 200, description = "Signed in: `session` and `refresh` cookies set", body = super::openapi::UserView)))]
+#[utoipa::path(post, path = "/api/users/signin", tag = "users", request_body = super::schemas::Credentials,
+    responses((status = 200, description = "Signed in: `session` and `refresh` cookies set", body = super::schemas::UserView)))]
 pub(super) async fn signin(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -93,14 +59,14 @@ pub(super) async fn signout(state: web::Data<AppState>, req: HttpRequest) -> Res
 }
 
 #[utoipa::path(get, path = "/api/users/currentuser", tag = "users",
-    responses((status = 200, description = "The signed-in user, or `null`", body = super::openapi::CurrentUser)))]
+    responses((status = 200, description = "The signed-in user, or `null`", body = super::schemas::CurrentUser)))]
 pub(super) async fn current_user(user: MaybeUser) -> HttpResponse {
     let current = user.0.map(|u| json!({ "id": u.claims.id, "email": u.claims.email, "iat": u.claims.iat }));
     HttpResponse::Ok().json(json!({ "currentUser": current }))
 }
 
 #[utoipa::path(post, path = "/api/users/refresh", tag = "users",
-    responses((status = 200, description = "The refresh cookie traded for a new session (rotated)", body = super::openapi::UserView)))]
+    responses((status = 200, description = "The refresh cookie traded for a new session (rotated)", body = super::schemas::UserView)))]
 pub(super) async fn refresh(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     // With a cookie left on the old path too, the browser sends that one first: the last is
     // the current one.

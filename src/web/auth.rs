@@ -5,10 +5,10 @@ use super::forms::{local_path, Form};
 use super::layout::{field, general_problems, see_other, Ctx, FieldAttrs};
 use super::problem::{problems, PageError, Problems};
 use crate::app::Session;
-use crate::http::extract::client_address;
-use crate::http::session::{cleared_cookies, refresh_tokens, session_cookies};
-use crate::http::users::{sign_in_fields, sign_up_fields};
-use crate::http::AppState;
+use crate::edge::caller::client_address;
+use crate::edge::fields::{sign_in_fields, sign_up_fields};
+use crate::edge::session::{cleared_cookies, refresh_tokens, session_cookies};
+use crate::edge::{ApiError, AppState};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
@@ -106,7 +106,7 @@ fn finish(
     req: &HttpRequest,
     form: &Form,
     kind: Kind,
-    result: Result<Session, crate::http::error::ApiError>,
+    result: Result<Session, ApiError>,
 ) -> Result<HttpResponse, PageError> {
     let next = local_path(form.get("next"));
     match result {

@@ -1,10 +1,10 @@
 //! A posted form (`application/x-www-form-urlencoded`), checked for its CSRF token before any
 //! field is read.
 
-use super::csrf;
 use super::layout::Ctx;
 use super::problem::PageError;
-use crate::http::extract::AuthUser;
+use crate::edge::caller::AuthUser;
+use crate::edge::csrf;
 use actix_web::{web, HttpRequest};
 use std::collections::HashMap;
 

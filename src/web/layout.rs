@@ -1,16 +1,17 @@
-//! The page shell and what every page response carries: a skip link, the navigation (what a
-//! signed-in or signed-out person can do), one `main` with the page's single `h1`, and the
-//! security headers (a strict Content-Security-Policy: our own stylesheet and script only, no
-//! inline code, forms posted only to this site or, with the Stripe gateway, to Checkout).
+//! What every page is rendered with: who is asking and what their forms need ([`Ctx`]), the
+//! navigation (what a signed-in or signed-out person can do), and the pieces of a form. The
+//! document shell and the page headers are `crate::edge::page`'s (a strict
+//! Content-Security-Policy: forms post only to this site or, with the Stripe gateway, to
+//! Checkout).
 
-use super::csrf::{self, Csrf};
-use super::problem::Problems;
-use crate::http::extract::{current_user, AuthUser};
-use crate::http::AppState;
+use super::problem::{PageError, Problems};
+use crate::edge::caller::{current_user, AuthUser};
+use crate::edge::csrf::{self, Csrf};
+use crate::edge::{page, AppState};
 use crate::settings::PaymentProvider;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use maud::{html, Markup, DOCTYPE};
+use maud::{html, Markup};
 
 /// Who is asking, and what their forms need.
 pub struct Ctx {
@@ -35,14 +36,14 @@ impl Ctx {
     }
 
     /// The signed-in user, or off to sign in and back to `next`.
-    pub fn signed_in(&self, next: &str) -> Result<&AuthUser, super::problem::PageError> {
-        self.user.as_ref().ok_or_else(|| super::problem::PageError::SignIn { next: next.into() })
+    pub fn signed_in(&self, next: &str) -> Result<&AuthUser, PageError> {
+        self.user.as_ref().ok_or_else(|| PageError::SignIn { next: next.into() })
     }
 
     /// A full page in the shell, answered with `status`.
     pub fn render(&self, status: StatusCode, title: &str, body: Markup) -> HttpResponse {
-        let markup = shell(title, self.nav(), body);
-        let mut response = respond_with(status, markup, &self.form_targets);
+        let markup = page::document(title, self.nav(), body);
+        let mut response = page::respond_with(status, markup, &self.form_targets);
         if let Some(cookie) = self.csrf.cookie(self.secure_cookies) {
             let _ = response.add_cookie(&cookie);
         }
@@ -78,51 +79,6 @@ impl Ctx {
             }
         }
     }
-}
-
-/// An error page's shell: no navigation that depends on who is asking.
-pub fn bare(title: &str, body: Markup) -> Markup {
-    shell(title, html! { nav aria-label="Main" { a.brand href="/" { "ticketing" } } }, body)
-}
-
-fn shell(title: &str, nav: Markup, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" class="no-js" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · ticketing" }
-                link rel="stylesheet" href="/static/app.css";
-                script src="/static/countdown.js" defer {}
-            }
-            body {
-                a.skip href="#main" { "Skip to content" }
-                header { (nav) }
-                main id="main" { (body) }
-                footer { p { "ticketing: a ticket you reserve is held for you while you pay." } }
-            }
-        }
-    }
-}
-
-/// An HTML response with the page headers.
-pub fn respond(status: StatusCode, markup: Markup) -> HttpResponse {
-    respond_with(status, markup, "")
-}
-
-fn respond_with(status: StatusCode, markup: Markup, form_targets: &str) -> HttpResponse {
-    let csp = format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; \
-         form-action 'self' {form_targets}; base-uri 'none'; frame-ancestors 'none'"
-    );
-    HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .insert_header((header::CONTENT_SECURITY_POLICY, csp))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::REFERRER_POLICY, "same-origin"))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(markup.into_string())
 }
 
 /// After a successful POST: see the result at `to` (a reload does not post again).

@@ -1,13 +1,11 @@
-//! What a page does with a refusal: the API's words (`http::error`), shown next to the field
-//! they concern or at the top of the form, or, for what no form can fix, an error page (404,
-//! 503, 500...). Never raw JSON, never a cause chain.
+//! What a page does with a refusal: the API's words (`crate::edge::error`), shown next to the
+//! field they concern or at the top of the form, or, for what no form can fix, an error page
+//! (404, 503, 500...: `crate::edge::page`). Never raw JSON, never a cause chain.
 
-use super::layout;
 use crate::app::AppError;
-use crate::http::error::ApiError;
+use crate::edge::{page, ApiError};
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
-use maud::html;
 use std::fmt;
 
 /// One message for the person at the form; `field` names the input it concerns.
@@ -78,8 +76,6 @@ pub enum PageError {
     SignIn {
         next: String,
     },
-    /// A bare status (a body too large or too slow...), answered with its page.
-    Status(StatusCode),
     Internal(String),
 }
 
@@ -107,61 +103,33 @@ impl ResponseError for PageError {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::BadForm => StatusCode::BAD_REQUEST,
             Self::SignIn { .. } => StatusCode::SEE_OTHER,
-            Self::Status(status) => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        let (title, text) = match self {
-            Self::Status(status) => return status_page(*status),
+        match self {
             Self::SignIn { next } => {
                 let to = format!("/auth/signin?next={}", urlencoded(next));
-                return HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish();
+                HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish()
             }
-            Self::NotFound => ("Page not found", "There is nothing here. The ticket or order may have been removed."),
-            Self::Unavailable => {
-                ("Busy right now", "The marketplace is busy or part of it is restarting. Please try again in a moment.")
-            }
-            Self::Forbidden => {
-                ("Form expired", "This form could not be accepted. Go back, reload the page and try again.")
-            }
-            Self::BadForm => ("Form not readable", "The form could not be read. Go back and try again."),
+            Self::Forbidden => page::message_page(
+                self.status_code(),
+                "Form expired",
+                "This form could not be accepted. Go back, reload the page and try again.",
+            ),
+            Self::BadForm => page::message_page(
+                self.status_code(),
+                "Form not readable",
+                "The form could not be read. Go back and try again.",
+            ),
             Self::Internal(cause) => {
                 tracing::error!(cause = %cause, "page failed");
-                ("Something went wrong", "Something went wrong on our side. Please try again.")
+                page::error_page(self.status_code())
             }
-        };
-        let body = html! {
-            h1 { (title) }
-            p { (text) }
-            p { a href="/" { "Back to the tickets" } }
-        };
-        let mut response = layout::respond(self.status_code(), layout::bare(title, body));
-        if matches!(self, Self::Unavailable) {
-            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            Self::NotFound | Self::Unavailable => page::error_page(self.status_code()),
         }
-        response
     }
-}
-
-/// An error page for a bare status that no handler chose (a wrong method, a body over the
-/// limit...), in plain words.
-pub fn status_page(status: StatusCode) -> HttpResponse {
-    let (title, text) = match status {
-        StatusCode::NOT_FOUND => return PageError::NotFound.error_response(),
-        StatusCode::METHOD_NOT_ALLOWED => {
-            ("Not possible here", "This page cannot be used that way. Go back and try again.")
-        }
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            ("Too much text", "What you sent is too long. Go back, shorten it and try again.")
-        }
-        StatusCode::REQUEST_TIMEOUT => ("Too slow", "The form took too long to arrive. Go back and try again."),
-        s if s.is_server_error() => return PageError::Internal(format!("status {s}")).error_response(),
-        _ => ("That did not work", "The request could not be handled. Go back and try again."),
-    };
-    let body = html! { h1 { (title) } p { (text) } p { a href="/" { "Back to the tickets" } } };
-    layout::respond(status, layout::bare(title, body))
 }
 
 /// Percent-encodes a path for a query parameter.

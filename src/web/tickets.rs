@@ -6,8 +6,8 @@ use super::layout::{field, general_problems, see_other, Ctx, FieldAttrs};
 use super::problem::{problems, PageError, Problems};
 use crate::app::projection::ListingState;
 use crate::domain::{Price, TicketId, UserId};
-use crate::http::tickets::draft_of;
-use crate::http::AppState;
+use crate::edge::fields::ticket_draft;
+use crate::edge::AppState;
 use crate::json::TicketView;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -235,7 +235,7 @@ async fn save(
     };
     let (form, ctx, user) = posted_by_user(req, body, &action)?;
     let (title, price) = (form.get("title").unwrap_or_default(), form.get("price").unwrap_or_default());
-    let result = match (draft_of(Some(title), Price::parse(price), editing.is_some()), editing) {
+    let result = match (ticket_draft(Some(title), Price::parse(price), editing.is_some()), editing) {
         (Ok(draft), Some(id)) => state.app.update_ticket(user.id, id, draft).await.map_err(Into::into),
         (Ok(draft), None) => state.app.create_ticket(user.id, draft, None).await.map_err(Into::into),
         (Err(e), _) => Err(e),

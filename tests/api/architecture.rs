@@ -1,8 +1,10 @@
 //! The layering, checked on the source text: the HTTP adapters talk to the application, not to
 //! storage or to the actor system (no `Store`, no `keys::`, no `sled`, no `Registry`, no
-//! `crate::storage` or `crate::actors` path in
-//! `src/http` or `src/web`), and the domain is plain Rust that knows nothing of JSON (no
-//! `serde_json` in `src/domain`). Comments do not count; code and string literals do.
+//! `crate::storage` or `crate::actors` path in `src/http`, `src/web` or `src/edge`); the JSON
+//! API and the pages share only the edge (`src/http` names nothing of `crate::web`, `src/web`
+//! nothing of `crate::http`, and `src/edge` neither of them nor the wiring above them); and the
+//! domain is plain Rust that knows nothing of JSON (no `serde_json` in `src/domain`). Comments
+//! do not count; code and string literals do.
 
 use std::path::{Path, PathBuf};
 
@@ -154,20 +156,104 @@ fn calls(dirs: &[&str], needles: &[&str]) -> Vec<String> {
 #[test]
 fn adapters_do_not_reach_storage_or_actors() {
     let (found, files) = offences(
-        &["src/http", "src/web"],
+        &["src/http", "src/web", "src/edge"],
         &["Store", "sled", "Registry"],
         &["keys::", "crate::storage", "crate::actors"],
     );
     assert!(files > 0, "no adapter sources found under src/http or src/web");
     // The application's handles on storage, entities and the gateway exist for tests and tools.
-    let found: Vec<String> =
-        found.into_iter().chain(calls(&["src/http", "src/web"], &[".store()", ".router()", ".gateway()"])).collect();
+    let found: Vec<String> = found
+        .into_iter()
+        .chain(calls(&["src/http", "src/web", "src/edge"], &[".store()", ".router()", ".gateway()"]))
+        .collect();
     assert!(
         found.is_empty(),
         "{} lines in the HTTP adapters reach storage or the actor system directly:\n  {}",
         found.len(),
         found.join("\n  ")
     );
+}
+
+/// The top-level modules of this crate that a piece of code names through `crate::`: a path
+/// (`crate::web::layout`), a group (`crate::{http, web}`, over several lines too) or a glob.
+fn crate_modules(code: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (at, _) in code.match_indices("crate::") {
+        if code[..at].chars().next_back().is_some_and(is_ident_char) {
+            continue; // `my_crate::`, not this crate
+        }
+        let rest = code[at + "crate::".len()..].trim_start();
+        if let Some(group) = rest.strip_prefix('{') {
+            // Top-level items of the group: the first segment of each.
+            let (mut depth, mut item_start, mut items) = (0usize, 0usize, Vec::new());
+            for (i, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => {
+                        items.push(&group[item_start..i]);
+                        break;
+                    }
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        items.push(&group[item_start..i]);
+                        item_start = i + 1;
+                    }
+                    _ => {}
+                }
+            }
+            found.extend(items.iter().map(|item| first_segment(item)).filter(|s| !s.is_empty()));
+        } else {
+            found.push(first_segment(rest));
+        }
+    }
+    found
+}
+
+fn first_segment(path: &str) -> String {
+    path.trim_start().chars().take_while(|&c| is_ident_char(c)).collect()
+}
+
+/// `file: module` for every file under `dirs` whose code names one of `modules` of this crate.
+fn names_modules(dirs: &[&str], modules: &[&str]) -> (Vec<String>, usize) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (mut out, mut files) = (Vec::new(), 0);
+    for dir in dirs {
+        for file in rust_files(&root.join(dir)) {
+            files += 1;
+            let code = code_lines(&std::fs::read_to_string(&file).unwrap()).join("\n");
+            let rel = file.strip_prefix(root).unwrap_or(&file).display().to_string();
+            for module in crate_modules(&code).into_iter().filter(|m| modules.contains(&m.as_str())) {
+                out.push(format!("{rel}: crate::{module}"));
+            }
+        }
+    }
+    (out, files)
+}
+
+#[test]
+fn the_api_and_the_pages_share_only_the_edge() {
+    let rules: [(&str, &[&str]); 3] =
+        [("src/http", &["web", "routes"]), ("src/web", &["http", "routes"]), ("src/edge", &["http", "web", "routes"])];
+    let mut found = Vec::new();
+    for (dir, forbidden) in rules {
+        let (named, files) = names_modules(&[dir], forbidden);
+        assert!(files > 0, "no sources found under {dir}");
+        found.extend(named);
+    }
+    assert!(
+        found.is_empty(),
+        "the JSON API, the pages and the edge below them must not name each other (an import circle):\n  {}",
+        found.join("\n  ")
+    );
+}
+
+#[test]
+fn the_module_scanner_sees_paths_groups_and_globs_but_not_other_crates() {
+    let code = code_lines(
+        "use crate::web::layout;\nuse crate::{\n    edge::{page, ApiError},\n    http,\n};\n// crate::routes\nlet x = actix_web::web::Data::new(my_crate::http::X); crate::json::*;",
+    )
+    .join("\n");
+    assert_eq!(crate_modules(&code), ["web", "edge", "http", "json"]);
 }
 
 #[test]

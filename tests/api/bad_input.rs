@@ -135,3 +135,71 @@ async fn health_and_readiness_answer() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["status"], "ready");
 }
+
+/// Posts `size` bytes of JSON-ish text to `path` on a raw connection with
+/// `Transfer-Encoding: chunked` (no `Content-Length`), in 64 KiB chunks written by a thread of
+/// its own, while the answer is read; returns the answer as text (empty if none came).
+fn post_chunked(address: &str, path: &str, headers: &str, size: usize) -> String {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let mut stream = std::net::TcpStream::connect(address.trim_start_matches("http://")).unwrap();
+    stream.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n{headers}\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let chunk = vec![b' '; 64 * 1024];
+        let mut sent = 0;
+        // The server may answer and close before the whole body is sent: a failed write ends it.
+        while sent < size {
+            let n = chunk.len().min(size - sent);
+            let frame = [format!("{n:x}\r\n").as_bytes(), &chunk[..n], b"\r\n"].concat();
+            if writer.write_all(&frame).is_err() {
+                return;
+            }
+            sent += n;
+        }
+        let _ = writer.write_all(b"0\r\n\r\n");
+    });
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while started.elapsed() < Duration::from_secs(20) {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+        let text = String::from_utf8_lossy(&answer);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+                .and_then(|v| v.parse::<usize>().ok());
+            if length.is_some_and(|n| body.len() >= n) {
+                break;
+            }
+        }
+    }
+    drop(stream);
+    let _ = sender.join();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[actix_web::test]
+async fn a_ten_megabyte_chunked_body_gets_413_with_and_without_an_idempotency_key() {
+    let app = spawn_app().await;
+    let me = app.signin().await;
+    for extra in ["", "Idempotency-Key: big-chunked\r\n"] {
+        let (address, headers) = (app.address.clone(), format!("Cookie: {}\r\n{extra}", me.cookie));
+        let answer = tokio::task::spawn_blocking(move || post_chunked(&address, "/api/tickets", &headers, 10 << 20))
+            .await
+            .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 413"), "{extra:?}: {answer}");
+        assert!(answer.contains(r#"{"errors":[{"message":"Request body is too large"}]}"#), "{extra:?}: {answer}");
+    }
+    assert_eq!(ticket_count(&app).await, 0);
+}

@@ -79,6 +79,24 @@ async fn a_body_trickled_a_byte_at_a_time_is_cut_off_with_408_in_the_apis_error_
 }
 
 #[actix_web::test]
+async fn a_form_trickled_by_a_browser_is_cut_off_with_408_as_a_page() {
+    let app = spawn_app_with(|s| s.http.request_timeout_seconds = 1.0).await;
+    let body = b"csrf=x&email=slow%40test.com&password=password";
+    let head = format!(
+        "POST /auth/signin HTTP/1.1\r\nHost: x\r\nAccept: {BROWSER_ACCEPT}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let address = app.address.clone();
+    let (answer, took) =
+        tokio::task::spawn_blocking(move || trickle(&address, &head, body, Duration::from_millis(300))).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("connection: close"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("content-type: text/html"), "{answer}");
+    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+}
+
+#[actix_web::test]
 async fn headers_trickled_a_byte_at_a_time_are_cut_off_too() {
     let app = spawn_app_with(|s| s.http.request_timeout_seconds = 1.0).await;
     let address = app.address.clone();

@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 use std::future::Future;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
+use ticketing::edge::AppState;
 use ticketing::events::PublishedEvent as Event;
-use ticketing::http::AppState;
 use ticketing::storage::keys;
 use ticketing::{Application, Settings};
 
@@ -16,6 +16,18 @@ pub struct TestApp {
     pub client: Client,
     pub state: actix_web::web::Data<AppState>,
     _data: TempDir,
+}
+
+/// The `Accept` of a browser's navigation (Chromium's).
+pub const BROWSER_ACCEPT: &str =
+    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8";
+
+/// A client that sends what a browser sends on every request: `Accept` with HTML first, and
+/// the cookies it was given back.
+pub fn browser_client() -> Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::ACCEPT, reqwest::header::HeaderValue::from_static(BROWSER_ACCEPT));
+    Client::builder().no_proxy().cookie_store(true).default_headers(headers).build().unwrap()
 }
 
 /// A signed-in user: the `Cookie` header value and the user's id.
@@ -64,6 +76,10 @@ impl TestApp {
 
     pub fn get(&self, path: &str) -> RequestBuilder {
         self.client.get(self.url(path))
+    }
+    /// A `GET` as a browser sends it (asking for HTML first).
+    pub fn browse(&self, path: &str) -> RequestBuilder {
+        self.get(path).header("Accept", BROWSER_ACCEPT)
     }
     pub fn post(&self, path: &str) -> RequestBuilder {
         self.client.post(self.url(path))

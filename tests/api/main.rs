@@ -9,6 +9,7 @@ mod browser;
 mod crash;
 mod disk_full;
 mod durability;
+mod error_shape;
 mod event_schemas;
 mod flushes;
 mod hardening;

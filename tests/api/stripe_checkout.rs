@@ -154,7 +154,7 @@ async fn the_offline_gateway_says_checkout_is_not_supported_and_the_api_words_it
     let outcome = checkout(&app, &buyer, &order).await;
 
     assert!(matches!(outcome, Err(AppError::CheckoutNotSupported)), "{outcome:?}");
-    let api = ticketing::http::error::ApiError::from(AppError::CheckoutNotSupported);
+    let api = ticketing::edge::ApiError::from(AppError::CheckoutNotSupported);
     assert_eq!(actix_web::ResponseError::status_code(&api).as_u16(), 400);
     assert_eq!(api.to_string(), "This payment method is not available");
 }

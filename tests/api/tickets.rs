@@ -29,6 +29,28 @@ async fn an_empty_or_missing_title_returns_400() {
 }
 
 #[actix_web::test]
+async fn a_title_of_control_characters_or_containing_one_is_refused_on_create_and_update() {
+    let app = spawn_app().await;
+    let me = app.signin().await;
+    let ticket = app.create_ticket(&me, "Kept", json!(10)).await;
+    let path = format!("/api/tickets/{}", ticket["id"].as_str().unwrap());
+    let refused = json!({"errors": [{"message": "Title is required", "field": "title"}]});
+    for title in ["\u{0}", "\u{1}\u{2}", " \u{0}\u{7f} ", "line\nbreak", "nul\u{0}inside"] {
+        let body = json!({"title": title, "price": 10});
+        let res = app.post("/api/tickets").header("Cookie", &me.cookie).json(&body).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "create {title:?}");
+        assert_eq!(res.json::<Value>().await.unwrap(), refused, "create {title:?}");
+        let res = app.put(&path).header("Cookie", &me.cookie).json(&body).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "update {title:?}");
+        assert_eq!(res.json::<Value>().await.unwrap(), refused, "update {title:?}");
+    }
+    let (_, listed) = app.get_json("/api/tickets", None).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "nothing created: {listed}");
+    assert_eq!(listed[0]["title"], "Kept", "nothing changed");
+    assert_eq!(listed[0]["version"], 0);
+}
+
+#[actix_web::test]
 async fn a_negative_or_missing_price_returns_400() {
     let app = spawn_app().await;
     let me = app.signin().await;

@@ -383,7 +383,7 @@ async fn pages_answer_with_a_strict_content_security_policy_and_no_raw_errors() 
         assert!(csp.contains(directive), "{directive} in {csp}");
     }
     assert!(!csp.contains("unsafe-inline"));
-    let missing = app.get("/tickets/not-a-ticket").send().await.unwrap();
+    let missing = app.browse("/tickets/not-a-ticket").send().await.unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     assert!(missing.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let text = missing.text().await.unwrap();
@@ -460,13 +460,14 @@ async fn with_the_stripe_gateway_the_order_page_sends_the_buyer_to_checkout_and_
 #[actix_web::test]
 async fn a_wrong_method_or_an_oversized_form_on_a_page_gets_a_page_not_json() {
     let app = spawn_app().await;
-    let res = app.get("/tickets/00000000-0000-7000-8000-000000000000/purchase").send().await.unwrap();
+    let res = app.browse("/tickets/00000000-0000-7000-8000-000000000000/purchase").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     assert!(res.text().await.unwrap().contains("<h1>Page not found</h1>"));
     let big = format!("title={}", "x".repeat(70 * 1024));
     let res = app
         .post("/tickets/new")
+        .header("Accept", BROWSER_ACCEPT)
         .header("Content-Type", "application/x-www-form-urlencoded")
         .body(big)
         .send()
@@ -479,7 +480,7 @@ async fn a_wrong_method_or_an_oversized_form_on_a_page_gets_a_page_not_json() {
 /// A cookie-keeping client that has visited `path` (so it holds a CSRF cookie) and the token
 /// of the form it got.
 async fn form_client(app: &TestApp, path: &str) -> (reqwest::Client, String) {
-    let client = reqwest::Client::builder().no_proxy().cookie_store(true).build().unwrap();
+    let client = browser_client();
     let page = client.get(app.url(path)).send().await.unwrap().text().await.unwrap();
     let token = page.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_string();
     (client, token)
@@ -548,6 +549,17 @@ async fn refused_forms_show_the_apis_words_next_to_their_fields_and_keep_what_wa
     let page = res.text().await.unwrap();
     assert_eq!(field_error(&page, "title").as_deref(), Some("Title is required"));
     assert_eq!(field_error(&page, "price").as_deref(), Some("Price must be greater than 0"));
+    for title in ["\u{0}", "\u{1}\u{2}"] {
+        let res = client
+            .post(app.url("/tickets/new"))
+            .form(&[("csrf", csrf.as_str()), ("title", title), ("price", "5")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{title:?}");
+        let page = res.text().await.unwrap();
+        assert_eq!(field_error(&page, "title").as_deref(), Some("Title is required"), "{title:?}");
+    }
     let (_, listed) = app.get_json("/api/tickets", None).await;
     assert_eq!(listed, json!([]), "a refused form changes nothing");
 }
@@ -573,7 +585,7 @@ async fn sign_in_never_redirects_off_the_site() {
 #[actix_web::test]
 async fn an_overloaded_node_answers_pages_with_a_friendly_503_page() {
     let app = spawn_app_with(|s| s.http.max_in_flight = 0).await;
-    let res = app.get("/").send().await.unwrap();
+    let res = app.browse("/").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(res.headers()["retry-after"], "1");
     assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));

@@ -2,12 +2,14 @@
 //! long, by the server's own request timeout): a client trickling one byte every few seconds
 //! is answered 408 and its connection closed, instead of holding a connection and a worker's
 //! attention for minutes. The body is read here, bounded by `http.body_limit_bytes`, and
-//! handed on in memory; requests without a body pass straight through.
+//! handed on in memory; requests without a body pass straight through. Its refusals are
+//! answered in the shape the client asked for (`super::answer`).
 
 use super::error::ApiError;
 use super::AppState;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
 use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
@@ -42,14 +44,18 @@ pub async fn body_deadline(
     let limit = state.settings.http.body_limit_bytes;
     if declared.is_some_and(|n| n > limit as u64) {
         // Refused before a byte is read: a large body would only be waited for.
-        return Err(refusal(&req, ApiError::PayloadTooLarge));
+        return Err(ApiError::PayloadTooLarge.into());
     }
     let timeout = Duration::from_secs_f64(state.settings.http.request_timeout_seconds);
     let mut payload = req.take_payload();
     let read = async move {
         let mut body = web::BytesMut::new();
         while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|_| Unread::Broken)?;
+            // The HTTP layer's own overflow is a body too large, not a broken one.
+            let chunk = chunk.map_err(|e| match e {
+                PayloadError::Overflow => Unread::TooLarge,
+                _ => Unread::Broken,
+            })?;
             if body.len() + chunk.len() > limit {
                 return Err(Unread::TooLarge);
             }
@@ -62,20 +68,11 @@ pub async fn body_deadline(
             req.set_payload(Payload::from(body));
             next.call(req).await
         }
-        Ok(Err(Unread::TooLarge)) => Err(refusal(&req, ApiError::PayloadTooLarge)),
-        Ok(Err(Unread::Broken)) => Err(refusal(&req, ApiError::bad_request("Malformed request body"))),
+        Ok(Err(Unread::TooLarge)) => Err(ApiError::PayloadTooLarge.into()),
+        Ok(Err(Unread::Broken)) => Err(ApiError::bad_request("Malformed request body").into()),
         Err(_) => {
             state.app.metrics().shed("slow_request");
-            Err(refusal(&req, ApiError::RequestTimeout))
+            Err(ApiError::RequestTimeout.into())
         }
     }
-}
-
-/// The API's error, or on a page an error page with the same status.
-fn refusal(req: &ServiceRequest, error: ApiError) -> actix_web::Error {
-    use actix_web::ResponseError;
-    if crate::web::is_page(req.path()) {
-        return crate::web::problem::PageError::Status(error.status_code()).into();
-    }
-    error.into()
 }

@@ -1,5 +1,7 @@
 //! The one error boundary: every failure becomes `{"errors":[{"message","field"?}]}` with the
 //! seed-compatible status. 5xx bodies are generic; their cause is logged, never returned.
+//! The pages show the same words (`crate::web::problem`), and an error answered as a page
+//! keeps the status (`super::answer`).
 
 use crate::app::AppError;
 use crate::domain::{DomainError, Field, Rule};
@@ -50,6 +52,17 @@ impl ApiError {
     }
 }
 
+// The words of the refusals that carry none of their own, for their variants and their bare
+// statuses alike.
+const NOT_AUTHORIZED: &str = "Not authorized";
+const NOT_FOUND: &str = "Not Found";
+const TOO_LARGE: &str = "Request body is too large";
+const UNAVAILABLE: &str = "Service temporarily unavailable, retry shortly";
+const TOO_SLOW: &str = "The request took too long to arrive";
+const MAY_HAVE_RUN: &str =
+    "The node owning this data did not answer in time; the request may have run. Retry with the same Idempotency-Key";
+const SOMETHING_WENT_WRONG: &str = "Something went wrong";
+
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -57,19 +70,15 @@ impl fmt::Display for ApiError {
             Self::BadRequest(m) | Self::PaymentRequired(m) | Self::Unprocessable(m) | Self::Conflict(m) => {
                 f.write_str(m)
             }
-            Self::NotAuthorized => f.write_str("Not authorized"),
-            Self::NotFound => f.write_str("Not Found"),
-            Self::PayloadTooLarge => f.write_str("Request body is too large"),
-            Self::Unavailable => f.write_str("Service temporarily unavailable, retry shortly"),
-            Self::RequestTimeout => f.write_str("The request took too long to arrive"),
+            Self::NotAuthorized => f.write_str(NOT_AUTHORIZED),
+            Self::NotFound => f.write_str(NOT_FOUND),
+            Self::PayloadTooLarge => f.write_str(TOO_LARGE),
+            Self::Unavailable => f.write_str(UNAVAILABLE),
+            Self::RequestTimeout => f.write_str(TOO_SLOW),
             Self::TooManyRequests(_) => f.write_str("Too many failed sign-ins; try again later"),
-            Self::GatewayTimeout => f.write_str(
-                "The node owning this data did not answer in time; the request may have run. Retry with the same Idempotency-Key",
-            ),
-            Self::InsufficientStorage => {
-                f.write_str("The server's storage is full; nothing was changed. Retry later")
-            }
-            Self::Internal(_) => f.write_str("Something went wrong"),
+            Self::GatewayTimeout => f.write_str(MAY_HAVE_RUN),
+            Self::InsufficientStorage => f.write_str("The server's storage is full; nothing was changed. Retry later"),
+            Self::Internal(_) => f.write_str(SOMETHING_WENT_WRONG),
         }
     }
 }
@@ -78,9 +87,36 @@ impl fmt::Display for ApiError {
 /// space takes an operator, not a moment.
 const STORAGE_FULL_RETRY_AFTER: &str = "30";
 
-/// The error body for a bare status (unknown route, wrong method...).
+/// The error body for one message.
 pub fn error_body(message: &str) -> serde_json::Value {
     json!({ "errors": [{ "message": message }] })
+}
+
+/// The API's words for a bare status (an unknown route, a wrong method, a page's error answered
+/// to a program): those of the `ApiError` with that status where there is one.
+pub fn status_message(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => NOT_FOUND,
+        StatusCode::METHOD_NOT_ALLOWED => "Method not allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => TOO_LARGE,
+        StatusCode::UNAUTHORIZED => NOT_AUTHORIZED,
+        StatusCode::REQUEST_TIMEOUT => TOO_SLOW,
+        StatusCode::SERVICE_UNAVAILABLE => UNAVAILABLE,
+        StatusCode::GATEWAY_TIMEOUT => MAY_HAVE_RUN,
+        s if s.is_server_error() => SOMETHING_WENT_WRONG,
+        s => s.canonical_reason().unwrap_or("Bad request"),
+    }
+}
+
+/// A request body that could not be read: over the limit is a 413 however the reader learnt
+/// it (a limit of ours, the HTTP layer's own `PayloadError::Overflow`, wrapped in a JSON error
+/// or not: all say 413), anything else a 400.
+pub fn unreadable_body(e: &actix_web::Error) -> ApiError {
+    if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge
+    } else {
+        ApiError::bad_request("Malformed request body")
+    }
 }
 
 impl ResponseError for ApiError {

@@ -12,7 +12,7 @@
 //! concurrent requests carrying one expired access cookie all succeed. Sign-out revokes the
 //! refresh token, and nothing renews after it.
 
-use super::extract::{resolve_caller, AuthUser, Caller};
+use super::caller::{resolve_caller, AuthUser, Caller};
 use super::AppState;
 use crate::app::{AppError, Session};
 use crate::auth::SessionCookie;
