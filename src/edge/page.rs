@@ -63,9 +63,13 @@ pub fn error_page(status: StatusCode) -> HttpResponse {
         StatusCode::NOT_FOUND => {
             ("Page not found", "There is nothing here. The ticket or order may have been removed.")
         }
-        StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
-            ("Busy right now", "The marketplace is busy or part of it is restarting. Please try again in a moment.")
+        StatusCode::SERVICE_UNAVAILABLE => {
+            ("Busy right now", "The marketplace is busy or part of it is restarting. Nothing was done: please try again in a moment.")
         }
+        StatusCode::GATEWAY_TIMEOUT => (
+            "No answer in time",
+            "The marketplace did not answer in time, so it may have done what you asked. Look at your orders and tickets before trying again.",
+        ),
         StatusCode::METHOD_NOT_ALLOWED => {
             ("Not possible here", "This page cannot be used that way. Go back and try again.")
         }

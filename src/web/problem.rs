@@ -56,7 +56,8 @@ pub fn problems(error: impl Into<ApiError>) -> Result<Problems, PageError> {
         }
         ApiError::NotAuthorized => vec![Problem { field: None, message: "You are not allowed to do that.".into() }],
         ApiError::NotFound => return Err(PageError::NotFound),
-        ApiError::Unavailable | ApiError::GatewayTimeout => return Err(PageError::Unavailable),
+        ApiError::Unavailable => return Err(PageError::Unavailable),
+        ApiError::GatewayTimeout => return Err(PageError::MayHaveRun),
         ApiError::Internal(cause) => return Err(PageError::Internal(cause)),
         other => vec![Problem { field: None, message: other.to_string() }],
     };
@@ -67,7 +68,10 @@ pub fn problems(error: impl Into<ApiError>) -> Result<Problems, PageError> {
 #[derive(Debug)]
 pub enum PageError {
     NotFound,
+    /// Nothing was done: try again.
     Unavailable,
+    /// No answer in time: it may have been done (504), so look before trying again.
+    MayHaveRun,
     /// A form posted without this browser's CSRF token.
     Forbidden,
     /// A body that is not a form.
@@ -100,6 +104,7 @@ impl ResponseError for PageError {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::MayHaveRun => StatusCode::GATEWAY_TIMEOUT,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::BadForm => StatusCode::BAD_REQUEST,
             Self::SignIn { .. } => StatusCode::SEE_OTHER,
@@ -127,7 +132,7 @@ impl ResponseError for PageError {
                 tracing::error!(cause = %cause, "page failed");
                 page::error_page(self.status_code())
             }
-            Self::NotFound | Self::Unavailable => page::error_page(self.status_code()),
+            Self::NotFound | Self::Unavailable | Self::MayHaveRun => page::error_page(self.status_code()),
         }
     }
 }
