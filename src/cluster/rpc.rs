@@ -72,12 +72,6 @@ impl Cluster {
         outcome
     }
 
-    /// Sends `body` to the owner of `shard` without waiting for anything (a wake-up).
-    pub async fn tell(&self, shard: Shard, body: &[u8], headers: &Headers, deadline: Deadline) -> Result<(), String> {
-        let properties = self.request_properties(&uuid::Uuid::new_v4().to_string(), headers, deadline);
-        self.publish("", &self.names().shard(shard), true, body, properties).await.map(|_| ())
-    }
-
     async fn ask_inner(
         &self,
         shard: Shard,
