@@ -6,13 +6,9 @@ use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-/// The index of the member that owns the slot of `id` (from `/admin/cluster` of node 0).
-async fn owner_of(cluster: &TestCluster, id: &str) -> usize {
-    let (_, view) = cluster.nodes[0].admin("/admin/cluster").await;
-    let bytes = uuid::Uuid::parse_str(id).unwrap().into_bytes();
-    let slot = u32::from(u16::from_be_bytes([bytes[14], bytes[15]])) % 4096;
-    let shards = view["shards"]["count"].as_u64().unwrap() as u32;
-    let owner = view["shards"]["assignments"][(slot * shards / 4096) as usize]["owner"].as_str().unwrap().to_string();
+/// The index of the member that owns the slot of `id`.
+async fn owner_index(cluster: &TestCluster, id: &str) -> usize {
+    let owner = owner_of(cluster, id).await;
     cluster.nodes.iter().position(|n| n.id == owner).unwrap()
 }
 
@@ -28,7 +24,7 @@ async fn a_killed_node_fails_fast_for_its_shards_and_comes_back_with_every_ackno
     let updated = cluster.nodes[2].create_ticket(&seller, "before", 10).await;
     let doomed_id = doomed["id"].as_str().unwrap().to_string();
     let updated_id = updated["id"].as_str().unwrap().to_string();
-    assert_eq!(owner_of(&cluster, &doomed_id).await, 2);
+    assert_eq!(owner_index(&cluster, &doomed_id).await, 2);
     let (status, order) = cluster.nodes[0].post("/api/orders", &buyer, json!({"ticketId": doomed_id})).await;
     assert_eq!(status, StatusCode::CREATED, "{order}");
     let (status, _) = cluster.nodes[1]

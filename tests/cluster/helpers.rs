@@ -241,6 +241,15 @@ impl Drop for TestCluster {
     }
 }
 
+/// The node id owning the slot of `id`, by the map of `/admin/cluster` of node 0.
+pub async fn owner_of(cluster: &TestCluster, id: &str) -> String {
+    let (_, view) = cluster.nodes[0].admin("/admin/cluster").await;
+    let bytes = uuid::Uuid::parse_str(id).unwrap().into_bytes();
+    let slot = u32::from(u16::from_be_bytes([bytes[14], bytes[15]])) % 4096;
+    let shards = view["shards"]["count"].as_u64().unwrap() as u32;
+    view["shards"]["assignments"][(slot * shards / 4096) as usize]["owner"].as_str().unwrap().to_string()
+}
+
 /// Runs `rabbitmqctl` (the tests run as the broker's administrator).
 pub fn rabbitmqctl(args: &[&str]) {
     let out = Command::new("rabbitmqctl").args(args).output();

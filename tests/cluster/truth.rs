@@ -8,15 +8,6 @@ use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The member index owning the slot of `id`, by the map of `/admin/cluster`.
-async fn owner_of(cluster: &TestCluster, id: &str) -> String {
-    let (_, view) = cluster.nodes[0].admin("/admin/cluster").await;
-    let bytes = uuid::Uuid::parse_str(id).unwrap().into_bytes();
-    let slot = u32::from(u16::from_be_bytes([bytes[14], bytes[15]])) % 4096;
-    let shards = view["shards"]["count"].as_u64().unwrap() as u32;
-    view["shards"]["assignments"][(slot * shards / 4096) as usize]["owner"].as_str().unwrap().to_string()
-}
-
 /// Resolves once the broker has no queue `queue` (checked with a passive declare).
 async fn queue_gone(amqp: &str, queue: &str) -> Instant {
     use lapin::options::QueueDeclareOptions;
