@@ -4,7 +4,7 @@
 
 use crate::actors::deadlines::Deadlines;
 use crate::actors::faults::Faults;
-use crate::actors::order::{OrderActor, OrderCommand, OrderDeps};
+use crate::actors::order::{Expire, OrderActor, OrderDeps};
 use crate::actors::ticket::{TicketActor, TicketDeps};
 use crate::actors::Registry;
 use crate::app::projection::ReadModel;
@@ -114,7 +114,7 @@ impl Application {
         );
         // The wheel fires this node's own deadlines, always locally.
         let due = orders.clone();
-        actix_web::rt::spawn(deadlines.clone().run(move |order| due.tell(order, OrderCommand::Expire)));
+        actix_web::rt::spawn(deadlines.clone().run(move |order| due.tell(order, Expire)));
 
         // What this node runs for its own shards, whoever asks; the transport is given it.
         let here = Arc::new(Here {

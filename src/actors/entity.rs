@@ -1,14 +1,15 @@
-//! Commands as data. Every entity kind has one command enum and one reply enum (serde, so they
-//! can cross the wire), and one generic path that delivers a command to an actor: counted for
-//! passivation, traced, bounded by a timeout, and atomic in the actor's mailbox. An actor
-//! writes only [`Entity::execute`]; nothing is called by hand per command.
+//! Commands as data. Every entity command is its own type ([`EntityCommand`]) with its own
+//! reply type (serde, so both can cross the wire), and one generic path delivers any command to
+//! its actor: counted for passivation, traced, bounded by a timeout, and atomic in the actor's
+//! mailbox. A command writes only [`EntityCommand::execute`]; nothing is called by hand per
+//! command, and a caller gets exactly its command's reply type.
 //!
 //! The application reaches an entity through `crate::routing`, by id, without knowing where
 //! its actor lives. An ask carries its caller's deadline into the mailbox ([`Asked`]): a
 //! command whose caller has given up is dropped instead of run late.
 
 use super::durable::{Durable, Step};
-use super::{ActorStats, EntityError};
+use super::{Activatable, ActorStats, EntityError};
 use crate::deadline::Deadline;
 use actix::prelude::*;
 use serde::{de::DeserializeOwned, Serialize};
@@ -16,39 +17,46 @@ use std::fmt::Debug;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
-/// An actor kind that is driven by commands.
-pub trait Entity: Durable + Handler<Deliver<Self>> {
-    type Command: Serialize + DeserializeOwned + Debug + Send + 'static;
+/// An actor kind that is driven by commands ([`EntityCommand`]s whose `Actor` it is).
+pub trait Entity: Durable {}
+
+/// One command to an entity of kind `Actor`, and the reply it answers: the type system ties
+/// the two, so a caller never unpacks a reply it did not ask for.
+pub trait EntityCommand: Serialize + DeserializeOwned + Debug + Send + 'static {
+    type Actor: Entity + Handler<Deliver<Self>>;
     type Reply: Serialize + DeserializeOwned + Debug + Send + 'static;
 
     /// The command's name, for spans and logs.
-    fn command_name(command: &Self::Command) -> &'static str;
+    const NAME: &'static str;
 
     /// Whether the command only makes sense for an entity that exists: if it is neither live
     /// nor stored, the command is answered "not found" without activating an actor.
-    fn needs_existing(command: &Self::Command) -> bool;
+    fn needs_existing() -> bool {
+        true
+    }
 
-    /// Runs one command. Atomic: no other command of this actor starts until it has replied.
-    fn execute(&mut self, command: Self::Command) -> Step<Self, Self::Reply>;
+    /// Runs the command. Atomic: no other command of this actor starts until it has replied.
+    fn execute(self, actor: &mut Self::Actor) -> Step<Self::Actor, Self::Reply>;
 }
 
-/// The one message type of an entity actor: a command on its way in, counted in its actor's
-/// mailbox depth for as long as it is queued, with its caller's deadline when it has one.
-pub struct Deliver<A: Entity> {
-    command: A::Command,
+/// The one message type of an entity actor, generic over the command: a command on its way
+/// in, counted in its actor's mailbox depth for as long as it is queued, with its caller's
+/// deadline when it has one.
+pub struct Deliver<C: EntityCommand> {
+    command: C,
     asked: Option<Asked>,
     _queued: Queued,
 }
 
-impl<A: Entity> Deliver<A> {
+impl<C: EntityCommand> Deliver<C> {
     /// A command nobody waits for (timers, retries): it always runs.
-    pub(crate) fn new(command: A::Command, stats: &Arc<ActorStats>) -> Self {
+    pub(crate) fn new(command: C, stats: &Arc<ActorStats>) -> Self {
         stats.message_queued();
         Self { command, asked: None, _queued: Queued(Arc::clone(stats)) }
     }
 
     /// A command whose caller waits until `deadline`; `asked` tells the caller whether it ran.
-    pub(crate) fn asked(command: A::Command, stats: &Arc<ActorStats>, asked: Asked) -> Self {
+    pub(crate) fn asked(command: C, stats: &Arc<ActorStats>, asked: Asked) -> Self {
         Self { asked: Some(asked), ..Self::new(command, stats) }
     }
 }
@@ -104,28 +112,32 @@ impl Drop for Queued {
     }
 }
 
-impl<A: Entity> Message for Deliver<A> {
-    type Result = Result<A::Reply, EntityError>;
+impl<C: EntityCommand> Message for Deliver<C> {
+    type Result = Result<C::Reply, EntityError>;
 }
 
 /// The body of every entity actor's one handler: count the message as started (passivation
 /// relies on it), run the command atomically (no other message starts until its step is
 /// done), then hold the reply behind the output gate: it leaves only once the actor's last
 /// write is on disk, while the actor already serves the next message.
-pub fn deliver<A: Entity>(
-    act: &mut A,
-    Deliver { command, asked, _queued }: Deliver<A>,
-    ctx: &mut Context<A>,
-) -> ResponseFuture<Result<A::Reply, EntityError>> {
+pub fn deliver<C: EntityCommand>(
+    act: &mut C::Actor,
+    Deliver { command, asked, _queued }: Deliver<C>,
+    ctx: &mut Context<C::Actor>,
+) -> ResponseFuture<Result<C::Reply, EntityError>> {
     drop(_queued);
     if asked.as_ref().is_some_and(|asked| !asked.start()) {
         // Its caller has given up (or is about to): running it now would be a surprise.
-        tracing::debug!(kind = A::KIND, command = A::command_name(&command), "a command past its deadline dropped");
+        tracing::debug!(
+            kind = <C::Actor as Activatable>::KIND,
+            command = C::NAME,
+            "a command past its deadline dropped"
+        );
         return Box::pin(std::future::ready(Err(EntityError::Unavailable)));
     }
     act.cell().stats.message_started();
     let (tx, rx) = tokio::sync::oneshot::channel();
-    ctx.wait(act.execute(command).map(move |reply, act, _| {
+    ctx.wait(command.execute(act).map(move |reply, act: &mut C::Actor, _| {
         let _ = tx.send((reply, act.cell().gate()));
     }));
     Box::pin(async move {
@@ -137,17 +149,21 @@ pub fn deliver<A: Entity>(
     })
 }
 
-/// Implements the one handler of an entity actor.
+/// Implements the one (generic) handler of an entity actor: every command whose `Actor` it is.
 #[macro_export]
 macro_rules! entity_handler {
     ($actor:ty) => {
-        impl actix::Handler<$crate::actors::entity::Deliver<$actor>> for $actor {
-            type Result =
-                actix::ResponseFuture<Result<<$actor as $crate::actors::Entity>::Reply, $crate::actors::EntityError>>;
+        impl $crate::actors::Entity for $actor {}
+
+        impl<C> actix::Handler<$crate::actors::entity::Deliver<C>> for $actor
+        where
+            C: $crate::actors::entity::EntityCommand<Actor = $actor>,
+        {
+            type Result = actix::ResponseFuture<Result<C::Reply, $crate::actors::EntityError>>;
 
             fn handle(
                 &mut self,
-                msg: $crate::actors::entity::Deliver<$actor>,
+                msg: $crate::actors::entity::Deliver<C>,
                 ctx: &mut actix::Context<$actor>,
             ) -> Self::Result {
                 $crate::actors::entity::deliver(self, msg, ctx)
@@ -158,8 +174,8 @@ macro_rules! entity_handler {
 
 /// Sends a command to the actor itself through its mailbox, counted like any other message,
 /// so that it survives a supervised restart and keeps the actor from passivating before it runs.
-pub fn tell_self<A: Entity>(act: &mut A, ctx: &mut Context<A>, command: A::Command) {
-    let message = Deliver::<A>::new(command, &act.cell().stats);
+pub fn tell_self<C: EntityCommand>(act: &mut C::Actor, ctx: &mut Context<C::Actor>, command: C) {
+    let message = Deliver::<C>::new(command, &act.cell().stats);
     ctx.address().do_send(message);
 }
 

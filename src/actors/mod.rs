@@ -1,7 +1,7 @@
 //! The actor system: one actor per ticket and per order, each the only writer of its entity.
 //!
-//! * [`entity`]: what every entity actor shares: commands as data ([`entity::Entity`]) and one
-//!   dispatch path, atomic in the mailbox.
+//! * [`entity`]: what every entity actor shares: commands as data, each its own type with its
+//!   own reply type ([`entity::EntityCommand`]), and one dispatch path, atomic in the mailbox.
 //! * [`wire`]: the versioned encoding of commands and replies for crossing a process boundary.
 //! * [`registry`]: activation on demand, at most one live actor per id, passivation, placement
 //!   by slot.
@@ -54,9 +54,6 @@ pub enum EntityError {
     /// A command or reply could not be encoded or decoded for the wire.
     #[error("wire encoding failed: {0}")]
     Wire(String),
-    /// The reply does not fit the command (a bug).
-    #[error("unexpected reply to {0}")]
-    UnexpectedReply(String),
     /// The disk is full: the command's write was refused before it was queued, so nothing
     /// changed. (Last: forwarded replies name variants by position.)
     #[error("storage full")]

@@ -12,7 +12,7 @@
 //! * **Delivery**: every command goes through [`Registry::ask`] or [`Registry::tell`], which
 //!   count it under the slot lock, trace it and bound the wait once for every kind.
 
-use super::entity::{Asked, Deliver, Entity};
+use super::entity::{Asked, Deliver, EntityCommand};
 use super::{ActorStats, EntityError};
 use crate::deadline::Deadline;
 use crate::domain::Slot;
@@ -29,7 +29,16 @@ use tracing::Instrument;
 
 /// An actor kind the registry can activate.
 pub trait Activatable: Actor<Context = Context<Self>> + Supervised {
-    type Id: Copy + Eq + Hash + Display + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static;
+    type Id: Copy
+        + Eq
+        + Hash
+        + Display
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + 'static;
     /// Shared dependencies handed to every new actor of this kind.
     type Deps: Clone + Send + Sync + 'static;
     /// `ticket` or `order`: the kind as the admin API names it.
@@ -134,19 +143,20 @@ impl<A: Activatable> Registry<A> {
     /// activating an actor for an unknown id. The outcome is the truth: [`EntityError::Unavailable`]
     /// (503) only when the command did not run and never will, [`EntityError::NoReply`] (504)
     /// when it started but its reply did not come in time.
-    pub async fn ask(&self, id: A::Id, command: A::Command, deadline: Deadline) -> Result<A::Reply, EntityError>
+    pub async fn ask<C>(&self, id: A::Id, command: C, deadline: Deadline) -> Result<C::Reply, EntityError>
     where
-        A: Entity,
+        C: EntityCommand<Actor = A>,
+        A: Handler<Deliver<C>>,
     {
-        let name = A::command_name(&command);
-        if A::needs_existing(&command) && !self.is_live(&id) && !A::store(&self.0.deps).contains(&A::record_key(&id))? {
+        let name = C::NAME;
+        if C::needs_existing() && !self.is_live(&id) && !A::store(&self.0.deps).contains(&A::record_key(&id))? {
             return Err(crate::domain::DomainError::NotFound.into());
         }
         // Bounded work: a full mailbox refuses at once rather than queueing without limit.
         let limit = self.0.mailbox_limit as i64;
         let asked = Asked::until(deadline);
         let message =
-            |addr: &Addr<A>, stats: &Arc<ActorStats>| addr.send(Deliver::<A>::asked(command, stats, asked.clone()));
+            |addr: &Addr<A>, stats: &Arc<ActorStats>| addr.send(Deliver::<C>::asked(command, stats, asked.clone()));
         let Some(request) = self.enqueue(id, |depth| depth < limit, message) else {
             self.0.metrics.shed("mailbox");
             return Err(EntityError::Overloaded);
@@ -174,12 +184,13 @@ impl<A: Activatable> Registry<A> {
     }
 
     /// Sends `command` without waiting for the reply (timers, best-effort retries).
-    pub fn tell(&self, id: A::Id, command: A::Command)
+    pub fn tell<C>(&self, id: A::Id, command: C)
     where
-        A: Entity,
+        C: EntityCommand<Actor = A>,
+        A: Handler<Deliver<C>>,
     {
         // Timers and retries are never refused: they are bounded by the work they finish.
-        self.enqueue(id, |_| true, |addr, stats| addr.do_send(Deliver::<A>::new(command, stats)));
+        self.enqueue(id, |_| true, |addr, stats| addr.do_send(Deliver::<C>::new(command, stats)));
     }
 
     /// Runs `send` against the actor for `id` (activating it if needed) under its slot's lock,

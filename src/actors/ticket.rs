@@ -3,7 +3,7 @@
 //!
 //! # A reservation is one write
 //!
-//! [`TicketCommand::Reserve`] holds the ticket for a new order and, in the **same batch** (one
+//! [`Reserve`] holds the ticket for a new order and, in the **same batch** (one
 //! slot, one flush), writes that order (`created`), the order's deadline in the index of
 //! unfinished work, and the `ticket:updated` and `order:created` events. The order's id is
 //! made in the ticket's slot, so all of it is one slot's data, owned by one node. There is no
@@ -16,79 +16,68 @@
 
 use super::deadlines::{track_unfinished_work, Deadlines};
 use super::durable::{done, Durable, DurableCell, Step};
-use super::entity::Entity;
+use super::entity::EntityCommand;
 use super::faults::Faults;
-use super::{Activatable, EntityError, RegistryLink};
+use super::{Activatable, RegistryLink};
 use crate::domain::{now_ms, DomainError, Order, OrderId, Rule, Slot, Ticket, TicketDraft, TicketId, UserId};
 use crate::storage::{keys, Marker, Store};
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// What can be asked of a ticket.
+// What can be asked of a ticket: one type per command, each with its reply type. The order of
+// the fields is their order on the wire.
+
+/// The ticket as this actor holds it ("not found" if there is none).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TicketCommand {
-    /// The ticket as this actor holds it.
-    Get,
-    /// Creates the ticket under this actor's (fresh) id.
-    Create { seller: UserId, draft: TicketDraft },
-    /// The owner edits title and price.
-    Update { caller: UserId, draft: TicketDraft },
-    /// Holds the ticket for a new order of `buyer` and writes that order (see the module doc).
-    /// With `order` (a keyed request's derived id), a retry finds the order its first attempt
-    /// made and answers it again instead of reserving twice.
-    Reserve { buyer: UserId, window_ms: i64, order: Option<OrderId> },
-    /// Frees the ticket if `order` holds it (idempotent).
-    Release { order: OrderId },
-    /// Passivate now if idle (admin action).
-    Passivate,
-    /// Test-only: panics inside a rule, to exercise supervision (refused unless the node runs
-    /// with `testing.fault_injection`).
-    InjectPanic,
-    /// The owner withdraws the listing: the record is removed with its `ticket:deleted` event,
-    /// and a tombstone keeps the id from being created again.
-    /// (Last: forwarded commands name variants by position.)
-    Withdraw { caller: UserId },
-}
+pub struct GetTicket;
 
+/// Creates the ticket under this actor's (fresh) id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TicketReply {
-    /// The ticket after the command (`None`: there is no such ticket).
-    Ticket(Option<Ticket>),
-    /// The order a reservation created.
-    Reserved(Order),
-    /// Whether the actor stopped.
-    Passivated(bool),
-    /// The listing as it was withdrawn (its last version).
-    Withdrawn(Ticket),
+pub struct CreateTicket {
+    pub seller: UserId,
+    pub draft: TicketDraft,
 }
 
-impl TicketReply {
-    /// The ticket, or "not found".
-    pub fn into_ticket(self) -> Result<Ticket, EntityError> {
-        match self {
-            Self::Ticket(Some(t)) => Ok(t),
-            Self::Ticket(None) => Err(DomainError::NotFound.into()),
-            _ => Err(EntityError::UnexpectedReply("ticket".into())),
-        }
-    }
-
-    /// The listing as it was withdrawn.
-    pub fn into_withdrawn(self) -> Result<Ticket, EntityError> {
-        match self {
-            Self::Withdrawn(last) => Ok(last),
-            _ => Err(EntityError::UnexpectedReply("withdraw".into())),
-        }
-    }
-
-    /// The order a reservation made.
-    pub fn into_reserved(self) -> Result<Order, EntityError> {
-        match self {
-            Self::Reserved(order) => Ok(order),
-            _ => Err(EntityError::UnexpectedReply("reserve".into())),
-        }
-    }
+/// The owner edits title and price.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateTicket {
+    pub caller: UserId,
+    pub draft: TicketDraft,
 }
+
+/// Holds the ticket for a new order of `buyer` and writes that order (see the module doc);
+/// answers the order. With `order` (a keyed request's derived id), a retry finds the order its
+/// first attempt made and answers it again instead of reserving twice.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reserve {
+    pub buyer: UserId,
+    pub window_ms: i64,
+    pub order: Option<OrderId>,
+}
+
+/// Frees the ticket if `order` holds it (idempotent).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    pub order: OrderId,
+}
+
+/// The owner withdraws the listing: the record is removed with its `ticket:deleted` event, and
+/// a tombstone keeps the id from being created again. Answers the listing as it was withdrawn
+/// (its last version).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Withdraw {
+    pub caller: UserId,
+}
+
+/// Passivate now if idle (admin action); answers whether the actor stopped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassivateTicket;
+
+/// Test-only: panics inside a rule, to exercise supervision (refused unless the node runs with
+/// `testing.fault_injection`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InjectPanic;
 
 /// What every ticket actor is given.
 #[derive(Clone)]
@@ -98,7 +87,7 @@ pub struct TicketDeps {
     pub deadlines: Deadlines,
     /// Idle time after which the actor passivates.
     pub idle: Duration,
-    /// When set, [`TicketCommand::InjectPanic`] panics the actor (tests of supervision only).
+    /// When set, [`InjectPanic`] panics the actor (tests of supervision only).
     pub fault_injection: bool,
     pub faults: Faults,
 }
@@ -166,64 +155,112 @@ impl Durable for TicketActor {
 
 crate::entity_handler!(TicketActor);
 
-impl Entity for TicketActor {
-    type Command = TicketCommand;
-    type Reply = TicketReply;
+impl EntityCommand for GetTicket {
+    type Actor = TicketActor;
+    type Reply = Ticket;
+    const NAME: &'static str = "GetTicket";
 
-    fn command_name(command: &TicketCommand) -> &'static str {
-        match command {
-            TicketCommand::Get => "Get",
-            TicketCommand::Create { .. } => "Create",
-            TicketCommand::Update { .. } => "Update",
-            TicketCommand::Reserve { .. } => "Reserve",
-            TicketCommand::Release { .. } => "Release",
-            TicketCommand::Passivate => "Passivate",
-            TicketCommand::InjectPanic => "InjectPanic",
-            TicketCommand::Withdraw { .. } => "Withdraw",
-        }
+    fn execute(self, act: &mut TicketActor) -> Step<TicketActor, Ticket> {
+        done(act.cell.current().and_then(|t| t.cloned().ok_or(DomainError::NotFound.into())))
+    }
+}
+
+impl EntityCommand for CreateTicket {
+    type Actor = TicketActor;
+    type Reply = Ticket;
+    const NAME: &'static str = "CreateTicket";
+
+    fn needs_existing() -> bool {
+        false
     }
 
-    fn needs_existing(command: &TicketCommand) -> bool {
-        !matches!(command, TicketCommand::Create { .. })
+    fn execute(self, act: &mut TicketActor) -> Step<TicketActor, Ticket> {
+        act.create(self.seller, self.draft)
     }
+}
 
-    fn execute(&mut self, command: TicketCommand) -> Step<Self, TicketReply> {
-        match command {
-            TicketCommand::Get => done(self.cell.current().map(|t| TicketReply::Ticket(t.cloned()))),
-            TicketCommand::Create { seller, draft } => self.create(seller, draft),
-            TicketCommand::Update { caller, draft } => self.change_gated(move |ticket, changes| {
-                let ticket = existing(ticket)?;
-                changes.event(ticket.update(caller, draft, now_ms())?);
-                Ok(TicketReply::Ticket(Some(ticket.clone())))
-            }),
-            // Not gated: the next message (a keyed create retried, say) runs once the
-            // tombstone is on disk, where `create` looks for it.
-            TicketCommand::Withdraw { caller } => self.change(move |ticket, changes| {
-                let current = ticket.take().ok_or(DomainError::NotFound)?;
-                let (last, event) = current.withdraw(caller, now_ms())?;
-                changes.put(keys::withdrawn_ticket(&last.id), &Marker);
-                changes.event(event);
-                Ok(TicketReply::Withdrawn(last))
-            }),
-            TicketCommand::Reserve { buyer, window_ms, order } => self.reserve(buyer, window_ms, order),
-            TicketCommand::Release { order } => self.change_gated(move |ticket, changes| {
-                if let Some(t) = ticket.as_mut() {
-                    if let Some(event) = t.release(order, now_ms()) {
-                        changes.event(event);
-                    }
+impl EntityCommand for UpdateTicket {
+    type Actor = TicketActor;
+    type Reply = Ticket;
+    const NAME: &'static str = "UpdateTicket";
+
+    fn execute(self, act: &mut TicketActor) -> Step<TicketActor, Ticket> {
+        let Self { caller, draft } = self;
+        act.change_gated(move |ticket, changes| {
+            let ticket = existing(ticket)?;
+            changes.event(ticket.update(caller, draft, now_ms())?);
+            Ok(ticket.clone())
+        })
+    }
+}
+
+impl EntityCommand for Withdraw {
+    type Actor = TicketActor;
+    type Reply = Ticket;
+    const NAME: &'static str = "Withdraw";
+
+    // Not gated: the next message (a keyed create retried, say) runs once the tombstone is on
+    // disk, where `create` looks for it.
+    fn execute(self, act: &mut TicketActor) -> Step<TicketActor, Ticket> {
+        let caller = self.caller;
+        act.change(move |ticket, changes| {
+            let current = ticket.take().ok_or(DomainError::NotFound)?;
+            let (last, event) = current.withdraw(caller, now_ms())?;
+            changes.put(keys::withdrawn_ticket(&last.id), &Marker);
+            changes.event(event);
+            Ok(last)
+        })
+    }
+}
+
+impl EntityCommand for Reserve {
+    type Actor = TicketActor;
+    type Reply = Order;
+    const NAME: &'static str = "Reserve";
+
+    fn execute(self, act: &mut TicketActor) -> Step<TicketActor, Order> {
+        act.reserve(self.buyer, self.window_ms, self.order)
+    }
+}
+
+impl EntityCommand for Release {
+    type Actor = TicketActor;
+    type Reply = ();
+    const NAME: &'static str = "Release";
+
+    fn execute(self, act: &mut TicketActor) -> Step<TicketActor, ()> {
+        let order = self.order;
+        act.change_gated(move |ticket, changes| {
+            if let Some(t) = ticket.as_mut() {
+                if let Some(event) = t.release(order, now_ms()) {
+                    changes.event(event);
                 }
-                Ok(TicketReply::Ticket(ticket.clone()))
-            }),
-            TicketCommand::Passivate => {
-                Box::pin(super::durable::passivate_step(self).map(|r, _, _| r.map(TicketReply::Passivated)))
             }
-            TicketCommand::InjectPanic if self.deps.fault_injection => {
-                self.change_gated(|_, _| -> Result<TicketReply, DomainError> {
-                    panic!("injected panic (testing.fault_injection)")
-                })
-            }
-            TicketCommand::InjectPanic => done(Err(DomainError::NotFound.into())),
+            Ok(())
+        })
+    }
+}
+
+impl EntityCommand for PassivateTicket {
+    type Actor = TicketActor;
+    type Reply = bool;
+    const NAME: &'static str = "PassivateTicket";
+
+    fn execute(self, act: &mut TicketActor) -> Step<TicketActor, bool> {
+        super::durable::passivate_step(act)
+    }
+}
+
+impl EntityCommand for InjectPanic {
+    type Actor = TicketActor;
+    type Reply = ();
+    const NAME: &'static str = "InjectPanic";
+
+    fn execute(self, act: &mut TicketActor) -> Step<TicketActor, ()> {
+        if !act.deps.fault_injection {
+            return done(Err(DomainError::NotFound.into()));
         }
+        act.change_gated(|_, _| -> Result<(), DomainError> { panic!("injected panic (testing.fault_injection)") })
     }
 }
 
@@ -232,7 +269,7 @@ fn existing(ticket: &mut Option<Ticket>) -> Result<&mut Ticket, DomainError> {
 }
 
 impl TicketActor {
-    fn create(&mut self, seller: UserId, draft: TicketDraft) -> Step<Self, TicketReply> {
+    fn create(&mut self, seller: UserId, draft: TicketDraft) -> Step<Self, Ticket> {
         let id = self.link.id;
         // A withdrawn ticket's id is spent: a keyed create retried after the withdrawal must
         // not bring the ticket back.
@@ -247,17 +284,17 @@ impl TicketActor {
             let (created, event) = Ticket::create(id, seller, draft, now_ms());
             changes.event(event);
             *ticket = Some(created.clone());
-            Ok(TicketReply::Ticket(Some(created)))
+            Ok(created)
         })
     }
 
     /// The reservation: hold, order, deadline and events in one batch (module doc).
-    fn reserve(&mut self, buyer: UserId, window_ms: i64, order: Option<OrderId>) -> Step<Self, TicketReply> {
+    fn reserve(&mut self, buyer: UserId, window_ms: i64, order: Option<OrderId>) -> Step<Self, Order> {
         if let Some(id) = order {
             // A retry of a keyed reservation: the order its first attempt made, as it is now.
             match self.deps.store.get::<Order>(&keys::order(&id)) {
                 Ok(Some(made)) if made.user_id == buyer && made.ticket.id == self.link.id => {
-                    return done(Ok(TicketReply::Reserved(made)));
+                    return done(Ok(made));
                 }
                 Ok(Some(_)) => return done(Err(DomainError::NotAuthorized.into())),
                 Ok(None) => {}
@@ -294,7 +331,7 @@ impl TicketActor {
                     });
                 }
             }
-            Ok(TicketReply::Reserved(order))
+            Ok(order)
         }))
     }
 }

@@ -4,13 +4,13 @@
 //! up to one writer cycle ahead behind its output gate; nobody has been told of that part yet).
 
 use super::{App, AppError};
-use crate::actors::order::OrderCommand;
-use crate::actors::ticket::TicketCommand;
+use crate::actors::order::PassivateOrder;
+use crate::actors::ticket::PassivateTicket;
 /// A live actor and its counters, as inspection shows it.
 pub use crate::actors::LiveActor;
 use crate::actors::Registry;
 use crate::domain::{DomainError, Order, OrderId, Ticket, TicketId};
-use crate::routing::command::{ToOrder, ToTicket};
+use crate::routing::command::To;
 use crate::storage::keys;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -137,13 +137,11 @@ impl App {
             ActorKind::Ticket => {
                 let id =
                     TicketId::parse(id).filter(|id| self.router.here().tickets.is_live(id)).ok_or_else(not_found)?;
-                self.router.ask(ToTicket { id, command: TicketCommand::Passivate }).await?
-                    == crate::actors::ticket::TicketReply::Passivated(true)
+                self.router.ask(To::new(id, PassivateTicket)).await?
             }
             ActorKind::Order => {
                 let id = OrderId::parse(id).filter(|id| self.router.here().orders.is_live(id)).ok_or_else(not_found)?;
-                self.router.ask(ToOrder { id, command: OrderCommand::Passivate }).await?
-                    == crate::actors::order::OrderReply::Passivated(true)
+                self.router.ask(To::new(id, PassivateOrder)).await?
             }
         };
         Ok(stopped)

@@ -13,7 +13,7 @@
 //! It also holds the owner's side of a keyed ticket create (`create_keyed_here`).
 
 use super::error::AppError;
-use crate::actors::ticket::{TicketActor, TicketCommand};
+use crate::actors::ticket::{CreateTicket, GetTicket, TicketActor};
 use crate::actors::{EntityError, Registry};
 use crate::deadline::Deadline;
 use crate::domain::{now_ms, DomainError, Rule, Ticket, TicketDraft, TicketId, UserId};
@@ -194,10 +194,10 @@ pub async fn create_keyed_here(
             }
         }
     };
-    match tickets.ask(id, TicketCommand::Create { seller, draft }, deadline).await {
-        Ok(reply) => Ok(reply.into_ticket()?),
+    match tickets.ask(id, CreateTicket { seller, draft }, deadline).await {
+        Ok(ticket) => Ok(ticket),
         Err(EntityError::Domain(DomainError::Rule(Rule::TicketExists))) => {
-            let ticket = tickets.ask(id, TicketCommand::Get, deadline).await?.into_ticket()?;
+            let ticket = tickets.ask(id, GetTicket, deadline).await?;
             if ticket.user_id != seller {
                 return Err(DomainError::NotAuthorized.into());
             }

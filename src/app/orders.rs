@@ -3,10 +3,10 @@
 
 use super::keyed::ClaimedKey;
 use super::{App, AppError};
-use crate::actors::order::{OrderCommand, OrderReply};
-use crate::actors::ticket::TicketCommand;
+use crate::actors::order::{Cancel, GetOrder};
+use crate::actors::ticket::Reserve;
 use crate::domain::{Order, OrderId, TicketId, UserId};
-use crate::routing::command::ToOrder;
+use crate::routing::command::To;
 
 impl App {
     /// Reserves `ticket` for `buyer` for the order window. With an `Idempotency-Key` the
@@ -20,8 +20,7 @@ impl App {
     ) -> Result<Order, AppError> {
         let window_ms = (self.settings.orders.expiration_seconds * 1000.0) as i64;
         let order = key.map(|k| k.order_id_in(ticket.slot()));
-        let reply = self.ticket_command(ticket, TicketCommand::Reserve { buyer, window_ms, order }).await?;
-        let order = reply.into_reserved()?;
+        let order = self.router.ask(To::new(ticket, Reserve { buyer, window_ms, order })).await?;
         // Its actor arms its own expiry timer (the owner's wheel holds the deadline anyway).
         self.router.wake_order(order.id);
         Ok(order)
@@ -29,12 +28,12 @@ impl App {
 
     /// The buyer cancels; the ticket is released before this returns.
     pub async fn cancel_order(&self, caller: UserId, id: OrderId) -> Result<Order, AppError> {
-        Ok(self.order_command(id, OrderCommand::Cancel { caller }).await?.into_order()?)
+        Ok(self.router.ask(To::new(id, Cancel { caller })).await?)
     }
 
     /// One order, for its buyer only.
     pub async fn order(&self, caller: UserId, id: OrderId) -> Result<Order, AppError> {
-        let order = self.order_command(id, OrderCommand::Get).await?.into_order()?;
+        let order = self.router.ask(To::new(id, GetOrder)).await?;
         order.check_owner(caller)?;
         Ok(order)
     }
@@ -42,10 +41,5 @@ impl App {
     /// The buyer's orders, oldest first. Sees every change acknowledged before the call.
     pub async fn orders_of(&self, buyer: UserId) -> Result<Vec<Order>, AppError> {
         Ok(self.fresh_read_model().await.orders_of(&buyer)?)
-    }
-
-    /// Runs `command` on order `id`, wherever it lives.
-    pub(super) async fn order_command(&self, id: OrderId, command: OrderCommand) -> Result<OrderReply, AppError> {
-        Ok(self.router.ask(ToOrder { id, command }).await?)
     }
 }

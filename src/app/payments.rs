@@ -3,12 +3,12 @@
 //! checked over the raw bytes, events de-duplicated by id).
 
 use super::{App, AppError};
-use crate::actors::order::OrderCommand;
+use crate::actors::order::{ConfirmPayment, Pay};
 use crate::actors::EntityError;
 use crate::deadline::Deadline;
 use crate::domain::{now_ms, DomainError, OrderId, Payment, UserId};
 use crate::payments::{webhook, CheckoutOutcome, CheckoutRequest, CheckoutSession};
-use crate::routing::command::ToOrder;
+use crate::routing::command::To;
 use crate::storage::{keys, StorageError, Store, WebhookSeen, WriteBatch};
 use serde_json::Value;
 use std::time::Duration;
@@ -31,8 +31,8 @@ pub enum WebhookOutcome {
 
 impl App {
     pub async fn pay(&self, caller: UserId, order: OrderId, token: String) -> Result<Payment, AppError> {
-        let command = ToOrder { id: order, command: OrderCommand::Pay { caller, token } };
-        Ok(self.router.ask_until(command, Deadline::after(PROVIDER_TIMEOUT)).await?.into_payment()?)
+        let command = To::new(order, Pay { caller, token });
+        Ok(self.router.ask_until(command, Deadline::after(PROVIDER_TIMEOUT)).await?.payment)
     }
 
     /// Opens the provider's hosted payment page for the caller's order (a Stripe Checkout
@@ -125,7 +125,7 @@ impl App {
             tracing::warn!(event = event_id, "webhook without an order ignored");
             return Ok(());
         };
-        let command = ToOrder { id: order, command: OrderCommand::ConfirmPayment { charge_id } };
+        let command = To::new(order, ConfirmPayment { charge_id });
         match self.router.ask_until(command, Deadline::after(PROVIDER_TIMEOUT)).await {
             Err(EntityError::Domain(DomainError::NotFound)) => {
                 tracing::warn!(event = event_id, "webhook for an unknown order ignored");

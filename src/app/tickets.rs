@@ -3,9 +3,9 @@
 
 use super::projection::Listing;
 use super::{App, AppError};
-use crate::actors::ticket::{TicketCommand, TicketReply};
+use crate::actors::ticket::{CreateTicket, GetTicket, InjectPanic, UpdateTicket, Withdraw};
 use crate::domain::{Ticket, TicketDraft, TicketId, UserId};
-use crate::routing::command::{CreateKeyed, ToTicket};
+use crate::routing::command::{CreateKeyed, To};
 
 impl App {
     /// Lists a ticket. With an `Idempotency-Key` (its digest, `key`), a retry through any node
@@ -23,21 +23,21 @@ impl App {
         }
         // A new ticket goes to a slot this node owns, so the create needs no hop.
         let id = TicketId::new_in(self.router.new_ticket_slot());
-        Ok(self.ticket_command(id, TicketCommand::Create { seller, draft }).await?.into_ticket()?)
+        Ok(self.router.ask(To::new(id, CreateTicket { seller, draft })).await?)
     }
 
     pub async fn update_ticket(&self, caller: UserId, id: TicketId, draft: TicketDraft) -> Result<Ticket, AppError> {
-        Ok(self.ticket_command(id, TicketCommand::Update { caller, draft }).await?.into_ticket()?)
+        Ok(self.router.ask(To::new(id, UpdateTicket { caller, draft })).await?)
     }
 
     /// The owner withdraws a listing that no order holds: it leaves every list.
     pub async fn withdraw_ticket(&self, caller: UserId, id: TicketId) -> Result<(), AppError> {
-        self.ticket_command(id, TicketCommand::Withdraw { caller }).await?.into_withdrawn()?;
+        self.router.ask(To::new(id, Withdraw { caller })).await?;
         Ok(())
     }
 
     pub async fn ticket(&self, id: TicketId) -> Result<Ticket, AppError> {
-        Ok(self.ticket_command(id, TicketCommand::Get).await?.into_ticket()?)
+        Ok(self.router.ask(To::new(id, GetTicket)).await?)
     }
 
     /// Tickets for sale (not reserved or sold), oldest first, a page after `after`; `true`
@@ -57,12 +57,6 @@ impl App {
 
     /// Test-only: makes the ticket's actor panic inside a rule (supervision tests).
     pub async fn inject_panic(&self, id: TicketId) -> Result<(), AppError> {
-        self.ticket_command(id, TicketCommand::InjectPanic).await?;
-        Ok(())
-    }
-
-    /// Runs `command` on ticket `id`, wherever it lives.
-    pub(super) async fn ticket_command(&self, id: TicketId, command: TicketCommand) -> Result<TicketReply, AppError> {
-        Ok(self.router.ask(ToTicket { id, command }).await?)
+        Ok(self.router.ask(To::new(id, InjectPanic)).await?)
     }
 }

@@ -1,22 +1,30 @@
 //! Everything that may run on another node, as data: one [`Command`] enum on the wire, and one
 //! typed command per variant ([`Routed`]) that fixes its reply type, so a caller decodes exactly
-//! the reply its command has and no "unexpected reply" can arise.
+//! the reply its command has: no reply of another command can arrive.
+//!
+//! An entity command (`actors::ticket`, `actors::order`) travels as [`To<C>`]: the entity's id
+//! and the command, whose reply type is the command's own ([`EntityCommand::Reply`]); one
+//! generic [`Routed`] impl serves them all.
 //!
 //! Adding a command: a variant at the **end** of [`Command`] (the wire names variants by
-//! position), its typed struct with a [`Routed`] impl, its arm in [`Command::run_here`], and its
-//! fixture (`tests/fixtures/wire/`).
+//! position), its typed struct with a [`Routed`] impl (an entity command: its [`Forwarded`]
+//! line), its arm in [`Command::slot`] and [`Command::run_here`], and its fixture
+//! (`tests/fixtures/wire/`).
 
 use super::here::Here;
 pub use super::here::SnapshotPage;
-use crate::actors::order::{OrderCommand, OrderReply};
-use crate::actors::ticket::{TicketCommand, TicketReply};
-use crate::actors::{wire, EntityError};
+use crate::actors::entity::EntityCommand;
+use crate::actors::order::{Cancel, ConfirmPayment, Expire, GetOrder, OrderActor, PassivateOrder, Pay};
+use crate::actors::ticket::{
+    CreateTicket, GetTicket, InjectPanic, PassivateTicket, Release, Reserve, TicketActor, UpdateTicket, Withdraw,
+};
+use crate::actors::{wire, Activatable, EntityError, Registry};
 use crate::app::account_requests::AccountRequest;
 use crate::app::accounts::Session;
 use crate::app::error::AppError;
 use crate::app::idempotency::{Claim, KeyOutcome};
 use crate::deadline::Deadline;
-use crate::domain::{OrderId, Slot, Ticket, TicketDraft, TicketId, UserId};
+use crate::domain::{Slot, Ticket, TicketDraft, UserId};
 use futures_util::future::LocalBoxFuture;
 use futures_util::FutureExt;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -24,8 +32,20 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 /// A command as it crosses the wire.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Command {
-    Ticket(ToTicket),
-    Order(ToOrder),
+    GetTicket(To<GetTicket>),
+    CreateTicket(To<CreateTicket>),
+    UpdateTicket(To<UpdateTicket>),
+    Reserve(To<Reserve>),
+    Release(To<Release>),
+    Withdraw(To<Withdraw>),
+    PassivateTicket(To<PassivateTicket>),
+    InjectPanic(To<InjectPanic>),
+    GetOrder(To<GetOrder>),
+    Cancel(To<Cancel>),
+    Expire(To<Expire>),
+    Pay(To<Pay>),
+    ConfirmPayment(To<ConfirmPayment>),
+    PassivateOrder(To<PassivateOrder>),
     Account(Account),
     CreateKeyed(CreateKeyed),
     Snapshot(SnapshotOf),
@@ -84,8 +104,20 @@ impl Command {
     /// The slot whose owner runs it.
     pub fn slot(&self) -> Slot {
         match self {
-            Self::Ticket(c) => c.slot(),
-            Self::Order(c) => c.slot(),
+            Self::GetTicket(c) => c.slot(),
+            Self::CreateTicket(c) => c.slot(),
+            Self::UpdateTicket(c) => c.slot(),
+            Self::Reserve(c) => c.slot(),
+            Self::Release(c) => c.slot(),
+            Self::Withdraw(c) => c.slot(),
+            Self::PassivateTicket(c) => c.slot(),
+            Self::InjectPanic(c) => c.slot(),
+            Self::GetOrder(c) => c.slot(),
+            Self::Cancel(c) => c.slot(),
+            Self::Expire(c) => c.slot(),
+            Self::Pay(c) => c.slot(),
+            Self::ConfirmPayment(c) => c.slot(),
+            Self::PassivateOrder(c) => c.slot(),
             Self::Account(c) => c.slot(),
             Self::CreateKeyed(c) => c.slot(),
             Self::Snapshot(c) => c.slot(),
@@ -100,8 +132,20 @@ impl Command {
         let slot = self.slot();
         let written = |here: &Here| here.store.last_event_seq(slot).map(|seq| (slot, seq));
         match self {
-            Self::Ticket(c) => reply(c.run_here(here, deadline).await, written(here)),
-            Self::Order(c) => reply(c.run_here(here, deadline).await, written(here)),
+            Self::GetTicket(c) => reply(c.run_here(here, deadline).await, written(here)),
+            Self::CreateTicket(c) => reply(c.run_here(here, deadline).await, written(here)),
+            Self::UpdateTicket(c) => reply(c.run_here(here, deadline).await, written(here)),
+            Self::Reserve(c) => reply(c.run_here(here, deadline).await, written(here)),
+            Self::Release(c) => reply(c.run_here(here, deadline).await, written(here)),
+            Self::Withdraw(c) => reply(c.run_here(here, deadline).await, written(here)),
+            Self::PassivateTicket(c) => reply(c.run_here(here, deadline).await, written(here)),
+            Self::InjectPanic(c) => reply(c.run_here(here, deadline).await, written(here)),
+            Self::GetOrder(c) => reply(c.run_here(here, deadline).await, written(here)),
+            Self::Cancel(c) => reply(c.run_here(here, deadline).await, written(here)),
+            Self::Expire(c) => reply(c.run_here(here, deadline).await, written(here)),
+            Self::Pay(c) => reply(c.run_here(here, deadline).await, written(here)),
+            Self::ConfirmPayment(c) => reply(c.run_here(here, deadline).await, written(here)),
+            Self::PassivateOrder(c) => reply(c.run_here(here, deadline).await, written(here)),
             Self::Account(c) => reply(c.run_here(here, deadline).await, written(here)),
             Self::CreateKeyed(c) => reply(c.run_here(here, deadline).await, written(here)),
             Self::Snapshot(c) => reply(c.run_here(here, deadline).await, written(here)),
@@ -136,50 +180,94 @@ macro_rules! into_command {
     };
 }
 
-/// A command to a ticket's actor.
+/// An entity command on its way to the entity `id`: it runs where the entity's slot is served,
+/// and answers the command's own reply type.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ToTicket {
-    pub id: TicketId,
-    pub command: TicketCommand,
+#[serde(bound = "")]
+pub struct To<C: EntityCommand> {
+    pub id: IdOf<C>,
+    pub command: C,
 }
-into_command!(ToTicket => Ticket);
 
-impl Routed for ToTicket {
-    type Ok = TicketReply;
+/// The id type of the entity a command is for.
+pub type IdOf<C> = <<C as EntityCommand>::Actor as Activatable>::Id;
+
+impl<C: Forwarded> To<C> {
+    pub fn new(id: IdOf<C>, command: C) -> Self {
+        Self { id, command }
+    }
+}
+
+/// An entity kind served by [`Here`]: where its registry is.
+pub trait Hosted: Activatable {
+    fn registry(here: &Here) -> &Registry<Self>;
+}
+
+impl Hosted for TicketActor {
+    fn registry(here: &Here) -> &Registry<Self> {
+        &here.tickets
+    }
+}
+
+impl Hosted for OrderActor {
+    fn registry(here: &Here) -> &Registry<Self> {
+        &here.orders
+    }
+}
+
+/// An entity command the router can send: its variant of [`Command`].
+pub trait Forwarded: EntityCommand<Actor: Hosted> + Clone + PartialEq {
+    fn into_command(to: To<Self>) -> Command;
+    /// Whether the test-only fault `drop_forwarded_reply` may drop its reply ([`Routed::droppable`]).
+    fn droppable(&self) -> bool {
+        false
+    }
+}
+
+impl<C: Forwarded> From<To<C>> for Command {
+    fn from(to: To<C>) -> Self {
+        C::into_command(to)
+    }
+}
+
+/// The one [`Routed`] impl of every entity command: its slot is its entity's, its reply the
+/// command's own, and here it is asked of the entity's registry.
+impl<C: Forwarded> Routed for To<C> {
+    type Ok = C::Reply;
     type Err = EntityError;
     fn slot(&self) -> Slot {
-        self.id.slot()
+        C::Actor::slot(&self.id)
     }
     fn name(&self) -> &'static str {
-        <crate::actors::ticket::TicketActor as crate::actors::Entity>::command_name(&self.command)
+        C::NAME
     }
-    fn run_here(self, here: &Here, deadline: Deadline) -> LocalBoxFuture<'_, Result<TicketReply, EntityError>> {
-        here.tickets.ask(self.id, self.command, deadline).boxed_local()
+    fn run_here(self, here: &Here, deadline: Deadline) -> LocalBoxFuture<'_, Result<C::Reply, EntityError>> {
+        C::Actor::registry(here).ask(self.id, self.command, deadline).boxed_local()
     }
     fn droppable(&self) -> bool {
-        matches!(self.command, TicketCommand::Reserve { order: Some(_), .. })
+        self.command.droppable()
     }
 }
 
-/// A command to an order's actor.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ToOrder {
-    pub id: OrderId,
-    pub command: OrderCommand,
+macro_rules! forwarded {
+    ($($typed:ident),+ $(,)?) => {
+        $(impl Forwarded for $typed {
+            fn into_command(to: To<Self>) -> Command {
+                Command::$typed(to)
+            }
+        })+
+    };
 }
-into_command!(ToOrder => Order);
+forwarded!(GetTicket, CreateTicket, UpdateTicket, Release, Withdraw, PassivateTicket, InjectPanic);
+forwarded!(GetOrder, Cancel, Expire, Pay, ConfirmPayment, PassivateOrder);
 
-impl Routed for ToOrder {
-    type Ok = OrderReply;
-    type Err = EntityError;
-    fn slot(&self) -> Slot {
-        self.id.slot()
+impl Forwarded for Reserve {
+    fn into_command(to: To<Self>) -> Command {
+        Command::Reserve(to)
     }
-    fn name(&self) -> &'static str {
-        <crate::actors::order::OrderActor as crate::actors::Entity>::command_name(&self.command)
-    }
-    fn run_here(self, here: &Here, deadline: Deadline) -> LocalBoxFuture<'_, Result<OrderReply, EntityError>> {
-        here.orders.ask(self.id, self.command, deadline).boxed_local()
+    /// A keyed reservation: its retry finds the order the first attempt made.
+    fn droppable(&self) -> bool {
+        self.order.is_some()
     }
 }
 

@@ -31,7 +31,7 @@ pub use command::{Routed, Unrouted};
 pub use here::Here;
 pub use shard_map::{Shard, ShardMap};
 
-use crate::actors::order::OrderCommand;
+use crate::actors::order::GetOrder;
 use crate::actors::wire;
 use crate::cluster::{Cluster, Headers, Undelivered};
 use crate::deadline::Deadline;
@@ -116,7 +116,7 @@ impl Router {
     /// here; elsewhere its owner's deadline wheel holds the deadline anyway.
     pub fn wake_order(&self, id: OrderId) {
         if self.place(id.slot()) == Place::Local {
-            self.here.orders.tell(id, OrderCommand::Get);
+            self.here.orders.tell(id, GetOrder);
         }
     }
 

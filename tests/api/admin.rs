@@ -222,7 +222,7 @@ async fn inspecting_a_hundred_thousand_live_actors_answers_within_a_second() {
     for _ in 0..100_000 {
         app.state.app.router().here().tickets.tell(
             ticketing::domain::TicketId::new_in(ticketing::domain::Slot::random()),
-            ticketing::actors::ticket::TicketCommand::Get,
+            ticketing::actors::ticket::GetTicket,
         );
     }
     assert_eq!(app.state.app.router().here().tickets.live_count(), 100_000);

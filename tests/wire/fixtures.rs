@@ -29,8 +29,8 @@ pub fn root() -> PathBuf {
 
 /// One sample per variant of `T`, each named by its variant.
 pub struct Pinned<T> {
-    /// The type's directory under [`root`]: its name in snake case (`TicketCommand` →
-    /// `ticket_command`).
+    /// The type's directory under [`root`]: its name in snake case (`AccountRequest` →
+    /// `account_request`).
     pub dir: String,
     /// The variant a value is: the exhaustive match written by [`pinned!`].
     pub variant_of: fn(&T) -> &'static str,
@@ -190,7 +190,7 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.write_all(to_hex(bytes).as_bytes())
 }
 
-/// `TicketCommand` → `ticket_command`, `InjectPanic` → `inject_panic`.
+/// `AccountRequest` → `account_request`, `InjectPanic` → `inject_panic`.
 pub fn snake_case(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 4);
     for (i, c) in name.chars().enumerate() {

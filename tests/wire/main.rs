@@ -31,10 +31,7 @@ use std::collections::BTreeSet;
 /// Every pinned type.
 fn pinned_types() -> Vec<Box<dyn PinnedType>> {
     vec![
-        Box::new(samples::ticket_command()),
-        Box::new(samples::ticket_reply()),
-        Box::new(samples::order_command()),
-        Box::new(samples::order_reply()),
+        Box::new(samples::pay_reply()),
         Box::new(samples::entity_error()),
         Box::new(samples::domain_error()),
         Box::new(samples::rule()),

@@ -7,8 +7,10 @@
 //! samples pin where it sits.
 
 use crate::fixtures::{pinned, Pinned};
-use ticketing::actors::order::{OrderCommand, OrderReply};
-use ticketing::actors::ticket::{TicketCommand, TicketReply};
+use ticketing::actors::order::{Cancel, ConfirmPayment, Expire, GetOrder, Paid, PassivateOrder, Pay};
+use ticketing::actors::ticket::{
+    CreateTicket, GetTicket, InjectPanic, PassivateTicket, Release, Reserve, UpdateTicket, Withdraw,
+};
 use ticketing::actors::EntityError;
 use ticketing::app::account_requests::AccountRequest;
 use ticketing::app::idempotency::{Claim, KeyOutcome, StoredResponse};
@@ -18,7 +20,7 @@ use ticketing::domain::{
     DomainError, Event, Field, Order, OrderId, OrderStatus, Payment, PaymentId, Price, Rule, Ticket, TicketDraft,
     TicketId, TicketSnapshot, UserId,
 };
-use ticketing::routing::command::{Account, ClaimKey, Command, CreateKeyed, SettleKey, SnapshotOf, ToOrder, ToTicket};
+use ticketing::routing::command::{Account, ClaimKey, Command, CreateKeyed, SettleKey, SnapshotOf, To};
 
 /// 2023-11-14T22:13:20Z: every timestamp of the samples is this one or a fixed offset from it.
 const AT_MS: i64 = 1_700_000_000_000;
@@ -97,45 +99,15 @@ fn payment() -> Payment {
     }
 }
 
-pub fn ticket_command() -> Pinned<TicketCommand> {
-    pinned!(TicketCommand {
-        Get => TicketCommand::Get,
-        Create => TicketCommand::Create { seller: seller(), draft: draft() },
-        Update => TicketCommand::Update { caller: seller(), draft: draft() },
-        Reserve => TicketCommand::Reserve { buyer: buyer(), window_ms: 15 * 60 * 1000, order: Some(order_id()) },
-        Release => TicketCommand::Release { order: order_id() },
-        Passivate => TicketCommand::Passivate,
-        InjectPanic => TicketCommand::InjectPanic,
-        Withdraw => TicketCommand::Withdraw { caller: seller() },
-    })
-}
+/// The reply to [`Pay`] as it crosses the wire (the `result` of its `Served`): the one entity
+/// reply whose types (`Payment`) no other sample holds. The other replies are a `Ticket`, an
+/// `Order`, a `bool` or `()`, pinned inside the events and the commands.
+type PayReply = Result<Paid, EntityError>;
 
-pub fn ticket_reply() -> Pinned<TicketReply> {
-    pinned!(TicketReply {
-        Ticket => TicketReply::Ticket(Some(ticket(false))),
-        Reserved => TicketReply::Reserved(order(OrderStatus::Created)),
-        Passivated => TicketReply::Passivated(true),
-        Withdrawn => TicketReply::Withdrawn(ticket(false)),
-    })
-}
-
-pub fn order_command() -> Pinned<OrderCommand> {
-    pinned!(OrderCommand {
-        Get => OrderCommand::Get,
-        Cancel => OrderCommand::Cancel { caller: buyer() },
-        Expire => OrderCommand::Expire,
-        Pay => OrderCommand::Pay { caller: buyer(), token: "tok_visa".into() },
-        ConfirmPayment => OrderCommand::ConfirmPayment { charge_id: "ch_sample".into() },
-        Passivate => OrderCommand::Passivate,
-    })
-}
-
-pub fn order_reply() -> Pinned<OrderReply> {
-    pinned!(OrderReply {
-        Order => OrderReply::Order(Some(order(OrderStatus::AwaitingPayment))),
-        Paid => OrderReply::Paid(payment(), order(OrderStatus::Complete)),
-        Passivated => OrderReply::Passivated(false),
-        Done => OrderReply::Done,
+pub fn pay_reply() -> Pinned<PayReply> {
+    pinned!(PayReply {
+        Ok => Ok(Paid { payment: payment(), order: order(OrderStatus::Complete) }),
+        Err => Err(EntityError::Domain(DomainError::CardDeclined)),
     })
 }
 
@@ -149,7 +121,6 @@ pub fn entity_error() -> Pinned<EntityError> {
         Overloaded => EntityError::Overloaded,
         NoReply => EntityError::NoReply,
         Wire => EntityError::Wire("unknown wire version 2".into()),
-        UnexpectedReply => EntityError::UnexpectedReply("ticket".into()),
         StorageFull => EntityError::StorageFull,
     })
 }
@@ -244,8 +215,23 @@ pub fn app_error() -> Pinned<AppError> {
 /// A command as it crosses to the node that runs it (`routing::command`).
 pub fn command() -> Pinned<Command> {
     pinned!(Command {
-        Ticket => Command::Ticket(ToTicket { id: ticket_id(), command: TicketCommand::Get }),
-        Order => Command::Order(ToOrder { id: order_id(), command: OrderCommand::Cancel { caller: buyer() } }),
+        GetTicket => Command::GetTicket(To::new(ticket_id(), GetTicket)),
+        CreateTicket => Command::CreateTicket(To::new(ticket_id(), CreateTicket { seller: seller(), draft: draft() })),
+        UpdateTicket => Command::UpdateTicket(To::new(ticket_id(), UpdateTicket { caller: seller(), draft: draft() })),
+        Reserve => Command::Reserve(To::new(
+            ticket_id(),
+            Reserve { buyer: buyer(), window_ms: 15 * 60 * 1000, order: Some(order_id()) },
+        )),
+        Release => Command::Release(To::new(ticket_id(), Release { order: order_id() })),
+        Withdraw => Command::Withdraw(To::new(ticket_id(), Withdraw { caller: seller() })),
+        PassivateTicket => Command::PassivateTicket(To::new(ticket_id(), PassivateTicket)),
+        InjectPanic => Command::InjectPanic(To::new(ticket_id(), InjectPanic)),
+        GetOrder => Command::GetOrder(To::new(order_id(), GetOrder)),
+        Cancel => Command::Cancel(To::new(order_id(), Cancel { caller: buyer() })),
+        Expire => Command::Expire(To::new(order_id(), Expire)),
+        Pay => Command::Pay(To::new(order_id(), Pay { caller: buyer(), token: "tok_visa".into() })),
+        ConfirmPayment => Command::ConfirmPayment(To::new(order_id(), ConfirmPayment { charge_id: "ch_sample".into() })),
+        PassivateOrder => Command::PassivateOrder(To::new(order_id(), PassivateOrder)),
         Account => Command::Account(Account(AccountRequest::Refresh { token: "00ff.aa".into() })),
         CreateKeyed => Command::CreateKeyed(CreateKeyed { seller: seller(), draft: draft(), key: [7; 32] }),
         Snapshot => Command::Snapshot(SnapshotOf { shard: 3, first_slot: Slot(192), orders: true, after: Some(vec![0, 192, b't']) }),

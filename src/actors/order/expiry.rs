@@ -1,10 +1,10 @@
 //! Expiry and cancellation of an order, and the release of its ticket (the two-write protocol
 //! in the parent module's doc).
 
-use super::{OrderActor, OrderCommand, OrderReply};
+use super::{Expire, OrderActor};
 use crate::actors::durable::{done, Step};
 use crate::actors::entity::tell_self;
-use crate::actors::ticket::TicketCommand;
+use crate::actors::ticket::Release;
 use crate::actors::EntityError;
 use crate::domain::{now_ms, Order, OrderStatus, UserId};
 use crate::storage::{keys, DeadlineEntry, WriteBatch};
@@ -26,7 +26,7 @@ impl OrderActor {
             let wait = Duration::from_millis((at - now_ms()).max(0) as u64);
             self.timer = Some(ctx.run_later(wait, |act, ctx| {
                 act.timer = None;
-                tell_self(act, ctx, OrderCommand::Expire);
+                tell_self(act, ctx, Expire);
             }));
         }
     }
@@ -37,7 +37,7 @@ impl OrderActor {
         self.deps.deadlines.schedule(now_ms() + delay, self.link.id);
     }
 
-    pub(super) fn cancel(&mut self, caller: UserId) -> Step<Self, OrderReply> {
+    pub(super) fn cancel(&mut self, caller: UserId) -> Step<Self, Order> {
         let cancelled = self.update(move |order, changes| {
             for event in order.cancel(caller)? {
                 changes.event(event);
@@ -45,17 +45,17 @@ impl OrderActor {
             Ok(order.clone())
         });
         Box::pin(cancelled.then(|result, act, _| match result {
-            Ok(order) => Box::pin(act.release_ticket(order).map(|r, _, _| r.map(|o| OrderReply::Order(Some(o))))),
+            Ok(order) => act.release_ticket(order),
             Err(e) => done(Err(e)),
         }))
     }
 
-    pub(super) fn expire(&mut self) -> Step<Self, OrderReply> {
+    pub(super) fn expire(&mut self) -> Step<Self, ()> {
         let order = match self.cell.current() {
             Ok(order) => order.cloned(),
             Err(e) => return done(Err(e)),
         };
-        let step: Step<Self, ()> = match order {
+        match order {
             None => self.release_orphan_hold(),
             Some(o) if o.status == OrderStatus::AwaitingPayment => match o.charge_request() {
                 // Learn the outcome of the interrupted charge first, then expire if still unpaid.
@@ -64,7 +64,7 @@ impl OrderActor {
                     // (provider down) or not recorded (disk full): `run_charge` has already
                     // scheduled a backed-off retry.
                     if !matches!(outcome, Err(EntityError::Unavailable | EntityError::NoReply)) {
-                        tell_self(act, ctx, OrderCommand::Expire);
+                        tell_self(act, ctx, Expire);
                     }
                     done(Ok(()))
                 })),
@@ -93,8 +93,7 @@ impl OrderActor {
                     Err(e) => done(Err(e)),
                 }))
             }
-        };
-        Box::pin(step.map(|r, _, _| r.map(|()| OrderReply::Done)))
+        }
     }
 
     /// Releases the ticket of a cancelled order, then marks it released (which settles its
@@ -106,7 +105,7 @@ impl OrderActor {
         self.deps.faults.crash_point("before_release");
         let ticket = self.ticket(order.ticket.id);
         let order_id = order.id;
-        let release = async move { ticket.ask(TicketCommand::Release { order: order_id }).await };
+        let release = async move { ticket.ask(Release { order: order_id }).await };
         Box::pin(release.into_actor(self).then(move |released, act, _| match gone_is_released(released) {
             Ok(()) => {
                 act.retry.reset();
@@ -141,7 +140,7 @@ impl OrderActor {
         tracing::info!(order = %order, ticket = %entry.ticket_id, "releasing the hold of an order that was never written");
         let (ticket, store) = (self.ticket(entry.ticket_id), self.deps.store.clone());
         let release = async move {
-            gone_is_released(ticket.ask(TicketCommand::Release { order }).await)?;
+            gone_is_released(ticket.ask(Release { order }).await)?;
             let mut batch = WriteBatch::default();
             for (key, _) in mine {
                 batch.remove(key);

@@ -26,7 +26,7 @@ mod payment;
 
 use super::deadlines::{track_unfinished_work, Deadlines};
 use super::durable::{done, Changes, Durable, DurableCell, Step};
-use super::entity::Entity;
+use super::entity::EntityCommand;
 use super::faults::Faults;
 use super::ticket::TicketActor;
 use super::{Activatable, EntityError, Registry, RegistryLink};
@@ -38,52 +38,47 @@ use backoff::Backoff;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// What can be asked of an order.
+// What can be asked of an order: one type per command, each with its reply type. The order of
+// the fields is their order on the wire.
+
+/// The order as this actor holds it ("not found" if there is none).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum OrderCommand {
-    /// The order as this actor holds it.
-    Get,
-    /// The buyer cancels.
-    Cancel { caller: UserId },
-    /// Unfinished work came due (the actor's own timer, or the node's deadline wheel): expire
-    /// an unpaid order, finish a release.
-    Expire,
-    /// The buyer pays with a card token.
-    Pay { caller: UserId, token: String },
-    /// The provider reports a successful charge for this order (webhook).
-    ConfirmPayment { charge_id: String },
-    /// Passivate now if idle (admin action).
-    Passivate,
-}
+pub struct GetOrder;
 
+/// The buyer cancels; answers the cancelled order, its ticket released.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum OrderReply {
-    /// The order after the command (`None`: there is no such order).
-    Order(Option<Order>),
-    /// The payment, and the order it completed.
-    Paid(Payment, Order),
-    Passivated(bool),
-    Done,
+pub struct Cancel {
+    pub caller: UserId,
 }
 
-impl OrderReply {
-    /// The order, or "not found".
-    pub fn into_order(self) -> Result<Order, EntityError> {
-        match self {
-            Self::Order(Some(o)) => Ok(o),
-            Self::Order(None) => Err(DomainError::NotFound.into()),
-            _ => Err(EntityError::UnexpectedReply("order".into())),
-        }
-    }
+/// Unfinished work came due (the actor's own timer, or the node's deadline wheel): expire an
+/// unpaid order, finish a release.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expire;
 
-    /// The payment a `Pay` made.
-    pub fn into_payment(self) -> Result<Payment, EntityError> {
-        match self {
-            Self::Paid(payment, _) => Ok(payment),
-            _ => Err(EntityError::UnexpectedReply("pay".into())),
-        }
-    }
+/// The buyer pays with a card token; answers the payment and the order it completed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pay {
+    pub caller: UserId,
+    pub token: String,
 }
+
+/// The reply to [`Pay`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Paid {
+    pub payment: Payment,
+    pub order: Order,
+}
+
+/// The provider reports a successful charge for this order (webhook).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmPayment {
+    pub charge_id: String,
+}
+
+/// Passivate now if idle (admin action); answers whether the actor stopped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassivateOrder;
 
 #[derive(Clone)]
 pub struct OrderDeps {
@@ -167,38 +162,69 @@ impl Durable for OrderActor {
 
 crate::entity_handler!(OrderActor);
 
-impl Entity for OrderActor {
-    type Command = OrderCommand;
-    type Reply = OrderReply;
+impl EntityCommand for GetOrder {
+    type Actor = OrderActor;
+    type Reply = Order;
+    const NAME: &'static str = "GetOrder";
 
-    fn command_name(command: &OrderCommand) -> &'static str {
-        match command {
-            OrderCommand::Get => "Get",
-            OrderCommand::Cancel { .. } => "Cancel",
-            OrderCommand::Expire => "Expire",
-            OrderCommand::Pay { .. } => "Pay",
-            OrderCommand::ConfirmPayment { .. } => "ConfirmPayment",
-            OrderCommand::Passivate => "Passivate",
-        }
+    fn execute(self, act: &mut OrderActor) -> Step<OrderActor, Order> {
+        done(act.cell.current().and_then(|o| o.cloned().ok_or(DomainError::NotFound.into())))
     }
+}
+
+impl EntityCommand for Cancel {
+    type Actor = OrderActor;
+    type Reply = Order;
+    const NAME: &'static str = "Cancel";
+
+    fn execute(self, act: &mut OrderActor) -> Step<OrderActor, Order> {
+        act.cancel(self.caller)
+    }
+}
+
+impl EntityCommand for Expire {
+    type Actor = OrderActor;
+    type Reply = ();
+    const NAME: &'static str = "Expire";
 
     /// Expiry alone may run for an order that was never written: it releases the hold of
     /// data written by releases that placed orders in two steps.
-    fn needs_existing(command: &OrderCommand) -> bool {
-        !matches!(command, OrderCommand::Expire)
+    fn needs_existing() -> bool {
+        false
     }
 
-    fn execute(&mut self, command: OrderCommand) -> Step<Self, OrderReply> {
-        match command {
-            OrderCommand::Get => done(self.cell.current().map(|o| OrderReply::Order(o.cloned()))),
-            OrderCommand::Cancel { caller } => self.cancel(caller),
-            OrderCommand::Expire => self.expire(),
-            OrderCommand::Pay { caller, token } => self.pay(caller, token),
-            OrderCommand::ConfirmPayment { charge_id } => self.confirm_payment(charge_id),
-            OrderCommand::Passivate => {
-                Box::pin(super::durable::passivate_step(self).map(|r, _, _| r.map(OrderReply::Passivated)))
-            }
-        }
+    fn execute(self, act: &mut OrderActor) -> Step<OrderActor, ()> {
+        act.expire()
+    }
+}
+
+impl EntityCommand for Pay {
+    type Actor = OrderActor;
+    type Reply = Paid;
+    const NAME: &'static str = "Pay";
+
+    fn execute(self, act: &mut OrderActor) -> Step<OrderActor, Paid> {
+        act.pay(self.caller, self.token)
+    }
+}
+
+impl EntityCommand for ConfirmPayment {
+    type Actor = OrderActor;
+    type Reply = ();
+    const NAME: &'static str = "ConfirmPayment";
+
+    fn execute(self, act: &mut OrderActor) -> Step<OrderActor, ()> {
+        act.confirm_payment(self.charge_id)
+    }
+}
+
+impl EntityCommand for PassivateOrder {
+    type Actor = OrderActor;
+    type Reply = bool;
+    const NAME: &'static str = "PassivateOrder";
+
+    fn execute(self, act: &mut OrderActor) -> Step<OrderActor, bool> {
+        super::durable::passivate_step(act)
     }
 }
 
@@ -272,10 +298,10 @@ pub(super) struct OwnTicket {
 }
 
 impl OwnTicket {
-    pub(super) async fn ask(
-        &self,
-        command: super::ticket::TicketCommand,
-    ) -> Result<super::ticket::TicketReply, EntityError> {
+    pub(super) async fn ask<C>(&self, command: C) -> Result<C::Reply, EntityError>
+    where
+        C: EntityCommand<Actor = TicketActor>,
+    {
         let deadline = crate::deadline::Deadline::after(self.tickets.ask_timeout());
         self.tickets.ask(self.id, command, deadline).await
     }

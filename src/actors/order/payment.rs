@@ -11,7 +11,7 @@
 //! confirmation completes a `created` order within its window or one `awaiting:payment`; one
 //! that comes too late (the order cancelled, or `created` past its window) is refunded, once.
 
-use super::{OrderActor, OrderReply};
+use super::{OrderActor, Paid};
 use crate::actors::durable::{done, Step};
 use crate::actors::EntityError;
 use crate::domain::{now_ms, ChargeRequest, DomainError, OrderStatus, Payment, Rule, UserId};
@@ -20,13 +20,13 @@ use crate::storage::{keys, Marker};
 use actix::prelude::*;
 
 impl OrderActor {
-    pub(super) fn pay(&mut self, caller: UserId, token: String) -> Step<Self, OrderReply> {
+    pub(super) fn pay(&mut self, caller: UserId, token: String) -> Step<Self, Paid> {
         let begun = self.update(move |order, _| order.begin_payment(caller, &token, now_ms()));
         Box::pin(begun.then(|result, act, _| match result {
             Ok(request) => Box::pin(act.run_charge(request).map(|r, act, _| {
                 let payment = r?;
                 let order = act.cell.current()?.cloned().ok_or(DomainError::NotFound)?;
-                Ok(OrderReply::Paid(payment, order))
+                Ok(Paid { payment, order })
             })),
             Err(e) => done(Err(e)),
         }))
@@ -129,13 +129,13 @@ impl OrderActor {
         })
     }
 
-    pub(super) fn confirm_payment(&mut self, charge_id: String) -> Step<Self, OrderReply> {
+    pub(super) fn confirm_payment(&mut self, charge_id: String) -> Step<Self, ()> {
         let order = match self.cell.current() {
             Ok(Some(o)) => o.clone(),
             Ok(None) => return done(Err(DomainError::NotFound.into())),
             Err(e) => return done(Err(e)),
         };
-        let step: Step<Self, ()> = match order.status {
+        match order.status {
             OrderStatus::Complete if self.is_second_charge(&charge_id) => self.refund_late_charge(charge_id),
             OrderStatus::Complete => done(Ok(())),
             // Past its window but its timer has not fired yet: expire it first, exactly as the
@@ -152,15 +152,14 @@ impl OrderActor {
                 done(Ok(()))
             }
             OrderStatus::Cancelled => self.refund_late_charge(charge_id),
-        };
-        Box::pin(step.map(|r, _, _| r.map(|()| OrderReply::Done)))
+        }
     }
 
     /// Expires a `created` order whose window has passed, then confirms `charge_id` against
     /// what it became: cancelled (refund), or, if the clock stepped back, still payable.
     fn expire_then_confirm(&mut self, charge_id: String) -> Step<Self, ()> {
         Box::pin(self.expire().then(move |expired, act, _| match expired {
-            Ok(_) => Box::pin(act.confirm_payment(charge_id).map(|r, _, _| r.map(|_| ()))),
+            Ok(()) => act.confirm_payment(charge_id),
             Err(e) => done(Err(e)),
         }))
     }
