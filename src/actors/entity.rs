@@ -141,7 +141,8 @@ pub fn deliver<C: EntityCommand>(
         let _ = tx.send((reply, act.cell().gate()));
     }));
     Box::pin(async move {
-        let (reply, gate) = rx.await.map_err(|_| EntityError::Unavailable)?;
+        // Started: if its step is dropped unfinished (the actor restarting), it may have run.
+        let (reply, gate) = rx.await.map_err(|_| EntityError::NoReply)?;
         if let Some(gate) = gate {
             gate.passed().await?;
         }

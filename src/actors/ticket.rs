@@ -18,7 +18,7 @@ use super::deadlines::{track_unfinished_work, Deadlines};
 use super::durable::{done, Durable, DurableCell, Step};
 use super::entity::EntityCommand;
 use super::faults::Faults;
-use super::{Activatable, RegistryLink};
+use super::{Activatable, EntityError, RegistryLink};
 use crate::domain::{now_ms, DomainError, Order, OrderId, Rule, Slot, Ticket, TicketDraft, TicketId, UserId};
 use crate::storage::{keys, Marker, Store};
 use actix::prelude::*;
@@ -290,17 +290,27 @@ impl TicketActor {
 
     /// The reservation: hold, order, deadline and events in one batch (module doc).
     fn reserve(&mut self, buyer: UserId, window_ms: i64, order: Option<OrderId>) -> Step<Self, Order> {
-        if let Some(id) = order {
-            // A retry of a keyed reservation: the order its first attempt made, as it is now.
-            match self.deps.store.get::<Order>(&keys::order(&id)) {
-                Ok(Some(made)) if made.user_id == buyer && made.ticket.id == self.link.id => {
-                    return done(Ok(made));
-                }
-                Ok(Some(_)) => return done(Err(DomainError::NotAuthorized.into())),
-                Ok(None) => {}
-                Err(e) => return done(Err(e.into())),
+        let Some(id) = order else { return self.reserve_new(buyer, window_ms, None) };
+        // A keyed reservation, perhaps a retry: the order its first attempt made, as it is now.
+        // That attempt's batch may still be queued (a slow flush), so its record is read once
+        // everything this actor wrote is on disk.
+        let (store, settled) = (self.deps.store.clone(), self.cell.settled());
+        let made = async move {
+            if let Some(gate) = settled {
+                gate.passed().await?;
             }
-        }
+            Ok::<_, EntityError>(store.get::<Order>(&keys::order(&id))?)
+        };
+        let ticket = self.link.id;
+        Box::pin(made.into_actor(self).then(move |made, act, _| match made {
+            Ok(Some(made)) if made.user_id == buyer && made.ticket.id == ticket => done(Ok(made)),
+            Ok(Some(_)) => done(Err(DomainError::NotAuthorized.into())),
+            Ok(None) => act.reserve_new(buyer, window_ms, Some(id)),
+            Err(e) => done(Err(e)),
+        }))
+    }
+
+    fn reserve_new(&mut self, buyer: UserId, window_ms: i64, order: Option<OrderId>) -> Step<Self, Order> {
         let order_id = order.unwrap_or_else(|| OrderId::new_in(self.link.id.slot()));
         let rule = move |ticket: &mut Option<Ticket>, changes: &mut super::durable::Changes| {
             let ticket = existing(ticket)?;

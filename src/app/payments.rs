@@ -70,8 +70,9 @@ impl App {
                 Err(AppError::Internal(format!("the provider refused the checkout session: {reason}")))
             }
             Err(e) => {
-                tracing::warn!(order = %order.id, error = %e, "checkout session not created");
-                Err(AppError::Unavailable)
+                // The provider may have made the session (it costs nothing until paid).
+                tracing::warn!(order = %order.id, error = %e, "checkout session: no answer from the provider");
+                Err(AppError::NoReply)
             }
         }
     }

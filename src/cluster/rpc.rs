@@ -90,6 +90,8 @@ impl Cluster {
         let until = tokio::time::Instant::from_std(deadline.instant());
         loop {
             tokio::select! {
+                // A reply already here wins over anything that resolves with it.
+                biased;
                 got = &mut arrival.rx => return match got {
                     Ok(Arrival::Reply { body, refused: None }) => Ok(body),
                     Ok(Arrival::Reply { refused: Some(why), .. }) => {

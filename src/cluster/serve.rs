@@ -20,18 +20,18 @@ pub(super) async fn one(cluster: Cluster, shard: Shard, delivery: Delivery) {
     let headers = text_headers(&table);
     let request_id = headers.get(crate::observability::REQUEST_ID_HEADER).cloned().unwrap_or_default();
     let span = tracing::info_span!("forwarded request", request_id = %request_id, shard = shard.0);
-    if deadline.passed() {
-        // The caller has given up (and answered 504): running it now would be a surprise.
-        tracing::debug!(parent: &span, "forwarded request past its deadline dropped");
-        return;
-    }
     let epoch = match table.inner().get(EPOCH) {
         Some(AMQPValue::LongUInt(e)) => *e,
         _ => 0,
     };
     let mine = cluster.membership().epoch;
     let droppable = headers.contains_key(DROPPABLE);
-    let outcome = if epoch != mine {
+    let outcome = if deadline.passed() {
+        // Its caller has given up, or is about to: running it now would be a surprise. Said
+        // so, in case the caller still listens (a clock running ahead of the caller's).
+        tracing::debug!(parent: &span, "forwarded request past its deadline dropped");
+        Err("past its deadline on arrival".to_string())
+    } else if epoch != mine {
         tracing::warn!(parent: &span, epoch, mine, "request from another shard map epoch refused");
         Err(format!("shard map epoch {epoch} is not this node's {mine}"))
     } else {

@@ -6,7 +6,8 @@
 //! finds the order its first attempt made); other server errors free the key.
 
 use crate::app::idempotency::{KeyOutcome, StoredResponse};
-use crate::app::keyed::Keyed;
+use crate::app::keyed::{ClaimedKey, Keyed};
+use crate::app::App;
 use crate::edge::caller::current_user;
 use crate::edge::error::unreadable_body;
 use crate::edge::ApiError;
@@ -17,6 +18,7 @@ use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 const HEADER: &str = "Idempotency-Key";
 
@@ -58,26 +60,18 @@ pub async fn idempotency(
         Keyed::Claimed(claimed) => claimed,
     };
     req.extensions_mut().insert(claimed.clone());
+    let unsettled = Unsettled { app: Arc::clone(&state.app), claimed: Some(claimed) };
 
-    let response = next.call(req).await;
-    let response = match response {
+    let response = match next.call(req).await {
         Ok(res) => res,
         Err(e) => {
-            let outcome = match e.as_response_error().status_code() {
-                StatusCode::GATEWAY_TIMEOUT => KeyOutcome::Uncertain,
-                _ => KeyOutcome::Release,
-            };
-            state.app.settle_key(claimed, outcome).await;
+            unsettled.settle(unkept(e.as_response_error().status_code())).await;
             return Err(e);
         }
     };
     let status = response.status();
-    if status == StatusCode::GATEWAY_TIMEOUT {
-        state.app.settle_key(claimed, KeyOutcome::Uncertain).await;
-        return Ok(response.map_into_boxed_body());
-    }
-    if status.is_server_error() {
-        state.app.settle_key(claimed, KeyOutcome::Release).await;
+    if status.is_server_error() || matches!(status, StatusCode::CONFLICT | StatusCode::TOO_MANY_REQUESTS) {
+        unsettled.settle(unkept(status)).await;
         return Ok(response.map_into_boxed_body());
     }
     let headers: Vec<(String, String)> = REPLAYED_HEADERS
@@ -88,8 +82,46 @@ pub async fn idempotency(
         .collect();
     let (http_req, res) = response.into_parts();
     let (head, body) = res.into_parts();
-    let bytes = to_bytes(body).await.map_err(|_| ApiError::internal("response body could not be read"))?;
+    let Ok(bytes) = to_bytes(body).await else {
+        unsettled.settle(KeyOutcome::Uncertain).await;
+        return Err(ApiError::internal("response body could not be read").into());
+    };
     let stored = StoredResponse { status: status.as_u16(), headers, body: bytes.to_vec() };
-    state.app.settle_key(claimed, KeyOutcome::Done(stored)).await;
+    unsettled.settle(KeyOutcome::Done(stored)).await;
     Ok(ServiceResponse::new(http_req, head.set_body(bytes).map_into_boxed_body()))
+}
+
+/// How a key is settled after an answer that is not kept for replay: a 504 may have run (a
+/// retry runs again, as the same request); anything else did not, or is worth asking again
+/// (409 still running, 429 throttled): the key is freed.
+fn unkept(status: StatusCode) -> KeyOutcome {
+    if status == StatusCode::GATEWAY_TIMEOUT {
+        KeyOutcome::Uncertain
+    } else {
+        KeyOutcome::Release
+    }
+}
+
+/// A claimed key not settled yet. Dropped unsettled (the client went away mid-request, a
+/// panic unwound the handler), it is settled as uncertain: the request may have run.
+struct Unsettled {
+    app: Arc<App>,
+    claimed: Option<ClaimedKey>,
+}
+
+impl Unsettled {
+    async fn settle(mut self, outcome: KeyOutcome) {
+        if let Some(claimed) = self.claimed.take() {
+            self.app.settle_key(claimed, outcome).await;
+        }
+    }
+}
+
+impl Drop for Unsettled {
+    fn drop(&mut self) {
+        if let Some(claimed) = self.claimed.take() {
+            let app = Arc::clone(&self.app);
+            actix_web::rt::spawn(async move { app.settle_key(claimed, KeyOutcome::Uncertain).await });
+        }
+    }
 }

@@ -100,6 +100,18 @@ impl From<Unrouted> for AppError {
     }
 }
 
+/// Runs `work` (no actor's: those keep their deadline in the mailbox) until `deadline`; past
+/// it, the caller hears "may have run".
+async fn within<T, E: From<Unrouted>>(
+    deadline: Deadline,
+    work: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    match tokio::time::timeout_at(tokio::time::Instant::from_std(deadline.instant()), work).await {
+        Ok(done) => done,
+        Err(_) => Err(Unrouted::MayHaveRun.into()),
+    }
+}
+
 impl Command {
     /// The slot whose owner runs it.
     pub fn slot(&self) -> Slot {
@@ -129,28 +141,30 @@ impl Command {
     /// Runs a command that arrived from another node; its reply in the wire encoding (empty if
     /// it cannot be encoded: the caller then knows only that it may have run).
     pub(super) async fn run_here(self, here: &Here, deadline: Deadline) -> Vec<u8> {
+        // After a write, the slot's last event: the forwarding node's lists wait for it. Reads
+        // and commands that write no event name none.
         let slot = self.slot();
         let written = |here: &Here| here.store.last_event_seq(slot).map(|seq| (slot, seq));
         match self {
-            Self::GetTicket(c) => reply(c.run_here(here, deadline).await, written(here)),
+            Self::GetTicket(c) => reply(c.run_here(here, deadline).await, None),
             Self::CreateTicket(c) => reply(c.run_here(here, deadline).await, written(here)),
             Self::UpdateTicket(c) => reply(c.run_here(here, deadline).await, written(here)),
             Self::Reserve(c) => reply(c.run_here(here, deadline).await, written(here)),
             Self::Release(c) => reply(c.run_here(here, deadline).await, written(here)),
             Self::Withdraw(c) => reply(c.run_here(here, deadline).await, written(here)),
-            Self::PassivateTicket(c) => reply(c.run_here(here, deadline).await, written(here)),
-            Self::InjectPanic(c) => reply(c.run_here(here, deadline).await, written(here)),
-            Self::GetOrder(c) => reply(c.run_here(here, deadline).await, written(here)),
+            Self::PassivateTicket(c) => reply(c.run_here(here, deadline).await, None),
+            Self::InjectPanic(c) => reply(c.run_here(here, deadline).await, None),
+            Self::GetOrder(c) => reply(c.run_here(here, deadline).await, None),
             Self::Cancel(c) => reply(c.run_here(here, deadline).await, written(here)),
             Self::Expire(c) => reply(c.run_here(here, deadline).await, written(here)),
             Self::Pay(c) => reply(c.run_here(here, deadline).await, written(here)),
             Self::ConfirmPayment(c) => reply(c.run_here(here, deadline).await, written(here)),
-            Self::PassivateOrder(c) => reply(c.run_here(here, deadline).await, written(here)),
-            Self::Account(c) => reply(c.run_here(here, deadline).await, written(here)),
+            Self::PassivateOrder(c) => reply(c.run_here(here, deadline).await, None),
+            Self::Account(c) => reply(c.run_here(here, deadline).await, None),
             Self::CreateKeyed(c) => reply(c.run_here(here, deadline).await, written(here)),
-            Self::Snapshot(c) => reply(c.run_here(here, deadline).await, written(here)),
-            Self::ClaimKey(c) => reply(c.run_here(here, deadline).await, written(here)),
-            Self::SettleKey(c) => reply(c.run_here(here, deadline).await, written(here)),
+            Self::Snapshot(c) => reply(c.run_here(here, deadline).await, None),
+            Self::ClaimKey(c) => reply(c.run_here(here, deadline).await, None),
+            Self::SettleKey(c) => reply(c.run_here(here, deadline).await, None),
         }
     }
 }
@@ -286,8 +300,8 @@ impl Routed for Account {
     fn name(&self) -> &'static str {
         self.0.name()
     }
-    fn run_here(self, here: &Here, _: Deadline) -> LocalBoxFuture<'_, Result<Option<Session>, AppError>> {
-        here.accounts.serve(self.0, &here.throttle).boxed_local()
+    fn run_here(self, here: &Here, deadline: Deadline) -> LocalBoxFuture<'_, Result<Option<Session>, AppError>> {
+        within(deadline, here.accounts.serve(self.0, &here.throttle)).boxed_local()
     }
 }
 
@@ -362,8 +376,17 @@ impl Routed for ClaimKey {
     fn name(&self) -> &'static str {
         "ClaimKey"
     }
-    fn run_here(self, here: &Here, _: Deadline) -> LocalBoxFuture<'_, Result<Claim, AppError>> {
-        async move { crate::app::idempotency::claim(&here.store, &self.digest, self.request_hash) }.boxed_local()
+    fn run_here(self, here: &Here, deadline: Deadline) -> LocalBoxFuture<'_, Result<Claim, AppError>> {
+        within(deadline, async move {
+            let claim = crate::app::idempotency::claim(&here.store, &self.digest, self.request_hash)?;
+            // On disk before the request runs: a retry after a crash finds the same claim, and
+            // so derives the same ids.
+            if matches!(claim, Claim::Claimed { .. }) {
+                here.store.sync().await;
+            }
+            Ok(claim)
+        })
+        .boxed_local()
     }
 }
 
@@ -385,8 +408,11 @@ impl Routed for SettleKey {
     fn name(&self) -> &'static str {
         "SettleKey"
     }
-    fn run_here(self, here: &Here, _: Deadline) -> LocalBoxFuture<'_, Result<(), AppError>> {
-        async move { crate::app::idempotency::settle(&here.store, &self.digest, self.request_hash, self.outcome).await }
-            .boxed_local()
+    fn run_here(self, here: &Here, deadline: Deadline) -> LocalBoxFuture<'_, Result<(), AppError>> {
+        async move {
+            let settle = crate::app::idempotency::settle(&here.store, &self.digest, self.request_hash, self.outcome);
+            within(deadline, settle).await
+        }
+        .boxed_local()
     }
 }

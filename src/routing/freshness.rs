@@ -41,10 +41,18 @@ impl Freshness {
     pub fn applied(&self, slot: Slot, seq: u64) {
         let mut s = self.state.lock();
         let applied = s.applied.entry(slot).or_default();
-        *applied = (*applied).max(seq);
-        if s.awaited.get(&slot).is_some_and(|awaited| *awaited <= seq) {
+        if seq <= *applied {
+            return;
+        }
+        *applied = seq;
+        let awaited = s.awaited.get(&slot).copied();
+        if awaited.is_some_and(|awaited| awaited <= seq) {
             s.awaited.remove(&slot);
-            drop(s);
+        }
+        let waited_on = awaited.is_some();
+        drop(s);
+        // A waiter's snapshot may be met by an event below what is awaited now.
+        if waited_on {
             self.applied_more.notify_waiters();
         }
     }

@@ -194,7 +194,9 @@ impl GroupCommit {
             }
         }
         if durable {
-            flushed.send_replace(target);
+            // A batch that could not be applied is not on disk: the watermark stops below it.
+            let reached = failed_now.iter().min().map_or(target, |first| target.min(first.saturating_sub(1)));
+            flushed.send_replace(reached);
         }
     }
 

@@ -57,10 +57,11 @@ impl OrderActor {
                     act.refused(Rule::InvalidPaymentToken.into())
                 }
                 Err(e) => {
-                    // Outcome unknown: stay `awaiting:payment`; the same key is asked again later.
+                    // Outcome unknown (the card may have been charged): stay `awaiting:payment`;
+                    // the same key is asked again later. The caller hears "may have run".
                     tracing::warn!(error = %e, "payment provider unavailable; attempt left to resume");
                     act.retry_later();
-                    done(Err(EntityError::Unavailable))
+                    done(Err(EntityError::NoReply))
                 }
             }
         });
@@ -191,7 +192,7 @@ impl OrderActor {
             }),
             Err(e) => {
                 tracing::error!(error = %e, "refund of a late payment failed");
-                done(Err(EntityError::Unavailable))
+                done(Err(EntityError::NoReply))
             }
         }))
     }
