@@ -377,15 +377,17 @@ impl Routed for ClaimKey {
         "ClaimKey"
     }
     fn run_here(self, here: &Here, deadline: Deadline) -> LocalBoxFuture<'_, Result<Claim, AppError>> {
-        within(deadline, async move {
+        async move {
             let claim = crate::app::idempotency::claim(&here.store, &self.digest, self.request_hash)?;
-            // On disk before the request runs: a retry after a crash finds the same claim, and
-            // so derives the same ids.
+            // Flushed before the request runs, so a retry after a crash finds the same claim
+            // (and derives the same ids); a stalled disk does not hold the request past its
+            // deadline here: its own write waits for the disk anyway.
             if matches!(claim, Claim::Claimed { .. }) {
-                here.store.sync().await;
+                let until = tokio::time::Instant::from_std(deadline.instant());
+                let _ = tokio::time::timeout_at(until, here.store.sync()).await;
             }
             Ok(claim)
-        })
+        }
         .boxed_local()
     }
 }

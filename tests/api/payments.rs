@@ -312,8 +312,8 @@ async fn a_provider_outage_is_retried_with_backoff_not_in_a_storm() {
     let (buyer, order, _) = placed_order(&app, json!(20)).await;
     stripe.fail_next(10_000);
     let res = pay(&app, &buyer, &order, "tok_visa").await;
-    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "outcome unknown: retry later");
-    assert_eq!(res.headers()["retry-after"], "1");
+    // The provider may have charged the card: "may have run" (504), never "nothing ran" (503).
+    assert_eq!(res.status(), StatusCode::GATEWAY_TIMEOUT, "outcome unknown");
     let (_, shown) = app.get_json(&format!("/api/orders/{order}"), Some(&buyer)).await;
     assert_eq!(shown["status"], "awaiting:payment", "the attempt is kept, to be resumed with its key");
     tokio::time::sleep(std::time::Duration::from_millis(3_000)).await;
