@@ -11,7 +11,7 @@ fn commands_survive_the_wire() {
     let draft = TicketDraft { title: "gig".into(), price: Price::from_cents(1250) };
     let command = UpdateTicket { caller: UserId::new_in(Slot(3)), draft };
     assert_eq!(round_trip(&command).unwrap(), command);
-    let pay = Pay { caller: UserId::new_in(Slot(1)), token: "tok_visa".into() };
+    let pay = Pay { caller: UserId::new_in(Slot(1)), token: "tok_visa".into(), again: false };
     assert_eq!(round_trip(&pay).unwrap(), pay);
     let release = Release { order: OrderId::new_in(Slot(9)) };
     assert_eq!(round_trip(&release).unwrap(), release);

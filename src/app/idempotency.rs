@@ -60,9 +60,10 @@ impl Record for IdempotencyRecord {
 /// What a claim found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Claim {
-    /// The request is this caller's to run (first time, or again after an uncertain outcome);
-    /// settle it afterwards. `first_claimed_ms` is when the key was first claimed.
-    Claimed { first_claimed_ms: i64 },
+    /// The request is this caller's to run (first time, or `again` after an uncertain
+    /// outcome or an abandoned run); settle it afterwards. `first_claimed_ms` is when the key
+    /// was first claimed.
+    Claimed { first_claimed_ms: i64, again: bool },
     /// The request already ran: answer this.
     Replay(StoredResponse),
 }
@@ -89,7 +90,7 @@ pub fn claim(store: &Store, digest: &[u8; 32], request_hash: [u8; 32]) -> Result
     loop {
         let now = now_ms();
         let current = store.get_raw(&key)?;
-        let mut first_claimed_ms = now;
+        let (mut first_claimed_ms, mut again) = (now, false);
         if let Some(bytes) = &current {
             let existing: IdempotencyRecord = crate::storage::envelope::decode(&key, bytes)?;
             let age = now - existing.created_at_ms;
@@ -107,14 +108,14 @@ pub fn claim(store: &Store, digest: &[u8; 32], request_hash: [u8; 32]) -> Result
                     Outcome::Done(response) => return Ok(Claim::Replay(response)),
                     _ if running_since.is_some() && !abandoned => return Err(AppError::IdempotencyInProgress),
                     // Uncertain or abandoned: run again, as the same keyed request.
-                    _ => first_claimed_ms = existing.created_at_ms,
+                    _ => (first_claimed_ms, again) = (existing.created_at_ms, true),
                 }
             }
         }
         let running =
             IdempotencyRecord { request_hash, created_at_ms: first_claimed_ms, outcome: Outcome::RunningSince(now) };
         if store.compare_and_swap(&key, current.as_deref(), Some(&Store::encode(&running)?))? {
-            return Ok(Claim::Claimed { first_claimed_ms });
+            return Ok(Claim::Claimed { first_claimed_ms, again });
         }
     }
 }

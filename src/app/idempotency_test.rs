@@ -44,11 +44,13 @@ async fn an_abandoned_claim_can_be_taken_over() {
 async fn an_uncertain_key_runs_again_as_the_same_request_and_keeps_its_first_claim_time() {
     let (_dir, store) = open();
     let key = key_digest("u", "k");
-    let Ok(Claim::Claimed { first_claimed_ms }) = claim(&store, &key, [0; 32]) else { panic!("first claim") };
+    let Ok(Claim::Claimed { first_claimed_ms, again: false }) = claim(&store, &key, [0; 32]) else {
+        panic!("first claim")
+    };
     settle(&store, &key, [0; 32], KeyOutcome::Uncertain).await.unwrap();
     assert!(matches!(claim(&store, &key, [1; 32]), Err(AppError::IdempotencyMismatch)), "another request");
     std::thread::sleep(std::time::Duration::from_millis(5));
-    assert_eq!(claim(&store, &key, [0; 32]).unwrap(), Claim::Claimed { first_claimed_ms });
+    assert_eq!(claim(&store, &key, [0; 32]).unwrap(), Claim::Claimed { first_claimed_ms, again: true });
     let done = StoredResponse { status: 201, headers: vec![], body: b"{}".to_vec() };
     settle(&store, &key, [0; 32], KeyOutcome::Done(done.clone())).await.unwrap();
     assert_eq!(claim(&store, &key, [0; 32]).unwrap(), Claim::Replay(done));

@@ -14,6 +14,8 @@ pub struct ClaimedKey {
     request_hash: [u8; 32],
     /// When the key was first claimed (a retry after an uncertain outcome keeps it).
     pub first_claimed_ms: i64,
+    /// A retry of a request that may have run: what it did is answered, not done again.
+    pub again: bool,
 }
 
 impl ClaimedKey {
@@ -35,8 +37,8 @@ impl App {
     pub async fn claim_key(&self, scope: &str, key: &str, request_hash: [u8; 32]) -> Result<Keyed, AppError> {
         let digest = key_digest(scope, key);
         Ok(match self.router.ask(ClaimKey { digest, request_hash }).await? {
-            Claim::Claimed { first_claimed_ms } => {
-                Keyed::Claimed(ClaimedKey { digest, request_hash, first_claimed_ms })
+            Claim::Claimed { first_claimed_ms, again } => {
+                Keyed::Claimed(ClaimedKey { digest, request_hash, first_claimed_ms, again })
             }
             Claim::Replay(response) => Keyed::Replay(response),
         })

@@ -2,6 +2,7 @@
 //! hosted checkout page for it, and the provider confirms a charge by webhook (signature
 //! checked over the raw bytes, events de-duplicated by id).
 
+use super::keyed::ClaimedKey;
 use super::{App, AppError};
 use crate::actors::order::{ConfirmPayment, Pay};
 use crate::actors::EntityError;
@@ -30,8 +31,17 @@ pub enum WebhookOutcome {
 }
 
 impl App {
-    pub async fn pay(&self, caller: UserId, order: OrderId, token: String) -> Result<Payment, AppError> {
-        let command = To::new(order, Pay { caller, token });
+    /// Pays `order` with a card token. With an `Idempotency-Key` whose first attempt may have
+    /// run (`key.again`), an order that attempt completed answers its payment again.
+    pub async fn pay(
+        &self,
+        caller: UserId,
+        order: OrderId,
+        token: String,
+        key: Option<&ClaimedKey>,
+    ) -> Result<Payment, AppError> {
+        let again = key.is_some_and(|k| k.again);
+        let command = To::new(order, Pay { caller, token, again });
         Ok(self.router.ask_until(command, Deadline::after(PROVIDER_TIMEOUT)).await?.payment)
     }
 

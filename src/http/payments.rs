@@ -3,10 +3,12 @@
 
 use super::extract::JsonObject;
 use super::orders::order_id;
+use crate::app::keyed::ClaimedKey;
 use crate::app::payments::WebhookOutcome;
 use crate::edge::caller::AuthUser;
 use crate::edge::error::{ApiError, FieldError};
 use crate::edge::AppState;
+use actix_web::HttpMessage;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
@@ -21,6 +23,7 @@ pub(super) async fn pay(
     state: web::Data<AppState>,
     user: AuthUser,
     body: JsonObject,
+    req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let token = body.str("token").map(str::trim).filter(|t| !t.is_empty());
     let order = body.str("orderId").map(str::trim).filter(|t| !t.is_empty());
@@ -34,7 +37,9 @@ pub(super) async fn pay(
     let (Some(token), Some(order)) = (token, order) else {
         return Err(ApiError::Validation(errors));
     };
-    let payment = state.app.pay(user.id, order_id(order)?, token.to_string()).await?;
+    // With an `Idempotency-Key` (`idempotency` put its claim here).
+    let key = req.extensions().get::<ClaimedKey>().cloned();
+    let payment = state.app.pay(user.id, order_id(order)?, token.to_string(), key.as_ref()).await?;
     Ok(HttpResponse::Created().json(json!({ "id": payment.id })))
 }
 

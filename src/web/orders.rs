@@ -178,7 +178,7 @@ async fn pay(
         };
         return order_page(&state, &ctx, id, &problems).await;
     }
-    match state.app.pay(user.id, id, token.to_string()).await {
+    match state.app.pay(user.id, id, token.to_string(), None).await {
         Ok(_) => Ok(see_other(&format!("/orders/{id}"))),
         Err(e) => order_page(&state, &ctx, id, &problems(e)?).await,
     }

@@ -328,3 +328,42 @@ async fn a_provider_outage_is_retried_with_backoff_not_in_a_storm() {
     assert_eq!(res.status(), StatusCode::CREATED);
     assert_eq!(stripe.succeeded_charges().len(), 1);
 }
+
+#[actix_web::test]
+async fn a_keyed_payment_answered_504_is_retried_to_its_original_payment_and_charged_once() {
+    let stripe = StripeServer::start().await;
+    let app = stripe_app(&stripe).await;
+    let (buyer, order, _) = placed_order(&app, json!(20)).await;
+    let keyed = || {
+        app.post("/api/payments")
+            .header("Cookie", &buyer.cookie)
+            .header("Idempotency-Key", "pay-once")
+            .json(&json!({"token": "tok_visa", "orderId": order}))
+            .send()
+    };
+    stripe.fail_next(10_000);
+    let res = keyed().await.unwrap();
+    assert_eq!(res.status(), StatusCode::GATEWAY_TIMEOUT, "the provider's answer is unknown: it may have charged");
+    // The provider recovers; the attempt is resumed with its key in the background and
+    // completes the order.
+    stripe.fail_next(0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, shown) = app.get_json(&format!("/api/orders/{order}"), Some(&buyer)).await;
+        if shown["status"] == "complete" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the resumed attempt did not complete: {shown}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The keyed retry gets the payment its first attempt made, not "already paid".
+    let res = keyed().await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let paid: Value = res.json().await.unwrap();
+    let res = keyed().await.unwrap();
+    assert_eq!(res.headers()["idempotent-replayed"], "true");
+    assert_eq!(res.json::<Value>().await.unwrap()["id"], paid["id"]);
+    assert_eq!(stripe.succeeded_charges().len(), 1, "charged once");
+    // Without the key, paying a complete order is still refused.
+    assert_eq!(pay(&app, &buyer, &order, "tok_visa").await.status(), StatusCode::BAD_REQUEST);
+}

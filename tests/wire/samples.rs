@@ -229,7 +229,7 @@ pub fn command() -> Pinned<Command> {
         GetOrder => Command::GetOrder(To::new(order_id(), GetOrder)),
         Cancel => Command::Cancel(To::new(order_id(), Cancel { caller: buyer() })),
         Expire => Command::Expire(To::new(order_id(), Expire)),
-        Pay => Command::Pay(To::new(order_id(), Pay { caller: buyer(), token: "tok_visa".into() })),
+        Pay => Command::Pay(To::new(order_id(), Pay { caller: buyer(), token: "tok_visa".into(), again: true })),
         ConfirmPayment => Command::ConfirmPayment(To::new(order_id(), ConfirmPayment { charge_id: "ch_sample".into() })),
         PassivateOrder => Command::PassivateOrder(To::new(order_id(), PassivateOrder)),
         Account => Command::Account(Account(AccountRequest::Refresh { token: "00ff.aa".into() })),
@@ -253,7 +253,7 @@ pub fn account_request() -> Pinned<AccountRequest> {
 /// The reply to a claim of an `Idempotency-Key`.
 pub fn claim() -> Pinned<Claim> {
     pinned!(Claim {
-        Claimed => Claim::Claimed { first_claimed_ms: AT_MS },
+        Claimed => Claim::Claimed { first_claimed_ms: AT_MS, again: true },
         Replay => Claim::Replay(StoredResponse { status: 201, headers: vec![("content-type".into(), "application/json".into())], body: b"{}".to_vec() }),
     })
 }

@@ -61,6 +61,9 @@ pub struct Expire;
 pub struct Pay {
     pub caller: UserId,
     pub token: String,
+    /// A keyed retry of a payment that may have run: if it completed the order, its payment
+    /// is answered again instead of "already paid".
+    pub again: bool,
 }
 
 /// The reply to [`Pay`].
@@ -204,7 +207,7 @@ impl EntityCommand for Pay {
     const NAME: &'static str = "Pay";
 
     fn execute(self, act: &mut OrderActor) -> Step<OrderActor, Paid> {
-        act.pay(self.caller, self.token)
+        act.pay(self.caller, self.token, self.again)
     }
 }
 

@@ -20,7 +20,12 @@ use crate::storage::{keys, Marker};
 use actix::prelude::*;
 
 impl OrderActor {
-    pub(super) fn pay(&mut self, caller: UserId, token: String) -> Step<Self, Paid> {
+    pub(super) fn pay(&mut self, caller: UserId, token: String, again: bool) -> Step<Self, Paid> {
+        if again {
+            if let Some(paid) = self.paid_by(caller) {
+                return done(Ok(paid));
+            }
+        }
         let begun = self.update(move |order, _| order.begin_payment(caller, &token, now_ms()));
         Box::pin(begun.then(|result, act, _| match result {
             Ok(request) => Box::pin(act.run_charge(request).map(|r, act, _| {
@@ -30,6 +35,17 @@ impl OrderActor {
             })),
             Err(e) => done(Err(e)),
         }))
+    }
+
+    /// The order and its recorded payment, if `caller`'s order is complete (what a retried
+    /// payment that may have run answers).
+    fn paid_by(&self, caller: UserId) -> Option<Paid> {
+        let order = self.cell.current().ok().flatten()?.clone();
+        if order.status != OrderStatus::Complete || order.user_id != caller {
+            return None;
+        }
+        let payment = self.deps.store.get::<Payment>(&keys::payment_by_order(&order.id)).ok().flatten()?;
+        Some(Paid { payment, order })
     }
 
     /// Calls the provider for `request` and settles the order with the outcome.
