@@ -62,8 +62,8 @@ impl Record for IdempotencyRecord {
 pub enum Claim {
     /// The request is this caller's to run (first time, or `again` after an uncertain
     /// outcome or an abandoned run); settle it afterwards. `first_claimed_ms` is when the key
-    /// was first claimed.
-    Claimed { first_claimed_ms: i64, again: bool },
+    /// was first claimed; `run` names this run of it (settling needs it).
+    Claimed { first_claimed_ms: i64, again: bool, run: i64 },
     /// The request already ran: answer this.
     Replay(StoredResponse),
 }
@@ -115,22 +115,28 @@ pub fn claim(store: &Store, digest: &[u8; 32], request_hash: [u8; 32]) -> Result
         let running =
             IdempotencyRecord { request_hash, created_at_ms: first_claimed_ms, outcome: Outcome::RunningSince(now) };
         if store.compare_and_swap(&key, current.as_deref(), Some(&Store::encode(&running)?))? {
-            return Ok(Claim::Claimed { first_claimed_ms, again });
+            return Ok(Claim::Claimed { first_claimed_ms, again, run: now });
         }
     }
 }
 
-/// Settles a claimed key with how its request ended.
+/// Settles run `run` of a claimed key with how its request ended.
 pub async fn settle(
     store: &Store,
     digest: &[u8; 32],
     request_hash: [u8; 32],
+    run: i64,
     outcome: KeyOutcome,
 ) -> Result<(), AppError> {
     let key = keys::idempotency(digest);
     let created_at_ms = match store.get::<IdempotencyRecord>(&key)? {
-        Some(record) if record.request_hash == request_hash => record.created_at_ms,
-        // Taken over meanwhile (abandoned, then claimed by a retry): not ours to settle.
+        Some(IdempotencyRecord { request_hash: hash, created_at_ms, outcome: Outcome::RunningSince(at) })
+            if hash == request_hash && at == run =>
+        {
+            created_at_ms
+        }
+        // Taken over meanwhile (abandoned, then claimed by a retry that runs now), or settled
+        // already: not this run's to settle.
         Some(_) => return Ok(()),
         None => now_ms(),
     };

@@ -16,6 +16,8 @@ pub struct ClaimedKey {
     pub first_claimed_ms: i64,
     /// A retry of a request that may have run: what it did is answered, not done again.
     pub again: bool,
+    /// This run of the key (what settles it).
+    run: i64,
 }
 
 impl ClaimedKey {
@@ -37,8 +39,8 @@ impl App {
     pub async fn claim_key(&self, scope: &str, key: &str, request_hash: [u8; 32]) -> Result<Keyed, AppError> {
         let digest = key_digest(scope, key);
         Ok(match self.router.ask(ClaimKey { digest, request_hash }).await? {
-            Claim::Claimed { first_claimed_ms, again } => {
-                Keyed::Claimed(ClaimedKey { digest, request_hash, first_claimed_ms, again })
+            Claim::Claimed { first_claimed_ms, again, run } => {
+                Keyed::Claimed(ClaimedKey { digest, request_hash, first_claimed_ms, again, run })
             }
             Claim::Replay(response) => Keyed::Replay(response),
         })
@@ -47,7 +49,8 @@ impl App {
     /// Settles a claimed key with how its request ended; a failure is logged (the claim then
     /// lapses after a minute).
     pub async fn settle_key(&self, claimed: ClaimedKey, outcome: KeyOutcome) {
-        let settle = SettleKey { digest: claimed.digest, request_hash: claimed.request_hash, outcome };
+        let settle =
+            SettleKey { digest: claimed.digest, request_hash: claimed.request_hash, run: claimed.run, outcome };
         if let Err(e) = self.router.ask(settle).await {
             tracing::warn!(error = %e, "an idempotency key could not be settled");
         }

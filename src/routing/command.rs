@@ -397,6 +397,8 @@ impl Routed for ClaimKey {
 pub struct SettleKey {
     pub digest: [u8; 32],
     pub request_hash: [u8; 32],
+    /// The run of the key being settled (a late settle of an abandoned run changes nothing).
+    pub run: i64,
     pub outcome: KeyOutcome,
 }
 into_command!(SettleKey => SettleKey);
@@ -412,7 +414,8 @@ impl Routed for SettleKey {
     }
     fn run_here(self, here: &Here, deadline: Deadline) -> LocalBoxFuture<'_, Result<(), AppError>> {
         async move {
-            let settle = crate::app::idempotency::settle(&here.store, &self.digest, self.request_hash, self.outcome);
+            let settle =
+                crate::app::idempotency::settle(&here.store, &self.digest, self.request_hash, self.run, self.outcome);
             within(deadline, settle).await
         }
         .boxed_local()

@@ -236,7 +236,7 @@ pub fn command() -> Pinned<Command> {
         CreateKeyed => Command::CreateKeyed(CreateKeyed { seller: seller(), draft: draft(), key: [7; 32] }),
         Snapshot => Command::Snapshot(SnapshotOf { shard: 3, first_slot: Slot(192), orders: true, after: Some(vec![0, 192, b't']) }),
         ClaimKey => Command::ClaimKey(ClaimKey { digest: [7; 32], request_hash: [9; 32] }),
-        SettleKey => Command::SettleKey(SettleKey { digest: [7; 32], request_hash: [9; 32], outcome: KeyOutcome::Uncertain }),
+        SettleKey => Command::SettleKey(SettleKey { digest: [7; 32], request_hash: [9; 32], run: AT_MS, outcome: KeyOutcome::Uncertain }),
     })
 }
 
@@ -253,7 +253,7 @@ pub fn account_request() -> Pinned<AccountRequest> {
 /// The reply to a claim of an `Idempotency-Key`.
 pub fn claim() -> Pinned<Claim> {
     pinned!(Claim {
-        Claimed => Claim::Claimed { first_claimed_ms: AT_MS, again: true },
+        Claimed => Claim::Claimed { first_claimed_ms: AT_MS, again: true, run: AT_MS + 1 },
         Replay => Claim::Replay(StoredResponse { status: 201, headers: vec![("content-type".into(), "application/json".into())], body: b"{}".to_vec() }),
     })
 }
