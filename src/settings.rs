@@ -158,7 +158,8 @@ pub struct AdminSettings {
 pub struct ClusterSettings {
     /// This node's name in `members` and in the broker's queue names.
     pub node_id: String,
-    /// RabbitMQ URL; empty runs a single node that owns every shard.
+    /// RabbitMQ URL, or the URLs of a RabbitMQ cluster's nodes separated by commas (the link
+    /// goes through another when one fails); empty runs a single node that owns every shard.
     pub amqp_url: Secret,
     /// The cluster's name: recorded in the data dir, and the prefix of its queues and exchanges.
     pub name: String,
@@ -169,6 +170,13 @@ pub struct ClusterSettings {
     pub members: Vec<String>,
     /// The shard map's version; bumped when `members` changes (a documented, manual move).
     pub epoch: u32,
+}
+
+impl ClusterSettings {
+    /// The broker's node URLs (`amqp_url`, split at commas).
+    pub fn broker_urls(&self) -> Vec<String> {
+        self.amqp_url.expose().split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_string).collect()
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]

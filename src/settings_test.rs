@@ -52,3 +52,17 @@ fn secrets_are_not_printed() {
     let s = Settings::load_with_env(None, env(&[])).unwrap();
     assert!(!format!("{s:?}").contains("dev-only-insecure"));
 }
+
+#[test]
+fn the_broker_is_one_url_or_the_urls_of_its_nodes() {
+    let one = Settings::load_with_env(None, env(&[("TICKETING_CLUSTER__AMQP_URL", "amqp://a:5672/%2f")])).unwrap();
+    assert_eq!(one.cluster.broker_urls(), ["amqp://a:5672/%2f"]);
+    let three = Settings::load_with_env(
+        None,
+        env(&[("TICKETING_CLUSTER__AMQP_URL", "amqp://a:5672/%2f, amqp://b:5672/%2f,amqp://c:5672/%2f,")]),
+    )
+    .unwrap();
+    assert_eq!(three.cluster.broker_urls(), ["amqp://a:5672/%2f", "amqp://b:5672/%2f", "amqp://c:5672/%2f"]);
+    let none = Settings::load_with_env(None, env(&[])).unwrap();
+    assert!(none.cluster.broker_urls().is_empty(), "no broker: a single node");
+}

@@ -132,7 +132,7 @@ impl Application {
             let membership = Membership {
                 node: settings.cluster.node_id.clone(),
                 cluster: settings.cluster.name.clone(),
-                url: settings.cluster.amqp_url.expose().to_string(),
+                urls: settings.cluster.broker_urls(),
                 epoch: shard_map.epoch(),
                 shard_count: shard_map.shard_count(),
                 mine: shard_map.mine().to_vec(),

@@ -109,8 +109,35 @@ fn lost(cluster: &Cluster) {
     tracing::warn!("broker link lost; this node serves none of its shards until it reconnects");
 }
 
+/// Connects to one of the broker's nodes: the one after the last that was used first, so a
+/// node whose broker died goes on through another (the cluster's queues are replicated across
+/// its nodes; exclusive queues, the leases, die with their connection and are taken again).
 async fn connect(cluster: &Cluster) -> Result<(Connection, Session), lapin::Error> {
-    let mut url = cluster.membership().url.clone();
+    let urls = &cluster.membership().urls;
+    let first = cluster.0.next_broker.load(std::sync::atomic::Ordering::Relaxed);
+    let mut failure = None;
+    for n in 0..urls.len() {
+        let i = (first + n) % urls.len();
+        match session_on(cluster, &urls[i]).await {
+            Ok(linked) => {
+                cluster.0.next_broker.store(i + 1, std::sync::atomic::Ordering::Relaxed);
+                if n > 0 || urls.len() > 1 {
+                    tracing::info!(broker = i, "linked to broker node");
+                }
+                return Ok(linked);
+            }
+            Err(e) => {
+                tracing::debug!(broker = i, error = %e, "broker node unreachable");
+                failure = Some(e);
+            }
+        }
+    }
+    cluster.0.next_broker.store(first + 1, std::sync::atomic::Ordering::Relaxed);
+    Err(failure.unwrap_or_else(|| lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed).into()))
+}
+
+async fn session_on(cluster: &Cluster, url: &str) -> Result<(Connection, Session), lapin::Error> {
+    let mut url = url.to_string();
     if !url.contains("heartbeat=") {
         url.push(if url.contains('?') { '&' } else { '?' });
         url.push_str("heartbeat=5");

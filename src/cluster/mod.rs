@@ -69,7 +69,8 @@ pub trait Inbound: Send + Sync + 'static {
 pub struct Membership {
     pub node: String,
     pub cluster: String,
-    pub url: String,
+    /// The broker: one URL per node of one RabbitMQ cluster (tried in turn).
+    pub urls: Vec<String>,
     /// The shard map's epoch: a request from another epoch is refused.
     pub epoch: u32,
     pub shard_count: u32,
@@ -132,6 +133,8 @@ struct Inner {
     metrics: Metrics,
     /// Bounds the forwarded requests running at once (`link::IN_FLIGHT`).
     intake: Arc<tokio::sync::Semaphore>,
+    /// The broker node (index into `membership.urls`) the next connect tries first.
+    next_broker: std::sync::atomic::AtomicUsize,
     /// Test-only fault: the reply to the first request carrying this header is not sent, as
     /// if the link lost it (`testing.crash_at = "drop_forwarded_reply"` sets it above).
     drop_reply_marked: std::sync::atomic::AtomicBool,
@@ -160,6 +163,7 @@ impl Cluster {
             inbound,
             metrics,
             intake: Arc::new(tokio::sync::Semaphore::new(link::IN_FLIGHT)),
+            next_broker: std::sync::atomic::AtomicUsize::new(0),
             drop_reply_marked: std::sync::atomic::AtomicBool::new(drop_a_reply),
         }));
         // The link lives on its own thread, apart from the HTTP workers and the actors.

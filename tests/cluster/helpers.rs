@@ -9,6 +9,12 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 pub const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// The three-node RabbitMQ cluster of the broker-loss tests (`scripts/brokers`).
+pub const BROKERS: [&str; 3] = [
+    "amqp://guest:guest@127.0.0.1:5681/%2f",
+    "amqp://guest:guest@127.0.0.1:5682/%2f",
+    "amqp://guest:guest@127.0.0.1:5683/%2f",
+];
 pub const ADMIN_TOKEN: &str = "cluster-test-admin-token";
 const JWT_SECRET: &str = "dev-only-insecure-jwt-secret";
 
@@ -70,15 +76,40 @@ impl TestCluster {
         Self::start_on(members, &[], &[], true).await
     }
 
+    /// On the three-node broker of `scripts/brokers`: every node is given all three URLs.
+    pub async fn start_on_brokers(members: &[&str], gateways: &[&str]) -> Self {
+        for url in BROKERS {
+            let port = url.split(':').nth(3).and_then(|p| p.split('/').next()).unwrap();
+            let reachable = std::net::TcpStream::connect_timeout(
+                &format!("127.0.0.1:{port}").parse().unwrap(),
+                Duration::from_secs(2),
+            );
+            assert!(
+                reachable.is_ok(),
+                "the broker cluster is not up on {port}: run scripts/brokers (scripts/test does)"
+            );
+        }
+        Self::start_on_url(members, gateways, &[], BROKERS.join(",")).await
+    }
+
     async fn start_on(members: &[&str], gateways: &[&str], extra: &[(&str, &str)], own_vhost: bool) -> Self {
         require_rabbitmq();
+        if own_vhost {
+            return Self::start_on_url(members, gateways, extra, String::new()).await;
+        }
+        Self::start_on_url(members, gateways, extra, AMQP.to_string()).await
+    }
+
+    /// `amqp` empty: a virtual host of the test's own on the system's broker.
+    async fn start_on_url(members: &[&str], gateways: &[&str], extra: &[(&str, &str)], amqp: String) -> Self {
         let name = unique_name();
+        let own_vhost = amqp.is_empty();
         let (amqp, vhost) = if own_vhost {
             rabbitmqctl(&["add_vhost", &name]);
             rabbitmqctl(&["set_permissions", "-p", &name, "guest", ".*", ".*", ".*"]);
             (format!("amqp://guest:guest@127.0.0.1:5672/{name}"), Some(name.clone()))
         } else {
-            (AMQP.to_string(), None)
+            (amqp, None)
         };
         let owners = members.iter().map(|m| m.to_string()).collect();
         let mut cluster = Self { name, amqp, vhost, owners, nodes: Vec::new(), members: Vec::new(), ids: Vec::new() };
@@ -233,9 +264,10 @@ impl Drop for TestCluster {
             return;
         }
         let (name, ids) = (self.name.clone(), self.ids.clone());
+        let broker = self.amqp.split(',').next().unwrap_or(AMQP).to_string();
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(delete_broker_objects(&name, &ids));
+            rt.block_on(delete_broker_objects(&broker, &name, &ids));
         })
         .join();
     }
@@ -256,11 +288,11 @@ pub fn rabbitmqctl(args: &[&str]) {
     assert!(out.as_ref().is_ok_and(|o| o.status.success()), "rabbitmqctl {args:?}: {out:?}");
 }
 
-pub async fn delete_broker_objects(name: &str, ids: &[String]) {
+pub async fn delete_broker_objects(broker: &str, name: &str, ids: &[String]) {
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     let audit = format!("{name}.audit");
     let names = ticketing::cluster::Names::new(name);
-    ticketing::cluster::events::delete_cluster(AMQP, &names, &ids, &[&audit]).await;
+    ticketing::cluster::events::delete_cluster(broker, &names, &ids, &[&audit]).await;
 }
 
 fn spawn(env: &[(String, String)], data: &Path) -> Node {
@@ -341,8 +373,13 @@ impl ClusterNode {
 
 /// Declares a durable queue bound to every event of the cluster, as an outside consumer would.
 pub async fn audit_queue(amqp: &str, name: &str) -> String {
+    audit_queue_of(amqp, name, false).await
+}
+
+/// [`audit_queue`], a quorum queue when `replicated` (it survives a broker node).
+pub async fn audit_queue_of(amqp: &str, name: &str, replicated: bool) -> String {
     use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
-    use lapin::types::FieldTable;
+    use lapin::types::{AMQPValue, FieldTable};
     let conn = lapin::Connection::connect(amqp, lapin::ConnectionProperties::default()).await.unwrap();
     let channel = conn.create_channel().await.unwrap();
     let exchange = format!("{name}.events");
@@ -351,9 +388,13 @@ pub async fn audit_queue(amqp: &str, name: &str) -> String {
         .exchange_declare(exchange.as_str().into(), lapin::ExchangeKind::Topic, durable, FieldTable::default())
         .await
         .unwrap();
+    let mut args = FieldTable::default();
+    if replicated {
+        args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    }
     let queue = format!("{name}.audit");
     let options = QueueDeclareOptions { durable: true, ..Default::default() };
-    channel.queue_declare(queue.as_str().into(), options, FieldTable::default()).await.unwrap();
+    channel.queue_declare(queue.as_str().into(), options, args).await.unwrap();
     channel
         .queue_bind(
             queue.as_str().into(),

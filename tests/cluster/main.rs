@@ -6,6 +6,7 @@
 #[path = "../api/process.rs"]
 mod process;
 
+mod brokers;
 mod contract;
 mod faults;
 mod helpers;
