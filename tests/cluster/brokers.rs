@@ -42,7 +42,7 @@ async fn losing_the_broker_node_the_cluster_is_linked_to_costs_seconds_and_nothi
     let first_ok_after: Arc<Mutex<HashMap<String, Duration>>> = Arc::default();
     let lost_at: Arc<Mutex<Option<Instant>>> = Arc::default();
     let mut writers = Vec::new();
-    for w in 0..6 {
+    for w in 0..3 {
         let node = cluster.nodes[w % 3].clone();
         let (seller, stop, first_ok_after, lost_at) =
             (seller.clone(), stop.clone(), first_ok_after.clone(), lost_at.clone());
@@ -54,6 +54,8 @@ async fn losing_the_broker_node_the_cluster_is_linked_to_costs_seconds_and_nothi
                 let (status, body) = node.post("/api/tickets", &seller, json!({"title": title, "price": 5})).await;
                 if status == StatusCode::CREATED {
                     acknowledged.insert(body["id"].as_str().unwrap().to_string(), title);
+                    // Paced: the tests beside this one share the two cores.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                     if let Some(at) = *lost_at.lock().unwrap() {
                         first_ok_after.lock().unwrap().entry(node.id.clone()).or_insert_with(|| at.elapsed());
                     }
