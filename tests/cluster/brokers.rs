@@ -4,7 +4,7 @@
 use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -111,33 +111,12 @@ async fn losing_the_broker_node_the_cluster_is_linked_to_costs_seconds_and_nothi
     // No event lost: every acknowledged create's `ticket:created` reached the replicated audit
     // queue, one per (slot, seq), with no gap in any slot's numbers.
     let messages = drain(BROKERS[1], &audit, acknowledged.len()).await;
-    let mut by_position: BTreeMap<(u32, u64), String> = BTreeMap::new();
-    for (slot, seq, identity, _) in &messages {
-        if let Some(seen) = by_position.insert((*slot, *seq), identity.clone()) {
-            assert_eq!(&seen, identity, "one (slot, seq) is one event");
-        }
-    }
-    let mut per_slot: BTreeMap<u32, BTreeSet<u64>> = BTreeMap::new();
-    for (slot, seq) in by_position.keys() {
-        per_slot.entry(*slot).or_default().insert(*seq);
-    }
-    for (slot, seqs) in &per_slot {
-        let expected: BTreeSet<u64> = (1..=*seqs.iter().last().unwrap()).collect();
-        assert_eq!(seqs, &expected, "gap in slot {slot}");
-    }
-    let created: BTreeSet<String> = by_position
-        .values()
-        .filter(|i| i.starts_with("ticket.created"))
-        .map(|i| i.split('"').nth(1).unwrap().to_string())
-        .collect();
-    for id in acknowledged.keys() {
-        assert!(created.contains(id), "ticket:created of acknowledged {id} never published");
-    }
+    let (distinct, _) = assert_every_event_once(&messages, acknowledged.keys());
     println!(
         "broker node stopped: every node ready again after {ready_after:?}, writes again after {first_ok_after:?}; \
          {} acknowledged creates, {} events ({} redelivered)",
         acknowledged.len(),
         messages.len(),
-        messages.len() - by_position.len()
+        messages.len() - distinct
     );
 }

@@ -3,7 +3,7 @@
 use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// The index of the member that owns the slot of `id`.
@@ -156,39 +156,13 @@ async fn cutting_every_broker_connection_loses_no_acknowledged_write_and_no_even
     // Every event reached the outside consumer: de-duplicated on (slot, seq), each event id
     // counted once, with no gap in any slot's sequence.
     let messages = drain(&cluster.amqp, &audit, acknowledged.len()).await;
-    let mut by_position: BTreeMap<(u32, u64), String> = BTreeMap::new();
-    for (slot, seq, identity, _) in &messages {
-        if let Some(seen) = by_position.insert((*slot, *seq), identity.clone()) {
-            assert_eq!(&seen, identity, "one (slot, seq) is one event");
-        }
-    }
-    let mut ids: HashMap<&String, usize> = HashMap::new();
-    for identity in by_position.values() {
-        *ids.entry(identity).or_default() += 1;
-    }
-    assert!(ids.values().all(|n| *n == 1), "an event under two positions");
-    let mut per_slot: BTreeMap<u32, BTreeSet<u64>> = BTreeMap::new();
-    for (slot, seq) in by_position.keys() {
-        per_slot.entry(*slot).or_default().insert(*seq);
-    }
-    for (slot, seqs) in &per_slot {
-        let expected: BTreeSet<u64> = (1..=*seqs.iter().last().unwrap()).collect();
-        assert_eq!(seqs, &expected, "gap in slot {slot}");
-    }
-    let created: BTreeSet<String> = by_position
-        .values()
-        .filter(|i| i.starts_with("ticket.created"))
-        .map(|i| i.split('"').nth(1).unwrap().to_string())
-        .collect();
-    for id in acknowledged.keys() {
-        assert!(created.contains(id), "ticket:created of acknowledged {id} never published");
-    }
+    let (distinct, slots) = assert_every_event_once(&messages, acknowledged.keys());
     println!(
         "{} acknowledged creates, {} messages ({} redelivered duplicates), {} slots",
         acknowledged.len(),
         messages.len(),
-        messages.len() - by_position.len(),
-        per_slot.len()
+        messages.len() - distinct,
+        slots
     );
 }
 

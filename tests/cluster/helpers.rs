@@ -440,3 +440,41 @@ pub async fn drain(amqp: &str, queue: &str, expect_at_least: usize) -> Vec<(u32,
     let _ = conn.close(200, "drained".into()).await;
     out
 }
+
+/// Checks the events an outside consumer got (`drain`) against the acknowledged creates: one
+/// event per (slot, seq) and one position per event, no gap in any slot's numbers, and a
+/// `ticket:created` for every id in `created`. Returns (distinct events, slots).
+pub fn assert_every_event_once<'a>(
+    messages: &[(u32, u64, String, String)],
+    created: impl IntoIterator<Item = &'a String>,
+) -> (usize, usize) {
+    use std::collections::{BTreeMap, BTreeSet, HashMap};
+    let mut by_position: BTreeMap<(u32, u64), String> = BTreeMap::new();
+    for (slot, seq, identity, _) in messages {
+        if let Some(seen) = by_position.insert((*slot, *seq), identity.clone()) {
+            assert_eq!(&seen, identity, "one (slot, seq) is one event");
+        }
+    }
+    let mut ids: HashMap<&String, usize> = HashMap::new();
+    for identity in by_position.values() {
+        *ids.entry(identity).or_default() += 1;
+    }
+    assert!(ids.values().all(|n| *n == 1), "an event under two positions");
+    let mut per_slot: BTreeMap<u32, BTreeSet<u64>> = BTreeMap::new();
+    for (slot, seq) in by_position.keys() {
+        per_slot.entry(*slot).or_default().insert(*seq);
+    }
+    for (slot, seqs) in &per_slot {
+        let expected: BTreeSet<u64> = (1..=*seqs.iter().last().unwrap()).collect();
+        assert_eq!(seqs, &expected, "gap in slot {slot}");
+    }
+    let published: BTreeSet<String> = by_position
+        .values()
+        .filter(|i| i.starts_with("ticket.created"))
+        .map(|i| i.split('"').nth(1).unwrap().to_string())
+        .collect();
+    for id in created {
+        assert!(published.contains(id), "ticket:created of acknowledged {id} never published");
+    }
+    (by_position.len(), per_slot.len())
+}
