@@ -28,7 +28,7 @@ struct State {
 
 impl Freshness {
     /// A forwarded command came back: its slot's events up to `seq` are on their way here.
-    pub fn expect(&self, slot: Slot, seq: u64) {
+    pub fn awaits(&self, slot: Slot, seq: u64) {
         let mut s = self.state.lock();
         if s.applied.get(&slot).is_some_and(|applied| *applied >= seq) {
             return;

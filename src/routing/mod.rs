@@ -161,7 +161,7 @@ impl Router {
             Ok(reply) => match wire::decode::<Served<C::Ok, C::Err>>(&reply) {
                 Ok(served) => {
                     if let Some((slot, seq)) = served.written {
-                        self.freshness.expect(slot, seq);
+                        self.freshness.awaits(slot, seq);
                     }
                     served.result
                 }

@@ -65,6 +65,27 @@ impl Node {
     }
 }
 
+/// Sends `sig` to the child process `pid` this test started (SIGSTOP, SIGCONT...).
+#[allow(dead_code)] // not every test binary that includes this file pauses a node
+pub fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) on a child process of this test.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig})");
+}
+
+/// A bearer token for user `id` (`email`) signed with the nodes' default JWT secret: a signed-in
+/// user without a sign-up.
+#[allow(dead_code)] // not every test binary that includes this file mints users
+pub fn bearer_token(id: &str, email: &str) -> String {
+    let user = ticketing::domain::User {
+        id: ticketing::domain::UserId::parse(id).expect("a user id"),
+        email: ticketing::domain::Email::parse(email).expect("an email"),
+        password_hash: String::new(),
+        created_at_ms: 0,
+    };
+    ticketing::auth::JwtKeys::new(b"dev-only-insecure-jwt-secret").issue(&user, 3600)
+}
+
 impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.child.kill();

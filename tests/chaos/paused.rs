@@ -4,13 +4,12 @@
 //! nothing changed), a 504 for one that may have, and a retry with the same `Idempotency-Key`
 //! gets the original answer or makes the change exactly once.
 
-use crate::process::start_node;
+use crate::process::{bearer_token, signal, start_node};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::Duration;
 
-const JWT_SECRET: &str = "dev-only-insecure-jwt-secret";
 /// Requests sent at once before a pause.
 const BURST: usize = 40;
 /// The ask timeout of the node, and how long it is paused: well past it.
@@ -19,18 +18,7 @@ const PAUSE: Duration = Duration::from_millis(1200);
 const PAUSES: usize = 10;
 
 fn mint(email: &str) -> String {
-    let user = ticketing::domain::User {
-        id: ticketing::domain::UserId::parse(&uuid::Uuid::now_v7().to_string()).unwrap(),
-        email: ticketing::domain::Email::parse(email).unwrap(),
-        password_hash: String::new(),
-        created_at_ms: 0,
-    };
-    ticketing::auth::JwtKeys::new(JWT_SECRET.as_bytes()).issue(&user, 3600)
-}
-
-fn signal(pid: u32, sig: i32) {
-    // SAFETY: kill(2) on the child process this test started.
-    assert_eq!(unsafe { libc::kill(pid as i32, sig) }, 0);
+    bearer_token(&uuid::Uuid::now_v7().to_string(), email)
 }
 
 /// One request as a client saw it.
@@ -44,8 +32,7 @@ struct Sent {
     body: Value,
 }
 
-async fn send(http: &Client, req: reqwest::RequestBuilder) -> (StatusCode, Value) {
-    let _ = http;
+async fn send(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
     let res = req.send().await.unwrap();
     let status = res.status();
     let text = res.text().await.unwrap_or_default();
@@ -92,7 +79,7 @@ async fn a_node_paused_past_its_ask_timeout_answers_truly_and_keyed_retries_chan
             .post(format!("{base}/api/tickets"))
             .bearer_auth(&seller)
             .json(&json!({"title": format!("t{i}"), "price": 5}));
-        let (status, body) = send(&http, req).await;
+        let (status, body) = send(req).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         tickets.push(body["id"].as_str().unwrap().to_string());
     }
@@ -120,7 +107,7 @@ async fn a_node_paused_past_its_ask_timeout_answers_truly_and_keyed_retries_chan
                     .bearer_auth(&job.buyer)
                     .header("Idempotency-Key", &job.key)
                     .json(&json!({"ticketId": job.ticket}));
-                let (status, body) = send(&http, req).await;
+                let (status, body) = send(req).await;
                 job.order = body["id"].as_str().map(str::to_string);
                 (job.status, job.body) = (status, body);
                 job
@@ -144,7 +131,7 @@ async fn a_node_paused_past_its_ask_timeout_answers_truly_and_keyed_retries_chan
     // and never a second order.
     let mut orders: HashMap<String, String> = HashMap::new();
     for s in &reserved {
-        let (_, mine) = send(&http, http.get(format!("{base}/api/orders")).bearer_auth(&s.buyer)).await;
+        let (_, mine) = send(http.get(format!("{base}/api/orders")).bearer_auth(&s.buyer)).await;
         let mine = mine.as_array().unwrap().clone();
         match s.status {
             StatusCode::SERVICE_UNAVAILABLE => assert!(mine.is_empty(), "answered 503 but reserved: {s:?} {mine:?}"),
@@ -162,9 +149,9 @@ async fn a_node_paused_past_its_ask_timeout_answers_truly_and_keyed_retries_chan
             }
             again.order.unwrap()
         };
-        let (_, mine) = send(&http, http.get(format!("{base}/api/orders")).bearer_auth(&s.buyer)).await;
+        let (_, mine) = send(http.get(format!("{base}/api/orders")).bearer_auth(&s.buyer)).await;
         assert_eq!(mine.as_array().unwrap().len(), 1, "exactly one order: {s:?} {mine}");
-        let (_, ticket) = send(&http, http.get(format!("{base}/api/tickets/{}", s.ticket))).await;
+        let (_, ticket) = send(http.get(format!("{base}/api/tickets/{}", s.ticket))).await;
         assert_eq!(ticket["orderId"].as_str(), Some(final_order.as_str()), "the ticket is held by it");
         orders.insert(s.buyer.clone(), final_order);
     }
@@ -182,7 +169,7 @@ async fn a_node_paused_past_its_ask_timeout_answers_truly_and_keyed_retries_chan
             async move {
                 let order = job.order.clone().unwrap();
                 let req = http.delete(format!("{base}/api/orders/{order}")).bearer_auth(&job.buyer);
-                (job.status, job.body) = send(&http, req).await;
+                (job.status, job.body) = send(req).await;
                 job
             }
         }
@@ -192,7 +179,7 @@ async fn a_node_paused_past_its_ask_timeout_answers_truly_and_keyed_retries_chan
         (count(&cancelled, StatusCode::SERVICE_UNAVAILABLE), count(&cancelled, StatusCode::GATEWAY_TIMEOUT));
     for s in &cancelled {
         let order = s.order.clone().unwrap();
-        let (_, now) = send(&http, http.get(format!("{base}/api/orders/{order}")).bearer_auth(&s.buyer)).await;
+        let (_, now) = send(http.get(format!("{base}/api/orders/{order}")).bearer_auth(&s.buyer)).await;
         match s.status {
             StatusCode::NO_CONTENT => assert_eq!(now["status"], "cancelled", "{s:?}"),
             StatusCode::SERVICE_UNAVAILABLE => {
@@ -205,15 +192,15 @@ async fn a_node_paused_past_its_ask_timeout_answers_truly_and_keyed_retries_chan
             let again = cancel(s.clone()).await;
             assert_eq!(again.status, StatusCode::NO_CONTENT, "the retry: {again:?}");
         }
-        let (_, now) = send(&http, http.get(format!("{base}/api/orders/{order}")).bearer_auth(&s.buyer)).await;
+        let (_, now) = send(http.get(format!("{base}/api/orders/{order}")).bearer_auth(&s.buyer)).await;
         assert_eq!(now["status"], "cancelled");
-        let (_, ticket) = send(&http, http.get(format!("{base}/api/tickets/{}", s.ticket))).await;
+        let (_, ticket) = send(http.get(format!("{base}/api/tickets/{}", s.ticket))).await;
         assert!(ticket["orderId"].is_null(), "released once cancelled: {ticket}");
     }
     // Each order was cancelled once: one `order:cancelled` version (created v0 → cancelled v1).
     for s in &cancelled {
         let order = s.order.clone().unwrap();
-        let (_, now) = send(&http, http.get(format!("{base}/api/orders/{order}")).bearer_auth(&s.buyer)).await;
+        let (_, now) = send(http.get(format!("{base}/api/orders/{order}")).bearer_auth(&s.buyer)).await;
         assert_eq!(now["version"], 1, "one change: {now}");
     }
     println!(

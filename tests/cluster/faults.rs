@@ -169,12 +169,7 @@ async fn cutting_every_broker_connection_loses_no_acknowledged_write_and_no_even
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_create_whose_reply_was_lost_is_retried_through_another_node_with_one_effect() {
     // The owner of every shard loses its first reply to a forwarded request.
-    let cluster = TestCluster::start_with(
-        &["owner"],
-        &["b", "c"],
-        &[("TICKETING_TESTING__CRASH_AT", "drop_forwarded_reply"), ("TICKETING_ACTORS__ASK_TIMEOUT_MS", "1000")],
-    )
-    .await;
+    let cluster = TestCluster::start_losing_a_reply().await;
     let seller = cluster.mint_user("seller@example.com");
     let create = |node: &ClusterNode| {
         let req = reqwest::Client::new()

@@ -16,7 +16,6 @@ pub const BROKERS: [&str; 3] = [
     "amqp://guest:guest@127.0.0.1:5683/%2f",
 ];
 pub const ADMIN_TOKEN: &str = "cluster-test-admin-token";
-const JWT_SECRET: &str = "dev-only-insecure-jwt-secret";
 
 /// Someone signed in: a bearer token.
 #[derive(Clone, Debug)]
@@ -74,6 +73,14 @@ impl TestCluster {
     /// (`rabbitmqctl close_all_connections --vhost`) without touching other tests.
     pub async fn start_isolated(members: &[&str]) -> Self {
         Self::start_on(members, &[], &[], true).await
+    }
+
+    /// One owner of every shard, which loses its first reply to a forwarded keyed write, and
+    /// two gateways `b` and `c` (a short ask timeout, so the loss is a quick 504).
+    pub async fn start_losing_a_reply() -> Self {
+        let extra =
+            [("TICKETING_TESTING__CRASH_AT", "drop_forwarded_reply"), ("TICKETING_ACTORS__ASK_TIMEOUT_MS", "1000")];
+        Self::start_with(&["owner"], &["b", "c"], &extra).await
     }
 
     /// On the three-node broker of `scripts/brokers`: every node is given all three URLs.
@@ -301,14 +308,7 @@ fn spawn(env: &[(String, String)], data: &Path) -> Node {
 }
 
 pub fn mint(id: &str, email: &str) -> Who {
-    let user = ticketing::domain::User {
-        id: ticketing::domain::UserId::parse(id).unwrap(),
-        email: ticketing::domain::Email::parse(email).unwrap(),
-        password_hash: String::new(),
-        created_at_ms: 0,
-    };
-    let token = ticketing::auth::JwtKeys::new(JWT_SECRET.as_bytes()).issue(&user, 3600);
-    Who { token }
+    Who { token: crate::process::bearer_token(id, email) }
 }
 
 impl ClusterNode {

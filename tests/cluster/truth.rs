@@ -166,7 +166,7 @@ async fn a_payment_through_a_gateway_ends_within_two_seconds_when_the_orders_own
     assert_eq!(status, StatusCode::CREATED, "{order}");
     // The owner stops taking anything, then dies with the payment in its queue.
     let pid = cluster.members[0].process.as_ref().unwrap().child.id();
-    signal(pid, libc::SIGSTOP);
+    crate::process::signal(pid, libc::SIGSTOP);
     let gate = cluster.nodes[1].clone();
     let pay = json!({"orderId": order["id"], "token": "tok_visa"});
     let paying = tokio::spawn(async move {
@@ -186,12 +186,7 @@ async fn a_payment_through_a_gateway_ends_within_two_seconds_when_the_orders_own
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keyed_reservation_whose_reply_was_lost_is_retried_through_another_node_with_one_order() {
-    let cluster = TestCluster::start_with(
-        &["owner"],
-        &["b", "c"],
-        &[("TICKETING_TESTING__CRASH_AT", "drop_forwarded_reply"), ("TICKETING_ACTORS__ASK_TIMEOUT_MS", "1000")],
-    )
-    .await;
+    let cluster = TestCluster::start_losing_a_reply().await;
     let seller = cluster.mint_user("seller@example.com");
     let buyer = cluster.mint_user("buyer@example.com");
     let ticket = cluster.nodes[0].create_ticket(&seller, "reserved once", 12).await;
@@ -278,7 +273,8 @@ async fn every_kind_of_write_through_a_gateway_is_in_its_lists_at_once() {
             let event = json!({"id": format!("evt_{round}_{}", cluster.name), "type": "charge.succeeded",
                 "data": {"object": {"id": format!("ch_{round}"), "metadata": {"orderId": order["id"]}}}});
             let raw = serde_json::to_vec(&event).unwrap();
-            let signature = ticketing::payments::webhook::sign(&raw, WEBHOOK_SECRET, chrono_now());
+            let signature =
+                ticketing::payments::webhook::sign(&raw, WEBHOOK_SECRET, ticketing::domain::now_ms() / 1000);
             let req = reqwest::Client::new()
                 .post(gate.url("/api/payments/webhook"))
                 .header("Stripe-Signature", signature)
@@ -302,14 +298,4 @@ async fn every_kind_of_write_through_a_gateway_is_in_its_lists_at_once() {
         }
     }
     assert!(misses.is_empty(), "{} of 700 writes not in the gateway's lists at once: {misses:?}", misses.len());
-}
-
-fn chrono_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
-}
-
-fn signal(pid: u32, sig: i32) {
-    // SAFETY: sending a signal to a child process this test started.
-    let rc = unsafe { libc::kill(pid as i32, sig) };
-    assert_eq!(rc, 0, "kill({pid}, {sig})");
 }
