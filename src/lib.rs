@@ -16,6 +16,8 @@
 //! * [`cluster`]: the transport, where a message crosses to another node: the broker link, the
 //!   shard leases, requests, replies and events as bytes over RabbitMQ. It knows no app,
 //!   actor or domain type.
+//! * [`replication`]: replicated shards: each shard's copies follow its log (a RabbitMQ
+//!   stream), and a node that takes a shard's lease begins a term before it serves it.
 //! * [`deadline`]: when a caller stops waiting; it travels with a command.
 //! * [`payments`]: the payment gateways (offline, Stripe) and webhook signatures.
 //! * [`auth`]: password hashing and access tokens (accounts are in [`app::accounts`]).
@@ -47,6 +49,7 @@ pub mod http;
 pub mod json;
 pub mod observability;
 pub mod payments;
+pub mod replication;
 pub mod routes;
 pub mod routing;
 pub mod settings;

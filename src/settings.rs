@@ -170,9 +170,36 @@ pub struct ClusterSettings {
     pub members: Vec<String>,
     /// The shard map's version; bumped when `members` changes (a documented, manual move).
     pub epoch: u32,
+    /// Copies of each shard besides its owner's, on the next members in the shard's ranking,
+    /// each following the shard's log (README "Running a cluster"). Unset: 1 with two or more
+    /// members, 0 otherwise; 0 turns the logs off.
+    #[serde(default)]
+    pub replicas: Option<u32>,
+    /// At start-up, how long a follower leaves a lease nobody holds to its preferred owner.
+    #[serde(default = "default_takeover_grace")]
+    pub takeover_grace_seconds: f64,
+    /// What each shard's log keeps (0: no limit). A copy rebuilt from the log needs all of it:
+    /// keep the limits off until snapshots exist.
+    #[serde(default)]
+    pub log_retention_mb: u64,
+    #[serde(default)]
+    pub log_retention_hours: u64,
+}
+
+fn default_takeover_grace() -> f64 {
+    10.0
 }
 
 impl ClusterSettings {
+    /// Copies of each shard besides its owner's (see `replicas`); 0 without a broker.
+    pub fn effective_replicas(&self) -> u32 {
+        if self.amqp_url.expose().is_empty() {
+            return 0;
+        }
+        let others = (self.members.len() as u32).saturating_sub(1);
+        self.replicas.unwrap_or(others.min(1)).min(others)
+    }
+
     /// The broker's node URLs (`amqp_url`, split at commas).
     pub fn broker_urls(&self) -> Vec<String> {
         self.amqp_url.expose().split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_string).collect()

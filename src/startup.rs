@@ -10,11 +10,13 @@ use crate::actors::Registry;
 use crate::app::projection::ReadModel;
 use crate::app::throttle::SignInThrottle;
 use crate::app::{Accounts, App, Parts};
+use crate::cluster::log::Retention;
 use crate::cluster::{Cluster, Membership};
 use crate::edge::AppState;
 use crate::events::{EventBus, EventSink, Publisher};
 use crate::observability::Metrics;
 use crate::payments::{offline::OfflineGateway, stripe::StripeGateway, Gateway};
+use crate::replication::{Custody, Replication};
 use crate::routing::events::BrokerEvents;
 use crate::routing::freshness::Freshness;
 use crate::routing::inbound::Inbound;
@@ -112,9 +114,24 @@ impl Application {
             settings.actors.mailbox_limit,
             metrics.clone(),
         );
-        // The wheel fires this node's own deadlines, always locally.
-        let due = orders.clone();
-        actix_web::rt::spawn(deadlines.clone().run(move |order| due.tell(order, Expire)));
+        // Replicated shards: every write goes to its shard's log, and this node keeps copies of
+        // the shards it owns or follows.
+        let replication = (shard_map.followed().len() + shard_map.mine().len() > 0
+            && settings.cluster.effective_replicas() > 0)
+            .then(|| {
+                let copies: Vec<_> = shard_map.mine().iter().chain(shard_map.followed()).copied().collect();
+                let custody =
+                    Custody { tickets: tickets.clone(), orders: orders.clone(), deadlines: deadlines.clone() };
+                Replication::new(store.clone(), &settings.cluster.node_id, shard_map.shard_count(), &copies, custody)
+            });
+        // The wheel fires this node's own deadlines, always locally; those of a shard another
+        // node serves now are its (it re-arms them when it gains the shard).
+        let (due, writes) = (orders.clone(), store.clone());
+        actix_web::rt::spawn(deadlines.clone().run(move |order| {
+            if writes.writes_slot(order.slot()) {
+                due.tell(order, Expire)
+            }
+        }));
 
         // What this node runs for its own shards, whoever asks; the transport is given it.
         let here = Arc::new(Here {
@@ -136,17 +153,33 @@ impl Application {
                 epoch: shard_map.epoch(),
                 shard_count: shard_map.shard_count(),
                 mine: shard_map.mine().to_vec(),
+                standby: shard_map.followed().to_vec(),
+                replicated: replication.is_some(),
+                takeover_grace: Duration::from_secs_f64(settings.cluster.takeover_grace_seconds.max(0.0)),
+                retention: Retention {
+                    max_bytes: settings.cluster.log_retention_mb.saturating_mul(1 << 20),
+                    max_age_hours: settings.cluster.log_retention_hours,
+                },
             };
-            let inbound = Arc::new(Inbound::new(Arc::clone(&here), read_model.clone(), Arc::clone(&freshness)));
+            let inbound = Arc::new(Inbound::new(
+                Arc::clone(&here),
+                read_model.clone(),
+                Arc::clone(&freshness),
+                replication.clone(),
+            ));
             let drop_a_reply = settings.testing.crash_at == "drop_forwarded_reply";
             let (cluster, link) = Cluster::start(membership, inbound, metrics.clone(), drop_a_reply)
                 .await
                 .context("cannot join the cluster")?;
             arbiters.push(link);
+            if let Some(replication) = &replication {
+                replication.attach(cluster.clone());
+            }
             tracing::info!(node = %settings.cluster.node_id, shards = shard_map.mine().len(), "joined the cluster");
             Some(cluster)
         };
-        let router = Router::new(here, cluster.clone(), freshness, ask_timeout, settings.testing.wire_roundtrip);
+        let router = Router::new(here, cluster.clone(), freshness, ask_timeout, settings.testing.wire_roundtrip)
+            .with_replication(replication);
 
         let events = EventBus::default();
         let sinks: Vec<Rc<dyn EventSink>> = vec![Rc::new(read_model.clone()), Rc::new(events.clone())];

@@ -64,6 +64,27 @@ impl Deadlines {
         Ok(due.len())
     }
 
+    /// Loads the durable deadlines of `slots` (a shard gained: its copy's unfinished work).
+    pub fn load_slots(&self, store: &Store, slots: std::ops::Range<u32>) -> Result<usize, StorageError> {
+        let mut loaded = 0;
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = store.scan_kind_in_slots(keys::DEADLINE, slots.clone(), after.as_deref(), 1_000)?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            let mut due = self.0.due.lock();
+            for (key, _) in &page {
+                if let Some(entry) = keys::parse_deadline(key) {
+                    due.insert(entry);
+                    loaded += 1;
+                }
+            }
+        }
+        self.0.metrics.set_timers_pending(self.pending());
+        self.0.changed.notify_one();
+        Ok(loaded)
+    }
+
     pub fn schedule(&self, at_ms: i64, order: OrderId) {
         let len = {
             let mut due = self.0.due.lock();

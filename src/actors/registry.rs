@@ -52,6 +52,11 @@ pub trait Activatable: Actor<Context = Context<Self>> + Supervised {
     fn activate(deps: Self::Deps, link: RegistryLink<Self>) -> Self;
 }
 
+/// Stops an actor whose shard is no longer served here ([`Registry::evict`]).
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+pub struct Evict;
+
 struct Entry<A: Activatable> {
     addr: Addr<A>,
     stats: Arc<ActorStats>,
@@ -83,6 +88,11 @@ impl<A: Activatable> RegistryLink<A> {
         let Some(registry) = self.registry.upgrade() else {
             return true;
         };
+        let mine = registry.slots.get(&self.id).is_some_and(|slot| Arc::ptr_eq(&slot.stats, &self.stats));
+        if !mine {
+            // Evicted (its shard went elsewhere) or replaced: nobody reaches it any more.
+            return true;
+        }
         let removed = registry
             .slots
             .remove_if(&self.id, |_, slot| Arc::ptr_eq(&slot.stats, &self.stats) && self.stats.mailbox_depth() == 0)
@@ -218,6 +228,23 @@ impl<A: Activatable> Registry<A> {
         let addr = Supervisor::start_in_arbiter(arbiter, move |_| A::activate(deps, link));
         self.0.metrics.activated(A::KIND);
         Entry { addr, stats }
+    }
+
+    /// Stops every live actor of `slots` at once (their shard is no longer served here): the
+    /// next activation, here or on another node, reads the entity from its copy, and no timer
+    /// of a stopped actor writes again.
+    pub fn evict(&self, slots: std::ops::Range<u32>)
+    where
+        A: Handler<Evict>,
+    {
+        let ids: Vec<A::Id> =
+            self.0.slots.iter().filter(|e| slots.contains(&u32::from(A::slot(e.key()).0))).map(|e| *e.key()).collect();
+        for id in ids {
+            if let Some((_, entry)) = self.0.slots.remove(&id) {
+                entry.addr.do_send(Evict);
+                self.0.metrics.passivated(A::KIND);
+            }
+        }
     }
 
     pub fn is_live(&self, id: &A::Id) -> bool {

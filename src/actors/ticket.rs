@@ -131,6 +131,14 @@ impl Actor for TicketActor {
 
 /// On a panic the supervisor restarts the actor in place (same mailbox, same address); the
 /// state is reloaded from disk.
+impl Handler<super::registry::Evict> for TicketActor {
+    type Result = ();
+
+    fn handle(&mut self, _: super::registry::Evict, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
 impl Supervised for TicketActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         super::durable::restart(self);

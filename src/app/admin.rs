@@ -69,8 +69,13 @@ pub struct ClusterView {
     pub owners: Vec<String>,
     /// Whether the broker link is up (`None` on a single node).
     pub link_up: Option<bool>,
-    /// The shards this node serves now (those whose lease it holds, in a cluster).
+    /// The shards this node serves now (those whose lease it holds and made ready, in a
+    /// cluster).
     pub serving: Vec<u32>,
+    /// The leases this node holds (some maybe not ready yet).
+    pub held: Vec<u32>,
+    /// This node's copies of replicated shards (served or followed).
+    pub copies: Vec<crate::replication::CopyStatus>,
 }
 
 impl App {
@@ -168,7 +173,9 @@ impl App {
             members: map.members().to_vec(),
             owners: (0..map.shard_count()).map(|s| map.owner(crate::routing::Shard(s)).to_string()).collect(),
             link_up: status.as_ref().map(|s| s.link_up),
-            serving: status.map_or_else(|| map.mine().iter().map(|s| s.0).collect(), |s| s.held),
+            held: status.as_ref().map_or_else(Vec::new, |s| s.held.clone()),
+            serving: status.map_or_else(|| map.mine().iter().map(|s| s.0).collect(), |s| s.serving),
+            copies: self.router.replication().map_or_else(Vec::new, crate::replication::Replication::status),
         }
     }
 }

@@ -85,7 +85,7 @@ pub fn key_digest(scope: &str, key: &str) -> [u8; 32] {
 }
 
 /// Claims the key atomically (a compare-and-swap), or reports what holds it.
-pub fn claim(store: &Store, digest: &[u8; 32], request_hash: [u8; 32]) -> Result<Claim, AppError> {
+pub async fn claim(store: &Store, digest: &[u8; 32], request_hash: [u8; 32]) -> Result<Claim, AppError> {
     let key = keys::idempotency(digest);
     loop {
         let now = now_ms();
@@ -114,7 +114,7 @@ pub fn claim(store: &Store, digest: &[u8; 32], request_hash: [u8; 32]) -> Result
         }
         let running =
             IdempotencyRecord { request_hash, created_at_ms: first_claimed_ms, outcome: Outcome::RunningSince(now) };
-        if store.compare_and_swap(&key, current.as_deref(), Some(&Store::encode(&running)?))? {
+        if store.compare_and_swap(&key, current.as_deref(), Some(&Store::encode(&running)?)).await? {
             return Ok(Claim::Claimed { first_claimed_ms, again, run: now });
         }
     }
@@ -194,7 +194,7 @@ pub async fn create_keyed_here(
         None => {
             let fresh = TicketId::new_in(keys::slot_of_digest(&key));
             let encoded = Store::encode(&CreatedFor(fresh))?;
-            if store.compare_and_swap(&record, None, Some(&encoded))? {
+            if store.compare_and_swap(&record, None, Some(&encoded)).await? {
                 fresh
             } else {
                 store.get::<CreatedFor>(&record)?.map(|c| c.0).ok_or(AppError::Unavailable)?

@@ -107,7 +107,7 @@ impl App {
         // handled once; a failure frees the claim so the provider's retry is handled.
         let seen_key = keys::webhook_event(event_id);
         let seen = Store::encode(&WebhookSeen { received_at_ms: now_ms() })?;
-        if !self.store.compare_and_swap(&seen_key, None, Some(&seen))? {
+        if !self.store.compare_and_swap(&seen_key, None, Some(&seen)).await? {
             return Ok(WebhookOutcome::Duplicate);
         }
         match self.confirm_charge(&event, event_id).await {

@@ -25,6 +25,9 @@ const LEASE_PATIENCE: Duration = Duration::from_secs(5);
 /// Connection attempts before a starting node gives up (about 15 s with the backoff).
 const START_ATTEMPTS: u32 = 8;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How often leases not held are tried again (a failover takes at most about this long to
+/// start).
+const LEASE_ROUND: Duration = Duration::from_millis(250);
 /// Unacknowledged forwarded requests the broker may push to this node.
 const PREFETCH: u16 = 512;
 /// Forwarded requests this node runs at once.
@@ -32,6 +35,8 @@ pub(super) const IN_FLIGHT: usize = 1024;
 
 /// A live broker session.
 pub struct Session {
+    /// The connection: its exclusive queues are the leases.
+    pub connection: Arc<Connection>,
     /// Publishes requests, replies and events; in confirm mode.
     pub channel: Channel,
     /// This node's exclusive reply queue (server-named).
@@ -49,23 +54,29 @@ pub(super) async fn run(cluster: Cluster, started: oneshot::Sender<Result<(), St
             Ok((connection, session)) => {
                 attempts = 0;
                 backoff = Duration::from_millis(100);
-                let owned = cluster.membership().mine.clone();
-                let missing = take_leases(&cluster, &connection, owned, LEASE_PATIENCE).await;
-                if !missing.is_empty() {
-                    let reason = format!(
-                        "shards {:?} are served by another node (their lease queues are held): two nodes are \
-                         configured to own them; check cluster.members and cluster.node_id on every node",
-                        missing.iter().map(|s| s.0).collect::<Vec<_>>()
-                    );
-                    if let Some(started) = started.take() {
-                        let _ = started.send(Err(reason));
-                        let _ = connection.close(200, "refusing to start".into()).await;
-                        return;
+                // Without replicated shards a node must hold its own leases to start: one held
+                // for long elsewhere means two nodes are configured to own the same shard.
+                // With them, the holder is a follower that took over: this node follows.
+                if !cluster.membership().replicated {
+                    let owned = cluster.membership().mine.clone();
+                    let missing = take_leases(&cluster, &connection, owned, LEASE_PATIENCE).await;
+                    if !missing.is_empty() {
+                        let reason = format!(
+                            "shards {:?} are served by another node (their lease queues are held): two nodes are \
+                             configured to own them; check cluster.members and cluster.node_id on every node",
+                            missing.iter().map(|s| s.0).collect::<Vec<_>>()
+                        );
+                        if let Some(started) = started.take() {
+                            let _ = started.send(Err(reason));
+                            let _ = connection.close(200, "refusing to start".into()).await;
+                            return;
+                        }
+                        // After a reconnect the broker may not have dropped the old connection yet.
+                        tracing::error!("{reason}; retrying in the background");
                     }
-                    // After a reconnect the broker may not have dropped the old connection yet.
-                    tracing::error!("{reason}; retrying in the background");
                 }
                 let session = Arc::new(session);
+                cluster.0.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 cluster.0.session.send_replace(Some(Arc::clone(&session)));
                 cluster.metrics().set_link_up(true);
                 tracing::info!(held = cluster.0.held.read().len(), "broker link up");
@@ -77,7 +88,7 @@ pub(super) async fn run(cluster: Cluster, started: oneshot::Sender<Result<(), St
                 } else {
                     tokio::select! {
                         _ = wait_for_loss(&connection) => {}
-                        _ = retake_leases(&cluster, &connection, missing) => {}
+                        _ = keep_leases(&cluster, &connection) => {}
                     }
                 }
                 lost(&cluster);
@@ -103,7 +114,9 @@ pub(super) async fn run(cluster: Cluster, started: oneshot::Sender<Result<(), St
 /// now (its sender is dropped) instead of at its timeout.
 fn lost(cluster: &Cluster) {
     cluster.0.session.send_replace(None);
+    cluster.0.serving.write().clear();
     cluster.0.held.write().clear();
+    cluster.0.inbound.leases_lost();
     cluster.0.pending.clear();
     cluster.metrics().set_link_up(false);
     tracing::warn!("broker link lost; this node serves none of its shards until it reconnects");
@@ -112,7 +125,7 @@ fn lost(cluster: &Cluster) {
 /// Connects to one of the broker's nodes: the one after the last that was used first, so a
 /// node whose broker died goes on through another (the cluster's queues are replicated across
 /// its nodes; exclusive queues, the leases, die with their connection and are taken again).
-async fn connect(cluster: &Cluster) -> Result<(Connection, Session), lapin::Error> {
+async fn connect(cluster: &Cluster) -> Result<(Arc<Connection>, Session), lapin::Error> {
     let urls = &cluster.membership().urls;
     let first = cluster.0.next_broker.load(std::sync::atomic::Ordering::Relaxed);
     let mut failure = None;
@@ -136,7 +149,7 @@ async fn connect(cluster: &Cluster) -> Result<(Connection, Session), lapin::Erro
     Err(failure.unwrap_or_else(|| lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed).into()))
 }
 
-async fn session_on(cluster: &Cluster, url: &str) -> Result<(Connection, Session), lapin::Error> {
+async fn session_on(cluster: &Cluster, url: &str) -> Result<(Arc<Connection>, Session), lapin::Error> {
     let mut url = url.to_string();
     if !url.contains("heartbeat=") {
         url.push(if url.contains('?') { '&' } else { '?' });
@@ -157,7 +170,8 @@ async fn session_on(cluster: &Cluster, url: &str) -> Result<(Connection, Session
         )
         .await?;
     let reply_queue = reply.name().to_string();
-    Ok((connection, Session { channel, reply_queue }))
+    let connection = Arc::new(connection);
+    Ok((Arc::clone(&connection), Session { connection, channel, reply_queue }))
 }
 
 /// Declares the exclusive queue of each of `shards`. A lease another connection holds is
@@ -213,9 +227,6 @@ async fn start_consumers(cluster: &Cluster, connection: &Connection, session: &S
             }
         }
     });
-    // Requests for the shards whose lease this node holds.
-    let held: Vec<Shard> = cluster.0.held.read().iter().copied().collect();
-    serve_shards(cluster, connection, held).await?;
     events::consume(cluster, connection).await
 }
 
@@ -262,22 +273,80 @@ async fn serve_shards(cluster: &Cluster, connection: &Connection, shards: Vec<Sh
     Ok(())
 }
 
-/// Keeps trying the leases this node owns but could not take (the broker had not yet dropped
-/// its previous connection), and serves each as soon as it is taken.
-async fn retake_leases(cluster: &Cluster, connection: &Connection, mut missing: Vec<Shard>) {
-    while !missing.is_empty() {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let still = take_leases(cluster, connection, missing.clone(), Duration::ZERO).await;
-        let taken: Vec<Shard> = missing.into_iter().filter(|s| !still.contains(s)).collect();
-        if !taken.is_empty() {
-            tracing::info!(shards = ?taken.iter().map(|s| s.0).collect::<Vec<_>>(), "leases taken");
-            if let Err(e) = serve_shards(cluster, connection, taken).await {
-                tracing::warn!(error = %e, "a taken lease could not be served");
+/// Serves the leases taken at connect, then keeps taking the leases this node may hold: its
+/// own at once (the broker may not yet have dropped its previous connection), and with
+/// replicated shards those it follows, when nobody holds them (`Membership::standby`). Each
+/// is served once [`Inbound::lease_taken`](super::Inbound::lease_taken) made it ready.
+async fn keep_leases(cluster: &Cluster, connection: &Arc<Connection>) {
+    let taken: Vec<Shard> = cluster.0.held.read().iter().copied().collect();
+    for shard in taken {
+        actix::spawn(ready_then_serve(cluster.clone(), Arc::clone(connection), shard));
+    }
+    let membership = cluster.membership().clone();
+    let candidates: Vec<(Shard, bool)> =
+        membership.mine.iter().map(|s| (*s, true)).chain(membership.standby.iter().map(|s| (*s, false))).collect();
+    let mut channel: Option<Channel> = None;
+    loop {
+        for (shard, own) in &candidates {
+            if cluster.holds(*shard) {
+                continue;
+            }
+            let in_grace = cluster.0.started.elapsed() < membership.takeover_grace;
+            let probe_only = !own && in_grace && !cluster.0.seen_held.read().contains(shard);
+            let usable = match &channel {
+                Some(c) if c.status().connected() => c.clone(),
+                _ => match connection.create_channel().await {
+                    Ok(c) => {
+                        channel = Some(c.clone());
+                        c
+                    }
+                    Err(_) => return,
+                },
+            };
+            let options = QueueDeclareOptions { exclusive: true, passive: probe_only, ..Default::default() };
+            match usable.queue_declare(cluster.names().shard(*shard).into(), options, FieldTable::default()).await {
+                Ok(_) if !probe_only => {
+                    cluster.0.held.write().insert(*shard);
+                    cluster.0.seen_held.write().insert(*shard);
+                    tracing::info!(shard = shard.0, own, "lease taken");
+                    actix::spawn(ready_then_serve(cluster.clone(), Arc::clone(connection), *shard));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    if e.to_string().to_ascii_lowercase().contains("locked") {
+                        cluster.0.seen_held.write().insert(*shard);
+                    }
+                }
             }
         }
-        missing = still;
+        tokio::time::sleep(LEASE_ROUND).await;
     }
-    std::future::pending::<()>().await;
+}
+
+/// Makes a taken lease ready, then consumes its requests; gives it up if it cannot be made
+/// ready.
+async fn ready_then_serve(cluster: Cluster, connection: Arc<Connection>, shard: Shard) {
+    let generation = cluster.generation();
+    let ready = cluster.0.inbound.lease_taken(shard).await;
+    if cluster.generation() != generation || !cluster.holds(shard) {
+        return;
+    }
+    if ready {
+        match serve_shards(&cluster, &connection, vec![shard]).await {
+            Ok(()) => {
+                cluster.0.serving.write().insert(shard);
+                return;
+            }
+            Err(e) => tracing::warn!(shard = shard.0, error = %e, "a taken lease could not be served"),
+        }
+    }
+    // Given up: another node (or this one, later) takes it.
+    cluster.0.held.write().remove(&shard);
+    if let Ok(channel) = connection.create_channel().await {
+        let name = cluster.names().shard(shard);
+        let _ = channel.queue_delete(name.into(), Default::default()).await;
+        let _ = channel.close(200, "lease given up".into()).await;
+    }
 }
 
 /// Resolves when the connection fails (a missed heartbeat, a closed socket, the broker closing

@@ -19,6 +19,7 @@
 
 pub mod events;
 mod link;
+pub mod log;
 mod publish;
 mod rpc;
 mod serve;
@@ -62,6 +63,13 @@ pub trait Inbound: Send + Sync + 'static {
     fn serve(&self, request: Incoming) -> LocalBoxFuture<'static, Result<Vec<u8>, String>>;
     /// Applies another node's event (idempotent: redeliveries change nothing).
     fn event(&self, body: &[u8], headers: &Headers) -> Result<(), String>;
+    /// This node took `shard`'s lease: makes it ready to serve (a replicated shard reads its
+    /// log to the end and begins a term first). `false` gives the lease up again.
+    fn lease_taken(&self, _shard: Shard) -> LocalBoxFuture<'static, bool> {
+        Box::pin(std::future::ready(true))
+    }
+    /// Every lease went with the link: this node serves no shard until it takes them again.
+    fn leases_lost(&self) {}
 }
 
 /// This node's place in the cluster, as the transport needs it.
@@ -76,6 +84,15 @@ pub struct Membership {
     pub shard_count: u32,
     /// The shards whose leases this node takes.
     pub mine: Vec<Shard>,
+    /// The shards this node follows (replicated shards only): it takes one's lease when
+    /// nobody holds it, at once once it has seen it held, and otherwise after
+    /// `takeover_grace` (so at a cold start the preferred owners come first).
+    pub standby: Vec<Shard>,
+    /// Replicated shards: a held lease does not stop a start (the holder took over), and a
+    /// lease is served only once [`Inbound::lease_taken`] made it ready.
+    pub replicated: bool,
+    pub takeover_grace: std::time::Duration,
+    pub retention: log::Retention,
 }
 
 /// Queue and exchange names, all under the cluster's name.
@@ -96,6 +113,9 @@ impl Names {
     pub fn events_exchange(&self) -> String {
         format!("{}.events", self.prefix)
     }
+    pub fn log(&self, shard: u32) -> String {
+        format!("{}.log.{shard}", self.prefix)
+    }
     pub fn dead_letters(&self) -> String {
         format!("{}.dead", self.prefix)
     }
@@ -114,6 +134,8 @@ pub struct ClusterStatus {
     pub link_up: bool,
     pub owned: Vec<u32>,
     pub held: Vec<u32>,
+    /// The shards this node serves now (held and ready).
+    pub serving: Vec<u32>,
 }
 
 /// The link to the other nodes; cheap to clone.
@@ -127,6 +149,14 @@ struct Inner {
     session: watch::Sender<Option<Arc<link::Session>>>,
     /// The leases held now.
     held: RwLock<BTreeSet<Shard>>,
+    /// The held leases being served (ready: their request queue is consumed).
+    serving: RwLock<BTreeSet<Shard>>,
+    /// Leases seen held by another node since start (taken over at once when they go).
+    seen_held: RwLock<BTreeSet<Shard>>,
+    started: std::time::Instant,
+    /// Counts broker sessions: a term is bound to the session whose leases it was begun under.
+    generation: std::sync::atomic::AtomicU64,
+    retention: log::Retention,
     /// Requests and probes waiting for what comes back, by correlation id.
     pending: dashmap::DashMap<String, oneshot::Sender<publish::Arrival>>,
     inbound: Arc<dyn Inbound>,
@@ -156,9 +186,14 @@ impl Cluster {
     ) -> anyhow::Result<(Self, actix::Arbiter)> {
         let cluster = Self(Arc::new(Inner {
             names: Names::new(&membership.cluster),
+            retention: membership.retention,
             membership,
             session: watch::channel(None).0,
             held: RwLock::new(BTreeSet::new()),
+            serving: RwLock::new(BTreeSet::new()),
+            seen_held: RwLock::new(BTreeSet::new()),
+            started: std::time::Instant::now(),
+            generation: std::sync::atomic::AtomicU64::new(0),
             pending: dashmap::DashMap::new(),
             inbound,
             metrics,
@@ -194,13 +229,36 @@ impl Cluster {
         self.0.held.read().contains(&shard)
     }
 
+    /// Whether this node serves `shard` now (holds its lease and made it ready).
+    pub fn serves(&self, shard: Shard) -> bool {
+        self.0.serving.read().contains(&shard)
+    }
+
+    /// The shards this node serves now.
+    pub fn serving(&self) -> Vec<Shard> {
+        self.0.serving.read().iter().copied().collect()
+    }
+
+    /// The current broker session's number (0 while never connected).
+    pub fn generation(&self) -> u64 {
+        self.0.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub fn link_up(&self) -> bool {
         self.0.session.borrow().is_some()
     }
 
-    /// Whether the link is up and this node holds the lease of every shard it owns.
+    /// Whether the link is up and this node serves every shard it owns (with replicated
+    /// shards: every shard it holds, once it has had time to take its own).
     pub fn serving_all(&self) -> bool {
-        self.link_up() && self.0.held.read().len() == self.0.membership.mine.len()
+        if !self.link_up() {
+            return false;
+        }
+        let serving = self.0.serving.read();
+        if self.0.membership.replicated {
+            return self.0.held.read().iter().all(|s| serving.contains(s));
+        }
+        self.0.membership.mine.iter().all(|s| serving.contains(s))
     }
 
     pub fn status(&self) -> ClusterStatus {
@@ -213,7 +271,12 @@ impl Cluster {
             link_up: self.link_up(),
             owned: m.mine.iter().map(|s| s.0).collect(),
             held: self.0.held.read().iter().map(|s| s.0).collect(),
+            serving: self.0.serving.read().iter().map(|s| s.0).collect(),
         }
+    }
+
+    fn connection(&self) -> Option<Arc<lapin::Connection>> {
+        self.session().map(|s| Arc::clone(&s.connection))
     }
 
     fn session(&self) -> Option<Arc<link::Session>> {

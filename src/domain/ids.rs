@@ -20,6 +20,17 @@ use uuid::Uuid;
 /// slots to each of the default 64 cluster shards.
 pub const SLOTS: u32 = 1 << 12;
 
+/// The shard of `slot` when the slots are split into `shards` contiguous ranges.
+pub fn shard_of_slot(slot: Slot, shards: u32) -> u32 {
+    u32::from(slot.0) * shards.max(1) / SLOTS
+}
+
+/// The slots of shard `shard` of `shards` (the inverse of [`shard_of_slot`]).
+pub fn slots_of_shard(shard: u32, shards: u32) -> std::ops::Range<u32> {
+    let first = |s: u32| (u64::from(s) * u64::from(SLOTS)).div_ceil(u64::from(shards.max(1))) as u32;
+    first(shard)..first(shard + 1)
+}
+
 /// A partition of the data: an entity's records all live under its slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Slot(pub u16);

@@ -14,7 +14,7 @@ mod user;
 pub use email::Email;
 pub use error::{DomainError, Field, Rule};
 pub use events::Event;
-pub use ids::{slot_of_id, OrderId, PaymentId, Slot, TicketId, UserId, SLOTS};
+pub use ids::{shard_of_slot, slot_of_id, slots_of_shard, OrderId, PaymentId, Slot, TicketId, UserId, SLOTS};
 pub use order::{iso_utc, ChargeRequest, Order, OrderStatus, TicketSnapshot};
 pub use payment::Payment;
 pub use price::{Price, MAX_PRICE_CENTS};

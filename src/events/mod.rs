@@ -238,6 +238,10 @@ impl Publisher {
     /// Consumers see each slot's events in sequence order, hence each entity's in version
     /// order.
     pub async fn pass(&self, slot: Slot) -> Result<Pass, String> {
+        if !self.store.writes_slot(slot) {
+            // Only the node that writes a slot publishes its events (this copy follows).
+            return Ok(Pass { published: 0, in_flight: 0, more: 0, remote_failed: None });
+        }
         let scanned =
             self.store.scan_slot_lenient::<StoredEvent>(slot, keys::OUTBOX, PASS).map_err(|e| e.to_string())?;
         let full = scanned.len() == PASS;

@@ -181,6 +181,9 @@ pub fn cluster_json(view: &ClusterView) -> Value {
         "members": view.members.iter().map(|m| json!({ "id": m, "self": *m == view.node })).collect::<Vec<_>>(),
         "link": view.link_up.map(|up| if up { "up" } else { "down" }),
         "serving": view.serving,
+        "held": view.held,
+        "following": view.copies.iter().filter(|c| !c.serving).collect::<Vec<_>>(),
+        "copies": view.copies,
         "shards": {
             "count": view.owners.len(),
             "owners": owned,

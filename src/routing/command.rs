@@ -378,7 +378,7 @@ impl Routed for ClaimKey {
     }
     fn run_here(self, here: &Here, deadline: Deadline) -> LocalBoxFuture<'_, Result<Claim, AppError>> {
         async move {
-            let claim = crate::app::idempotency::claim(&here.store, &self.digest, self.request_hash)?;
+            let claim = crate::app::idempotency::claim(&here.store, &self.digest, self.request_hash).await?;
             // Flushed before the request runs, so a retry after a crash finds the same claim
             // (and derives the same ids); a stalled disk does not hold the request past its
             // deadline here: its own write waits for the disk anyway.

@@ -10,6 +10,7 @@ use crate::app::projection::ReadModel;
 use crate::cluster::{Headers, Incoming};
 use crate::domain::{Event, Slot};
 use crate::observability::{REQUEST_ID, REQUEST_ID_HEADER};
+use crate::replication::Replication;
 use futures_util::future::LocalBoxFuture;
 use std::sync::Arc;
 
@@ -17,11 +18,18 @@ pub struct Inbound {
     here: Arc<Here>,
     read_model: ReadModel,
     freshness: Arc<Freshness>,
+    /// With replicated shards: a lease taken begins a term before the shard is served.
+    replication: Option<Replication>,
 }
 
 impl Inbound {
-    pub fn new(here: Arc<Here>, read_model: ReadModel, freshness: Arc<Freshness>) -> Self {
-        Self { here, read_model, freshness }
+    pub fn new(
+        here: Arc<Here>,
+        read_model: ReadModel,
+        freshness: Arc<Freshness>,
+        replication: Option<Replication>,
+    ) -> Self {
+        Self { here, read_model, freshness, replication }
     }
 }
 
@@ -36,9 +44,29 @@ impl crate::cluster::Inbound for Inbound {
             if shard != request.shard {
                 return Err(format!("slot of shard {shard} sent to shard {}", request.shard));
             }
+            // Between terms (an entry the log did not confirm) the lease is held but nothing runs.
+            if !here.store.writes_slot(command.slot()) {
+                return Err(format!("shard {shard} is between terms here"));
+            }
             let request_id = request.headers.get(REQUEST_ID_HEADER).cloned().unwrap_or_default();
             Ok(REQUEST_ID.scope(request_id, command.run_here(&here, request.deadline)).await)
         })
+    }
+
+    fn lease_taken(&self, shard: crate::cluster::Shard) -> LocalBoxFuture<'static, bool> {
+        let replication = self.replication.clone();
+        Box::pin(async move {
+            match replication {
+                Some(replication) => replication.lead(shard.0).await,
+                None => true,
+            }
+        })
+    }
+
+    fn leases_lost(&self) {
+        if let Some(replication) = &self.replication {
+            replication.lost_all();
+        }
     }
 
     fn event(&self, body: &[u8], headers: &Headers) -> Result<(), String> {

@@ -62,6 +62,8 @@ pub struct Router {
     ask_timeout: Duration,
     /// Round-trip every local command and reply through the wire encoding (tests).
     wire_round_trip: bool,
+    /// With replicated shards: this node's copies (for inspection).
+    replication: Option<crate::replication::Replication>,
 }
 
 impl Router {
@@ -72,7 +74,18 @@ impl Router {
         ask_timeout: Duration,
         wire_round_trip: bool,
     ) -> Self {
-        Self { here, cluster, freshness, ask_timeout, wire_round_trip }
+        Self { here, cluster, freshness, ask_timeout, wire_round_trip, replication: None }
+    }
+
+    /// The same router, on a node with replicated shards.
+    pub fn with_replication(mut self, replication: Option<crate::replication::Replication>) -> Self {
+        self.replication = replication;
+        self
+    }
+
+    /// This node's copies of replicated shards, if shards are replicated.
+    pub fn replication(&self) -> Option<&crate::replication::Replication> {
+        self.replication.as_ref()
     }
 
     /// Waits (at most `limit`) until this node's read model holds every change its forwarded
@@ -83,16 +96,20 @@ impl Router {
         }
     }
 
-    /// Where a command for `slot` runs.
+    /// Where a command for `slot` runs: here while this node serves its shard (with
+    /// replicated shards, while its term lasts), refused while this node holds the lease but
+    /// does not serve it (or, unreplicated, owns it but lost the lease), elsewhere otherwise:
+    /// ownership follows the leases actually held.
     pub fn place(&self, slot: Slot) -> Place {
         let Some(cluster) = &self.cluster else { return Place::Local };
         let shard = self.here.map.shard_of(slot);
-        if !self.here.map.is_mine(shard) {
-            Place::Remote(shard)
-        } else if cluster.holds(shard) {
+        let replicated = self.here.store.logs().is_some();
+        if cluster.serves(shard) && self.here.store.writes_slot(slot) {
             Place::Local
-        } else {
+        } else if cluster.holds(shard) || (!replicated && self.here.map.is_mine(shard)) {
             Place::Fenced
+        } else {
+            Place::Remote(shard)
         }
     }
 
@@ -120,12 +137,16 @@ impl Router {
         }
     }
 
-    /// The slot for a new ticket: one this node owns, so the create needs no hop.
+    /// The slot for a new ticket: one of a shard this node serves now, so the create needs
+    /// no hop (any slot on a node that serves none: it is forwarded).
     pub fn new_ticket_slot(&self) -> Slot {
-        match &self.cluster {
-            Some(_) => self.here.map.new_local_slot(),
-            None => Slot::random(),
+        let Some(cluster) = &self.cluster else { return Slot::random() };
+        let serving = cluster.serving();
+        if serving.is_empty() {
+            return Slot::random();
         }
+        let slots = self.here.map.slots(serving[rand::random::<usize>() % serving.len()]);
+        Slot((slots.start + rand::random::<u32>() % (slots.end - slots.start)) as u16)
     }
 
     pub fn cluster(&self) -> Option<&Cluster> {

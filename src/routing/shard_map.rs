@@ -8,7 +8,7 @@
 //! shard twice.
 
 pub use crate::cluster::Shard;
-use crate::domain::{Slot, SLOTS};
+use crate::domain::{shard_of_slot, slots_of_shard, Slot};
 use crate::settings::ClusterSettings;
 use sha2::{Digest, Sha256};
 
@@ -22,11 +22,30 @@ pub struct ShardMap {
     owners: Vec<String>,
     /// The shards this node owns (worked out once: a new ticket's slot is picked from them).
     mine: Vec<Shard>,
+    /// The shards this node follows (the next `replicas` members in their ranking).
+    followed: Vec<Shard>,
 }
 
 impl ShardMap {
     pub fn new(settings: &ClusterSettings) -> Self {
         Self::of(&settings.node_id, &settings.members, settings.shards, settings.epoch)
+            .with_replicas(settings.effective_replicas())
+    }
+
+    /// The same map where each shard is also copied to the next `replicas` members of its
+    /// ranking.
+    pub fn with_replicas(mut self, replicas: u32) -> Self {
+        let me = self.me.clone();
+        self.followed = (0..self.shards)
+            .map(Shard)
+            .filter(|s| ranking(&self.members, s.0).iter().skip(1).take(replicas as usize).any(|m| *m == me))
+            .collect();
+        self
+    }
+
+    /// The shards this node follows (copies of shards other members own).
+    pub fn followed(&self) -> &[Shard] {
+        &self.followed
     }
 
     /// The map as node `me` sees it: `members` own the `shards` (none listed: `me` alone).
@@ -38,7 +57,7 @@ impl ShardMap {
         };
         let owners: Vec<String> = (0..shards).map(|s| rendezvous(&members, s).to_string()).collect();
         let mine = (0..shards).map(Shard).filter(|s| owners[s.0 as usize] == me).collect();
-        Self { members, shards, epoch, me: me.to_string(), owners, mine }
+        Self { members, shards, epoch, me: me.to_string(), owners, mine, followed: Vec::new() }
     }
 
     /// The nodes that own shards.
@@ -59,7 +78,7 @@ impl ShardMap {
     }
 
     pub fn shard_of(&self, slot: Slot) -> Shard {
-        Shard(u32::from(slot.0) * self.shards / SLOTS)
+        Shard(shard_of_slot(slot, self.shards))
     }
 
     pub fn owner(&self, shard: Shard) -> &str {
@@ -77,31 +96,24 @@ impl ShardMap {
 
     /// The slots of `shard`.
     pub fn slots(&self, shard: Shard) -> std::ops::Range<u32> {
-        let first = |s: u32| (u64::from(s) * u64::from(SLOTS)).div_ceil(u64::from(self.shards)) as u32;
-        first(shard.0)..first(shard.0 + 1)
-    }
-
-    /// A random slot of a shard this node owns, for a new ticket (a create needs no hop); any
-    /// slot when this node owns none (a gateway).
-    pub fn new_local_slot(&self) -> Slot {
-        if self.mine.is_empty() {
-            return Slot::random();
-        }
-        let shard = self.mine[rand::random::<usize>() % self.mine.len()];
-        let slots = self.slots(shard);
-        Slot((slots.start + rand::random::<u32>() % (slots.end - slots.start)) as u16)
+        slots_of_shard(shard.0, self.shards)
     }
 }
 
 /// The member with the highest hash of (member, shard): stable for a given member list.
 fn rendezvous(members: &[String], shard: u32) -> &str {
-    members
-        .iter()
-        .max_by_key(|m| {
-            let digest = Sha256::digest(format!("{m}\0{shard}").as_bytes());
-            u64::from_be_bytes([digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7]])
-        })
-        .map_or("", String::as_str)
+    ranking(members, shard).first().copied().unwrap_or("")
+}
+
+/// The members by their hash of (member, shard), highest first: the owner, then the followers.
+fn ranking(members: &[String], shard: u32) -> Vec<&str> {
+    let score = |m: &str| {
+        let digest = Sha256::digest(format!("{m}\0{shard}").as_bytes());
+        u64::from_be_bytes([digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7]])
+    };
+    let mut ranked: Vec<&str> = members.iter().map(String::as_str).collect();
+    ranked.sort_by_key(|m| std::cmp::Reverse(score(m)));
+    ranked
 }
 
 #[cfg(test)]

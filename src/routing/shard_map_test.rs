@@ -1,4 +1,5 @@
 use super::*;
+use crate::domain::SLOTS;
 
 fn map(me: &str, members: &[&str], shards: u32) -> ShardMap {
     ShardMap::of(me, members, shards, 1)
@@ -43,13 +44,18 @@ fn adding_a_member_moves_only_shards_to_the_new_member() {
 }
 
 #[test]
-fn new_tickets_go_to_slots_this_node_owns_and_a_gateway_uses_any() {
-    let m = map("node-2", &["node-1", "node-2", "node-3"], 64);
-    for _ in 0..1000 {
-        assert!(m.is_mine(m.shard_of(m.new_local_slot())));
+fn each_shard_is_followed_by_the_next_members_of_its_ranking_never_by_its_owner() {
+    let members = ["node-1", "node-2", "node-3"];
+    let maps: Vec<ShardMap> = members.iter().map(|me| map(me, &members, 64).with_replicas(1)).collect();
+    for shard in (0..64).map(Shard) {
+        let followers: Vec<&str> = maps.iter().filter(|m| m.followed().contains(&shard)).map(|m| m.me()).collect();
+        assert_eq!(followers.len(), 1, "shard {shard} has one follower");
+        assert_ne!(followers[0], maps[0].owner(shard), "never its owner");
     }
-    let gateway = map("gw", &["node-1", "node-2"], 64);
-    assert!(gateway.mine().is_empty());
-    let shards: std::collections::BTreeSet<_> = (0..200).map(|_| gateway.shard_of(gateway.new_local_slot())).collect();
-    assert!(shards.len() > 10);
+    let none = map("node-1", &members, 64).with_replicas(0);
+    assert!(none.followed().is_empty());
+    let gateway = map("gw", &members, 64).with_replicas(2);
+    assert!(gateway.followed().is_empty(), "a gateway keeps no copies");
+    let all = map("node-1", &members, 64).with_replicas(2);
+    assert_eq!(all.followed().len() + all.mine().len(), 64, "with 2 replicas of 3 members every node has every shard");
 }

@@ -38,6 +38,8 @@ pub enum Kind {
     TypedEvent = 13,
     /// A row of a read model.
     Projection = 14,
+    /// Where a copy of a shard stands in the shard's log (`log::Position`).
+    LogPosition = 15,
 }
 
 /// A type stored in an envelope.

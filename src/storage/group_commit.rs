@@ -16,8 +16,9 @@
 //! write is reported durable any more: sled keeps its first error for good, so the thread
 //! stops retrying, fails every waiter at once and keeps answering stop requests.
 
+use super::log::{Entry, ShardLogs};
 use super::space::{Space, PROBE_EVERY};
-use super::StorageError;
+use super::{envelope, StorageError};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,8 +30,36 @@ pub type Settle = Box<dyn FnOnce(bool) + Send>;
 /// A batch's changes in order (`None`: remove the key).
 pub type Ops = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
-/// One submission: a batch (or a bare flush request, `None`) and what to do once it is durable.
-type Submission = (sled::Tree, Option<Ops>, Option<Settle>);
+/// One submission: a batch (or a bare flush request) and what to do once it is durable.
+pub struct Submission {
+    pub tree: sled::Tree,
+    /// `None`: a bare flush request.
+    pub ops: Option<Ops>,
+    pub settle: Option<Settle>,
+    /// Already applied to the tree by its caller (a compare-and-swap): only logged and flushed.
+    pub applied: bool,
+    /// The shard and term it is logged in (with replication on; `log`).
+    pub log: Option<(u32, u64)>,
+}
+
+impl Submission {
+    pub fn new(tree: &sled::Tree, ops: Option<Ops>, settle: Option<Settle>) -> Self {
+        Self { tree: tree.clone(), ops, settle, applied: false, log: None }
+    }
+}
+
+/// A committed group on its way to the log's confirms (with replication on).
+struct Confirming {
+    target: u64,
+    settles: Vec<(u64, Option<Settle>)>,
+    failed: std::collections::HashSet<u64>,
+    /// Per shard: the writer sequence numbers in the entry, and the log's answer.
+    appends: Vec<(u32, Vec<u64>, tokio::sync::oneshot::Receiver<Result<(), String>>)>,
+    durable: bool,
+}
+
+/// Failed writer sequence numbers kept for their waiters (older ones are forgotten).
+const FAILED_KEPT: usize = 100_000;
 
 /// `ops` as one sled batch (a later change of a key wins, as if applied in order).
 pub fn sled_batch(ops: Ops) -> sled::Batch {
@@ -69,6 +98,13 @@ pub struct GroupCommit {
     space: Arc<Space>,
     /// Completes when the thread has exited (and dropped its handle on the database).
     exited: Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
+    /// With replication on: the logs, the entities tree (positions are written there) and the
+    /// thread that waits for the log's confirms.
+    logs: std::sync::OnceLock<(Arc<ShardLogs>, sled::Tree, std::sync::mpsc::Sender<Confirming>)>,
+    /// Writes the log did not confirm (their waiters fail; the watermark passes them).
+    unreplicated: Mutex<std::collections::BTreeSet<u64>>,
+    /// The watermark's sender, shared with the confirming thread once there is one.
+    flushed_tx: Mutex<Option<Arc<watch::Sender<u64>>>>,
 }
 
 /// Called with each flush's duration, for the storage latency metric.
@@ -85,9 +121,14 @@ impl GroupCommit {
             broken: Mutex::new(None),
             space,
             exited: Mutex::new(Some(exit_rx)),
+            logs: std::sync::OnceLock::new(),
+            unreplicated: Mutex::new(Default::default()),
+            flushed_tx: Mutex::new(None),
         });
         let worker = Arc::clone(&gc);
         let spawned = std::thread::Builder::new().name("storage-writer".into()).spawn(move || {
+            let tx = Arc::new(tx);
+            *worker.flushed_tx.lock() = Some(Arc::clone(&tx));
             worker.run(db, tx, observe);
             let _ = exit_tx.send(());
         });
@@ -97,7 +138,70 @@ impl GroupCommit {
         gc
     }
 
-    fn run(&self, db: sled::Db, flushed: watch::Sender<u64>, observe: FlushObserver) {
+    /// Turns replication on: from now on every group's writes to a shard in `logs` are logged,
+    /// and a group is durable once flushed and confirmed. Set once, before the first write.
+    pub fn log_to(self: &Arc<Self>, logs: Arc<ShardLogs>, data: sled::Tree) {
+        let (tx, rx) = std::sync::mpsc::channel::<Confirming>();
+        if self.logs.set((Arc::clone(&logs), data, tx)).is_err() {
+            return;
+        }
+        let worker = Arc::clone(self);
+        let spawned = std::thread::Builder::new().name("log-confirms".into()).spawn(move || {
+            while let Ok(group) = rx.recv() {
+                worker.confirm_group(&logs, group);
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "could not start the log confirm thread");
+        }
+    }
+
+    /// Waits for a group's confirms in order, then settles it and moves the watermark.
+    fn confirm_group(&self, logs: &ShardLogs, mut group: Confirming) {
+        for (shard, seqs, answer) in group.appends {
+            let why = match answer.blocking_recv() {
+                Ok(Ok(())) => continue,
+                Ok(Err(why)) => why,
+                Err(_) => "the log append was abandoned".to_string(),
+            };
+            tracing::error!(shard, why, "a log entry was not confirmed; the shard is fenced");
+            logs.fence(shard);
+            logs.appender().unconfirmed(shard, why);
+            group.failed.extend(seqs);
+        }
+        self.finish_group(group.target, group.settles, &group.failed, group.durable);
+    }
+
+    /// Settles a group and moves the watermark to it (`durable`: flushed).
+    fn finish_group(
+        &self,
+        target: u64,
+        settles: Vec<(u64, Option<Settle>)>,
+        failed: &std::collections::HashSet<u64>,
+        durable: bool,
+    ) {
+        // Events first, then the waiters: a client answered after this flush finds its events
+        // publishable.
+        for (seq, settle) in settles {
+            if let Some(settle) = settle {
+                settle(durable && !failed.contains(&seq));
+            }
+        }
+        if !failed.is_empty() {
+            let mut unreplicated = self.unreplicated.lock();
+            unreplicated.extend(failed.iter().copied());
+            while unreplicated.len() > FAILED_KEPT {
+                unreplicated.pop_first();
+            }
+        }
+        if durable {
+            if let Some(flushed) = self.flushed_tx.lock().as_ref() {
+                flushed.send_replace(target);
+            }
+        }
+    }
+
+    fn run(&self, db: sled::Db, flushed: Arc<watch::Sender<u64>>, observe: FlushObserver) {
         let mut taken: Vec<Submission> = Vec::new();
         loop {
             let target = {
@@ -126,7 +230,8 @@ impl GroupCommit {
         }
     }
 
-    /// Applies the taken group (as one sled batch per tree), flushes once, and settles it.
+    /// Applies the taken group (as one sled batch per tree), logs it (with replication on),
+    /// flushes once, and settles it once flushed and, with replication, confirmed.
     fn commit_group(
         &self,
         db: &sled::Db,
@@ -139,39 +244,87 @@ impl GroupCommit {
         let first = target + 1 - taken.len() as u64;
         if self.broken.lock().is_some() {
             // sled keeps failing once it failed: nothing taken now can become durable.
-            for (_, _, settle) in taken.drain(..) {
-                if let Some(settle) = settle {
+            for submission in taken.drain(..) {
+                if let Some(settle) = submission.settle {
                     settle(false);
                 }
             }
             return;
         }
+        let logs = self.logs.get();
         // Everything taken for one tree goes in as ONE sled batch: sled seals a log buffer
         // per batch, so a flush of many small batches wrote (and synced) many buffers.
         // The union is as atomic as each part: all or nothing after a crash.
         let mut merged: Vec<(sled::Tree, sled::Batch, Vec<u64>)> = Vec::new();
         let mut settles = Vec::new();
-        for (i, (tree, ops, settle)) in taken.drain(..).enumerate() {
+        let mut failed_now = std::collections::HashSet::new();
+        // Per shard logged: its term, the operations of its entry, the writes in it.
+        let mut entries: std::collections::BTreeMap<u32, (u64, Ops, Vec<u64>)> = Default::default();
+        for (i, submission) in taken.drain(..).enumerate() {
             let seq = first + i as u64;
-            settles.push((seq, settle));
-            let Some(ops) = ops else { continue };
-            let same_tree = merged.last().is_some_and(|(t, _, _)| t.name() == tree.name());
+            settles.push((seq, submission.settle));
+            let Some(ops) = submission.ops else { continue };
+            if let (Some((logs, _, _)), Some((shard, term))) = (logs, submission.log) {
+                // Written for a term that is over (the shard was fenced since): not written.
+                if logs.term(shard) != Some(term) {
+                    failed_now.insert(seq);
+                    continue;
+                }
+                let entry = entries.entry(shard).or_insert_with(|| (term, Vec::new(), Vec::new()));
+                entry.1.extend(ops.iter().cloned());
+                entry.2.push(seq);
+            }
+            if submission.applied {
+                continue;
+            }
+            let same_tree = merged.last().is_some_and(|(t, _, _)| t.name() == submission.tree.name());
             if !same_tree {
-                merged.push((tree, sled::Batch::default(), Vec::new()));
+                merged.push((submission.tree, sled::Batch::default(), Vec::new()));
             }
             if let Some((_, batch, seqs)) = merged.last_mut() {
                 add_ops(batch, ops);
                 seqs.push(seq);
             }
         }
-        let mut failed_now = std::collections::HashSet::new();
+        // Each shard's entry is numbered, and its copy's new position written with it.
+        let mut appends = Vec::new();
+        if let Some((logs, data, _)) = logs {
+            let mut positions = sled::Batch::default();
+            for (shard, (term, ops, seqs)) in entries {
+                let numbered = logs.next(shard, term).and_then(|position| {
+                    let entry = Entry::Ops { term, seq: position.seq, ops }.encode().ok()?;
+                    Some((position, entry))
+                });
+                match numbered.and_then(|(p, e)| envelope::encode(&p).ok().map(|p| (p, e))) {
+                    Some((position, entry)) => {
+                        positions.insert(logs.position_key(shard), position);
+                        appends.push((shard, seqs, entry));
+                    }
+                    None => failed_now.extend(seqs),
+                }
+            }
+            merged.push((data.clone(), positions, Vec::new()));
+        }
+        let mut failed_apply = false;
         for (tree, batch, seqs) in merged {
             if let Err(e) = tree.apply_batch(batch) {
                 tracing::error!(error = %e, batches = seqs.len(), "storage batch could not be applied; refusing every write from now on");
                 self.fail(flushed, e.to_string());
                 failed_now.extend(seqs);
+                failed_apply = true;
             }
         }
+        // Logged while the disk flushes: a reply waits for both.
+        let appends: Vec<_> = match logs {
+            Some((logs, _, _)) if !failed_apply => appends
+                .into_iter()
+                .map(|(shard, seqs, entry)| (shard, seqs, logs.appender().append(shard, entry)))
+                .collect(),
+            _ => {
+                failed_now.extend(appends.into_iter().flat_map(|(_, seqs, _)| seqs));
+                Vec::new()
+            }
+        };
         let started = Instant::now();
         let durable = match db.flush() {
             Ok(_) => {
@@ -186,17 +339,16 @@ impl GroupCommit {
                 false
             }
         };
-        // Events first, then the waiters: a client answered after this flush finds its events
-        // publishable.
-        for (seq, settle) in settles {
-            if let Some(settle) = settle {
-                settle(durable && !failed_now.contains(&seq));
+        match logs {
+            Some((_, _, confirms)) => {
+                let group = Confirming { target, settles, failed: failed_now, appends, durable };
+                if let Err(std::sync::mpsc::SendError(group)) = confirms.send(group) {
+                    // No confirm thread: nothing logged can be confirmed.
+                    let failed = group.settles.iter().map(|(seq, _)| *seq).collect();
+                    self.finish_group(group.target, group.settles, &failed, group.durable);
+                }
             }
-        }
-        if durable {
-            // A batch that could not be applied is not on disk: the watermark stops below it.
-            let reached = failed_now.iter().min().map_or(target, |first| target.min(first.saturating_sub(1)));
-            flushed.send_replace(reached);
+            None => self.finish_group(target, settles, &failed_now, durable),
         }
     }
 
@@ -206,12 +358,12 @@ impl GroupCommit {
         flushed.send_modify(|_| {});
     }
 
-    /// Queues `batch` for `tree`; its sequence number, to [`wait`](Self::wait) on.
-    pub fn submit(&self, tree: &sled::Tree, batch: Option<Ops>, settle: Option<Settle>) -> u64 {
+    /// Queues `submission`; its sequence number, to [`wait`](Self::wait) on.
+    pub fn submit(&self, submission: Submission) -> u64 {
         let seq = {
             let mut q = self.queue.lock();
             q.last += 1;
-            q.pending.push((tree.clone(), batch, settle));
+            q.pending.push(submission);
             q.last
         };
         self.wake.notify_one();
@@ -226,6 +378,11 @@ impl GroupCommit {
         // Err: the thread has exited (stopped) and took its sender with it.
         let reached = waited.unwrap_or_else(|_| *rx.borrow() >= seq);
         if reached {
+            if self.unreplicated.lock().contains(&seq) {
+                // Not applied (sled failed), or not confirmed by the log.
+                self.check()?;
+                return Err(StorageError::Unreplicated);
+            }
             return Ok(());
         }
         self.check()?;
@@ -243,12 +400,17 @@ impl GroupCommit {
     /// Whether the write numbered `seq` is on disk already. Writes flushed before a failure
     /// stay durable: an actor whose last write was one of them still answers reads.
     pub fn is_durable(&self, seq: u64) -> bool {
-        *self.flushed.borrow() >= seq
+        *self.flushed.borrow() >= seq && !self.unreplicated.lock().contains(&seq)
+    }
+
+    /// Whether replication is on (writes go to the shard logs).
+    pub fn logs(&self) -> Option<&Arc<ShardLogs>> {
+        self.logs.get().map(|(logs, _, _)| logs)
     }
 
     /// Waits until every write applied or queued before this call is on disk.
     pub async fn durable(&self, tree: &sled::Tree) -> Result<(), StorageError> {
-        let seq = self.submit(tree, None, None);
+        let seq = self.submit(Submission::new(tree, None, None));
         self.wait(seq).await
     }
 

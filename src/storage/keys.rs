@@ -31,6 +31,9 @@ pub const CREATED_FOR_KEY: u8 = b'K';
 pub const OUTBOX_SEQ: u8 = b'q';
 /// Outbox records that could not be decoded, moved aside so the rest keeps flowing.
 pub const QUARANTINE: u8 = b'X';
+/// Where this copy of a shard stands in the shard's log (in the shard's first slot; never
+/// logged itself: every copy has its own).
+pub const LOG_POSITION: u8 = b'L';
 /// A ticket its seller withdrew: its id is never made again (a keyed create's retry).
 pub const WITHDRAWN: u8 = b'W';
 
@@ -171,6 +174,7 @@ pub fn describe(key: &[u8]) -> String {
         REFUNDED_CHARGE => "refunded-charge",
         IDEMPOTENCY => "idempotency-key",
         QUARANTINE => "quarantined-event",
+        LOG_POSITION => "log-position",
         _ => "unknown",
     };
     let body = match kind {

@@ -15,6 +15,7 @@
 pub mod envelope;
 mod group_commit;
 pub mod keys;
+pub mod log;
 pub mod migrate;
 mod outbox;
 mod placement;
@@ -30,7 +31,8 @@ pub use read_model::ReadModelTree;
 pub use records::{DeadlineEntry, EmailOwner, Marker, StoredEvent, WebhookSeen};
 
 use crate::domain::{Event, Slot, SLOTS};
-use group_commit::{GroupCommit, Ops};
+use group_commit::{GroupCommit, Ops, Submission};
+use log::{Position, ShardLogs};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -55,6 +57,14 @@ pub enum StorageError {
     /// did not happen. Returned only then, never for a write already accepted.
     #[error("storage full: write refused")]
     Full,
+    /// With replication on: the write's shard is not served by this node now (it lost or has
+    /// not yet established its term). Refused before anything was queued.
+    #[error("this node does not serve the shard now: write refused")]
+    NotServed,
+    /// With replication on: the shard's log did not confirm the write. It may or may not take
+    /// effect; the shard is fenced until a new term re-establishes it.
+    #[error("the shard's log did not confirm the write")]
+    Unreplicated,
 }
 
 /// What the store can do now (readiness).
@@ -227,8 +237,11 @@ impl SlotBatches {
     /// that need no durability of their own per slot).
     pub async fn apply_then_sync(self, store: &Store) -> Result<(), StorageError> {
         store.writable()?;
-        for batch in self.0.into_values() {
-            store.apply(batch)?;
+        for (slot, batch) in self.0 {
+            // A copy of a shard another node writes is pruned by that node, through the log.
+            if slot.is_none_or(|slot| store.writes_slot(slot)) {
+                store.apply(batch)?;
+            }
         }
         store.commit.durable(&store.data).await
     }
@@ -242,6 +255,9 @@ pub struct Store {
     meta: sled::Tree,
     commit: Arc<GroupCommit>,
     outbox: Arc<outbox::Outbox>,
+    /// Held while an already-applied write is queued for its log (so the log has them in the
+    /// order they were applied).
+    applied_order: Arc<parking_lot::Mutex<()>>,
 }
 
 /// How a node opens its data dir (`[storage]` settings).
@@ -286,7 +302,7 @@ impl Store {
         migrate::run(&db, &data, &meta)?;
         let outbox = Arc::new(outbox::Outbox::default());
         let commit = GroupCommit::start(db.clone(), Arc::new(space), observe_flush);
-        Ok(Self { data, read_model, meta, commit, outbox })
+        Ok(Self { data, read_model, meta, commit, outbox, applied_order: Arc::default() })
     }
 
     pub fn get<T: Record>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
@@ -301,16 +317,46 @@ impl Store {
         Ok(self.data.get(key)?.map(|v| v.to_vec()))
     }
 
-    /// Atomically replaces `expected` with `new` at `key` (in memory; commit or sync to make it
-    /// durable). `Ok(false)` if someone else changed it first.
-    pub fn compare_and_swap(
+    /// Atomically replaces `expected` with `new` at `key`. `Ok(false)` if someone else changed
+    /// it first. In memory (sync to make it durable), except with replication on: then it
+    /// returns once flushed and confirmed by its shard's log.
+    pub async fn compare_and_swap(
         &self,
         key: &[u8],
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
     ) -> Result<bool, StorageError> {
         self.writable()?;
-        Ok(self.data.compare_and_swap(key, expected, new)?.is_ok())
+        let Some(log) = self.log_term(Some(key))? else {
+            return Ok(self.data.compare_and_swap(key, expected, new)?.is_ok());
+        };
+        let seq = {
+            // Swapped and queued in one step, so the log has swaps in the order they happened.
+            let _order = self.applied_order.lock();
+            if self.data.compare_and_swap(key, expected, new)?.is_err() {
+                return Ok(false);
+            }
+            self.submit_applied(vec![(key.to_vec(), new.map(<[u8]>::to_vec))], log)
+        };
+        self.commit.wait(seq).await?;
+        Ok(true)
+    }
+
+    /// Queues already-applied operations to be logged (and flushed) with the next group.
+    fn submit_applied(&self, ops: Ops, log: (u32, u64)) -> u64 {
+        let mut submission = Submission::new(&self.data, Some(ops), None);
+        submission.applied = true;
+        submission.log = Some(log);
+        self.commit.submit(submission)
+    }
+
+    /// With replication on, the shard and term a write to `key`'s slot is logged in: refused
+    /// when this node does not serve that shard now. `None` without replication.
+    fn log_term(&self, key: Option<&[u8]>) -> Result<Option<(u32, u64)>, StorageError> {
+        match (self.commit.logs(), key) {
+            (Some(logs), Some(key)) => logs.term_for(key).map(Some),
+            _ => Ok(None),
+        }
     }
 
     pub fn contains(&self, key: &[u8]) -> Result<bool, StorageError> {
@@ -390,6 +436,7 @@ impl Store {
         if !batch.continues_an_accepted_request() {
             self.writable()?;
         }
+        let log = self.log_term(batch.ops.first().map(|(key, _)| key.as_slice()))?;
         self.number_then(&mut batch, |batch| {
             let outbox_seqs = batch.events.clone();
             let settle = batch.outbox.take().map(|outbox| {
@@ -403,7 +450,9 @@ impl Store {
                     }
                 }) as group_commit::Settle
             });
-            let seq = self.commit.submit(&self.data, Some(std::mem::take(&mut batch.ops)), settle);
+            let mut submission = Submission::new(&self.data, Some(std::mem::take(&mut batch.ops)), settle);
+            submission.log = log;
+            let seq = self.commit.submit(submission);
             Ok(Pending { commit: Arc::clone(&self.commit), seq, outbox_seqs })
         })
     }
@@ -454,7 +503,14 @@ impl Store {
         if !batch.unnumbered.is_empty() {
             return Err(StorageError::Refused("events need a durable commit"));
         }
-        self.data.apply_batch(group_commit::sled_batch(std::mem::take(&mut batch.ops)))?;
+        let ops = std::mem::take(&mut batch.ops);
+        let Some(log) = self.log_term(ops.first().map(|(key, _)| key.as_slice()))? else {
+            self.data.apply_batch(group_commit::sled_batch(ops))?;
+            return Ok(());
+        };
+        let _order = self.applied_order.lock();
+        self.data.apply_batch(group_commit::sled_batch(ops.clone()))?;
+        self.submit_applied(ops, log);
         Ok(())
     }
 
@@ -463,8 +519,27 @@ impl Store {
     /// sled's global lock exclusively and so waits for a flush in progress while blocking every
     /// read, single-key writes take it shared (BENCHMARKS.md).
     pub fn remove_each(&self, keys: impl IntoIterator<Item = Vec<u8>>) -> Result<(), StorageError> {
+        if self.commit.logs().is_none() {
+            for key in keys {
+                self.data.remove(key)?;
+            }
+            return Ok(());
+        }
+        // With replication on: logged per shard, in the order removed.
+        let mut removed: Vec<(Vec<u8>, (u32, u64))> = Vec::new();
+        let _order = self.applied_order.lock();
         for key in keys {
-            self.data.remove(key)?;
+            // A shard no longer written here keeps its keys: its copy follows its new owner.
+            let Ok(Some(log)) = self.log_term(Some(&key)) else { continue };
+            self.data.remove(&key)?;
+            removed.push((key, log));
+        }
+        let mut by_shard: BTreeMap<(u32, u64), Ops> = BTreeMap::new();
+        for (key, log) in removed {
+            by_shard.entry(log).or_default().push((key, None));
+        }
+        for (log, ops) in by_shard {
+            self.submit_applied(ops, log);
         }
         Ok(())
     }
@@ -496,7 +571,9 @@ impl Store {
     ) -> Result<bool, StorageError> {
         debug_assert!(also.iter().all(|(k, _)| keys::slot_of(k) == keys::slot_of(&key)), "one slot per write");
         self.writable()?;
+        let log = self.log_term(Some(&key))?;
         let encoded = envelope::encode(value)?;
+        let _order = log.map(|_| self.applied_order.lock());
         let result = self.data.transaction(|tx| {
             if tx.get(&key)?.is_some() {
                 return Ok(false);
@@ -511,8 +588,19 @@ impl Store {
             sled::transaction::TransactionError::Storage(e) => StorageError::Io(e),
             sled::transaction::TransactionError::Abort(()) => StorageError::Conflict("aborted".into()),
         })?;
-        if inserted {
-            self.commit.durable(&self.data).await?;
+        let logged = match (inserted, log) {
+            (true, Some(log)) => {
+                let mut ops: Ops = vec![(key, Some(encoded))];
+                ops.extend(also.into_iter().map(|(k, v)| (k, Some(v))));
+                Some(self.submit_applied(ops, log))
+            }
+            _ => None,
+        };
+        drop(_order);
+        match (inserted, logged) {
+            (true, Some(seq)) => self.commit.wait(seq).await?,
+            (true, None) => self.commit.durable(&self.data).await?,
+            (false, _) => {}
         }
         Ok(inserted)
     }
@@ -684,6 +772,75 @@ impl Store {
     /// A value of the `meta` tree (layout versions, markers).
     pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
         Ok(self.meta.get(name)?.map(|v| v.to_vec()))
+    }
+
+    /// Turns replication on (`log`): from now on a write to a slot is refused unless its shard
+    /// is established here, and is durable once flushed and confirmed by the shard's log.
+    pub fn with_logs(&self, logs: Arc<ShardLogs>) {
+        self.commit.log_to(logs, self.data.clone());
+    }
+
+    /// Whether this node writes `slot` now (always, without replication).
+    pub fn writes_slot(&self, slot: Slot) -> bool {
+        self.commit.logs().is_none_or(|logs| logs.term(logs.shard_of(slot)).is_some())
+    }
+
+    /// `slots` are written here again (a shard gained): their outbox numbering is read from
+    /// the copy again, and their events are published from it.
+    pub fn outbox_gained(&self, slots: std::ops::Range<u32>) {
+        self.outbox.forget(slots.clone());
+        for slot in slots {
+            self.outbox.mark_dirty(Slot(slot as u16));
+        }
+    }
+
+    /// The shard logs, with replication on.
+    pub fn logs(&self) -> Option<&Arc<ShardLogs>> {
+        self.commit.logs()
+    }
+
+    /// Where this node's copy of `shard` stands in its log (`None`: nothing of it applied).
+    pub fn log_position(&self, shard: u32) -> Result<Option<Position>, StorageError> {
+        let Some(logs) = self.commit.logs() else { return Ok(None) };
+        self.get(&logs.position_key(shard))
+    }
+
+    /// Applies a followed log entry's operations to this node's copy of `shard`, with the
+    /// copy's new position, as one batch (never logged: this node does not write the shard).
+    /// Queued behind every earlier write; [`Store::sync`] waits for it.
+    pub fn apply_followed(&self, shard: u32, mut ops: Ops, position: &Position) -> Result<(), StorageError> {
+        let Some(logs) = self.commit.logs() else { return Err(StorageError::Refused("replication is off")) };
+        ops.push((logs.position_key(shard), Some(envelope::encode(position)?)));
+        self.commit.submit(Submission::new(&self.data, Some(ops), None));
+        Ok(())
+    }
+
+    /// Removes every key of `slots` (a copy rebuilt from its log), and waits for the disk.
+    pub async fn wipe_slots(&self, slots: std::ops::Range<u32>) -> Result<usize, StorageError> {
+        let (Some(first), Some(end)) =
+            (u16::try_from(slots.start).ok(), u16::try_from(slots.end).ok().or(Some(u16::MAX)))
+        else {
+            return Ok(0);
+        };
+        let from = Slot(first).to_be_bytes().to_vec();
+        let to = if slots.end >= SLOTS { vec![0xff; 3] } else { Slot(end).to_be_bytes().to_vec() };
+        let mut removed = 0;
+        let mut keys_of = Vec::new();
+        for item in self.data.range(from..to) {
+            keys_of.push(item?.0);
+            if keys_of.len() == 10_000 {
+                removed += keys_of.len();
+                let mut batch = sled::Batch::default();
+                keys_of.drain(..).for_each(|k| batch.remove(k));
+                self.data.apply_batch(batch)?;
+            }
+        }
+        removed += keys_of.len();
+        let mut batch = sled::Batch::default();
+        keys_of.drain(..).for_each(|k| batch.remove(k));
+        self.data.apply_batch(batch)?;
+        self.commit.durable(&self.data).await?;
+        Ok(removed)
     }
 
     /// Flushes and stops the flush thread (ordered shutdown). Never waits on a disk that

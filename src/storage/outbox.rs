@@ -74,6 +74,12 @@ impl Outbox {
         }
     }
 
+    /// Forgets the numbering of `slots` (written elsewhere meanwhile): the next event of one
+    /// reads its last number from disk.
+    pub fn forget(&self, slots: std::ops::Range<u32>) {
+        self.state.lock().last.retain(|slot, _| !slots.contains(&u32::from(slot.0)));
+    }
+
     /// The last number handed to an event of `slot` since start (`None`: none yet).
     pub fn last(&self, slot: Slot) -> Option<u64> {
         self.state.lock().last.get(&slot).copied()

@@ -143,7 +143,7 @@ async fn a_full_disk_refuses_every_new_write_before_anything_is_written() {
     let mut batch = WriteBatch::default();
     batch.put(ticket.clone(), &Marker).unwrap();
     assert!(matches!(store.commit(batch).await, Err(StorageError::Full)));
-    assert!(matches!(store.compare_and_swap(&ticket, None, Some(b"x")), Err(StorageError::Full)));
+    assert!(matches!(store.compare_and_swap(&ticket, None, Some(b"x")).await, Err(StorageError::Full)));
     assert!(matches!(store.insert_unique(ticket.clone(), &Marker, vec![]).await, Err(StorageError::Full)));
     assert!(matches!(store.set_meta("probe", b"1"), Err(StorageError::Full)));
     assert_eq!(store.get_raw(&ticket).unwrap(), None, "a refused write left nothing, not even in memory");

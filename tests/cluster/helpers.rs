@@ -85,6 +85,11 @@ impl TestCluster {
 
     /// On the three-node broker of `scripts/brokers`: every node is given all three URLs.
     pub async fn start_on_brokers(members: &[&str], gateways: &[&str]) -> Self {
+        Self::start_on_brokers_with(members, gateways, &[]).await
+    }
+
+    /// [`TestCluster::start_on_brokers`], every node also given the settings `extra`.
+    pub async fn start_on_brokers_with(members: &[&str], gateways: &[&str], extra: &[(&str, &str)]) -> Self {
         for url in BROKERS {
             let port = url.split(':').nth(3).and_then(|p| p.split('/').next()).unwrap();
             let reachable = std::net::TcpStream::connect_timeout(
@@ -96,7 +101,7 @@ impl TestCluster {
                 "the broker cluster is not up on {port}: run scripts/brokers (scripts/test does)"
             );
         }
-        Self::start_on_url(members, gateways, &[], BROKERS.join(",")).await
+        Self::start_on_url(members, gateways, extra, BROKERS.join(",")).await
     }
 
     async fn start_on(members: &[&str], gateways: &[&str], extra: &[(&str, &str)], own_vhost: bool) -> Self {
@@ -197,6 +202,20 @@ impl TestCluster {
             .unwrap();
         assert!(out.status.success(), "ticketing shard {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Deletes everything in node `i`'s data dir, the node stopped (killed): its disk is lost.
+    /// The dir itself stays, empty, for [`TestCluster::restart`] to start the node on.
+    pub fn wipe_data(&mut self, i: usize) {
+        assert!(self.members[i].process.is_none(), "wipe the data dir of a stopped node only");
+        for entry in std::fs::read_dir(self.members[i].data.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path).unwrap();
+            } else {
+                std::fs::remove_file(&path).unwrap();
+            }
+        }
     }
 
     /// Starts one more node that owns nothing (a gateway joining the running cluster).

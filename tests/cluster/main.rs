@@ -8,6 +8,7 @@ mod process;
 
 mod brokers;
 mod contract;
+mod failover;
 mod faults;
 mod helpers;
 mod moves;

@@ -132,6 +132,14 @@ impl Actor for OrderActor {
     }
 }
 
+impl Handler<super::registry::Evict> for OrderActor {
+    type Result = ();
+
+    fn handle(&mut self, _: super::registry::Evict, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
 impl Supervised for OrderActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         self.timer = None;

@@ -1,0 +1,154 @@
+//! Shard logs on the broker: one RabbitMQ **stream** per shard (`<name>.log.<shard>`),
+//! replicated across the broker's nodes, used over AMQP 0-9-1.
+//!
+//! * [`Cluster::append`] publishes an entry on the link's channel, the connection that holds
+//!   the leases: an owner whose connection died (and with it its leases) cannot append any
+//!   more, and an append made before its lease went is in the stream before any marker of the
+//!   next owner. A confirm means "on a quorum of the broker's nodes" (streams do not fsync).
+//! * [`Cluster::follow`] reads a stream from an offset, in order, with the offset of each
+//!   entry; it ends when the link does.
+//!
+//! What an entry means is not known here (`crate::replication`).
+
+use super::publish::Confirmed;
+use super::Cluster;
+use futures_util::StreamExt;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::BasicProperties;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Entries in flight to a follower (its consumer's prefetch; streams need one).
+const PREFETCH: u16 = 512;
+/// A confirm that takes longer than this counts as not confirmed.
+pub const CONFIRM_WITHIN: Duration = Duration::from_secs(5);
+
+/// How long and how much a shard's log keeps (`cluster.log_retention_*`; 0: no limit).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Retention {
+    pub max_bytes: u64,
+    pub max_age_hours: u64,
+}
+
+/// An entry read from a shard's log.
+pub struct LogEntry {
+    pub offset: u64,
+    pub bytes: Vec<u8>,
+}
+
+impl Cluster {
+    /// Declares `shard`'s stream (idempotent; the arguments must stay the same).
+    pub async fn declare_log(&self, shard: u32) -> Result<(), String> {
+        let session = self.session().ok_or("the broker link is down")?;
+        let mut args = FieldTable::default();
+        args.insert("x-queue-type".into(), AMQPValue::LongString("stream".into()));
+        let replicas = self.membership().urls.len().clamp(1, 3) as i32;
+        args.insert("x-initial-cluster-size".into(), AMQPValue::LongInt(replicas));
+        args.insert("x-stream-max-segment-size-bytes".into(), AMQPValue::LongInt(8 << 20));
+        let retention = self.0.retention;
+        if retention.max_bytes > 0 {
+            args.insert("x-max-length-bytes".into(), AMQPValue::LongLongInt(retention.max_bytes as i64));
+        }
+        if retention.max_age_hours > 0 {
+            let age = format!("{}h", retention.max_age_hours);
+            args.insert("x-max-age".into(), AMQPValue::LongString(age.into()));
+        }
+        let options = QueueDeclareOptions { durable: true, ..Default::default() };
+        session
+            .channel
+            .queue_declare(self.names().log(shard).into(), options, args)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Appends `entry` to `shard`'s log, if the link is still the one of session `generation`
+    /// (the one whose leases the caller's term was begun under). Returns once it is sent; the
+    /// future it returns says whether the log confirmed it within [`CONFIRM_WITHIN`].
+    /// Appends are sent in call order.
+    pub async fn append(
+        &self,
+        shard: u32,
+        generation: u64,
+        entry: &[u8],
+    ) -> Result<impl std::future::Future<Output = Result<(), String>> + 'static, String> {
+        if self.generation() != generation {
+            return Err("the link that held the lease is gone".into());
+        }
+        let properties = BasicProperties::default().with_delivery_mode(2);
+        let confirm: oneshot::Receiver<Confirmed> =
+            self.publish("", &self.names().log(shard), false, entry, properties).await?;
+        Ok(async move {
+            match tokio::time::timeout(CONFIRM_WITHIN, confirm).await {
+                Ok(Ok(Confirmed::Ack)) => Ok(()),
+                Ok(Ok(other)) => Err(format!("{other:?}")),
+                Ok(Err(_)) => Err("the confirm was lost".into()),
+                Err(_) => Err(format!("no confirm within {CONFIRM_WITHIN:?}")),
+            }
+        })
+    }
+
+    /// Reads `shard`'s log from `from` (`None`: its first entry) until the link goes.
+    pub async fn follow(&self, shard: u32, from: Option<u64>) -> Result<mpsc::Receiver<LogEntry>, String> {
+        let connection = self.connection().ok_or("the broker link is down")?;
+        let channel = connection.create_channel().await.map_err(|e| e.to_string())?;
+        channel.basic_qos(PREFETCH, BasicQosOptions::default()).await.map_err(|e| e.to_string())?;
+        let mut args = FieldTable::default();
+        let offset = match from {
+            Some(offset) => AMQPValue::LongLongInt(offset as i64),
+            None => AMQPValue::LongString(LongString::from("first")),
+        };
+        args.insert("x-stream-offset".into(), offset);
+        let tag = format!("log-{shard}-{}", uuid::Uuid::new_v4().simple());
+        let mut consumer = channel
+            .basic_consume(self.names().log(shard).into(), tag.into(), BasicConsumeOptions::default(), args)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (tx, rx) = mpsc::channel(usize::from(PREFETCH));
+        actix::spawn(async move {
+            let _channel = channel;
+            while let Some(Ok(delivery)) = consumer.next().await {
+                let offset = delivery
+                    .properties
+                    .headers()
+                    .as_ref()
+                    .and_then(|h| h.inner().get(&ShortString::from("x-stream-offset")).cloned());
+                let Some(offset) = offset.and_then(|v| as_offset(&v)) else {
+                    tracing::error!(shard, "a log entry without its offset; following stops");
+                    return;
+                };
+                let _ = delivery.ack(BasicAckOptions::default()).await;
+                if tx.send(LogEntry { offset, bytes: delivery.data }).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(rx)
+    }
+
+    /// How many entries `shard`'s log holds (its next offset, while nothing was truncated).
+    pub async fn log_length(&self, shard: u32) -> Result<u64, String> {
+        let session = self.session().ok_or("the broker link is down")?;
+        let connection = self.connection().ok_or("the broker link is down")?;
+        // A passive declare that fails closes its channel: not the shared one.
+        let channel = connection.create_channel().await.map_err(|e| e.to_string())?;
+        drop(session);
+        let options = QueueDeclareOptions { passive: true, ..Default::default() };
+        let queue = channel
+            .queue_declare(self.names().log(shard).into(), options, FieldTable::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        let _ = channel.close(200, "done".into()).await;
+        Ok(u64::from(queue.message_count()))
+    }
+}
+
+fn as_offset(value: &AMQPValue) -> Option<u64> {
+    match value {
+        AMQPValue::LongLongInt(v) => u64::try_from(*v).ok(),
+        AMQPValue::LongInt(v) => u64::try_from(*v).ok(),
+        AMQPValue::Timestamp(v) => Some(*v),
+        _ => None,
+    }
+}

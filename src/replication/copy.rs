@@ -1,0 +1,205 @@
+//! One shard's copy on this node: it follows the shard's log while another node serves it, and
+//! begins a term when this node takes the shard's lease.
+
+use super::chain::{Chain, Step};
+use super::Replication;
+use crate::cluster::log::LogEntry;
+use crate::cluster::Cluster;
+use crate::storage::log::{Entry, Position};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// How long beginning a term may take (appending the marker and reading the log to it).
+const LEAD_WITHIN: Duration = Duration::from_secs(30);
+/// How often a follower asks how long the log is (its lag).
+const LAG_EVERY: Duration = Duration::from_secs(1);
+
+pub(super) enum Order {
+    /// Begin a term and serve; the answer says whether the shard is ready.
+    Lead(oneshot::Sender<bool>),
+    /// This node no longer serves the shard: follow it.
+    Follow,
+}
+
+/// Runs the copy of `shard` for as long as the node runs.
+pub(super) async fn run(r: Replication, shard: u32, mut orders: mpsc::UnboundedReceiver<Order>) {
+    let mut leading = false;
+    loop {
+        let order = if leading {
+            orders.recv().await
+        } else {
+            match r.cluster().filter(Cluster::link_up) {
+                Some(cluster) => match follow(&r, &cluster, shard, &mut orders).await {
+                    Ok(order) => order,
+                    Err(e) => {
+                        tracing::warn!(shard, error = %e, "following the shard's log stopped; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                },
+                None => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    continue;
+                }
+            }
+        };
+        match order {
+            Some(Order::Lead(ready)) => {
+                let led = match r.cluster() {
+                    Some(cluster) => lead(&r, &cluster, shard).await,
+                    None => Err("no link".into()),
+                };
+                if let Err(e) = &led {
+                    tracing::warn!(shard, error = %e, "could not begin a term");
+                }
+                leading = led.is_ok();
+                let _ = ready.send(leading);
+            }
+            Some(Order::Follow) => leading = false,
+            // The node is stopping.
+            None => return,
+        }
+    }
+}
+
+/// Follows the log from where the copy stands until an order comes (`Ok(None)`: no more
+/// orders ever). `Err`: the log ended (the link went) or could not be read.
+async fn follow(
+    r: &Replication,
+    cluster: &Cluster,
+    shard: u32,
+    orders: &mut mpsc::UnboundedReceiver<Order>,
+) -> Result<Option<Order>, String> {
+    let (mut chain, mut log) = open(r, cluster, shard).await?;
+    let mut last_offset: Option<u64> = None;
+    let mut lag_every = tokio::time::interval(LAG_EVERY);
+    loop {
+        tokio::select! {
+            biased;
+            order = orders.recv() => return Ok(order),
+            entry = log.recv() => {
+                let Some(entry) = entry else { return Err("the log ended (link lost)".into()) };
+                last_offset = Some(entry.offset);
+                match read(r, shard, &mut chain, &entry, None)? {
+                    Read::Rebuild => (chain, log) = rebuild(r, cluster, shard).await?,
+                    Read::Done => {}
+                    Read::Marker { .. } => {}
+                }
+            }
+            _ = lag_every.tick() => {
+                if let Ok(length) = cluster.log_length(shard).await {
+                    let read = last_offset.map_or(0, |o| o + 1);
+                    if let Some(mut status) = r.0.status.get_mut(&shard) {
+                        status.lag = Some(length.saturating_sub(read));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Begins a term: appends a marker, reads the log up to it (rebuilding the copy if it holds
+/// writes that never reached the log), records the copy's position and hands the shard to the
+/// store and the actors.
+async fn lead(r: &Replication, cluster: &Cluster, shard: u32) -> Result<(), String> {
+    let generation = cluster.generation();
+    let (mut chain, mut log) = open(r, cluster, shard).await?;
+    let until = tokio::time::Instant::now() + LEAD_WITHIN;
+    let mut nonce = rand::random::<u64>();
+    append_marker(r, cluster, shard, generation, chain.term + 1, nonce).await?;
+    let marker_offset = loop {
+        let entry = tokio::time::timeout_at(until, log.recv())
+            .await
+            .map_err(|_| "the log was not read to the term's marker in time".to_string())?
+            .ok_or("the log ended (link lost)")?;
+        match read(r, shard, &mut chain, &entry, Some(nonce))? {
+            Read::Rebuild => (chain, log) = rebuild(r, cluster, shard).await?,
+            Read::Marker { mine: true, counts: true } => break entry.offset,
+            Read::Marker { mine: true, counts: false } => {
+                // Someone began a later term meanwhile: try above it.
+                nonce = rand::random::<u64>();
+                append_marker(r, cluster, shard, generation, chain.term + 1, nonce).await?;
+            }
+            Read::Marker { .. } | Read::Done => {}
+        }
+    };
+    let position = Position {
+        term: chain.term,
+        seq: chain.counted,
+        resume_at: Some(marker_offset),
+        chain_at_resume: chain.counted,
+    };
+    r.0.store.apply_followed(shard, Vec::new(), &position).map_err(|e| e.to_string())?;
+    r.0.store.sync().await;
+    if cluster.generation() != generation || !cluster.holds(crate::cluster::Shard(shard)) {
+        return Err("the lease went while the term began".into());
+    }
+    r.0.generations.insert(shard, generation);
+    r.0.logs.establish(shard, position);
+    let slots = r.0.logs.slots(shard);
+    r.0.store.outbox_gained(slots.clone());
+    let due = r.0.custody.deadlines.load_slots(&r.0.store, slots).map_err(|e| e.to_string())?;
+    if let Some(mut status) = r.0.status.get_mut(&shard) {
+        (status.serving, status.term, status.applied, status.lag) = (true, position.term, position.seq, Some(0));
+    }
+    tracing::info!(shard, term = position.term, seq = position.seq, deadlines = due, "serving the shard");
+    Ok(())
+}
+
+async fn append_marker(
+    r: &Replication,
+    cluster: &Cluster,
+    shard: u32,
+    generation: u64,
+    term: u64,
+    nonce: u64,
+) -> Result<(), String> {
+    let marker = Entry::Term { term, node: r.0.node.clone(), nonce }.encode().map_err(|e| e.to_string())?;
+    cluster.append(shard, generation, &marker).await?.await
+}
+
+/// The copy's position, and the log from there (every earlier write applied first).
+async fn open(r: &Replication, cluster: &Cluster, shard: u32) -> Result<(Chain, mpsc::Receiver<LogEntry>), String> {
+    r.0.store.sync().await;
+    let position = r.0.store.log_position(shard).map_err(|e| e.to_string())?.unwrap_or_default();
+    cluster.declare_log(shard).await?;
+    let log = cluster.follow(shard, position.resume_at).await?;
+    Ok((Chain::resume(position), log))
+}
+
+/// Wipes the copy and reads the log again from its start.
+async fn rebuild(r: &Replication, cluster: &Cluster, shard: u32) -> Result<(Chain, mpsc::Receiver<LogEntry>), String> {
+    r.0.store.sync().await;
+    let removed = r.0.store.wipe_slots(r.0.logs.slots(shard)).await.map_err(|e| e.to_string())?;
+    tracing::warn!(shard, removed, "this copy held writes that never reached the log: rebuilding it from the log");
+    open(r, cluster, shard).await
+}
+
+enum Read {
+    Done,
+    Marker { mine: bool, counts: bool },
+    Rebuild,
+}
+
+/// Reads one entry into the copy.
+fn read(r: &Replication, shard: u32, chain: &mut Chain, entry: &LogEntry, nonce: Option<u64>) -> Result<Read, String> {
+    let step = chain.read(entry.offset, &entry.bytes, nonce).map_err(|e| {
+        let why = format!("cannot read the shard's log at offset {}: {e}", entry.offset);
+        if let Some(mut status) = r.0.status.get_mut(&shard) {
+            status.error = Some(why.clone());
+        }
+        why
+    })?;
+    Ok(match step {
+        Step::Apply(Entry::Ops { ops, .. }, position) => {
+            r.0.store.apply_followed(shard, ops, &position).map_err(|e| e.to_string())?;
+            if let Some(mut status) = r.0.status.get_mut(&shard) {
+                (status.applied, status.term) = (position.seq, position.term);
+            }
+            Read::Done
+        }
+        Step::Apply(Entry::Term { .. }, _) | Step::Skip => Read::Done,
+        Step::Term { mine, counts, .. } => Read::Marker { mine, counts },
+        Step::Diverged => Read::Rebuild,
+    })
+}
