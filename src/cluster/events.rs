@@ -123,17 +123,18 @@ pub(super) async fn consume(cluster: &Cluster, connection: &Connection) -> Resul
 /// Deletes what a cluster left on the broker once its nodes are gone for good: the nodes'
 /// event queues, the dead-letter queue and both exchanges (and `extra_queues`). Lease and
 /// reply queues go by themselves with their connections. Best effort: errors are ignored.
-pub async fn delete_cluster(amqp_url: &str, names: &Names, nodes: &[&str], extra_queues: &[&str]) {
+pub async fn delete_cluster(amqp_url: &str, names: &Names, nodes: &[&str], shards: u32, extra_queues: &[&str]) {
     use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
     let Ok(conn) = Connection::connect(amqp_url, lapin::ConnectionProperties::default()).await else { return };
     let Ok(channel) = conn.create_channel().await else { return };
     let mut queues: Vec<String> = nodes.iter().map(|id| names.node_events(id)).collect();
     queues.push(names.dead_letters());
+    queues.extend((0..shards).map(|s| names.log(s)));
     queues.extend(extra_queues.iter().map(|q| q.to_string()));
     for q in queues {
         let _ = channel.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await;
     }
-    for x in [names.events_exchange(), names.dead_letters()] {
+    for x in [names.events_exchange(), names.dead_letters(), names.terms_exchange()] {
         let _ = channel.exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default()).await;
     }
     let _ = conn.close(200, "deleted".into()).await;

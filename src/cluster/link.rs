@@ -5,7 +5,7 @@
 //! node serves none of its shards (requests fail fast with 503) until it has them back.
 
 use super::publish::Arrival;
-use super::rpc::{PROBE, REFUSED};
+use super::rpc::{NEW_OWNER, PROBE, REFUSED};
 use super::{events, serve, Cluster, Shard};
 use futures_util::StreamExt;
 use lapin::message::Delivery;
@@ -118,6 +118,7 @@ fn lost(cluster: &Cluster) {
     cluster.0.held.write().clear();
     cluster.0.inbound.leases_lost();
     cluster.0.pending.clear();
+    cluster.0.pending_shard.clear();
     cluster.metrics().set_link_up(false);
     tracing::warn!("broker link lost; this node serves none of its shards until it reconnects");
 }
@@ -170,6 +171,21 @@ async fn session_on(cluster: &Cluster, url: &str) -> Result<(Arc<Connection>, Se
         )
         .await?;
     let reply_queue = reply.name().to_string();
+    // A node that begins serving a shard says so to every node's reply queue.
+    let terms = cluster.names().terms_exchange();
+    let durable = lapin::options::ExchangeDeclareOptions { durable: true, ..Default::default() };
+    channel
+        .exchange_declare(terms.as_str().into(), lapin::ExchangeKind::Fanout, durable, FieldTable::default())
+        .await?;
+    channel
+        .queue_bind(
+            reply_queue.as_str().into(),
+            terms.as_str().into(),
+            "".into(),
+            Default::default(),
+            FieldTable::default(),
+        )
+        .await?;
     let connection = Arc::new(connection);
     Ok((Arc::clone(&connection), Session { connection, channel, reply_queue }))
 }
@@ -217,6 +233,12 @@ async fn start_consumers(cluster: &Cluster, connection: &Connection, session: &S
     let to = cluster.clone();
     actix::spawn(async move {
         while let Some(Ok(delivery)) = consumer.next().await {
+            if let Some(AMQPValue::LongUInt(shard)) =
+                delivery.properties.headers().as_ref().and_then(|h| h.inner().get(NEW_OWNER))
+            {
+                to.owner_changed(Shard(*shard));
+                continue;
+            }
             let Some(id) = delivery.properties.correlation_id() else { continue };
             let refused = match delivery.properties.headers().as_ref().and_then(|h| h.inner().get(REFUSED)) {
                 Some(AMQPValue::LongString(why)) => Some(why.to_string()),
@@ -287,12 +309,25 @@ async fn keep_leases(cluster: &Cluster, connection: &Arc<Connection>) {
         membership.mine.iter().map(|s| (*s, true)).chain(membership.standby.iter().map(|s| (*s, false))).collect();
     let mut channel: Option<Channel> = None;
     loop {
-        for (shard, own) in &candidates {
-            if cluster.holds(*shard) {
+        // Which free leases to try: probed all at once (a probe costs a publish, not a channel).
+        let probes = candidates.iter().filter(|(shard, _)| !cluster.holds(*shard)).map(|(shard, own)| async move {
+            let queue = cluster.names().shard(*shard);
+            (*shard, *own, cluster.queue_exists(&queue).await)
+        });
+        for (shard, own, exists) in futures_util::future::join_all(probes).await {
+            match exists {
+                Some(true) => {
+                    cluster.0.seen_held.write().insert(shard);
+                    continue;
+                }
+                None => continue,
+                Some(false) => {}
+            }
+            // At a cold start a follower leaves a free lease to the shard's own node for a while.
+            let in_grace = cluster.0.started.elapsed() < membership.takeover_grace;
+            if !own && in_grace && !cluster.0.seen_held.read().contains(&shard) {
                 continue;
             }
-            let in_grace = cluster.0.started.elapsed() < membership.takeover_grace;
-            let probe_only = !own && in_grace && !cluster.0.seen_held.read().contains(shard);
             let usable = match &channel {
                 Some(c) if c.status().connected() => c.clone(),
                 _ => match connection.create_channel().await {
@@ -303,20 +338,16 @@ async fn keep_leases(cluster: &Cluster, connection: &Arc<Connection>) {
                     Err(_) => return,
                 },
             };
-            let options = QueueDeclareOptions { exclusive: true, passive: probe_only, ..Default::default() };
-            match usable.queue_declare(cluster.names().shard(*shard).into(), options, FieldTable::default()).await {
-                Ok(_) if !probe_only => {
-                    cluster.0.held.write().insert(*shard);
-                    cluster.0.seen_held.write().insert(*shard);
-                    tracing::info!(shard = shard.0, own, "lease taken");
-                    actix::spawn(ready_then_serve(cluster.clone(), Arc::clone(connection), *shard));
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    if e.to_string().to_ascii_lowercase().contains("locked") {
-                        cluster.0.seen_held.write().insert(*shard);
-                    }
-                }
+            let options = QueueDeclareOptions { exclusive: true, ..Default::default() };
+            // Refused (another node was quicker): its channel is closed, the next round uses another.
+            if usable.queue_declare(cluster.names().shard(shard).into(), options, FieldTable::default()).await.is_ok() {
+                cluster.0.held.write().insert(shard);
+                cluster.0.seen_held.write().insert(shard);
+                tracing::info!(shard = shard.0, own, "lease taken");
+                // Requests still waiting on the previous holder's queue will get no reply.
+                let announcer = cluster.clone();
+                actix::spawn(async move { announcer.announce_owner(shard).await });
+                actix::spawn(ready_then_serve(cluster.clone(), Arc::clone(connection), shard));
             }
         }
         tokio::time::sleep(LEASE_ROUND).await;
@@ -357,6 +388,11 @@ async fn wait_for_loss(connection: &Connection) {
         tokio::select! {
             event = events.next() => match event {
                 Some(lapin::Event::Error(e)) => {
+                    // A channel the broker closed (a lease probe refused) is not the link.
+                    if connection.status().connected() && is_channel_error(&e) {
+                        tracing::debug!(error = %e, "a channel was closed by the broker");
+                        continue;
+                    }
                     tracing::warn!(error = %e, "broker connection error");
                     return;
                 }
@@ -370,6 +406,11 @@ async fn wait_for_loss(connection: &Connection) {
             }
         }
     }
+}
+
+/// Whether `error` is a soft (channel) error: the broker closed one channel, not the connection.
+fn is_channel_error(error: &lapin::Error) -> bool {
+    matches!(error.kind(), lapin::ErrorKind::ProtocolError(e) if matches!(e.kind(), lapin::protocol::AMQPErrorKind::Soft(_)))
 }
 
 fn is_probe(delivery: &Delivery) -> bool {

@@ -116,6 +116,10 @@ impl Names {
     pub fn log(&self, shard: u32) -> String {
         format!("{}.log.{shard}", self.prefix)
     }
+    /// Where a node that begins serving a shard says so (every node's reply queue is bound).
+    pub fn terms_exchange(&self) -> String {
+        format!("{}.terms", self.prefix)
+    }
     pub fn dead_letters(&self) -> String {
         format!("{}.dead", self.prefix)
     }
@@ -159,6 +163,8 @@ struct Inner {
     retention: log::Retention,
     /// Requests and probes waiting for what comes back, by correlation id.
     pending: dashmap::DashMap<String, oneshot::Sender<publish::Arrival>>,
+    /// The shard each waiting request was sent to (a new term there ends its wait).
+    pending_shard: dashmap::DashMap<String, Shard>,
     inbound: Arc<dyn Inbound>,
     metrics: Metrics,
     /// Bounds the forwarded requests running at once (`link::IN_FLIGHT`).
@@ -195,6 +201,7 @@ impl Cluster {
             started: std::time::Instant::now(),
             generation: std::sync::atomic::AtomicU64::new(0),
             pending: dashmap::DashMap::new(),
+            pending_shard: dashmap::DashMap::new(),
             inbound,
             metrics,
             intake: Arc::new(tokio::sync::Semaphore::new(link::IN_FLIGHT)),
@@ -256,9 +263,22 @@ impl Cluster {
         }
         let serving = self.0.serving.read();
         if self.0.membership.replicated {
-            return self.0.held.read().iter().all(|s| serving.contains(s));
+            // Every lease held is served, and each of its own shards is served here or by the
+            // node that took it over.
+            let seen = self.0.seen_held.read();
+            return self.0.held.read().iter().all(|s| serving.contains(s))
+                && self.0.membership.mine.iter().all(|s| serving.contains(s) || (seen.contains(s) && !self.holds(*s)));
         }
         self.0.membership.mine.iter().all(|s| serving.contains(s))
+    }
+
+    /// Waits (at most `limit`) until [`Cluster::serving_all`]: a starting node with replicated
+    /// shards serves its own (or learns who took them) before it opens its port.
+    pub async fn until_serving_all(&self, limit: std::time::Duration) {
+        let until = std::time::Instant::now() + limit;
+        while !self.serving_all() && std::time::Instant::now() < until {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     pub fn status(&self) -> ClusterStatus {

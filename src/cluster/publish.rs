@@ -16,8 +16,13 @@ use tokio::sync::oneshot;
 
 /// What comes back to a waiting request or probe (`rpc`), by its correlation id.
 pub(super) enum Arrival {
-    Reply { body: Vec<u8>, refused: Option<String> },
+    Reply {
+        body: Vec<u8>,
+        refused: Option<String>,
+    },
     Returned,
+    /// Another node began serving the shard: the queue the request went to is gone.
+    NewOwner,
 }
 
 /// What the broker said of a published message, as far as its own confirm tells.

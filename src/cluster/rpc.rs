@@ -28,6 +28,8 @@ pub const DEADLINE_MS: &str = "x-deadline-ms";
 pub const FROM: &str = "x-from";
 /// On a probe: nothing to run, nothing to answer.
 pub const PROBE: &str = "x-probe";
+/// On a message of the terms exchange: the shard a node begins serving.
+pub const NEW_OWNER: &str = "x-new-owner";
 /// On a reply: the owner refused the request before running it, and why.
 pub const REFUSED: &str = "x-refused";
 
@@ -82,6 +84,7 @@ impl Cluster {
         let session = self.session().ok_or_else(|| Undelivered::NotRun("the broker link is down".into()))?;
         let id = uuid::Uuid::new_v4().to_string();
         let mut arrival = self.wait_for(&id);
+        self.0.pending_shard.insert(id.clone(), shard);
         let properties =
             self.request_properties(&id, headers, deadline).with_reply_to(session.reply_queue.as_str().into());
         let queue = self.names().shard(shard);
@@ -98,6 +101,9 @@ impl Cluster {
                         Err(Undelivered::NotRun(format!("refused by the owner: {why}")))
                     }
                     Ok(Arrival::Returned) => Err(Undelivered::NotRun("no owner serves the shard".into())),
+                    Ok(Arrival::NewOwner) => {
+                        Err(Undelivered::MayHaveRun("another node began serving the shard while waiting".into()))
+                    }
                     // The link went down while waiting (its pending requests are dropped).
                     Err(_) => Err(Undelivered::MayHaveRun("the broker link was lost".into())),
                 },
@@ -125,26 +131,61 @@ impl Cluster {
         Waiting { cluster: self, id: id.to_string(), rx }
     }
 
-    /// Resolves once `queue` is gone: every second a mandatory, zero-TTL probe is sent to it,
-    /// and a probe the broker returns means no queue. Never resolves while the queue exists.
+    /// Resolves once `queue` is gone: every second a probe is sent to it
+    /// ([`Cluster::queue_exists`]). Never resolves while the queue exists.
     async fn until_gone(&self, queue: &str) {
         loop {
             tokio::time::sleep(PROBE_EVERY).await;
-            let id = format!("probe-{}", uuid::Uuid::new_v4());
-            let mut waiting = self.wait_for(&id);
-            let mut headers = FieldTable::default();
-            headers.insert(PROBE.into(), AMQPValue::Boolean(true));
-            let properties = BasicProperties::default()
-                .with_correlation_id(id.as_str().into())
-                .with_expiration("0".into())
-                .with_headers(headers);
-            let Ok(confirmed) = self.publish("", queue, true, &[], properties).await else { continue };
-            let _ = confirmed.await;
-            // A return comes before its confirm, but may ride on another message's confirm
-            // (`publish`): allow the task that carries it a moment.
-            if let Ok(Ok(Arrival::Returned)) = tokio::time::timeout(RETURN_GRACE, &mut waiting.rx).await {
+            if self.queue_exists(queue).await == Some(false) {
                 return;
             }
+        }
+    }
+
+    /// Tells every node that this node begins serving `shard` now: a request still waiting for
+    /// a reply from the shard's previous owner will get none (its queue went with it).
+    pub async fn announce_owner(&self, shard: Shard) {
+        let mut headers = FieldTable::default();
+        headers.insert(NEW_OWNER.into(), AMQPValue::LongUInt(shard.0));
+        let properties = BasicProperties::default().with_headers(headers);
+        let exchange = self.names().terms_exchange();
+        if let Ok(confirmed) = self.publish(&exchange, "", false, &[], properties).await {
+            let _ = confirmed.await;
+        }
+    }
+
+    /// A node began serving `shard`: every request waiting on it from before ends its wait.
+    pub(super) fn owner_changed(&self, shard: Shard) {
+        let ids: Vec<String> =
+            self.0.pending_shard.iter().filter(|e| *e.value() == shard).map(|e| e.key().clone()).collect();
+        for id in ids {
+            self.0.pending_shard.remove(&id);
+            if let Some((_, waiter)) = self.0.pending.remove(&id) {
+                let _ = waiter.send(Arrival::NewOwner);
+            }
+        }
+    }
+
+    /// Whether `queue` exists, by a mandatory, zero-TTL probe (the broker returns it when there
+    /// is no queue; no channel is closed, unlike a passive declare). `None`: not known (the
+    /// link is down).
+    pub(super) async fn queue_exists(&self, queue: &str) -> Option<bool> {
+        let id = format!("probe-{}", uuid::Uuid::new_v4());
+        let mut waiting = self.wait_for(&id);
+        let mut headers = FieldTable::default();
+        headers.insert(PROBE.into(), AMQPValue::Boolean(true));
+        let properties = BasicProperties::default()
+            .with_correlation_id(id.as_str().into())
+            .with_expiration("0".into())
+            .with_headers(headers);
+        let confirmed = self.publish("", queue, true, &[], properties).await.ok()?;
+        let _ = confirmed.await;
+        // A return comes before its confirm, but may ride on another message's confirm
+        // (`publish`): allow the task that carries it a moment.
+        match tokio::time::timeout(RETURN_GRACE, &mut waiting.rx).await {
+            Ok(Ok(Arrival::Returned)) => Some(false),
+            Ok(Err(_)) => None,
+            _ => Some(true),
         }
     }
 
@@ -174,5 +215,6 @@ struct Waiting<'a> {
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.cluster.0.pending.remove(&self.id);
+        self.cluster.0.pending_shard.remove(&self.id);
     }
 }

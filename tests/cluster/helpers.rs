@@ -16,6 +16,9 @@ pub const BROKERS: [&str; 3] = [
     "amqp://guest:guest@127.0.0.1:5683/%2f",
 ];
 pub const ADMIN_TOKEN: &str = "cluster-test-admin-token";
+/// Shards of a test cluster: few, since each has a log (a stream keeps files open on every
+/// broker node, and a broker here has 1,024 descriptors).
+pub const SHARDS: u32 = 8;
 
 /// Someone signed in: a bearer token.
 #[derive(Clone, Debug)]
@@ -143,6 +146,7 @@ impl TestCluster {
             ("TICKETING_CLUSTER__NAME", self.name.clone()),
             ("TICKETING_CLUSTER__NODE_ID", id.to_string()),
             ("TICKETING_CLUSTER__MEMBERS", members.join(",")),
+            ("TICKETING_CLUSTER__SHARDS", SHARDS.to_string()),
             ("TICKETING_ADMIN__TOKEN", ADMIN_TOKEN.to_string()),
         ]
         .into_iter()
@@ -318,7 +322,7 @@ pub async fn delete_broker_objects(broker: &str, name: &str, ids: &[String]) {
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     let audit = format!("{name}.audit");
     let names = ticketing::cluster::Names::new(name);
-    ticketing::cluster::events::delete_cluster(broker, &names, &ids, &[&audit]).await;
+    ticketing::cluster::events::delete_cluster(broker, &names, &ids, SHARDS, &[&audit]).await;
 }
 
 fn spawn(env: &[(String, String)], data: &Path) -> Node {

@@ -286,7 +286,7 @@ fn cluster(
     gateway.stop();
     owner.stop();
     let names = ticketing::cluster::Names::new(&name);
-    block_on(ticketing::cluster::events::delete_cluster(&amqp, &names, &["a", "b"], &[]))?;
+    block_on(ticketing::cluster::events::delete_cluster(&amqp, &names, &["a", "b"], 64, &[]))?;
     Ok(())
 }
 
