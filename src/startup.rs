@@ -174,10 +174,9 @@ impl Application {
             arbiters.push(link);
             if let Some(replication) = &replication {
                 replication.attach(cluster.clone());
-                // Its own shards served (or taken over by others) before the port opens, as
-                // without replication, where the leases are taken before `start` returns.
-                cluster.until_serving_all(Duration::from_secs(20)).await;
             }
+            // Its own shards served (or, replicated, taken over by others) before the port opens.
+            cluster.until_serving_all(Duration::from_secs(20)).await;
             tracing::info!(node = %settings.cluster.node_id, shards = shard_map.mine().len(), "joined the cluster");
             Some(cluster)
         };

@@ -16,9 +16,12 @@ pub const BROKERS: [&str; 3] = [
     "amqp://guest:guest@127.0.0.1:5683/%2f",
 ];
 pub const ADMIN_TOKEN: &str = "cluster-test-admin-token";
-/// Shards of a test cluster: few, since each has a log (a stream keeps files open on every
-/// broker node, and a broker here has 1,024 descriptors).
-pub const SHARDS: u32 = 8;
+/// Shards of a test cluster on the three-node broker, where shards are replicated: few, since
+/// each has a log (a stream keeps files open on every broker node).
+pub const BROKER_SHARDS: u32 = 8;
+
+/// Tests on the three-node broker run one at a time: one of them stops a broker node.
+static ON_BROKERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Someone signed in: a bearer token.
 #[derive(Clone, Debug)]
@@ -50,6 +53,10 @@ pub struct TestCluster {
     pub nodes: Vec<ClusterNode>,
     pub members: Vec<Member>,
     ids: Vec<String>,
+    /// Settings every node of this cluster gets (before a test's own).
+    settings: Vec<(String, String)>,
+    /// Held by a test on the three-node broker for as long as it runs.
+    _serial: Option<std::sync::MutexGuard<'static, ()>>,
 }
 
 fn require_rabbitmq() {
@@ -93,6 +100,7 @@ impl TestCluster {
 
     /// [`TestCluster::start_on_brokers`], every node also given the settings `extra`.
     pub async fn start_on_brokers_with(members: &[&str], gateways: &[&str], extra: &[(&str, &str)]) -> Self {
+        let serial = ON_BROKERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for url in BROKERS {
             let port = url.split(':').nth(3).and_then(|p| p.split('/').next()).unwrap();
             let reachable = std::net::TcpStream::connect_timeout(
@@ -104,7 +112,9 @@ impl TestCluster {
                 "the broker cluster is not up on {port}: run scripts/brokers (scripts/test does)"
             );
         }
-        Self::start_on_url(members, gateways, extra, BROKERS.join(",")).await
+        let mut cluster = Self::start_on_url(members, gateways, extra, BROKERS.join(",")).await;
+        cluster._serial = Some(serial);
+        cluster
     }
 
     async fn start_on(members: &[&str], gateways: &[&str], extra: &[(&str, &str)], own_vhost: bool) -> Self {
@@ -127,7 +137,25 @@ impl TestCluster {
             (amqp, None)
         };
         let owners = members.iter().map(|m| m.to_string()).collect();
-        let mut cluster = Self { name, amqp, vhost, owners, nodes: Vec::new(), members: Vec::new(), ids: Vec::new() };
+        // On the three-node broker shards are replicated, and few (each has a log: a stream
+        // keeps files open on every broker node). The tests on the system's single broker were
+        // written for shards without logs, one owner each, 64 of them.
+        let settings = if amqp.contains(',') {
+            vec![("TICKETING_CLUSTER__SHARDS".to_string(), BROKER_SHARDS.to_string())]
+        } else {
+            vec![("TICKETING_CLUSTER__REPLICAS".to_string(), "0".to_string())]
+        };
+        let mut cluster = Self {
+            name,
+            amqp,
+            vhost,
+            owners,
+            settings,
+            nodes: Vec::new(),
+            members: Vec::new(),
+            ids: Vec::new(),
+            _serial: None,
+        };
         for id in members.iter().chain(gateways) {
             let mut env: Vec<(String, String)> = cluster.env(id, members);
             env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
@@ -146,11 +174,11 @@ impl TestCluster {
             ("TICKETING_CLUSTER__NAME", self.name.clone()),
             ("TICKETING_CLUSTER__NODE_ID", id.to_string()),
             ("TICKETING_CLUSTER__MEMBERS", members.join(",")),
-            ("TICKETING_CLUSTER__SHARDS", SHARDS.to_string()),
             ("TICKETING_ADMIN__TOKEN", ADMIN_TOKEN.to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
+        .chain(self.settings.iter().cloned())
         .collect()
     }
 
@@ -322,7 +350,7 @@ pub async fn delete_broker_objects(broker: &str, name: &str, ids: &[String]) {
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     let audit = format!("{name}.audit");
     let names = ticketing::cluster::Names::new(name);
-    ticketing::cluster::events::delete_cluster(broker, &names, &ids, SHARDS, &[&audit]).await;
+    ticketing::cluster::events::delete_cluster(broker, &names, &ids, 64, &[&audit]).await;
 }
 
 fn spawn(env: &[(String, String)], data: &Path) -> Node {
