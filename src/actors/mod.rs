@@ -64,6 +64,10 @@ impl From<crate::storage::StorageError> for EntityError {
     fn from(e: crate::storage::StorageError) -> Self {
         match e {
             crate::storage::StorageError::Full => Self::StorageFull,
+            // Its shard is not served here now: refused before anything was queued.
+            crate::storage::StorageError::NotServed => Self::Unavailable,
+            // Written here but not confirmed by the shard's log: it may or may not take effect.
+            crate::storage::StorageError::Unreplicated => Self::NoReply,
             other => Self::Storage(other.to_string()),
         }
     }

@@ -67,6 +67,8 @@ impl From<StorageError> for AppError {
     fn from(e: StorageError) -> Self {
         match e {
             StorageError::Full => Self::StorageFull,
+            StorageError::NotServed => Self::Unavailable,
+            StorageError::Unreplicated => Self::NoReply,
             other => Self::Internal(other.to_string()),
         }
     }

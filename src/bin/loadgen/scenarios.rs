@@ -46,6 +46,9 @@ pub fn run_all(config: &Config) -> anyhow::Result<Report> {
     if config.runs("cluster") {
         cluster(config, &binary, &env, &mut report)?;
     }
+    if config.runs("replicated") {
+        replicated(config, &binary, &env, &mut report)?;
+    }
     Ok(report)
 }
 
@@ -287,6 +290,68 @@ fn cluster(
     owner.stop();
     let names = ticketing::cluster::Names::new(&name);
     block_on(ticketing::cluster::events::delete_cluster(&amqp, &names, &["a", "b"], 64, &[]))?;
+    Ok(())
+}
+
+/// Two members on a three-node broker (`scripts/brokers`, or `BENCH_BROKERS`), each owning half
+/// the shards and following the other half, with the shards' logs off (`replicas = 0`) and on
+/// (`replicas = 1`): the marketplace loop against one member on tickets of its own shards, so
+/// the difference is what appending every write to its shard's log (and the other member
+/// following it) costs. CPU-seconds per step for each process.
+fn replicated(
+    config: &Config,
+    binary: &std::path::Path,
+    env: &[(&str, String)],
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let brokers = std::env::var("BENCH_BROKERS").unwrap_or_else(|_| {
+        (1..=3).map(|i| format!("amqp://guest:guest@127.0.0.1:568{i}/%2f")).collect::<Vec<_>>().join(",")
+    });
+    let mut rates = Vec::new();
+    for replicas in [0u32, 1] {
+        let tag = run_tag();
+        let name = format!("bench{}", tag % 1_000_000_000);
+        let node = |id: &str| {
+            let mut env: Vec<(&str, String)> = env.to_vec();
+            env.extend([
+                ("TICKETING_CLUSTER__AMQP_URL", brokers.clone()),
+                ("TICKETING_CLUSTER__NAME", name.clone()),
+                ("TICKETING_CLUSTER__NODE_ID", id.to_string()),
+                ("TICKETING_CLUSTER__MEMBERS", "a,b".to_string()),
+                ("TICKETING_CLUSTER__REPLICAS", replicas.to_string()),
+            ]);
+            env
+        };
+        let (data_a, data_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+        let a = Server::ticketing(binary, data_a.path(), &node("a"))?;
+        let b = Server::ticketing(binary, data_b.path(), &node("b"))?;
+        let seller = signup_one(a.addr, &format!("seller-{tag}@bench.test"))?;
+        let buyer = Arc::new(signup_one(a.addr, &format!("buyer-{tag}@bench.test"))?);
+        let tickets: Arc<[String]> = create_tickets(a.addr, config.connections, &seller, config.tickets)?.into();
+        let cpu = (a.cpu_seconds(), b.cpu_seconds());
+        let run = reserve_and_cancel(config, a.addr, &tickets, &buyer)?;
+        let used = (a.cpu_seconds() - cpu.0, b.cpu_seconds() - cpu.1);
+        report.row(format!("replicated: reserve + cancel on a member, replicas = {replicas}"), run.rate(), &run.rec);
+        check_orders(a.addr, config.connections, &buyer, &run.rec.notes, report)?;
+        let steps = run.rec.notes.iter().filter(|n| n.starts_with("A ")).count().max(1) as f64;
+        report.fact(format!(
+            "replicas = {replicas}: CPU per reserve + cancel: member a {:.3} ms, member b {:.3} ms",
+            used.0 * 1000.0 / steps,
+            used.1 * 1000.0 / steps
+        ));
+        rates.push(run.rate());
+        b.stop();
+        a.stop();
+        let names = ticketing::cluster::Names::new(&name);
+        let first = brokers.split(',').next().unwrap_or_default().to_string();
+        block_on(ticketing::cluster::events::delete_cluster(&first, &names, &["a", "b"], 64, &[]))?;
+    }
+    if let [off, on] = rates[..] {
+        report.fact(format!(
+            "replicated: with every write logged and followed, a member's local reserve + cancel runs at {:.2} of its rate without logs ({on:.0} vs {off:.0} req/s)",
+            on / off.max(1.0)
+        ));
+    }
     Ok(())
 }
 
