@@ -184,6 +184,12 @@ impl App {
         self.metrics.set_live("order", orders.live_count(), orders.mailbox_total());
         self.metrics.set_timers_pending(self.deadlines.pending());
         self.metrics.set_storage(self.storage_state() == StorageState::Ok, self.store.available_bytes());
+        if let Some(replication) = self.router.replication() {
+            let copies = replication.status();
+            let following: Vec<(u32, u64)> =
+                copies.iter().filter(|c| !c.serving).map(|c| (c.shard, c.lag.unwrap_or(0))).collect();
+            self.metrics.set_copies(copies.len() - following.len(), &following);
+        }
         self.metrics.render()
     }
 }

@@ -28,6 +28,8 @@ struct Inner {
     cluster_events: IntCounterVec,
     link_up: IntGauge,
     event_lag: Histogram,
+    shard_copies: prometheus::IntGaugeVec,
+    follower_lag: prometheus::IntGaugeVec,
 }
 
 /// The node's metrics; cheap to clone. Each test app has its own registry.
@@ -88,6 +90,16 @@ impl Metrics {
             &["what"],
         )?;
         let link_up = IntGauge::new("cluster_link_up", "1 while the broker link is up (clustered nodes)")?;
+        let shard_copies = prometheus::IntGaugeVec::new(
+            Opts::new("cluster_shard_copies", "This node's copies of replicated shards, served or followed"),
+            &["role"],
+        )?;
+        let follower_lag = prometheus::IntGaugeVec::new(
+            Opts::new("cluster_follower_lag_entries", "Entries of a shard's log a following copy has not read yet"),
+            &["shard"],
+        )?;
+        registry.register(Box::new(shard_copies.clone()))?;
+        registry.register(Box::new(follower_lag.clone()))?;
         let event_lag = Histogram::with_opts(
             HistogramOpts::new(
                 "cluster_event_lag_seconds",
@@ -136,6 +148,8 @@ impl Metrics {
             cluster_events,
             link_up,
             event_lag,
+            shard_copies,
+            follower_lag,
         })))
     }
 
@@ -194,6 +208,17 @@ impl Metrics {
     }
     pub fn set_link_up(&self, up: bool) {
         self.0.link_up.set(i64::from(up));
+    }
+
+    /// Samples this node's copies of replicated shards: how many it serves and follows, and
+    /// each followed copy's lag (entries not yet read).
+    pub fn set_copies(&self, serving: usize, following: &[(u32, u64)]) {
+        self.0.shard_copies.with_label_values(&["serving"]).set(serving as i64);
+        self.0.shard_copies.with_label_values(&["following"]).set(following.len() as i64);
+        self.0.follower_lag.reset();
+        for (shard, lag) in following {
+            self.0.follower_lag.with_label_values(&[&shard.to_string()]).set(*lag as i64);
+        }
     }
 
     /// The Prometheus text exposition of every metric.

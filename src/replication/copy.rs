@@ -31,7 +31,13 @@ pub(super) async fn run(r: Replication, shard: u32, mut orders: mpsc::UnboundedR
             match r.cluster().filter(Cluster::link_up) {
                 Some(cluster) => match follow(&r, &cluster, shard, &mut orders).await {
                     Ok(order) => order,
-                    Err(e) => {
+                    Err(Stop::Unreadable(e)) => {
+                        // An entry of another release: following stops (it says why in
+                        // `/admin/cluster`); the node can still take the shard over later.
+                        tracing::error!(shard, error = %e, "following the shard's log stopped");
+                        orders.recv().await
+                    }
+                    Err(Stop::Link(e)) => {
                         tracing::warn!(shard, error = %e, "following the shard's log stopped; retrying");
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         continue;
@@ -62,15 +68,23 @@ pub(super) async fn run(r: Replication, shard: u32, mut orders: mpsc::UnboundedR
     }
 }
 
+/// Why following stopped.
+enum Stop {
+    /// The log ended (the link went) or could not be opened: try again.
+    Link(String),
+    /// An entry this release cannot read: do not.
+    Unreadable(String),
+}
+
 /// Follows the log from where the copy stands until an order comes (`Ok(None)`: no more
-/// orders ever). `Err`: the log ended (the link went) or could not be read.
+/// orders ever).
 async fn follow(
     r: &Replication,
     cluster: &Cluster,
     shard: u32,
     orders: &mut mpsc::UnboundedReceiver<Order>,
-) -> Result<Option<Order>, String> {
-    let (mut chain, mut log) = open(r, cluster, shard).await?;
+) -> Result<Option<Order>, Stop> {
+    let (mut chain, mut log) = open(r, cluster, shard).await.map_err(Stop::Link)?;
     let mut last_offset: Option<u64> = None;
     let mut lag_every = tokio::time::interval(LAG_EVERY);
     loop {
@@ -78,10 +92,10 @@ async fn follow(
             biased;
             order = orders.recv() => return Ok(order),
             entry = log.recv() => {
-                let Some(entry) = entry else { return Err("the log ended (link lost)".into()) };
+                let Some(entry) = entry else { return Err(Stop::Link("the log ended (link lost)".into())) };
                 last_offset = Some(entry.offset);
-                match read(r, shard, &mut chain, &entry, None)? {
-                    Read::Rebuild => (chain, log) = rebuild(r, cluster, shard).await?,
+                match read(r, shard, &mut chain, &entry, None).map_err(Stop::Unreadable)? {
+                    Read::Rebuild => (chain, log) = rebuild(r, cluster, shard).await.map_err(Stop::Link)?,
                     Read::Done => {}
                     Read::Marker { .. } => {}
                 }

@@ -787,6 +787,15 @@ async fn a_node_whose_disk_is_lost_rebuilds_from_the_logs() {
     eprintln!("{wiped_id} rebuilt copies of {} shards from the logs in {:?}", follows.len(), restarted.elapsed());
     let taken_back: Vec<_> = views[&wiped_id].serving.intersection(&wiped_owned).collect();
     assert!(taken_back.is_empty(), "{wiped_id} took back shards it lost: {taken_back:?}");
+    // Its metrics say the same: a copy followed per shard, each caught up.
+    let (_, metrics) = cluster.nodes[wiped].get("/metrics", None).await;
+    let metrics = metrics.as_str().unwrap_or_default().to_string();
+    let following = format!("ticketing_cluster_shard_copies{{role=\"following\"}} {}", follows.len());
+    assert!(metrics.lines().any(|l| l == following), "{following} in\n{metrics}");
+    for shard in &follows {
+        let caught_up = format!("ticketing_cluster_follower_lag_entries{{shard=\"{shard}\"}} 0");
+        assert!(metrics.lines().any(|l| l == caught_up), "{caught_up}");
+    }
 
     // The other holder of those copies (the node serving most of the shards it follows) dies:
     // the wiped node serves them from what it rebuilt.
