@@ -89,6 +89,7 @@ pub(super) async fn run(cluster: Cluster, started: oneshot::Sender<Result<(), St
                     tokio::select! {
                         _ = wait_for_loss(&connection) => {}
                         _ = keep_leases(&cluster, &connection) => {}
+                        _ = beat(&cluster, &session) => {}
                     }
                 }
                 lost(&cluster);
@@ -351,6 +352,21 @@ async fn keep_leases(cluster: &Cluster, connection: &Arc<Connection>) {
             }
         }
         tokio::time::sleep(LEASE_ROUND).await;
+    }
+}
+
+/// Publishes a zero-TTL message to this node's own reply queue every eighth of a heartbeat, so a
+/// confirm shows the connection holding the leases is alive even while nothing else is sent
+/// ([`Cluster::leases_fresh`]). The reply consumer ignores it (no correlation id).
+async fn beat(cluster: &Cluster, session: &Session) {
+    // Several beats per freshness window (half a heartbeat): a late one does not fence.
+    let every = cluster.heartbeat() / 8;
+    loop {
+        let properties = lapin::BasicProperties::default().with_expiration("0".into());
+        if let Ok(confirmed) = cluster.publish("", &session.reply_queue, false, &[], properties).await {
+            let _ = confirmed.await;
+        }
+        tokio::time::sleep(every).await;
     }
 }
 

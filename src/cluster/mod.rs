@@ -158,6 +158,9 @@ struct Inner {
     /// Leases seen held by another node since start (taken over at once when they go).
     seen_held: RwLock<BTreeSet<Shard>>,
     started: std::time::Instant,
+    /// When the latest publish the broker confirmed was sent (its connection, which holds the
+    /// leases, was alive then).
+    confirmed_sent: parking_lot::Mutex<Option<std::time::Instant>>,
     /// Counts broker sessions: a term is bound to the session whose leases it was begun under.
     generation: std::sync::atomic::AtomicU64,
     retention: log::Retention,
@@ -200,6 +203,7 @@ impl Cluster {
             seen_held: RwLock::new(BTreeSet::new()),
             started: std::time::Instant::now(),
             generation: std::sync::atomic::AtomicU64::new(0),
+            confirmed_sent: parking_lot::Mutex::new(None),
             pending: dashmap::DashMap::new(),
             pending_shard: dashmap::DashMap::new(),
             inbound,
@@ -244,6 +248,36 @@ impl Cluster {
     /// The shards this node serves now.
     pub fn serving(&self) -> Vec<Shard> {
         self.0.serving.read().iter().copied().collect()
+    }
+
+    /// The heartbeat of the link (the URL's `heartbeat`, 5 s by default): the broker drops the
+    /// connection (and its leases) of a node it has not heard from for about two of them.
+    pub fn heartbeat(&self) -> std::time::Duration {
+        let url = self.0.membership.urls.first().map_or("", String::as_str);
+        let seconds = url
+            .split(['?', '&'])
+            .find_map(|p| p.strip_prefix("heartbeat="))
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|s| *s > 0)
+            .unwrap_or(5);
+        std::time::Duration::from_secs(seconds)
+    }
+
+    /// Whether this node's leases were certainly held less than half a heartbeat ago: a
+    /// publish sent since then was confirmed on the connection that holds them. A node paused
+    /// or cut off for longer may have lost them to a follower without knowing yet, so it
+    /// serves nothing of a replicated shard (not even a read) until it hears from the broker.
+    pub fn leases_fresh(&self) -> bool {
+        let window = self.heartbeat() / 2;
+        self.0.confirmed_sent.lock().is_some_and(|at| at.elapsed() < window)
+    }
+
+    /// A publish sent at `at` was confirmed.
+    fn confirmed_at(&self, at: std::time::Instant) {
+        let mut last = self.0.confirmed_sent.lock();
+        if last.is_none_or(|l| l < at) {
+            *last = Some(at);
+        }
     }
 
     /// The current broker session's number (0 while never connected).

@@ -49,6 +49,7 @@ impl Cluster {
         properties: BasicProperties,
     ) -> Result<oneshot::Receiver<Confirmed>, String> {
         let session = self.session().ok_or("the broker link is down")?;
+        let sent = std::time::Instant::now();
         let options = BasicPublishOptions { mandatory, ..Default::default() };
         let confirm = session
             .channel
@@ -65,6 +66,7 @@ impl Cluster {
                     if nack {
                         Confirmed::Nack
                     } else {
+                        cluster.confirmed_at(sent);
                         Confirmed::Ack
                     }
                 }

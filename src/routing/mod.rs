@@ -104,7 +104,10 @@ impl Router {
         let Some(cluster) = &self.cluster else { return Place::Local };
         let shard = self.here.map.shard_of(slot);
         let replicated = self.here.store.logs().is_some();
-        if cluster.serves(shard) && self.here.store.writes_slot(slot) {
+        // Replicated, a node that may have lost its leases without knowing yet (paused, cut
+        // off) serves nothing of them: a follower may be serving them already.
+        let fresh = !replicated || cluster.leases_fresh();
+        if cluster.serves(shard) && self.here.store.writes_slot(slot) && fresh {
             Place::Local
         } else if cluster.holds(shard) || (!replicated && self.here.map.is_mine(shard)) {
             Place::Fenced

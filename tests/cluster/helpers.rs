@@ -368,6 +368,11 @@ impl ClusterNode {
         Self { id: id.to_string(), base: address.to_string(), http }
     }
 
+    /// The same node through new connections (those open while it was stopped are dropped).
+    pub fn reconnected(&self) -> Self {
+        Self::new(&self.id, &self.base)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -10,6 +10,7 @@ mod brokers;
 mod contract;
 mod failover;
 mod faults;
+mod fencing;
 mod helpers;
 mod moves;
 mod truth;
