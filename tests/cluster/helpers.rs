@@ -103,14 +103,20 @@ impl TestCluster {
         let serial = ON_BROKERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for url in BROKERS {
             let port = url.split(':').nth(3).and_then(|p| p.split('/').next()).unwrap();
-            let reachable = std::net::TcpStream::connect_timeout(
+            // A broker node a test before this one stopped may still be starting again.
+            let since = Instant::now();
+            while std::net::TcpStream::connect_timeout(
                 &format!("127.0.0.1:{port}").parse().unwrap(),
                 Duration::from_secs(2),
-            );
-            assert!(
-                reachable.is_ok(),
-                "the broker cluster is not up on {port}: run scripts/brokers (scripts/test does)"
-            );
+            )
+            .is_err()
+            {
+                assert!(
+                    since.elapsed() < Duration::from_secs(30),
+                    "the broker cluster is not up on {port}: run scripts/brokers (scripts/test does)"
+                );
+                std::thread::sleep(Duration::from_millis(250));
+            }
         }
         let mut cluster = Self::start_on_url(members, gateways, extra, BROKERS.join(",")).await;
         cluster._serial = Some(serial);
