@@ -16,7 +16,7 @@
 //! write is reported durable any more: sled keeps its first error for good, so the thread
 //! stops retrying, fails every waiter at once and keeps answering stop requests.
 
-use super::log::{Entry, ShardLogs};
+use super::log::{Entry, Ops, ShardLogs};
 use super::space::{Space, PROBE_EVERY};
 use super::{envelope, StorageError};
 use parking_lot::{Condvar, Mutex, MutexGuard};
@@ -27,8 +27,6 @@ use tokio::sync::watch;
 /// Run by the writer thread once a batch is on disk (`true`) or could not be applied.
 pub type Settle = Box<dyn FnOnce(bool) + Send>;
 
-/// A batch's changes in order (`None`: remove the key).
-pub type Ops = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
 /// One submission: a batch (or a bare flush request) and what to do once it is durable.
 pub struct Submission {

@@ -18,7 +18,6 @@
 //! [`StorageError::Unreplicated`]: super::StorageError::Unreplicated
 
 use super::envelope::{Kind, Record};
-use super::group_commit::Ops;
 use super::{keys, StorageError};
 use crate::domain::{shard_of_slot, slots_of_shard, Slot};
 use parking_lot::RwLock;
@@ -26,6 +25,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::oneshot;
+
+/// A batch's changes in order (`None`: remove the key): what the writer applies, and what a
+/// log entry carries.
+pub type Ops = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
 /// The format of log entries this release writes (the first byte of every entry). The
 /// operations inside carry their records' own envelope versions.

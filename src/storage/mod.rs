@@ -31,8 +31,8 @@ pub use read_model::ReadModelTree;
 pub use records::{DeadlineEntry, EmailOwner, Marker, StoredEvent, WebhookSeen};
 
 use crate::domain::{Event, Slot, SLOTS};
-use group_commit::{GroupCommit, Ops, Submission};
-use log::{Position, ShardLogs};
+use group_commit::{GroupCommit, Submission};
+use log::{Ops, Position, ShardLogs};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
