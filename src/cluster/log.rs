@@ -40,7 +40,10 @@ pub struct LogEntry {
 impl Cluster {
     /// Declares `shard`'s stream (idempotent; the arguments must stay the same).
     pub async fn declare_log(&self, shard: u32) -> Result<(), String> {
-        let session = self.session().ok_or("the broker link is down")?;
+        let connection = self.connection().ok_or("the broker link is down")?;
+        // On a channel of its own: a refused declare (other arguments) closes its channel,
+        // which must not be the one every publish goes through.
+        let channel = connection.create_channel().await.map_err(|e| e.to_string())?;
         let mut args = FieldTable::default();
         args.insert("x-queue-type".into(), AMQPValue::LongString("stream".into()));
         let replicas = self.membership().urls.len().clamp(1, 3) as i32;
@@ -55,12 +58,9 @@ impl Cluster {
             args.insert("x-max-age".into(), AMQPValue::LongString(age.into()));
         }
         let options = QueueDeclareOptions { durable: true, ..Default::default() };
-        session
-            .channel
-            .queue_declare(self.names().log(shard).into(), options, args)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(())
+        let declared = channel.queue_declare(self.names().log(shard).into(), options, args).await;
+        let _ = channel.close(200, "declared".into()).await;
+        declared.map(|_| ()).map_err(|e| e.to_string())
     }
 
     /// Appends `entry` to `shard`'s log, if the link is still the one of session `generation`

@@ -50,6 +50,12 @@ pub(super) async fn run(r: Replication, shard: u32, mut orders: mpsc::UnboundedR
             }
         };
         match order {
+            // Already serving in a term: nothing to begin.
+            Some(Order::Lead(ready)) if leading && r.0.logs.term(shard).is_some() => {
+                let _ = ready.send(true);
+            }
+            // A late order to follow while serving in a term begun since: ignored.
+            Some(Order::Follow) if leading && r.0.logs.term(shard).is_some() => {}
             Some(Order::Lead(ready)) => {
                 let led = match r.cluster() {
                     Some(cluster) => lead(&r, &cluster, shard).await,

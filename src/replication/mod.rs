@@ -84,6 +84,8 @@ struct Inner {
     copies: HashMap<u32, mpsc::UnboundedSender<copy::Order>>,
     /// The broker session each shard's term was begun under (appends go on that one only).
     generations: DashMap<u32, u64>,
+    /// Shards beginning a new term after an unconfirmed entry.
+    releading: dashmap::DashSet<u32>,
     status: DashMap<u32, CopyStatus>,
     /// Taken by `attach`.
     receivers: parking_lot::Mutex<Option<(mpsc::UnboundedReceiver<Append>, mpsc::UnboundedReceiver<u32>)>>,
@@ -112,6 +114,7 @@ impl Replication {
             cluster: watch::channel(None).0,
             copies: tasks,
             generations: DashMap::new(),
+            releading: dashmap::DashSet::new(),
             status: DashMap::new(),
             receivers: parking_lot::Mutex::new(Some((appends_rx, unconfirmed_rx))),
         }));
@@ -171,8 +174,17 @@ impl Replication {
         rx.await.unwrap_or(false)
     }
 
-    /// After an unconfirmed entry: begins a new term while this node still holds the lease.
+    /// After an unconfirmed entry: begins a new term while this node still holds the lease
+    /// (once at a time per shard).
     async fn lead_while_held(&self, shard: u32) {
+        if !self.0.releading.insert(shard) {
+            return;
+        }
+        self.lead_again(shard).await;
+        self.0.releading.remove(&shard);
+    }
+
+    async fn lead_again(&self, shard: u32) {
         loop {
             let Some(cluster) = self.cluster() else { return };
             if !cluster.holds(Shard(shard)) || self.0.logs.term(shard).is_some() {

@@ -16,7 +16,7 @@
 //! write is reported durable any more: sled keeps its first error for good, so the thread
 //! stops retrying, fails every waiter at once and keeps answering stop requests.
 
-use super::log::{Entry, Ops, ShardLogs};
+use super::log::{Entry, Ops, Position, ShardLogs};
 use super::space::{Space, PROBE_EVERY};
 use super::{envelope, StorageError};
 use parking_lot::{Condvar, Mutex, MutexGuard};
@@ -26,7 +26,6 @@ use tokio::sync::watch;
 
 /// Run by the writer thread once a batch is on disk (`true`) or could not be applied.
 pub type Settle = Box<dyn FnOnce(bool) + Send>;
-
 
 /// One submission: a batch (or a bare flush request) and what to do once it is durable.
 pub struct Submission {
@@ -51,8 +50,8 @@ struct Confirming {
     target: u64,
     settles: Vec<(u64, Option<Settle>)>,
     failed: std::collections::HashSet<u64>,
-    /// Per shard: the writer sequence numbers in the entry, and the log's answer.
-    appends: Vec<(u32, Vec<u64>, tokio::sync::oneshot::Receiver<Result<(), String>>)>,
+    /// Per shard: its term, the writer sequence numbers in the entry, and the log's answer.
+    appends: Vec<(u32, u64, Vec<u64>, tokio::sync::oneshot::Receiver<Result<(), String>>)>,
     durable: bool,
 }
 
@@ -156,16 +155,25 @@ impl GroupCommit {
 
     /// Waits for a group's confirms in order, then settles it and moves the watermark.
     fn confirm_group(&self, logs: &ShardLogs, mut group: Confirming) {
-        for (shard, seqs, answer) in group.appends {
+        for (shard, term, seqs, answer) in group.appends {
             let why = match answer.blocking_recv() {
-                Ok(Ok(())) => continue,
+                // Counts only while its term lasts: after an earlier entry of the term failed
+                // (the shard fenced), a later one is a gap in the log and never counts.
+                Ok(Ok(())) if logs.term(shard) == Some(term) => continue,
+                Ok(Ok(())) => {
+                    group.failed.extend(seqs);
+                    continue;
+                }
                 Ok(Err(why)) => why,
                 Err(_) => "the log append was abandoned".to_string(),
             };
-            tracing::error!(shard, why, "a log entry was not confirmed; the shard is fenced");
-            logs.fence(shard);
-            logs.appender().unconfirmed(shard, why);
             group.failed.extend(seqs);
+            // The first failure of a term fences it and starts a new one; later ones of the same
+            // term change nothing.
+            if logs.fence_term(shard, term) {
+                tracing::error!(shard, term, why, "a log entry was not confirmed; the shard is fenced");
+                logs.appender().unconfirmed(shard, why);
+            }
         }
         self.finish_group(group.target, group.settles, &group.failed, group.durable);
     }
@@ -258,6 +266,8 @@ impl GroupCommit {
         let mut failed_now = std::collections::HashSet::new();
         // Per shard logged: its term, the operations of its entry, the writes in it.
         let mut entries: std::collections::BTreeMap<u32, (u64, Ops, Vec<u64>)> = Default::default();
+        // Shards whose copy now holds a write that will never be in the log.
+        let mut diverged = std::collections::BTreeSet::new();
         for (i, submission) in taken.drain(..).enumerate() {
             let seq = first + i as u64;
             settles.push((seq, submission.settle));
@@ -266,6 +276,10 @@ impl GroupCommit {
                 // Written for a term that is over (the shard was fenced since): not written.
                 if logs.term(shard) != Some(term) {
                     failed_now.insert(seq);
+                    if submission.applied {
+                        // Already in the copy, and never to be in the log.
+                        diverged.insert(shard);
+                    }
                     continue;
                 }
                 let entry = entries.entry(shard).or_insert_with(|| (term, Vec::new(), Vec::new()));
@@ -287,7 +301,7 @@ impl GroupCommit {
         // Each shard's entry is numbered, and its copy's new position written with it.
         let mut appends = Vec::new();
         if let Some((logs, data, _)) = logs {
-            let mut positions = sled::Batch::default();
+            let mut positions: Ops = Vec::new();
             for (shard, (term, ops, seqs)) in entries {
                 let numbered = logs.next(shard, term).and_then(|position| {
                     let entry = Entry::Ops { term, seq: position.seq, ops }.encode().ok()?;
@@ -295,13 +309,31 @@ impl GroupCommit {
                 });
                 match numbered.and_then(|(p, e)| envelope::encode(&p).ok().map(|p| (p, e))) {
                     Some((position, entry)) => {
-                        positions.insert(logs.position_key(shard), position);
-                        appends.push((shard, seqs, entry));
+                        positions.push((logs.position_key(shard), Some(position)));
+                        appends.push((shard, term, seqs, entry));
                     }
-                    None => failed_now.extend(seqs),
+                    None => {
+                        failed_now.extend(seqs);
+                        diverged.insert(shard);
+                    }
                 }
             }
-            merged.push((data.clone(), positions, Vec::new()));
+            // A copy holding a write the log will never have counts one entry more than it
+            // holds: the next term finds it diverged and rebuilds it from the log.
+            for shard in diverged {
+                let key = logs.position_key(shard);
+                let stored = data.get(&key).ok().flatten().and_then(|b| envelope::decode::<Position>(&key, &b).ok());
+                let mut position = stored.unwrap_or_default();
+                position.seq += 1;
+                if let Ok(encoded) = envelope::encode(&position) {
+                    positions.push((key, Some(encoded)));
+                }
+            }
+            // In the same batch as the operations they count.
+            match merged.iter_mut().find(|(tree, _, _)| tree.name() == data.name()) {
+                Some((_, batch, _)) => add_ops(batch, positions),
+                None => merged.push((data.clone(), sled_batch(positions), Vec::new())),
+            }
         }
         let mut failed_apply = false;
         for (tree, batch, seqs) in merged {
@@ -316,10 +348,10 @@ impl GroupCommit {
         let appends: Vec<_> = match logs {
             Some((logs, _, _)) if !failed_apply => appends
                 .into_iter()
-                .map(|(shard, seqs, entry)| (shard, seqs, logs.appender().append(shard, entry)))
+                .map(|(shard, term, seqs, entry)| (shard, term, seqs, logs.appender().append(shard, entry)))
                 .collect(),
             _ => {
-                failed_now.extend(appends.into_iter().flat_map(|(_, seqs, _)| seqs));
+                failed_now.extend(appends.into_iter().flat_map(|(_, _, seqs, _)| seqs));
                 Vec::new()
             }
         };

@@ -150,6 +150,17 @@ impl ShardLogs {
         self.active.write().remove(&shard);
     }
 
+    /// Fences `shard` if it is still written in `term` here; `false` if it was fenced already
+    /// (or is in a later term).
+    pub fn fence_term(&self, shard: u32, term: u64) -> bool {
+        let mut active = self.active.write();
+        if active.get(&shard).is_some_and(|p| p.term == term) {
+            active.remove(&shard);
+            return true;
+        }
+        false
+    }
+
     /// The next entry's number of `shard` in `term`, and the position to store with it;
     /// `None` when `shard` is not written in `term` here (fenced, or a later term).
     pub(super) fn next(&self, shard: u32, term: u64) -> Option<Position> {
