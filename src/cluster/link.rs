@@ -41,6 +41,8 @@ pub struct Session {
     pub channel: Channel,
     /// This node's exclusive reply queue (server-named).
     pub reply_queue: String,
+    /// Its number among this node's sessions ([`Cluster::generation`]).
+    pub generation: u64,
 }
 
 /// Keeps the link up for as long as the node runs. `started` learns whether the first connect
@@ -75,8 +77,9 @@ pub(super) async fn run(cluster: Cluster, started: oneshot::Sender<Result<(), St
                         tracing::error!("{reason}; retrying in the background");
                     }
                 }
+                let mut session = session;
+                session.generation = cluster.0.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
                 let session = Arc::new(session);
-                cluster.0.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 cluster.0.session.send_replace(Some(Arc::clone(&session)));
                 cluster.metrics().set_link_up(true);
                 tracing::info!(held = cluster.0.held.read().len(), "broker link up");
@@ -188,7 +191,7 @@ async fn session_on(cluster: &Cluster, url: &str) -> Result<(Arc<Connection>, Se
         )
         .await?;
     let connection = Arc::new(connection);
-    Ok((Arc::clone(&connection), Session { connection, channel, reply_queue }))
+    Ok((Arc::clone(&connection), Session { connection, channel, reply_queue, generation: 0 }))
 }
 
 /// Declares the exclusive queue of each of `shards`. A lease another connection holds is

@@ -73,12 +73,9 @@ impl Cluster {
         generation: u64,
         entry: &[u8],
     ) -> Result<impl std::future::Future<Output = Result<(), String>> + 'static, String> {
-        if self.generation() != generation {
-            return Err("the link that held the lease is gone".into());
-        }
         let properties = BasicProperties::default().with_delivery_mode(2);
         let confirm: oneshot::Receiver<Confirmed> =
-            self.publish("", &self.names().log(shard), false, entry, properties).await?;
+            self.publish_in(Some(generation), "", &self.names().log(shard), false, entry, properties).await?;
         Ok(async move {
             match tokio::time::timeout(CONFIRM_WITHIN, confirm).await {
                 Ok(Ok(Confirmed::Ack)) => Ok(()),

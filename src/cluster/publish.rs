@@ -48,7 +48,24 @@ impl Cluster {
         body: &[u8],
         properties: BasicProperties,
     ) -> Result<oneshot::Receiver<Confirmed>, String> {
+        self.publish_in(None, exchange, routing_key, mandatory, body, properties).await
+    }
+
+    /// [`Cluster::publish`], only in broker session `generation` when given (the one whose
+    /// leases the caller relies on): `Err` if the link has been replaced since.
+    pub(super) async fn publish_in(
+        &self,
+        generation: Option<u64>,
+        exchange: &str,
+        routing_key: &str,
+        mandatory: bool,
+        body: &[u8],
+        properties: BasicProperties,
+    ) -> Result<oneshot::Receiver<Confirmed>, String> {
         let session = self.session().ok_or("the broker link is down")?;
+        if generation.is_some_and(|g| g != session.generation) {
+            return Err("the link that held the lease is gone".into());
+        }
         let sent = std::time::Instant::now();
         let options = BasicPublishOptions { mandatory, ..Default::default() };
         let confirm = session

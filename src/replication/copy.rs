@@ -156,6 +156,12 @@ async fn lead(r: &Replication, cluster: &Cluster, shard: u32) -> Result<(), Stri
     }
     r.0.generations.insert(shard, generation);
     r.0.logs.establish(shard, position);
+    if cluster.generation() != generation {
+        // The link went meanwhile (its loss fenced nothing yet established): undone.
+        r.0.logs.fence(shard);
+        r.0.generations.remove(&shard);
+        return Err("the lease went while the term began".into());
+    }
     let slots = r.0.logs.slots(shard);
     r.0.store.outbox_gained(slots.clone());
     let due = r.0.custody.deadlines.load_slots(&r.0.store, slots).map_err(|e| e.to_string())?;
