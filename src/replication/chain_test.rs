@@ -65,12 +65,12 @@ fn a_copy_holding_entries_that_never_reached_the_log_diverges_at_the_next_term()
 
 #[test]
 fn a_follower_resuming_at_its_last_entry_applies_only_what_follows() {
-    let log = vec![marker(1, 1), ops(1, 1), ops(1, 2), ops(1, 3)];
+    let log = [marker(1, 1), ops(1, 1), ops(1, 2), ops(1, 3)];
     let copy = Position { term: 1, seq: 2, resume_at: Some(2), chain_at_resume: 2 };
     let mut chain = Chain::resume(copy);
     let mut out = Vec::new();
-    for offset in 2..log.len() {
-        if let Step::Apply(Entry::Ops { seq, .. }, position) = chain.read(offset as u64, &log[offset], None).unwrap() {
+    for (offset, bytes) in log.iter().enumerate().skip(2) {
+        if let Step::Apply(Entry::Ops { seq, .. }, position) = chain.read(offset as u64, bytes, None).unwrap() {
             assert_eq!(position.resume_at, Some(offset as u64));
             out.push(seq);
         }

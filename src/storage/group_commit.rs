@@ -45,13 +45,16 @@ impl Submission {
     }
 }
 
+/// An entry handed to the log: its shard, its term, the writes in it, and the log's answer.
+type Appended = (u32, u64, Vec<u64>, tokio::sync::oneshot::Receiver<Result<(), String>>);
+
 /// A committed group on its way to the log's confirms (with replication on).
 struct Confirming {
     target: u64,
     settles: Vec<(u64, Option<Settle>)>,
     failed: std::collections::HashSet<u64>,
     /// Per shard: its term, the writer sequence numbers in the entry, and the log's answer.
-    appends: Vec<(u32, u64, Vec<u64>, tokio::sync::oneshot::Receiver<Result<(), String>>)>,
+    appends: Vec<Appended>,
     durable: bool,
 }
 

@@ -460,9 +460,9 @@ async fn killing_an_owner_under_load_loses_nothing_and_its_shards_are_served_aga
     });
     let buyers = [cluster.mint_user("reserver0@example.com"), cluster.mint_user("reserver1@example.com")];
     let mut writers = Vec::new();
-    for w in 0..2 {
+    for (w, buyer) in buyers.iter().enumerate() {
         writers.push(tokio::spawn(create_tickets(load.clone(), w, seller.clone())));
-        writers.push(tokio::spawn(reserve_tickets(load.clone(), w, buyers[w].clone())));
+        writers.push(tokio::spawn(reserve_tickets(load.clone(), w, buyer.clone())));
     }
     writers.push(tokio::spawn(update_tickets(load.clone(), seller.clone(), edited.clone())));
     tokio::time::sleep(Duration::from_millis(1500)).await;

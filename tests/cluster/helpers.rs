@@ -21,7 +21,7 @@ pub const ADMIN_TOKEN: &str = "cluster-test-admin-token";
 pub const BROKER_SHARDS: u32 = 8;
 
 /// Tests on the three-node broker run one at a time: one of them stops a broker node.
-static ON_BROKERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static ON_BROKERS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Someone signed in: a bearer token.
 #[derive(Clone, Debug)]
@@ -56,7 +56,7 @@ pub struct TestCluster {
     /// Settings every node of this cluster gets (before a test's own).
     settings: Vec<(String, String)>,
     /// Held by a test on the three-node broker for as long as it runs.
-    _serial: Option<std::sync::MutexGuard<'static, ()>>,
+    _serial: Option<tokio::sync::MutexGuard<'static, ()>>,
 }
 
 fn require_rabbitmq() {
@@ -100,7 +100,7 @@ impl TestCluster {
 
     /// [`TestCluster::start_on_brokers`], every node also given the settings `extra`.
     pub async fn start_on_brokers_with(members: &[&str], gateways: &[&str], extra: &[(&str, &str)]) -> Self {
-        let serial = ON_BROKERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let serial = ON_BROKERS.lock().await;
         for url in BROKERS {
             let port = url.split(':').nth(3).and_then(|p| p.split('/').next()).unwrap();
             // A broker node a test before this one stopped may still be starting again.
