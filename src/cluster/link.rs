@@ -25,6 +25,8 @@ const LEASE_PATIENCE: Duration = Duration::from_secs(5);
 /// Connection attempts before a starting node gives up (about 15 s with the backoff).
 const START_ATTEMPTS: u32 = 8;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// The heartbeat of a broker URL that does not name one.
+pub(super) const DEFAULT_HEARTBEAT_SECONDS: u64 = 5;
 /// How often leases not held are tried again (a failover takes at most about this long to
 /// start).
 const LEASE_ROUND: Duration = Duration::from_millis(250);
@@ -154,11 +156,22 @@ async fn connect(cluster: &Cluster) -> Result<(Arc<Connection>, Session), lapin:
     Err(failure.unwrap_or_else(|| lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed).into()))
 }
 
+/// The heartbeat a broker URL asks for (its `heartbeat` parameter), or the default.
+pub(super) fn heartbeat_of(url: &str) -> Duration {
+    let seconds = url
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("heartbeat="))
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(DEFAULT_HEARTBEAT_SECONDS);
+    Duration::from_secs(seconds)
+}
+
 async fn session_on(cluster: &Cluster, url: &str) -> Result<(Arc<Connection>, Session), lapin::Error> {
     let mut url = url.to_string();
     if !url.contains("heartbeat=") {
         url.push(if url.contains('?') { '&' } else { '?' });
-        url.push_str("heartbeat=5");
+        url.push_str(&format!("heartbeat={DEFAULT_HEARTBEAT_SECONDS}"));
     }
     let membership = cluster.membership();
     let name = format!("ticketing {} ({})", membership.node, membership.cluster);

@@ -126,11 +126,9 @@ impl Cluster {
 
     /// How many entries `shard`'s log holds (its next offset, while nothing was truncated).
     pub async fn log_length(&self, shard: u32) -> Result<u64, String> {
-        let session = self.session().ok_or("the broker link is down")?;
         let connection = self.connection().ok_or("the broker link is down")?;
         // A passive declare that fails closes its channel: not the shared one.
         let channel = connection.create_channel().await.map_err(|e| e.to_string())?;
-        drop(session);
         let options = QueueDeclareOptions { passive: true, ..Default::default() };
         let queue = channel
             .queue_declare(self.names().log(shard).into(), options, FieldTable::default())

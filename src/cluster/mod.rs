@@ -161,6 +161,9 @@ struct Inner {
     /// When the latest publish the broker confirmed was sent (its connection, which holds the
     /// leases, was alive then).
     confirmed_sent: parking_lot::Mutex<Option<std::time::Instant>>,
+    /// The link's heartbeat (read once from the URL: it bounds how fresh a lease must be, on
+    /// every request).
+    heartbeat: std::time::Duration,
     /// Counts broker sessions: a term is bound to the session whose leases it was begun under.
     generation: std::sync::atomic::AtomicU64,
     retention: log::Retention,
@@ -196,6 +199,7 @@ impl Cluster {
         let cluster = Self(Arc::new(Inner {
             names: Names::new(&membership.cluster),
             retention: membership.retention,
+            heartbeat: link::heartbeat_of(membership.urls.first().map_or("", String::as_str)),
             membership,
             session: watch::channel(None).0,
             held: RwLock::new(BTreeSet::new()),
@@ -250,17 +254,11 @@ impl Cluster {
         self.0.serving.read().iter().copied().collect()
     }
 
-    /// The heartbeat of the link (the URL's `heartbeat`, 5 s by default): the broker drops the
-    /// connection (and its leases) of a node it has not heard from for about two of them.
+    /// The heartbeat of the link (the URL's `heartbeat`, [`link::DEFAULT_HEARTBEAT_SECONDS`]
+    /// otherwise): the broker drops the connection (and its leases) of a node it has not heard
+    /// from for about two of them.
     pub fn heartbeat(&self) -> std::time::Duration {
-        let url = self.0.membership.urls.first().map_or("", String::as_str);
-        let seconds = url
-            .split(['?', '&'])
-            .find_map(|p| p.strip_prefix("heartbeat="))
-            .and_then(|v| v.parse::<u64>().ok())
-            .filter(|s| *s > 0)
-            .unwrap_or(5);
-        std::time::Duration::from_secs(seconds)
+        self.0.heartbeat
     }
 
     /// Whether this node's leases were certainly held less than half a heartbeat ago: a

@@ -526,16 +526,12 @@ impl Store {
             return Ok(());
         }
         // With replication on: logged per shard, in the order removed.
-        let mut removed: Vec<(Vec<u8>, (u32, u64))> = Vec::new();
+        let mut by_shard: BTreeMap<(u32, u64), Ops> = BTreeMap::new();
         let _order = self.applied_order.lock();
         for key in keys {
             // A shard no longer written here keeps its keys: its copy follows its new owner.
             let Ok(Some(log)) = self.log_term(Some(&key)) else { continue };
             self.data.remove(&key)?;
-            removed.push((key, log));
-        }
-        let mut by_shard: BTreeMap<(u32, u64), Ops> = BTreeMap::new();
-        for (key, log) in removed {
             by_shard.entry(log).or_default().push((key, None));
         }
         for (log, ops) in by_shard {
@@ -817,27 +813,17 @@ impl Store {
 
     /// Removes every key of `slots` (a copy rebuilt from its log), and waits for the disk.
     pub async fn wipe_slots(&self, slots: std::ops::Range<u32>) -> Result<usize, StorageError> {
-        let (Some(first), Some(end)) =
-            (u16::try_from(slots.start).ok(), u16::try_from(slots.end).ok().or(Some(u16::MAX)))
-        else {
-            return Ok(0);
-        };
-        let from = Slot(first).to_be_bytes().to_vec();
-        let to = if slots.end >= SLOTS { vec![0xff; 3] } else { Slot(end).to_be_bytes().to_vec() };
+        // Slot keys sort by their slot; `slots.end` (at most SLOTS) bounds them from above.
+        let (from, to) = (Slot(slots.start as u16).to_be_bytes(), Slot(slots.end as u16).to_be_bytes());
         let mut removed = 0;
-        let mut keys_of = Vec::new();
-        for item in self.data.range(from..to) {
-            keys_of.push(item?.0);
-            if keys_of.len() == 10_000 {
-                removed += keys_of.len();
-                let mut batch = sled::Batch::default();
-                keys_of.drain(..).for_each(|k| batch.remove(k));
-                self.data.apply_batch(batch)?;
+        let mut batch = sled::Batch::default();
+        for (n, item) in self.data.range(from..to).enumerate() {
+            batch.remove(item?.0);
+            removed = n + 1;
+            if removed % 10_000 == 0 {
+                self.data.apply_batch(std::mem::take(&mut batch))?;
             }
         }
-        removed += keys_of.len();
-        let mut batch = sled::Batch::default();
-        keys_of.drain(..).for_each(|k| batch.remove(k));
         self.data.apply_batch(batch)?;
         self.commit.durable(&self.data).await?;
         Ok(removed)
