@@ -7,11 +7,13 @@
 mod process;
 
 mod brokers;
+mod chaos;
 mod contract;
 mod failover;
 mod faults;
 mod fencing;
 mod helpers;
+mod load;
 mod moves;
 mod truth;
 
