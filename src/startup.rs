@@ -157,8 +157,9 @@ impl Application {
                 replicated: replication.is_some(),
                 takeover_grace: Duration::from_secs_f64(settings.cluster.takeover_grace_seconds.max(0.0)),
                 retention: Retention {
-                    max_bytes: settings.cluster.log_retention_mb.saturating_mul(1 << 20),
+                    max_bytes: settings.cluster.log_retention_bytes,
                     max_age_hours: settings.cluster.log_retention_hours,
+                    segment_bytes: settings.cluster.log_segment_bytes,
                 },
             };
             let inbound = Arc::new(Inbound::new(
@@ -182,6 +183,9 @@ impl Application {
         };
         let router = Router::new(here, cluster.clone(), freshness, ask_timeout, settings.testing.wire_roundtrip)
             .with_replication(replication);
+        if let Some(replication) = router.replication() {
+            replication.copies_from(Arc::new(router.clone()));
+        }
 
         let events = EventBus::default();
         let sinks: Vec<Rc<dyn EventSink>> = vec![Rc::new(read_model.clone()), Rc::new(events.clone())];

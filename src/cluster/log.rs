@@ -24,11 +24,13 @@ const PREFETCH: u16 = 512;
 /// A confirm that takes longer than this counts as not confirmed.
 pub const CONFIRM_WITHIN: Duration = Duration::from_secs(5);
 
-/// How long and how much a shard's log keeps (`cluster.log_retention_*`; 0: no limit).
+/// How long and how much a shard's log keeps (`cluster.log_retention_*`; 0: no limit), and
+/// its segments' size (what retention drops at once).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Retention {
     pub max_bytes: u64,
     pub max_age_hours: u64,
+    pub segment_bytes: u64,
 }
 
 /// An entry read from a shard's log.
@@ -48,10 +50,11 @@ impl Cluster {
         args.insert("x-queue-type".into(), AMQPValue::LongString("stream".into()));
         let replicas = self.membership().urls.len().clamp(1, 3) as i32;
         args.insert("x-initial-cluster-size".into(), AMQPValue::LongInt(replicas));
-        args.insert("x-stream-max-segment-size-bytes".into(), AMQPValue::LongInt(8 << 20));
         let retention = self.0.retention;
+        let segment = if retention.segment_bytes == 0 { 8 << 20 } else { retention.segment_bytes };
+        args.insert("x-stream-max-segment-size-bytes".into(), AMQPValue::LongLongInt(segment.min(i64::MAX as u64) as i64));
         if retention.max_bytes > 0 {
-            args.insert("x-max-length-bytes".into(), AMQPValue::LongLongInt(retention.max_bytes as i64));
+            args.insert("x-max-length-bytes".into(), AMQPValue::LongLongInt(retention.max_bytes.min(i64::MAX as u64) as i64));
         }
         if retention.max_age_hours > 0 {
             let age = format!("{}h", retention.max_age_hours);

@@ -6,9 +6,14 @@
 //! * An **entry** counts when it is of the current term and numbered one past the last that
 //!   counted. A gap ends the term's counting (its author fenced itself when an entry was not
 //!   confirmed): nothing more of that term counts, and the next marker starts again.
+//! * A counted entry the copy may already hold is **applied again** all the same: operations
+//!   set or remove whole keys, so applying the log in order from any earlier point ends in the
+//!   same state. That is what lets a copy start from a snapshot taken while the owner kept
+//!   writing (`super::snapshot`).
 //! * A copy **diverged** when it holds entries that did not count: a new term begins while
 //!   the copy holds more entries than counted, written in an earlier term (by this node, as an
-//!   owner whose last entries never reached the log). It is then rebuilt from the log.
+//!   owner whose last entries never reached the log, or in a snapshot taken from one). It is
+//!   then rebuilt.
 
 use crate::storage::log::{Entry, Position};
 use crate::storage::StorageError;
@@ -18,7 +23,7 @@ use crate::storage::StorageError;
 pub enum Step {
     /// Apply these operations; the copy's position is then `Position`.
     Apply(crate::storage::log::Entry, Position),
-    /// Nothing to apply (already in the copy, of an ended term, or a marker).
+    /// Nothing to apply (counted already, of an ended term, or a marker).
     Skip,
     /// A term marker: `mine` when its nonce is the one this node appended; `counts` when its
     /// term is above every earlier one (a marker that does not count starts nothing).
@@ -70,11 +75,10 @@ impl Chain {
                     return Ok(Step::Skip);
                 }
                 self.counted = seq;
-                if seq <= self.copy.seq {
-                    // Already in the copy (its own node wrote it in this term).
-                    return Ok(Step::Skip);
-                }
-                self.copy = Position { term, seq, resume_at: Some(offset), chain_at_resume: seq };
+                // The copy may hold later writes already (its node wrote them as the owner, or
+                // a snapshot had them): it still holds them, whatever this entry sets.
+                let holds = if term == self.copy.term { self.copy.seq.max(seq) } else { seq };
+                self.copy = Position { term, seq: holds, resume_at: Some(offset), chain_at_resume: seq };
                 Step::Apply(Entry::Ops { term, seq, ops }, self.copy)
             }
         })

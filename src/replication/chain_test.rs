@@ -60,7 +60,30 @@ fn a_copy_holding_entries_that_never_reached_the_log_diverges_at_the_next_term()
     // Had all three reached the log, the copy goes on from there.
     let log = vec![marker(1, 1), ops(1, 1), ops(1, 2), ops(1, 3), marker(2, 2), ops(2, 4)];
     let mut chain = Chain::resume(copy);
-    assert_eq!(applied(&mut chain, &log), Ok(vec![4]), "1..=3 are already in the copy");
+    assert_eq!(applied(&mut chain, &log), Ok(vec![1, 2, 3, 4]), "1..=3 applied again, harmlessly");
+}
+
+#[test]
+fn a_copy_from_a_snapshot_applies_again_what_it_may_hold_and_diverges_if_that_never_counted() {
+    // A snapshot taken while entries 3..=5 were written: everything up to 2 counted, the pages
+    // may hold up to 5. Read from an offset before entry 3.
+    let snapshot = Position { term: 1, seq: 5, resume_at: Some(1), chain_at_resume: 2 };
+    let log = vec![marker(1, 1), ops(1, 2), ops(1, 3), ops(1, 4), ops(1, 5), ops(1, 6)];
+    let mut chain = Chain::resume(snapshot);
+    let got: Vec<(u64, u64)> = log
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter_map(|(o, b)| match chain.read(o as u64, b, None).unwrap() {
+            Step::Apply(Entry::Ops { seq, .. }, position) => Some((seq, position.seq)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got, vec![(3, 5), (4, 5), (5, 5), (6, 6)], "applied again, the copy still holding up to 5");
+    // Entry 5 never reached the log: the next term finds the copy holding more than counted.
+    let log = vec![marker(1, 1), ops(1, 2), ops(1, 3), ops(1, 4), marker(2, 2), ops(2, 5)];
+    let mut chain = Chain::resume(snapshot);
+    assert_eq!(applied(&mut chain, &log[1..]), Err(3));
 }
 
 #[test]

@@ -90,20 +90,20 @@ async fn follow(
     shard: u32,
     orders: &mut mpsc::UnboundedReceiver<Order>,
 ) -> Result<Option<Order>, Stop> {
-    let (mut chain, mut log) = open(r, cluster, shard).await.map_err(Stop::Link)?;
+    let mut cursor = open(r, cluster, shard).await.map_err(Stop::Link)?;
     let mut last_offset: Option<u64> = None;
     let mut lag_every = tokio::time::interval(LAG_EVERY);
     loop {
         tokio::select! {
             biased;
             order = orders.recv() => return Ok(order),
-            entry = log.recv() => {
+            entry = cursor.log.recv() => {
                 let Some(entry) = entry else { return Err(Stop::Link("the log ended (link lost)".into())) };
                 last_offset = Some(entry.offset);
-                match read(r, shard, &mut chain, &entry, None).map_err(Stop::Unreadable)? {
-                    Read::Rebuild => (chain, log) = rebuild(r, cluster, shard).await.map_err(Stop::Link)?,
-                    Read::Done => {}
-                    Read::Marker { .. } => {}
+                match read(r, shard, &mut cursor, &entry, None).map_err(Stop::Unreadable)? {
+                    Read::Rebuild => cursor = rebuild(r, cluster, shard).await.map_err(Stop::Link)?,
+                    Read::Truncated => cursor = from_snapshot(r, cluster, shard, entry.offset).await.map_err(Stop::Link)?,
+                    Read::Done | Read::Marker { .. } => {}
                 }
             }
             _ = lag_every.tick() => {
@@ -123,26 +123,29 @@ async fn follow(
 /// store and the actors.
 async fn lead(r: &Replication, cluster: &Cluster, shard: u32) -> Result<(), String> {
     let generation = cluster.generation();
-    let (mut chain, mut log) = open(r, cluster, shard).await?;
+    let mut cursor = open(r, cluster, shard).await?;
     let until = tokio::time::Instant::now() + LEAD_WITHIN;
     let mut nonce = rand::random::<u64>();
-    append_marker(r, cluster, shard, generation, chain.term + 1, nonce).await?;
+    append_marker(r, cluster, shard, generation, cursor.chain.term + 1, nonce).await?;
     let marker_offset = loop {
-        let entry = tokio::time::timeout_at(until, log.recv())
+        let entry = tokio::time::timeout_at(until, cursor.log.recv())
             .await
             .map_err(|_| "the log was not read to the term's marker in time".to_string())?
             .ok_or("the log ended (link lost)")?;
-        match read(r, shard, &mut chain, &entry, Some(nonce))? {
-            Read::Rebuild => (chain, log) = rebuild(r, cluster, shard).await?,
+        match read(r, shard, &mut cursor, &entry, Some(nonce))? {
+            Read::Rebuild => cursor = rebuild(r, cluster, shard).await?,
+            // The owner that could send a snapshot is gone (this node is taking its place).
+            Read::Truncated => return Err("this copy is behind what the log still holds".into()),
             Read::Marker { mine: true, counts: true } => break entry.offset,
             Read::Marker { mine: true, counts: false } => {
                 // Someone began a later term meanwhile: try above it.
                 nonce = rand::random::<u64>();
-                append_marker(r, cluster, shard, generation, chain.term + 1, nonce).await?;
+                append_marker(r, cluster, shard, generation, cursor.chain.term + 1, nonce).await?;
             }
             Read::Marker { .. } | Read::Done => {}
         }
     };
+    let chain = &cursor.chain;
     let position = Position {
         term: chain.term,
         seq: chain.counted,
@@ -184,32 +187,68 @@ async fn append_marker(
     cluster.append(shard, generation, &marker).await?.await
 }
 
-/// The copy's position, and the log from there (every earlier write applied first).
-async fn open(r: &Replication, cluster: &Cluster, shard: u32) -> Result<(Chain, mpsc::Receiver<LogEntry>), String> {
+/// A copy reading its log: the counting rules, the entries, and the offset the first entry
+/// read must have (a later one: the broker dropped entries this copy still needs).
+struct Cursor {
+    chain: Chain,
+    log: mpsc::Receiver<LogEntry>,
+    first: Option<u64>,
+}
+
+/// The copy's position, and the log from there (every earlier write applied first). A copy
+/// a snapshot left half-loaded is wiped first.
+async fn open(r: &Replication, cluster: &Cluster, shard: u32) -> Result<Cursor, String> {
     r.0.store.sync().await;
-    let position = r.0.store.log_position(shard).map_err(|e| e.to_string())?.unwrap_or_default();
+    let mut position = r.0.store.log_position(shard).map_err(|e| e.to_string())?;
+    if position == Some(Position::default()) {
+        r.0.store.wipe_slots(r.0.logs.slots(shard)).await.map_err(|e| e.to_string())?;
+        position = None;
+    }
+    let position = position.unwrap_or_default();
     cluster.declare_log(shard).await?;
     let log = cluster.follow(shard, position.resume_at).await?;
-    Ok((Chain::resume(position), log))
+    Ok(Cursor { chain: Chain::resume(position), log, first: Some(position.resume_at.unwrap_or(0)) })
 }
 
 /// Wipes the copy and reads the log again from its start.
-async fn rebuild(r: &Replication, cluster: &Cluster, shard: u32) -> Result<(Chain, mpsc::Receiver<LogEntry>), String> {
+async fn rebuild(r: &Replication, cluster: &Cluster, shard: u32) -> Result<Cursor, String> {
     r.0.store.sync().await;
     let removed = r.0.store.wipe_slots(r.0.logs.slots(shard)).await.map_err(|e| e.to_string())?;
     tracing::warn!(shard, removed, "this copy held writes that never reached the log: rebuilding it from the log");
     open(r, cluster, shard).await
 }
 
+/// Replaces the copy by the owner's (a snapshot), then reads the log from `from`, where it
+/// began when the snapshot was asked for.
+async fn from_snapshot(r: &Replication, cluster: &Cluster, shard: u32, from: u64) -> Result<Cursor, String> {
+    let source = r.0.source.get().cloned().ok_or("no way to reach the shard's owner yet")?;
+    tracing::warn!(shard, from, "this copy is behind what the log still holds: loading a snapshot from the owner");
+    let started = std::time::Instant::now();
+    let (position, records) =
+        super::snapshot::load(&r.0.store, source.as_ref(), shard, from).await.map_err(|e| format!("snapshot: {e}"))?;
+    if let Some(mut status) = r.0.status.get_mut(&shard) {
+        status.snapshots += 1;
+        (status.applied, status.term) = (position.seq, position.term);
+    }
+    tracing::info!(shard, records, seq = position.seq, took = ?started.elapsed(), "snapshot loaded; following the log");
+    let log = cluster.follow(shard, Some(from)).await?;
+    Ok(Cursor { chain: Chain::resume(position), log, first: Some(from) })
+}
+
 enum Read {
     Done,
     Marker { mine: bool, counts: bool },
     Rebuild,
+    /// The log no longer holds the entries this copy needs next.
+    Truncated,
 }
 
 /// Reads one entry into the copy.
-fn read(r: &Replication, shard: u32, chain: &mut Chain, entry: &LogEntry, nonce: Option<u64>) -> Result<Read, String> {
-    let step = chain.read(entry.offset, &entry.bytes, nonce).map_err(|e| {
+fn read(r: &Replication, shard: u32, cursor: &mut Cursor, entry: &LogEntry, nonce: Option<u64>) -> Result<Read, String> {
+    if cursor.first.take().is_some_and(|expected| entry.offset > expected) {
+        return Ok(Read::Truncated);
+    }
+    let step = cursor.chain.read(entry.offset, &entry.bytes, nonce).map_err(|e| {
         let why = format!("cannot read the shard's log at offset {}: {e}", entry.offset);
         if let Some(mut status) = r.0.status.get_mut(&shard) {
             status.error = Some(why.clone());

@@ -14,6 +14,7 @@
 
 pub mod chain;
 mod copy;
+pub mod snapshot;
 
 use crate::actors::deadlines::Deadlines;
 use crate::actors::order::OrderActor;
@@ -47,6 +48,8 @@ pub struct CopyStatus {
     pub serving: bool,
     /// Why following stopped, if it did.
     pub error: Option<String>,
+    /// Snapshots loaded into this copy (its log no longer held what it needed).
+    pub snapshots: u64,
 }
 
 /// An entry for the log, from the writer thread, and where its confirm goes.
@@ -87,6 +90,8 @@ struct Inner {
     /// Shards beginning a new term after an unconfirmed entry.
     releading: dashmap::DashSet<u32>,
     status: DashMap<u32, CopyStatus>,
+    /// Where snapshots come from (the router, once it exists).
+    source: std::sync::OnceLock<Arc<dyn snapshot::CopySource + Send + Sync>>,
     /// Taken by `attach`.
     receivers: parking_lot::Mutex<Option<(mpsc::UnboundedReceiver<Append>, mpsc::UnboundedReceiver<u32>)>>,
 }
@@ -116,6 +121,7 @@ impl Replication {
             generations: DashMap::new(),
             releading: dashmap::DashSet::new(),
             status: DashMap::new(),
+            source: std::sync::OnceLock::new(),
             receivers: parking_lot::Mutex::new(Some((appends_rx, unconfirmed_rx))),
         }));
         for (shard, orders) in receivers {
@@ -158,6 +164,11 @@ impl Replication {
                 actix_web::rt::spawn(async move { again.lead_while_held(shard).await });
             }
         });
+    }
+
+    /// Snapshots are asked for through `source` (the router: it reaches any shard's owner).
+    pub fn copies_from(&self, source: Arc<dyn snapshot::CopySource + Send + Sync>) {
+        let _ = self.0.source.set(source);
     }
 
     /// Makes `shard` ready to serve here (its lease was just taken): a new term, the log read

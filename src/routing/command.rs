@@ -13,6 +13,7 @@
 
 use super::here::Here;
 pub use super::here::SnapshotPage;
+use crate::replication::snapshot::CopyPage;
 use crate::actors::entity::EntityCommand;
 use crate::actors::order::{Cancel, ConfirmPayment, Expire, GetOrder, OrderActor, PassivateOrder, Pay};
 use crate::actors::ticket::{
@@ -51,6 +52,7 @@ pub enum Command {
     Snapshot(SnapshotOf),
     ClaimKey(ClaimKey),
     SettleKey(SettleKey),
+    CopyPage(CopyPageOf),
 }
 
 /// A typed command: where it runs (its slot), what it answers, and how it runs on the node that
@@ -135,6 +137,7 @@ impl Command {
             Self::Snapshot(c) => c.slot(),
             Self::ClaimKey(c) => c.slot(),
             Self::SettleKey(c) => c.slot(),
+            Self::CopyPage(c) => c.slot(),
         }
     }
 
@@ -165,6 +168,7 @@ impl Command {
             Self::Snapshot(c) => reply(c.run_here(here, deadline).await, None),
             Self::ClaimKey(c) => reply(c.run_here(here, deadline).await, None),
             Self::SettleKey(c) => reply(c.run_here(here, deadline).await, None),
+            Self::CopyPage(c) => reply(c.run_here(here, deadline).await, None),
         }
     }
 }
@@ -417,6 +421,37 @@ impl Routed for SettleKey {
             let settle =
                 crate::app::idempotency::settle(&here.store, &self.digest, self.request_hash, self.run, self.outcome);
             within(deadline, settle).await
+        }
+        .boxed_local()
+    }
+}
+
+/// A page of the owner's copy of a replicated shard, for a follower too far behind the shard's
+/// log (`replication::snapshot`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CopyPageOf {
+    pub shard: u32,
+    /// The shard's first slot: where it is routed.
+    pub first_slot: Slot,
+    pub after: Option<Vec<u8>>,
+}
+into_command!(CopyPageOf => CopyPage);
+
+impl Routed for CopyPageOf {
+    type Ok = CopyPage;
+    type Err = AppError;
+    fn slot(&self) -> Slot {
+        self.first_slot
+    }
+    fn name(&self) -> &'static str {
+        "CopyPage"
+    }
+    fn run_here(self, here: &Here, _: Deadline) -> LocalBoxFuture<'_, Result<CopyPage, AppError>> {
+        async move {
+            crate::replication::snapshot::page(&here.store, self.shard, self.after).await.map_err(|why| {
+                tracing::warn!(shard = self.shard, why, "a snapshot page was not sent");
+                AppError::Unavailable
+            })
         }
         .boxed_local()
     }

@@ -214,3 +214,18 @@ impl Router {
         wire::round_trip(&result).unwrap_or(Err(Unrouted::MayHaveRun.into()))
     }
 }
+
+/// Snapshot pages come from a shard's owner, wherever it is.
+impl crate::replication::snapshot::CopySource for Router {
+    fn page(
+        &self,
+        shard: u32,
+        after: Option<Vec<u8>>,
+    ) -> futures_util::future::LocalBoxFuture<'static, Result<crate::replication::snapshot::CopyPage, String>> {
+        let router = self.clone();
+        Box::pin(async move {
+            let first_slot = Slot(router.map().slots(Shard(shard)).start as u16);
+            router.ask(command::CopyPageOf { shard, first_slot, after }).await.map_err(|e| e.to_string())
+        })
+    }
+}

@@ -140,6 +140,11 @@ impl ShardLogs {
         self.active.read().get(&shard).map(|p| p.term)
     }
 
+    /// Where this node's writing of `shard` stands (its term, its last entry's number).
+    pub fn position(&self, shard: u32) -> Option<Position> {
+        self.active.read().get(&shard).copied()
+    }
+
     /// From now on this node writes `shard`, continuing from `position` (its term established).
     pub fn establish(&self, shard: u32, position: Position) {
         self.active.write().insert(shard, position);

@@ -108,6 +108,37 @@ impl Store {
         Ok(count)
     }
 
+    /// Up to about `max_bytes` of the records of `slots` after the key `after`, as they are on
+    /// disk, leaving out `except` (a copy's own position); the key to continue after, if
+    /// there is more. A page of a snapshot (`crate::replication::snapshot`).
+    pub fn records_page(
+        &self,
+        slots: std::ops::Range<u32>,
+        after: Option<&[u8]>,
+        max_bytes: usize,
+        except: &[u8],
+    ) -> Result<(Records, Option<Vec<u8>>), StorageError> {
+        let to = Slot(slots.end as u16).to_be_bytes().to_vec();
+        let from = match after {
+            Some(key) => std::ops::Bound::Excluded(key.to_vec()),
+            None => std::ops::Bound::Included(Slot(slots.start as u16).to_be_bytes().to_vec()),
+        };
+        let (mut records, mut bytes) = (Vec::new(), 0);
+        for item in self.data.range::<Vec<u8>, _>((from, std::ops::Bound::Excluded(to))) {
+            let (key, value) = item?;
+            if key.as_ref() == except {
+                continue;
+            }
+            bytes += key.len() + value.len();
+            records.push((key.to_vec(), value.to_vec()));
+            if bytes >= max_bytes {
+                let next = records.last().map(|(k, _)| k.clone());
+                return Ok((records, next));
+            }
+        }
+        Ok((records, None))
+    }
+
     /// Reads and verifies a shard file completely, without writing anything.
     pub fn read_shard_file(input: impl Read) -> Result<(ShardHeader, Records), StorageError> {
         let mut r = Verifying { input, digest: Sha256::new() };

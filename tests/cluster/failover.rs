@@ -130,11 +130,17 @@ async fn killing_an_owner_under_load_loses_nothing_and_its_shards_are_served_aga
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_whose_disk_is_lost_rebuilds_from_the_logs() {
+async fn a_node_whose_disk_is_lost_rebuilds_from_snapshots_and_the_logs() {
+    // Logs that keep little (4 KiB segments, 8 KiB kept): the writes made while the node is
+    // down push what it would need out of them, so it must start from snapshots.
     let mut cluster = TestCluster::start_on_brokers_with(
         &["node-1", "node-2", "node-3"],
         &[],
-        &[("TICKETING_CLUSTER__REPLICAS", "1")],
+        &[
+            ("TICKETING_CLUSTER__REPLICAS", "1"),
+            ("TICKETING_CLUSTER__LOG_SEGMENT_BYTES", "4096"),
+            ("TICKETING_CLUSTER__LOG_RETENTION_BYTES", "8192"),
+        ],
     )
     .await;
     let (_, view) = cluster.nodes[0].admin("/admin/cluster").await;
@@ -208,17 +214,25 @@ async fn a_node_whose_disk_is_lost_rebuilds_from_the_logs() {
         served_once(v, shards)
     })
     .await;
-    // While it is down, its shards (served by their followers) take writes it never sees.
+    // While it is down, its shards (served by their followers) take writes it never sees:
+    // enough of them that their logs no longer hold their beginning.
     let mut while_down = 0;
-    for (n, (id, (title, holder))) in tickets.iter_mut().enumerate() {
-        if holder.is_some() || !wiped_owned.contains(&shard_of(id, shards)) {
-            continue;
+    for round in 0..30 {
+        for (n, (id, (title, holder))) in tickets.iter_mut().enumerate() {
+            if holder.is_some() || !wiped_owned.contains(&shard_of(id, shards)) {
+                continue;
+            }
+            let (status, body) = others[n % 2]
+                .put(
+                    &format!("/api/tickets/{id}"),
+                    &seller,
+                    json!({"title": format!("{id} edit {round} while {wiped_id} was down"), "price": 12}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "edit of {id} via {} while {wiped_id} is down: {body}", others[n % 2].id);
+            *title = body["title"].as_str().unwrap().to_string();
+            while_down += 1;
         }
-        *title = format!("{title} while {wiped_id} was down");
-        let (status, body) =
-            others[n % 2].put(&format!("/api/tickets/{id}"), &seller, json!({"title": title, "price": 12})).await;
-        assert_eq!(status, StatusCode::OK, "edit of {id} via {} while {wiped_id} is down: {body}", others[n % 2].id);
-        while_down += 1;
     }
     assert!(
         while_down > 0,
@@ -235,7 +249,26 @@ async fn a_node_whose_disk_is_lost_rebuilds_from_the_logs() {
         })
         .await;
     let follows: BTreeSet<u64> = views[&wiped_id].following.keys().copied().collect();
-    eprintln!("{wiped_id} rebuilt copies of {} shards from the logs in {:?}", follows.len(), restarted.elapsed());
+    // The logs of the shards written while it was down no longer began at their start: each of
+    // those copies began from a snapshot of the owner's.
+    let (_, view) = cluster.nodes[wiped].admin("/admin/cluster").await;
+    let from_snapshots: BTreeSet<u64> = view["copies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["snapshots"].as_u64() > Some(0))
+        .map(|c| c["shard"].as_u64().unwrap())
+        .collect();
+    assert!(
+        wiped_owned.is_subset(&from_snapshots),
+        "{wiped_id} loaded snapshots of {from_snapshots:?}, not of every shard written while it was down {wiped_owned:?}"
+    );
+    eprintln!(
+        "{wiped_id} rebuilt copies of {} shards in {:?}, {} of them from snapshots ({while_down} edits while it was down)",
+        follows.len(),
+        restarted.elapsed(),
+        from_snapshots.len()
+    );
     let taken_back: Vec<_> = views[&wiped_id].serving.intersection(&wiped_owned).collect();
     assert!(taken_back.is_empty(), "{wiped_id} took back shards it lost: {taken_back:?}");
     // Its metrics say the same: a copy followed per shard, each caught up.

@@ -20,7 +20,7 @@ use ticketing::domain::{
     DomainError, Event, Field, Order, OrderId, OrderStatus, Payment, PaymentId, Price, Rule, Ticket, TicketDraft,
     TicketId, TicketSnapshot, UserId,
 };
-use ticketing::routing::command::{Account, ClaimKey, Command, CreateKeyed, SettleKey, SnapshotOf, To};
+use ticketing::routing::command::{Account, ClaimKey, Command, CopyPageOf, CreateKeyed, SettleKey, SnapshotOf, To};
 
 /// 2023-11-14T22:13:20Z: every timestamp of the samples is this one or a fixed offset from it.
 const AT_MS: i64 = 1_700_000_000_000;
@@ -237,6 +237,7 @@ pub fn command() -> Pinned<Command> {
         Snapshot => Command::Snapshot(SnapshotOf { shard: 3, first_slot: Slot(192), orders: true, after: Some(vec![0, 192, b't']) }),
         ClaimKey => Command::ClaimKey(ClaimKey { digest: [7; 32], request_hash: [9; 32] }),
         SettleKey => Command::SettleKey(SettleKey { digest: [7; 32], request_hash: [9; 32], run: AT_MS, outcome: KeyOutcome::Uncertain }),
+        CopyPage => Command::CopyPage(CopyPageOf { shard: 3, first_slot: Slot(192), after: Some(vec![0, 192, b'L']) }),
     })
 }
 
