@@ -68,7 +68,7 @@ fn a_copy_from_a_snapshot_applies_again_what_it_may_hold_and_diverges_if_that_ne
     // A snapshot taken while entries 3..=5 were written: everything up to 2 counted, the pages
     // may hold up to 5. Read from an offset before entry 3.
     let snapshot = Position { term: 1, seq: 5, resume_at: Some(1), chain_at_resume: 2 };
-    let log = vec![marker(1, 1), ops(1, 2), ops(1, 3), ops(1, 4), ops(1, 5), ops(1, 6)];
+    let log = [marker(1, 1), ops(1, 2), ops(1, 3), ops(1, 4), ops(1, 5), ops(1, 6)];
     let mut chain = Chain::resume(snapshot);
     let got: Vec<(u64, u64)> = log
         .iter()
@@ -81,7 +81,7 @@ fn a_copy_from_a_snapshot_applies_again_what_it_may_hold_and_diverges_if_that_ne
         .collect();
     assert_eq!(got, vec![(3, 5), (4, 5), (5, 5), (6, 6)], "applied again, the copy still holding up to 5");
     // Entry 5 never reached the log: the next term finds the copy holding more than counted.
-    let log = vec![marker(1, 1), ops(1, 2), ops(1, 3), ops(1, 4), marker(2, 2), ops(2, 5)];
+    let log = [marker(1, 1), ops(1, 2), ops(1, 3), ops(1, 4), marker(2, 2), ops(2, 5)];
     let mut chain = Chain::resume(snapshot);
     assert_eq!(applied(&mut chain, &log[1..]), Err(3));
 }

@@ -539,7 +539,7 @@ pub struct Running {
 /// starts the load: two listers, two reservers racing for what they list, one editor, through
 /// every node alive.
 pub async fn start_load(cluster: &TestCluster, owners: &[String], shards: u64) -> Running {
-    let accounts = sign_up_on_every_member(&cluster, &owners, shards).await;
+    let accounts = sign_up_on_every_member(cluster, owners, shards).await;
     let seller = cluster.mint_user("seller@example.com");
     let early = cluster.mint_user("early@example.com");
     let mut ledger = Ledger::default();
