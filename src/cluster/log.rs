@@ -21,6 +21,9 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Entries in flight to a follower (its consumer's prefetch; streams need one).
 const PREFETCH: u16 = 512;
+/// A follower acknowledges entries this many at a time (one frame for the broker to handle,
+/// not one each), and whatever it holds once none are waiting.
+const ACK_EVERY: u64 = 64;
 /// A confirm that takes longer than this counts as not confirmed.
 pub const CONFIRM_WITHIN: Duration = Duration::from_secs(5);
 
@@ -52,9 +55,15 @@ impl Cluster {
         args.insert("x-initial-cluster-size".into(), AMQPValue::LongInt(replicas));
         let retention = self.0.retention;
         let segment = if retention.segment_bytes == 0 { 8 << 20 } else { retention.segment_bytes };
-        args.insert("x-stream-max-segment-size-bytes".into(), AMQPValue::LongLongInt(segment.min(i64::MAX as u64) as i64));
+        args.insert(
+            "x-stream-max-segment-size-bytes".into(),
+            AMQPValue::LongLongInt(segment.min(i64::MAX as u64) as i64),
+        );
         if retention.max_bytes > 0 {
-            args.insert("x-max-length-bytes".into(), AMQPValue::LongLongInt(retention.max_bytes.min(i64::MAX as u64) as i64));
+            args.insert(
+                "x-max-length-bytes".into(),
+                AMQPValue::LongLongInt(retention.max_bytes.min(i64::MAX as u64) as i64),
+            );
         }
         if retention.max_age_hours > 0 {
             let age = format!("{}h", retention.max_age_hours);
@@ -79,6 +88,7 @@ impl Cluster {
         let properties = BasicProperties::default().with_delivery_mode(2);
         let confirm: oneshot::Receiver<Confirmed> =
             self.publish_in(Some(generation), "", &self.names().log(shard), false, entry, properties).await?;
+        self.metrics().log_appended(entry.len());
         Ok(async move {
             match tokio::time::timeout(CONFIRM_WITHIN, confirm).await {
                 Ok(Ok(Confirmed::Ack)) => Ok(()),
@@ -108,7 +118,20 @@ impl Cluster {
         let (tx, rx) = mpsc::channel(usize::from(PREFETCH));
         actix::spawn(async move {
             let _channel = channel;
-            while let Some(Ok(delivery)) = consumer.next().await {
+            let mut unacked: Option<lapin::Acker> = None;
+            let mut count = 0u64;
+            loop {
+                // Nothing more waiting: acknowledge what was read so far (credit for more).
+                let next = match futures_util::FutureExt::now_or_never(consumer.next()) {
+                    Some(next) => next,
+                    None => {
+                        if let Some(acker) = unacked.take() {
+                            let _ = acker.ack(BasicAckOptions { multiple: true }).await;
+                        }
+                        consumer.next().await
+                    }
+                };
+                let Some(Ok(delivery)) = next else { return };
                 let offset = delivery
                     .properties
                     .headers()
@@ -118,7 +141,13 @@ impl Cluster {
                     tracing::error!(shard, "a log entry without its offset; following stops");
                     return;
                 };
-                let _ = delivery.ack(BasicAckOptions::default()).await;
+                count += 1;
+                if count % ACK_EVERY == 0 {
+                    let _ = delivery.acker.ack(BasicAckOptions { multiple: true }).await;
+                    unacked = None;
+                } else {
+                    unacked = Some(delivery.acker.clone());
+                }
                 if tx.send(LogEntry { offset, bytes: delivery.data }).await.is_err() {
                     return;
                 }
@@ -130,15 +159,25 @@ impl Cluster {
     /// How many entries `shard`'s log holds (its next offset, while nothing was truncated).
     pub async fn log_length(&self, shard: u32) -> Result<u64, String> {
         let connection = self.connection().ok_or("the broker link is down")?;
-        // A passive declare that fails closes its channel: not the shared one.
-        let channel = connection.create_channel().await.map_err(|e| e.to_string())?;
+        let generation = self.generation();
+        let mut probe = self.0.probe_channel.lock().await;
+        let channel = match probe.as_ref() {
+            Some((g, channel)) if *g == generation && channel.status().connected() => channel.clone(),
+            _ => {
+                // Not the shared publishing channel: a passive declare that fails closes its own.
+                let channel = connection.create_channel().await.map_err(|e| e.to_string())?;
+                *probe = Some((generation, channel.clone()));
+                channel
+            }
+        };
         let options = QueueDeclareOptions { passive: true, ..Default::default() };
-        let queue = channel
-            .queue_declare(self.names().log(shard).into(), options, FieldTable::default())
-            .await
-            .map_err(|e| e.to_string())?;
-        let _ = channel.close(200, "done".into()).await;
-        Ok(u64::from(queue.message_count()))
+        match channel.queue_declare(self.names().log(shard).into(), options, FieldTable::default()).await {
+            Ok(queue) => Ok(u64::from(queue.message_count())),
+            Err(e) => {
+                *probe = None;
+                Err(e.to_string())
+            }
+        }
     }
 }
 

@@ -167,6 +167,9 @@ struct Inner {
     /// Counts broker sessions: a term is bound to the session whose leases it was begun under.
     generation: std::sync::atomic::AtomicU64,
     retention: log::Retention,
+    /// The channel a follower's lag probes share (a channel per probe costs the broker a
+    /// process each time), with the session it belongs to.
+    probe_channel: tokio::sync::Mutex<Option<(u64, lapin::Channel)>>,
     /// Requests and probes waiting for what comes back, by correlation id.
     pending: dashmap::DashMap<String, oneshot::Sender<publish::Arrival>>,
     /// The shard each waiting request was sent to (a new term there ends its wait).
@@ -199,6 +202,7 @@ impl Cluster {
         let cluster = Self(Arc::new(Inner {
             names: Names::new(&membership.cluster),
             retention: membership.retention,
+            probe_channel: tokio::sync::Mutex::new(None),
             heartbeat: link::heartbeat_of(membership.urls.first().map_or("", String::as_str)),
             membership,
             session: watch::channel(None).0,

@@ -30,6 +30,7 @@ struct Inner {
     event_lag: Histogram,
     shard_copies: prometheus::IntGaugeVec,
     follower_lag: prometheus::IntGaugeVec,
+    log_appends: IntCounterVec,
 }
 
 /// The node's metrics; cheap to clone. Each test app has its own registry.
@@ -98,6 +99,14 @@ impl Metrics {
             Opts::new("cluster_follower_lag_entries", "Entries of a shard's log a following copy has not read yet"),
             &["shard"],
         )?;
+        let log_appends = IntCounterVec::new(
+            Opts::new(
+                "cluster_log_appended_total",
+                "Entries (unit=entries) and bytes (unit=bytes) this node appended to shard logs",
+            ),
+            &["unit"],
+        )?;
+        registry.register(Box::new(log_appends.clone()))?;
         registry.register(Box::new(shard_copies.clone()))?;
         registry.register(Box::new(follower_lag.clone()))?;
         let event_lag = Histogram::with_opts(
@@ -150,6 +159,7 @@ impl Metrics {
             event_lag,
             shard_copies,
             follower_lag,
+            log_appends,
         })))
     }
 
@@ -208,6 +218,12 @@ impl Metrics {
     }
     pub fn set_link_up(&self, up: bool) {
         self.0.link_up.set(i64::from(up));
+    }
+
+    /// An entry of `bytes` appended to a shard's log.
+    pub fn log_appended(&self, bytes: usize) {
+        self.0.log_appends.with_label_values(&["entries"]).inc();
+        self.0.log_appends.with_label_values(&["bytes"]).inc_by(bytes as u64);
     }
 
     /// Samples this node's copies of replicated shards: how many it serves and follows, and

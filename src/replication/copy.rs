@@ -237,14 +237,23 @@ async fn from_snapshot(r: &Replication, cluster: &Cluster, shard: u32, from: u64
 
 enum Read {
     Done,
-    Marker { mine: bool, counts: bool },
+    Marker {
+        mine: bool,
+        counts: bool,
+    },
     Rebuild,
     /// The log no longer holds the entries this copy needs next.
     Truncated,
 }
 
 /// Reads one entry into the copy.
-fn read(r: &Replication, shard: u32, cursor: &mut Cursor, entry: &LogEntry, nonce: Option<u64>) -> Result<Read, String> {
+fn read(
+    r: &Replication,
+    shard: u32,
+    cursor: &mut Cursor,
+    entry: &LogEntry,
+    nonce: Option<u64>,
+) -> Result<Read, String> {
     if cursor.first.take().is_some_and(|expected| entry.offset > expected) {
         return Ok(Read::Truncated);
     }

@@ -20,6 +20,7 @@ use crate::actors::deadlines::Deadlines;
 use crate::actors::order::OrderActor;
 use crate::actors::ticket::TicketActor;
 use crate::actors::Registry;
+use crate::cluster::log::CONFIRM_WITHIN;
 use crate::cluster::{Cluster, Shard};
 use crate::storage::log::{Appender, ShardLogs};
 use crate::storage::Store;
@@ -144,7 +145,12 @@ impl Replication {
                     let _ = confirmed.send(Err("no term here".into()));
                     continue;
                 };
-                match cluster.append(shard, generation, &entry).await {
+                // A broker that stops taking publishes (a resource alarm blocks the connection)
+                // must not hold every later entry: past the confirm bound it counts as not
+                // confirmed, like a confirm that does not come.
+                let sent = tokio::time::timeout(CONFIRM_WITHIN, cluster.append(shard, generation, &entry)).await;
+                let sent = sent.unwrap_or_else(|_| Err(format!("not sent within {CONFIRM_WITHIN:?}")));
+                match sent {
                     Ok(confirm) => {
                         actix_web::rt::spawn(async move {
                             let _ = confirmed.send(confirm.await);

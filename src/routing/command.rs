@@ -13,7 +13,6 @@
 
 use super::here::Here;
 pub use super::here::SnapshotPage;
-use crate::replication::snapshot::CopyPage;
 use crate::actors::entity::EntityCommand;
 use crate::actors::order::{Cancel, ConfirmPayment, Expire, GetOrder, OrderActor, PassivateOrder, Pay};
 use crate::actors::ticket::{
@@ -26,6 +25,7 @@ use crate::app::error::AppError;
 use crate::app::idempotency::{Claim, KeyOutcome};
 use crate::deadline::Deadline;
 use crate::domain::{Slot, Ticket, TicketDraft, UserId};
+use crate::replication::snapshot::CopyPage;
 use futures_util::future::LocalBoxFuture;
 use futures_util::FutureExt;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};

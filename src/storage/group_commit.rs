@@ -61,6 +61,14 @@ struct Confirming {
 /// Failed writer sequence numbers kept for their waiters (older ones are forgotten).
 const FAILED_KEPT: usize = 100_000;
 
+/// With replication on, committed groups whose log entries may be unconfirmed at once. The
+/// writer waits for the log before taking another group past it: while the log is slow the
+/// writes queue up and go out as fewer, larger entries (the broker's cost is per entry).
+const GROUPS_IN_FLIGHT: usize = 2;
+/// The writer never waits on the log longer than this for one group (a confirm that does not
+/// come ends in a failure by then anyway).
+const IN_FLIGHT_WAIT: Duration = Duration::from_secs(6);
+
 /// `ops` as one sled batch (a later change of a key wins, as if applied in order).
 pub fn sled_batch(ops: Ops) -> sled::Batch {
     let mut batch = sled::Batch::default();
@@ -105,6 +113,9 @@ pub struct GroupCommit {
     unreplicated: Mutex<std::collections::BTreeSet<u64>>,
     /// The watermark's sender, shared with the confirming thread once there is one.
     flushed_tx: Mutex<Option<Arc<watch::Sender<u64>>>>,
+    /// Groups handed to the confirm thread and not yet settled, and its signal when one is.
+    in_flight: Mutex<usize>,
+    settled: Condvar,
 }
 
 /// Called with each flush's duration, for the storage latency metric.
@@ -124,6 +135,8 @@ impl GroupCommit {
             logs: std::sync::OnceLock::new(),
             unreplicated: Mutex::new(Default::default()),
             flushed_tx: Mutex::new(None),
+            in_flight: Mutex::new(0),
+            settled: Condvar::new(),
         });
         let worker = Arc::clone(&gc);
         let spawned = std::thread::Builder::new().name("storage-writer".into()).spawn(move || {
@@ -179,6 +192,9 @@ impl GroupCommit {
             }
         }
         self.finish_group(group.target, group.settles, &group.failed, group.durable);
+        let mut in_flight = self.in_flight.lock();
+        *in_flight = in_flight.saturating_sub(1);
+        self.settled.notify_one();
     }
 
     /// Settles a group and moves the watermark to it (`durable`: flushed).
@@ -229,6 +245,10 @@ impl GroupCommit {
                         MutexGuard::unlocked(&mut q, || self.space.probe());
                     }
                 }
+                if self.logs.get().is_some() {
+                    // The log is behind: let more writes gather for the next group.
+                    MutexGuard::unlocked(&mut q, || self.await_log());
+                }
                 std::mem::swap(&mut taken, &mut q.pending);
                 q.last
             };
@@ -236,6 +256,17 @@ impl GroupCommit {
             // back now, so this group (accepted before the store turned full) fits.
             self.space.probe();
             self.commit_group(&db, &mut taken, target, &flushed, &observe);
+        }
+    }
+
+    /// Waits until fewer than [`GROUPS_IN_FLIGHT`] groups wait for the log (or too long).
+    fn await_log(&self) {
+        let deadline = Instant::now() + IN_FLIGHT_WAIT;
+        let mut in_flight = self.in_flight.lock();
+        while *in_flight >= GROUPS_IN_FLIGHT {
+            if self.settled.wait_until(&mut in_flight, deadline).timed_out() {
+                return;
+            }
         }
     }
 
@@ -375,7 +406,9 @@ impl GroupCommit {
         match logs {
             Some((_, _, confirms)) => {
                 let group = Confirming { target, settles, failed: failed_now, appends, durable };
+                *self.in_flight.lock() += 1;
                 if let Err(std::sync::mpsc::SendError(group)) = confirms.send(group) {
+                    *self.in_flight.lock() -= 1;
                     // No confirm thread: nothing logged can be confirmed.
                     let failed = group.settles.iter().map(|(seq, _)| *seq).collect();
                     self.finish_group(group.target, group.settles, &failed, group.durable);

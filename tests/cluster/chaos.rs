@@ -30,7 +30,12 @@ impl Drop for StartAgain {
 /// the end of its log. The load runs meanwhile; if that moment does not come within 5 s (lag is
 /// sampled each second, and writes keep coming), the writers hold off until it does. Returns
 /// the views and whether the writers had to hold off.
-async fn steady(cluster: &TestCluster, load: &Load, shards: u64, round: usize) -> (BTreeMap<String, Replication>, bool) {
+async fn steady(
+    cluster: &TestCluster,
+    load: &Load,
+    shards: u64,
+    round: usize,
+) -> (BTreeMap<String, Replication>, bool) {
     let since = Instant::now();
     let mut paused = false;
     loop {
@@ -56,20 +61,9 @@ async fn steady(cluster: &TestCluster, load: &Load, shards: u64, round: usize) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_minutes_of_kills_a_wiped_disk_and_a_lost_broker_node_lose_nothing() {
-    let chaos_for = Duration::from_secs(
-        std::env::var("CHAOS_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(CHAOS_SECONDS),
-    );
-    let expiration = EXPIRATION_SECONDS.to_string();
-    let extra = [("TICKETING_ORDERS__EXPIRATION_SECONDS", expiration.as_str()), ("TICKETING_CLUSTER__REPLICAS", "1")];
-    let mut cluster = TestCluster::start_on_brokers_with(&["node-1", "node-2", "node-3"], &["gate"], &extra).await;
-    let (_, view) = cluster.nodes[0].admin("/admin/cluster").await;
-    let shards = view["shards"]["count"].as_u64().unwrap();
-    let views =
-        until_members(&live_members(&cluster, 3), Duration::from_secs(20), "every shard served and followed", |v| {
-            served_once(v, shards) && replicated(v, shards) && caught_up(v)
-        })
-        .await;
-    let owners = views.values().next().unwrap().owners.clone();
+    let chaos_for =
+        Duration::from_secs(std::env::var("CHAOS_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(CHAOS_SECONDS));
+    let (mut cluster, shards, owners) = start_replicated().await;
     let Running { load, accounts, seller, early, buyers, mut probes, pending_before, writers } =
         start_load(&cluster, &owners, shards).await;
     // A probe ticket on every shard, so that a write to any dead node's shards can be timed.
@@ -116,7 +110,10 @@ async fn two_minutes_of_kills_a_wiped_disk_and_a_lost_broker_node_lose_nothing()
             })
             .await;
             broker_back = Some(stopped.elapsed());
-            eprintln!("round {round}: broker node brk1 stopped; every node ready and every shard served after {:?}", stopped.elapsed());
+            eprintln!(
+                "round {round}: broker node brk1 stopped; every node ready and every shard served after {:?}",
+                stopped.elapsed()
+            );
             // Dropping the guard starts it again.
             continue;
         }
@@ -130,9 +127,12 @@ async fn two_minutes_of_kills_a_wiped_disk_and_a_lost_broker_node_lose_nothing()
             cluster.wipe_data(victim);
             wiped = Some(victim_id.clone());
         }
-        until_members(&live_members(&cluster, 3), Duration::from_secs(10), "the dead node's shards served again", |v| {
-            served_once(v, shards)
-        })
+        until_members(
+            &live_members(&cluster, 3),
+            Duration::from_secs(10),
+            "the dead node's shards served again",
+            |v| served_once(v, shards),
+        )
         .await;
         eprintln!(
             "round {round}: {victim_id} SIGKILLed{} serving {} shards; a write to them acknowledged {took:?} after",
@@ -157,7 +157,8 @@ async fn two_minutes_of_kills_a_wiped_disk_and_a_lost_broker_node_lose_nothing()
     assert!(wiped.is_some(), "a member's disk was lost during the chaos");
     let alive = load.targets.lock().unwrap().clone();
     assert_eq!(alive.len(), 4, "three members and the gateway");
-    let settled = everything_settled(&ledger, &alive, &[&early, &buyers[0], &buyers[1]], &accounts, &pending_before).await;
+    let settled =
+        everything_settled(&ledger, &alive, &[&early, &buyers[0], &buyers[1]], &accounts, &pending_before).await;
     failovers.sort();
     eprintln!(
         "chaos for {chaos_took:?}: {} kills (writers held off before {held_off} of them), failover min {:?} / median {:?} / max {:?}; \

@@ -13,21 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_an_owner_under_load_loses_nothing_and_its_shards_are_served_again_within_3_s() {
-    let expiration = EXPIRATION_SECONDS.to_string();
-    let extra = [("TICKETING_ORDERS__EXPIRATION_SECONDS", expiration.as_str()), ("TICKETING_CLUSTER__REPLICAS", "1")];
-    let mut cluster = TestCluster::start_on_brokers_with(&["node-1", "node-2", "node-3"], &["gate"], &extra).await;
-    let (_, view) = cluster.nodes[0].admin("/admin/cluster").await;
-    let shards = view["shards"]["count"].as_u64().unwrap();
-    // Every shard served by one member and followed, caught up, by another.
-    let views =
-        until_members(&live_members(&cluster, 3), Duration::from_secs(20), "every shard served and followed", |v| {
-            served_once(v, shards) && replicated(v, shards) && caught_up(v)
-        })
-        .await;
-    let owners = views.values().next().unwrap().owners.clone();
+    let (mut cluster, shards, owners) = start_replicated().await;
 
     let Running { load, accounts, seller, early, buyers, probes, pending_before, writers } =
         start_load(&cluster, &owners, shards).await;
@@ -116,7 +104,8 @@ async fn killing_an_owner_under_load_loses_nothing_and_its_shards_are_served_aga
     assert!(ledger.violations.is_empty(), "answers no write may get: {:?}", ledger.violations);
     let alive = load.targets.lock().unwrap().clone();
     assert_eq!(alive.len(), 3, "two members and the gateway");
-    let settled = everything_settled(&ledger, &alive, &[&early, &buyers[0], &buyers[1]], &accounts, &pending_before).await;
+    let settled =
+        everything_settled(&ledger, &alive, &[&early, &buyers[0], &buyers[1]], &accounts, &pending_before).await;
     eprintln!(
         "failover times: {took1:?} ({v1_id}), {took2:?} ({v2_id}); {} tickets ({} with an unknown last edit), \
          {} orders ({} acknowledged), {} accounts, {} pending orders expired after the kills",
@@ -229,7 +218,12 @@ async fn a_node_whose_disk_is_lost_rebuilds_from_snapshots_and_the_logs() {
                     json!({"title": format!("{id} edit {round} while {wiped_id} was down"), "price": 12}),
                 )
                 .await;
-            assert_eq!(status, StatusCode::OK, "edit of {id} via {} while {wiped_id} is down: {body}", others[n % 2].id);
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "edit of {id} via {} while {wiped_id} is down: {body}",
+                others[n % 2].id
+            );
             *title = body["title"].as_str().unwrap().to_string();
             while_down += 1;
         }

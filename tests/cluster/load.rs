@@ -510,12 +510,26 @@ pub async fn everything_settled(
         }
     }
     let uncertain = ledger.tickets.values().filter(|t| t.len() > 1).count();
-    Settled {
-        tickets: ledger.tickets.len(),
-        uncertain,
-        orders: orders.len(),
-        acknowledged_orders: ledger.orders.len(),
-    }
+    Settled { tickets: ledger.tickets.len(), uncertain, orders: orders.len(), acknowledged_orders: ledger.orders.len() }
+}
+
+/// Three members (`node-1..3`, the owners of every shard) and a gateway (`gate`) on the
+/// three-node broker, with replicated shards and orders that expire after
+/// [`EXPIRATION_SECONDS`]; returned once every shard is served by one member and followed,
+/// caught up, by another: the cluster, its shard count and each shard's configured owner.
+pub async fn start_replicated() -> (TestCluster, u64, Vec<String>) {
+    let expiration = EXPIRATION_SECONDS.to_string();
+    let extra = [("TICKETING_ORDERS__EXPIRATION_SECONDS", expiration.as_str()), ("TICKETING_CLUSTER__REPLICAS", "1")];
+    let cluster = TestCluster::start_on_brokers_with(&["node-1", "node-2", "node-3"], &["gate"], &extra).await;
+    let (_, view) = cluster.nodes[0].admin("/admin/cluster").await;
+    let shards = view["shards"]["count"].as_u64().unwrap();
+    let views =
+        until_members(&live_members(&cluster, 3), Duration::from_secs(20), "every shard served and followed", |v| {
+            served_once(v, shards) && replicated(v, shards) && caught_up(v)
+        })
+        .await;
+    let owners = views.values().next().unwrap().owners.clone();
+    (cluster, shards, owners)
 }
 
 /// The load running on a cluster, and what was written before it.

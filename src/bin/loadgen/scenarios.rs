@@ -329,15 +329,23 @@ fn replicated(
         let buyer = Arc::new(signup_one(a.addr, &format!("buyer-{tag}@bench.test"))?);
         let tickets: Arc<[String]> = create_tickets(a.addr, config.connections, &seller, config.tickets)?.into();
         let cpu = (a.cpu_seconds(), b.cpu_seconds());
+        let appended = |unit: &str| {
+            metric(a.addr, &format!("ticketing_cluster_log_appended_total{{unit=\"{unit}\"}} "))
+                .map(|v| v.unwrap_or(0.0))
+        };
+        let logged = (appended("entries")?, appended("bytes")?);
         let run = reserve_and_cancel(config, a.addr, &tickets, &buyer)?;
         let used = (a.cpu_seconds() - cpu.0, b.cpu_seconds() - cpu.1);
+        let logged = (appended("entries")? - logged.0, appended("bytes")? - logged.1);
         report.row(format!("replicated: reserve + cancel on a member, replicas = {replicas}"), run.rate(), &run.rec);
         check_orders(a.addr, config.connections, &buyer, &run.rec.notes, report)?;
         let steps = run.rec.notes.iter().filter(|n| n.starts_with("A ")).count().max(1) as f64;
         report.fact(format!(
-            "replicas = {replicas}: CPU per reserve + cancel: member a {:.3} ms, member b {:.3} ms",
+            "replicas = {replicas}: CPU per reserve + cancel: member a {:.3} ms, member b {:.3} ms; log entries per step {:.2} ({:.0} bytes)",
             used.0 * 1000.0 / steps,
-            used.1 * 1000.0 / steps
+            used.1 * 1000.0 / steps,
+            logged.0 / steps,
+            logged.1 / steps
         ));
         rates.push(run.rate());
         b.stop();
