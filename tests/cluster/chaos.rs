@@ -162,17 +162,12 @@ async fn two_minutes_of_kills_a_wiped_disk_and_a_lost_broker_node_lose_nothing()
     failovers.sort();
     eprintln!(
         "chaos for {chaos_took:?}: {} kills (writers held off before {held_off} of them), failover min {:?} / median {:?} / max {:?}; \
-         {} wiped; broker node lost for {broker_back:?}; {} tickets ({} with an unknown last edit), {} orders ({} acknowledged), \
-         {} accounts, {} pending orders expired",
+         {} wiped; broker node lost for {broker_back:?}; {settled}, {} accounts, {} pending orders expired",
         failovers.len(),
         failovers[0],
         failovers[failovers.len() / 2],
         failovers[failovers.len() - 1],
         wiped.unwrap_or_default(),
-        settled.tickets,
-        settled.uncertain,
-        settled.orders,
-        settled.acknowledged_orders,
         accounts.len(),
         pending_before.len()
     );

@@ -382,6 +382,16 @@ pub struct Settled {
     pub acknowledged_orders: usize,
 }
 
+impl std::fmt::Display for Settled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} tickets ({} with an unknown last edit), {} orders ({} acknowledged)",
+            self.tickets, self.uncertain, self.orders, self.acknowledged_orders
+        )
+    }
+}
+
 /// Once the load has stopped and every order window has passed: every account signs in, every
 /// acknowledged order is in its buyer's list and ended as it must (pending ones expired), no
 /// ticket has two live orders, and every ticket has an acknowledged title and is held by its
