@@ -179,19 +179,16 @@ pub struct ClusterSettings {
     #[serde(default = "default_takeover_grace")]
     pub takeover_grace_seconds: f64,
     /// What each shard's log keeps at least (0: no limit), in bytes and hours: the broker
-    /// drops whole segments past it. A copy behind what the log still holds starts again from
-    /// a snapshot its owner sends.
-    #[serde(default = "default_log_retention_bytes")]
+    /// drops whole segments past it. A follower behind what the log still holds starts again
+    /// from a snapshot its owner sends; an owner restarted after its term's beginning was
+    /// dropped cannot begin a term itself (README "Running a cluster").
+    #[serde(default)]
     pub log_retention_bytes: u64,
     #[serde(default)]
     pub log_retention_hours: u64,
     /// The size of a log's segment files on the broker (the unit retention drops).
     #[serde(default = "default_log_segment_bytes")]
     pub log_segment_bytes: u64,
-}
-
-fn default_log_retention_bytes() -> u64 {
-    64 << 20
 }
 
 fn default_log_segment_bytes() -> u64 {

@@ -403,12 +403,21 @@ async fn ready_then_serve(cluster: Cluster, connection: Arc<Connection>, shard: 
             Err(e) => tracing::warn!(shard = shard.0, error = %e, "a taken lease could not be served"),
         }
     }
-    // Given up: another node (or this one, later) takes it.
-    cluster.0.held.write().remove(&shard);
-    if let Ok(channel) = connection.create_channel().await {
-        let name = cluster.names().shard(shard);
-        let _ = channel.queue_delete(name.into(), Default::default()).await;
-        let _ = channel.close(200, "lease given up".into()).await;
+    cluster.give_up(shard).await;
+}
+
+impl Cluster {
+    /// Gives up `shard`'s lease (this node cannot serve it): another node, or this one later,
+    /// takes it.
+    pub async fn give_up(&self, shard: Shard) {
+        self.0.serving.write().remove(&shard);
+        self.0.held.write().remove(&shard);
+        let Some(connection) = self.connection() else { return };
+        if let Ok(channel) = connection.create_channel().await {
+            let name = self.names().shard(shard);
+            let _ = channel.queue_delete(name.into(), Default::default()).await;
+            let _ = channel.close(200, "lease given up".into()).await;
+        }
     }
 }
 

@@ -72,7 +72,22 @@ impl Cluster {
         let options = QueueDeclareOptions { durable: true, ..Default::default() };
         let declared = channel.queue_declare(self.names().log(shard).into(), options, args).await;
         let _ = channel.close(200, "declared".into()).await;
-        declared.map(|_| ()).map_err(|e| e.to_string())
+        match declared {
+            Ok(_) => Ok(()),
+            // A log made with other arguments (another retention, an older release): used as it
+            // is. Its retention changes through a broker policy, not by declaring it again.
+            Err(e) if e.to_string().contains("PRECONDITION_FAILED") => {
+                let channel = connection.create_channel().await.map_err(|e| e.to_string())?;
+                let passive = QueueDeclareOptions { passive: true, ..Default::default() };
+                let existing =
+                    channel.queue_declare(self.names().log(shard).into(), passive, FieldTable::default()).await;
+                let _ = channel.close(200, "declared".into()).await;
+                existing.map_err(|e| e.to_string())?;
+                tracing::warn!(shard, error = %e, "the shard's log exists with other settings (retention): used as it is");
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     /// Appends `entry` to `shard`'s log, if the link is still the one of session `generation`
@@ -160,23 +175,34 @@ impl Cluster {
     pub async fn log_length(&self, shard: u32) -> Result<u64, String> {
         let connection = self.connection().ok_or("the broker link is down")?;
         let generation = self.generation();
-        let mut probe = self.0.probe_channel.lock().await;
-        let channel = match probe.as_ref() {
-            Some((g, channel)) if *g == generation && channel.status().connected() => channel.clone(),
-            _ => {
+        let channel = {
+            let mut probe = self.0.probe_channel.lock();
+            match probe.as_ref() {
+                Some((g, channel)) if *g == generation && channel.status().connected() => Some(channel.clone()),
+                _ => {
+                    *probe = None;
+                    None
+                }
+            }
+        };
+        let channel = match channel {
+            Some(channel) => channel,
+            None => {
                 // Not the shared publishing channel: a passive declare that fails closes its own.
                 let channel = connection.create_channel().await.map_err(|e| e.to_string())?;
-                *probe = Some((generation, channel.clone()));
+                *self.0.probe_channel.lock() = Some((generation, channel.clone()));
                 channel
             }
         };
         let options = QueueDeclareOptions { passive: true, ..Default::default() };
-        match channel.queue_declare(self.names().log(shard).into(), options, FieldTable::default()).await {
-            Ok(queue) => Ok(u64::from(queue.message_count())),
-            Err(e) => {
-                *probe = None;
+        let declared = channel.queue_declare(self.names().log(shard).into(), options, FieldTable::default());
+        match tokio::time::timeout(CONFIRM_WITHIN, declared).await {
+            Ok(Ok(queue)) => Ok(u64::from(queue.message_count())),
+            Ok(Err(e)) => {
+                self.0.probe_channel.lock().take();
                 Err(e.to_string())
             }
+            Err(_) => Err(format!("no answer within {CONFIRM_WITHIN:?}")),
         }
     }
 }

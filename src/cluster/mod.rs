@@ -169,7 +169,7 @@ struct Inner {
     retention: log::Retention,
     /// The channel a follower's lag probes share (a channel per probe costs the broker a
     /// process each time), with the session it belongs to.
-    probe_channel: tokio::sync::Mutex<Option<(u64, lapin::Channel)>>,
+    probe_channel: parking_lot::Mutex<Option<(u64, lapin::Channel)>>,
     /// Requests and probes waiting for what comes back, by correlation id.
     pending: dashmap::DashMap<String, oneshot::Sender<publish::Arrival>>,
     /// The shard each waiting request was sent to (a new term there ends its wait).
@@ -202,7 +202,7 @@ impl Cluster {
         let cluster = Self(Arc::new(Inner {
             names: Names::new(&membership.cluster),
             retention: membership.retention,
-            probe_channel: tokio::sync::Mutex::new(None),
+            probe_channel: parking_lot::Mutex::new(None),
             heartbeat: link::heartbeat_of(membership.urls.first().map_or("", String::as_str)),
             membership,
             session: watch::channel(None).0,

@@ -11,6 +11,8 @@ use tokio::sync::{mpsc, oneshot};
 
 /// How long beginning a term may take (appending the marker and reading the log to it).
 const LEAD_WITHIN: Duration = Duration::from_secs(30);
+/// How long a rebuild waits for the log's first entry.
+const REBUILD_LOOK: Duration = Duration::from_secs(10);
 /// How often a follower asks how long the log is (its lag).
 const LAG_EVERY: Duration = Duration::from_secs(1);
 
@@ -97,7 +99,7 @@ async fn follow(
         tokio::select! {
             biased;
             order = orders.recv() => return Ok(order),
-            entry = cursor.log.recv() => {
+            entry = cursor.next() => {
                 let Some(entry) = entry else { return Err(Stop::Link("the log ended (link lost)".into())) };
                 last_offset = Some(entry.offset);
                 match read(r, shard, &mut cursor, &entry, None).map_err(Stop::Unreadable)? {
@@ -128,7 +130,7 @@ async fn lead(r: &Replication, cluster: &Cluster, shard: u32) -> Result<(), Stri
     let mut nonce = rand::random::<u64>();
     append_marker(r, cluster, shard, generation, cursor.chain.term + 1, nonce).await?;
     let marker_offset = loop {
-        let entry = tokio::time::timeout_at(until, cursor.log.recv())
+        let entry = tokio::time::timeout_at(until, cursor.next())
             .await
             .map_err(|_| "the log was not read to the term's marker in time".to_string())?
             .ok_or("the log ended (link lost)")?;
@@ -193,6 +195,18 @@ struct Cursor {
     chain: Chain,
     log: mpsc::Receiver<LogEntry>,
     first: Option<u64>,
+    /// An entry already taken from `log` (looked at before a rebuild), read first.
+    taken: Option<LogEntry>,
+}
+
+impl Cursor {
+    /// The next entry of the log (`None`: the log ended, the link went).
+    async fn next(&mut self) -> Option<LogEntry> {
+        match self.taken.take() {
+            Some(entry) => Some(entry),
+            None => self.log.recv().await,
+        }
+    }
 }
 
 /// The copy's position, and the log from there (every earlier write applied first). A copy
@@ -207,15 +221,32 @@ async fn open(r: &Replication, cluster: &Cluster, shard: u32) -> Result<Cursor, 
     let position = position.unwrap_or_default();
     cluster.declare_log(shard).await?;
     let log = cluster.follow(shard, position.resume_at).await?;
-    Ok(Cursor { chain: Chain::resume(position), log, first: Some(position.resume_at.unwrap_or(0)) })
+    Ok(Cursor { chain: Chain::resume(position), log, first: Some(position.resume_at.unwrap_or(0)), taken: None })
 }
 
-/// Wipes the copy and reads the log again from its start.
+/// Wipes the copy and reads the log again from its start, if the log still holds its start:
+/// otherwise the copy is kept as it is and the first entry read says the log was truncated
+/// (a follower then loads a snapshot; a node taking the lease gives up rather than lose the
+/// only copy it has).
 async fn rebuild(r: &Replication, cluster: &Cluster, shard: u32) -> Result<Cursor, String> {
     r.0.store.sync().await;
-    let removed = r.0.store.wipe_slots(r.0.logs.slots(shard)).await.map_err(|e| e.to_string())?;
-    tracing::warn!(shard, removed, "this copy held writes that never reached the log: rebuilding it from the log");
-    open(r, cluster, shard).await
+    cluster.declare_log(shard).await?;
+    let mut log = cluster.follow(shard, None).await?;
+    let first = tokio::time::timeout(REBUILD_LOOK, log.recv())
+        .await
+        .map_err(|_| "the log gave no entry to rebuild from".to_string())?
+        .ok_or("the log ended (link lost)")?;
+    if first.offset == 0 {
+        let removed = r.0.store.wipe_slots(r.0.logs.slots(shard)).await.map_err(|e| e.to_string())?;
+        tracing::warn!(shard, removed, "this copy held writes that never reached the log: rebuilding it from the log");
+    } else {
+        tracing::warn!(
+            shard,
+            first = first.offset,
+            "this copy held writes that never reached the log, and the log no longer holds its start"
+        );
+    }
+    Ok(Cursor { chain: Chain::resume(Position::default()), log, first: Some(0), taken: Some(first) })
 }
 
 /// Replaces the copy by the owner's (a snapshot), then reads the log from `from`, where it
@@ -232,7 +263,7 @@ async fn from_snapshot(r: &Replication, cluster: &Cluster, shard: u32, from: u64
     }
     tracing::info!(shard, records, seq = position.seq, took = ?started.elapsed(), "snapshot loaded; following the log");
     let log = cluster.follow(shard, Some(from)).await?;
-    Ok(Cursor { chain: Chain::resume(position), log, first: Some(from) })
+    Ok(Cursor { chain: Chain::resume(position), log, first: Some(from), taken: None })
 }
 
 enum Read {

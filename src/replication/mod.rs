@@ -56,6 +56,10 @@ pub struct CopyStatus {
 /// An entry for the log, from the writer thread, and where its confirm goes.
 type Append = (u32, Vec<u8>, oneshot::Sender<Result<(), String>>);
 
+/// Attempts at a new term while holding the lease after an unconfirmed entry, before the
+/// lease is given up.
+const RELEAD_ATTEMPTS: usize = 3;
+
 /// The store's side of the logs: hands entries to the replication's publishing task.
 struct Logger {
     appends: mpsc::UnboundedSender<Append>,
@@ -202,7 +206,7 @@ impl Replication {
     }
 
     async fn lead_again(&self, shard: u32) {
-        loop {
+        for _ in 0..RELEAD_ATTEMPTS {
             let Some(cluster) = self.cluster() else { return };
             if !cluster.holds(Shard(shard)) || self.0.logs.term(shard).is_some() {
                 return;
@@ -212,6 +216,12 @@ impl Replication {
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+        // This copy cannot begin a term (the log no longer holds what it would need): a
+        // follower that kept up may.
+        if let Some(cluster) = self.cluster().filter(|c| c.holds(Shard(shard)) && self.0.logs.term(shard).is_none()) {
+            tracing::warn!(shard, "could not begin a new term here: the shard's lease is given up");
+            cluster.give_up(Shard(shard)).await;
         }
     }
 

@@ -54,6 +54,9 @@ pub async fn page(store: &Store, shard: u32, after: Option<Vec<u8>>) -> Result<C
     let (records, next) = store
         .records_page(logs.slots(shard), after.as_deref(), PAGE_BYTES, &logs.position_key(shard))
         .map_err(|e| e.to_string())?;
+    // A write applied before it is numbered (a claim, a sign-up) may be in the page: once the
+    // writer has taken everything queued by now, `holds` counts it too.
+    store.sync().await;
     let holds = logs.position(shard).filter(|p| p.term == begun.term).ok_or("the shard's term ended")?.seq;
     Ok(CopyPage { term: begun.term, confirmed: begun.seq, holds, records, next })
 }

@@ -448,6 +448,9 @@ impl Routed for CopyPageOf {
     }
     fn run_here(self, here: &Here, _: Deadline) -> LocalBoxFuture<'_, Result<CopyPage, AppError>> {
         async move {
+            if here.map.shard_of(self.first_slot) != crate::cluster::Shard(self.shard) {
+                return Err(AppError::Unavailable);
+            }
             crate::replication::snapshot::page(&here.store, self.shard, self.after).await.map_err(|why| {
                 tracing::warn!(shard = self.shard, why, "a snapshot page was not sent");
                 AppError::Unavailable
