@@ -159,6 +159,11 @@ async fn lead(r: &Replication, cluster: &Cluster, shard: u32) -> Result<(), Stri
     if cluster.generation() != generation || !cluster.holds(crate::cluster::Shard(shard)) {
         return Err("the lease went while the term began".into());
     }
+    // The copy is the truth from here: what an earlier term left numbered or in flight in its
+    // slots' outbox (an entry the log may or may not have taken) is forgotten before any write
+    // of this term is numbered.
+    let slots = r.0.logs.slots(shard);
+    r.0.store.outbox_restart(slots.clone());
     r.0.generations.insert(shard, generation);
     r.0.logs.establish(shard, position);
     if cluster.generation() != generation {
@@ -167,7 +172,6 @@ async fn lead(r: &Replication, cluster: &Cluster, shard: u32) -> Result<(), Stri
         r.0.generations.remove(&shard);
         return Err("the lease went while the term began".into());
     }
-    let slots = r.0.logs.slots(shard);
     r.0.store.outbox_gained(slots.clone());
     let due = r.0.custody.deadlines.load_slots(&r.0.store, slots).map_err(|e| e.to_string())?;
     if let Some(mut status) = r.0.status.get_mut(&shard) {

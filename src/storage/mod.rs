@@ -781,10 +781,16 @@ impl Store {
         self.commit.logs().is_none_or(|logs| logs.term(logs.shard_of(slot)).is_some())
     }
 
-    /// `slots` are written here again (a shard gained): their outbox numbering is read from
-    /// the copy again, and their events are published from it.
+    /// Before `slots` are written here again (a shard gained, or a new term after an entry
+    /// the log did not confirm): their outbox numbering is read from the copy again, and no
+    /// number of an earlier term stays in flight (a write the log did not confirm left its
+    /// events in flight for good, and the publisher stops at the first one in flight).
+    pub fn outbox_restart(&self, slots: std::ops::Range<u32>) {
+        self.outbox.forget(slots);
+    }
+
+    /// `slots` are written here again: their events are published from the copy.
     pub fn outbox_gained(&self, slots: std::ops::Range<u32>) {
-        self.outbox.forget(slots.clone());
         for slot in slots {
             self.outbox.mark_dirty(Slot(slot as u16));
         }

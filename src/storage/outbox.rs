@@ -74,10 +74,13 @@ impl Outbox {
         }
     }
 
-    /// Forgets the numbering of `slots` (written elsewhere meanwhile): the next event of one
-    /// reads its last number from disk.
+    /// Forgets the numbering of `slots` (written elsewhere meanwhile), and the numbers in
+    /// flight there (of writes that will never settle here): the next event of one reads its
+    /// last number from disk.
     pub fn forget(&self, slots: std::ops::Range<u32>) {
-        self.state.lock().last.retain(|slot, _| !slots.contains(&u32::from(slot.0)));
+        let mut s = self.state.lock();
+        s.last.retain(|slot, _| !slots.contains(&u32::from(slot.0)));
+        s.in_flight.retain(|(slot, _)| !slots.contains(&u32::from(slot.0)));
     }
 
     /// The last number handed to an event of `slot` since start (`None`: none yet).
@@ -102,5 +105,24 @@ impl Outbox {
 
     pub async fn written(&self) {
         self.written.notified().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forgetting_a_slot_forgets_its_numbers_in_flight_so_the_publisher_is_not_held_at_them() {
+        let outbox = Outbox::default();
+        let (mine, other) = (Slot(7), Slot(900));
+        // A write the log did not confirm: numbered, never finished.
+        outbox.number(mine, 2, || Ok::<_, ()>(10), |seqs| Ok(seqs.to_vec())).unwrap();
+        outbox.number(other, 1, || Ok::<_, ()>(0), |seqs| Ok(seqs.to_vec())).unwrap();
+        assert!(outbox.in_flight(mine, 11) && outbox.in_flight(mine, 12));
+        outbox.forget(0..64);
+        assert!(!outbox.in_flight(mine, 11) && !outbox.in_flight(mine, 12), "held the slot's publisher for good");
+        assert_eq!(outbox.last(mine), None, "numbering read from the copy again");
+        assert!(outbox.in_flight(other, 1), "another shard's slot untouched");
     }
 }
