@@ -204,6 +204,12 @@ struct Cursor {
 }
 
 impl Cursor {
+    /// Reads `shard`'s log from where `position` says, with its counting rules.
+    async fn at(cluster: &Cluster, shard: u32, position: Position) -> Result<Self, String> {
+        let log = cluster.follow(shard, position.resume_at).await?;
+        Ok(Self { chain: Chain::resume(position), log, first: Some(position.resume_at.unwrap_or(0)), taken: None })
+    }
+
     /// The next entry of the log (`None`: the log ended, the link went).
     async fn next(&mut self) -> Option<LogEntry> {
         match self.taken.take() {
@@ -224,8 +230,7 @@ async fn open(r: &Replication, cluster: &Cluster, shard: u32) -> Result<Cursor, 
     }
     let position = position.unwrap_or_default();
     cluster.declare_log(shard).await?;
-    let log = cluster.follow(shard, position.resume_at).await?;
-    Ok(Cursor { chain: Chain::resume(position), log, first: Some(position.resume_at.unwrap_or(0)), taken: None })
+    Cursor::at(cluster, shard, position).await
 }
 
 /// Wipes the copy and reads the log again from its start, if the log still holds its start:
@@ -266,8 +271,7 @@ async fn from_snapshot(r: &Replication, cluster: &Cluster, shard: u32, from: u64
         (status.applied, status.term) = (position.seq, position.term);
     }
     tracing::info!(shard, records, seq = position.seq, took = ?started.elapsed(), "snapshot loaded; following the log");
-    let log = cluster.follow(shard, Some(from)).await?;
-    Ok(Cursor { chain: Chain::resume(position), log, first: Some(from), taken: None })
+    Cursor::at(cluster, shard, position).await
 }
 
 enum Read {

@@ -66,24 +66,23 @@ pub async fn page(store: &Store, shard: u32, after: Option<Vec<u8>>) -> Result<C
 /// was asked for. A copy left half-loaded (a crash, a failed page) has no position: the next
 /// attempt starts over.
 pub async fn load(store: &Store, source: &dyn CopySource, shard: u32, from: u64) -> Result<(Position, usize), String> {
-    let logs = store.logs().ok_or("the shard logs are off here")?.clone();
-    store.wipe_slots(logs.slots(shard)).await.map_err(|e| e.to_string())?;
-    let first = source.page(shard, None).await?;
-    let (term, confirmed) = (first.term, first.confirmed);
-    let (mut page, mut records) = (first, 0);
+    let slots = store.logs().ok_or("the shard logs are off here")?.slots(shard);
+    store.wipe_slots(slots).await.map_err(|e| e.to_string())?;
+    let mut page = source.page(shard, None).await?;
+    let (term, confirmed) = (page.term, page.confirmed);
+    let (mut holds, mut records) = (confirmed, 0);
     loop {
         if page.term != term {
             return Err("the shard's owner changed while its snapshot was read".into());
         }
+        holds = holds.max(page.holds);
         records += page.records.len();
         let ops = page.records.into_iter().map(|(k, v)| (k, Some(v))).collect();
         store.apply_followed(shard, ops, &Position::default()).map_err(|e| e.to_string())?;
         let Some(after) = page.next else { break };
-        let holds = page.holds;
         page = source.page(shard, Some(after)).await?;
-        page.holds = page.holds.max(holds);
     }
-    let position = Position { term, seq: page.holds.max(confirmed), resume_at: Some(from), chain_at_resume: confirmed };
+    let position = Position { term, seq: holds, resume_at: Some(from), chain_at_resume: confirmed };
     store.apply_followed(shard, Vec::new(), &position).map_err(|e| e.to_string())?;
     store.sync().await;
     Ok((position, records))
