@@ -123,6 +123,11 @@ pub struct ActorSettings {
     pub threads: usize,
     /// Requests queued for one actor; past it a request is answered 503 + Retry-After at once.
     pub mailbox_limit: usize,
+    /// Live actors of one kind past which the least recently used idle ones are passivated.
+    pub max_live: usize,
+    /// An actor whose entity is settled for good (an order cancelled and released, or
+    /// complete) is passivated after this much idleness instead of `idle_seconds`.
+    pub settled_idle_seconds: f64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -298,6 +303,12 @@ impl Settings {
         }
         if self.actors.mailbox_limit == 0 {
             return invalid("actors.mailbox_limit", "must be greater than 0");
+        }
+        if self.actors.max_live == 0 {
+            return invalid("actors.max_live", "must be greater than 0");
+        }
+        if self.actors.settled_idle_seconds.is_nan() || self.actors.settled_idle_seconds <= 0.0 {
+            return invalid("actors.settled_idle_seconds", "must be greater than 0");
         }
         if self.http.max_in_flight == 0 {
             return invalid("http.max_in_flight", "must be greater than 0");

@@ -6,6 +6,7 @@ use crate::actors::deadlines::Deadlines;
 use crate::actors::faults::Faults;
 use crate::actors::order::{Expire, OrderActor, OrderDeps};
 use crate::actors::ticket::{TicketActor, TicketDeps};
+use crate::actors::registry::Limits;
 use crate::actors::Registry;
 use crate::app::projection::ReadModel;
 use crate::app::throttle::SignInThrottle;
@@ -86,8 +87,7 @@ impl Application {
                 fault_injection: settings.testing.fault_injection,
                 faults: faults.clone(),
             },
-            ask_timeout,
-            settings.actors.mailbox_limit,
+            Limits::of(&settings.actors),
             metrics.clone(),
         );
         let gateway: Gateway = match settings.payments.provider {
@@ -110,8 +110,7 @@ impl Application {
                 idle,
                 faults,
             },
-            ask_timeout,
-            settings.actors.mailbox_limit,
+            Limits::of(&settings.actors),
             metrics.clone(),
         );
         // Replicated shards: every write goes to its shard's log, and this node keeps copies of

@@ -157,6 +157,12 @@ pub trait Durable: super::Activatable {
     /// Called once the state is loaded at (re)start, which may wait for a queued write.
     fn loaded(&mut self, _ctx: &mut Context<Self>) {}
 
+    /// Whether nothing more will happen to an entity in `state` unless a client asks (an order
+    /// cancelled and released, or complete): its actor passivates after `settled_idle`.
+    fn settled_for_good(_state: &Self::State) -> bool {
+        false
+    }
+
     /// Applies `rule` to a copy of the state; persists the result if it changed, and adopts it
     /// once it is on disk.
     fn change<R, F>(&mut self, rule: F) -> Step<Self, R>
@@ -281,9 +287,39 @@ where
 /// Makes `next` the actor's state (its write is on disk, or queued behind the output gate).
 fn adopt<A: Durable>(act: &mut A, ctx: &mut Context<A>, next: Option<A::State>) {
     let cell = act.cell();
+    let was_settled = settled_for_good::<A>(cell);
     cell.stats.set_version(next.as_ref().map(A::version_of));
     cell.state = Loaded::Ready(next);
     act.committed(ctx);
+    if !was_settled && settled_for_good::<A>(act.cell()) {
+        passivate_when_settled(act, ctx);
+    }
+}
+
+fn settled_for_good<A: Durable>(cell: &DurableCell<A::State>) -> bool {
+    matches!(&cell.state, Loaded::Ready(Some(state)) if A::settled_for_good(state))
+}
+
+/// Passivates an actor whose entity is settled for good once it has been idle for the
+/// registry's `settled_idle` (and its last write is on disk), checking again until it is.
+fn passivate_when_settled<A: Durable>(act: &A, ctx: &mut Context<A>) {
+    let Some(after) = act.link().settled_idle() else { return };
+    let after_ms = i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
+    ctx.run_later(after, move |act, ctx| {
+        let idle_ms = crate::domain::now_ms() - act.cell().stats.last_message_ms();
+        if idle_ms >= after_ms && act.cell().settled().is_none() && passivate_now(act, ctx) {
+            return;
+        }
+        passivate_when_settled(act, ctx);
+    });
+}
+
+/// A [`Shed`](super::registry::Shed) request: passivate now if nothing is queued and the
+/// last write is on disk; otherwise back in the registry's clock for a later sweep.
+pub fn shed<A: Durable>(act: &mut A, ctx: &mut Context<A>) {
+    if act.cell().settled().is_some() || !passivate_now(act, ctx) {
+        act.link().requeue();
+    }
 }
 
 fn build_batch<T: Record>(
@@ -327,15 +363,23 @@ pub fn start<A: Durable>(act: &mut A, ctx: &mut Context<A>, idle: std::time::Dur
                     return;
                 }
                 load_state(act);
-                act.loaded(ctx);
+                loaded(act, ctx);
             }));
         }
         None => {
             load_state(act);
-            act.loaded(ctx);
+            loaded(act, ctx);
         }
     }
     passivate_when_idle(ctx, idle);
+}
+
+/// The state is loaded: the actor's own hook, and a settled entity's early passivation.
+fn loaded<A: Durable>(act: &mut A, ctx: &mut Context<A>) {
+    act.loaded(ctx);
+    if settled_for_good::<A>(act.cell()) {
+        passivate_when_settled(act, ctx);
+    }
 }
 
 fn load_state<A: Durable>(act: &mut A) {

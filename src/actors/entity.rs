@@ -170,6 +170,14 @@ macro_rules! entity_handler {
                 $crate::actors::entity::deliver(self, msg, ctx)
             }
         }
+
+        impl actix::Handler<$crate::actors::registry::Shed> for $actor {
+            type Result = ();
+
+            fn handle(&mut self, _: $crate::actors::registry::Shed, ctx: &mut actix::Context<$actor>) {
+                $crate::actors::durable::shed(self, ctx)
+            }
+        }
     };
 }
 

@@ -11,6 +11,9 @@
 //! * **Placement**: actors run on a pool of arbiters (one per core), chosen by the id's slot.
 //! * **Delivery**: every command goes through [`Registry::ask`] or [`Registry::tell`], which
 //!   count it under the slot lock, trace it and bound the wait once for every kind.
+//! * **Bounded**: past `max_live` actors of the kind, each activation asks the least recently
+//!   used idle actor to passivate ([`Shed`]), found by a clock over the activation order (an
+//!   actor used since it was queued gets a second chance at the back).
 
 use super::entity::{Asked, Deliver, EntityCommand};
 use super::{ActorStats, EntityError};
@@ -28,7 +31,7 @@ use std::time::Duration;
 use tracing::Instrument;
 
 /// An actor kind the registry can activate.
-pub trait Activatable: Actor<Context = Context<Self>> + Supervised {
+pub trait Activatable: Actor<Context = Context<Self>> + Supervised + Handler<Shed> {
     type Id: Copy
         + Eq
         + Hash
@@ -57,6 +60,39 @@ pub trait Activatable: Actor<Context = Context<Self>> + Supervised {
 #[rtype(result = "()")]
 pub struct Evict;
 
+/// Asks an actor to passivate now if it can (nothing queued, its last write on disk): the
+/// registry is past `max_live`. One that cannot goes back in the queue.
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+pub struct Shed;
+
+/// What a registry lets its actors take (`actors.*` settings).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// How long an ask waits by default.
+    pub ask_timeout: Duration,
+    /// Asks queued for one actor beyond which a new ask is refused.
+    pub mailbox_limit: usize,
+    /// Live actors past which the least recently used idle one is shed at each activation.
+    pub max_live: usize,
+    /// Idleness after which an actor whose entity is settled for good passivates.
+    pub settled_idle: Duration,
+}
+
+impl Limits {
+    pub fn of(settings: &crate::settings::ActorSettings) -> Self {
+        Self {
+            ask_timeout: Duration::from_millis(settings.ask_timeout_ms),
+            mailbox_limit: settings.mailbox_limit,
+            max_live: settings.max_live,
+            settled_idle: Duration::from_secs_f64(settings.settled_idle_seconds),
+        }
+    }
+}
+
+/// Actors sought per activation past `max_live` (a clock hand's longest sweep at once).
+const SHED_SCAN: usize = 64;
+
 struct Entry<A: Activatable> {
     addr: Addr<A>,
     stats: Arc<ActorStats>,
@@ -67,9 +103,10 @@ pub struct RegistryInner<A: Activatable> {
     arbiters: Vec<ArbiterHandle>,
     deps: A::Deps,
     generations: AtomicU64,
-    ask_timeout: Duration,
-    /// Asks queued for one actor beyond which a new ask is refused.
-    mailbox_limit: usize,
+    limits: Limits,
+    /// Live actors in activation order (the clock [`Shed`] sweeps), with when each was queued;
+    /// entries of actors gone since are dropped as the hand passes them or on compaction.
+    clock: parking_lot::Mutex<std::collections::VecDeque<(A::Id, Arc<ActorStats>, i64)>>,
     metrics: Metrics,
 }
 
@@ -106,6 +143,18 @@ impl<A: Activatable> RegistryLink<A> {
     pub fn metrics(&self) -> Option<Metrics> {
         self.registry.upgrade().map(|r| r.metrics.clone())
     }
+
+    /// How long this actor may idle once its entity is settled for good.
+    pub fn settled_idle(&self) -> Option<Duration> {
+        self.registry.upgrade().map(|r| r.limits.settled_idle)
+    }
+
+    /// Puts this actor back in the clock (it was shed but could not passivate yet).
+    pub fn requeue(&self) {
+        if let Some(registry) = self.registry.upgrade() {
+            registry.clock.lock().push_back((self.id, Arc::clone(&self.stats), crate::domain::now_ms()));
+        }
+    }
 }
 
 /// A cheap handle to a registry.
@@ -125,27 +174,21 @@ pub struct LiveActor {
 }
 
 impl<A: Activatable> Registry<A> {
-    pub fn new(
-        arbiters: Vec<ArbiterHandle>,
-        deps: A::Deps,
-        ask_timeout: Duration,
-        mailbox_limit: usize,
-        metrics: Metrics,
-    ) -> Self {
+    pub fn new(arbiters: Vec<ArbiterHandle>, deps: A::Deps, limits: Limits, metrics: Metrics) -> Self {
         Self(Arc::new(RegistryInner {
             slots: DashMap::new(),
             arbiters,
             deps,
             generations: AtomicU64::new(0),
-            ask_timeout,
-            mailbox_limit,
+            limits,
+            clock: Default::default(),
             metrics,
         }))
     }
 
     /// How long an ask waits by default (`actors.ask_timeout_ms`).
     pub fn ask_timeout(&self) -> Duration {
-        self.0.ask_timeout
+        self.0.limits.ask_timeout
     }
 
     /// Sends `command` to the actor for `id`, activating it if needed, and waits for the reply
@@ -163,7 +206,7 @@ impl<A: Activatable> Registry<A> {
             return Err(crate::domain::DomainError::NotFound.into());
         }
         // Bounded work: a full mailbox refuses at once rather than queueing without limit.
-        let limit = self.0.mailbox_limit as i64;
+        let limit = self.0.limits.mailbox_limit as i64;
         let asked = Asked::until(deadline);
         let message =
             |addr: &Addr<A>, stats: &Arc<ActorStats>| addr.send(Deliver::<C>::asked(command, stats, asked.clone()));
@@ -212,11 +255,66 @@ impl<A: Activatable> Registry<A> {
         admit: impl FnOnce(i64) -> bool,
         send: impl FnOnce(&Addr<A>, &Arc<ActorStats>) -> T,
     ) -> Option<T> {
-        let slot = self.0.slots.entry(id).or_insert_with(|| self.activate(id));
-        if !admit(slot.stats.mailbox_depth()) {
-            return None;
+        let mut activated = None;
+        let sent = {
+            let slot = self.0.slots.entry(id).or_insert_with(|| {
+                let entry = self.activate(id);
+                activated = Some(Arc::clone(&entry.stats));
+                entry
+            });
+            admit(slot.stats.mailbox_depth()).then(|| send(&slot.addr, &slot.stats))
+        };
+        // Outside the slot's lock: the clock is never taken while a slot lock is held.
+        if let Some(stats) = activated {
+            self.0.clock.lock().push_back((id, stats, crate::domain::now_ms()));
+            self.shed();
         }
-        Some(send(&slot.addr, &slot.stats))
+        sent
+    }
+
+    /// Past `max_live`: asks the least recently used idle actors to passivate, one per actor
+    /// over the limit (at most a few per activation). The hand moves over the activation
+    /// order: an actor gone is dropped, one used since it was queued goes to the back.
+    fn shed(&self) {
+        let over = self.0.slots.len().saturating_sub(self.0.limits.max_live).min(4);
+        if over == 0 {
+            self.compact();
+            return;
+        }
+        let mut shed = 0;
+        for _ in 0..SHED_SCAN {
+            let Some((id, stats, queued_ms)) = self.0.clock.lock().pop_front() else { break };
+            let victim = self.0.slots.get(&id).filter(|e| Arc::ptr_eq(&e.stats, &stats)).map(|e| e.addr.clone());
+            let Some(addr) = victim else { continue };
+            if stats.last_message_ms() > queued_ms || stats.mailbox_depth() > 0 {
+                self.0.clock.lock().push_back((id, stats, crate::domain::now_ms()));
+                continue;
+            }
+            addr.do_send(Shed);
+            shed += 1;
+            if shed == over {
+                break;
+            }
+        }
+    }
+
+    /// Drops the clock's entries of actors gone (passivated while idle, evicted), once they
+    /// outnumber the live ones: the clock stays within twice the live actors.
+    fn compact(&self) {
+        let live = self.0.slots.len();
+        let queued = self.0.clock.lock().len();
+        if queued <= 2 * live + 1024 {
+            return;
+        }
+        let taken = std::mem::take(&mut *self.0.clock.lock());
+        let kept: std::collections::VecDeque<_> = taken
+            .into_iter()
+            .filter(|(id, stats, _)| self.0.slots.get(id).is_some_and(|e| Arc::ptr_eq(&e.stats, stats)))
+            .collect();
+        let mut clock = self.0.clock.lock();
+        // Queued meanwhile: after what was there before.
+        let newer = std::mem::replace(&mut *clock, kept);
+        clock.extend(newer);
     }
 
     fn activate(&self, id: A::Id) -> Entry<A> {

@@ -117,6 +117,68 @@ async fn idle_passivation_removes_the_actor_from_the_listing() {
     .await;
 }
 
+/// The ids of the live actors of `kind` in the admin listing.
+async fn live_ids(app: &TestApp, kind: &str) -> Vec<String> {
+    let (status, listing) = admin_get(app, &format!("/admin/actors?kind={kind}")).await;
+    assert_eq!(status, StatusCode::OK);
+    listing["actors"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap().to_string()).collect()
+}
+
+#[actix_web::test]
+async fn live_actors_stay_within_max_live_and_the_shed_ones_come_back_from_disk() {
+    let app = spawn_app_with(|s| {
+        s.admin.token = Secret::new(TOKEN);
+        s.actors.max_live = 10;
+    })
+    .await;
+    let seller = app.signin().await;
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        let t = app.create_ticket(&seller, &format!("seat {i}"), json!(5 + i)).await;
+        ids.push(t["id"].as_str().unwrap().to_string());
+    }
+    eventually(Duration::from_secs(5), "at most 10 ticket actors live", || async {
+        live_ids(&app, "ticket").await.len() <= 10
+    })
+    .await;
+    // The most recently used stay; the least recently used went first.
+    let live = live_ids(&app, "ticket").await;
+    assert!(live.contains(&ids[59]), "the newest ticket's actor is still live: {live:?}");
+    assert!(!live.contains(&ids[0]), "the oldest ticket's actor was passivated: {live:?}");
+    for (i, id) in ids.iter().enumerate() {
+        let (status, ticket) = app.get_json(&format!("/api/tickets/{id}"), None).await;
+        assert_eq!((status, ticket["price"].as_f64()), (StatusCode::OK, Some(5.0 + i as f64)), "ticket {i}");
+    }
+    eventually(Duration::from_secs(5), "still at most 10 after every ticket was read", || async {
+        live_ids(&app, "ticket").await.len() <= 10
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn a_settled_order_passivates_soon_and_a_pending_one_stays() {
+    let app = spawn_app_with(|s| {
+        s.admin.token = Secret::new(TOKEN);
+        s.actors.settled_idle_seconds = 0.2;
+    })
+    .await;
+    let (seller, buyer) = (app.signin().await, app.signin().await);
+    let kept = app.create_ticket(&seller, "kept", json!(5)).await;
+    let dropped = app.create_ticket(&seller, "dropped", json!(5)).await;
+    let pending = app.order_ok(&buyer, kept["id"].as_str().unwrap()).await;
+    let cancelled = app.order_ok(&buyer, dropped["id"].as_str().unwrap()).await;
+    let (pending, cancelled) = (pending["id"].as_str().unwrap(), cancelled["id"].as_str().unwrap());
+    let res = app.delete(&format!("/api/orders/{cancelled}")).header("Cookie", &buyer.cookie).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    eventually(Duration::from_secs(5), "the cancelled order's actor is passivated", || async {
+        !live_ids(&app, "order").await.iter().any(|id| id == cancelled)
+    })
+    .await;
+    assert!(live_ids(&app, "order").await.iter().any(|id| id == pending), "the pending order (its timer) stays live");
+    let (status, order) = app.get_json(&format!("/api/orders/{cancelled}"), Some(&buyer)).await;
+    assert_eq!((status, order["status"].as_str()), (StatusCode::OK, Some("cancelled")));
+}
+
 #[actix_web::test]
 async fn a_supervisor_restart_is_counted() {
     let app = admin_app().await;

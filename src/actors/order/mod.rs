@@ -169,6 +169,11 @@ impl Durable for OrderActor {
     fn loaded(&mut self, ctx: &mut Context<Self>) {
         self.arm_timer(ctx);
     }
+
+    /// No timer, no release left to do: only a client's read would wake it.
+    fn settled_for_good(order: &Order) -> bool {
+        order.work_due_ms().is_none()
+    }
 }
 
 crate::entity_handler!(OrderActor);

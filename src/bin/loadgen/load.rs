@@ -89,28 +89,48 @@ where
     F: Fn(usize, Conn) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Recorder>,
 {
+    run_clients(threads, connections, move || async move { Ok(Conn::connect(addr).await?) }, work)
+}
+
+/// [`run`] with clients of any kind: `connect` opens one (on its thread's runtime, which may
+/// spawn the client's background task there).
+pub fn run_clients<C, Connect, Connecting, F, Fut>(
+    threads: usize,
+    connections: usize,
+    connect: Connect,
+    work: F,
+) -> anyhow::Result<Run>
+where
+    C: 'static,
+    Connect: Fn() -> Connecting + Send + Sync + 'static,
+    Connecting: Future<Output = anyhow::Result<C>>,
+    F: Fn(usize, C) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Recorder>,
+{
     let threads = threads.clamp(1, connections.max(1));
-    let work = Arc::new(work);
+    let (connect, work) = (Arc::new(connect), Arc::new(work));
     let ready = Arc::new(Barrier::new(threads + 1));
     let go = Arc::new(Barrier::new(threads + 1));
     let mut handles = Vec::new();
     for t in 0..threads {
-        let (work, ready, go) = (Arc::clone(&work), Arc::clone(&ready), Arc::clone(&go));
+        let (connect, work, ready, go) = (Arc::clone(&connect), Arc::clone(&work), Arc::clone(&ready), Arc::clone(&go));
         let mine: Vec<usize> = (0..connections).filter(|c| c % threads == t).collect();
         handles.push(std::thread::spawn(move || -> anyhow::Result<Recorder> {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let conns = rt.block_on(async {
-                let mut conns = Vec::new();
+            let clients = rt.block_on(async {
+                let mut clients = Vec::new();
                 for _ in &mine {
-                    conns.push(Conn::connect(addr).await?);
+                    clients.push(connect().await?);
                 }
-                Ok::<_, std::io::Error>(conns)
+                anyhow::Ok(clients)
             });
             ready.wait();
-            let conns = conns?;
+            // Past both barriers before failing: the timer waits for every thread at each.
             go.wait();
-            let parts =
-                rt.block_on(futures_util::future::join_all(mine.iter().zip(conns).map(|(&c, conn)| work(c, conn))));
+            let clients = clients?;
+            let parts = rt.block_on(futures_util::future::join_all(
+                mine.iter().zip(clients).map(|(&c, client)| work(c, client)),
+            ));
             Ok(Recorder::merge(parts))
         }));
     }

@@ -8,6 +8,7 @@
 
 mod http1;
 mod load;
+mod postgres;
 mod report;
 mod scenarios;
 mod servers;
@@ -40,9 +41,10 @@ pub struct Config {
     scale_pending: usize,
     #[arg(long, default_value_t = 100_000)]
     scale_live: usize,
-    /// Scenarios to run (comma-separated): ceiling,marketplace,flash,hot,browse,scale,cluster
-    /// (cluster needs RabbitMQ: `BENCH_AMQP`, default the local broker).
-    #[arg(long, default_value = "ceiling,marketplace,flash,hot,browse,scale,cluster")]
+    /// Scenarios to run (comma-separated): ceiling,marketplace,flash,hot,browse,postgres,scale,
+    /// cluster (cluster needs RabbitMQ: `BENCH_AMQP`, default the local broker; postgres needs
+    /// `BENCH_POSTGRES`, a libpq connection string), replicated (the 3-node broker).
+    #[arg(long, default_value = "ceiling,marketplace,flash,hot,browse,postgres,scale,cluster")]
     only: String,
     /// Where the Markdown report goes (also printed).
     #[arg(long, default_value = "target/bench/latest.md")]

@@ -17,6 +17,8 @@ pub struct Report {
     /// `/healthz` of the node and of the hello server, with the same connections.
     pub ceiling: Option<f64>,
     pub hello: Option<f64>,
+    /// The marketplace's reserve + cancel steps per second (for the peer's ratio).
+    pub marketplace_steps: Option<f64>,
     pub rows: Vec<Row>,
     /// Free-form measured facts (memory, start-up, counts).
     pub facts: Vec<String>,

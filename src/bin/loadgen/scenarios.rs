@@ -40,6 +40,9 @@ pub fn run_all(config: &Config) -> anyhow::Result<Report> {
         report.fact(format!("node RSS after these scenarios: {} MiB", node.rss_bytes() >> 20));
         node.stop();
     }
+    if config.runs("postgres") {
+        super::postgres::postgres(config, &mut report)?;
+    }
     if config.runs("scale") {
         scale(config, &binary, &env, &mut report)?;
     }
@@ -52,7 +55,7 @@ pub fn run_all(config: &Config) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-fn block_on<F: Future>(f: F) -> anyhow::Result<F::Output> {
+pub(super) fn block_on<F: Future>(f: F) -> anyhow::Result<F::Output> {
     Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(f))
 }
 
@@ -61,7 +64,7 @@ fn until(seconds: u64) -> Instant {
 }
 
 /// A unique suffix, so a run never collides with an earlier one's accounts.
-fn run_tag() -> u128 {
+pub(super) fn run_tag() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
 }
 
@@ -166,6 +169,7 @@ fn marketplace(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow
     let run = reserve_and_cancel(config, addr, &tickets, &buyer)?;
     disk_fact(report, "marketplace", disk, flushes(addr)?, &run);
     let reserved = run.rec.count(201);
+    report.marketplace_steps = Some(reserved as f64 / run.elapsed.as_secs_f64());
     report.row(
         format!(
             "marketplace: reserve + cancel ({} tickets; {:.0} steps/s)",
