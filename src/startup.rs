@@ -54,6 +54,8 @@ impl Application {
         let store =
             Store::open_with(&settings.storage.path, options, Arc::new(move |took| flush_metrics.flushed(took)))
                 .with_context(|| format!("cannot open storage at {}", settings.storage.path.display()))?;
+        let write_metrics = metrics.clone();
+        store.observe_writes(Arc::new(move |written| write_metrics.written(written)));
 
         // The data dir must hold only shards this configuration gives this node.
         let shard_map = ShardMap::new(&settings.cluster);

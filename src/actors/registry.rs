@@ -98,6 +98,9 @@ struct Entry<A: Activatable> {
     stats: Arc<ActorStats>,
 }
 
+/// A live actor in the clock: its id, its stats (which activation it is) and when it was queued.
+type Queued<A> = (<A as Activatable>::Id, Arc<ActorStats>, i64);
+
 pub struct RegistryInner<A: Activatable> {
     slots: DashMap<A::Id, Entry<A>>,
     arbiters: Vec<ArbiterHandle>,
@@ -106,7 +109,7 @@ pub struct RegistryInner<A: Activatable> {
     limits: Limits,
     /// Live actors in activation order (the clock [`Shed`] sweeps), with when each was queued;
     /// entries of actors gone since are dropped as the hand passes them or on compaction.
-    clock: parking_lot::Mutex<std::collections::VecDeque<(A::Id, Arc<ActorStats>, i64)>>,
+    clock: parking_lot::Mutex<std::collections::VecDeque<Queued<A>>>,
     metrics: Metrics,
 }
 

@@ -31,6 +31,7 @@ struct Inner {
     shard_copies: prometheus::IntGaugeVec,
     follower_lag: prometheus::IntGaugeVec,
     log_appends: IntCounterVec,
+    storage_written: IntCounterVec,
 }
 
 /// The node's metrics; cheap to clone. Each test app has its own registry.
@@ -107,6 +108,14 @@ impl Metrics {
             &["unit"],
         )?;
         registry.register(Box::new(log_appends.clone()))?;
+        let storage_written = IntCounterVec::new(
+            Opts::new(
+                "storage_written_total",
+                "Keys (unit=keys) and bytes of key + value (unit=bytes) the writer applied, by tree, record kind and op (put or remove)",
+            ),
+            &["tree", "kind", "op", "unit"],
+        )?;
+        registry.register(Box::new(storage_written.clone()))?;
         registry.register(Box::new(shard_copies.clone()))?;
         registry.register(Box::new(follower_lag.clone()))?;
         let event_lag = Histogram::with_opts(
@@ -160,6 +169,7 @@ impl Metrics {
             shard_copies,
             follower_lag,
             log_appends,
+            storage_written,
         })))
     }
 
@@ -218,6 +228,15 @@ impl Metrics {
     }
     pub fn set_link_up(&self, up: bool) {
         self.0.link_up.set(i64::from(up));
+    }
+
+    /// What one writer group applied (write amplification).
+    pub fn written(&self, written: &[crate::storage::Written]) {
+        for w in written {
+            let op = if w.removed { "remove" } else { "put" };
+            self.0.storage_written.with_label_values(&[&w.tree, w.kind, op, "keys"]).inc_by(w.keys);
+            self.0.storage_written.with_label_values(&[&w.tree, w.kind, op, "bytes"]).inc_by(w.bytes);
+        }
     }
 
     /// An entry of `bytes` appended to a shard's log.

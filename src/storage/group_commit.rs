@@ -27,6 +27,70 @@ use tokio::sync::watch;
 /// Run by the writer thread once a batch is on disk (`true`) or could not be applied.
 pub type Settle = Box<dyn FnOnce(bool) + Send>;
 
+/// What one group wrote, per tree, kind of record (its key's kind byte; the read model and
+/// meta trees count as one kind) and operation: keys and bytes (key + value).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Written {
+    pub tree: String,
+    pub kind: &'static str,
+    pub removed: bool,
+    pub keys: u64,
+    pub bytes: u64,
+}
+
+/// Called by the writer thread with each group's [`Written`] (write amplification metrics).
+pub type WriteObserver = Arc<dyn Fn(&[Written]) + Send + Sync>;
+
+/// Where every writer of the store reports what it wrote: the writer thread per group, and the
+/// unflushed single-key writes (read model, published outbox entries) as they go.
+#[derive(Clone, Default)]
+pub struct WriteCounter(Arc<std::sync::OnceLock<WriteObserver>>);
+
+impl WriteCounter {
+    /// Reports to `observe` from now on (set once).
+    pub fn observe(&self, observe: WriteObserver) {
+        let _ = self.0.set(observe);
+    }
+
+    /// Reports `ops` written on `tree` outside the writer thread.
+    pub fn direct(&self, tree: &sled::Tree, ops: &Ops) {
+        if let Some(observe) = self.0.get() {
+            let mut written = Some(Vec::new());
+            count_ops(&mut written, tree, ops);
+            observe(written.as_deref().unwrap_or_default());
+        }
+    }
+
+    fn counting(&self) -> Option<Vec<Written>> {
+        self.0.get().map(|_| Vec::new())
+    }
+
+    fn report(&self, written: &Option<Vec<Written>>) {
+        if let (Some(observe), Some(written)) = (self.0.get(), written) {
+            observe(written);
+        }
+    }
+}
+
+/// Adds `ops` on `tree` to `written` (when counting).
+fn count_ops(written: &mut Option<Vec<Written>>, tree: &sled::Tree, ops: &Ops) {
+    let Some(written) = written else { return };
+    let tree_name = String::from_utf8_lossy(&tree.name()).into_owned();
+    let entities = tree_name == "entities";
+    for (key, value) in ops {
+        let kind = if entities { super::keys::kind_of(key).map_or("other", super::keys::kind_name) } else { "all" };
+        let removed = value.is_none();
+        let bytes = (key.len() + value.as_ref().map_or(0, Vec::len)) as u64;
+        match written.iter_mut().find(|w| w.kind == kind && w.removed == removed && w.tree == tree_name) {
+            Some(w) => {
+                w.keys += 1;
+                w.bytes += bytes;
+            }
+            None => written.push(Written { tree: tree_name.clone(), kind, removed, keys: 1, bytes }),
+        }
+    }
+}
+
 /// One submission: a batch (or a bare flush request) and what to do once it is durable.
 pub struct Submission {
     pub tree: sled::Tree,
@@ -116,13 +180,15 @@ pub struct GroupCommit {
     /// Groups handed to the confirm thread and not yet settled, and its signal when one is.
     in_flight: Mutex<usize>,
     settled: Condvar,
+    /// Told what each group wrote.
+    written: WriteCounter,
 }
 
 /// Called with each flush's duration, for the storage latency metric.
 pub type FlushObserver = Arc<dyn Fn(Duration) + Send + Sync>;
 
 impl GroupCommit {
-    pub fn start(db: sled::Db, space: Arc<Space>, observe: FlushObserver) -> Arc<Self> {
+    pub fn start(db: sled::Db, space: Arc<Space>, observe: FlushObserver, written: WriteCounter) -> Arc<Self> {
         let (tx, rx) = watch::channel(0u64);
         let (exit_tx, exit_rx) = tokio::sync::oneshot::channel();
         let gc = Arc::new(Self {
@@ -137,6 +203,7 @@ impl GroupCommit {
             flushed_tx: Mutex::new(None),
             in_flight: Mutex::new(0),
             settled: Condvar::new(),
+            written,
         });
         let worker = Arc::clone(&gc);
         let spawned = std::thread::Builder::new().name("storage-writer".into()).spawn(move || {
@@ -302,10 +369,12 @@ impl GroupCommit {
         let mut entries: std::collections::BTreeMap<u32, (u64, Ops, Vec<u64>)> = Default::default();
         // Shards whose copy now holds a write that will never be in the log.
         let mut diverged = std::collections::BTreeSet::new();
+        let mut written = self.written.counting();
         for (i, submission) in taken.drain(..).enumerate() {
             let seq = first + i as u64;
             settles.push((seq, submission.settle));
             let Some(ops) = submission.ops else { continue };
+            count_ops(&mut written, &submission.tree, &ops);
             if let (Some((logs, _, _)), Some((shard, term))) = (logs, submission.log) {
                 // Written for a term that is over (the shard was fenced since): not written.
                 if logs.term(shard) != Some(term) {
@@ -363,6 +432,7 @@ impl GroupCommit {
                     positions.push((key, Some(encoded)));
                 }
             }
+            count_ops(&mut written, data, &positions);
             // In the same batch as the operations they count.
             match merged.iter_mut().find(|(tree, _, _)| tree.name() == data.name()) {
                 Some((_, batch, _)) => add_ops(batch, positions),
@@ -389,6 +459,7 @@ impl GroupCommit {
                 Vec::new()
             }
         };
+        self.written.report(&written);
         let started = Instant::now();
         let durable = match db.flush() {
             Ok(_) => {

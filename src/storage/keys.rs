@@ -55,6 +55,32 @@ pub fn slot_of(key: &[u8]) -> Option<Slot> {
     Some(Slot(u16::from_be_bytes([*key.first()?, *key.get(1)?])))
 }
 
+/// What a kind byte names, for metrics (`other` for a byte no record kind uses).
+pub fn kind_name(kind: u8) -> &'static str {
+    match kind {
+        USER => "user",
+        EMAIL => "email",
+        TICKET => "ticket",
+        ORDER => "order",
+        OUTBOX => "outbox",
+        DEADLINE => "deadline",
+        PAYMENT => "payment",
+        PAYMENT_BY_ORDER => "payment_by_order",
+        REFRESH => "refresh",
+        REFRESH_FAMILY => "refresh_family",
+        WEBHOOK_EVENT => "webhook_event",
+        CHARGE => "charge",
+        REFUNDED_CHARGE => "refunded_charge",
+        IDEMPOTENCY => "idempotency",
+        CREATED_FOR_KEY => "created_for_key",
+        OUTBOX_SEQ => "outbox_seq",
+        QUARANTINE => "quarantine",
+        LOG_POSITION => "log_position",
+        WITHDRAWN => "withdrawn",
+        _ => "other",
+    }
+}
+
 /// The kind byte of a key.
 pub fn kind_of(key: &[u8]) -> Option<u8> {
     key.get(2).copied()

@@ -25,7 +25,7 @@ pub mod shard_file;
 pub mod space;
 
 pub use envelope::{Kind, Record};
-pub use group_commit::FlushObserver;
+pub use group_commit::{FlushObserver, WriteCounter, WriteObserver, Written};
 pub use placement::Placement;
 pub use read_model::ReadModelTree;
 pub use records::{DeadlineEntry, EmailOwner, Marker, StoredEvent, WebhookSeen};
@@ -258,6 +258,8 @@ pub struct Store {
     /// Held while an already-applied write is queued for its log (so the log has them in the
     /// order they were applied).
     applied_order: Arc<parking_lot::Mutex<()>>,
+    /// Every write's keys and bytes, for the write amplification metrics.
+    written: WriteCounter,
 }
 
 /// How a node opens its data dir (`[storage]` settings).
@@ -298,11 +300,12 @@ impl Store {
             .open()?;
         let data = db.open_tree("entities")?;
         let meta = db.open_tree("meta")?;
-        let read_model = ReadModelTree::new(db.open_tree("read_model")?, meta.clone());
+        let written = WriteCounter::default();
+        let read_model = ReadModelTree::new(db.open_tree("read_model")?, meta.clone(), written.clone());
         migrate::run(&db, &data, &meta)?;
         let outbox = Arc::new(outbox::Outbox::default());
-        let commit = GroupCommit::start(db.clone(), Arc::new(space), observe_flush);
-        Ok(Self { data, read_model, meta, commit, outbox, applied_order: Arc::default() })
+        let commit = GroupCommit::start(db.clone(), Arc::new(space), observe_flush, written.clone());
+        Ok(Self { data, read_model, meta, commit, outbox, applied_order: Arc::default(), written })
     }
 
     pub fn get<T: Record>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
@@ -520,7 +523,9 @@ impl Store {
     /// read, single-key writes take it shared (BENCHMARKS.md).
     pub fn remove_each(&self, keys: impl IntoIterator<Item = Vec<u8>>) -> Result<(), StorageError> {
         if self.commit.logs().is_none() {
-            for key in keys {
+            let removed: Ops = keys.into_iter().map(|key| (key, None)).collect();
+            self.written.direct(&self.data, &removed);
+            for (key, _) in removed {
                 self.data.remove(key)?;
             }
             return Ok(());
@@ -768,6 +773,11 @@ impl Store {
     /// A value of the `meta` tree (layout versions, markers).
     pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
         Ok(self.meta.get(name)?.map(|v| v.to_vec()))
+    }
+
+    /// From now on `observe` is told what every write wrote (write amplification).
+    pub fn observe_writes(&self, observe: WriteObserver) {
+        self.written.observe(observe);
     }
 
     /// Turns replication on (`log`): from now on a write to a slot is refused unless its shard

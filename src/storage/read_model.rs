@@ -4,12 +4,14 @@
 //! they reach the disk with the next durable commit, and a crash only means the events behind
 //! them are applied again (projections are idempotent).
 
+use super::group_commit::WriteCounter;
 use super::{envelope, Record, StorageError};
 
 #[derive(Clone)]
 pub struct ReadModelTree {
     tree: sled::Tree,
     meta: sled::Tree,
+    written: WriteCounter,
 }
 
 /// Changes to the read model, applied in order, one key at a time.
@@ -34,8 +36,8 @@ impl ReadModelBatch {
 }
 
 impl ReadModelTree {
-    pub(super) fn new(tree: sled::Tree, meta: sled::Tree) -> Self {
-        Self { tree, meta }
+    pub(super) fn new(tree: sled::Tree, meta: sled::Tree, written: WriteCounter) -> Self {
+        Self { tree, meta, written }
     }
 
     pub fn get<T: Record>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
@@ -46,6 +48,7 @@ impl ReadModelTree {
     }
 
     pub fn apply(&self, batch: ReadModelBatch) -> Result<(), StorageError> {
+        self.written.direct(&self.tree, &batch.0);
         for (key, value) in batch.0 {
             match value {
                 Some(value) => self.tree.insert(key, value)?,

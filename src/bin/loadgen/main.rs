@@ -8,6 +8,7 @@
 
 mod http1;
 mod load;
+mod memory;
 mod postgres;
 mod report;
 mod scenarios;
@@ -41,10 +42,13 @@ pub struct Config {
     scale_pending: usize,
     #[arg(long, default_value_t = 100_000)]
     scale_live: usize,
-    /// Scenarios to run (comma-separated): ceiling,marketplace,flash,hot,browse,postgres,scale,
+    /// Seconds of sustained marketplace load in the memory scenario (RSS sampled every tenth).
+    #[arg(long, default_value_t = 120)]
+    memory_seconds: u64,
+    /// Scenarios to run (comma-separated): ceiling,marketplace,flash,hot,browse,postgres,memory,scale,
     /// cluster (cluster needs RabbitMQ: `BENCH_AMQP`, default the local broker; postgres needs
     /// `BENCH_POSTGRES`, a libpq connection string), replicated (the 3-node broker).
-    #[arg(long, default_value = "ceiling,marketplace,flash,hot,browse,postgres,scale,cluster")]
+    #[arg(long, default_value = "ceiling,marketplace,flash,hot,browse,postgres,memory,scale,cluster")]
     only: String,
     /// Where the Markdown report goes (also printed).
     #[arg(long, default_value = "target/bench/latest.md")]
@@ -63,6 +67,7 @@ impl Config {
             self.scale_tickets = self.scale_tickets.min(20_000);
             self.scale_pending = self.scale_pending.min(2_000);
             self.scale_live = self.scale_live.min(2_000);
+            self.memory_seconds = self.memory_seconds.min(4);
         }
         self
     }

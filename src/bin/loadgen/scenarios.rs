@@ -26,7 +26,7 @@ pub fn run_all(config: &Config) -> anyhow::Result<Report> {
         }
         let mut tickets = Vec::new();
         if config.runs("marketplace") || config.runs("browse") {
-            tickets = marketplace(config, node.addr, &mut report)?;
+            tickets = marketplace(config, &node, &mut report)?;
         }
         if config.runs("flash") {
             flash_sale(config, node.addr, &mut report)?;
@@ -42,6 +42,9 @@ pub fn run_all(config: &Config) -> anyhow::Result<Report> {
     }
     if config.runs("postgres") {
         super::postgres::postgres(config, &mut report)?;
+    }
+    if config.runs("memory") {
+        super::memory::memory(config, &binary, &env, &mut report)?;
     }
     if config.runs("scale") {
         scale(config, &binary, &env, &mut report)?;
@@ -75,12 +78,12 @@ async fn signup(conn: &mut Conn, email: &str) -> anyhow::Result<String> {
     res.session.ok_or_else(|| anyhow::anyhow!("sign-up set no session cookie"))
 }
 
-fn signup_one(addr: SocketAddr, email: &str) -> anyhow::Result<String> {
+pub(super) fn signup_one(addr: SocketAddr, email: &str) -> anyhow::Result<String> {
     block_on(async { signup(&mut Conn::connect(addr).await?, email).await })?
 }
 
 /// Creates `n` tickets for `seller` over the given connections; their ids.
-fn create_tickets(addr: SocketAddr, connections: usize, seller: &str, n: usize) -> anyhow::Result<Vec<String>> {
+pub(super) fn create_tickets(addr: SocketAddr, connections: usize, seller: &str, n: usize) -> anyhow::Result<Vec<String>> {
     let seller = Arc::new(seller.to_string());
     let rec = load::for_each(addr, connections, (0..n).collect(), move |items, c, k, mut conn| {
         let seller = Arc::clone(&seller);
@@ -153,7 +156,8 @@ fn ceilings(config: &Config, node: &Server, report: &mut Report) -> anyhow::Resu
 
 /// Reserve a random ticket, cancel the order; repeat. Every 201 must stay readable and no
 /// ticket may end with two live orders.
-fn marketplace(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow::Result<Vec<String>> {
+fn marketplace(config: &Config, node: &Server, report: &mut Report) -> anyhow::Result<Vec<String>> {
+    let addr = node.addr;
     let tag = run_tag();
     let seller = signup_one(addr, &format!("seller-{tag}@bench.test"))?;
     let buyer = Arc::new(signup_one(addr, &format!("buyer-{tag}@bench.test"))?);
@@ -166,9 +170,11 @@ fn marketplace(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow
         tickets.len() as f64 / setup.elapsed().as_secs_f64()
     ));
     let disk = flushes(addr)?;
+    let (written, disk_bytes) = (samples(addr, "ticketing_storage_written_total{")?, node.io_write_bytes());
     let run = reserve_and_cancel(config, addr, &tickets, &buyer)?;
     disk_fact(report, "marketplace", disk, flushes(addr)?, &run);
     let reserved = run.rec.count(201);
+    written_fact(report, &written, &samples(addr, "ticketing_storage_written_total{")?, node.io_write_bytes() - disk_bytes, reserved);
     report.marketplace_steps = Some(reserved as f64 / run.elapsed.as_secs_f64());
     report.row(
         format!(
@@ -192,7 +198,7 @@ fn marketplace(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow
 
 /// The marketplace loop through `addr`: reserve a random ticket, cancel the order; notes name
 /// every acknowledged order (`A ticket order`) and cancel (`C order`) for [`check_orders`].
-fn reserve_and_cancel(
+pub(super) fn reserve_and_cancel(
     config: &Config,
     addr: SocketAddr,
     tickets: &Arc<[String]>,
@@ -369,7 +375,7 @@ fn replicated(
 
 /// Every acknowledged order is readable; every acknowledged cancel reads `cancelled`; no
 /// ticket has two live orders.
-fn check_orders(
+pub(super) fn check_orders(
     addr: SocketAddr,
     connections: usize,
     buyer: &Arc<String>,
@@ -650,7 +656,46 @@ fn disk_fact(report: &mut Report, name: &str, before: (f64, f64), after: (f64, f
 }
 
 /// One sample of the node's `/metrics`.
-fn metric(addr: SocketAddr, name: &str) -> anyhow::Result<Option<f64>> {
+/// Every sample of the metrics whose line starts with `prefix`: its labels and value.
+fn samples(addr: SocketAddr, prefix: &str) -> anyhow::Result<HashMap<String, f64>> {
+    block_on(async {
+        let mut conn = Conn::connect(addr).await?;
+        let r = conn.send(&request("GET", "/metrics", None, None)).await?;
+        let text = String::from_utf8_lossy(&r.body).to_string();
+        Ok::<_, anyhow::Error>(
+            text.lines()
+                .filter_map(|l| l.strip_prefix(prefix)?.split_once("} "))
+                .filter_map(|(labels, v)| Some((labels.to_string(), v.trim().parse().ok()?)))
+                .collect(),
+        )
+    })?
+}
+
+/// Keys and bytes written per step, by tree, kind and op (the node's write counters), and the
+/// bytes the process wrote to the disk per step (`/proc/<pid>/io`).
+fn written_fact(report: &mut Report, before: &HashMap<String, f64>, after: &HashMap<String, f64>, disk: u64, steps: u64) {
+    let steps = steps.max(1) as f64;
+    let mut rows: Vec<(String, f64, f64)> = Vec::new();
+    for (labels, value) in after {
+        let Some(keys_labels) = labels.strip_suffix(",unit=\"keys\"") else { continue };
+        let keys = value - before.get(labels).copied().unwrap_or(0.0);
+        let bytes_labels = format!("{keys_labels},unit=\"bytes\"");
+        let bytes = after.get(&bytes_labels).copied().unwrap_or(0.0) - before.get(&bytes_labels).copied().unwrap_or(0.0);
+        if keys > 0.0 {
+            rows.push((keys_labels.replace('"', ""), keys / steps, bytes / steps));
+        }
+    }
+    rows.sort_by(|a, b| b.2.total_cmp(&a.2));
+    let (keys, bytes) = rows.iter().fold((0.0, 0.0), |(k, b), r| (k + r.1, b + r.2));
+    report.fact(format!(
+        "marketplace writes per reserve + cancel: {keys:.1} keys, {bytes:.0} B applied ({}); the process wrote {:.0} B to disk per step ({:.1}× what it applied)",
+        rows.iter().map(|(l, k, b)| format!("{l}: {k:.2} keys {b:.0} B")).collect::<Vec<_>>().join("; "),
+        disk as f64 / steps,
+        disk as f64 / steps / bytes.max(1.0),
+    ));
+}
+
+pub(super) fn metric(addr: SocketAddr, name: &str) -> anyhow::Result<Option<f64>> {
     block_on(async {
         let mut conn = Conn::connect(addr).await?;
         let r = conn.send(&request("GET", "/metrics", None, None)).await?;

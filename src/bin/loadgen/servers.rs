@@ -87,6 +87,12 @@ impl Server {
     }
 
     /// CPU time (user + system) the process has used so far.
+    /// Bytes the process has caused to be written to the disk (`write_bytes` in `/proc/<pid>/io`).
+    pub fn io_write_bytes(&self) -> u64 {
+        let io = std::fs::read_to_string(format!("/proc/{}/io", self.child.id())).unwrap_or_default();
+        io.lines().find_map(|l| l.strip_prefix("write_bytes:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+    }
+
     pub fn cpu_seconds(&self) -> f64 {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
         // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
