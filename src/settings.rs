@@ -298,8 +298,8 @@ impl Settings {
         if self.auth.access_token_seconds == 0 || self.auth.refresh_token_seconds == 0 {
             return invalid("auth.access_token_seconds", "token lifetimes must be greater than 0");
         }
-        if self.actors.idle_seconds.is_nan() || self.actors.idle_seconds <= 0.0 {
-            return invalid("actors.idle_seconds", "must be greater than 0");
+        if !self.actors.idle_seconds.is_finite() || self.actors.idle_seconds <= 0.0 {
+            return invalid("actors.idle_seconds", "must be a finite number greater than 0");
         }
         if self.actors.mailbox_limit == 0 {
             return invalid("actors.mailbox_limit", "must be greater than 0");
@@ -307,8 +307,8 @@ impl Settings {
         if self.actors.max_live == 0 {
             return invalid("actors.max_live", "must be greater than 0");
         }
-        if self.actors.settled_idle_seconds.is_nan() || self.actors.settled_idle_seconds <= 0.0 {
-            return invalid("actors.settled_idle_seconds", "must be greater than 0");
+        if !self.actors.settled_idle_seconds.is_finite() || self.actors.settled_idle_seconds < 0.01 {
+            return invalid("actors.settled_idle_seconds", "must be a number of seconds, at least 0.01");
         }
         if self.http.max_in_flight == 0 {
             return invalid("http.max_in_flight", "must be greater than 0");

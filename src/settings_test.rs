@@ -66,3 +66,19 @@ fn the_broker_is_one_url_or_the_urls_of_its_nodes() {
     let none = Settings::load_with_env(None, env(&[])).unwrap();
     assert!(none.cluster.broker_urls().is_empty(), "no broker: a single node");
 }
+
+#[test]
+fn actor_limits_that_would_break_the_node_are_refused() {
+    for (key, value) in [
+        ("TICKETING_ACTORS__MAX_LIVE", "0"),
+        ("TICKETING_ACTORS__SETTLED_IDLE_SECONDS", "inf"),
+        ("TICKETING_ACTORS__SETTLED_IDLE_SECONDS", "0.0001"),
+        ("TICKETING_ACTORS__IDLE_SECONDS", "inf"),
+    ] {
+        let err = Settings::load_with_env(None, env(&[(key, value)])).unwrap_err();
+        let setting = key.trim_start_matches("TICKETING_ACTORS__").to_lowercase();
+        assert!(err.to_string().contains(&setting), "{key}={value}: {err}");
+    }
+    let s = Settings::load_with_env(None, env(&[])).unwrap();
+    assert_eq!((s.actors.max_live, s.actors.settled_idle_seconds), (100_000, 5.0));
+}

@@ -275,28 +275,33 @@ impl<A: Activatable> Registry<A> {
         sent
     }
 
-    /// Past `max_live`: asks the least recently used idle actors to passivate, one per actor
-    /// over the limit (at most a few per activation). The hand moves over the activation
-    /// order: an actor gone is dropped, one used since it was queued goes to the back.
+    /// Past `max_live`: asks the least recently used idle actor to passivate, one per
+    /// activation (so a burst sheds as many as it activates, not more while earlier requests
+    /// are on their way). The hand moves over the activation order: an actor gone is dropped,
+    /// one used since it was queued goes to the back.
     fn shed(&self) {
-        let over = self.0.slots.len().saturating_sub(self.0.limits.max_live).min(4);
-        if over == 0 {
+        if self.0.slots.len() <= self.0.limits.max_live {
             self.compact();
             return;
         }
-        let mut shed = 0;
         for _ in 0..SHED_SCAN {
             let Some((id, stats, queued_ms)) = self.0.clock.lock().pop_front() else { break };
-            let victim = self.0.slots.get(&id).filter(|e| Arc::ptr_eq(&e.stats, &stats)).map(|e| e.addr.clone());
-            let Some(addr) = victim else { continue };
-            if stats.last_message_ms() > queued_ms || stats.mailbox_depth() > 0 {
-                self.0.clock.lock().push_back((id, stats, crate::domain::now_ms()));
-                continue;
-            }
-            addr.do_send(Shed);
-            shed += 1;
-            if shed == over {
-                break;
+            // Sent under the slot's read lock: no copy of the address outlives the slot (a
+            // copy would let the supervisor restart an actor that passivated meanwhile).
+            let sent = match self.0.slots.get(&id) {
+                Some(e) if Arc::ptr_eq(&e.stats, &stats) => {
+                    let used = stats.last_message_ms() > queued_ms || stats.mailbox_depth() > 0;
+                    if !used {
+                        e.addr.do_send(Shed);
+                    }
+                    Some(!used)
+                }
+                _ => None,
+            };
+            match sent {
+                Some(true) => break,
+                Some(false) => self.0.clock.lock().push_back((id, stats, crate::domain::now_ms())),
+                None => {}
             }
         }
     }

@@ -170,19 +170,23 @@ impl ReadModel {
         }
     }
 
+    /// Writes `listing`'s rows. Rows already as they should be are not written again (a
+    /// seller's marker while the ticket is listed, the for-sale row of a ticket not for sale);
+    /// decided by the rows themselves, so a row left wrong by a cut-short apply is mended by
+    /// the ticket's next event.
     fn put_listing(&self, listing: Listing) -> Result<(), StorageError> {
         let t = &listing.ticket;
         let mut batch = ReadModelBatch::default();
         let for_sale = key(FOR_SALE, &[t.id.as_bytes()]);
         if listing.state == ListingState::ForSale {
             batch.put(for_sale, t)?;
-        } else {
+        } else if self.tree.contains(&for_sale)? {
             batch.remove(for_sale);
         }
         let by_seller = key(BY_SELLER, &[t.user_id.as_bytes(), t.id.as_bytes()]);
         if listing.state == ListingState::Withdrawn {
             batch.remove(by_seller);
-        } else {
+        } else if !self.tree.contains(&by_seller)? {
             batch.put(by_seller, &Marker)?;
         }
         batch.put(key(TICKET, &[t.id.as_bytes()]), &listing)?;

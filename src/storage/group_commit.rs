@@ -374,7 +374,6 @@ impl GroupCommit {
             let seq = first + i as u64;
             settles.push((seq, submission.settle));
             let Some(ops) = submission.ops else { continue };
-            count_ops(&mut written, &submission.tree, &ops);
             if let (Some((logs, _, _)), Some((shard, term))) = (logs, submission.log) {
                 // Written for a term that is over (the shard was fenced since): not written.
                 if logs.term(shard) != Some(term) {
@@ -389,6 +388,7 @@ impl GroupCommit {
                 entry.1.extend(ops.iter().cloned());
                 entry.2.push(seq);
             }
+            count_ops(&mut written, &submission.tree, &ops);
             if submission.applied {
                 continue;
             }

@@ -331,7 +331,11 @@ impl Store {
     ) -> Result<bool, StorageError> {
         self.writable()?;
         let Some(log) = self.log_term(Some(key))? else {
-            return Ok(self.data.compare_and_swap(key, expected, new)?.is_ok());
+            let swapped = self.data.compare_and_swap(key, expected, new)?.is_ok();
+            if swapped {
+                self.written.direct(&self.data, &vec![(key.to_vec(), new.map(<[u8]>::to_vec))]);
+            }
+            return Ok(swapped);
         };
         let seq = {
             // Swapped and queued in one step, so the log has swaps in the order they happened.

@@ -47,6 +47,11 @@ impl ReadModelTree {
         }
     }
 
+    /// Whether a row is stored under `key`.
+    pub fn contains(&self, key: &[u8]) -> Result<bool, StorageError> {
+        Ok(self.tree.contains_key(key)?)
+    }
+
     pub fn apply(&self, batch: ReadModelBatch) -> Result<(), StorageError> {
         self.written.direct(&self.tree, &batch.0);
         for (key, value) in batch.0 {

@@ -171,10 +171,17 @@ fn marketplace(config: &Config, node: &Server, report: &mut Report) -> anyhow::R
     ));
     let disk = flushes(addr)?;
     let (written, disk_bytes) = (samples(addr, "ticketing_storage_written_total{")?, node.io_write_bytes());
+    let cpu = node.cpu_seconds();
     let run = reserve_and_cancel(config, addr, &tickets, &buyer)?;
+    let cpu = node.cpu_seconds() - cpu;
     disk_fact(report, "marketplace", disk, flushes(addr)?, &run);
     let reserved = run.rec.count(201);
     written_fact(report, &written, &samples(addr, "ticketing_storage_written_total{")?, node.io_write_bytes() - disk_bytes, reserved);
+    report.fact(format!(
+        "marketplace: the node's CPU per reserve + cancel: {:.3} ms ({:.2} cores busy)",
+        cpu * 1000.0 / reserved.max(1) as f64,
+        cpu / run.elapsed.as_secs_f64()
+    ));
     report.marketplace_steps = Some(reserved as f64 / run.elapsed.as_secs_f64());
     report.row(
         format!(
