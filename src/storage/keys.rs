@@ -55,7 +55,7 @@ pub fn slot_of(key: &[u8]) -> Option<Slot> {
     Some(Slot(u16::from_be_bytes([*key.first()?, *key.get(1)?])))
 }
 
-/// What a kind byte names, for metrics (`other` for a byte no record kind uses).
+/// What a kind byte names, in logs and metrics (`other` for a byte no record kind uses).
 pub fn kind_name(kind: u8) -> &'static str {
     match kind {
         USER => "user",
@@ -184,25 +184,7 @@ pub fn describe(key: &[u8]) -> String {
         return format!("<short key {}>", hex::encode(key));
     };
     let rest = &key[HEADER..];
-    let name = match kind {
-        USER => "user",
-        EMAIL => "email",
-        TICKET => "ticket",
-        ORDER => "order",
-        OUTBOX => "outbox",
-        DEADLINE => "deadline",
-        PAYMENT => "payment",
-        PAYMENT_BY_ORDER => "payment-by-order",
-        REFRESH => "refresh-token",
-        REFRESH_FAMILY => "refresh-family",
-        WEBHOOK_EVENT => "webhook-event",
-        CHARGE => "charge",
-        REFUNDED_CHARGE => "refunded-charge",
-        IDEMPOTENCY => "idempotency-key",
-        QUARANTINE => "quarantined-event",
-        LOG_POSITION => "log-position",
-        _ => "unknown",
-    };
+    let name = kind_name(kind);
     let body = match kind {
         USER | TICKET | ORDER | PAYMENT | PAYMENT_BY_ORDER if rest.len() == 16 => {
             uuid::Uuid::from_slice(rest).map(|u| u.to_string()).unwrap_or_else(|_| hex::encode(rest))
