@@ -94,9 +94,22 @@ def filter_headers(context, headers):
     return headers is None or all(sendable(k) and k and sendable(v) for k, v in headers.items())
 
 
+def sends_nothing(value) -> bool:
+    """Whether `requests` leaves a query value out of the URL: `None`, and an empty object or
+    a list of `None`s (an object is sent as its keys, a list as its items)."""
+    if value is None:
+        return True
+    if isinstance(value, dict):
+        return not value
+    return isinstance(value, list) and all(v is None for v in value)
+
+
 def as_sent(value, schema):
     """A query value as the server reads it back from the URL (text, a number for integers)."""
+    if isinstance(value, dict):
+        value = list(value.keys())
     if isinstance(value, list):
+        value = [v for v in value if v is not None]
         if len(value) != 1:
             return None
         value = value[0]
@@ -112,8 +125,9 @@ def as_sent(value, schema):
 @schemathesis.hook
 def filter_case(context, case):
     """Drops negative cases that the URL makes valid again: in a query string `["ticket"]` and
-    `"ticket"`, or `"1"` and `1`, are the same bytes, and an extra parameter whose value is
-    `None` or a list of them is not sent at all, so the server cannot tell them from valid requests."""
+    `"ticket"`, or `"1"` and `1`, are the same bytes, and a parameter whose value is `None`, a
+    list of them or an empty object is not sent at all, so the server cannot tell them from
+    valid requests."""
     import jsonschema
 
     if case.data_generation_method is None or not case.data_generation_method.is_negative:
@@ -123,8 +137,8 @@ def filter_case(context, case):
         return True
     schemas = {p.name: p.definition.get("schema", {}) for p in operation.query}
     for name, value in case.query.items():
-        if value is None or (isinstance(value, list) and all(v is None for v in value)):
-            continue  # puts nothing in the URL
+        if sends_nothing(value):
+            continue
         if name not in schemas:
             return True
         sent = as_sent(value, schemas[name])
