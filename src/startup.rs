@@ -5,8 +5,8 @@
 use crate::actors::deadlines::Deadlines;
 use crate::actors::faults::Faults;
 use crate::actors::order::{Expire, OrderActor, OrderDeps};
-use crate::actors::ticket::{TicketActor, TicketDeps};
 use crate::actors::registry::Limits;
+use crate::actors::ticket::{TicketActor, TicketDeps};
 use crate::actors::Registry;
 use crate::app::projection::ReadModel;
 use crate::app::throttle::SignInThrottle;

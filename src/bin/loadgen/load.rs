@@ -128,9 +128,8 @@ where
             // Past both barriers before failing: the timer waits for every thread at each.
             go.wait();
             let clients = clients?;
-            let parts = rt.block_on(futures_util::future::join_all(
-                mine.iter().zip(clients).map(|(&c, client)| work(c, client)),
-            ));
+            let parts = rt
+                .block_on(futures_util::future::join_all(mine.iter().zip(clients).map(|(&c, client)| work(c, client))));
             Ok(Recorder::merge(parts))
         }));
     }

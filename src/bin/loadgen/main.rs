@@ -79,7 +79,7 @@ impl Config {
 
 fn main() -> std::process::ExitCode {
     let config = Config::parse().effective();
-    match scenarios::run_all(&config) {
+    match run_all(&config) {
         Ok(report) => {
             let text = report.markdown(&config);
             println!("{text}");
@@ -101,4 +101,51 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Runs the chosen scenarios in order; the node scenarios share one node.
+fn run_all(config: &Config) -> anyhow::Result<report::Report> {
+    let mut report = report::Report::default();
+    let binary = servers::sibling("ticketing")?;
+    let env: Vec<(&str, String)> =
+        config.node_env.iter().filter_map(|kv| kv.split_once('=').map(|(k, v)| (k, v.to_string()))).collect();
+    let needs_node = ["ceiling", "marketplace", "flash", "hot", "browse"].iter().any(|s| config.runs(s));
+    if needs_node {
+        let data = tempfile::tempdir()?;
+        let node = servers::Server::ticketing(&binary, data.path(), &env)?;
+        if config.runs("ceiling") {
+            scenarios::ceilings(config, &node, &mut report)?;
+        }
+        let mut tickets = Vec::new();
+        if config.runs("marketplace") || config.runs("browse") {
+            tickets = scenarios::marketplace(config, &node, &mut report)?;
+        }
+        if config.runs("flash") {
+            scenarios::flash_sale(config, node.addr, &mut report)?;
+        }
+        if config.runs("hot") {
+            scenarios::hot_entity(config, node.addr, &mut report)?;
+        }
+        if config.runs("browse") {
+            scenarios::browse(config, node.addr, &tickets, &mut report)?;
+        }
+        report.fact(format!("node RSS after these scenarios: {} MiB", node.rss_bytes() >> 20));
+        node.stop();
+    }
+    if config.runs("postgres") {
+        postgres::postgres(config, &mut report)?;
+    }
+    if config.runs("memory") {
+        memory::memory(config, &binary, &env, &mut report)?;
+    }
+    if config.runs("scale") {
+        scenarios::scale(config, &binary, &env, &mut report)?;
+    }
+    if config.runs("cluster") {
+        scenarios::cluster(config, &binary, &env, &mut report)?;
+    }
+    if config.runs("replicated") {
+        scenarios::replicated(config, &binary, &env, &mut report)?;
+    }
+    Ok(report)
 }

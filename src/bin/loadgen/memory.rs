@@ -15,7 +15,12 @@ use std::time::Duration;
 const IDLE_SECONDS: u64 = 10;
 const SAMPLES: u64 = 10;
 
-pub fn memory(config: &Config, binary: &std::path::Path, env: &[(&str, String)], report: &mut Report) -> anyhow::Result<()> {
+pub fn memory(
+    config: &Config,
+    binary: &std::path::Path,
+    env: &[(&str, String)],
+    report: &mut Report,
+) -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;
     let mut env = env.to_vec();
     env.push(("TICKETING_ACTORS__IDLE_SECONDS", IDLE_SECONDS.to_string()));
@@ -34,7 +39,8 @@ pub fn memory(config: &Config, binary: &std::path::Path, env: &[(&str, String)],
         notes.extend(run.rec.notes);
         samples.push(node.rss_bytes() >> 20);
     }
-    let live = |kind: &str| metric(node.addr, &format!("ticketing_actors_live{{kind=\"{kind}\"}}")).map(|v| v.unwrap_or(0.0));
+    let live =
+        |kind: &str| metric(node.addr, &format!("ticketing_actors_live{{kind=\"{kind}\"}}")).map(|v| v.unwrap_or(0.0));
     let (tickets_live, orders_live) = (live("ticket")?, live("order")?);
     let first = samples.first().copied().unwrap_or(0).max(1);
     let most = samples.iter().copied().max().unwrap_or(0);

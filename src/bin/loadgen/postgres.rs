@@ -46,7 +46,10 @@ pub fn postgres(config: &Config, report: &mut Report) -> anyhow::Result<()> {
     let run = steps(&url, &table, config.tickets, best, Duration::from_secs(config.seconds))?;
     let pg_steps = reserved_per_second(&run);
     report.row(
-        format!("postgres: reserve + cancel, two conditional UPDATEs ({} tickets, {best} clients; {pg_steps:.0} steps/s)", config.tickets),
+        format!(
+            "postgres: reserve + cancel, two conditional UPDATEs ({} tickets, {best} clients; {pg_steps:.0} steps/s)",
+            config.tickets
+        ),
         run.rate(),
         &run.rec,
     );
@@ -95,7 +98,8 @@ async fn prepare(url: &str, table: &str, tickets: usize) -> anyhow::Result<Strin
     // On its own: VACUUM cannot run inside the implicit transaction of a multi-statement batch.
     client.batch_execute(&format!("VACUUM ANALYZE {table}")).await?;
     let mut shown = Vec::new();
-    for setting in ["server_version", "fsync", "synchronous_commit", "shared_buffers", "wal_sync_method", "max_connections"]
+    for setting in
+        ["server_version", "fsync", "synchronous_commit", "shared_buffers", "wal_sync_method", "max_connections"]
     {
         let value: String = client.query_one(&format!("SHOW {setting}"), &[]).await?.get(0);
         shown.push(format!("{setting} = {value}"));
@@ -116,47 +120,63 @@ fn steps(url: &str, table: &str, tickets: usize, clients: usize, time: Duration)
     let cancel = format!("UPDATE {table} SET order_id = NULL, version = version + 1 WHERE id = $1 AND order_id = $2");
     let (reserve, cancel) = (Arc::new(reserve), Arc::new(cancel));
     let run_tag = super::scenarios::run_tag() as i64 & 0xffff_ffff;
-    load::run_clients(2, clients, move || { let url = Arc::clone(&url); async move { connect(&url).await } }, move |c, client| {
-        let (reserve, cancel) = (Arc::clone(&reserve), Arc::clone(&cancel));
-        async move {
-            let mut rec = Recorder::default();
-            let (Ok(reserve), Ok(cancel)) = (client.prepare(&reserve).await, client.prepare(&cancel).await) else {
-                rec.errors += 1;
-                return rec;
-            };
-            let mut rng = StdRng::seed_from_u64(c as u64 ^ run_tag as u64);
-            let end = Instant::now() + time;
-            let mut n = 0i64;
-            while Instant::now() < end {
-                let ticket = rng.gen_range(0..tickets.max(1)) as i64;
-                n += 1;
-                // Unique across clients and runs on the same table.
-                let order = (run_tag << 31) ^ ((c as i64) << 24) ^ n;
-                let started = Instant::now();
-                let reserved = match client.execute(&reserve, &[&ticket, &order]).await {
-                    Ok(1) => RESERVED,
-                    Ok(_) => TAKEN,
-                    Err(_) => FAILED,
+    load::run_clients(
+        2,
+        clients,
+        move || {
+            let url = Arc::clone(&url);
+            async move { connect(&url).await }
+        },
+        move |c, client| {
+            let (reserve, cancel) = (Arc::clone(&reserve), Arc::clone(&cancel));
+            async move {
+                let mut rec = Recorder::default();
+                let (Ok(reserve), Ok(cancel)) = (client.prepare(&reserve).await, client.prepare(&cancel).await) else {
+                    rec.errors += 1;
+                    return rec;
                 };
-                rec.record(started, reserved);
-                if reserved != RESERVED {
-                    continue;
+                let mut rng = StdRng::seed_from_u64(c as u64 ^ run_tag as u64);
+                let end = Instant::now() + time;
+                let mut n = 0i64;
+                while Instant::now() < end {
+                    let ticket = rng.gen_range(0..tickets.max(1)) as i64;
+                    n += 1;
+                    // Unique across clients and runs on the same table.
+                    let order = (run_tag << 31) ^ ((c as i64) << 24) ^ n;
+                    let reserved = timed_update(&client, &mut rec, &reserve, ticket, order, RESERVED).await;
+                    if reserved != RESERVED {
+                        continue;
+                    }
+                    rec.notes.push(format!("A {ticket} {order}"));
+                    let cancelled = timed_update(&client, &mut rec, &cancel, ticket, order, CANCELLED).await;
+                    if cancelled == CANCELLED {
+                        rec.notes.push(format!("C {order}"));
+                    }
                 }
-                rec.notes.push(format!("A {ticket} {order}"));
-                let started = Instant::now();
-                let cancelled = match client.execute(&cancel, &[&ticket, &order]).await {
-                    Ok(1) => CANCELLED,
-                    Ok(_) => TAKEN,
-                    Err(_) => FAILED,
-                };
-                rec.record(started, cancelled);
-                if cancelled == CANCELLED {
-                    rec.notes.push(format!("C {order}"));
-                }
+                rec
             }
-            rec
-        }
-    })
+        },
+    )
+}
+
+/// Runs one conditional update of `ticket` for `order`, recording its latency and outcome:
+/// `done` when it changed the row, [`TAKEN`] when its condition did not hold.
+async fn timed_update(
+    client: &tokio_postgres::Client,
+    rec: &mut Recorder,
+    statement: &tokio_postgres::Statement,
+    ticket: i64,
+    order: i64,
+    done: u16,
+) -> u16 {
+    let started = Instant::now();
+    let status = match client.execute(statement, &[&ticket, &order]).await {
+        Ok(1) => done,
+        Ok(_) => TAKEN,
+        Err(_) => FAILED,
+    };
+    rec.record(started, status);
+    status
 }
 
 /// The table agrees with what was acknowledged: every ticket holding an order holds one that

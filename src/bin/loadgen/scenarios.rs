@@ -1,4 +1,5 @@
-//! The scenarios of issue 8, each with the invariant it must leave intact.
+//! The scenarios of issue 8, each with the invariant it must leave intact, and the helpers
+//! the other scenarios (memory, postgres) share.
 
 use super::http1::{request, Conn, Response};
 use super::load::{self, Recorder};
@@ -11,52 +12,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-pub fn run_all(config: &Config) -> anyhow::Result<Report> {
-    let mut report = Report::default();
-    let binary = servers::sibling("ticketing")?;
-    let env: Vec<(&str, String)> =
-        config.node_env.iter().filter_map(|kv| kv.split_once('=').map(|(k, v)| (k, v.to_string()))).collect();
-    let needs_node = ["ceiling", "marketplace", "flash", "hot", "browse"].iter().any(|s| config.runs(s));
-    if needs_node {
-        let data = tempfile::tempdir()?;
-        let node = Server::ticketing(&binary, data.path(), &env)?;
-        if config.runs("ceiling") {
-            ceilings(config, &node, &mut report)?;
-        }
-        let mut tickets = Vec::new();
-        if config.runs("marketplace") || config.runs("browse") {
-            tickets = marketplace(config, &node, &mut report)?;
-        }
-        if config.runs("flash") {
-            flash_sale(config, node.addr, &mut report)?;
-        }
-        if config.runs("hot") {
-            hot_entity(config, node.addr, &mut report)?;
-        }
-        if config.runs("browse") {
-            browse(config, node.addr, &tickets, &mut report)?;
-        }
-        report.fact(format!("node RSS after these scenarios: {} MiB", node.rss_bytes() >> 20));
-        node.stop();
-    }
-    if config.runs("postgres") {
-        super::postgres::postgres(config, &mut report)?;
-    }
-    if config.runs("memory") {
-        super::memory::memory(config, &binary, &env, &mut report)?;
-    }
-    if config.runs("scale") {
-        scale(config, &binary, &env, &mut report)?;
-    }
-    if config.runs("cluster") {
-        cluster(config, &binary, &env, &mut report)?;
-    }
-    if config.runs("replicated") {
-        replicated(config, &binary, &env, &mut report)?;
-    }
-    Ok(report)
-}
 
 pub(super) fn block_on<F: Future>(f: F) -> anyhow::Result<F::Output> {
     Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(f))
@@ -83,7 +38,12 @@ pub(super) fn signup_one(addr: SocketAddr, email: &str) -> anyhow::Result<String
 }
 
 /// Creates `n` tickets for `seller` over the given connections; their ids.
-pub(super) fn create_tickets(addr: SocketAddr, connections: usize, seller: &str, n: usize) -> anyhow::Result<Vec<String>> {
+pub(super) fn create_tickets(
+    addr: SocketAddr,
+    connections: usize,
+    seller: &str,
+    n: usize,
+) -> anyhow::Result<Vec<String>> {
     let seller = Arc::new(seller.to_string());
     let rec = load::for_each(addr, connections, (0..n).collect(), move |items, c, k, mut conn| {
         let seller = Arc::clone(&seller);
@@ -121,7 +81,7 @@ async fn timed(conn: &mut Conn, rec: &mut Recorder, req: &[u8]) -> Option<Respon
 
 /// `/healthz` of the node and of the hello server, measured by this generator, and by `wrk`
 /// when it is installed (the generator must not be the bottleneck).
-fn ceilings(config: &Config, node: &Server, report: &mut Report) -> anyhow::Result<()> {
+pub(super) fn ceilings(config: &Config, node: &Server, report: &mut Report) -> anyhow::Result<()> {
     let hello = Server::hello(&servers::sibling("bench-hello")?)?;
     let healthz = |addr: SocketAddr| {
         let seconds = config.seconds;
@@ -156,7 +116,7 @@ fn ceilings(config: &Config, node: &Server, report: &mut Report) -> anyhow::Resu
 
 /// Reserve a random ticket, cancel the order; repeat. Every 201 must stay readable and no
 /// ticket may end with two live orders.
-fn marketplace(config: &Config, node: &Server, report: &mut Report) -> anyhow::Result<Vec<String>> {
+pub(super) fn marketplace(config: &Config, node: &Server, report: &mut Report) -> anyhow::Result<Vec<String>> {
     let addr = node.addr;
     let tag = run_tag();
     let seller = signup_one(addr, &format!("seller-{tag}@bench.test"))?;
@@ -176,7 +136,13 @@ fn marketplace(config: &Config, node: &Server, report: &mut Report) -> anyhow::R
     let cpu = node.cpu_seconds() - cpu;
     disk_fact(report, "marketplace", disk, flushes(addr)?, &run);
     let reserved = run.rec.count(201);
-    written_fact(report, &written, &samples(addr, "ticketing_storage_written_total{")?, node.io_write_bytes() - disk_bytes, reserved);
+    written_fact(
+        report,
+        &written,
+        &samples(addr, "ticketing_storage_written_total{")?,
+        node.io_write_bytes() - disk_bytes,
+        reserved,
+    );
     report.fact(format!(
         "marketplace: the node's CPU per reserve + cancel: {:.3} ms ({:.2} cores busy)",
         cpu * 1000.0 / reserved.max(1) as f64,
@@ -246,7 +212,7 @@ pub(super) fn reserve_and_cancel(
 
 /// Two nodes over RabbitMQ: `a` owns every shard, `b` owns none and forwards. The same
 /// reserve + cancel loop runs against each, so the ratio is the cost of the hop.
-fn cluster(
+pub(super) fn cluster(
     config: &Config,
     binary: &std::path::Path,
     env: &[(&str, String)],
@@ -315,7 +281,7 @@ fn cluster(
 /// (`replicas = 1`): the marketplace loop against one member on tickets of its own shards, so
 /// the difference is what appending every write to its shard's log (and the other member
 /// following it) costs. CPU-seconds per step for each process.
-fn replicated(
+pub(super) fn replicated(
     config: &Config,
     binary: &std::path::Path,
     env: &[(&str, String)],
@@ -450,7 +416,7 @@ pub(super) fn check_orders(
 }
 
 /// One ticket, every buyer signed in and connected, all press Purchase at once.
-fn flash_sale(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow::Result<()> {
+pub(super) fn flash_sale(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow::Result<()> {
     let tag = run_tag();
     let seller = signup_one(addr, &format!("flash-seller-{tag}@bench.test"))?;
     let ticket = create_tickets(addr, 1, &seller, 1)?.remove(0);
@@ -506,7 +472,7 @@ fn flash_sale(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow:
 }
 
 /// The owner updates one ticket from every connection: durable writes per second on one actor.
-fn hot_entity(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow::Result<()> {
+pub(super) fn hot_entity(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow::Result<()> {
     let seller = Arc::new(signup_one(addr, &format!("hot-{}@bench.test", run_tag()))?);
     let ticket = Arc::new(create_tickets(addr, 1, &seller, 1)?.remove(0));
     let seconds = config.seconds;
@@ -542,7 +508,7 @@ fn hot_entity(config: &Config, addr: SocketAddr, report: &mut Report) -> anyhow:
     Ok(())
 }
 
-fn browse(config: &Config, addr: SocketAddr, tickets: &[String], report: &mut Report) -> anyhow::Result<()> {
+pub(super) fn browse(config: &Config, addr: SocketAddr, tickets: &[String], report: &mut Report) -> anyhow::Result<()> {
     anyhow::ensure!(!tickets.is_empty(), "browse needs the marketplace's tickets");
     let ids: Arc<[String]> = tickets.to_vec().into();
     for list in [false, true] {
@@ -577,7 +543,12 @@ fn browse(config: &Config, addr: SocketAddr, tickets: &[String], report: &mut Re
 
 /// A million stored tickets and a hundred thousand pending deadlines: memory, cold
 /// activation, and restart to ready.
-fn scale(config: &Config, binary: &std::path::Path, env: &[(&str, String)], report: &mut Report) -> anyhow::Result<()> {
+pub(super) fn scale(
+    config: &Config,
+    binary: &std::path::Path,
+    env: &[(&str, String)],
+    report: &mut Report,
+) -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;
     let started = Instant::now();
     let hour = 3_600_000;
@@ -680,14 +651,21 @@ fn samples(addr: SocketAddr, prefix: &str) -> anyhow::Result<HashMap<String, f64
 
 /// Keys and bytes written per step, by tree, kind and op (the node's write counters), and the
 /// bytes the process wrote to the disk per step (`/proc/<pid>/io`).
-fn written_fact(report: &mut Report, before: &HashMap<String, f64>, after: &HashMap<String, f64>, disk: u64, steps: u64) {
+fn written_fact(
+    report: &mut Report,
+    before: &HashMap<String, f64>,
+    after: &HashMap<String, f64>,
+    disk: u64,
+    steps: u64,
+) {
     let steps = steps.max(1) as f64;
     let mut rows: Vec<(String, f64, f64)> = Vec::new();
     for (labels, value) in after {
         let Some(keys_labels) = labels.strip_suffix(",unit=\"keys\"") else { continue };
         let keys = value - before.get(labels).copied().unwrap_or(0.0);
         let bytes_labels = format!("{keys_labels},unit=\"bytes\"");
-        let bytes = after.get(&bytes_labels).copied().unwrap_or(0.0) - before.get(&bytes_labels).copied().unwrap_or(0.0);
+        let bytes =
+            after.get(&bytes_labels).copied().unwrap_or(0.0) - before.get(&bytes_labels).copied().unwrap_or(0.0);
         if keys > 0.0 {
             rows.push((keys_labels.replace('"', ""), keys / steps, bytes / steps));
         }
