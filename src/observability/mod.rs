@@ -298,7 +298,10 @@ pub fn init_logging(level: &str, json: bool) {
         .with_default(tracing::level_filters::LevelFilter::TRACE)
         .with_target(protocol_errors::TARGET, tracing::level_filters::LevelFilter::OFF);
     let parser_errors = Targets::new().with_target(protocol_errors::TARGET, tracing::Level::WARN);
-    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colour only for a person at a terminal: under systemd, a container runtime or `nohup`
+    // stderr is a file or a pipe, and escape codes would end up in it.
+    let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(on_terminal);
     let lines = if json { lines.json().boxed() } else { lines.boxed() };
     let _ = tracing_subscriber::registry()
         .with(lines.with_filter(not_the_parser).with_filter(filter))

@@ -15,6 +15,7 @@ mod flushes;
 mod hardening;
 mod helpers;
 mod idempotency;
+mod logs;
 mod migration;
 mod openapi;
 mod orders;

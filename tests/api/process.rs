@@ -12,6 +12,11 @@ pub struct Node {
 
 /// Starts `ticketing serve` on a random port over `data`, with extra `TICKETING_*` settings.
 pub fn start_node(data: &Path, env: &[(&str, &str)]) -> Node {
+    start_node_with(data, env, Stdio::inherit())
+}
+
+/// [`start_node`] with the node's stderr sent to `stderr`.
+pub fn start_node_with(data: &Path, env: &[(&str, &str)], stderr: Stdio) -> Node {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ticketing"));
     cmd.arg("serve")
         .env("TICKETING_HTTP__ADDR", "127.0.0.1:0")
@@ -21,7 +26,7 @@ pub fn start_node(data: &Path, env: &[(&str, &str)]) -> Node {
         .env("TICKETING_LOG__LEVEL", "warn")
         .env("TICKETING_TESTING__WIRE_ROUNDTRIP", "true")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .stderr(stderr);
     for (k, v) in env {
         cmd.env(k, v);
     }
