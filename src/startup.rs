@@ -14,6 +14,7 @@ use crate::app::{Accounts, App, Parts};
 use crate::cluster::log::Retention;
 use crate::cluster::{Cluster, Membership};
 use crate::edge::AppState;
+use crate::events::business::BusinessEvents;
 use crate::events::{EventBus, EventSink, Publisher};
 use crate::observability::Metrics;
 use crate::payments::{offline::OfflineGateway, stripe::StripeGateway, Gateway};
@@ -189,7 +190,8 @@ impl Application {
         }
 
         let events = EventBus::default();
-        let sinks: Vec<Rc<dyn EventSink>> = vec![Rc::new(read_model.clone()), Rc::new(events.clone())];
+        let business = Rc::new(BusinessEvents::new(metrics.business().clone()));
+        let sinks: Vec<Rc<dyn EventSink>> = vec![Rc::new(read_model.clone()), Rc::new(events.clone()), business];
         let mut publisher = Publisher::new(store.clone(), sinks, metrics.clone());
         if let Some(cluster) = &cluster {
             publisher = publisher.with_remote(Rc::new(BrokerEvents::new(cluster.clone())));

@@ -50,6 +50,14 @@ pub enum AppError {
     StorageFull,
 }
 
+impl AppError {
+    /// Whether the client is told the fault is ours (a 5xx): busy, no reply, a full disk, a
+    /// bug. Such requests are not counted in the business metrics.
+    pub fn is_server_fault(&self) -> bool {
+        matches!(self, Self::Unavailable | Self::NoReply | Self::Internal(_) | Self::StorageFull)
+    }
+}
+
 impl From<EntityError> for AppError {
     fn from(e: EntityError) -> Self {
         match e {

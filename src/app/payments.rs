@@ -8,6 +8,7 @@ use crate::actors::order::{ConfirmPayment, Pay};
 use crate::actors::EntityError;
 use crate::deadline::Deadline;
 use crate::domain::{now_ms, DomainError, OrderId, Payment, UserId};
+use crate::observability::business::{self, PaymentOutcome};
 use crate::payments::{webhook, CheckoutOutcome, CheckoutRequest, CheckoutSession};
 use crate::routing::command::To;
 use crate::storage::{keys, StorageError, Store, WebhookSeen, WriteBatch};
@@ -42,7 +43,20 @@ impl App {
     ) -> Result<Payment, AppError> {
         let again = key.is_some_and(|k| k.again);
         let command = To::new(order, Pay { caller, token, again });
-        Ok(self.router.ask_until(command, Deadline::after(PROVIDER_TIMEOUT)).await?.payment)
+        let paid = match self.router.ask_until(command, Deadline::after(PROVIDER_TIMEOUT)).await {
+            Ok(paid) => Ok(paid.payment),
+            Err(e) => Err(AppError::from(e)),
+        };
+        let outcome = match &paid {
+            Ok(_) => Some(PaymentOutcome::Paid),
+            Err(AppError::Domain(DomainError::CardDeclined)) => Some(PaymentOutcome::Declined),
+            Err(e) if e.is_server_fault() => None,
+            Err(_) => Some(PaymentOutcome::Refused),
+        };
+        if let Some(outcome) = outcome {
+            self.metrics.business().payment_attempt(outcome);
+        }
+        paid
     }
 
     /// Opens the provider's hosted payment page for the caller's order (a Stripe Checkout
@@ -90,6 +104,20 @@ impl App {
     /// Verifies the `Stripe-Signature` over the raw bytes, de-duplicates by event id, and
     /// completes the order named in the charge's metadata.
     pub async fn handle_webhook(&self, raw_body: &[u8], signature: &str) -> Result<WebhookOutcome, AppError> {
+        let handled = self.handle_webhook_once(raw_body, signature).await;
+        let counted = match &handled {
+            Ok(WebhookOutcome::Handled) => Some(business::WebhookOutcome::Handled),
+            Ok(WebhookOutcome::Duplicate) => Some(business::WebhookOutcome::Duplicate),
+            Err(e) if e.is_server_fault() => None,
+            Err(_) => Some(business::WebhookOutcome::Refused),
+        };
+        if let Some(outcome) = counted {
+            self.metrics.business().webhook(outcome);
+        }
+        handled
+    }
+
+    async fn handle_webhook_once(&self, raw_body: &[u8], signature: &str) -> Result<WebhookOutcome, AppError> {
         let secret = self.settings.payments.webhook_secret.expose();
         if secret.is_empty() {
             tracing::warn!("webhook received but payments.webhook_secret is not set; refused");

@@ -22,6 +22,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch, Notify};
 
+pub mod business;
+
 /// How many published events the bus remembers (what tests read back). Small: every entry is
 /// a JSON tree held for the process's life (20,000 of them took 19 MB of a node's heap).
 const RECENT: usize = 1_000;

@@ -7,6 +7,9 @@ use prometheus::{
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod business;
+pub use business::Business;
+
 struct Inner {
     registry: Registry,
     http_requests: IntCounterVec,
@@ -32,6 +35,7 @@ struct Inner {
     follower_lag: prometheus::IntGaugeVec,
     log_appends: IntCounterVec,
     storage_written: IntCounterVec,
+    business: Business,
 }
 
 /// The node's metrics; cheap to clone. Each test app has its own registry.
@@ -145,6 +149,7 @@ impl Metrics {
         registry.register(Box::new(events_quarantined.clone()))?;
         registry.register(Box::new(shed.clone()))?;
         registry.register(Box::new(flush_latency.clone()))?;
+        let business = Business::new(&registry)?;
         Ok(Self(Arc::new(Inner {
             registry,
             http_requests,
@@ -170,7 +175,13 @@ impl Metrics {
             follower_lag,
             log_appends,
             storage_written,
+            business,
         })))
+    }
+
+    /// How the marketplace is doing: orders, payments, listings, webhooks.
+    pub fn business(&self) -> &Business {
+        &self.0.business
     }
 
     pub fn activated(&self, kind: &str) {

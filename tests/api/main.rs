@@ -6,6 +6,7 @@ mod architecture;
 mod auth;
 mod bad_input;
 mod browser;
+mod business_metrics;
 mod crash;
 mod disk_full;
 mod durability;

@@ -1,0 +1,60 @@
+//! The business metrics' view of the event stream. Only the node that writes a slot publishes
+//! its events, and each reaches this node's sinks once and only once it is on disk, so every
+//! change is counted once in a cluster, after its write is durable.
+
+use super::EventSink;
+use crate::domain::{now_ms, Event, Order, OrderId, Slot};
+use crate::observability::business::Cancelled;
+use crate::observability::Business;
+use crate::storage::StoredEvent;
+use futures_util::future::LocalBoxFuture;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+pub struct BusinessEvents {
+    business: Business,
+    /// Per slot, the order whose `expiration:complete` was just seen: the `order:cancelled`
+    /// written with it in the same batch (next in the slot's order) is an expiry, not the
+    /// buyer's cancellation. The seeds' `order:cancelled` payload does not say which.
+    expiring: RefCell<HashMap<Slot, OrderId>>,
+}
+
+impl BusinessEvents {
+    pub fn new(business: Business) -> Self {
+        Self { business, expiring: RefCell::default() }
+    }
+
+    fn count(&self, slot: Slot, event: &Event) {
+        match event {
+            Event::TicketCreated(_) => self.business.listing_created(),
+            Event::TicketDeleted(_) => self.business.listing_withdrawn(),
+            Event::OrderCreated(_) => self.business.order_created(),
+            Event::ExpirationComplete(order) => {
+                self.expiring.borrow_mut().insert(slot, order.id);
+            }
+            Event::OrderCancelled(order) => {
+                let expired = self.expiring.borrow_mut().remove(&slot) == Some(order.id);
+                let why = if expired { Cancelled::Expired } else { Cancelled::ByBuyer };
+                self.business.order_cancelled(why, held_seconds(order));
+            }
+            Event::PaymentCreated { order, .. } => {
+                self.business.order_paid(order.ticket.price.cents(), held_seconds(order))
+            }
+            Event::TicketUpdated(_) | Event::OrderUpdated(_) | Event::Recorded { .. } => {}
+        }
+    }
+}
+
+/// From the order's creation to now (its event is delivered moments after it was written).
+fn held_seconds(order: &Order) -> f64 {
+    (now_ms() - order.created_at_ms) as f64 / 1000.0
+}
+
+impl EventSink for BusinessEvents {
+    fn publish<'a>(&'a self, slot: Slot, events: &'a [StoredEvent]) -> LocalBoxFuture<'a, Result<(), String>> {
+        for stored in events {
+            self.count(slot, &stored.event);
+        }
+        Box::pin(async { Ok(()) })
+    }
+}
