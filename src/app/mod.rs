@@ -184,6 +184,10 @@ impl App {
         self.metrics.set_live("order", orders.live_count(), orders.mailbox_total());
         self.metrics.set_timers_pending(self.deadlines.pending());
         self.metrics.set_storage(self.storage_state() == StorageState::Ok, self.store.available_bytes());
+        self.metrics.set_ready(self.ready().is_ok());
+        if let Some(cluster) = self.cluster_status() {
+            self.metrics.set_shards(cluster.shards, cluster.serving.len());
+        }
         if let Some(replication) = self.router.replication() {
             let copies = replication.status();
             let following: Vec<(u32, u64)> =

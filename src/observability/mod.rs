@@ -36,6 +36,8 @@ struct Inner {
     log_appends: IntCounterVec,
     storage_written: IntCounterVec,
     business: Business,
+    ready: IntGauge,
+    shards: IntGaugeVec,
 }
 
 /// The node's metrics; cheap to clone. Each test app has its own registry.
@@ -150,6 +152,23 @@ impl Metrics {
         registry.register(Box::new(shed.clone()))?;
         registry.register(Box::new(flush_latency.clone()))?;
         let business = Business::new(&registry)?;
+        let ready = IntGauge::new("ready", "1 while the node is ready (what /readyz answers 200 for)")?;
+        registry.register(Box::new(ready.clone()))?;
+        let shards = IntGaugeVec::new(
+            Opts::new(
+                "cluster_shards",
+                "Shards of the cluster (state=total, the same on every node) and those this node serves now (state=serving)",
+            ),
+            &["state"],
+        )?;
+        registry.register(Box::new(shards.clone()))?;
+        // Present at 0 from the start, so an alert or a ratio over them is defined before the first event.
+        for bound in ["node", "mailbox"] {
+            shed.with_label_values(&[bound]);
+        }
+        for role in ["serving", "following"] {
+            shard_copies.with_label_values(&[role]);
+        }
         Ok(Self(Arc::new(Inner {
             registry,
             http_requests,
@@ -176,6 +195,8 @@ impl Metrics {
             log_appends,
             storage_written,
             business,
+            ready,
+            shards,
         })))
     }
 
@@ -265,6 +286,16 @@ impl Metrics {
         for (shard, lag) in following {
             self.0.follower_lag.with_label_values(&[&shard.to_string()]).set(*lag as i64);
         }
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.0.ready.set(i64::from(ready));
+    }
+
+    /// A clustered node's shards: how many the cluster has, and how many this one serves.
+    pub fn set_shards(&self, total: u32, serving: usize) {
+        self.0.shards.with_label_values(&["total"]).set(i64::from(total));
+        self.0.shards.with_label_values(&["serving"]).set(serving as i64);
     }
 
     /// The Prometheus text exposition of every metric.

@@ -8,6 +8,7 @@ mod bad_input;
 mod browser;
 mod business_metrics;
 mod crash;
+mod deploy;
 mod disk_full;
 mod durability;
 mod error_shape;

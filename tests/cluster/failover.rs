@@ -270,6 +270,15 @@ async fn a_node_whose_disk_is_lost_rebuilds_from_snapshots_and_the_logs() {
         let caught_up = format!("ticketing_cluster_follower_lag_entries{{shard=\"{shard}\"}} 0");
         assert!(metrics.lines().any(|l| l == caught_up), "{caught_up}");
     }
+    // And the gauges the shard alert adds up (deploy/prometheus/alerts.yml): the cluster's
+    // shards, and the ones this node serves.
+    let serving = views[&wiped_id].serving.len();
+    for line in [
+        format!("ticketing_cluster_shards{{state=\"total\"}} {BROKER_SHARDS}"),
+        format!("ticketing_cluster_shards{{state=\"serving\"}} {serving}"),
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
 
     // The other holder of those copies (the node serving most of the shards it follows) dies:
     // the wiped node serves them from what it rebuilt.
