@@ -8,7 +8,7 @@ use crate::actors::order::{ConfirmPayment, Pay};
 use crate::actors::EntityError;
 use crate::deadline::Deadline;
 use crate::domain::{now_ms, DomainError, OrderId, Payment, UserId};
-use crate::observability::business::{self, PaymentOutcome};
+use crate::observability::business::{PaymentOutcome, WebhookDelivery};
 use crate::payments::{webhook, CheckoutOutcome, CheckoutRequest, CheckoutSession};
 use crate::routing::command::To;
 use crate::storage::{keys, StorageError, Store, WebhookSeen, WriteBatch};
@@ -106,10 +106,10 @@ impl App {
     pub async fn handle_webhook(&self, raw_body: &[u8], signature: &str) -> Result<WebhookOutcome, AppError> {
         let handled = self.handle_webhook_once(raw_body, signature).await;
         let counted = match &handled {
-            Ok(WebhookOutcome::Handled) => Some(business::WebhookOutcome::Handled),
-            Ok(WebhookOutcome::Duplicate) => Some(business::WebhookOutcome::Duplicate),
+            Ok(WebhookOutcome::Handled) => Some(WebhookDelivery::Handled),
+            Ok(WebhookOutcome::Duplicate) => Some(WebhookDelivery::Duplicate),
             Err(e) if e.is_server_fault() => None,
-            Err(_) => Some(business::WebhookOutcome::Refused),
+            Err(_) => Some(WebhookDelivery::Refused),
         };
         if let Some(outcome) = counted {
             self.metrics.business().webhook(outcome);

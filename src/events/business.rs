@@ -1,6 +1,9 @@
 //! The business metrics' view of the event stream. Only the node that writes a slot publishes
-//! its events, and each reaches this node's sinks once and only once it is on disk, so every
-//! change is counted once in a cluster, after its write is durable.
+//! its events, and each reaches this node's sinks once it is on disk, so a change is counted
+//! after its write is durable, by one node. It must stay the last local sink: a sink before it
+//! that fails has the pass retried, and this one is then not called twice. Across a crash or a
+//! failover, events delivered but not yet removed from the outbox are delivered (and counted)
+//! again: at least once, not exactly once.
 
 use super::EventSink;
 use crate::domain::{now_ms, Event, Order, OrderId, Slot};
@@ -33,9 +36,13 @@ impl BusinessEvents {
                 self.expiring.borrow_mut().insert(slot, order.id);
             }
             Event::OrderCancelled(order) => {
-                let expired = self.expiring.borrow_mut().remove(&slot) == Some(order.id);
-                let why = if expired { Cancelled::Expired } else { Cancelled::ByBuyer };
-                self.business.order_cancelled(why, held_seconds(order));
+                if self.expiring.borrow_mut().remove(&slot) == Some(order.id) {
+                    // Held for its whole window, however late the event is delivered.
+                    let window_s = (order.expires_at_ms - order.created_at_ms) as f64 / 1000.0;
+                    self.business.order_cancelled(Cancelled::Expired, window_s);
+                } else {
+                    self.business.order_cancelled(Cancelled::ByBuyer, held_seconds(order));
+                }
             }
             Event::PaymentCreated { order, .. } => {
                 self.business.order_paid(order.ticket.price.cents(), held_seconds(order))
@@ -45,7 +52,8 @@ impl BusinessEvents {
     }
 }
 
-/// From the order's creation to now (its event is delivered moments after it was written).
+/// From the order's creation to now: its event is delivered moments after it was written
+/// (later while a backlog drains; the order records no time of payment or cancellation).
 fn held_seconds(order: &Order) -> f64 {
     (now_ms() - order.created_at_ms) as f64 / 1000.0
 }

@@ -3,8 +3,8 @@
 //! Every state change writes its events into its slot's outbox (`<slot>x<seq>` keys) in the
 //! same batch as the change. The [`Publisher`] reads the outbox of each slot that has new
 //! events, in sequence order, hands the durable ones to every [`EventSink`] (the read model
-//! first, then the in-process [`EventBus`]; a RabbitMQ sink plugs in at the same place) and only
-//! then deletes them: delivery is at-least-once and, because one entity's events are written
+//! first, then the in-process [`EventBus`], then the business metrics; a RabbitMQ sink plugs in
+//! at the same place) and only then deletes them: delivery is at-least-once and, because one entity's events are written
 //! in its actor's mailbox order, in per-entity version order.
 //!
 //! The publisher never forces a flush: an event is delivered once the batch that wrote it is

@@ -1,8 +1,9 @@
-//! Business metrics: what the marketplace did, not how the machine did it. Counted once per
-//! change in a cluster and never for a request that failed on our side: changes are counted
+//! Business metrics: what the marketplace did, not how the machine did it. Changes are counted
 //! from the durable event stream by the node that owns the entity
-//! ([`crate::events::business`]), requests by the node that answered them, for outcomes a
-//! client was actually told (no 5xx).
+//! ([`crate::events::business`]): once per change while that node runs; after a crash or a
+//! failover, events whose delivery was not yet recorded are delivered (and counted) again.
+//! Requests are counted by the node that answered them, for outcomes a client was actually
+//! told (never a 5xx).
 
 use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
 
@@ -13,23 +14,91 @@ pub enum Cancelled {
     Expired,
 }
 
-/// What a payment attempt (`POST /api/payments`) came to.
+impl Cancelled {
+    const ALL: [Self; 2] = [Self::ByBuyer, Self::Expired];
+    fn label(self) -> &'static str {
+        match self {
+            Self::ByBuyer => "buyer",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+/// What a payment attempt (`POST /api/payments`, or the page's pay form) came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PaymentOutcome {
     Paid,
     /// The provider declined the card.
     Declined,
-    /// Refused before any charge: not the caller's order, not payable any more, bad input.
+    /// Refused by a rule, before or instead of a charge: not the caller's order, not payable
+    /// any more, a token the provider does not accept.
     Refused,
 }
 
-/// What a provider webhook delivery came to.
+impl PaymentOutcome {
+    const ALL: [Self; 3] = [Self::Paid, Self::Declined, Self::Refused];
+    fn label(self) -> &'static str {
+        match self {
+            Self::Paid => "paid",
+            Self::Declined => "declined",
+            Self::Refused => "refused",
+        }
+    }
+}
+
+/// What a payment provider's webhook delivery came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WebhookOutcome {
+pub enum WebhookDelivery {
     Handled,
+    /// The provider sent the same event again.
     Duplicate,
     /// Not authentic or not understood (4xx).
     Refused,
+}
+
+impl WebhookDelivery {
+    const ALL: [Self; 3] = [Self::Handled, Self::Duplicate, Self::Refused];
+    fn label(self) -> &'static str {
+        match self {
+            Self::Handled => "handled",
+            Self::Duplicate => "duplicate",
+            Self::Refused => "refused",
+        }
+    }
+}
+
+/// How a hold on a ticket ended.
+#[derive(Clone, Copy)]
+enum HoldEnded {
+    Paid,
+    Released,
+}
+
+impl HoldEnded {
+    const ALL: [Self; 2] = [Self::Paid, Self::Released];
+    fn label(self) -> &'static str {
+        match self {
+            Self::Paid => "paid",
+            Self::Released => "released",
+        }
+    }
+}
+
+/// A listing's change.
+#[derive(Clone, Copy)]
+enum Listing {
+    Created,
+    Withdrawn,
+}
+
+impl Listing {
+    const ALL: [Self; 2] = [Self::Created, Self::Withdrawn];
+    fn label(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Withdrawn => "withdrawn",
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -85,7 +154,24 @@ impl Business {
         registry.register(Box::new(listings.clone()))?;
         registry.register(Box::new(payment_attempts.clone()))?;
         registry.register(Box::new(webhooks.clone()))?;
-        let business = Self {
+        // Every labelled series exists from the start at 0, so a rate or a ratio over them is
+        // defined before the first event (and a dashboard shows 0, not "no data").
+        for why in Cancelled::ALL {
+            orders_cancelled.with_label_values(&[why.label()]);
+        }
+        for ended in HoldEnded::ALL {
+            hold.with_label_values(&[ended.label()]);
+        }
+        for change in Listing::ALL {
+            listings.with_label_values(&[change.label()]);
+        }
+        for outcome in PaymentOutcome::ALL {
+            payment_attempts.with_label_values(&[outcome.label()]);
+        }
+        for delivery in WebhookDelivery::ALL {
+            webhooks.with_label_values(&[delivery.label()]);
+        }
+        Ok(Self {
             orders_created,
             orders_paid,
             orders_cancelled,
@@ -94,29 +180,7 @@ impl Business {
             listings,
             payment_attempts,
             webhooks,
-        };
-        business.zero();
-        Ok(business)
-    }
-
-    /// Every labelled series exists from the start at 0, so a rate or a ratio over them is
-    /// defined before the first event (and dashboards show 0, not "no data").
-    fn zero(&self) {
-        for reason in ["buyer", "expired"] {
-            self.orders_cancelled.with_label_values(&[reason]);
-        }
-        for outcome in ["paid", "released"] {
-            self.hold.with_label_values(&[outcome]);
-        }
-        for change in ["created", "withdrawn"] {
-            self.listings.with_label_values(&[change]);
-        }
-        for outcome in ["paid", "declined", "refused"] {
-            self.payment_attempts.with_label_values(&[outcome]);
-        }
-        for outcome in ["handled", "duplicate", "refused"] {
-            self.webhooks.with_label_values(&[outcome]);
-        }
+        })
     }
 
     pub fn order_created(&self) {
@@ -127,42 +191,32 @@ impl Business {
     pub fn order_paid(&self, cents: u64, held_s: f64) {
         self.orders_paid.inc();
         self.paid_cents.inc_by(cents);
-        self.hold.with_label_values(&["paid"]).observe(held_s.max(0.0));
+        self.held(HoldEnded::Paid, held_s);
     }
 
     /// An order cancelled after holding its ticket `held_s` seconds.
     pub fn order_cancelled(&self, why: Cancelled, held_s: f64) {
-        let reason = match why {
-            Cancelled::ByBuyer => "buyer",
-            Cancelled::Expired => "expired",
-        };
-        self.orders_cancelled.with_label_values(&[reason]).inc();
-        self.hold.with_label_values(&["released"]).observe(held_s.max(0.0));
+        self.orders_cancelled.with_label_values(&[why.label()]).inc();
+        self.held(HoldEnded::Released, held_s);
+    }
+
+    fn held(&self, ended: HoldEnded, seconds: f64) {
+        self.hold.with_label_values(&[ended.label()]).observe(seconds.max(0.0));
     }
 
     pub fn listing_created(&self) {
-        self.listings.with_label_values(&["created"]).inc();
+        self.listings.with_label_values(&[Listing::Created.label()]).inc();
     }
 
     pub fn listing_withdrawn(&self) {
-        self.listings.with_label_values(&["withdrawn"]).inc();
+        self.listings.with_label_values(&[Listing::Withdrawn.label()]).inc();
     }
 
     pub fn payment_attempt(&self, outcome: PaymentOutcome) {
-        let outcome = match outcome {
-            PaymentOutcome::Paid => "paid",
-            PaymentOutcome::Declined => "declined",
-            PaymentOutcome::Refused => "refused",
-        };
-        self.payment_attempts.with_label_values(&[outcome]).inc();
+        self.payment_attempts.with_label_values(&[outcome.label()]).inc();
     }
 
-    pub fn webhook(&self, outcome: WebhookOutcome) {
-        let outcome = match outcome {
-            WebhookOutcome::Handled => "handled",
-            WebhookOutcome::Duplicate => "duplicate",
-            WebhookOutcome::Refused => "refused",
-        };
-        self.webhooks.with_label_values(&[outcome]).inc();
+    pub fn webhook(&self, delivery: WebhookDelivery) {
+        self.webhooks.with_label_values(&[delivery.label()]).inc();
     }
 }

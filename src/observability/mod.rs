@@ -342,8 +342,10 @@ pub fn init_logging(level: &str, json: bool) {
     let parser_errors = Targets::new().with_target(protocol_errors::TARGET, tracing::Level::WARN);
     // Colour only for a person at a terminal: under systemd, a container runtime or `nohup`
     // stderr is a file or a pipe, and escape codes would end up in it.
+    // `NO_COLOR` (no-color.org) turns it off there too.
     let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(on_terminal);
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(on_terminal && !no_color);
     let lines = if json { lines.json().boxed() } else { lines.boxed() };
     let _ = tracing_subscriber::registry()
         .with(lines.with_filter(not_the_parser).with_filter(filter))

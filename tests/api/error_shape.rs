@@ -101,3 +101,53 @@ async fn overload_is_a_page_for_a_browser_and_json_for_a_program_both_with_retry
     assert_eq!(res.headers()["retry-after"], "1");
     assert_json(res, StatusCode::SERVICE_UNAVAILABLE, &["Service temporarily unavailable, retry shortly"]).await;
 }
+
+/// What the business metrics leave out as "our fault" is exactly what the API answers with a
+/// 5xx (the mapping lives in the edge; `AppError::is_server_fault` must agree with it).
+#[test]
+fn an_app_error_is_a_server_fault_exactly_when_it_is_answered_with_a_5xx() {
+    use actix_web::ResponseError;
+    use ticketing::app::AppError;
+    use ticketing::domain::{DomainError, Rule};
+    use ticketing::edge::error::ApiError;
+    let every = [
+        AppError::Domain(DomainError::Validation(vec![])),
+        AppError::Domain(DomainError::Rule(Rule::TicketReserved)),
+        AppError::Domain(DomainError::NotAuthorized),
+        AppError::Domain(DomainError::NotFound),
+        AppError::Domain(DomainError::CardDeclined),
+        AppError::EmailInUse,
+        AppError::InvalidCredentials,
+        AppError::RefreshRejected,
+        AppError::WebhookRefused("bad".into()),
+        AppError::IdempotencyMismatch,
+        AppError::IdempotencyInProgress,
+        AppError::Unavailable,
+        AppError::NoReply,
+        AppError::Internal("bug".into()),
+        AppError::CheckoutNotSupported,
+        AppError::Throttled { retry_after_s: 1 },
+        AppError::StorageFull,
+    ];
+    for e in every {
+        // A new variant fails to compile here until it is added to the list above.
+        match &e {
+            AppError::Domain(_)
+            | AppError::EmailInUse
+            | AppError::InvalidCredentials
+            | AppError::RefreshRejected
+            | AppError::WebhookRefused(_)
+            | AppError::IdempotencyMismatch
+            | AppError::IdempotencyInProgress
+            | AppError::Unavailable
+            | AppError::NoReply
+            | AppError::Internal(_)
+            | AppError::CheckoutNotSupported
+            | AppError::Throttled { .. }
+            | AppError::StorageFull => {}
+        }
+        let fault = e.is_server_fault();
+        let status = ApiError::from(e).status_code();
+        assert_eq!(fault, status.is_server_error(), "is_server_fault() = {fault} but answered {status}");
+    }
+}

@@ -10,7 +10,9 @@ fn log_lines_written_to_a_file_carry_no_escape_codes() {
     let data = tempfile::tempdir().unwrap();
     let log = tempfile::NamedTempFile::new().unwrap();
     let stderr = Stdio::from(log.reopen().unwrap());
-    let mut node = start_node_with(data.path(), &[("TICKETING_LOG__LEVEL", "info")], stderr);
+    // An empty NO_COLOR counts as unset: only the file decides.
+    let env = [("TICKETING_LOG__LEVEL", "info"), ("NO_COLOR", "")];
+    let mut node = start_node_with(data.path(), &env, stderr);
     node.terminate();
     let written = std::fs::read_to_string(log.path()).unwrap();
     assert!(written.lines().count() >= 2, "the node logged its start and stop at info: {written:?}");
