@@ -5,7 +5,6 @@ use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::json;
 use std::time::Duration;
-use ticketing::payments::webhook;
 
 const WEBHOOK_SECRET: &str = "whsec_business";
 
@@ -23,18 +22,7 @@ async fn pay(app: &TestApp, who: &Session, order: &str, token: &str) -> StatusCo
 }
 
 async fn webhook(app: &TestApp, event_id: &str, order: &str, secret: &str) -> StatusCode {
-    let body = json!({"id": event_id, "type": "charge.succeeded",
-        "data": {"object": {"id": format!("ch_{event_id}"), "object": "charge", "metadata": {"orderId": order}}}})
-    .to_string();
-    let signature = webhook::sign(body.as_bytes(), secret, chrono::Utc::now().timestamp());
-    app.post("/api/payments/webhook")
-        .header("Stripe-Signature", signature)
-        .header("Content-Type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .status()
+    charge_webhook_signed(app, event_id, order, &format!("ch_{event_id}"), secret).await.status()
 }
 
 #[actix_web::test]

@@ -165,17 +165,7 @@ const WEBHOOK_SECRET: &str = "whsec_hardening";
 
 /// A signed `charge.succeeded` for `order` with `charge`, as the provider would send it.
 async fn charge_webhook(app: &TestApp, event: &str, order: &str, charge: &str) -> reqwest::Response {
-    let body = serde_json::json!({"id": event, "type": "charge.succeeded",
-        "data": {"object": {"id": charge, "object": "charge", "metadata": {"orderId": order}}}})
-    .to_string();
-    let signature = ticketing::payments::webhook::sign(body.as_bytes(), WEBHOOK_SECRET, chrono::Utc::now().timestamp());
-    app.post("/api/payments/webhook")
-        .header("Stripe-Signature", signature)
-        .header("Content-Type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
+    charge_webhook_signed(app, event, order, charge, WEBHOOK_SECRET).await
 }
 
 /// A cancelled order: (buyer, order id).

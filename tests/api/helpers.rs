@@ -215,3 +215,19 @@ pub async fn error_messages(res: Response) -> Vec<String> {
     assert!(!errors.is_empty());
     errors.iter().map(|e| e["message"].as_str().expect("message").to_string()).collect()
 }
+
+/// A `charge.succeeded` webhook for `order` with `charge`, signed with `secret` now, as the
+/// provider would send it.
+pub async fn charge_webhook_signed(app: &TestApp, event: &str, order: &str, charge: &str, secret: &str) -> Response {
+    let body = serde_json::json!({"id": event, "type": "charge.succeeded",
+        "data": {"object": {"id": charge, "object": "charge", "metadata": {"orderId": order}}}})
+    .to_string();
+    let signature = ticketing::payments::webhook::sign(body.as_bytes(), secret, chrono::Utc::now().timestamp());
+    app.post("/api/payments/webhook")
+        .header("Stripe-Signature", signature)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
