@@ -97,12 +97,11 @@ impl Accounts {
             Some(wait) => Err(throttled(wait)),
             None => Ok(()),
         };
-        let signed_in = self.sign_in(&email, password, admit).await;
-        if matches!(signed_in, Err(AppError::InvalidCredentials)) {
+        let failed = || {
             throttle.by_account.failed(&key);
             throttle.by_address.failed(&key.1);
-        }
-        signed_in
+        };
+        self.sign_in(&email, password, admit, failed).await
     }
 }
 

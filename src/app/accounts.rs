@@ -83,12 +83,14 @@ impl Accounts {
 
     /// `admit` is asked once this attempt's turn to hash has come, right before the password
     /// is checked: a throttle decided then also holds back the attempts that were queued
-    /// behind others when it tripped (a flood sent all at once).
+    /// behind others when it tripped (a flood sent all at once). `failed` is called when the
+    /// credentials are wrong, before the turn passes to the next attempt, so that one sees it.
     pub async fn sign_in(
         &self,
         email: &Email,
         password: &str,
         admit: impl FnOnce() -> Result<(), AuthError>,
+        failed: impl FnOnce(),
     ) -> Result<Session, AuthError> {
         let user = match self.store.get::<EmailOwner>(&keys::email(email))? {
             Some(EmailOwner(id)) => self.store.get::<User>(&keys::user(&id))?,
@@ -96,15 +98,19 @@ impl Accounts {
         };
         // Verify against a dummy hash for unknown emails too, so timing does not tell them apart.
         let hash = user.as_ref().map(|u| u.password_hash.clone());
-        let ok = {
+        let user = {
             let _permit = self.hashing.acquire().await.map_err(|e| AppError::Internal(e.to_string()))?;
             admit()?;
-            password::verify(password.to_string(), hash).await?
+            let ok = password::verify(password.to_string(), hash).await?;
+            match user {
+                Some(user) if ok => user,
+                _ => {
+                    failed();
+                    return Err(AuthError::InvalidCredentials);
+                }
+            }
         };
-        match user {
-            Some(user) if ok => self.open_session(user, None, None).await,
-            _ => Err(AuthError::InvalidCredentials),
-        }
+        self.open_session(user, None, None).await
     }
 
     /// Trades a refresh token for a new session. The old token is spent; presenting a spent
