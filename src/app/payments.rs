@@ -43,10 +43,12 @@ impl App {
     ) -> Result<Payment, AppError> {
         let again = key.is_some_and(|k| k.again);
         let command = To::new(order, Pay { caller, token, again });
-        let paid = match self.router.ask_until(command, Deadline::after(PROVIDER_TIMEOUT)).await {
-            Ok(paid) => Ok(paid.payment),
-            Err(e) => Err(AppError::from(e)),
-        };
+        let paid = self
+            .router
+            .ask_until(command, Deadline::after(PROVIDER_TIMEOUT))
+            .await
+            .map(|r| r.payment)
+            .map_err(AppError::from);
         let outcome = match &paid {
             Ok(_) => Some(PaymentOutcome::Paid),
             Err(AppError::Domain(DomainError::CardDeclined)) => Some(PaymentOutcome::Declined),

@@ -67,39 +67,9 @@ impl WebhookDelivery {
     }
 }
 
-/// How a hold on a ticket ended.
-#[derive(Clone, Copy)]
-enum HoldEnded {
-    Paid,
-    Released,
-}
-
-impl HoldEnded {
-    const ALL: [Self; 2] = [Self::Paid, Self::Released];
-    fn label(self) -> &'static str {
-        match self {
-            Self::Paid => "paid",
-            Self::Released => "released",
-        }
-    }
-}
-
-/// A listing's change.
-#[derive(Clone, Copy)]
-enum Listing {
-    Created,
-    Withdrawn,
-}
-
-impl Listing {
-    const ALL: [Self; 2] = [Self::Created, Self::Withdrawn];
-    fn label(self) -> &'static str {
-        match self {
-            Self::Created => "created",
-            Self::Withdrawn => "withdrawn",
-        }
-    }
-}
+/// The `outcome` of a hold, and the `change` of a listing.
+const HOLD_ENDED: [&str; 2] = ["paid", "released"];
+const LISTING: [&str; 2] = ["created", "withdrawn"];
 
 #[derive(Clone)]
 pub struct Business {
@@ -159,11 +129,11 @@ impl Business {
         for why in Cancelled::ALL {
             orders_cancelled.with_label_values(&[why.label()]);
         }
-        for ended in HoldEnded::ALL {
-            hold.with_label_values(&[ended.label()]);
+        for ended in HOLD_ENDED {
+            hold.with_label_values(&[ended]);
         }
-        for change in Listing::ALL {
-            listings.with_label_values(&[change.label()]);
+        for change in LISTING {
+            listings.with_label_values(&[change]);
         }
         for outcome in PaymentOutcome::ALL {
             payment_attempts.with_label_values(&[outcome.label()]);
@@ -191,25 +161,21 @@ impl Business {
     pub fn order_paid(&self, cents: u64, held_s: f64) {
         self.orders_paid.inc();
         self.paid_cents.inc_by(cents);
-        self.held(HoldEnded::Paid, held_s);
+        self.hold.with_label_values(&["paid"]).observe(held_s.max(0.0));
     }
 
     /// An order cancelled after holding its ticket `held_s` seconds.
     pub fn order_cancelled(&self, why: Cancelled, held_s: f64) {
         self.orders_cancelled.with_label_values(&[why.label()]).inc();
-        self.held(HoldEnded::Released, held_s);
-    }
-
-    fn held(&self, ended: HoldEnded, seconds: f64) {
-        self.hold.with_label_values(&[ended.label()]).observe(seconds.max(0.0));
+        self.hold.with_label_values(&["released"]).observe(held_s.max(0.0));
     }
 
     pub fn listing_created(&self) {
-        self.listings.with_label_values(&[Listing::Created.label()]).inc();
+        self.listings.with_label_values(&["created"]).inc();
     }
 
     pub fn listing_withdrawn(&self) {
-        self.listings.with_label_values(&[Listing::Withdrawn.label()]).inc();
+        self.listings.with_label_values(&["withdrawn"]).inc();
     }
 
     pub fn payment_attempt(&self, outcome: PaymentOutcome) {

@@ -36,7 +36,7 @@ fn dashboard_queries() -> Vec<String> {
 }
 
 /// Every `ticketing_*` name in the rules and the dashboard.
-pub fn metric_names_used() -> std::collections::BTreeSet<String> {
+fn metric_names_used() -> std::collections::BTreeSet<String> {
     let rules = std::fs::read_to_string(deploy("prometheus/alerts.yml")).unwrap();
     let text = format!("{rules}\n{}", dashboard_queries().join("\n"));
     let mut names = std::collections::BTreeSet::new();
@@ -86,7 +86,7 @@ fn every_dashboard_query_parses() {
 }
 
 /// Only a clustered node exports these (checked on a replicated cluster in the cluster tests).
-pub const CLUSTERED_ONLY: [&str; 2] = ["ticketing_cluster_shards", "ticketing_cluster_follower_lag_entries"];
+const CLUSTERED_ONLY: [&str; 2] = ["ticketing_cluster_shards", "ticketing_cluster_follower_lag_entries"];
 
 #[actix_web::test]
 async fn every_metric_the_rules_and_the_dashboard_use_is_exported_by_a_node() {
