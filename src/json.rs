@@ -2,7 +2,7 @@
 //! (`crate::http`) and published events (`crate::events`), and the typed view models that the
 //! API and the pages (`crate::web`) both render. The domain itself speaks Rust.
 
-use crate::domain::{Event, Order, OrderId, Price, Ticket, TicketId, UserId};
+use crate::domain::{iso_utc, Event, HistoryEntry, Order, OrderId, Price, Ticket, TicketId, UserId};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -138,6 +138,18 @@ fn to_value(view: impl Serialize) -> Value {
     serde_json::to_value(view).unwrap_or(Value::Null)
 }
 
+/// A kept event as the admin API shows it: its number, time, subject, why (a cancellation),
+/// and its payload as published (internal events: in the same shape as their public kin).
+pub fn history_entry(entry: &HistoryEntry) -> Value {
+    json!({
+        "seq": entry.seq,
+        "at": iso_utc(entry.at_ms),
+        "event": entry.event.subject(),
+        "reason": entry.reason.map(|r| r.as_str()),
+        "data": event_payload(&entry.event),
+    })
+}
+
 /// The published payload of an event, in the seeds' shapes.
 pub fn event_payload(event: &Event) -> Value {
     match event {
@@ -152,6 +164,9 @@ pub fn event_payload(event: &Event) -> Value {
         Event::TicketDeleted(t) => json!({"id": t.id, "version": t.version}),
         Event::PaymentCreated { order, payment_id, stripe_id } => {
             json!({"id": payment_id, "orderId": order.id, "stripeId": stripe_id})
+        }
+        Event::PaymentDeclined { order, reason } => {
+            json!({"orderId": order.id, "version": order.version, "reason": reason})
         }
         Event::Recorded { payload, .. } => serde_json::from_str(payload).unwrap_or(Value::Null),
     }

@@ -24,6 +24,7 @@ pub struct Settings {
     pub cluster: ClusterSettings,
     pub log: LogSettings,
     pub throttle: ThrottleSettings,
+    pub audit: AuditSettings,
     pub testing: TestingSettings,
 }
 
@@ -217,6 +218,21 @@ impl ClusterSettings {
     /// The broker's node URLs (`amqp_url`, split at commas).
     pub fn broker_urls(&self) -> Vec<String> {
         self.amqp_url.expose().split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_string).collect()
+    }
+}
+
+/// The audit trail: every ticket's and order's events, kept with the entity after delivery.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Days an event is kept in its entity's history (pruned hourly); 0 keeps none.
+    pub retention_days: u32,
+}
+
+impl AuditSettings {
+    /// How long an event is kept (`None`: the trail is off).
+    pub fn retention(&self) -> Option<std::time::Duration> {
+        (self.retention_days > 0).then(|| std::time::Duration::from_secs(u64::from(self.retention_days) * 86_400))
     }
 }
 

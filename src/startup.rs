@@ -51,6 +51,7 @@ impl Application {
         let options = StoreOptions {
             cache_bytes: settings.storage.cache_mb.saturating_mul(1 << 20),
             reserve_bytes: Some(settings.storage.reserve_mb.saturating_mul(1 << 20)),
+            keep_history: settings.audit.retention().is_some(),
         };
         let store =
             Store::open_with(&settings.storage.path, options, Arc::new(move |took| flush_metrics.flushed(took)))

@@ -1,4 +1,4 @@
-//! Deletes expired idempotency records and webhook ids, once an hour.
+//! Deletes expired idempotency records, webhook ids and kept events, once an hour.
 
 use std::sync::Arc;
 
@@ -7,9 +7,16 @@ pub async fn run(app: Arc<super::App>) {
     loop {
         every.tick().await;
         app.router.here().throttle.prune();
-        match (super::idempotency::prune(&app.store).await, app.prune_seen_webhooks().await) {
-            (Ok(keys), Ok(webhooks)) => tracing::debug!(keys, webhooks, "housekeeping pruned expired records"),
-            (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "housekeeping failed"),
+        let history = async {
+            let Some(keep) = app.settings.audit.retention() else { return Ok(0) };
+            let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+            app.store.prune_history(crate::domain::now_ms().saturating_sub(keep_ms)).await
+        };
+        match (super::idempotency::prune(&app.store).await, app.prune_seen_webhooks().await, history.await) {
+            (Ok(keys), Ok(webhooks), Ok(events)) => {
+                tracing::debug!(keys, webhooks, events, "housekeeping pruned expired records")
+            }
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => tracing::warn!(error = %e, "housekeeping failed"),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! * [`orders`]: place, cancel, show, a buyer's orders.
 //! * [`payments`]: pay, and the provider's webhook.
 //! * [`admin`]: what operators see of live actors and the cluster.
+//! * [`history`]: the audit trail: an entity's kept events, an order's timeline.
 //! * [`users`]: sign up, sign in, refresh, sign out, routed to the user's node.
 //! * [`accounts`], [`account_requests`]: the account records, and the requests a user's node
 //!   serves.
@@ -24,6 +25,7 @@ pub mod accounts;
 pub mod admin;
 mod bootstrap;
 pub mod error;
+pub mod history;
 pub mod housekeeping;
 pub mod idempotency;
 pub mod keyed;

@@ -136,7 +136,8 @@ impl ReadModel {
             Event::OrderCreated(o)
             | Event::OrderUpdated(o)
             | Event::OrderCancelled(o)
-            | Event::ExpirationComplete(o) => self.put_order(o),
+            | Event::ExpirationComplete(o)
+            | Event::PaymentDeclined { order: o, .. } => self.put_order(o),
             Event::PaymentCreated { order, .. } => {
                 self.put_order(order)?;
                 let listing_key = key(TICKET, &[order.ticket.id.as_bytes()]);

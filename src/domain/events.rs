@@ -32,8 +32,11 @@ pub enum Event {
         payload: String,
     },
     /// The owner withdrew the listing; the ticket as it was, its version raised by one.
-    /// (Last: stored outboxes name variants by position.)
     TicketDeleted(Ticket),
+    /// The provider refused a charge: the order is payable again (`created`), and why.
+    /// Internal, like `OrderUpdated`: it feeds read models and the order's history.
+    /// (New variants go last: stored outboxes name variants by position.)
+    PaymentDeclined { order: Order, reason: String },
 }
 
 impl Event {
@@ -48,6 +51,7 @@ impl Event {
             Self::OrderCancelled(_) => "order:cancelled",
             Self::ExpirationComplete(_) => "expiration:complete",
             Self::PaymentCreated { .. } => "payment:created",
+            Self::PaymentDeclined { .. } => "payment:declined",
             Self::Recorded { subject, .. } => subject,
         }
     }
@@ -59,7 +63,7 @@ impl Event {
             Self::OrderCreated(o) | Self::OrderUpdated(o) | Self::OrderCancelled(o) | Self::ExpirationComplete(o) => {
                 o.id.to_string()
             }
-            Self::PaymentCreated { order, .. } => order.id.to_string(),
+            Self::PaymentCreated { order, .. } | Self::PaymentDeclined { order, .. } => order.id.to_string(),
             Self::Recorded { entity_id, .. } => entity_id.clone(),
         }
     }
@@ -70,7 +74,7 @@ impl Event {
             Self::OrderCreated(o) | Self::OrderUpdated(o) | Self::OrderCancelled(o) | Self::ExpirationComplete(o) => {
                 Some(o.id)
             }
-            Self::PaymentCreated { order, .. } => Some(order.id),
+            Self::PaymentCreated { order, .. } | Self::PaymentDeclined { order, .. } => Some(order.id),
             _ => None,
         }
     }
@@ -78,6 +82,6 @@ impl Event {
     /// Whether the event is part of the published contract (internal ones only feed read
     /// models).
     pub fn is_public(&self) -> bool {
-        !matches!(self, Self::OrderUpdated(_))
+        !matches!(self, Self::OrderUpdated(_) | Self::PaymentDeclined { .. })
     }
 }

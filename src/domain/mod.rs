@@ -4,6 +4,7 @@
 mod email;
 mod error;
 mod events;
+mod history;
 mod ids;
 mod order;
 mod payment;
@@ -14,6 +15,7 @@ mod user;
 pub use email::Email;
 pub use error::{DomainError, Field, Rule};
 pub use events::Event;
+pub use history::{CancelReason, Entity, HistoryEntry, Step};
 pub use ids::{shard_of_slot, slot_of_id, slots_of_shard, OrderId, PaymentId, Slot, TicketId, UserId, SLOTS};
 pub use order::{iso_utc, ChargeRequest, Order, OrderStatus, TicketSnapshot};
 pub use payment::Payment;

@@ -201,13 +201,15 @@ impl Order {
         }
     }
 
-    /// The provider declined: the order is payable again until it expires.
-    pub fn payment_declined(&mut self) {
-        if self.status == OrderStatus::AwaitingPayment {
-            self.status = OrderStatus::Created;
-            self.payment_token = None;
-            self.version += 1;
+    /// The provider declined (`reason`): the order is payable again until it expires.
+    pub fn payment_declined(&mut self, reason: &str) -> Option<Event> {
+        if self.status != OrderStatus::AwaitingPayment {
+            return None;
         }
+        self.status = OrderStatus::Created;
+        self.payment_token = None;
+        self.version += 1;
+        Some(Event::PaymentDeclined { order: self.clone(), reason: reason.to_string() })
     }
 }
 

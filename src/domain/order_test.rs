@@ -59,7 +59,10 @@ fn payment_rules_and_attempt_keys() {
     assert_eq!((first.amount_cents, first.token.as_str()), (2000, "tok_visa"));
     let resumed = o.begin_payment(buyer, "tok_other", 2_000).unwrap();
     assert_eq!(resumed, first, "an attempt in flight resumes with the same token and key");
-    o.payment_declined();
+    let declined = o.payment_declined("card declined");
+    assert!(matches!(declined, Some(Event::PaymentDeclined { ref reason, .. }) if reason == "card declined"));
+    assert_eq!(o.status, OrderStatus::Created, "payable again");
+    assert_eq!(o.payment_declined("again"), None, "no attempt in flight: nothing declined");
     let second = o.begin_payment(buyer, "tok_visa", 2_000).unwrap();
     assert_ne!(first.idempotency_key, second.idempotency_key);
     assert!(o.complete(PaymentId::new_in(Slot(2)), "ch").is_some());

@@ -47,7 +47,8 @@ impl BusinessEvents {
             Event::PaymentCreated { order, .. } => {
                 self.business.order_paid(order.ticket.price.cents(), held_seconds(order))
             }
-            Event::TicketUpdated(_) | Event::OrderUpdated(_) | Event::Recorded { .. } => {}
+            // Payment attempts are counted where the provider answers (`app::payments`).
+            Event::TicketUpdated(_) | Event::OrderUpdated(_) | Event::PaymentDeclined { .. } | Event::Recorded { .. } => {}
         }
     }
 }

@@ -2,7 +2,7 @@
 //! token, as JSON over the admin use cases (`crate::app::admin`).
 
 use crate::app::admin::{ActorKind, ClusterView, EntityState, LiveActor};
-use crate::domain::iso_utc;
+use crate::domain::{iso_utc, Entity, OrderId, TicketId};
 use crate::edge::ApiError;
 use crate::edge::AppState;
 use actix_web::dev::Payload;
@@ -18,7 +18,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/actors", web::get().to(list))
         .route("/admin/actors/{kind}/{id}", web::get().to(show))
         .route("/admin/actors/{kind}/{id}/passivate", web::post().to(passivate))
-        .route("/admin/cluster", web::get().to(cluster));
+        .route("/admin/cluster", web::get().to(cluster))
+        .route("/admin/tickets/{id}/history", web::get().to(ticket_history))
+        .route("/admin/orders/{id}/history", web::get().to(order_history));
 }
 
 /// An admin caller: `Authorization: Bearer <admin token>` (or the admin page's cookie).
@@ -92,14 +94,7 @@ pub(super) async fn list(
         None => vec![ActorKind::Ticket, ActorKind::Order],
         Some(k) => vec![ActorKind::parse(k).ok_or_else(|| ApiError::bad_request("kind must be ticket or order"))?],
     };
-    let limit = match query.limit.as_deref() {
-        None => 100,
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| ApiError::bad_request("limit must be between 1 and 1000"))?,
-    };
+    let limit = page_limit(query.limit.as_deref())?;
     let after = match query.cursor.as_deref() {
         None => None,
         Some(c) => {
@@ -111,10 +106,22 @@ pub(super) async fn list(
         }
     };
     let node = state.app.node_id();
-    let (page, more) = state.app.live_actors(&kinds, after, limit);
+    let (page, more) = state.app.live_actors(&kinds, after, limit as usize);
     let next = if more { page.last().map(|(k, a)| format!("{}:{}", k.as_str(), a.id)) } else { None };
     let actors: Vec<Value> = page.iter().map(|(k, a)| actor_json(node, *k, a)).collect();
     Ok(HttpResponse::Ok().json(json!({ "actors": actors, "nextCursor": next })))
+}
+
+/// A page size: 100 unless asked, at most 1000.
+fn page_limit(raw: Option<&str>) -> Result<u32, ApiError> {
+    match raw {
+        None => Ok(100),
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::bad_request("limit must be between 1 and 1000")),
+    }
 }
 
 /// One actor and its state. The state is read from storage even for a live actor (its state
@@ -197,4 +204,58 @@ pub fn cluster_json(view: &ClusterView) -> Value {
     responses((status = 200, description = "Members, shard ownership, the broker link", body = serde_json::Value)))]
 pub(super) async fn cluster(state: web::Data<AppState>, _: AdminToken) -> HttpResponse {
     HttpResponse::Ok().json(cluster_json(&state.app.cluster()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HistoryQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/admin/tickets/{id}/history", tag = "admin", security(("admin" = [])),
+    params(("id" = String, Path, format = "uuid"),
+           ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000),
+           ("cursor" = Option<String>, Query, pattern = "^[0-9]{1,19}$", description = "`nextCursor` of the previous page")),
+    responses((status = 200, description = "The ticket's events, oldest first", body = serde_json::Value)))]
+pub(super) async fn ticket_history(
+    state: web::Data<AppState>,
+    _: AdminToken,
+    id: web::Path<String>,
+    query: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let entity = TicketId::parse(&id).map(Entity::Ticket).ok_or(ApiError::NotFound)?;
+    history(&state, entity, &id, &query).await
+}
+
+#[utoipa::path(get, path = "/admin/orders/{id}/history", tag = "admin", security(("admin" = [])),
+    params(("id" = String, Path, format = "uuid"),
+           ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000),
+           ("cursor" = Option<String>, Query, pattern = "^[0-9]{1,19}$", description = "`nextCursor` of the previous page")),
+    responses((status = 200, description = "The order's events, oldest first; a cancellation says why", body = serde_json::Value)))]
+pub(super) async fn order_history(
+    state: web::Data<AppState>,
+    _: AdminToken,
+    id: web::Path<String>,
+    query: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let entity = OrderId::parse(&id).map(Entity::Order).ok_or(ApiError::NotFound)?;
+    history(&state, entity, &id, &query).await
+}
+
+/// One entity's kept events, a page at a time; the cursor is the last event number seen.
+async fn history(state: &AppState, entity: Entity, id: &str, query: &HistoryQuery) -> Result<HttpResponse, ApiError> {
+    let limit = page_limit(query.limit.as_deref())?;
+    let after = match query.cursor.as_deref() {
+        None => 0,
+        Some(raw) => raw.parse::<u64>().map_err(|_| ApiError::bad_request("Invalid cursor"))?,
+    };
+    let page = state.app.history(entity, after, limit).await?;
+    let next = if page.more { page.entries.last().map(|e| e.seq.to_string()) } else { None };
+    Ok(HttpResponse::Ok().json(json!({
+        "kind": match entity { Entity::Ticket(_) => "ticket", Entity::Order(_) => "order" },
+        "id": id,
+        "entries": page.entries.iter().map(crate::json::history_entry).collect::<Vec<_>>(),
+        "nextCursor": next,
+    })))
 }

@@ -4,6 +4,8 @@
 
 use super::admin::{actor_json, cluster_json, is_admin, token_matches, ADMIN_COOKIE};
 use crate::app::admin::ActorKind;
+use crate::app::AppError;
+use crate::domain::{DomainError, Entity, OrderId, TicketId};
 use crate::edge::AppState;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
@@ -62,7 +64,9 @@ fn login_form(error: Option<&str>) -> String {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin", web::get().to(page)).route("/admin/login", web::post().to(login));
+    cfg.route("/admin", web::get().to(page))
+        .route("/admin/login", web::post().to(login))
+        .route("/admin/history", web::get().to(history_page));
 }
 
 pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
@@ -93,10 +97,10 @@ pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
         );
         for (_, actor) in &page {
             let a = actor_json(node, kind, actor);
+            let id = cell(&a["id"]);
             let _ = write!(
                 body,
-                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                cell(&a["id"]),
+                "<tr><td><a href=\"/admin/history?id={id}\"><code>{id}</code></a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 cell(&a["stateVersion"]),
                 cell(&a["mailboxDepth"]),
                 cell(&a["messagesHandled"]),
@@ -123,7 +127,73 @@ pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
         cell(&cluster["link"]),
         cluster["serving"].as_array().map_or(0, Vec::len)
     );
+    body.push_str(HISTORY_FORM);
     html(StatusCode::OK, "ticketing admin", &body, true)
+}
+
+const HISTORY_FORM: &str = "<h2>history</h2><form method=\"get\" action=\"/admin/history\">\
+    <label>Ticket or order id <input name=\"id\" id=\"history-id\" size=\"40\"></label> \
+    <button type=\"submit\" id=\"show-history\">Show</button></form>";
+
+#[derive(Deserialize)]
+pub struct HistoryForm {
+    id: String,
+}
+
+/// Rows of history shown (the API pages through the rest).
+const HISTORY_ROWS: u32 = 500;
+
+/// The kept events of the ticket or order `id`, oldest first.
+pub async fn history_page(state: web::Data<AppState>, req: HttpRequest, form: web::Query<HistoryForm>) -> HttpResponse {
+    if !is_admin(&req) {
+        return html(StatusCode::UNAUTHORIZED, "ticketing admin: sign in", &login_form(None), false);
+    }
+    let id = form.id.trim();
+    let entities = [TicketId::parse(id).map(Entity::Ticket), OrderId::parse(id).map(Entity::Order)];
+    let mut found = None;
+    for entity in entities.into_iter().flatten() {
+        match state.app.history(entity, 0, HISTORY_ROWS).await {
+            Ok(page) => {
+                found = Some((entity, page));
+                break;
+            }
+            Err(AppError::Domain(DomainError::NotFound)) => continue,
+            Err(e) => {
+                let body = format!("<h1>history of {}</h1><p role=\"alert\">{}</p>", escape(id), escape(&e.to_string()));
+                return html(StatusCode::SERVICE_UNAVAILABLE, "ticketing admin: history", &body, false);
+            }
+        }
+    }
+    let Some((entity, page)) = found else {
+        let body = format!("<h1>history of {}</h1><p>No ticket or order with this id has a history.</p>{HISTORY_FORM}", escape(id));
+        return html(StatusCode::NOT_FOUND, "ticketing admin: history", &body, false);
+    };
+    let kind = match entity {
+        Entity::Ticket(_) => "ticket",
+        Entity::Order(_) => "order",
+    };
+    let mut body = format!(
+        "<h1>history of {kind} <code>{}</code></h1><p><a href=\"/admin\">back</a></p><table id=\"history\">\
+         <tr><th>#</th><th>at</th><th>event</th><th>reason</th><th>data</th></tr>",
+        escape(id)
+    );
+    for entry in &page.entries {
+        let e = crate::json::history_entry(entry);
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            cell(&e["seq"]),
+            cell(&e["at"]),
+            cell(&e["event"]),
+            cell(&e["reason"]),
+            cell(&e["data"])
+        );
+    }
+    body.push_str("</table>");
+    if page.more {
+        let _ = write!(body, "<p class=\"muted\">first {HISTORY_ROWS} shown; see <code>/admin/{kind}s/{}/history</code></p>", escape(id));
+    }
+    html(StatusCode::OK, "ticketing admin: history", &body, false)
 }
 
 #[derive(Deserialize)]

@@ -51,7 +51,9 @@ use utoipa::OpenApi;
         super::admin::list,
         super::admin::show,
         super::admin::passivate,
-        super::admin::cluster
+        super::admin::cluster,
+        super::admin::ticket_history,
+        super::admin::order_history
     ),
     components(schemas(
         ErrorBody,

@@ -24,7 +24,8 @@ use crate::app::accounts::Session;
 use crate::app::error::AppError;
 use crate::app::idempotency::{Claim, KeyOutcome};
 use crate::deadline::Deadline;
-use crate::domain::{Slot, Ticket, TicketDraft, UserId};
+use crate::domain::{Entity, Slot, Ticket, TicketDraft, UserId};
+use crate::storage::HistoryPage;
 use crate::replication::snapshot::CopyPage;
 use futures_util::future::LocalBoxFuture;
 use futures_util::FutureExt;
@@ -53,6 +54,7 @@ pub enum Command {
     ClaimKey(ClaimKey),
     SettleKey(SettleKey),
     CopyPage(CopyPageOf),
+    History(HistoryOf),
 }
 
 /// A typed command: where it runs (its slot), what it answers, and how it runs on the node that
@@ -138,6 +140,7 @@ impl Command {
             Self::ClaimKey(c) => c.slot(),
             Self::SettleKey(c) => c.slot(),
             Self::CopyPage(c) => c.slot(),
+            Self::History(c) => c.slot(),
         }
     }
 
@@ -169,6 +172,7 @@ impl Command {
             Self::ClaimKey(c) => reply(c.run_here(here, deadline).await, None),
             Self::SettleKey(c) => reply(c.run_here(here, deadline).await, None),
             Self::CopyPage(c) => reply(c.run_here(here, deadline).await, None),
+            Self::History(c) => reply(c.run_here(here, deadline).await, None),
         }
     }
 }
@@ -457,5 +461,30 @@ impl Routed for CopyPageOf {
             })
         }
         .boxed_local()
+    }
+}
+
+/// A page of an entity's kept events (its audit trail), read where its shard is served: the
+/// history lives with the entity.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryOf {
+    pub entity: Entity,
+    /// The last outbox number the reader has seen (0: from the start).
+    pub after: u64,
+    pub limit: u32,
+}
+into_command!(HistoryOf => History);
+
+impl Routed for HistoryOf {
+    type Ok = HistoryPage;
+    type Err = AppError;
+    fn slot(&self) -> Slot {
+        self.entity.slot()
+    }
+    fn name(&self) -> &'static str {
+        "History"
+    }
+    fn run_here(self, here: &Here, _: Deadline) -> LocalBoxFuture<'_, Result<HistoryPage, AppError>> {
+        async move { Ok(here.store.history(&self.entity, self.after, self.limit as usize)?) }.boxed_local()
     }
 }

@@ -40,6 +40,8 @@ pub enum Kind {
     Projection = 14,
     /// Where a copy of a shard stands in the shard's log (`log::Position`).
     LogPosition = 15,
+    /// An entity's kept event (`domain::HistoryEntry`).
+    History = 16,
 }
 
 /// A type stored in an envelope.

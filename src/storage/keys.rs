@@ -8,7 +8,7 @@
 //! that changes a ticket, its new order, the deadline and the outbox stays inside one slot.
 //! The kind byte says what a record is; within a slot, records of one kind sort together.
 
-use crate::domain::{slot_of_id, Email, OrderId, PaymentId, Slot, TicketId, UserId};
+use crate::domain::{slot_of_id, Email, Entity, OrderId, PaymentId, Slot, TicketId, UserId};
 
 pub const USER: u8 = b'u';
 pub const EMAIL: u8 = b'e';
@@ -36,6 +36,8 @@ pub const QUARANTINE: u8 = b'X';
 pub const LOG_POSITION: u8 = b'L';
 /// A ticket its seller withdrew: its id is never made again (a keyed create's retry).
 pub const WITHDRAWN: u8 = b'W';
+/// An entity's kept events (its audit trail), by entity, then outbox number.
+pub const HISTORY: u8 = b'h';
 
 /// Bytes before a key's own parts: the slot and the kind.
 pub const HEADER: usize = 3;
@@ -77,6 +79,7 @@ pub fn kind_name(kind: u8) -> &'static str {
         QUARANTINE => "quarantine",
         LOG_POSITION => "log_position",
         WITHDRAWN => "withdrawn",
+        HISTORY => "history",
         _ => "other",
     }
 }
@@ -108,6 +111,20 @@ pub fn order(id: &OrderId) -> Vec<u8> {
 }
 pub fn outbox(slot: Slot, seq: u64) -> Vec<u8> {
     slotted(slot, OUTBOX, &[&seq.to_be_bytes()])
+}
+/// One kept event of an entity: its entries sort in outbox order after the entity's prefix
+/// (its kind, `t` or `o`, then its id: an order's id never reads a ticket's history).
+pub fn history(entity: &Entity, seq: u64) -> Vec<u8> {
+    let mut key = history_prefix(entity);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+pub fn history_prefix(entity: &Entity) -> Vec<u8> {
+    let kind = match entity {
+        Entity::Ticket(_) => TICKET,
+        Entity::Order(_) => ORDER,
+    };
+    slotted(entity.slot(), HISTORY, &[&[kind], entity.id_bytes()])
 }
 pub fn outbox_seq(slot: Slot) -> Vec<u8> {
     slotted(slot, OUTBOX_SEQ, &[])

@@ -14,6 +14,7 @@
 
 pub mod envelope;
 mod group_commit;
+mod history;
 pub mod keys;
 pub mod log;
 pub mod migrate;
@@ -26,11 +27,12 @@ pub mod space;
 
 pub use envelope::{Kind, Record};
 pub use group_commit::{FlushObserver, WriteCounter, WriteObserver, Written};
+pub use history::HistoryPage;
 pub use placement::Placement;
 pub use read_model::ReadModelTree;
 pub use records::{DeadlineEntry, EmailOwner, Marker, StoredEvent, WebhookSeen};
 
-use crate::domain::{Event, Slot, SLOTS};
+use crate::domain::{Event, HistoryEntry, Slot, SLOTS};
 use group_commit::{GroupCommit, Submission};
 use log::{Ops, Position, ShardLogs};
 use std::collections::BTreeMap;
@@ -260,6 +262,8 @@ pub struct Store {
     applied_order: Arc<parking_lot::Mutex<()>>,
     /// Every write's keys and bytes, for the write amplification metrics.
     written: WriteCounter,
+    /// Whether each event is also kept in its entity's history (`audit.retention_days` > 0).
+    keep_history: bool,
 }
 
 /// How a node opens its data dir (`[storage]` settings).
@@ -271,11 +275,13 @@ pub struct Options {
     /// turns the watch off). `None`: not watched, and a node's headroom file left alone
     /// (tools, unit tests).
     pub reserve_bytes: Option<u64>,
+    /// Whether events are kept in their entity's history after delivery (the audit trail).
+    pub keep_history: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { cache_bytes: 64 << 20, reserve_bytes: None }
+        Self { cache_bytes: 64 << 20, reserve_bytes: None, keep_history: true }
     }
 }
 
@@ -305,7 +311,16 @@ impl Store {
         migrate::run(&db, &data, &meta)?;
         let outbox = Arc::new(outbox::Outbox::default());
         let commit = GroupCommit::start(db.clone(), Arc::new(space), observe_flush, written.clone());
-        Ok(Self { data, read_model, meta, commit, outbox, applied_order: Arc::default(), written })
+        Ok(Self {
+            data,
+            read_model,
+            meta,
+            commit,
+            outbox,
+            applied_order: Arc::default(),
+            written,
+            keep_history: options.keep_history,
+        })
     }
 
     pub fn get<T: Record>(&self, key: &[u8]) -> Result<Option<T>, StorageError> {
@@ -401,7 +416,14 @@ impl Store {
             batch.unnumbered.len(),
             || self.stored_last_seq(slot),
             |seqs| {
-                for (seq, event) in seqs.iter().zip(std::mem::take(&mut batch.unnumbered)) {
+                let events = std::mem::take(&mut batch.unnumbered);
+                if self.keep_history {
+                    let numbered: Vec<(u64, &Event)> = seqs.iter().copied().zip(&events).collect();
+                    for (entity, entry) in HistoryEntry::of_write(&numbered, crate::domain::now_ms()) {
+                        batch.put(keys::history(&entity, entry.seq), &entry)?;
+                    }
+                }
+                for (seq, event) in seqs.iter().zip(events) {
                     batch.put(keys::outbox(slot, *seq), &StoredEvent { seq: *seq, event })?;
                 }
                 if let Some(last) = seqs.last() {

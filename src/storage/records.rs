@@ -1,7 +1,7 @@
 //! Which domain types are stored, under which envelope kind, and how older formats upgrade.
 
 use super::envelope::{decode_legacy, Kind, Record};
-use crate::domain::{Event, Order, OrderId, Payment, Price, RefreshToken, Ticket, TicketId, User, UserId};
+use crate::domain::{Event, HistoryEntry, Order, OrderId, Payment, Price, RefreshToken, Ticket, TicketId, User, UserId};
 use serde::{Deserialize, Serialize};
 
 impl Record for User {
@@ -83,6 +83,10 @@ pub struct StoredEvent {
 
 impl Record for StoredEvent {
     const KIND: Kind = Kind::TypedEvent;
+}
+
+impl Record for HistoryEntry {
+    const KIND: Kind = Kind::History;
 }
 
 /// An outbox entry as the previous release wrote it: the event already rendered as JSON text.

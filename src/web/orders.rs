@@ -5,7 +5,7 @@
 use super::forms::posted_by_user;
 use super::layout::{field, general_problems, see_other, Ctx, FieldAttrs};
 use super::problem::{problems, PageError, Problems};
-use crate::domain::{now_ms, OrderId, OrderStatus};
+use crate::domain::{iso_utc, now_ms, Order, OrderId, OrderStatus, Step};
 use crate::edge::caller::AuthUser;
 use crate::edge::AppState;
 use crate::json::OrderView;
@@ -32,22 +32,29 @@ enum Standing {
     Payable,
     Processing,
     Paid,
-    /// Cancelled, and its window has passed. An order keeps no reason for its cancellation,
-    /// so one the buyer cancelled reads as expired too once its window is over.
+    /// Its window passed unpaid.
     Expired,
+    /// The buyer cancelled it.
     Cancelled,
 }
 
 impl Standing {
-    fn of(status: OrderStatus, expires_at_ms: i64) -> Self {
-        let window_passed = expires_at_ms <= now_ms();
-        match status {
+    /// Where `order` stands. Its `timeline` says why a cancelled order was cancelled; without
+    /// one (the order list, the audit trail off or pruned), a cancelled order whose window is
+    /// over reads as expired.
+    fn of(order: &Order, timeline: &[(i64, Step)]) -> Self {
+        let window_passed = order.expires_at_ms <= now_ms();
+        let why_cancelled = timeline.iter().rev().find_map(|(_, step)| match step {
+            Step::Cancelled => Some(Self::Cancelled),
+            Step::Expired => Some(Self::Expired),
+            _ => None,
+        });
+        match order.status {
             OrderStatus::Created if window_passed => Self::Expired,
             OrderStatus::Created => Self::Payable,
             OrderStatus::AwaitingPayment => Self::Processing,
             OrderStatus::Complete => Self::Paid,
-            OrderStatus::Cancelled if window_passed => Self::Expired,
-            OrderStatus::Cancelled => Self::Cancelled,
+            OrderStatus::Cancelled => why_cancelled.unwrap_or(if window_passed { Self::Expired } else { Self::Cancelled }),
         }
     }
 
@@ -81,7 +88,7 @@ async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
             ul.cards id="orders" {
                 @for order in &orders {
                     @let view = OrderView::of(order);
-                    @let standing = Standing::of(order.status, order.expires_at_ms);
+                    @let standing = Standing::of(order, &[]);
                     @let (words, class) = standing.words();
                     li.card {
                         h2 { a href={ "/orders/" (view.id) } { (view.ticket.title) } }
@@ -107,7 +114,11 @@ async fn order_page(state: &AppState, ctx: &Ctx, id: OrderId, problems: &Problem
         other => other?,
     };
     let view = OrderView::of(&order);
-    let standing = Standing::of(order.status, order.expires_at_ms);
+    // The page is still worth showing without its history (a shard briefly unreachable).
+    let timeline = state.app.order_timeline(&order).await.map_err(|e| {
+        tracing::warn!(error = %e, "an order's timeline could not be read");
+    });
+    let standing = Standing::of(&order, timeline.as_deref().unwrap_or_default());
     let (words, class) = standing.words();
     let settings = &state.settings;
     let stripe = settings.payments.provider == PaymentProvider::Stripe;
@@ -150,9 +161,54 @@ async fn order_page(state: &AppState, ctx: &Ctx, id: OrderId, problems: &Problem
         } @else {
             p.notice id="cancelled" { "You cancelled this order. " a href={ "/tickets/" (view.ticket.id) } { "See the ticket" } }
         }
+        (timeline_section(timeline.as_deref()))
         p { a href="/orders" { "All my orders" } }
     };
     Ok(ctx.render(problems.status(), &format!("Order for {}", view.ticket.title), body))
+}
+
+/// What happened to the order, oldest first, with times (UTC).
+fn timeline_section(timeline: Result<&[(i64, Step)], &()>) -> Markup {
+    html! {
+        h2 { "History" }
+        @match timeline {
+            Ok(steps) if !steps.is_empty() => ol.timeline id="timeline" {
+                @for (at_ms, step) in steps {
+                    li data-step=(step_key(step)) {
+                        time datetime=(iso_utc(*at_ms)) { (readable_utc(*at_ms)) } " " (step_words(step))
+                    }
+                }
+            },
+            Ok(_) => p.muted { "No history is kept for this order." },
+            Err(()) => p.muted { "The history of this order cannot be shown right now." },
+        }
+    }
+}
+
+fn step_key(step: &Step) -> &'static str {
+    match step {
+        Step::Reserved => "reserved",
+        Step::PaymentStarted => "payment-started",
+        Step::PaymentDeclined(_) => "payment-declined",
+        Step::Paid => "paid",
+        Step::Cancelled => "cancelled",
+        Step::Expired => "expired",
+    }
+}
+
+fn step_words(step: &Step) -> String {
+    match step {
+        Step::Reserved => "Reserved the ticket".into(),
+        Step::PaymentStarted => "Payment started".into(),
+        Step::PaymentDeclined(reason) => format!("Payment declined: {reason}"),
+        Step::Paid => "Paid".into(),
+        Step::Cancelled => "You cancelled the order".into(),
+        Step::Expired => "Expired unpaid; the ticket was released".into(),
+    }
+}
+
+fn readable_utc(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 async fn show(state: web::Data<AppState>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, PageError> {

@@ -3,6 +3,7 @@
 
 mod admin;
 mod architecture;
+mod audit;
 mod auth;
 mod bad_input;
 mod browser;

@@ -36,6 +36,8 @@ async fn the_openapi_document_names_every_route_with_its_answers() {
         ("get", "/admin/actors/{kind}/{id}", "200"),
         ("post", "/admin/actors/{kind}/{id}/passivate", "200"),
         ("get", "/admin/cluster", "200"),
+        ("get", "/admin/tickets/{id}/history", "200"),
+        ("get", "/admin/orders/{id}/history", "200"),
     ];
     let mut ids = std::collections::HashSet::new();
     for (method, path, ok) in expected {

@@ -169,8 +169,12 @@ def before_call(context, case):
         # The admin token comes from the command line (`-H`), so that the `ignored_auth` check
         # can leave it out.
         if real and case.path_parameters is not None and "id" in case.path_parameters:
-            case.path_parameters["kind"] = "ticket"
-            case.path_parameters["id"] = new_ticket()
+            if path.startswith("/admin/orders/"):
+                case.path_parameters["id"] = new_order()
+            else:
+                if "kind" in case.path_parameters:
+                    case.path_parameters["kind"] = "ticket"
+                case.path_parameters["id"] = new_ticket()
         return
     user = SELLER if path.startswith("/api/tickets") else BUYER
     headers.setdefault("Cookie", user["session"])

@@ -17,10 +17,12 @@ use ticketing::app::idempotency::{Claim, KeyOutcome, StoredResponse};
 use ticketing::app::AppError;
 use ticketing::domain::Slot;
 use ticketing::domain::{
-    DomainError, Event, Field, Order, OrderId, OrderStatus, Payment, PaymentId, Price, Rule, Ticket, TicketDraft,
+    DomainError, Entity, Event, Field, Order, OrderId, OrderStatus, Payment, PaymentId, Price, Rule, Ticket, TicketDraft,
     TicketId, TicketSnapshot, UserId,
 };
-use ticketing::routing::command::{Account, ClaimKey, Command, CopyPageOf, CreateKeyed, SettleKey, SnapshotOf, To};
+use ticketing::routing::command::{
+    Account, ClaimKey, Command, CopyPageOf, CreateKeyed, HistoryOf, SettleKey, SnapshotOf, To,
+};
 
 /// 2023-11-14T22:13:20Z: every timestamp of the samples is this one or a fixed offset from it.
 const AT_MS: i64 = 1_700_000_000_000;
@@ -189,6 +191,10 @@ pub fn event() -> Pinned<Event> {
             payload: r#"{"id":"018bcfe5-6800-7000-8000-00000003002a","version":0}"#.into(),
         },
         TicketDeleted => Event::TicketDeleted(ticket(false)),
+        PaymentDeclined => Event::PaymentDeclined {
+            order: order(OrderStatus::Created),
+            reason: "card declined".into(),
+        },
     })
 }
 
@@ -238,6 +244,7 @@ pub fn command() -> Pinned<Command> {
         ClaimKey => Command::ClaimKey(ClaimKey { digest: [7; 32], request_hash: [9; 32] }),
         SettleKey => Command::SettleKey(SettleKey { digest: [7; 32], request_hash: [9; 32], run: AT_MS, outcome: KeyOutcome::Uncertain }),
         CopyPage => Command::CopyPage(CopyPageOf { shard: 3, first_slot: Slot(192), after: Some(vec![0, 192, b'L']) }),
+        History => Command::History(HistoryOf { entity: Entity::Order(order_id()), after: 41, limit: 50 }),
     })
 }
 

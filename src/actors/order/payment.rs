@@ -97,8 +97,9 @@ impl OrderActor {
 
     /// The provider refused the charge: the order is payable again, and the caller learns why.
     fn refused(&mut self, why: DomainError) -> Step<Self, Payment> {
-        let reopened = self.update(|order, _| {
-            order.payment_declined();
+        let reason = why.to_string();
+        let reopened = self.update(move |order, changes| {
+            changes.events.extend(order.payment_declined(&reason));
             Ok(())
         });
         Box::pin(reopened.map(move |r, _, _| r.and(Err(why.into()))))

@@ -1,0 +1,124 @@
+//! An entity's history, the audit trail: every event a ticket or an order caused, kept after
+//! it was delivered, and what a reader makes of it (why an order was cancelled, the buyer's
+//! timeline). The storage keeps the entries with the entity (`storage::keys::history`).
+
+use super::{Event, OrderId, Slot, TicketId};
+use serde::{Deserialize, Serialize};
+
+/// Whose history: a ticket's or an order's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Entity {
+    Ticket(TicketId),
+    Order(OrderId),
+}
+
+impl Entity {
+    pub fn slot(&self) -> Slot {
+        match self {
+            Self::Ticket(id) => id.slot(),
+            Self::Order(id) => id.slot(),
+        }
+    }
+
+    pub fn id_bytes(&self) -> &[u8; 16] {
+        match self {
+            Self::Ticket(id) => id.as_bytes(),
+            Self::Order(id) => id.as_bytes(),
+        }
+    }
+}
+
+impl Event {
+    /// The entity whose history keeps this event (`None`: events an earlier release stored
+    /// as text, which name no typed entity).
+    pub fn entity(&self) -> Option<Entity> {
+        match self {
+            Self::TicketCreated(t) | Self::TicketUpdated(t) | Self::TicketDeleted(t) => Some(Entity::Ticket(t.id)),
+            Self::Recorded { .. } => None,
+            _ => self.order_id().map(Entity::Order),
+        }
+    }
+}
+
+/// Why an order was cancelled. The seeds' `order:cancelled` payload does not say, so the
+/// history keeps it beside the event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CancelReason {
+    /// The buyer cancelled.
+    Buyer,
+    /// Its payment window passed unpaid.
+    Expired,
+}
+
+impl CancelReason {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Buyer => "buyer",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+/// One kept event: its number in its slot's outbox (history order), when it was written, and
+/// why, for a cancellation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub seq: u64,
+    pub at_ms: i64,
+    pub event: Event,
+    pub reason: Option<CancelReason>,
+}
+
+impl HistoryEntry {
+    /// The entries for the events of one write, numbered `seqs`. An expiry writes
+    /// `expiration:complete` and `order:cancelled` together; a cancellation written alone
+    /// is the buyer's.
+    pub fn of_write(events: &[(u64, &Event)], at_ms: i64) -> Vec<(Entity, Self)> {
+        let expired = |order: OrderId| {
+            events.iter().any(|(_, e)| matches!(e, Event::ExpirationComplete(o) if o.id == order))
+        };
+        events
+            .iter()
+            .filter_map(|(seq, event)| {
+                let reason = match event {
+                    Event::OrderCancelled(o) if expired(o.id) => Some(CancelReason::Expired),
+                    Event::OrderCancelled(_) => Some(CancelReason::Buyer),
+                    _ => None,
+                };
+                let entry = Self { seq: *seq, at_ms, event: (*event).clone(), reason };
+                Some((event.entity()?, entry))
+            })
+            .collect()
+    }
+}
+
+/// A step of an order's life as its buyer sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    Reserved,
+    PaymentStarted,
+    PaymentDeclined(String),
+    Paid,
+    Cancelled,
+    Expired,
+}
+
+impl Step {
+    /// The step an order's history entry is, if the buyer has one for it (an expiry is one
+    /// step, not an expiry and a cancellation).
+    pub fn of(entry: &HistoryEntry) -> Option<Self> {
+        Some(match &entry.event {
+            Event::OrderCreated(_) => Self::Reserved,
+            Event::OrderUpdated(o) if o.status == super::OrderStatus::AwaitingPayment => Self::PaymentStarted,
+            Event::PaymentDeclined { reason, .. } => Self::PaymentDeclined(reason.clone()),
+            Event::PaymentCreated { .. } => Self::Paid,
+            Event::ExpirationComplete(_) => Self::Expired,
+            Event::OrderCancelled(_) if entry.reason == Some(CancelReason::Buyer) => Self::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "history_test.rs"]
+mod tests;
