@@ -479,6 +479,16 @@ pub async fn everything_settled(
             Some("cancelled"),
             "pending order {id} made before the kills expired"
         );
+        // Its history was kept through the kills (it replicates with the shard) and is read
+        // from its shard's server through any node: reserved, then expired.
+        for node in alive {
+            let (code, history) = node.admin(&format!("/admin/orders/{id}/history")).await;
+            assert_eq!(code, StatusCode::OK, "history of {id} via {}: {history}", node.id);
+            let entries = history["entries"].as_array().unwrap();
+            let subjects: Vec<&str> = entries.iter().map(|e| e["event"].as_str().unwrap()).collect();
+            assert_eq!(subjects, ["order:created", "expiration:complete", "order:cancelled"], "{id} via {}", node.id);
+            assert_eq!(entries[2]["reason"], "expired", "{id} via {}", node.id);
+        }
     }
 
     // No ticket has two live orders, and each ticket is held by its live order (and only then),
