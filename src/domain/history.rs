@@ -70,25 +70,13 @@ pub struct HistoryEntry {
 }
 
 impl HistoryEntry {
-    /// The entries for the events of one write, numbered `seqs`. An expiry writes
-    /// `expiration:complete` and `order:cancelled` together; a cancellation written alone
-    /// is the buyer's.
-    pub fn of_write(events: &[(u64, &Event)], at_ms: i64) -> Vec<(Entity, Self)> {
-        let expired = |order: OrderId| {
-            events.iter().any(|(_, e)| matches!(e, Event::ExpirationComplete(o) if o.id == order))
-        };
-        events
-            .iter()
-            .filter_map(|(seq, event)| {
-                let reason = match event {
-                    Event::OrderCancelled(o) if expired(o.id) => Some(CancelReason::Expired),
-                    Event::OrderCancelled(_) => Some(CancelReason::Buyer),
-                    _ => None,
-                };
-                let entry = Self { seq: *seq, at_ms, event: (*event).clone(), reason };
-                Some((event.entity()?, entry))
-            })
-            .collect()
+    /// Why `event` happened, as the history keeps it, given the other events of its write
+    /// (`write`): an expiry writes `expiration:complete` and `order:cancelled` together; a
+    /// cancellation written alone is the buyer's.
+    pub fn reason(event: &Event, write: &[Event]) -> Option<CancelReason> {
+        let Event::OrderCancelled(order) = event else { return None };
+        let expired = write.iter().any(|e| matches!(e, Event::ExpirationComplete(o) if o.id == order.id));
+        Some(if expired { CancelReason::Expired } else { CancelReason::Buyer })
     }
 }
 

@@ -73,6 +73,30 @@ pub fn encode<T: Record>(value: &T) -> Result<Vec<u8>, StorageError> {
     Ok(out)
 }
 
+/// Encodes the payload of one field alone, to be placed into records by [`encode_around`].
+pub fn encode_field<F: Serialize>(field: &F) -> Result<Vec<u8>, StorageError> {
+    bincode::serde::encode_to_vec(field, current()).map_err(|e| StorageError::Encode(e.to_string()))
+}
+
+/// Encodes a record of type `T` from its fields: `head` (a tuple of the fields before), one
+/// field already encoded by [`encode_field`], and `tail` (a tuple of the fields after; `()`
+/// for none). bincode writes a struct, like a tuple, as its fields one after another, so this
+/// equals `encode::<T>` of the whole (tested) while a field written into several records is
+/// encoded once.
+pub fn encode_around<T: Record, H: Serialize, E: Serialize>(
+    head: &H,
+    field: &[u8],
+    tail: &E,
+) -> Result<Vec<u8>, StorageError> {
+    let failed = |e: bincode::error::EncodeError| StorageError::Encode(e.to_string());
+    let mut out = Vec::with_capacity(field.len() + 24);
+    out.extend_from_slice(&[FORMAT_VERSION, T::KIND as u8]);
+    bincode::serde::encode_into_std_write(head, &mut out, current()).map_err(failed)?;
+    out.extend_from_slice(field);
+    bincode::serde::encode_into_std_write(tail, &mut out, current()).map_err(failed)?;
+    Ok(out)
+}
+
 pub fn decode<T: Record>(key: &[u8], bytes: &[u8]) -> Result<T, StorageError> {
     let corrupt = |reason: String| StorageError::Corrupt { key: super::keys::describe(key), reason };
     let [version, kind, payload @ ..] = bytes else {

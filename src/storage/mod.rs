@@ -417,14 +417,16 @@ impl Store {
             || self.stored_last_seq(slot),
             |seqs| {
                 let events = std::mem::take(&mut batch.unnumbered);
-                if self.keep_history {
-                    let numbered: Vec<(u64, &Event)> = seqs.iter().copied().zip(&events).collect();
-                    for (entity, entry) in HistoryEntry::of_write(&numbered, crate::domain::now_ms()) {
-                        batch.put(keys::history(&entity, entry.seq), &entry)?;
+                let at_ms = crate::domain::now_ms();
+                for (seq, event) in seqs.iter().zip(&events) {
+                    // Encoded once for its outbox entry and its entity's history.
+                    let encoded = envelope::encode_field(event)?;
+                    if let Some(entity) = event.entity().filter(|_| self.keep_history) {
+                        let reason = HistoryEntry::reason(event, &events);
+                        let entry = envelope::encode_around::<HistoryEntry, _, _>(&(seq, at_ms), &encoded, &(reason,))?;
+                        batch.put_raw(keys::history(&entity, *seq), entry);
                     }
-                }
-                for (seq, event) in seqs.iter().zip(events) {
-                    batch.put(keys::outbox(slot, *seq), &StoredEvent { seq: *seq, event })?;
+                    batch.put_raw(keys::outbox(slot, *seq), envelope::encode_around::<StoredEvent, _, _>(seq, &encoded, &())?);
                 }
                 if let Some(last) = seqs.last() {
                     batch.put_raw(keys::outbox_seq(slot), last.to_be_bytes().to_vec());

@@ -86,3 +86,20 @@ fn regenerate_the_v1_fixture() {
     bytes.extend(bincode::serde::encode_to_vec(&old, envelope::legacy()).unwrap());
     std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ticket_v1.bin"), bytes).unwrap();
 }
+
+#[test]
+fn records_encoded_around_an_encoded_event_equal_the_whole_records_encoded() {
+    use crate::domain::{CancelReason, Event, HistoryEntry};
+    let event = Event::TicketUpdated(ticket());
+    let field = envelope::encode_field(&event).unwrap();
+    let stored = StoredEvent { seq: 300, event: event.clone() };
+    let around = envelope::encode_around::<StoredEvent, _, _>(&300u64, &field, &()).unwrap();
+    assert_eq!(around, envelope::encode(&stored).unwrap());
+    for reason in [None, Some(CancelReason::Expired)] {
+        let entry = HistoryEntry { seq: 7, at_ms: 1_733_000_000_000, event: event.clone(), reason };
+        let around =
+            envelope::encode_around::<HistoryEntry, _, _>(&(7u64, entry.at_ms), &field, &(reason,)).unwrap();
+        assert_eq!(around, envelope::encode(&entry).unwrap());
+        assert_eq!(envelope::decode::<HistoryEntry>(b"h", &around).unwrap(), entry);
+    }
+}
