@@ -36,7 +36,10 @@ pub enum Event {
     /// The provider refused a charge: the order is payable again (`created`), and why.
     /// Internal, like `OrderUpdated`: it feeds read models and the order's history.
     /// (New variants go last: stored outboxes name variants by position.)
-    PaymentDeclined { order: Order, reason: String },
+    PaymentDeclined {
+        order: Order,
+        reason: String,
+    },
 }
 
 impl Event {

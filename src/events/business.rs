@@ -48,7 +48,10 @@ impl BusinessEvents {
                 self.business.order_paid(order.ticket.price.cents(), held_seconds(order))
             }
             // Payment attempts are counted where the provider answers (`app::payments`).
-            Event::TicketUpdated(_) | Event::OrderUpdated(_) | Event::PaymentDeclined { .. } | Event::Recorded { .. } => {}
+            Event::TicketUpdated(_)
+            | Event::OrderUpdated(_)
+            | Event::PaymentDeclined { .. }
+            | Event::Recorded { .. } => {}
         }
     }
 }

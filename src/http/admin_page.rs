@@ -159,13 +159,17 @@ pub async fn history_page(state: web::Data<AppState>, req: HttpRequest, form: we
             }
             Err(AppError::Domain(DomainError::NotFound)) => continue,
             Err(e) => {
-                let body = format!("<h1>history of {}</h1><p role=\"alert\">{}</p>", escape(id), escape(&e.to_string()));
+                let body =
+                    format!("<h1>history of {}</h1><p role=\"alert\">{}</p>", escape(id), escape(&e.to_string()));
                 return html(StatusCode::SERVICE_UNAVAILABLE, "ticketing admin: history", &body, false);
             }
         }
     }
     let Some((entity, page)) = found else {
-        let body = format!("<h1>history of {}</h1><p>No ticket or order with this id has a history.</p>{HISTORY_FORM}", escape(id));
+        let body = format!(
+            "<h1>history of {}</h1><p>No ticket or order with this id has a history.</p>{HISTORY_FORM}",
+            escape(id)
+        );
         return html(StatusCode::NOT_FOUND, "ticketing admin: history", &body, false);
     };
     let kind = match entity {
@@ -191,7 +195,11 @@ pub async fn history_page(state: web::Data<AppState>, req: HttpRequest, form: we
     }
     body.push_str("</table>");
     if page.more {
-        let _ = write!(body, "<p class=\"muted\">first {HISTORY_ROWS} shown; see <code>/admin/{kind}s/{}/history</code></p>", escape(id));
+        let _ = write!(
+            body,
+            "<p class=\"muted\">first {HISTORY_ROWS} shown; see <code>/admin/{kind}s/{}/history</code></p>",
+            escape(id)
+        );
     }
     html(StatusCode::OK, "ticketing admin: history", &body, false)
 }

@@ -35,6 +35,9 @@ struct Inner {
     follower_lag: prometheus::IntGaugeVec,
     log_appends: IntCounterVec,
     storage_written: IntCounterVec,
+    /// `storage_written`'s (keys, bytes) counters by (tree, kind, removed), resolved once:
+    /// every flush reports, and a label lookup hashes every label each time.
+    storage_written_by: parking_lot::Mutex<WrittenCounters>,
     business: Business,
     ready: IntGauge,
     shards: IntGaugeVec,
@@ -43,6 +46,9 @@ struct Inner {
 /// The node's metrics; cheap to clone. Each test app has its own registry.
 #[derive(Clone)]
 pub struct Metrics(Arc<Inner>);
+
+/// The (keys, bytes) counters of `storage_written_total` by (tree, kind, removed).
+type WrittenCounters = std::collections::HashMap<(&'static str, &'static str, bool), [prometheus::IntCounter; 2]>;
 
 impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
@@ -194,6 +200,7 @@ impl Metrics {
             follower_lag,
             log_appends,
             storage_written,
+            storage_written_by: Default::default(),
             business,
             ready,
             shards,
@@ -264,10 +271,14 @@ impl Metrics {
 
     /// What one writer group applied (write amplification).
     pub fn written(&self, written: &[crate::storage::Written]) {
+        let mut by = self.0.storage_written_by.lock();
         for w in written {
-            let op = if w.removed { "remove" } else { "put" };
-            self.0.storage_written.with_label_values(&[&w.tree, w.kind, op, "keys"]).inc_by(w.keys);
-            self.0.storage_written.with_label_values(&[&w.tree, w.kind, op, "bytes"]).inc_by(w.bytes);
+            let [keys, bytes] = by.entry((w.tree, w.kind, w.removed)).or_insert_with(|| {
+                let op = if w.removed { "remove" } else { "put" };
+                ["keys", "bytes"].map(|unit| self.0.storage_written.with_label_values(&[w.tree, w.kind, op, unit]))
+            });
+            keys.inc_by(w.keys);
+            bytes.inc_by(w.bytes);
         }
     }
 

@@ -31,7 +31,8 @@ pub type Settle = Box<dyn FnOnce(bool) + Send>;
 /// meta trees count as one kind) and operation: keys and bytes (key + value).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Written {
-    pub tree: String,
+    /// `entities`, `read_model`, `meta` (or `other`).
+    pub tree: &'static str,
     pub kind: &'static str,
     pub removed: bool,
     pub keys: u64,
@@ -75,7 +76,12 @@ impl WriteCounter {
 /// Adds `ops` on `tree` to `written` (when counting).
 fn count_ops(written: &mut Option<Vec<Written>>, tree: &sled::Tree, ops: &Ops) {
     let Some(written) = written else { return };
-    let tree_name = String::from_utf8_lossy(&tree.name()).into_owned();
+    let tree_name = match &*tree.name() {
+        b"entities" => "entities",
+        b"read_model" => "read_model",
+        b"meta" => "meta",
+        _ => "other",
+    };
     let entities = tree_name == "entities";
     for (key, value) in ops {
         let kind = if entities { super::keys::kind_of(key).map_or("other", super::keys::kind_name) } else { "all" };
@@ -86,7 +92,7 @@ fn count_ops(written: &mut Option<Vec<Written>>, tree: &sled::Tree, ops: &Ops) {
                 w.keys += 1;
                 w.bytes += bytes;
             }
-            None => written.push(Written { tree: tree_name.clone(), kind, removed, keys: 1, bytes }),
+            None => written.push(Written { tree: tree_name, kind, removed, keys: 1, bytes }),
         }
     }
 }

@@ -426,7 +426,10 @@ impl Store {
                         let entry = envelope::encode_around::<HistoryEntry, _, _>(&(seq, at_ms), &encoded, &(reason,))?;
                         batch.put_raw(keys::history(&entity, *seq), entry);
                     }
-                    batch.put_raw(keys::outbox(slot, *seq), envelope::encode_around::<StoredEvent, _, _>(seq, &encoded, &())?);
+                    batch.put_raw(
+                        keys::outbox(slot, *seq),
+                        envelope::encode_around::<StoredEvent, _, _>(seq, &encoded, &())?,
+                    );
                 }
                 if let Some(last) = seqs.last() {
                     batch.put_raw(keys::outbox_seq(slot), last.to_be_bytes().to_vec());

@@ -1,7 +1,9 @@
 //! Which domain types are stored, under which envelope kind, and how older formats upgrade.
 
 use super::envelope::{decode_legacy, Kind, Record};
-use crate::domain::{Event, HistoryEntry, Order, OrderId, Payment, Price, RefreshToken, Ticket, TicketId, User, UserId};
+use crate::domain::{
+    Event, HistoryEntry, Order, OrderId, Payment, Price, RefreshToken, Ticket, TicketId, User, UserId,
+};
 use serde::{Deserialize, Serialize};
 
 impl Record for User {

@@ -97,8 +97,7 @@ fn records_encoded_around_an_encoded_event_equal_the_whole_records_encoded() {
     assert_eq!(around, envelope::encode(&stored).unwrap());
     for reason in [None, Some(CancelReason::Expired)] {
         let entry = HistoryEntry { seq: 7, at_ms: 1_733_000_000_000, event: event.clone(), reason };
-        let around =
-            envelope::encode_around::<HistoryEntry, _, _>(&(7u64, entry.at_ms), &field, &(reason,)).unwrap();
+        let around = envelope::encode_around::<HistoryEntry, _, _>(&(7u64, entry.at_ms), &field, &(reason,)).unwrap();
         assert_eq!(around, envelope::encode(&entry).unwrap());
         assert_eq!(envelope::decode::<HistoryEntry>(b"h", &around).unwrap(), entry);
     }

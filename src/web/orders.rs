@@ -54,7 +54,9 @@ impl Standing {
             OrderStatus::Created => Self::Payable,
             OrderStatus::AwaitingPayment => Self::Processing,
             OrderStatus::Complete => Self::Paid,
-            OrderStatus::Cancelled => why_cancelled.unwrap_or(if window_passed { Self::Expired } else { Self::Cancelled }),
+            OrderStatus::Cancelled => {
+                why_cancelled.unwrap_or(if window_passed { Self::Expired } else { Self::Cancelled })
+            }
         }
     }
 

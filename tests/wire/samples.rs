@@ -17,8 +17,8 @@ use ticketing::app::idempotency::{Claim, KeyOutcome, StoredResponse};
 use ticketing::app::AppError;
 use ticketing::domain::Slot;
 use ticketing::domain::{
-    DomainError, Entity, Event, Field, Order, OrderId, OrderStatus, Payment, PaymentId, Price, Rule, Ticket, TicketDraft,
-    TicketId, TicketSnapshot, UserId,
+    DomainError, Entity, Event, Field, Order, OrderId, OrderStatus, Payment, PaymentId, Price, Rule, Ticket,
+    TicketDraft, TicketId, TicketSnapshot, UserId,
 };
 use ticketing::routing::command::{
     Account, ClaimKey, Command, CopyPageOf, CreateKeyed, HistoryOf, SettleKey, SnapshotOf, To,
