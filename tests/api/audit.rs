@@ -59,14 +59,21 @@ async fn pay(app: &TestApp, buyer: &Session, order: &str, token: &str) -> Status
     res.status()
 }
 
+/// A ticket listed and reserved, its order's first card declined and the second paid:
+/// (buyer, ticket, order).
+async fn declined_then_paid(app: &TestApp, title: &str) -> (Session, String, String) {
+    let (seller, buyer) = (app.signin().await, app.signin().await);
+    let ticket = app.create_ticket(&seller, title, json!(12.5)).await["id"].as_str().unwrap().to_string();
+    let order = app.order_ok(&buyer, &ticket).await["id"].as_str().unwrap().to_string();
+    assert_eq!(pay(app, &buyer, &order, "tok_chargeDeclined").await, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(pay(app, &buyer, &order, "tok_visa").await, StatusCode::CREATED);
+    (buyer, ticket, order)
+}
+
 #[actix_web::test]
 async fn an_orders_history_keeps_a_declined_payment_and_its_payment_in_order_a_page_at_a_time() {
     let app = audited(900.0, 90).await;
-    let (seller, buyer) = (app.signin().await, app.signin().await);
-    let ticket = app.create_ticket(&seller, "kept", json!(12.5)).await["id"].as_str().unwrap().to_string();
-    let order = app.order_ok(&buyer, &ticket).await["id"].as_str().unwrap().to_string();
-    assert_eq!(pay(&app, &buyer, &order, "tok_chargeDeclined").await, StatusCode::PAYMENT_REQUIRED);
-    assert_eq!(pay(&app, &buyer, &order, "tok_visa").await, StatusCode::CREATED);
+    let (_, ticket, order) = declined_then_paid(&app, "kept").await;
 
     let whole = history(&app, "order", &order, 1000).await;
     assert_eq!(
@@ -141,11 +148,7 @@ async fn a_cancellation_says_whether_the_buyer_cancelled_or_the_order_expired() 
 #[actix_web::test]
 async fn the_buyers_timeline_shows_a_declined_payment_then_the_payment() {
     let app = audited(900.0, 90).await;
-    let (seller, buyer) = (app.signin().await, app.signin().await);
-    let ticket = app.create_ticket(&seller, "timeline", json!(3)).await["id"].as_str().unwrap().to_string();
-    let order = app.order_ok(&buyer, &ticket).await["id"].as_str().unwrap().to_string();
-    assert_eq!(pay(&app, &buyer, &order, "tok_chargeDeclined").await, StatusCode::PAYMENT_REQUIRED);
-    assert_eq!(pay(&app, &buyer, &order, "tok_visa").await, StatusCode::CREATED);
+    let (buyer, _, order) = declined_then_paid(&app, "timeline").await;
     let res = app.browse(&format!("/orders/{order}")).header("Cookie", &buyer.cookie).send().await.unwrap();
     let html = res.text().await.unwrap();
     let steps: Vec<&str> = html.split("data-step=\"").skip(1).filter_map(|s| s.split('"').next()).collect();
