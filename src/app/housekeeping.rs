@@ -7,11 +7,12 @@ pub async fn run(app: Arc<super::App>) {
     loop {
         every.tick().await;
         app.router.here().throttle.prune();
-        let history = async {
-            let Some(keep) = app.settings.audit.retention() else { return Ok(0) };
-            let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
-            app.store.prune_history(crate::domain::now_ms().saturating_sub(keep_ms)).await
+        // With the trail off, what an earlier configuration kept goes too: 0 keeps none.
+        let cutoff_ms = match app.settings.audit.retention() {
+            Some(keep) => crate::domain::now_ms().saturating_sub(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX)),
+            None => i64::MAX,
         };
+        let history = app.store.prune_history(cutoff_ms);
         match (super::idempotency::prune(&app.store).await, app.prune_seen_webhooks().await, history.await) {
             (Ok(keys), Ok(webhooks), Ok(events)) => {
                 tracing::debug!(keys, webhooks, events, "housekeeping pruned expired records")

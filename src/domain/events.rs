@@ -5,7 +5,7 @@
 //! Events carry full snapshots of the entity after the change, so a read model can be fed from
 //! events alone (on this node or, in a cluster, from every node's events).
 
-use super::{Order, OrderId, PaymentId, Ticket};
+use super::{Entity, Order, OrderId, PaymentId, Ticket};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +68,16 @@ impl Event {
             }
             Self::PaymentCreated { order, .. } | Self::PaymentDeclined { order, .. } => order.id.to_string(),
             Self::Recorded { entity_id, .. } => entity_id.clone(),
+        }
+    }
+
+    /// The entity whose history keeps this event (`None`: events an earlier release stored
+    /// as text, which name no typed entity).
+    pub fn entity(&self) -> Option<Entity> {
+        match self {
+            Self::TicketCreated(t) | Self::TicketUpdated(t) | Self::TicketDeleted(t) => Some(Entity::Ticket(t.id)),
+            Self::Recorded { .. } => None,
+            _ => self.order_id().map(Entity::Order),
         }
     }
 

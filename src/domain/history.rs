@@ -20,22 +20,18 @@ impl Entity {
         }
     }
 
+    /// `ticket` or `order`, as the admin API names them.
+    pub fn kind_str(&self) -> &'static str {
+        match self {
+            Self::Ticket(_) => "ticket",
+            Self::Order(_) => "order",
+        }
+    }
+
     pub fn id_bytes(&self) -> &[u8; 16] {
         match self {
             Self::Ticket(id) => id.as_bytes(),
             Self::Order(id) => id.as_bytes(),
-        }
-    }
-}
-
-impl Event {
-    /// The entity whose history keeps this event (`None`: events an earlier release stored
-    /// as text, which name no typed entity).
-    pub fn entity(&self) -> Option<Entity> {
-        match self {
-            Self::TicketCreated(t) | Self::TicketUpdated(t) | Self::TicketDeleted(t) => Some(Entity::Ticket(t.id)),
-            Self::Recorded { .. } => None,
-            _ => self.order_id().map(Entity::Order),
         }
     }
 }

@@ -85,6 +85,13 @@ impl Order {
         (order, event)
     }
 
+    /// The order as an event carries it: without the card token of an attempt in flight
+    /// (events are kept in the order's history and fed to read models; the token is needed
+    /// only by the order itself, to resume its attempt).
+    pub fn for_event(&self) -> Self {
+        Self { payment_token: None, ..self.clone() }
+    }
+
     pub fn expires_at_iso(&self) -> String {
         iso_utc(self.expires_at_ms)
     }

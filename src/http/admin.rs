@@ -248,12 +248,15 @@ async fn history(state: &AppState, entity: Entity, id: &str, query: &HistoryQuer
     let limit = page_limit(query.limit.as_deref())?;
     let after = match query.cursor.as_deref() {
         None => 0,
-        Some(raw) => raw.parse::<u64>().map_err(|_| ApiError::bad_request("Invalid cursor"))?,
+        Some(raw) => Some(raw)
+            .filter(|raw| (1..=19).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|raw| raw.parse::<u64>().ok())
+            .ok_or_else(|| ApiError::bad_request("Invalid cursor"))?,
     };
     let page = state.app.history(entity, after, limit).await?;
     let next = if page.more { page.entries.last().map(|e| e.seq.to_string()) } else { None };
     Ok(HttpResponse::Ok().json(json!({
-        "kind": match entity { Entity::Ticket(_) => "ticket", Entity::Order(_) => "order" },
+        "kind": entity.kind_str(),
         "id": id,
         "entries": page.entries.iter().map(crate::json::history_entry).collect::<Vec<_>>(),
         "nextCursor": next,

@@ -127,7 +127,7 @@ pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
         cell(&cluster["link"]),
         cluster["serving"].as_array().map_or(0, Vec::len)
     );
-    body.push_str(HISTORY_FORM);
+    body.push_str("<p><a href=\"/admin/history\" id=\"history-link\">History of a ticket or an order</a></p>");
     html(StatusCode::OK, "ticketing admin", &body, true)
 }
 
@@ -137,18 +137,24 @@ const HISTORY_FORM: &str = "<h2>history</h2><form method=\"get\" action=\"/admin
 
 #[derive(Deserialize)]
 pub struct HistoryForm {
-    id: String,
+    id: Option<String>,
 }
 
 /// Rows of history shown (the API pages through the rest).
 const HISTORY_ROWS: u32 = 500;
 
-/// The kept events of the ticket or order `id`, oldest first.
-pub async fn history_page(state: web::Data<AppState>, req: HttpRequest, form: web::Query<HistoryForm>) -> HttpResponse {
+/// The form, and the kept events of the ticket or order `id`, oldest first (not refreshed: an
+/// operator types into it).
+pub async fn history_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     if !is_admin(&req) {
         return html(StatusCode::UNAUTHORIZED, "ticketing admin: sign in", &login_form(None), false);
     }
-    let id = form.id.trim();
+    let form = web::Query::<HistoryForm>::from_query(req.query_string()).map(web::Query::into_inner);
+    let Some(id) = form.ok().and_then(|f| f.id).map(|id| id.trim().to_string()).filter(|id| !id.is_empty()) else {
+        let body = format!("<h1>history</h1><p><a href=\"/admin\">back</a></p>{HISTORY_FORM}");
+        return html(StatusCode::OK, "ticketing admin: history", &body, false);
+    };
+    let id = id.as_str();
     let entities = [TicketId::parse(id).map(Entity::Ticket), OrderId::parse(id).map(Entity::Order)];
     let mut found = None;
     for entity in entities.into_iter().flatten() {
@@ -172,10 +178,7 @@ pub async fn history_page(state: web::Data<AppState>, req: HttpRequest, form: we
         );
         return html(StatusCode::NOT_FOUND, "ticketing admin: history", &body, false);
     };
-    let kind = match entity {
-        Entity::Ticket(_) => "ticket",
-        Entity::Order(_) => "order",
-    };
+    let kind = entity.kind_str();
     let mut body = format!(
         "<h1>history of {kind} <code>{}</code></h1><p><a href=\"/admin\">back</a></p><table id=\"history\">\
          <tr><th>#</th><th>at</th><th>event</th><th>reason</th><th>data</th></tr>",

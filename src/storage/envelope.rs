@@ -119,6 +119,21 @@ pub fn decode<T: Record>(key: &[u8], bytes: &[u8]) -> Result<T, StorageError> {
     }
 }
 
+/// Decodes only the first fields of a current record of type `T` (`H`: a tuple of them), for
+/// scans that need no more: bincode writes a struct's fields in order, so its head is a
+/// prefix of its payload.
+pub fn decode_head<T: Record, H: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<H, StorageError> {
+    let corrupt = |reason: String| StorageError::Corrupt { key: super::keys::describe(key), reason };
+    match bytes {
+        [FORMAT_VERSION, kind, payload @ ..] if *kind == T::KIND as u8 => {
+            let (head, _) = bincode::serde::decode_from_slice(payload, current())
+                .map_err(|e| corrupt(format!("bad head of a {:?} record: {e}", T::KIND)))?;
+            Ok(head)
+        }
+        _ => Err(corrupt(format!("not a current {:?} record", T::KIND))),
+    }
+}
+
 /// Decodes a whole legacy payload with the legacy config (used by `decode_v1` impls).
 pub(crate) fn decode_legacy<T: DeserializeOwned>(payload: &[u8]) -> Option<T> {
     let (value, read) = bincode::serde::decode_from_slice(payload, legacy()).ok()?;

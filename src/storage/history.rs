@@ -33,19 +33,46 @@ impl Store {
         Ok(HistoryPage { entries, more })
     }
 
-    /// Removes the kept events written before `cutoff_ms`, in the slots this node writes;
-    /// returns how many.
+    /// Removes the kept events written before `cutoff_ms` in the slots this node writes (a
+    /// follower's copy is pruned by its owner, through the log); returns how many. The scan
+    /// runs off the caller's thread, reads only each entry's head (number and time), leaves
+    /// an entry that does not decode (logged), and removes at most `PRUNE_ROUND` entries a
+    /// round, so what it holds stays bounded however much has expired.
     pub async fn prune_history(&self, cutoff_ms: i64) -> Result<usize, StorageError> {
+        let mut removed = 0;
+        loop {
+            let store = self.clone();
+            let expired = tokio::task::spawn_blocking(move || store.expired_history(cutoff_ms))
+                .await
+                .map_err(|e| StorageError::Failed(format!("history scan: {e}")))??;
+            let round = expired.len();
+            removed += SlotBatches::remove_expired(self, expired).await?;
+            if round < PRUNE_ROUND {
+                return Ok(removed);
+            }
+        }
+    }
+
+    /// Up to `PRUNE_ROUND` keys of kept events older than `cutoff_ms`, in slots written here.
+    fn expired_history(&self, cutoff_ms: i64) -> Result<Vec<Vec<u8>>, StorageError> {
         let mut expired = Vec::new();
         self.sweep(keys::HISTORY, |key, value| {
-            if envelope::decode::<HistoryEntry>(key, value)?.at_ms < cutoff_ms {
-                expired.push(key.to_vec());
+            if !keys::slot_of(key).is_some_and(|slot| self.writes_slot(slot)) {
+                return Ok(true);
             }
-            Ok(true)
+            match envelope::decode_head::<HistoryEntry, (u64, i64)>(key, value) {
+                Ok((_, at_ms)) if at_ms < cutoff_ms => expired.push(key.to_vec()),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "a kept event cannot be read; left in place"),
+            }
+            Ok(expired.len() < PRUNE_ROUND)
         })?;
-        SlotBatches::remove_expired(self, expired).await
+        Ok(expired)
     }
 }
+
+/// Kept events removed per round of a prune.
+const PRUNE_ROUND: usize = 10_000;
 
 #[cfg(test)]
 #[path = "history_test.rs"]

@@ -63,8 +63,15 @@ async fn pruning_removes_what_is_older_than_the_cutoff_and_the_trail_can_be_off(
     let written = store.history(&entity, 0, 10).unwrap().entries;
     assert_eq!(written.len(), 1);
     assert_eq!(store.prune_history(written[0].at_ms).await.unwrap(), 0, "not older than the cutoff");
+    // An entry that does not decode is left in place, and does not stop the rest.
+    let garbage = keys::history(&Entity::Ticket(TicketId::new_in(slot)), 1);
+    let mut batch = super::super::WriteBatch::default();
+    batch.put_raw(garbage.clone(), vec![2, 16, 0xff]);
+    store.commit(batch).await.unwrap();
     assert_eq!(store.prune_history(written[0].at_ms + 1).await.unwrap(), 1);
+    assert!(store.contains(&garbage).unwrap());
     assert!(store.history(&entity, 0, 10).unwrap().entries.is_empty());
+    assert_eq!(store.prune_history(i64::MAX).await.unwrap(), 0, "nothing left that decodes");
 
     let (off, _dir) = open(false);
     write(&off, slot, &[listed(slot, UserId::new_in(slot)).1]).await;

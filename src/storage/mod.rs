@@ -421,7 +421,11 @@ impl Store {
                 for (seq, event) in seqs.iter().zip(&events) {
                     // Encoded once for its outbox entry and its entity's history.
                     let encoded = envelope::encode_field(event)?;
-                    if let Some(entity) = event.entity().filter(|_| self.keep_history) {
+                    // An entity's history is in its own slot: an event of an entity of another
+                    // slot (a bug) is not kept rather than written across slots.
+                    let entity = event.entity().filter(|e| self.keep_history && e.slot() == slot);
+                    debug_assert!(event.entity().is_none_or(|e| e.slot() == slot), "an event of another slot");
+                    if let Some(entity) = entity {
                         let reason = HistoryEntry::reason(event, &events);
                         let entry = envelope::encode_around::<HistoryEntry, _, _>(&(seq, at_ms), &encoded, &(reason,))?;
                         batch.put_raw(keys::history(&entity, *seq), entry);

@@ -82,7 +82,7 @@ async fn an_orders_history_keeps_a_declined_payment_and_its_payment_in_order_a_p
         "{whole:#?}"
     );
     let declined = &whole[2];
-    assert_eq!(declined["data"]["reason"], "card declined");
+    assert_eq!(declined["data"]["reason"], "Your card was declined", "the provider's reason");
     assert_eq!(declined["data"]["orderId"], order.as_str());
     assert!(whole.iter().all(|e| e["reason"].is_null()), "only a cancellation has a reason");
     assert_eq!(whole[4]["data"]["orderId"], order.as_str());
@@ -153,7 +153,7 @@ async fn the_buyers_timeline_shows_a_declined_payment_then_the_payment() {
     let html = res.text().await.unwrap();
     let steps: Vec<&str> = html.split("data-step=\"").skip(1).filter_map(|s| s.split('"').next()).collect();
     assert_eq!(steps, ["reserved", "payment-started", "payment-declined", "payment-started", "paid"], "{html}");
-    assert!(html.contains("Payment declined: card declined"), "{html}");
+    assert!(html.contains("Payment declined: Your card was declined"), "{html}");
     // Someone else's order shows no timeline: it is not found for them.
     let other = app.signin().await;
     let res = app.browse(&format!("/orders/{order}")).header("Cookie", &other.cookie).send().await.unwrap();
@@ -175,6 +175,8 @@ async fn history_requests_are_checked_and_unknown_ids_are_not_found() {
         ("?limit=1001", "limit must be between 1 and 1000"),
         ("?cursor=-1", "Invalid cursor"),
         ("?cursor=x", "Invalid cursor"),
+        ("?cursor=%2B1", "Invalid cursor"),
+        ("?cursor=00000000000000000001", "Invalid cursor"),
     ] {
         let res = app.get(&format!("{path}{query}")).bearer_auth(TOKEN).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{query}");
@@ -202,6 +204,12 @@ async fn history_requests_are_checked_and_unknown_ids_are_not_found() {
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     let res = app.get(&format!("/admin/history?id={ticket}")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = app.get("/admin/history").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "not signed in: asked to, whatever the query");
+    let res = app.get("/admin/history").bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("id=\"history-id\"") && !html.contains("http-equiv=\"refresh\""), "{html}");
 }
 
 #[actix_web::test]

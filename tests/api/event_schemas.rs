@@ -21,7 +21,7 @@ const SUBJECTS: [&str; 7] = [
 ];
 
 /// Subjects that only feed read models and must never be published.
-const INTERNAL: [&str; 1] = ["order:updated"];
+const INTERNAL: [&str; 2] = ["order:updated", "payment:declined"];
 
 fn schema_path(subject: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -37,6 +37,8 @@ fn pinned_types() -> Vec<Box<dyn PinnedType>> {
         Box::new(samples::rule()),
         Box::new(samples::field()),
         Box::new(samples::order_status()),
+        Box::new(samples::entity()),
+        Box::new(samples::cancel_reason()),
         Box::new(samples::event()),
         Box::new(samples::app_error()),
         Box::new(samples::command()),

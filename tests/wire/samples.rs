@@ -17,8 +17,8 @@ use ticketing::app::idempotency::{Claim, KeyOutcome, StoredResponse};
 use ticketing::app::AppError;
 use ticketing::domain::Slot;
 use ticketing::domain::{
-    DomainError, Entity, Event, Field, Order, OrderId, OrderStatus, Payment, PaymentId, Price, Rule, Ticket,
-    TicketDraft, TicketId, TicketSnapshot, UserId,
+    CancelReason, DomainError, Entity, Event, Field, Order, OrderId, OrderStatus, Payment, PaymentId, Price, Rule,
+    Ticket, TicketDraft, TicketId, TicketSnapshot, UserId,
 };
 use ticketing::routing::command::{
     Account, ClaimKey, Command, CopyPageOf, CreateKeyed, HistoryOf, SettleKey, SnapshotOf, To,
@@ -167,6 +167,23 @@ pub fn order_status() -> Pinned<OrderStatus> {
         AwaitingPayment => OrderStatus::AwaitingPayment,
         Complete => OrderStatus::Complete,
         Cancelled => OrderStatus::Cancelled,
+    })
+}
+
+/// Whose history a `History` command reads.
+pub fn entity() -> Pinned<Entity> {
+    pinned!(Entity {
+        Ticket => Entity::Ticket(ticket_id()),
+        Order => Entity::Order(order_id()),
+    })
+}
+
+/// Why an order was cancelled, inside every kept `order:cancelled` (history pages, and the
+/// history records on disk).
+pub fn cancel_reason() -> Pinned<CancelReason> {
+    pinned!(CancelReason {
+        Buyer => CancelReason::Buyer,
+        Expired => CancelReason::Expired,
     })
 }
 

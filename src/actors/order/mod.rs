@@ -277,7 +277,7 @@ impl OrderActor {
             let reply = rule(order, changes)?;
             track_unfinished_work(order, due_before, changes);
             if order.status != status_before && changes.events.is_empty() {
-                changes.event(Event::OrderUpdated(order.clone()));
+                changes.event(Event::OrderUpdated(order.for_event()));
             }
             Ok(reply)
         };

@@ -67,10 +67,10 @@ impl OrderActor {
             }
             match outcome {
                 Ok(ChargeOutcome::Succeeded { charge_id }) => act.settle_charge(charge_id),
-                Ok(ChargeOutcome::Declined { .. }) => act.refused(DomainError::CardDeclined),
+                Ok(ChargeOutcome::Declined { reason }) => act.refused(DomainError::CardDeclined, reason),
                 Ok(ChargeOutcome::Rejected { reason }) => {
                     tracing::info!(reason = %reason, "charge rejected by the provider");
-                    act.refused(Rule::InvalidPaymentToken.into())
+                    act.refused(Rule::InvalidPaymentToken.into(), reason)
                 }
                 Err(e) => {
                     // Outcome unknown (the card may have been charged): stay `awaiting:payment`;
@@ -95,9 +95,9 @@ impl OrderActor {
         }))
     }
 
-    /// The provider refused the charge: the order is payable again, and the caller learns why.
-    fn refused(&mut self, why: DomainError) -> Step<Self, Payment> {
-        let reason = why.to_string();
+    /// The provider refused the charge: the order is payable again, the caller learns why, and
+    /// the order's history keeps the provider's `reason`.
+    fn refused(&mut self, why: DomainError, reason: String) -> Step<Self, Payment> {
         let reopened = self.update(move |order, changes| {
             changes.events.extend(order.payment_declined(&reason));
             Ok(())
