@@ -7,6 +7,7 @@
 mod process;
 
 mod brokers;
+mod business;
 mod chaos;
 mod contract;
 mod failover;
