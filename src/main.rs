@@ -68,7 +68,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    ticketing::observability::init_logging(&settings.log.level, settings.log.format == LogFormat::Json);
+    let json = settings.log.format == LogFormat::Json;
+    let exporting =
+        matches!(command, Command::Serve { .. }).then_some((&settings.telemetry, settings.cluster.node_id.as_str()));
+    let telemetry = match ticketing::observability::init_logging(&settings.log.level, json, exporting) {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("ticketing: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if let Command::Shard(shard) = command {
         use ticketing::app::shard_move;
         let done = actix_web::rt::System::new().block_on(async {
@@ -90,7 +99,11 @@ fn main() -> ExitCode {
             }
         };
     }
-    match actix_web::rt::System::new().block_on(serve(settings)) {
+    let served = actix_web::rt::System::new().block_on(serve(settings));
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown();
+    }
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ticketing: {e:#}");

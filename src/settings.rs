@@ -25,6 +25,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub throttle: ThrottleSettings,
     pub audit: AuditSettings,
+    pub telemetry: TelemetrySettings,
     pub testing: TestingSettings,
 }
 
@@ -221,6 +222,22 @@ impl ClusterSettings {
     }
 }
 
+/// Distributed tracing: spans exported over OTLP/HTTP (`observability::telemetry`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// A collector's OTLP/HTTP traces endpoint (`http://host:4318/v1/traces`); empty: no export.
+    pub otlp_endpoint: String,
+    pub service_name: String,
+    /// The share of new traces exported, 0 to 1. A trusted proxy's or another node's
+    /// decision (the `traceparent` sampled flag) is kept; a client's is not.
+    pub sample_ratio: f64,
+    /// Finished spans waiting for export at most; past it new ones are dropped (and counted).
+    pub max_queue: usize,
+    /// Longest one export may take (a collector that does not answer).
+    pub export_timeout_seconds: f64,
+}
+
 /// The audit trail: every ticket's and order's events, kept with the entity after delivery.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -293,6 +310,7 @@ impl Settings {
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("cluster.members")
+                .with_list_parse_key("http.trusted_proxies")
                 .source(Some(env)),
         );
         let settings: Settings = builder.build()?.try_deserialize()?;
@@ -302,6 +320,15 @@ impl Settings {
 
     fn validate(&self) -> Result<(), SettingsError> {
         let invalid = |key, reason: &str| Err(SettingsError::Invalid { key, reason: reason.to_string() });
+        let telemetry = &self.telemetry;
+        if !(0.0..=1.0).contains(&telemetry.sample_ratio) {
+            return invalid("telemetry.sample_ratio", "must be between 0 and 1");
+        }
+        if telemetry.max_queue == 0
+            || !(telemetry.export_timeout_seconds > 0.0 && telemetry.export_timeout_seconds <= 600.0)
+        {
+            return invalid("telemetry", "max_queue must be at least 1 and export_timeout_seconds between 0 and 600");
+        }
         if self.auth.jwt_secret.expose().len() < 16 {
             return invalid("auth.jwt_secret", "must be at least 16 characters");
         }

@@ -26,6 +26,31 @@ fn environment_variables_override_defaults() {
 }
 
 #[test]
+fn list_settings_are_comma_separated_in_the_environment() {
+    let s = Settings::load_with_env(
+        None,
+        env(&[("TICKETING_HTTP__TRUSTED_PROXIES", "10.0.0.1,::1"), ("TICKETING_CLUSTER__MEMBERS", "a,b")]),
+    )
+    .unwrap();
+    assert_eq!(s.http.trusted_proxies, ["10.0.0.1".parse::<std::net::IpAddr>().unwrap(), "::1".parse().unwrap()]);
+    assert_eq!(s.cluster.members, ["a", "b"]);
+}
+
+#[test]
+fn telemetry_is_off_by_default_and_its_bounds_are_checked() {
+    let s = Settings::load_with_env(None, env(&[])).unwrap();
+    assert!(s.telemetry.otlp_endpoint.is_empty(), "no export unless a collector is named");
+    for (key, value) in [
+        ("TICKETING_TELEMETRY__SAMPLE_RATIO", "1.5"),
+        ("TICKETING_TELEMETRY__MAX_QUEUE", "0"),
+        ("TICKETING_TELEMETRY__EXPORT_TIMEOUT_SECONDS", "0"),
+    ] {
+        let err = Settings::load_with_env(None, env(&[(key, value)])).unwrap_err();
+        assert!(err.to_string().contains("telemetry"), "{key}: {err}");
+    }
+}
+
+#[test]
 fn a_config_file_overrides_defaults_and_env_overrides_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("node.toml");

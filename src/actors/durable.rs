@@ -21,6 +21,7 @@ use crate::storage::{Record, Store, WriteBatch};
 use actix::prelude::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// What the actor knows of its entity.
 pub enum Loaded<T> {
@@ -175,7 +176,9 @@ pub trait Durable: super::Activatable {
             Ruled::Write { next, reply, batch } => (next, reply, batch),
         };
         let store = self.cell().store.clone();
-        let write = async move { Ok::<_, EntityError>(store.commit(batch).await?) };
+        // A child of the actor's step (entered while the rule runs): for traces only.
+        let commit = tracing::debug_span!("storage commit");
+        let write = async move { Ok::<_, EntityError>(store.commit(batch).await?) }.instrument(commit);
         Box::pin(write.into_actor(self).map(move |written, act, ctx| match written {
             Ok(()) => {
                 adopt(act, ctx, next);

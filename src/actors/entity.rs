@@ -16,6 +16,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// An actor kind that is driven by commands ([`EntityCommand`]s whose `Actor` it is).
 pub trait Entity: Durable {}
@@ -68,6 +69,8 @@ impl<C: EntityCommand> Deliver<C> {
 pub struct Asked {
     fate: Arc<AtomicU8>,
     deadline: Deadline,
+    /// The caller's span: the actor's step and its wait for the disk are its children.
+    span: tracing::Span,
 }
 
 const QUEUED: u8 = 0;
@@ -75,8 +78,8 @@ const STARTED: u8 = 1;
 const DROPPED: u8 = 2;
 
 impl Asked {
-    pub fn until(deadline: Deadline) -> Self {
-        Self { fate: Arc::new(AtomicU8::new(QUEUED)), deadline }
+    pub fn until(deadline: Deadline, span: tracing::Span) -> Self {
+        Self { fate: Arc::new(AtomicU8::new(QUEUED)), deadline, span }
     }
 
     pub fn deadline(&self) -> Deadline {
@@ -137,14 +140,22 @@ pub fn deliver<C: EntityCommand>(
     }
     act.cell().stats.message_started();
     let (tx, rx) = tokio::sync::oneshot::channel();
-    ctx.wait(command.execute(act).map(move |reply, act: &mut C::Actor, _| {
+    // Spans for traces only (debug: no cost unless exported): the step, a child of the
+    // caller's span, and within it the wait for the disk (`Durable::change`, or here).
+    let caller = asked.as_ref().map_or_else(tracing::Span::none, |a| a.span.clone());
+    let step = tracing::debug_span!(parent: &caller, "actor step", command = C::NAME);
+    let executed = {
+        let _in_step = step.enter();
+        command.execute(act)
+    };
+    ctx.wait(executed.map(move |reply, act: &mut C::Actor, _| {
         let _ = tx.send((reply, act.cell().gate()));
     }));
     Box::pin(async move {
         // Started: if its step is dropped unfinished (the actor restarting), it may have run.
         let (reply, gate) = rx.await.map_err(|_| EntityError::NoReply)?;
         if let Some(gate) = gate {
-            gate.passed().await?;
+            gate.passed().instrument(tracing::debug_span!(parent: &step, "storage commit")).await?;
         }
         reply
     })

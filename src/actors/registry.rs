@@ -210,14 +210,14 @@ impl<A: Activatable> Registry<A> {
         }
         // Bounded work: a full mailbox refuses at once rather than queueing without limit.
         let limit = self.0.limits.mailbox_limit as i64;
-        let asked = Asked::until(deadline);
+        let span = tracing::info_span!("actor", kind = A::KIND, id = %id, message = name);
+        let asked = Asked::until(deadline, span.clone());
         let message =
             |addr: &Addr<A>, stats: &Arc<ActorStats>| addr.send(Deliver::<C>::asked(command, stats, asked.clone()));
         let Some(request) = self.enqueue(id, |depth| depth < limit, message) else {
             self.0.metrics.shed("mailbox");
             return Err(EntityError::Overloaded);
         };
-        let span = tracing::info_span!("actor", kind = A::KIND, id = %id, message = name);
         let started = std::time::Instant::now();
         let until = tokio::time::Instant::from_std(deadline.instant());
         match tokio::time::timeout_at(until, request).instrument(span.clone()).await {

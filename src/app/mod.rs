@@ -187,6 +187,7 @@ impl App {
         self.metrics.set_timers_pending(self.deadlines.pending());
         self.metrics.set_storage(self.storage_state() == StorageState::Ok, self.store.available_bytes());
         self.metrics.set_ready(self.ready().is_ok());
+        self.metrics.sync_spans();
         if let Some(cluster) = self.cluster_status() {
             self.metrics.set_shards(cluster.shards, cluster.serving.len());
         }

@@ -19,7 +19,21 @@ pub(super) async fn one(cluster: Cluster, shard: Shard, delivery: Delivery) {
     };
     let headers = text_headers(&table);
     let request_id = headers.get(crate::observability::REQUEST_ID_HEADER).cloned().unwrap_or_default();
-    let span = tracing::info_span!("forwarded request", request_id = %request_id, shard = shard.0);
+    let span = tracing::info_span!(
+        "forwarded request",
+        request_id = %request_id,
+        shard = shard.0,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty
+    );
+    // The caller's trace goes on here (another node: its sampling decision is kept).
+    {
+        use crate::observability::telemetry::{self, Trust};
+        telemetry::continue_trace(&span, headers.get(telemetry::TRACEPARENT).map(String::as_str), Trust::Trusted, 1.0);
+        if let Some((trace_id, span_id)) = telemetry::ids_of(&span) {
+            span.record("trace_id", trace_id).record("span_id", span_id);
+        }
+    }
     let epoch = match table.inner().get(EPOCH) {
         Some(AMQPValue::LongUInt(e)) => *e,
         _ => 0,

@@ -13,6 +13,22 @@ use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 use tracing::Instrument;
 
+/// With telemetry on, the request's span continues the trace of its `traceparent` (the
+/// sampled flag honoured from a trusted proxy only), and its log lines name the trace.
+fn continue_trace(span: &tracing::Span, req: &ServiceRequest, state: &AppState) {
+    use crate::observability::telemetry::{self, Trust};
+    let traceparent = req.headers().get(telemetry::TRACEPARENT).and_then(|v| v.to_str().ok());
+    let trusted = state.settings.http.trusted_proxies.iter().map(|ip| ip.to_canonical());
+    let trust = match req.peer_addr().map(|a| a.ip().to_canonical()) {
+        Some(peer) if trusted.clone().any(|ip| ip == peer) => Trust::Trusted,
+        _ => Trust::Untrusted,
+    };
+    telemetry::continue_trace(span, traceparent, trust, state.settings.telemetry.sample_ratio);
+    if let Some((trace_id, span_id)) = telemetry::ids_of(span) {
+        span.record("trace_id", trace_id).record("span_id", span_id);
+    }
+}
+
 /// Per request: the node's in-flight bound (past it, 503 + Retry-After at once; probes are
 /// exempt), `HEAD` served as `GET`, a tracing span, the metrics, and a panic guard so that a
 /// bug answers a 500 instead of dropping the connection (both in the shape the client asked
@@ -58,7 +74,18 @@ pub async fn observe(
             .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
             .map_or_else(|| format!("{:016x}", rand::random::<u64>()), str::to_string)
     };
-    let span = tracing::info_span!("request", %method, %route, %request_id, status = tracing::field::Empty);
+    let span = tracing::info_span!(
+        "request",
+        %method,
+        %route,
+        %request_id,
+        status = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty
+    );
+    if let Some(state) = state.as_ref().filter(|_| !probe) {
+        continue_trace(&span, &req, state);
+    }
     let call = crate::observability::REQUEST_ID.scope(request_id.clone(), next.call(req));
     let outcome = AssertUnwindSafe(call.instrument(span.clone())).catch_unwind().await;
     let status = match &outcome {

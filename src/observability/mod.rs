@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod business;
+pub mod telemetry;
 pub use business::Business;
 
 struct Inner {
@@ -34,6 +35,7 @@ struct Inner {
     shard_copies: prometheus::IntGaugeVec,
     follower_lag: prometheus::IntGaugeVec,
     log_appends: IntCounterVec,
+    spans: IntCounterVec,
     storage_written: IntCounterVec,
     /// `storage_written`'s (keys, bytes) counters by (tree, kind, removed), resolved once:
     /// every flush reports, and a label lookup hashes every label each time.
@@ -120,6 +122,14 @@ impl Metrics {
             &["unit"],
         )?;
         registry.register(Box::new(log_appends.clone()))?;
+        let spans = IntCounterVec::new(
+            Opts::new(
+                "spans_total",
+                "Trace spans handed to the OTLP exporter (outcome=exported) or dropped because its queue was full (dropped)",
+            ),
+            &["outcome"],
+        )?;
+        registry.register(Box::new(spans.clone()))?;
         let storage_written = IntCounterVec::new(
             Opts::new(
                 "storage_written_total",
@@ -199,6 +209,7 @@ impl Metrics {
             shard_copies,
             follower_lag,
             log_appends,
+            spans,
             storage_written,
             storage_written_by: Default::default(),
             business,
@@ -282,6 +293,15 @@ impl Metrics {
         }
     }
 
+    /// Brings the span counters up to the exporter's (process-wide) counts.
+    pub fn sync_spans(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        for (outcome, total) in [("exported", &telemetry::EXPORTED), ("dropped", &telemetry::DROPPED)] {
+            let counter = self.0.spans.with_label_values(&[outcome]);
+            counter.inc_by(total.load(Relaxed).saturating_sub(counter.get()));
+        }
+    }
+
     /// An entry of `bytes` appended to a shard's log.
     pub fn log_appended(&self, bytes: usize) {
         self.0.log_appends.with_label_values(&["entries"]).inc();
@@ -336,7 +356,14 @@ pub fn current_request_id() -> String {
 /// Installs the global `tracing` subscriber: human-readable or JSON lines, on stderr (stdout
 /// carries only the "listening on" line that scripts read). The HTTP parser's own error line
 /// per rejected request is held back and summarised ([`protocol_errors`]).
-pub fn init_logging(level: &str, json: bool) {
+///
+/// With `telemetry` naming a collector, also the OpenTelemetry layer that exports this
+/// crate's spans ([`telemetry`]); the pipeline is returned, to be shut down at exit.
+pub fn init_logging(
+    level: &str,
+    json: bool,
+    telemetry: Option<(&crate::settings::TelemetrySettings, &str)>,
+) -> Result<Option<telemetry::Telemetry>, String> {
     use tracing_subscriber::filter::Targets;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -358,10 +385,28 @@ pub fn init_logging(level: &str, json: bool) {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(on_terminal && !no_color);
     let lines = if json { lines.json().boxed() } else { lines.boxed() };
+    let started = match telemetry {
+        Some((settings, node)) => telemetry::Telemetry::start(settings, node)?,
+        None => None,
+    };
+    let (pipeline, otel) = match started {
+        Some((pipeline, tracer)) => {
+            // This crate's spans, with the debug ones made for traces only (an actor's step,
+            // a storage commit), and its events from INFO.
+            let ours = tracing_subscriber::filter::filter_fn(|meta| {
+                let wanted = if meta.is_span() { tracing::Level::DEBUG } else { tracing::Level::INFO };
+                meta.target().starts_with("ticketing") && *meta.level() <= wanted
+            });
+            (Some(pipeline), Some(tracing_opentelemetry::layer().with_tracer(tracer).with_filter(ours)))
+        }
+        None => (None, None),
+    };
     let _ = tracing_subscriber::registry()
         .with(lines.with_filter(not_the_parser).with_filter(filter))
         .with(protocol_errors::Counter.with_filter(parser_errors))
+        .with(otel)
         .try_init();
+    Ok(pipeline)
 }
 
 /// Requests the HTTP parser rejects (a bad `Content-Length`, a NUL in a header, a bad

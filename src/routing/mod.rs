@@ -36,11 +36,12 @@ use crate::actors::wire;
 use crate::cluster::{Cluster, Headers, Undelivered};
 use crate::deadline::Deadline;
 use crate::domain::{OrderId, Slot};
-use crate::observability::{current_request_id, REQUEST_ID_HEADER};
+use crate::observability::{current_request_id, telemetry, REQUEST_ID_HEADER};
 use command::Served;
 use freshness::Freshness;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 /// Where a command for a slot runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,7 +182,12 @@ impl Router {
         if command.droppable() {
             headers.insert(crate::cluster::DROPPABLE.into(), String::new());
         }
-        match cluster.ask(shard, &body, &headers, deadline).await {
+        // The hop as a span of the request's trace, whose context the owner continues.
+        let span = tracing::info_span!("forward", command = name, shard = shard.0);
+        if let Some(traceparent) = telemetry::traceparent_of(&span) {
+            headers.insert(telemetry::TRACEPARENT.into(), traceparent);
+        }
+        match cluster.ask(shard, &body, &headers, deadline).instrument(span).await {
             Ok(reply) => match wire::decode::<Served<C::Ok, C::Err>>(&reply) {
                 Ok(served) => {
                     if let Some((slot, seq)) = served.written {

@@ -16,6 +16,7 @@ mod fencing;
 mod helpers;
 mod load;
 mod moves;
+mod traces;
 mod truth;
 
 use helpers::*;

@@ -1,0 +1,224 @@
+//! Distributed tracing with OpenTelemetry (`[telemetry]`; off by default). With an OTLP
+//! endpoint set, the `tracing` spans of every request (the edge's `request`, the owner's
+//! `forwarded request`, an `actor` step, a `storage commit`) become OpenTelemetry spans,
+//! exported over OTLP/HTTP in batches by a background thread. A request that crosses nodes is
+//! one trace: its W3C `traceparent` goes with the forwarded request (an AMQP header) and the
+//! owner's spans continue it.
+//!
+//! Export never blocks a request: a finished span is queued for the exporter thread, and past
+//! `max_queue` spans waiting (a collector slow or down) new ones are dropped and counted
+//! ([`DROPPED`]).
+
+use crate::settings::TelemetrySettings;
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags, TracerProvider as _};
+use opentelemetry::Context;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter, SpanProcessor,
+};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// The W3C header (and AMQP header) carrying a trace's context.
+pub const TRACEPARENT: &str = "traceparent";
+
+/// Spans handed to the exporter, and spans dropped because its queue was full (process-wide,
+/// like the subscriber that feeds them; `/metrics` reports both).
+pub static EXPORTED: AtomicU64 = AtomicU64::new(0);
+pub static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// The installed pipeline: shut down at exit so that queued spans go out.
+pub struct Telemetry {
+    provider: SdkTracerProvider,
+}
+
+impl Telemetry {
+    /// The pipeline for `settings`, and its tracer for the `tracing` layer (`None` when
+    /// export is off).
+    pub fn start(
+        settings: &TelemetrySettings,
+        node: &str,
+    ) -> Result<Option<(Self, opentelemetry_sdk::trace::SdkTracer)>, String> {
+        if settings.otlp_endpoint.is_empty() {
+            return Ok(None);
+        }
+        use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_endpoint(settings.otlp_endpoint.clone())
+            .with_timeout(Duration::from_secs_f64(settings.export_timeout_seconds))
+            .with_headers(HashMap::new())
+            .build()
+            .map_err(|e| format!("the OTLP exporter cannot be built: {e}"))?;
+        let queued = Arc::new(AtomicUsize::new(0));
+        let batch = BatchConfigBuilder::default()
+            .with_max_queue_size(settings.max_queue)
+            .with_max_export_batch_size(settings.max_queue.min(512))
+            .with_scheduled_delay(Duration::from_millis(500))
+            .build();
+        let counted = CountedExporter { inner: exporter, queued: Arc::clone(&queued) };
+        let processor = Bounded { inner: BatchSpanProcessor::new(counted, batch), queued, max: settings.max_queue };
+        let resource = opentelemetry_sdk::Resource::builder()
+            .with_service_name(settings.service_name.clone())
+            .with_attribute(opentelemetry::KeyValue::new("service.instance.id", node.to_string()))
+            .build();
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(processor)
+            .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(settings.sample_ratio))))
+            .with_resource(resource)
+            .build();
+        let tracer = provider.tracer("ticketing");
+        Ok(Some((Self { provider }, tracer)))
+    }
+
+    /// Exports what is queued (bounded by the exporter's timeout) and stops.
+    pub fn shutdown(&self) {
+        if let Err(e) = self.provider.shutdown_with_timeout(Duration::from_secs(5)) {
+            tracing::warn!(error = %e, "telemetry did not shut down cleanly");
+        }
+    }
+}
+
+/// Counts spans in and out of the batch processor: past `max` queued, a span is dropped here,
+/// counted, instead of inside the processor, which does not say.
+#[derive(Debug)]
+struct Bounded {
+    inner: BatchSpanProcessor,
+    queued: Arc<AtomicUsize>,
+    max: usize,
+}
+
+impl SpanProcessor for Bounded {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
+        self.inner.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: SpanData) {
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= self.max {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.inner.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// The exporter, counting what it was given (whether the collector took it or not).
+#[derive(Debug)]
+struct CountedExporter<E> {
+    inner: E,
+    queued: Arc<AtomicUsize>,
+}
+
+impl<E: SpanExporter> SpanExporter for CountedExporter<E> {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let count = batch.len();
+        let result = self.inner.export(batch).await;
+        self.queued.fetch_sub(count, Ordering::AcqRel);
+        EXPORTED.fetch_add(count as u64, Ordering::Relaxed);
+        result
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// Where a request's trace context came from: a caller whose sampling decision is honoured
+/// (a trusted proxy, another node) or anyone else, whose `sampled` flag is replaced by this
+/// node's own decision (so no client can force every span of its requests to be exported).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trust {
+    Trusted,
+    Untrusted,
+}
+
+/// The remote context in `traceparent`, if any, as the parent of `span`.
+pub fn continue_trace(span: &tracing::Span, traceparent: Option<&str>, trust: Trust, sample_ratio: f64) {
+    let Some(traceparent) = traceparent else { return };
+    let carrier = One(TRACEPARENT, traceparent);
+    let cx = TraceContextPropagator::new().extract(&carrier);
+    let remote = cx.span().span_context().clone();
+    if !remote.is_valid() {
+        return;
+    }
+    let cx = match trust {
+        Trust::Trusted => cx,
+        Trust::Untrusted => {
+            let sampled = sampled_here(&remote, sample_ratio);
+            let flags = if sampled { TraceFlags::SAMPLED } else { TraceFlags::default() };
+            let ours = SpanContext::new(remote.trace_id(), remote.span_id(), flags, true, remote.trace_state().clone());
+            Context::new().with_remote_span_context(ours)
+        }
+    };
+    let _ = span.set_parent(cx);
+}
+
+/// This node's sampling decision for a trace id: the ratio sampler's rule (the low 63 bits of
+/// the id against the ratio), so every node decides a trace alike.
+fn sampled_here(remote: &SpanContext, ratio: f64) -> bool {
+    if ratio >= 1.0 {
+        return true;
+    }
+    let bytes = remote.trace_id().to_bytes();
+    let low =
+        u64::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]]);
+    (low >> 1) < (ratio.max(0.0) * (1u64 << 63) as f64) as u64
+}
+
+/// The `traceparent` of `span`, to send along with work it hands to another node (`None`
+/// without telemetry, or outside a sampled trace's span).
+pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
+    let cx = span.context();
+    if !cx.span().span_context().is_valid() {
+        return None;
+    }
+    let mut carrier = HashMap::new();
+    TraceContextPropagator::new().inject_context(&cx, &mut carrier);
+    carrier.remove(TRACEPARENT)
+}
+
+/// The trace and span ids of `span`, for log lines (`None` without telemetry).
+pub fn ids_of(span: &tracing::Span) -> Option<(String, String)> {
+    let cx = span.context();
+    let sc = cx.span().span_context().clone();
+    sc.is_valid().then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
+}
+
+/// A carrier of one header.
+struct One<'a>(&'a str, &'a str);
+
+impl Extractor for One<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        (key.eq_ignore_ascii_case(self.0)).then_some(self.1)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        vec![self.0]
+    }
+}
+
+#[cfg(test)]
+#[path = "telemetry_test.rs"]
+mod tests;
