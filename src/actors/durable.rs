@@ -343,7 +343,7 @@ fn build_batch<T: Record>(
     for k in changes.removes {
         batch.remove(k);
     }
-    for event in &changes.events {
+    for event in changes.events {
         store.push_event(&mut batch, slot, event)?;
     }
     Ok(batch)

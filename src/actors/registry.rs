@@ -19,6 +19,7 @@ use super::entity::{Asked, Deliver, EntityCommand};
 use super::{ActorStats, EntityError};
 use crate::deadline::Deadline;
 use crate::domain::Slot;
+use crate::observability::telemetry;
 use crate::observability::Metrics;
 use crate::storage::Store;
 use actix::prelude::*;
@@ -211,7 +212,9 @@ impl<A: Activatable> Registry<A> {
         // Bounded work: a full mailbox refuses at once rather than queueing without limit.
         let limit = self.0.limits.mailbox_limit as i64;
         let span = tracing::info_span!("actor", kind = A::KIND, id = %id, message = name);
-        let asked = Asked::until(deadline, span.clone());
+        // The actor's own spans are children of this one only when they are exported.
+        let parent = if telemetry::enabled() { span.clone() } else { tracing::Span::none() };
+        let asked = Asked::until(deadline, parent);
         let message =
             |addr: &Addr<A>, stats: &Arc<ActorStats>| addr.send(Deliver::<C>::asked(command, stats, asked.clone()));
         let Some(request) = self.enqueue(id, |depth| depth < limit, message) else {

@@ -83,7 +83,7 @@ pub async fn observe(
         trace_id = tracing::field::Empty,
         span_id = tracing::field::Empty
     );
-    if let Some(state) = state.as_ref().filter(|_| !probe) {
+    if let Some(state) = state.as_ref().filter(|_| !probe && crate::observability::telemetry::enabled()) {
         continue_trace(&span, &req, state);
     }
     let call = crate::observability::REQUEST_ID.scope(request_id.clone(), next.call(req));

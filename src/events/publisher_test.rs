@@ -30,7 +30,7 @@ async fn events_are_published_in_order_and_removed_from_the_outbox() {
     let (store, bus, publisher, _dir) = setup();
     let mut batch = WriteBatch::default();
     for title in ["a", "b", "c"] {
-        store.push_event(&mut batch, SLOT, &event(title)).unwrap();
+        store.push_event(&mut batch, SLOT, event(title)).unwrap();
     }
     store.commit(batch).await.unwrap();
     assert_eq!(publisher.pass(SLOT).await.unwrap(), Pass { published: 3, in_flight: 0, more: 0, remote_failed: None });
@@ -44,11 +44,11 @@ async fn events_are_published_in_order_and_removed_from_the_outbox() {
 async fn events_after_one_still_in_flight_wait_for_it_so_a_slot_goes_out_in_order() {
     let (store, bus, publisher, _dir) = setup();
     let mut pending = WriteBatch::default();
-    store.push_event(&mut pending, SLOT, &event("first")).unwrap();
+    store.push_event(&mut pending, SLOT, event("first")).unwrap();
     // Applied but not settled: visible to a scan, not yet known to be on disk.
     store.apply_unchecked_for_tests(&mut pending);
     let mut durable = WriteBatch::default();
-    store.push_event(&mut durable, SLOT, &event("second")).unwrap();
+    store.push_event(&mut durable, SLOT, event("second")).unwrap();
     store.apply_unchecked_for_tests(&mut durable);
     durable.settle_for_tests();
     assert_eq!(publisher.pass(SLOT).await.unwrap(), Pass { published: 0, in_flight: 2, more: 0, remote_failed: None });
@@ -63,11 +63,11 @@ async fn events_after_one_still_in_flight_wait_for_it_so_a_slot_goes_out_in_orde
 async fn an_undecodable_outbox_record_is_quarantined_and_the_rest_still_flows() {
     let (store, bus, publisher, _dir) = setup();
     let mut batch = WriteBatch::default();
-    store.push_event(&mut batch, SLOT, &event("before")).unwrap();
+    store.push_event(&mut batch, SLOT, event("before")).unwrap();
     batch.put_raw(keys::outbox(SLOT, u64::MAX / 2), vec![2, 13, 0xff, 0xff]);
     store.commit(batch).await.unwrap();
     let mut batch = WriteBatch::default();
-    store.push_event(&mut batch, SLOT, &event("after")).unwrap();
+    store.push_event(&mut batch, SLOT, event("after")).unwrap();
     store.commit(batch).await.unwrap();
     publisher.pass(SLOT).await.unwrap();
     publisher.pass(SLOT).await.unwrap();
@@ -106,7 +106,7 @@ async fn a_failing_remote_sink_keeps_events_for_itself_without_holding_back_this
     broker.down.set(true);
     for title in ["a", "b"] {
         let mut batch = WriteBatch::default();
-        store.push_event(&mut batch, SLOT, &event(title)).unwrap();
+        store.push_event(&mut batch, SLOT, event(title)).unwrap();
         store.commit(batch).await.unwrap();
     }
     let pass = publisher.pass(SLOT).await.unwrap();

@@ -32,6 +32,14 @@ pub const TRACEPARENT: &str = "traceparent";
 pub static EXPORTED: AtomicU64 = AtomicU64::new(0);
 pub static DROPPED: AtomicU64 = AtomicU64::new(0);
 
+/// Whether spans are exported (set once, when the pipeline starts): with export off, a
+/// request does no trace bookkeeping at all.
+static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
 /// The installed pipeline: shut down at exit so that queued spans go out.
 pub struct Telemetry {
     provider: SdkTracerProvider,
@@ -73,6 +81,7 @@ impl Telemetry {
             .with_resource(resource)
             .build();
         let tracer = provider.tracer("ticketing");
+        ENABLED.store(true, Ordering::Relaxed);
         Ok(Some((Self { provider }, tracer)))
     }
 

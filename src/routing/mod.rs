@@ -184,7 +184,7 @@ impl Router {
         }
         // The hop as a span of the request's trace, whose context the owner continues.
         let span = tracing::info_span!("forward", command = name, shard = shard.0);
-        if let Some(traceparent) = telemetry::traceparent_of(&span) {
+        if let Some(traceparent) = telemetry::enabled().then(|| telemetry::traceparent_of(&span)).flatten() {
             headers.insert(telemetry::TRACEPARENT.into(), traceparent);
         }
         match cluster.ask(shard, &body, &headers, deadline).instrument(span).await {

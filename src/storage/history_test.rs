@@ -14,7 +14,7 @@ fn open(keep_history: bool) -> (Store, tempfile::TempDir) {
 async fn write(store: &Store, slot: Slot, events: &[Event]) {
     let mut batch = super::super::WriteBatch::default();
     for e in events {
-        store.push_event(&mut batch, slot, e).unwrap();
+        store.push_event(&mut batch, slot, e.clone()).unwrap();
     }
     store.commit(batch).await.unwrap();
 }

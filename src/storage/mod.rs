@@ -393,10 +393,10 @@ impl Store {
 
     /// Appends `event` to the outbox of the batch's slot, as part of `batch` (numbered when the
     /// batch is queued).
-    pub fn push_event(&self, batch: &mut WriteBatch, slot: Slot, event: &Event) -> Result<(), StorageError> {
+    pub fn push_event(&self, batch: &mut WriteBatch, slot: Slot, event: Event) -> Result<(), StorageError> {
         batch.touch(&keys::outbox_seq(slot));
         batch.outbox.get_or_insert_with(|| Arc::clone(&self.outbox));
-        batch.unnumbered.push(event.clone());
+        batch.unnumbered.push(event);
         Ok(())
     }
 

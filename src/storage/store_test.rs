@@ -42,7 +42,7 @@ async fn an_event_is_in_flight_until_its_batch_is_durable() {
     let (store, _dir) = open();
     let event = Event::Recorded { subject: "s".into(), entity_id: "e".into(), payload: "{}".into() };
     let mut batch = WriteBatch::default();
-    store.push_event(&mut batch, Slot(4), &event).unwrap();
+    store.push_event(&mut batch, Slot(4), event.clone()).unwrap();
     // Applied (numbered, visible to a scan) but not yet flushed.
     store.apply_unchecked_for_tests(&mut batch);
     let seq = batch.events[0];
@@ -52,11 +52,11 @@ async fn an_event_is_in_flight_until_its_batch_is_durable() {
     assert_eq!(store.take_dirty_outbox_slots(), vec![Slot(4)]);
     {
         let mut batch = WriteBatch::default();
-        store.push_event(&mut batch, Slot(5), &event).unwrap();
+        store.push_event(&mut batch, Slot(5), event.clone()).unwrap();
     }
     assert!(store.take_dirty_outbox_slots().is_empty(), "a dropped batch leaves nothing to publish");
     let mut batch = WriteBatch::default();
-    store.push_event(&mut batch, Slot(5), &event).unwrap();
+    store.push_event(&mut batch, Slot(5), event.clone()).unwrap();
     assert_eq!(store.write(batch).unwrap().outbox_seqs, vec![1], "and takes no number: no gap");
 }
 
@@ -69,7 +69,7 @@ async fn a_commit_cancelled_while_flushing_still_releases_its_events_once_durabl
     let mut cancelled = None;
     for _ in 0..100 {
         let mut batch = WriteBatch::default();
-        store.push_event(&mut batch, Slot(6), &event).unwrap();
+        store.push_event(&mut batch, Slot(6), event.clone()).unwrap();
         let pending = store.write(batch).unwrap();
         let seq = pending.outbox_seqs[0];
         let mut commit = Box::pin(pending.durable());
@@ -97,7 +97,7 @@ async fn events_are_refused_outside_a_durable_commit() {
     let (store, _dir) = open();
     let mut batch = WriteBatch::default();
     let event = Event::Recorded { subject: "s".into(), entity_id: "e".into(), payload: "{}".into() };
-    store.push_event(&mut batch, Slot(1), &event).unwrap();
+    store.push_event(&mut batch, Slot(1), event.clone()).unwrap();
     assert!(matches!(store.apply(batch), Err(StorageError::Refused(_))));
 }
 
@@ -108,7 +108,7 @@ async fn outbox_numbers_are_per_slot_gapless_and_resume_after_a_restart() {
     let write = |store: &Store, slot: Slot, n: usize| {
         let mut batch = WriteBatch::default();
         for _ in 0..n {
-            store.push_event(&mut batch, slot, &event).unwrap();
+            store.push_event(&mut batch, slot, event.clone()).unwrap();
         }
         store.write(batch).unwrap()
     };

@@ -47,8 +47,8 @@ async fn seed_orders(data: &std::path::Path, seller: UserId, buyer: UserId) {
         let (order, created) = Order::place(order_id, buyer, snapshot, expires - 900_000, 900_000);
         batch.put(keys::ticket(&ticket_id), &ticket).unwrap();
         batch.put(keys::order(&order_id), &order).unwrap();
-        store.push_event(&mut batch, slot, &Event::TicketUpdated(ticket.clone())).unwrap();
-        store.push_event(&mut batch, slot, &created).unwrap();
+        store.push_event(&mut batch, slot, Event::TicketUpdated(ticket.clone())).unwrap();
+        store.push_event(&mut batch, slot, created.clone()).unwrap();
         batch.put(keys::deadline(expires, &order_id), &DeadlineEntry { ticket_id }).unwrap();
         if i % 1000 == 999 {
             store.commit(std::mem::take(&mut batch)).await.unwrap();
