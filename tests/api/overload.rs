@@ -2,7 +2,7 @@
 //! `Retry-After` at once, counts it, queues nothing, and keeps memory flat.
 
 use crate::helpers::spawn_app_with;
-use crate::process::{account, create_ticket, start_node};
+use crate::process::{account, create_ticket, rss_kib, start_node};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -68,15 +68,6 @@ async fn a_node_at_its_in_flight_bound_answers_503_at_once_but_still_answers_pro
     let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert_eq!(shed(&metrics, "node"), refused);
     assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap()
 }
 
 #[actix_web::test]

@@ -70,6 +70,17 @@ impl Node {
     }
 }
 
+/// The resident memory of process `pid`, in KiB.
+#[allow(dead_code)] // not every test binary that includes this file measures memory
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
 /// Sends `sig` to the child process `pid` this test started (SIGSTOP, SIGCONT...).
 #[allow(dead_code)] // not every test binary that includes this file pauses a node
 pub fn signal(pid: u32, sig: i32) {

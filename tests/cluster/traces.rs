@@ -191,15 +191,6 @@ async fn hanging_collector() -> String {
     url
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap()
-}
-
 /// `rounds` of a listing and two reads of it, one at a time; each request's latency.
 async fn trade(http: &reqwest::Client, base: &str, token: &str, rounds: usize) -> Vec<Duration> {
     let mut took = Vec::with_capacity(rounds * 3);
@@ -260,14 +251,14 @@ async fn a_collector_that_never_answers_holds_no_request_and_its_spans_are_dropp
     for node in [&off, &fine, &stuck] {
         trade(&http, &node.address, &token, 30).await;
     }
-    let rss_before = rss_kib(stuck.child.id());
+    let rss_before = crate::process::rss_kib(stuck.child.id());
     let mut took: [Vec<Duration>; 3] = Default::default();
     for _ in 0..4 {
         for (i, node) in [&off, &fine, &stuck].into_iter().enumerate() {
             took[i].extend(trade(&http, &node.address, &token, 100).await);
         }
     }
-    let rss_growth_kib = rss_kib(stuck.child.id()).saturating_sub(rss_before);
+    let rss_growth_kib = crate::process::rss_kib(stuck.child.id()).saturating_sub(rss_before);
     let slowest = *took[2].iter().max().unwrap();
     let [p99_off, p99_fine, p99_stuck] = took.map(p99);
     let dropped = metric(&http, &stuck.address, "ticketing_spans_total{outcome=\"dropped\"}").await;
