@@ -324,10 +324,14 @@ impl Settings {
         if !(0.0..=1.0).contains(&telemetry.sample_ratio) {
             return invalid("telemetry.sample_ratio", "must be between 0 and 1");
         }
-        if telemetry.max_queue == 0
-            || !(telemetry.export_timeout_seconds > 0.0 && telemetry.export_timeout_seconds <= 600.0)
-        {
-            return invalid("telemetry", "max_queue must be at least 1 and export_timeout_seconds between 0 and 600");
+        // (The exporter's queue is allocated whole at start.)
+        let queue_ok = (1..=1_000_000).contains(&telemetry.max_queue);
+        let timeout_ok = telemetry.export_timeout_seconds > 0.0 && telemetry.export_timeout_seconds <= 600.0;
+        if !(queue_ok && timeout_ok) {
+            return invalid(
+                "telemetry",
+                "max_queue must be 1 to 1,000,000 and export_timeout_seconds between 0 and 600",
+            );
         }
         if self.auth.jwt_secret.expose().len() < 16 {
             return invalid("auth.jwt_secret", "must be at least 16 characters");

@@ -227,7 +227,13 @@ pub trait Durable: super::Activatable {
             Ruled::Done(step) => return step,
             Ruled::Write { next, reply, batch } => (next, reply, batch),
         };
-        let pending = match self.cell().store.write(batch) {
+        let queued = {
+            // For traces: the write queued for the group commit (the reply's `flush wait`
+            // for it comes later, at the output gate).
+            let _commit = tracing::debug_span!("storage commit").entered();
+            self.cell().store.write(batch)
+        };
+        let pending = match queued {
             Ok(pending) => pending,
             Err(e) => return done(Err(e.into())),
         };

@@ -140,25 +140,52 @@ pub fn deliver<C: EntityCommand>(
     }
     act.cell().stats.message_started();
     let (tx, rx) = tokio::sync::oneshot::channel();
-    // Spans for traces only (debug: no cost unless exported): the step, a child of the
-    // caller's span, and within it the wait for the disk (`Durable::change`, or here).
-    let caller = asked.as_ref().map_or_else(tracing::Span::none, |a| a.span.clone());
-    let step = tracing::debug_span!(parent: &caller, "actor step", command = C::NAME);
+    // Spans for traces only (debug: no cost unless exported), for a caller's command (work
+    // nobody waits for makes no trace of its own): the step, a child of the caller's span,
+    // entered on every poll of the step (its writes' `storage commit` spans are children),
+    // and the reply's wait at the output gate for the flush that makes it true.
+    let step = match &asked {
+        Some(asked) => tracing::debug_span!(parent: &asked.span, "actor step", command = C::NAME),
+        None => tracing::Span::none(),
+    };
     let executed = {
         let _in_step = step.enter();
         command.execute(act)
     };
-    ctx.wait(executed.map(move |reply, act: &mut C::Actor, _| {
+    let traced = InSpan { inner: executed, span: step.clone() };
+    ctx.wait(traced.map(move |reply, act: &mut C::Actor, _| {
         let _ = tx.send((reply, act.cell().gate()));
     }));
     Box::pin(async move {
         // Started: if its step is dropped unfinished (the actor restarting), it may have run.
         let (reply, gate) = rx.await.map_err(|_| EntityError::NoReply)?;
         if let Some(gate) = gate {
-            gate.passed().instrument(tracing::debug_span!(parent: &step, "storage commit")).await?;
+            gate.passed().instrument(tracing::debug_span!(parent: &step, "flush wait")).await?;
         }
         reply
     })
+}
+
+/// An actor's future polled inside `span`: the continuations of a step (a charge's outcome
+/// recorded, say) stay in its trace, as its first poll is.
+struct InSpan<F> {
+    inner: F,
+    span: tracing::Span,
+}
+
+impl<A: Actor, F: ActorFuture<A> + Unpin> ActorFuture<A> for InSpan<F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        act: &mut A,
+        ctx: &mut A::Context,
+        task: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = &mut *self;
+        let _in = this.span.enter();
+        std::pin::Pin::new(&mut this.inner).poll(act, ctx, task)
+    }
 }
 
 /// Implements the one (generic) handler of an entity actor: every command whose `Actor` it is.

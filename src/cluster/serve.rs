@@ -29,7 +29,7 @@ pub(super) async fn one(cluster: Cluster, shard: Shard, delivery: Delivery) {
     // The caller's trace goes on here (another node: its sampling decision is kept).
     if crate::observability::telemetry::enabled() {
         use crate::observability::telemetry::{self, Trust};
-        telemetry::continue_trace(&span, headers.get(telemetry::TRACEPARENT).map(String::as_str), Trust::Trusted, 1.0);
+        telemetry::continue_trace(&span, headers.get(telemetry::TRACEPARENT).map(String::as_str), Trust::Trusted);
         if let Some((trace_id, span_id)) = telemetry::ids_of(&span) {
             span.record("trace_id", trace_id).record("span_id", span_id);
         }

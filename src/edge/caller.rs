@@ -73,15 +73,23 @@ impl FromRequest for MaybeUser {
     }
 }
 
+fn trusted_proxies(req: &HttpRequest) -> &[std::net::IpAddr] {
+    req.app_data::<web::Data<AppState>>().map(|s| s.settings.http.trusted_proxies.as_slice()).unwrap_or(&[])
+}
+
+/// Whether the request came straight from one of `http.trusted_proxies`.
+pub fn from_trusted_proxy(req: &HttpRequest) -> bool {
+    let Some(peer) = req.peer_addr().map(|a| a.ip().to_canonical()) else { return false };
+    trusted_proxies(req).iter().any(|t| t.to_canonical() == peer)
+}
+
 /// The client's address, for throttling: the peer's, or, when the peer is a trusted proxy,
 /// the nearest `X-Forwarded-For` hop (from the right) that is not one of the trusted proxies;
 /// a hop that is not an address stops the walk and is the client's name itself (the entries
 /// left of it are the client's to write). IPv6 clients are counted by their /64, which is
 /// what one subscriber gets.
 pub fn client_address(req: &HttpRequest) -> String {
-    let trusted =
-        req.app_data::<web::Data<AppState>>().map(|s| s.settings.http.trusted_proxies.as_slice()).unwrap_or(&[]);
-    let is_trusted = |ip: std::net::IpAddr| trusted.iter().any(|t| t.to_canonical() == ip);
+    let is_trusted = |ip: std::net::IpAddr| trusted_proxies(req).iter().any(|t| t.to_canonical() == ip);
     let Some(peer) = req.peer_addr().map(|a| a.ip().to_canonical()) else { return "unknown".into() };
     if !is_trusted(peer) {
         return address_key(peer);

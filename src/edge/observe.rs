@@ -18,12 +18,12 @@ use tracing::Instrument;
 fn continue_trace(span: &tracing::Span, req: &ServiceRequest, state: &AppState) {
     use crate::observability::telemetry::{self, Trust};
     let traceparent = req.headers().get(telemetry::TRACEPARENT).and_then(|v| v.to_str().ok());
-    let trusted = state.settings.http.trusted_proxies.iter().map(|ip| ip.to_canonical());
-    let trust = match req.peer_addr().map(|a| a.ip().to_canonical()) {
-        Some(peer) if trusted.clone().any(|ip| ip == peer) => Trust::Trusted,
-        _ => Trust::Untrusted,
+    let trust = if super::caller::from_trusted_proxy(req.request()) {
+        Trust::Trusted
+    } else {
+        Trust::Untrusted { sample_ratio: state.settings.telemetry.sample_ratio }
     };
-    telemetry::continue_trace(span, traceparent, trust, state.settings.telemetry.sample_ratio);
+    telemetry::continue_trace(span, traceparent, trust);
     if let Some((trace_id, span_id)) = telemetry::ids_of(span) {
         span.record("trace_id", trace_id).record("span_id", span_id);
     }

@@ -125,7 +125,7 @@ impl Metrics {
         let spans = IntCounterVec::new(
             Opts::new(
                 "spans_total",
-                "Trace spans handed to the OTLP exporter (outcome=exported) or dropped because its queue was full (dropped)",
+                "Trace spans the collector took (outcome=exported), whose export failed (failed), or dropped because the exporter's queue was full (dropped)",
             ),
             &["outcome"],
         )?;
@@ -293,10 +293,15 @@ impl Metrics {
         }
     }
 
-    /// Brings the span counters up to the exporter's (process-wide) counts.
+    /// Brings the span counters up to the exporter's (process-wide) counts; one scrape at a
+    /// time (two would add the same difference twice).
     pub fn sync_spans(&self) {
         use std::sync::atomic::Ordering::Relaxed;
-        for (outcome, total) in [("exported", &telemetry::EXPORTED), ("dropped", &telemetry::DROPPED)] {
+        static ONE_AT_A_TIME: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+        let _one = ONE_AT_A_TIME.lock();
+        let totals =
+            [("exported", &telemetry::EXPORTED), ("failed", &telemetry::FAILED), ("dropped", &telemetry::DROPPED)];
+        for (outcome, total) in totals {
             let counter = self.0.spans.with_label_values(&[outcome]);
             counter.inc_by(total.load(Relaxed).saturating_sub(counter.get()));
         }
@@ -373,7 +378,7 @@ pub fn init_logging(
         // down) at WARN with its whole body; the cluster counts those in its metrics instead.
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},lapin::returned_messages=error")));
     // The parser's own lines go to the counter instead. `Targets` filters decide per callsite,
-    // once, so events that no layer wants stay free (a `filter_fn` would be asked every time).
+    // once, so events that no layer wants stay free (and cheaper to ask than a closure).
     let not_the_parser = Targets::new()
         .with_default(tracing::level_filters::LevelFilter::TRACE)
         .with_target(protocol_errors::TARGET, tracing::level_filters::LevelFilter::OFF);
@@ -393,11 +398,20 @@ pub fn init_logging(
         Some((pipeline, tracer)) => {
             // This crate's spans, with the debug ones made for traces only (an actor's step,
             // a storage commit), and its events from INFO.
+            // (A `FilterFn` caches its answer per callsite; the hint keeps the process-wide
+            // level at DEBUG, so `log` records of dependencies below it stay unexamined.)
             let ours = tracing_subscriber::filter::filter_fn(|meta| {
                 let wanted = if meta.is_span() { tracing::Level::DEBUG } else { tracing::Level::INFO };
                 meta.target().starts_with("ticketing") && *meta.level() <= wanted
-            });
-            (Some(pipeline), Some(tracing_opentelemetry::layer().with_tracer(tracer).with_filter(ours)))
+            })
+            .with_max_level_hint(tracing::level_filters::LevelFilter::DEBUG);
+            // Per span: no thread, source location or idle time recorded (cost, not insight).
+            let layer = tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_threads(false)
+                .with_location(false)
+                .with_tracked_inactivity(false);
+            (Some(pipeline), Some(layer.with_filter(ours)))
         }
         None => (None, None),
     };

@@ -27,9 +27,11 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 /// The W3C header (and AMQP header) carrying a trace's context.
 pub const TRACEPARENT: &str = "traceparent";
 
-/// Spans handed to the exporter, and spans dropped because its queue was full (process-wide,
-/// like the subscriber that feeds them; `/metrics` reports both).
+/// Spans the collector took, spans whose export failed (the collector down, slow or
+/// refusing), and spans dropped because the exporter's queue was full: process-wide, like
+/// the subscriber that feeds them; `/metrics` reports them.
 pub static EXPORTED: AtomicU64 = AtomicU64::new(0);
+pub static FAILED: AtomicU64 = AtomicU64::new(0);
 pub static DROPPED: AtomicU64 = AtomicU64::new(0);
 
 /// Whether spans are exported (set once, when the pipeline starts): with export off, a
@@ -55,12 +57,11 @@ impl Telemetry {
         if settings.otlp_endpoint.is_empty() {
             return Ok(None);
         }
-        use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+        use opentelemetry_otlp::WithExportConfig;
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .with_endpoint(settings.otlp_endpoint.clone())
             .with_timeout(Duration::from_secs_f64(settings.export_timeout_seconds))
-            .with_headers(HashMap::new())
             .build()
             .map_err(|e| format!("the OTLP exporter cannot be built: {e}"))?;
         let queued = Arc::new(AtomicUsize::new(0));
@@ -85,7 +86,7 @@ impl Telemetry {
         Ok(Some((Self { provider }, tracer)))
     }
 
-    /// Exports what is queued (bounded by the exporter's timeout) and stops.
+    /// Exports what is queued, for at most 5 s (a batch still hanging then is lost), and stops.
     pub fn shutdown(&self) {
         if let Err(e) = self.provider.shutdown_with_timeout(Duration::from_secs(5)) {
             tracing::warn!(error = %e, "telemetry did not shut down cleanly");
@@ -141,7 +142,20 @@ impl<E: SpanExporter> SpanExporter for CountedExporter<E> {
         let count = batch.len();
         let result = self.inner.export(batch).await;
         self.queued.fetch_sub(count, Ordering::AcqRel);
-        EXPORTED.fetch_add(count as u64, Ordering::Relaxed);
+        match &result {
+            Ok(()) => EXPORTED.fetch_add(count as u64, Ordering::Relaxed),
+            Err(e) => {
+                // Said once a minute at most: a collector down for an hour is one line a minute.
+                let now = crate::domain::now_ms() as u64;
+                let last = LAST_FAILURE_LOGGED_MS.load(Ordering::Relaxed);
+                if now.saturating_sub(last) >= 60_000
+                    && LAST_FAILURE_LOGGED_MS.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+                {
+                    tracing::warn!(error = %e, spans = count, "spans could not be exported");
+                }
+                FAILED.fetch_add(count as u64, Ordering::Relaxed)
+            }
+        };
         result
     }
 
@@ -154,17 +168,21 @@ impl<E: SpanExporter> SpanExporter for CountedExporter<E> {
     }
 }
 
+/// When the last export failure was logged (ms since the epoch).
+static LAST_FAILURE_LOGGED_MS: AtomicU64 = AtomicU64::new(0);
+
 /// Where a request's trace context came from: a caller whose sampling decision is honoured
-/// (a trusted proxy, another node) or anyone else, whose `sampled` flag is replaced by this
-/// node's own decision (so no client can force every span of its requests to be exported).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// (another node, a trusted proxy: which must set or overwrite `traceparent`, not pass a
+/// client's through) or anyone else, whose `sampled` flag is replaced by this node's own
+/// draw at `sample_ratio` (so no client can have its requests exported).
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Trust {
     Trusted,
-    Untrusted,
+    Untrusted { sample_ratio: f64 },
 }
 
 /// The remote context in `traceparent`, if any, as the parent of `span`.
-pub fn continue_trace(span: &tracing::Span, traceparent: Option<&str>, trust: Trust, sample_ratio: f64) {
+pub fn continue_trace(span: &tracing::Span, traceparent: Option<&str>, trust: Trust) {
     let Some(traceparent) = traceparent else { return };
     let carrier = One(TRACEPARENT, traceparent);
     let cx = TraceContextPropagator::new().extract(&carrier);
@@ -174,8 +192,8 @@ pub fn continue_trace(span: &tracing::Span, traceparent: Option<&str>, trust: Tr
     }
     let cx = match trust {
         Trust::Trusted => cx,
-        Trust::Untrusted => {
-            let sampled = sampled_here(&remote, sample_ratio);
+        Trust::Untrusted { sample_ratio } => {
+            let sampled = sampled_here(sample_ratio);
             let flags = if sampled { TraceFlags::SAMPLED } else { TraceFlags::default() };
             let ours = SpanContext::new(remote.trace_id(), remote.span_id(), flags, true, remote.trace_state().clone());
             Context::new().with_remote_span_context(ours)
@@ -184,20 +202,14 @@ pub fn continue_trace(span: &tracing::Span, traceparent: Option<&str>, trust: Tr
     let _ = span.set_parent(cx);
 }
 
-/// This node's sampling decision for a trace id: the ratio sampler's rule (the low 63 bits of
-/// the id against the ratio), so every node decides a trace alike.
-fn sampled_here(remote: &SpanContext, ratio: f64) -> bool {
-    if ratio >= 1.0 {
-        return true;
-    }
-    let bytes = remote.trace_id().to_bytes();
-    let low =
-        u64::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]]);
-    (low >> 1) < (ratio.max(0.0) * (1u64 << 63) as f64) as u64
+/// This node's sampling decision for a client's trace: a draw, not the trace id's bits (which
+/// the client chose).
+fn sampled_here(ratio: f64) -> bool {
+    ratio >= 1.0 || rand::random::<f64>() < ratio
 }
 
 /// The `traceparent` of `span`, to send along with work it hands to another node (`None`
-/// without telemetry, or outside a sampled trace's span).
+/// without telemetry; an unsampled trace's says so in its flags).
 pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
     let cx = span.context();
     if !cx.span().span_context().is_valid() {

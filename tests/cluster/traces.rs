@@ -1,8 +1,9 @@
 //! Distributed tracing: a reservation made through a gateway is one trace, exported over
 //! OTLP/HTTP by both nodes to a collector stand-in (this test's own HTTP server decoding the
 //! protobuf): the gateway's request span continues the caller's `traceparent`, its forward
-//! is the parent of the owner's forwarded request, and under it the actor, the actor's step and
-//! the storage commit.
+//! is the parent of the owner's forwarded request, and under it the actor, the actor's step,
+//! its storage commit and the reply's flush wait. And the bounds: a collector that never
+//! answers holds no request; a client's sampled flag is not obeyed.
 
 use crate::helpers::*;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -173,6 +174,12 @@ async fn a_reservation_through_a_gateway_is_one_trace_from_its_traceparent_to_th
         "from the owner's storage commit up to the gateway's request"
     );
     let trace = collector.trace(trace_id);
+    // The reply's wait for the flush that makes the write durable: a child of the step.
+    let steps: Vec<&Got> = trace.iter().filter(|s| s.name == "actor step").collect();
+    assert!(
+        trace.iter().any(|s| s.name == "flush wait" && steps.iter().any(|step| step.span_id == s.parent)),
+        "{trace:#?}"
+    );
     let request = trace.iter().find(|s| s.node == "gate" && s.name == "request").unwrap();
     assert_eq!(request.parent, caller_span, "the gateway's request continues the caller's span");
     assert!(trace.iter().all(|s| s.trace_id == trace_id));
@@ -245,36 +252,42 @@ async fn a_collector_that_never_answers_holds_no_request_and_its_spans_are_dropp
     let off = start(&dirs[0], Vec::new());
     let fine = start(&dirs[1], env(&exporting(&healthy.url)));
     let stuck = start(&dirs[2], env(&exporting(&hanging)));
+    // Before any span: the exporter's queue (allocated whole) and what fills it are counted,
+    // beyond what the same traffic grows a node without export by.
+    let rss = |node: &crate::process::Node| crate::process::rss_kib(node.child.id());
+    let rss_before = [rss(&off), rss(&stuck)];
     let token = crate::process::bearer_token(&uuid::Uuid::now_v7().to_string(), "seller@example.com");
     let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap();
     // Warm all three, then alternate rounds so that the machine's noise falls on each alike.
     for node in [&off, &fine, &stuck] {
         trade(&http, &node.address, &token, 30).await;
     }
-    let rss_before = crate::process::rss_kib(stuck.child.id());
     let mut took: [Vec<Duration>; 3] = Default::default();
     for _ in 0..4 {
         for (i, node) in [&off, &fine, &stuck].into_iter().enumerate() {
             took[i].extend(trade(&http, &node.address, &token, 100).await);
         }
     }
-    let rss_growth_kib = crate::process::rss_kib(stuck.child.id()).saturating_sub(rss_before);
+    let grew = |node, before: u64| rss(node).saturating_sub(before) as i64;
+    let rss_growth_kib = grew(&stuck, rss_before[1]) - grew(&off, rss_before[0]);
     let slowest = *took[2].iter().max().unwrap();
     let [p99_off, p99_fine, p99_stuck] = took.map(p99);
     let dropped = metric(&http, &stuck.address, "ticketing_spans_total{outcome=\"dropped\"}").await;
     let exported = metric(&http, &fine.address, "ticketing_spans_total{outcome=\"exported\"}").await;
     eprintln!(
-        "p99 with the collector hanging {p99_stuck:?}, answering {p99_fine:?} ({:.2} of it), export off {p99_off:?}; \
-         slowest {slowest:?}; RSS +{rss_growth_kib} KiB; {dropped} spans dropped; {exported} exported by the other",
-        p99_stuck.as_secs_f64() / p99_fine.as_secs_f64()
+        "p99 with the collector hanging {p99_stuck:?}, answering {p99_fine:?} ({:.2} of it), export off {p99_off:?} \
+         ({:.2} of it); slowest {slowest:?}; RSS +{rss_growth_kib} KiB more than export off; {dropped} spans dropped; {exported} exported by the other",
+        p99_stuck.as_secs_f64() / p99_fine.as_secs_f64(),
+        p99_stuck.as_secs_f64() / p99_off.as_secs_f64()
     );
     assert!(dropped > 0.0, "the queue of 256 filled and what did not fit was counted");
     assert!(exported > 0.0 && !healthy.spans.lock().unwrap().is_empty(), "the answering collector got spans");
     assert!(rss_growth_kib < 20 * 1024, "RSS grew {rss_growth_kib} KiB");
-    // No request waits for the exporter (its calls hang for 30 s): bounded far below that,
+    // No request waits for the exporter (its calls hang for 30 s): well below that (a fsync
+    // on a busy machine may take a second),
     // and the p99 in the noise of the node whose collector answers (the tests share two
     // cores; the figure measured alone is in BENCHMARKS.md).
-    assert!(slowest < Duration::from_secs(2), "a request took {slowest:?}");
+    assert!(slowest < Duration::from_secs(5), "a request took {slowest:?}");
     assert!(p99_stuck <= p99_fine.mul_f64(1.5) + Duration::from_millis(5), "p99 {p99_stuck:?} vs {p99_fine:?}");
 }
 
@@ -304,7 +317,7 @@ async fn a_clients_sampled_flag_is_honoured_only_from_a_trusted_proxy() {
         assert!(Instant::now() < deadline, "the trusted proxy's sampled trace was not exported");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Both nodes export every second: a moment more for the other's batch, had it made one.
+    // Both nodes export every 500 ms: a moment more for the other's batch, had it made one.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(collector.trace(from_client).is_empty(), "a client forced the export of its trace at ratio 0");
     let spans = collector.spans.lock().unwrap().clone();
