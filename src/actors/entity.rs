@@ -152,10 +152,14 @@ pub fn deliver<C: EntityCommand>(
         let _in_step = step.enter();
         command.execute(act)
     };
-    let traced = InSpan { inner: executed, span: step.clone() };
-    ctx.wait(traced.map(move |reply, act: &mut C::Actor, _| {
+    let replied = move |reply, act: &mut C::Actor, _: &mut Context<C::Actor>| {
         let _ = tx.send((reply, act.cell().gate()));
-    }));
+    };
+    if step.is_disabled() {
+        ctx.wait(executed.map(replied));
+    } else {
+        ctx.wait(InSpan { inner: executed, span: step.clone() }.map(replied));
+    }
     Box::pin(async move {
         // Started: if its step is dropped unfinished (the actor restarting), it may have run.
         let (reply, gate) = rx.await.map_err(|_| EntityError::NoReply)?;
