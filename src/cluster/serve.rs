@@ -30,9 +30,6 @@ pub(super) async fn one(cluster: Cluster, shard: Shard, delivery: Delivery) {
     if crate::observability::telemetry::enabled() {
         use crate::observability::telemetry::{self, Trust};
         telemetry::continue_trace(&span, headers.get(telemetry::TRACEPARENT).map(String::as_str), Trust::Trusted);
-        if let Some((trace_id, span_id)) = telemetry::ids_of(&span) {
-            span.record("trace_id", trace_id).record("span_id", span_id);
-        }
     }
     let epoch = match table.inner().get(EPOCH) {
         Some(AMQPValue::LongUInt(e)) => *e,

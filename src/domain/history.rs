@@ -47,6 +47,8 @@ pub enum CancelReason {
 }
 
 impl CancelReason {
+    pub const ALL: [Self; 2] = [Self::Buyer, Self::Expired];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Buyer => "buyer",

@@ -24,9 +24,6 @@ fn continue_trace(span: &tracing::Span, req: &ServiceRequest, state: &AppState) 
         Trust::Untrusted { sample_ratio: state.settings.telemetry.sample_ratio }
     };
     telemetry::continue_trace(span, traceparent, trust);
-    if let Some((trace_id, span_id)) = telemetry::ids_of(span) {
-        span.record("trace_id", trace_id).record("span_id", span_id);
-    }
 }
 
 /// Per request: the node's in-flight bound (past it, 503 + Retry-After at once; probes are

@@ -6,8 +6,7 @@
 //! again: at least once, not exactly once.
 
 use super::EventSink;
-use crate::domain::{now_ms, Event, Order, OrderId, Slot};
-use crate::observability::business::Cancelled;
+use crate::domain::{now_ms, CancelReason, Event, Order, OrderId, Slot};
 use crate::observability::Business;
 use crate::storage::StoredEvent;
 use futures_util::future::LocalBoxFuture;
@@ -39,9 +38,9 @@ impl BusinessEvents {
                 if self.expiring.borrow_mut().remove(&slot) == Some(order.id) {
                     // Held for its whole window, however late the event is delivered.
                     let window_s = (order.expires_at_ms - order.created_at_ms) as f64 / 1000.0;
-                    self.business.order_cancelled(Cancelled::Expired, window_s);
+                    self.business.order_cancelled(CancelReason::Expired, window_s);
                 } else {
-                    self.business.order_cancelled(Cancelled::ByBuyer, held_seconds(order));
+                    self.business.order_cancelled(CancelReason::Buyer, held_seconds(order));
                 }
             }
             Event::PaymentCreated { order, .. } => {

@@ -5,24 +5,8 @@
 //! Requests are counted by the node that answered them, for outcomes a client was actually
 //! told (never a 5xx).
 
+use crate::domain::CancelReason;
 use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
-
-/// Why an order ended without being paid.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Cancelled {
-    ByBuyer,
-    Expired,
-}
-
-impl Cancelled {
-    const ALL: [Self; 2] = [Self::ByBuyer, Self::Expired];
-    fn label(self) -> &'static str {
-        match self {
-            Self::ByBuyer => "buyer",
-            Self::Expired => "expired",
-        }
-    }
-}
 
 /// What a payment attempt (`POST /api/payments`, or the page's pay form) came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,8 +110,8 @@ impl Business {
         registry.register(Box::new(webhooks.clone()))?;
         // Every labelled series exists from the start at 0, so a rate or a ratio over them is
         // defined before the first event (and a dashboard shows 0, not "no data").
-        for why in Cancelled::ALL {
-            orders_cancelled.with_label_values(&[why.label()]);
+        for why in CancelReason::ALL {
+            orders_cancelled.with_label_values(&[why.as_str()]);
         }
         for ended in HOLD_ENDED {
             hold.with_label_values(&[ended]);
@@ -165,8 +149,8 @@ impl Business {
     }
 
     /// An order cancelled after holding its ticket `held_s` seconds.
-    pub fn order_cancelled(&self, why: Cancelled, held_s: f64) {
-        self.orders_cancelled.with_label_values(&[why.label()]).inc();
+    pub fn order_cancelled(&self, why: CancelReason, held_s: f64) {
+        self.orders_cancelled.with_label_values(&[why.as_str()]).inc();
         self.hold.with_label_values(&["released"]).observe(held_s.max(0.0));
     }
 

@@ -181,8 +181,17 @@ pub enum Trust {
     Untrusted { sample_ratio: f64 },
 }
 
-/// The remote context in `traceparent`, if any, as the parent of `span`.
+/// The remote context in `traceparent`, if any, as the parent of `span`; and the span's
+/// trace and span ids recorded in its `trace_id` and `span_id` fields (for log lines), new
+/// trace or not.
 pub fn continue_trace(span: &tracing::Span, traceparent: Option<&str>, trust: Trust) {
+    parent_from(span, traceparent, trust);
+    if let Some((trace_id, span_id)) = ids_of(span) {
+        span.record("trace_id", trace_id).record("span_id", span_id);
+    }
+}
+
+fn parent_from(span: &tracing::Span, traceparent: Option<&str>, trust: Trust) {
     let Some(traceparent) = traceparent else { return };
     let carrier = One(TRACEPARENT, traceparent);
     let cx = TraceContextPropagator::new().extract(&carrier);
@@ -221,7 +230,7 @@ pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
 }
 
 /// The trace and span ids of `span`, for log lines (`None` without telemetry).
-pub fn ids_of(span: &tracing::Span) -> Option<(String, String)> {
+fn ids_of(span: &tracing::Span) -> Option<(String, String)> {
     let cx = span.context();
     let sc = cx.span().span_context().clone();
     sc.is_valid().then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))

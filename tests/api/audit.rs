@@ -59,12 +59,18 @@ async fn pay(app: &TestApp, buyer: &Session, order: &str, token: &str) -> Status
     res.status()
 }
 
+/// A ticket `seller` lists and `buyer` reserves: (ticket, order).
+async fn reserved(app: &TestApp, seller: &Session, buyer: &Session, title: &str) -> (String, String) {
+    let ticket = app.create_ticket(seller, title, json!(12.5)).await["id"].as_str().unwrap().to_string();
+    let order = app.order_ok(buyer, &ticket).await["id"].as_str().unwrap().to_string();
+    (ticket, order)
+}
+
 /// A ticket listed and reserved, its order's first card declined and the second paid:
 /// (buyer, ticket, order).
 async fn declined_then_paid(app: &TestApp, title: &str) -> (Session, String, String) {
     let (seller, buyer) = (app.signin().await, app.signin().await);
-    let ticket = app.create_ticket(&seller, title, json!(12.5)).await["id"].as_str().unwrap().to_string();
-    let order = app.order_ok(&buyer, &ticket).await["id"].as_str().unwrap().to_string();
+    let (ticket, order) = reserved(app, &seller, &buyer, title).await;
     assert_eq!(pay(app, &buyer, &order, "tok_chargeDeclined").await, StatusCode::PAYMENT_REQUIRED);
     assert_eq!(pay(app, &buyer, &order, "tok_visa").await, StatusCode::CREATED);
     (buyer, ticket, order)
@@ -105,12 +111,10 @@ async fn an_orders_history_keeps_a_declined_payment_and_its_payment_in_order_a_p
 async fn a_cancellation_says_whether_the_buyer_cancelled_or_the_order_expired() {
     let app = audited(1.0, 90).await;
     let (seller, buyer) = (app.signin().await, app.signin().await);
-    let first = app.create_ticket(&seller, "cancelled", json!(5)).await["id"].as_str().unwrap().to_string();
-    let cancelled = app.order_ok(&buyer, &first).await["id"].as_str().unwrap().to_string();
+    let (_, cancelled) = reserved(&app, &seller, &buyer, "cancelled").await;
     let res = app.delete(&format!("/api/orders/{cancelled}")).header("Cookie", &buyer.cookie).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let second = app.create_ticket(&seller, "expired", json!(5)).await["id"].as_str().unwrap().to_string();
-    let expired = app.order_ok(&buyer, &second).await["id"].as_str().unwrap().to_string();
+    let (second, expired) = reserved(&app, &seller, &buyer, "expired").await;
 
     eventually(Duration::from_secs(10), "the order expires", || async {
         history(&app, "order", &expired, 100).await.len() == 3
@@ -216,8 +220,7 @@ async fn history_requests_are_checked_and_unknown_ids_are_not_found() {
 async fn with_retention_zero_no_event_is_kept_and_the_order_page_says_so() {
     let app = audited(900.0, 0).await;
     let (seller, buyer) = (app.signin().await, app.signin().await);
-    let ticket = app.create_ticket(&seller, "unkept", json!(1)).await["id"].as_str().unwrap().to_string();
-    let order = app.order_ok(&buyer, &ticket).await["id"].as_str().unwrap().to_string();
+    let (_, order) = reserved(&app, &seller, &buyer, "unkept").await;
     assert_eq!(app.subjects_of(&order).await, ["order:created"], "events are still published");
     assert_eq!(admin_get(&app, &format!("/admin/orders/{order}/history")).await.0, StatusCode::NOT_FOUND);
     let res = app.browse(&format!("/orders/{order}")).header("Cookie", &buyer.cookie).send().await.unwrap();

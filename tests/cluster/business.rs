@@ -8,7 +8,7 @@
 //! (at least once, as the README says).
 
 use crate::helpers::*;
-use crate::load::{caught_up, replicated, served_once, shards_of, until_members};
+use crate::load::{shards_of, start_replicated_with};
 use reqwest::StatusCode;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -57,16 +57,7 @@ fn expected(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scripted_day_over_three_nodes_with_an_expiry_and_a_failover_gives_exact_sums() {
-    let extra = [("TICKETING_ORDERS__EXPIRATION_SECONDS", "12"), ("TICKETING_CLUSTER__REPLICAS", "1")];
-    let mut cluster = TestCluster::start_on_brokers_with(&["node-1", "node-2", "node-3"], &[], &extra).await;
-    let (_, view) = cluster.nodes[0].admin("/admin/cluster").await;
-    let shards = view["shards"]["count"].as_u64().unwrap();
-    let views =
-        until_members(&cluster.nodes.clone(), Duration::from_secs(20), "every shard served and followed", |v| {
-            served_once(v, shards) && replicated(v, shards) && caught_up(v)
-        })
-        .await;
-    let owners = views.values().next().unwrap().owners.clone();
+    let (mut cluster, _, owners) = start_replicated_with(&[], &[("TICKETING_ORDERS__EXPIRATION_SECONDS", "12")]).await;
     // The victim owns shards; the tickets of the orders left to expire are listed through it
     // (so they live on its shards) and expire after it died, on their new owners.
     let victim = (0..3).find(|i| !shards_of(&owners, &cluster.nodes[*i].id).is_empty()).unwrap();

@@ -118,24 +118,11 @@ async fn killing_an_owner_under_load_loses_nothing_and_its_shards_are_served_aga
 async fn a_node_whose_disk_is_lost_rebuilds_from_snapshots_and_the_logs() {
     // Logs that keep little (4 KiB segments, 8 KiB kept): the writes made while the node is
     // down push what it would need out of them, so it must start from snapshots.
-    let mut cluster = TestCluster::start_on_brokers_with(
-        &["node-1", "node-2", "node-3"],
+    let (mut cluster, shards, owners) = start_replicated_with(
         &[],
-        &[
-            ("TICKETING_CLUSTER__REPLICAS", "1"),
-            ("TICKETING_CLUSTER__LOG_SEGMENT_BYTES", "4096"),
-            ("TICKETING_CLUSTER__LOG_RETENTION_BYTES", "8192"),
-        ],
+        &[("TICKETING_CLUSTER__LOG_SEGMENT_BYTES", "4096"), ("TICKETING_CLUSTER__LOG_RETENTION_BYTES", "8192")],
     )
     .await;
-    let (_, view) = cluster.nodes[0].admin("/admin/cluster").await;
-    let shards = view["shards"]["count"].as_u64().unwrap();
-    let views =
-        until_members(&cluster.nodes.clone(), Duration::from_secs(20), "every shard served and followed", |v| {
-            served_once(v, shards) && replicated(v, shards) && caught_up(v)
-        })
-        .await;
-    let owners = views.values().next().unwrap().owners.clone();
 
     // Acknowledged writes on every member: accounts, tickets (some edited), orders paid,
     // cancelled and pending (the default 15-minute window: they stay pending).

@@ -535,12 +535,20 @@ pub async fn everything_settled(
 
 /// Three members (`node-1..3`, the owners of every shard) and a gateway (`gate`) on the
 /// three-node broker, with replicated shards and orders that expire after
-/// [`EXPIRATION_SECONDS`]; returned once every shard is served by one member and followed,
-/// caught up, by another: the cluster, its shard count and each shard's configured owner.
+/// [`EXPIRATION_SECONDS`]; see [`start_replicated_with`].
 pub async fn start_replicated() -> (TestCluster, u64, Vec<String>) {
     let expiration = EXPIRATION_SECONDS.to_string();
-    let extra = [("TICKETING_ORDERS__EXPIRATION_SECONDS", expiration.as_str()), ("TICKETING_CLUSTER__REPLICAS", "1")];
-    let cluster = TestCluster::start_on_brokers_with(&["node-1", "node-2", "node-3"], &["gate"], &extra).await;
+    start_replicated_with(&["gate"], &[("TICKETING_ORDERS__EXPIRATION_SECONDS", expiration.as_str())]).await
+}
+
+/// Three members (`node-1..3`, the owners of every shard) and `gateways` on the three-node
+/// broker, with replicated shards and the `extra` settings; returned once every shard is
+/// served by one member and followed, caught up, by another: the cluster, its shard count and
+/// each shard's configured owner.
+pub async fn start_replicated_with(gateways: &[&str], extra: &[(&str, &str)]) -> (TestCluster, u64, Vec<String>) {
+    let mut settings = vec![("TICKETING_CLUSTER__REPLICAS", "1")];
+    settings.extend_from_slice(extra);
+    let cluster = TestCluster::start_on_brokers_with(&["node-1", "node-2", "node-3"], gateways, &settings).await;
     let (_, view) = cluster.nodes[0].admin("/admin/cluster").await;
     let shards = view["shards"]["count"].as_u64().unwrap();
     let views =
