@@ -126,7 +126,12 @@ async fn a_cancellation_says_whether_the_buyer_cancelled_or_the_order_expired() 
     let by_clock = history(&app, "order", &expired, 100).await;
     assert_eq!(subjects(&by_clock), ["order:created", "expiration:complete", "order:cancelled"]);
     assert_eq!(by_clock[2]["reason"], "expired");
-    // The ticket's own history has its hold and release.
+    // The ticket's own history has its hold and release (the release is the ticket actor's
+    // step just after the order's: a moment later).
+    eventually(Duration::from_secs(10), "the ticket is released", || async {
+        history(&app, "ticket", &second, 100).await.len() == 3
+    })
+    .await;
     let released = history(&app, "ticket", &second, 100).await;
     assert_eq!(subjects(&released), ["ticket:created", "ticket:updated", "ticket:updated"]);
     assert!(released[2]["data"]["orderId"].is_null(), "released: {released:#?}");
