@@ -23,7 +23,7 @@ pub fn price_from(value: Option<&Value>) -> Option<Price> {
     }
 }
 
-/// A price as the views show it: a JSON number in the API, `$12.50` on a page.
+/// A price as the views show it: a JSON number in the API, `$1,012.50` on a page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Amount(pub Price);
 
@@ -35,7 +35,7 @@ impl Serialize for Amount {
 
 impl std::fmt::Display for Amount {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "${}", self.0.decimal())
+        write!(f, "${}", self.0.grouped())
     }
 }
 
@@ -168,6 +168,8 @@ pub fn event_payload(event: &Event) -> Value {
         Event::PaymentDeclined { order, reason } => {
             json!({"orderId": order.id, "version": order.version, "reason": reason})
         }
+        // Never sent beyond its node; its address and nonce are not a payload.
+        Event::PasswordResetRequested { user, .. } => json!({"userId": user}),
         Event::Recorded { payload, .. } => serde_json::from_str(payload).unwrap_or(Value::Null),
     }
 }

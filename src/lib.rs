@@ -20,6 +20,7 @@
 //!   stream), and a node that takes a shard's lease begins a term before it serves it.
 //! * [`deadline`]: when a caller stops waiting; it travels with a command.
 //! * [`payments`]: the payment gateways (offline, Stripe) and webhook signatures.
+//! * [`mail`]: where mail leaves the node: the queue each change writes, sent over SMTP.
 //! * [`auth`]: password hashing and access tokens (accounts are in [`app::accounts`]).
 //! * [`edge`]: what the JSON API and the pages share: the one error vocabulary and the shape
 //!   an error is answered in (JSON or a page, as the client asks), the caller and the session
@@ -47,6 +48,7 @@ pub mod edge;
 pub mod events;
 pub mod http;
 pub mod json;
+pub mod mail;
 pub mod observability;
 pub mod payments;
 pub mod replication;

@@ -50,7 +50,7 @@ fn routes(cfg: &mut ServiceConfig, state: Data<AppState>) {
     cfg.app_data(state)
         .app_data(JsonConfig::default().limit(limit))
         .app_data(PayloadConfig::default().limit(limit))
-        .app_data(QueryConfig::default().error_handler(|e, _| ApiError::bad_request(e.to_string()).into()))
+        .app_data(QueryConfig::default().error_handler(|e, _| ApiError::bad_request(query_refused(&e)).into()))
         .app_data(PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()))
         .configure(http::health::routes)
         .configure(http::users::routes)
@@ -66,4 +66,16 @@ fn routes(cfg: &mut ServiceConfig, state: Data<AppState>) {
         cfg.configure(http::testing::routes);
     }
     cfg.default_service(actix_web::web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound) }));
+}
+
+/// A query string that does not fit its request, in words for its caller: serde's own
+/// message names the parameters it expected as Rust would.
+fn query_refused(error: &actix_web::error::QueryPayloadError) -> String {
+    let text = error.to_string();
+    let unknown = text.split_once("unknown field `").and_then(|(_, rest)| rest.rsplit_once("`, expected"));
+    match unknown {
+        Some((name, _)) if !name.is_empty() => format!("{name} is not a parameter of this request"),
+        Some(_) => "A query parameter has no name".to_string(),
+        None => text.trim_start_matches("Query deserialize error: ").to_string(),
+    }
 }

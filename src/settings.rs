@@ -25,6 +25,8 @@ pub struct Settings {
     pub log: LogSettings,
     pub throttle: ThrottleSettings,
     pub audit: AuditSettings,
+    pub live: LiveSettings,
+    pub mail: MailSettings,
     pub telemetry: TelemetrySettings,
     pub testing: TestingSettings,
 }
@@ -253,6 +255,36 @@ impl AuditSettings {
     }
 }
 
+/// Mail through SMTP (`crate::mail`): off while `smtp_url` is empty.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSettings {
+    /// `smtp://host:port` (plain, or `?tls=required` for STARTTLS), `smtps://user:pass@host`.
+    pub smtp_url: String,
+    /// The sender, `Name <address>`.
+    pub from: String,
+    /// The site's address, for the links in mail (`https://tickets.example.com`).
+    pub base_url: String,
+    /// Seconds between tries while the mail server fails.
+    pub retry_seconds: f64,
+}
+
+impl MailSettings {
+    pub fn enabled(&self) -> bool {
+        !self.smtp_url.is_empty()
+    }
+}
+
+/// The live ticket stream (`GET /api/tickets/stream`, Server-Sent Events).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveSettings {
+    /// Streams open at once on this node; past it a new one is answered 503.
+    pub max_streams: usize,
+    /// Seconds between heartbeats on an idle stream (proxies close silent connections).
+    pub heartbeat_seconds: f64,
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
@@ -356,6 +388,15 @@ impl Settings {
         }
         if !self.actors.settled_idle_seconds.is_finite() || self.actors.settled_idle_seconds < 0.01 {
             return invalid("actors.settled_idle_seconds", "must be a number of seconds, at least 0.01");
+        }
+        if !(self.live.heartbeat_seconds >= 0.05 && self.live.heartbeat_seconds <= 3600.0) {
+            return invalid("live.heartbeat_seconds", "must be between 0.05 and 3600");
+        }
+        if !(self.mail.retry_seconds >= 0.05 && self.mail.retry_seconds <= 3600.0) {
+            return invalid("mail.retry_seconds", "must be between 0.05 and 3600");
+        }
+        if self.mail.enabled() && self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return invalid("mail.from", "must be an address, e.g. \"ticketing <no-reply@example.com>\"");
         }
         if self.http.max_in_flight == 0 {
             return invalid("http.max_in_flight", "must be greater than 0");

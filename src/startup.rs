@@ -15,6 +15,7 @@ use crate::cluster::log::Retention;
 use crate::cluster::{Cluster, Membership};
 use crate::edge::AppState;
 use crate::events::business::BusinessEvents;
+use crate::events::live::Live;
 use crate::events::{EventBus, EventSink, Publisher};
 use crate::observability::Metrics;
 use crate::payments::{offline::OfflineGateway, stripe::StripeGateway, Gateway};
@@ -52,6 +53,7 @@ impl Application {
             cache_bytes: settings.storage.cache_mb.saturating_mul(1 << 20),
             reserve_bytes: Some(settings.storage.reserve_mb.saturating_mul(1 << 20)),
             keep_history: settings.audit.retention().is_some(),
+            queue_mail: settings.mail.enabled(),
         };
         let store =
             Store::open_with(&settings.storage.path, options, Arc::new(move |took| flush_metrics.flushed(took)))
@@ -73,7 +75,10 @@ impl Application {
         let pending = deadlines.load(&store).context("loading the index of unfinished work")?;
         tracing::info!(pending, took_ms = started.elapsed().as_millis() as u64, "deadlines re-armed");
         // Rebuilt from entity records only when missing or of another version (an upgrade).
-        let read_model = ReadModel::open(&store).context("opening the read model")?;
+        let live = Live::new(settings.live.max_streams);
+        let read_model = ReadModel::open(&store).context("opening the read model")?.telling(live.clone());
+        // This node's and (in a cluster) every other node's public events.
+        let events = EventBus::default();
 
         // Actors run on their own arbiters (one per core), apart from the HTTP workers.
         let actor_arbiters: Vec<Arbiter> = (0..settings.threads().max(1)).map(|_| Arbiter::new()).collect();
@@ -125,7 +130,17 @@ impl Application {
                 let copies: Vec<_> = shard_map.mine().iter().chain(shard_map.followed()).copied().collect();
                 let custody =
                     Custody { tickets: tickets.clone(), orders: orders.clone(), deadlines: deadlines.clone() };
-                Replication::new(store.clone(), &settings.cluster.node_id, shard_map.shard_count(), &copies, custody)
+                let replication = Replication::new(
+                    store.clone(),
+                    &settings.cluster.node_id,
+                    shard_map.shard_count(),
+                    &copies,
+                    custody,
+                );
+                if settings.testing.crash_at == "stall_following" {
+                    replication.stall_first_follow();
+                }
+                replication
             });
         // The wheel fires this node's own deadlines, always locally; those of a shard another
         // node serves now are its (it re-arms them when it gains the shard).
@@ -168,11 +183,16 @@ impl Application {
             let inbound = Arc::new(Inbound::new(
                 Arc::clone(&here),
                 read_model.clone(),
+                events.clone(),
                 Arc::clone(&freshness),
                 replication.clone(),
             ));
-            let drop_a_reply = settings.testing.crash_at == "drop_forwarded_reply";
-            let (cluster, link) = Cluster::start(membership, inbound, metrics.clone(), drop_a_reply)
+            let faults = crate::cluster::Faults {
+                drop_a_reply: settings.testing.crash_at == "drop_forwarded_reply",
+                refuse_first_serve: settings.testing.crash_at == "refuse_first_serve",
+                slow_event_queue: settings.testing.crash_at == "slow_event_queue",
+            };
+            let (cluster, link) = Cluster::start(membership, inbound, metrics.clone(), faults)
                 .await
                 .context("cannot join the cluster")?;
             arbiters.push(link);
@@ -190,7 +210,6 @@ impl Application {
             replication.copies_from(Arc::new(router.clone()));
         }
 
-        let events = EventBus::default();
         let business = Rc::new(BusinessEvents::new(metrics.business().clone()));
         let sinks: Vec<Rc<dyn EventSink>> = vec![Rc::new(read_model.clone()), Rc::new(events.clone()), business];
         let mut publisher = Publisher::new(store.clone(), sinks, metrics.clone());
@@ -212,6 +231,7 @@ impl Application {
             events,
             delivery,
             read_model,
+            live,
             metrics,
         });
         let app = Arc::new(app);
@@ -219,6 +239,9 @@ impl Application {
             actix_web::rt::spawn(App::bootstrap_read_model(Arc::clone(&app)));
         }
         actix_web::rt::spawn(crate::app::housekeeping::run(Arc::clone(&app)));
+        if settings.mail.enabled() {
+            actix_web::rt::spawn(crate::mail::run(Arc::clone(&app)));
+        }
         actix_web::rt::spawn(async {
             let mut every = tokio::time::interval(PROTOCOL_ERROR_REPORT);
             loop {

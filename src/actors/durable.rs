@@ -17,6 +17,7 @@
 
 use super::{ActorStats, EntityError, RegistryLink};
 use crate::domain::{DomainError, Event};
+use crate::observability::telemetry;
 use crate::storage::{Record, Store, WriteBatch};
 use actix::prelude::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -56,7 +57,19 @@ pub struct Gate {
 
 impl Gate {
     pub async fn passed(self) -> Result<(), EntityError> {
-        Ok(self.store.durable(self.seq).await?)
+        self.store.durable(self.seq).await?;
+        linked_to_flush(&self.store, self.seq);
+        Ok(())
+    }
+}
+
+/// With telemetry on: links the current span (a wait for write `seq`) to the flush that made
+/// it durable, which served many writes and is in a trace of its own.
+fn linked_to_flush(store: &Store, seq: u64) {
+    if telemetry::enabled() {
+        if let Some(flush) = store.flush_of(seq) {
+            telemetry::link(&tracing::Span::current(), &flush);
+        }
     }
 }
 
@@ -178,7 +191,14 @@ pub trait Durable: super::Activatable {
         let store = self.cell().store.clone();
         // A child of the actor's step (entered while the rule runs): for traces only.
         let commit = tracing::debug_span!("storage commit");
-        let write = async move { Ok::<_, EntityError>(store.commit(batch).await?) }.instrument(commit);
+        let write = async move {
+            let pending = store.write(batch)?;
+            let seq = pending.seq;
+            pending.durable().await?;
+            linked_to_flush(&store, seq);
+            Ok::<_, EntityError>(())
+        }
+        .instrument(commit);
         Box::pin(write.into_actor(self).map(move |written, act, ctx| match written {
             Ok(()) => {
                 adopt(act, ctx, next);
@@ -348,6 +368,10 @@ fn build_batch<T: Record>(
     }
     for k in changes.removes {
         batch.remove(k);
+    }
+    if telemetry::enabled() && !changes.events.is_empty() {
+        // Kept with the events: their consumers, here and on other nodes, continue this trace.
+        batch.traced(telemetry::context_of(&tracing::Span::current()));
     }
     for event in changes.events {
         store.push_event(&mut batch, slot, event)?;

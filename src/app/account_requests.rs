@@ -31,6 +31,17 @@ pub enum AccountRequest {
     Renew {
         token: String,
     },
+    /// A password reset link mailed to `email`'s account, if there is one (the answer is the
+    /// same either way); throttled by the client's address and the account.
+    RequestReset {
+        email: String,
+        client: String,
+    },
+    /// A new password with a reset link's token: every session of the account ends.
+    ResetPassword {
+        token: String,
+        password: String,
+    },
 }
 
 impl AccountRequest {
@@ -38,9 +49,10 @@ impl AccountRequest {
     /// malformed.
     pub fn slot(&self) -> Option<Slot> {
         match self {
-            Self::SignUp { email, .. } | Self::SignIn { email, .. } => {
+            Self::SignUp { email, .. } | Self::SignIn { email, .. } | Self::RequestReset { email, .. } => {
                 Email::parse(email).map(|e| Slot::of_text(e.as_str()))
             }
+            Self::ResetPassword { token, .. } => crate::auth::reset::user_of(token).map(|u| u.slot()),
             Self::Refresh { token } | Self::SignOut { token } | Self::Renew { token } => refresh_slot(token),
         }
     }
@@ -52,6 +64,8 @@ impl AccountRequest {
             Self::Refresh { .. } => "Refresh",
             Self::SignOut { .. } => "SignOut",
             Self::Renew { .. } => "Renew",
+            Self::RequestReset { .. } => "RequestReset",
+            Self::ResetPassword { .. } => "ResetPassword",
         }
     }
 }
@@ -76,6 +90,23 @@ impl Accounts {
             },
             AccountRequest::SignOut { token } => {
                 self.sign_out(&token).await?;
+                return Ok(None);
+            }
+            AccountRequest::RequestReset { email, client } => {
+                // Every request counts, sent or not (the answer is the same either way).
+                let account = email.trim().to_lowercase();
+                let refused = throttle.resets_by_address.refused_for(&client);
+                if let Some(wait) = refused.or_else(|| throttle.resets_by_account.refused_for(&account)) {
+                    return Err(throttled(wait));
+                }
+                throttle.resets_by_address.failed(&client);
+                throttle.resets_by_account.failed(&account);
+                self.request_reset(&email).await?;
+                return Ok(None);
+            }
+            AccountRequest::ResetPassword { token, password } => {
+                let password = Password::parse(&password).ok_or(AppError::InvalidCredentials)?;
+                self.reset_password(&token, password).await?;
                 return Ok(None);
             }
         };

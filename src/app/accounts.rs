@@ -19,16 +19,16 @@ type AuthError = AppError;
 
 #[derive(Clone)]
 pub struct Accounts {
-    store: Store,
+    pub(super) store: Store,
     tokens: JwtKeys,
-    settings: AuthSettings,
+    pub(super) settings: AuthSettings,
     /// Serialises refresh-token read-modify-writes (rotation, revocation): two concurrent
     /// refreshes with one token must not both succeed, and a sign-out must not be undone by a
     /// refresh racing it. Refreshes are rare, so one lock per node is cheap.
-    refresh_lock: Arc<tokio::sync::Mutex<()>>,
+    pub(super) refresh_lock: Arc<tokio::sync::Mutex<()>>,
     /// Bounds concurrent argon2 work: each hash holds ~19 MiB, so a sign-in flood must queue
     /// rather than exhaust memory through the blocking pool.
-    hashing: Arc<tokio::sync::Semaphore>,
+    pub(super) hashing: Arc<tokio::sync::Semaphore>,
 }
 
 /// A freshly signed-in session: the access token and the refresh token to set as cookies.

@@ -48,6 +48,10 @@ pub enum AppError {
     /// so nothing changed. Reads go on; writes are taken again once space is freed.
     #[error("storage full")]
     StorageFull,
+    /// A password reset link that is not (or no longer) valid: unknown, used, replaced by a
+    /// newer one, or expired.
+    #[error("reset link rejected")]
+    ResetRejected,
 }
 
 impl AppError {

@@ -30,8 +30,10 @@ pub mod housekeeping;
 pub mod idempotency;
 pub mod keyed;
 pub mod orders;
+pub mod password_reset;
 pub mod payments;
 pub mod projection;
+pub mod search;
 pub mod seed;
 pub mod shard_move;
 pub mod throttle;
@@ -43,6 +45,7 @@ pub use accounts::{Accounts, Session};
 pub use error::AppError;
 
 use crate::actors::deadlines::Deadlines;
+use crate::events::live::Live;
 use crate::events::{Delivery, EventBus};
 use crate::observability::Metrics;
 use crate::payments::Gateway;
@@ -83,6 +86,7 @@ pub struct App {
     events: EventBus,
     delivery: Delivery,
     read_model: ReadModel,
+    live: Live,
     metrics: Metrics,
 }
 
@@ -96,6 +100,7 @@ pub struct Parts {
     pub events: EventBus,
     pub delivery: Delivery,
     pub read_model: ReadModel,
+    pub live: Live,
     pub metrics: Metrics,
 }
 
@@ -110,6 +115,7 @@ impl App {
             events: parts.events,
             delivery: parts.delivery,
             read_model: parts.read_model,
+            live: parts.live,
             metrics: parts.metrics,
         }
     }
@@ -126,7 +132,18 @@ impl App {
         &self.metrics
     }
 
-    /// The published events of this node (tests and subscribers).
+    /// A user's address, read where their account lives (`None`: no such account).
+    pub async fn contact(&self, user: crate::domain::UserId) -> Result<Option<String>, AppError> {
+        self.router.ask(crate::routing::command::ContactOf { user }).await
+    }
+
+    /// The live ticket changes (the stream's subscribers).
+    pub fn live(&self) -> &Live {
+        &self.live
+    }
+
+    /// The published events of this node and, in a cluster, of the others (tests and
+    /// subscribers).
     pub fn events(&self) -> &EventBus {
         &self.events
     }
@@ -188,6 +205,9 @@ impl App {
         self.metrics.set_storage(self.storage_state() == StorageState::Ok, self.store.available_bytes());
         self.metrics.set_ready(self.ready().is_ok());
         self.metrics.sync_spans();
+        self.metrics.set_live_streams(self.live.streams(), self.live.overflowed());
+        let index = self.read_model.index();
+        self.metrics.set_search_index(index.listed(), index.heap_bytes());
         if let Some(cluster) = self.cluster_status() {
             self.metrics.set_shards(cluster.shards, cluster.serving.len());
         }

@@ -5,7 +5,7 @@ use super::keyed::ClaimedKey;
 use super::{App, AppError};
 use crate::actors::order::{Cancel, GetOrder};
 use crate::actors::ticket::Reserve;
-use crate::domain::{Order, OrderId, TicketId, UserId};
+use crate::domain::{Order, OrderId, OrderStatus, TicketId, UserId};
 use crate::routing::command::To;
 
 impl App {
@@ -31,6 +31,11 @@ impl App {
         Ok(self.router.ask(To::new(id, Cancel { caller })).await?)
     }
 
+    /// Any order, for an operator (the admin's receipt): no buyer check.
+    pub async fn order_for_admin(&self, id: OrderId) -> Result<Order, AppError> {
+        Ok(self.router.ask(To::new(id, GetOrder)).await?)
+    }
+
     /// One order, for its buyer only.
     pub async fn order(&self, caller: UserId, id: OrderId) -> Result<Order, AppError> {
         let order = self.router.ask(To::new(id, GetOrder)).await?;
@@ -41,5 +46,18 @@ impl App {
     /// The buyer's orders, oldest first. Sees every change acknowledged before the call.
     pub async fn orders_of(&self, buyer: UserId) -> Result<Vec<Order>, AppError> {
         Ok(self.fresh_read_model().await.orders_of(&buyer)?)
+    }
+
+    /// The buyer's orders, oldest first, each cancelled one with whether its window ran out
+    /// (`Some(true)`) or the buyer cancelled it (`Some(false)`), where this node knows.
+    pub async fn orders_of_with_expiry(&self, buyer: UserId) -> Result<Vec<(Order, Option<bool>)>, AppError> {
+        let model = self.fresh_read_model().await;
+        let orders = model.orders_of(&buyer)?;
+        let mut out = Vec::with_capacity(orders.len());
+        for order in orders {
+            let expired = if order.status == OrderStatus::Cancelled { model.expired(order.id)? } else { None };
+            out.push((order, expired));
+        }
+        Ok(out)
     }
 }

@@ -8,12 +8,15 @@
 //! model is rebuilt from entity records once, when it is missing or its version changes
 //! (a data dir migrated from an earlier release).
 
-use crate::domain::{Event, Order, OrderStatus, Slot, Ticket, TicketId, UserId};
+use super::search::TicketIndex;
+use crate::domain::{Event, Order, OrderId, OrderStatus, Slot, Ticket, TicketId, UserId};
+use crate::events::live::{Change, Live};
 use crate::events::EventSink;
 use crate::storage::read_model::ReadModelBatch;
 use crate::storage::{keys, Kind, Marker, ReadModelTree, Record, StorageError, Store, StoredEvent};
 use futures_util::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Bumped when the rows change shape: the model is then rebuilt at start-up.
 const VERSION: u32 = 1;
@@ -22,6 +25,11 @@ const FOR_SALE: u8 = b's';
 const TICKET: u8 = b't';
 const BY_SELLER: u8 = b'S';
 const BY_BUYER: u8 = b'O';
+/// Why an order was cancelled, which the seeds' `order:cancelled` does not say: seen expire
+/// (`expiration:complete`, which an expiry writes before its `order:cancelled`), or seen
+/// cancelled with no expiry (the buyer). A model rebuilt from records knows neither.
+const EXPIRED: u8 = b'x';
+const CANCELLED: u8 = b'c';
 
 /// Where a listed ticket stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,16 +64,52 @@ fn key(kind: u8, parts: &[&[u8]]) -> Vec<u8> {
 #[derive(Clone)]
 pub struct ReadModel {
     tree: ReadModelTree,
+    /// Told what each applied ticket event meant to a buyer (the live stream).
+    live: Option<Live>,
+    /// The tickets for sale, searchable (kept with the rows, rebuilt at start-up).
+    index: Arc<TicketIndex>,
 }
 
 impl ReadModel {
     /// Opens the read model, rebuilding it from the entity records if it is missing or stale.
     pub fn open(store: &Store) -> Result<Self, StorageError> {
-        let model = Self { tree: store.read_model().clone() };
+        let tree = store.read_model().clone();
+        let model = Self { tree: tree.clone(), live: None, index: Default::default() };
         if model.tree.version()? != Some(VERSION) {
             model.rebuild(store)?;
         }
+        let started = std::time::Instant::now();
+        // Streamed from the rows, in id (creation) order: the index is built without holding
+        // every ticket at once. Reserved tickets are in it too (not for sale): released, they
+        // keep their place in the newest order. A row that does not decode is left out,
+        // loudly (its ticket's next event mends it).
+        let rows = tree.iter::<Listing>(&[TICKET]).filter_map(|row| {
+            row.map_err(|e| tracing::error!(error = %e, "a ticket left out of the search index")).ok()
+        });
+        let indexed = rows.filter_map(|listing| match listing.state {
+            ListingState::ForSale => Some((listing.ticket, true)),
+            ListingState::Reserved => Some((listing.ticket, false)),
+            ListingState::Sold | ListingState::Withdrawn => None,
+        });
+        let model = Self { index: Arc::new(TicketIndex::build(indexed)), ..model };
+        tracing::info!(
+            tickets = model.index.listed(),
+            index_mib = model.index.heap_bytes() >> 20,
+            took_ms = started.elapsed().as_millis() as u64,
+            "search index built"
+        );
         Ok(model)
+    }
+
+    /// The search index of the tickets for sale.
+    pub fn index(&self) -> &TicketIndex {
+        &self.index
+    }
+
+    /// Tells `live` what each ticket change applied from now on meant to a buyer.
+    pub fn telling(mut self, live: Live) -> Self {
+        self.live = Some(live);
+        self
     }
 
     fn rebuild(&self, store: &Store) -> Result<(), StorageError> {
@@ -79,7 +123,7 @@ impl ReadModel {
             if order.status == OrderStatus::Complete {
                 sold.insert(order.id);
             }
-            self.put_order(&order)?;
+            self.put_order(&order, None)?;
             orders += 1;
             Ok(true)
         })?;
@@ -124,51 +168,65 @@ impl ReadModel {
                     }
                     (Some(_), _) => ListingState::Reserved,
                 };
-                self.put_listing(Listing { ticket: t.clone(), state })
+                self.changed(current.as_ref(), Listing { ticket: t.clone(), state })
             }
             Event::TicketDeleted(t) => {
                 let current = self.tree.get::<Listing>(&key(TICKET, &[t.id.as_bytes()]))?;
                 if current.as_ref().is_some_and(|c| c.ticket.version > t.version) {
                     return Ok(());
                 }
-                self.put_listing(Listing { ticket: t.clone(), state: ListingState::Withdrawn })
+                self.changed(current.as_ref(), Listing { ticket: t.clone(), state: ListingState::Withdrawn })
             }
-            Event::OrderCreated(o)
-            | Event::OrderUpdated(o)
-            | Event::OrderCancelled(o)
-            | Event::ExpirationComplete(o)
-            | Event::PaymentDeclined { order: o, .. } => self.put_order(o),
+            Event::OrderCreated(o) | Event::OrderUpdated(o) | Event::PaymentDeclined { order: o, .. } => {
+                self.put_order(o, None)
+            }
+            Event::OrderCancelled(o) => self.put_order(o, Some(CANCELLED)),
+            Event::ExpirationComplete(o) => self.put_order(o, Some(EXPIRED)),
             Event::PaymentCreated { order, .. } => {
-                self.put_order(order)?;
+                self.put_order(order, None)?;
                 let listing_key = key(TICKET, &[order.ticket.id.as_bytes()]);
                 match self.tree.get::<Listing>(&listing_key)? {
-                    Some(mut listing) if listing.ticket.order_id == Some(order.id) => {
-                        listing.state = ListingState::Sold;
-                        self.put_listing(listing)
+                    Some(current) if current.ticket.order_id == Some(order.id) => {
+                        let sold = Listing { state: ListingState::Sold, ..current.clone() };
+                        self.changed(Some(&current), sold)
                     }
                     _ => Ok(()),
                 }
             }
             // Written by an earlier release; the model was rebuilt from records on upgrade.
             Event::Recorded { .. } => Ok(()),
+            Event::PasswordResetRequested { .. } => Ok(()),
         }
     }
 
     /// Applies an order as a snapshot (a node bootstrapping from another's records): a
     /// complete order marks its ticket sold, as its `payment:created` event would have.
     pub fn apply_order_snapshot(&self, order: &Order) -> Result<(), StorageError> {
-        self.put_order(order)?;
+        self.put_order(order, None)?;
         if order.status != OrderStatus::Complete {
             return Ok(());
         }
         let listing_key = key(TICKET, &[order.ticket.id.as_bytes()]);
         match self.tree.get::<Listing>(&listing_key)? {
-            Some(mut listing) if listing.ticket.order_id == Some(order.id) && listing.state != ListingState::Sold => {
-                listing.state = ListingState::Sold;
-                self.put_listing(listing)
+            Some(current) if current.ticket.order_id == Some(order.id) && current.state != ListingState::Sold => {
+                let sold = Listing { state: ListingState::Sold, ..current.clone() };
+                self.changed(Some(&current), sold)
             }
             _ => Ok(()),
         }
+    }
+
+    /// Writes `listing`'s rows, replacing `current`, keeps the search index with them, and
+    /// tells the live stream what changed.
+    fn changed(&self, current: Option<&Listing>, listing: Listing) -> Result<(), StorageError> {
+        let change = change(current, &listing);
+        self.put_listing(listing.clone())?;
+        let before = current.map(|c| &c.ticket);
+        self.index.set(before, &listing.ticket, listing.state == ListingState::ForSale);
+        if let (Some(live), Some(change)) = (&self.live, change) {
+            live.tell(change, &listing.ticket);
+        }
+        Ok(())
     }
 
     /// Writes `listing`'s rows. Rows already as they should be are not written again (a
@@ -194,18 +252,22 @@ impl ReadModel {
         self.tree.apply(batch)
     }
 
-    fn put_order(&self, order: &Order) -> Result<(), StorageError> {
+    /// Writes `order`'s row unless a newer one is there, with the `cancelled` marker (why it
+    /// was cancelled) if any: markers are kept even for an older event (they only add).
+    fn put_order(&self, order: &Order, cancelled: Option<u8>) -> Result<(), StorageError> {
         let row = key(BY_BUYER, &[order.user_id.as_bytes(), order.id.as_bytes()]);
-        if self.tree.get::<Order>(&row)?.is_some_and(|current| current.version > order.version) {
-            return Ok(());
-        }
         let mut batch = ReadModelBatch::default();
-        batch.put(row, order)?;
+        if let Some(marker) = cancelled {
+            batch.put(key(marker, &[order.id.as_bytes()]), &Marker)?;
+        }
+        if self.tree.get::<Order>(&row)?.is_none_or(|current| current.version <= order.version) {
+            batch.put(row, order)?;
+        }
         self.tree.apply(batch)
     }
 
     /// Tickets for sale, oldest first, after `after`; `true` when more follow.
-    pub fn for_sale(&self, after: Option<TicketId>, limit: usize) -> Result<(Vec<Ticket>, bool), StorageError> {
+    pub fn for_sale_after(&self, after: Option<TicketId>, limit: usize) -> Result<(Vec<Ticket>, bool), StorageError> {
         let after = after.map(|id| key(FOR_SALE, &[id.as_bytes()]));
         let mut rows = self.tree.scan::<Ticket>(&[FOR_SALE], after.as_deref(), limit + 1)?;
         let more = rows.len() > limit;
@@ -213,10 +275,30 @@ impl ReadModel {
         Ok((rows.into_iter().map(|(_, t)| t).collect(), more))
     }
 
+    /// A ticket for sale (`None`: not for sale, or unknown).
+    pub fn for_sale(&self, id: TicketId) -> Result<Option<Ticket>, StorageError> {
+        self.tree.get::<Ticket>(&key(FOR_SALE, &[id.as_bytes()]))
+    }
+
+    /// Where a ticket stands, as far as this node's events tell (`None`: not seen).
+    pub fn listing(&self, id: TicketId) -> Result<Option<Listing>, StorageError> {
+        self.tree.get::<Listing>(&key(TICKET, &[id.as_bytes()]))
+    }
+
     /// A buyer's orders, oldest first.
     pub fn orders_of(&self, buyer: &UserId) -> Result<Vec<Order>, StorageError> {
         let prefix = key(BY_BUYER, &[buyer.as_bytes()]);
         Ok(self.tree.scan::<Order>(&prefix, None, usize::MAX)?.into_iter().map(|(_, o)| o).collect())
+    }
+
+    /// Why a cancelled `order` was cancelled, as far as this node's events tell: `Some(true)`
+    /// its window ran out, `Some(false)` its buyer cancelled it, `None` not known (a model
+    /// rebuilt from records).
+    pub fn expired(&self, order: OrderId) -> Result<Option<bool>, StorageError> {
+        if self.tree.get::<Marker>(&key(EXPIRED, &[order.as_bytes()]))?.is_some() {
+            return Ok(Some(true));
+        }
+        Ok(self.tree.get::<Marker>(&key(CANCELLED, &[order.as_bytes()]))?.map(|_| false))
     }
 
     /// A seller's tickets with where each stands, oldest first.
@@ -230,6 +312,27 @@ impl ReadModel {
             }
         }
         Ok(out)
+    }
+}
+
+/// What replacing `current` by `next` means to a buyer (`None`: nothing they would see: the
+/// same event again, or a version bump of a ticket that stays reserved).
+fn change(current: Option<&Listing>, next: &Listing) -> Option<Change> {
+    use ListingState::*;
+    let before = current.map(|c| c.state);
+    if current.is_some_and(|c| c.ticket == next.ticket && c.state == next.state) {
+        return None;
+    }
+    match (before, next.state) {
+        (Some(Withdrawn), _) => None,
+        (_, Withdrawn) => Some(Change::Withdrawn),
+        (None, ForSale) => Some(Change::Listed),
+        (Some(ForSale), ForSale) => Some(Change::Updated),
+        (Some(Reserved | Sold), ForSale) => Some(Change::Released),
+        (Some(Sold), Sold) => None,
+        (_, Sold) => Some(Change::Sold),
+        (Some(Reserved), Reserved) => None,
+        (_, Reserved) => Some(Change::Reserved),
     }
 }
 

@@ -18,6 +18,17 @@ pub struct Seeded {
 /// Writes `tickets` tickets (title `seat N`, 15.00) and holds the first `held` of them for
 /// orders expiring `expires_in_ms` from now. No node may have `path` open.
 pub async fn seed(path: &Path, tickets: usize, held: usize, expires_in_ms: i64) -> Result<Seeded, StorageError> {
+    seed_with(path, tickets, held, expires_in_ms, |n| (format!("seat {n}"), Price::from_cents(1500))).await
+}
+
+/// [`seed`], ticket `n` titled and priced by `listing(n)`.
+pub async fn seed_with(
+    path: &Path,
+    tickets: usize,
+    held: usize,
+    expires_in_ms: i64,
+    listing: impl Fn(usize) -> (String, Price),
+) -> Result<Seeded, StorageError> {
     let store = Store::open(path, std::sync::Arc::new(|_| {}))?;
     let (seller, buyer) = (UserId::new_in(Slot(0)), UserId::new_in(Slot(1)));
     let now = now_ms();
@@ -29,15 +40,9 @@ pub async fn seed(path: &Path, tickets: usize, held: usize, expires_in_ms: i64) 
         for _ in 0..per_slot.min(tickets - held_ids.len() - free_ids.len()) {
             let n = held_ids.len() + free_ids.len();
             let id = TicketId::new_in(slot);
-            let mut ticket = Ticket {
-                id,
-                title: format!("seat {n}"),
-                price: Price::from_cents(1500),
-                user_id: seller,
-                version: 0,
-                order_id: None,
-                updated_at_ms: now,
-            };
+            let (title, price) = listing(n);
+            let mut ticket =
+                Ticket { id, title, price, user_id: seller, version: 0, order_id: None, updated_at_ms: now };
             if n < held {
                 let order_id = OrderId::new_in(slot);
                 let (order, _) = Order::place(order_id, buyer, ticket.snapshot(), now, expires_in_ms);

@@ -64,13 +64,22 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
     }
 }
 
-/// The two sign-in limits of a node.
+/// The two sign-in limits of a node, and the two of password reset requests.
 pub struct SignInThrottle {
     /// Failures from one client address, any account (checked where the request arrives).
     pub by_address: Throttle<String>,
     /// Failures for one account from one address (checked on the account's node).
     pub by_account: Throttle<(String, String)>,
+    /// Password reset requests, apart from sign-ins (asking for a link must not cost anyone
+    /// their sign-in attempts): per client address, and per account's address.
+    pub resets_by_address: Throttle<String>,
+    pub resets_by_account: Throttle<String>,
 }
+
+/// Reset links one address may ask for at once, then one a minute.
+const RESETS_PER_ADDRESS: u32 = 10;
+/// Reset links one account may be sent at once, then one every five minutes.
+const RESETS_PER_ACCOUNT: u32 = 3;
 
 impl SignInThrottle {
     pub fn new(settings: &ThrottleSettings) -> Self {
@@ -83,12 +92,16 @@ impl SignInThrottle {
                 settings.account_failures,
                 Duration::from_secs_f64(settings.account_refill_seconds),
             ),
+            resets_by_address: Throttle::new(RESETS_PER_ADDRESS, Duration::from_secs(60)),
+            resets_by_account: Throttle::new(RESETS_PER_ACCOUNT, Duration::from_secs(300)),
         }
     }
 
     pub fn prune(&self) {
         self.by_address.prune();
         self.by_account.prune();
+        self.resets_by_address.prune();
+        self.resets_by_account.prune();
     }
 }
 

@@ -1,7 +1,8 @@
 //! Use cases of selling: create and edit a ticket, show one, list those for sale, a seller's
 //! tickets. The rules live in `domain::ticket`; the ticket actor applies them.
 
-use super::projection::Listing;
+use super::projection::{Listing, ListingState};
+use super::search::Query;
 use super::{App, AppError};
 use crate::actors::ticket::{CreateTicket, GetTicket, InjectPanic, UpdateTicket, Withdraw};
 use crate::domain::{Ticket, TicketDraft, TicketId, UserId};
@@ -47,7 +48,27 @@ impl App {
         after: Option<TicketId>,
         limit: usize,
     ) -> Result<(Vec<Ticket>, bool), AppError> {
-        Ok(self.fresh_read_model().await.for_sale(after, limit)?)
+        Ok(self.fresh_read_model().await.for_sale_after(after, limit)?)
+    }
+
+    /// Tickets for sale matching `query`, in its order (the search index), and whether more
+    /// follow. Sees every change acknowledged before the call.
+    pub async fn search_tickets(&self, query: &Query) -> Result<(Vec<Ticket>, bool), AppError> {
+        let model = self.fresh_read_model().await;
+        let (ids, more) = model.index().search(query);
+        let mut tickets = Vec::with_capacity(ids.len());
+        for id in ids {
+            // Gone since (reserved a moment ago): not shown.
+            if let Some(ticket) = model.for_sale(id)? {
+                tickets.push(ticket);
+            }
+        }
+        Ok((tickets, more))
+    }
+
+    /// Where a ticket stands (for sale, reserved, sold, withdrawn), from the read model.
+    pub async fn listing_state(&self, id: TicketId) -> Result<Option<ListingState>, AppError> {
+        Ok(self.fresh_read_model().await.listing(id)?.map(|l| l.state))
     }
 
     /// A seller's tickets, with which are for sale, reserved or sold.

@@ -51,6 +51,28 @@ impl App {
         self.account(AccountRequest::SignOut { token: token.into() }).await.map(|_| ())
     }
 
+    /// Mails a password reset link to `email`'s account, if there is one (nothing tells whether
+    /// there is), asked from `client` (the caller's address: requests are throttled like
+    /// failed sign-ins).
+    pub async fn request_password_reset(&self, email: &Email, client: &str) -> Result<(), AppError> {
+        let throttle = &self.router.here().throttle;
+        if let Some(wait) = throttle.resets_by_address.refused_for(&client.to_string()) {
+            return Err(throttled(wait));
+        }
+        self.account(AccountRequest::RequestReset { email: email.as_str().into(), client: client.into() }).await?;
+        Ok(())
+    }
+
+    /// A new password with a reset link's token; every session of the account ends.
+    pub async fn reset_password(&self, token: &str, password: Password) -> Result<(), AppError> {
+        if crate::auth::reset::user_of(token).is_none() {
+            return Err(AppError::ResetRejected);
+        }
+        let request = AccountRequest::ResetPassword { token: token.into(), password: password.expose().into() };
+        self.account(request).await?;
+        Ok(())
+    }
+
     async fn session(&self, request: AccountRequest) -> Result<Session, AppError> {
         self.account(request).await?.ok_or_else(|| AppError::Internal("no session in the reply".into()))
     }

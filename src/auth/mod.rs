@@ -3,6 +3,7 @@
 //! of the application layer (`crate::app::accounts`).
 
 pub mod password;
+pub mod reset;
 mod tokens;
 
 pub use tokens::{Claims, JwtKeys, SessionCookie};

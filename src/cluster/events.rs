@@ -7,18 +7,20 @@
 //! broker's confirms; only then does the publisher delete the outbox entries. The body is the
 //! seeds' JSON payload; headers carry the slot and sequence (`x-slot`, `x-seq`, also as the
 //! message id `<slot>-<seq>`) on which consumers de-duplicate, the node that wrote it, and the
-//! event in the wire encoding for other `ticketing` nodes.
+//! event in the wire encoding for other `ticketing` nodes, and (with telemetry on) the
+//! `traceparent` of its publishing, which the consumers' spans continue.
 //!
 //! **In**: every node consumes its own durable quorum queue `<name>.events.<node>`, bound to
 //! every subject, with a delivery limit and a dead-letter exchange (RabbitMQ 3.10 has no
 //! default limit), and applies other nodes' events to its read model. Applying is idempotent
 //! (rows carry versions), so redeliveries after a reconnect change nothing.
 
+use super::consumer::{Consumer, ConsumerEnded};
 use super::rpc::FROM;
 use super::serve::text_headers;
 use super::{Cluster, Names};
 use crate::deadline::wall_ms;
-use futures_util::StreamExt;
+use crate::observability::telemetry::{self, Trust, TRACEPARENT};
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, ExchangeDeclareOptions, QueueBindOptions,
     QueueDeclareOptions,
@@ -66,11 +68,18 @@ async fn durable_queue_bound(
         .await
 }
 
-/// Starts this node's consumer of other nodes' events.
-pub(super) async fn consume(cluster: &Cluster, connection: &Connection) -> Result<(), lapin::Error> {
+/// Starts this node's consumer of other nodes' events; `ended` hears if it stops.
+pub(super) async fn consume(
+    cluster: &Cluster,
+    connection: &Connection,
+    ended: ConsumerEnded,
+) -> Result<(), lapin::Error> {
     let names = cluster.names();
     let channel = connection.create_channel().await?;
     channel.basic_qos(PREFETCH, BasicQosOptions::default()).await?;
+    if cluster.0.slow_event_queue {
+        tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    }
     let queue = names.node_events(&cluster.membership().node);
     let mut args = FieldTable::default();
     args.insert("x-delivery-limit".into(), AMQPValue::LongInt(DELIVERY_LIMIT));
@@ -82,7 +91,7 @@ pub(super) async fn consume(cluster: &Cluster, connection: &Connection) -> Resul
         .await?;
     let cluster = cluster.clone();
     actix::spawn(async move {
-        while let Some(Ok(delivery)) = consumer.next().await {
+        while let Some(delivery) = Consumer::Events.next(&mut consumer, &ended).await {
             if delivery.redelivered {
                 cluster.metrics().cluster_events("redelivered", 1);
             }
@@ -92,10 +101,16 @@ pub(super) async fn consume(cluster: &Cluster, connection: &Connection) -> Resul
             let applied = if from_me {
                 Ok(())
             } else {
+                let text = text_headers(&headers);
+                // In the trace of the request that wrote the event (another node: its
+                // sampling decision is kept).
+                let span = tracing::debug_span!("consume event", subject = ?delivery.properties.kind());
+                if telemetry::enabled() {
+                    telemetry::continue_trace(&span, text.get(TRACEPARENT).map(String::as_str), Trust::Trusted);
+                }
+                let _entered = span.enter();
                 match headers.inner().get(EVENT) {
-                    Some(AMQPValue::ByteArray(bytes)) => {
-                        cluster.0.inbound.event(bytes.as_slice(), &text_headers(&headers))
-                    }
+                    Some(AMQPValue::ByteArray(bytes)) => cluster.0.inbound.event(bytes.as_slice(), &text),
                     _ => Err("event without its wire form".into()),
                 }
             };
@@ -153,6 +168,8 @@ pub struct OutgoingEvent {
     pub body: Vec<u8>,
     /// The event as other nodes of this release read it.
     pub wire: Vec<u8>,
+    /// The trace its consumers continue (with telemetry on): its publishing's span.
+    pub traceparent: Option<String>,
 }
 
 impl Cluster {
@@ -167,6 +184,9 @@ impl Cluster {
             headers.insert(FROM.into(), AMQPValue::LongString(LongString::from(self.membership().node.as_str())));
             headers.insert(PUBLISHED_MS.into(), AMQPValue::LongLongInt(wall_ms()));
             headers.insert(EVENT.into(), AMQPValue::ByteArray(ByteArray::from(event.wire)));
+            if let Some(traceparent) = event.traceparent {
+                headers.insert(TRACEPARENT.into(), AMQPValue::LongString(LongString::from(traceparent)));
+            }
             let properties = BasicProperties::default()
                 .with_message_id(format!("{}-{}", event.slot, event.seq).into())
                 .with_type(event.subject.as_str().into())

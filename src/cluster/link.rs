@@ -4,6 +4,7 @@
 //! every shard it owns. While the link is down the leases are gone with the connection, so the
 //! node serves none of its shards (requests fail fast with 503) until it has them back.
 
+use super::consumer::{next_delivery, Consumer, ConsumerEnded};
 use super::publish::Arrival;
 use super::rpc::{NEW_OWNER, PROBE, REFUSED};
 use super::{events, serve, Cluster, Shard};
@@ -30,6 +31,14 @@ pub(super) const DEFAULT_HEARTBEAT_SECONDS: u64 = 5;
 /// How often leases not held are tried again (a failover takes at most about this long to
 /// start).
 const LEASE_ROUND: Duration = Duration::from_millis(250);
+/// How long declaring and consuming the reply and event queues may take before the connection
+/// is given up and made again (a broker that never answers a declare would otherwise hold the
+/// link down for good). The link is up only once both are consumed: a node whose event queue
+/// cannot be consumed (its quorum lost) serves none of its shards, rather than serve them
+/// without hearing the other nodes.
+const CONSUMERS_PATIENCE: Duration = Duration::from_secs(15);
+/// A link up this long starts its next connect without backoff.
+const STEADY_LINK: Duration = Duration::from_secs(10);
 /// Unacknowledged forwarded requests the broker may push to this node.
 const PREFETCH: u16 = 512;
 /// Forwarded requests this node runs at once.
@@ -56,8 +65,6 @@ pub(super) async fn run(cluster: Cluster, started: oneshot::Sender<Result<(), St
     loop {
         match connect(&cluster).await {
             Ok((connection, session)) => {
-                attempts = 0;
-                backoff = Duration::from_millis(100);
                 // Without replicated shards a node must hold its own leases to start: one held
                 // for long elsewhere means two nodes are configured to own the same shard.
                 // With them, the holder is a follower that took over: this node follows.
@@ -79,22 +86,41 @@ pub(super) async fn run(cluster: Cluster, started: oneshot::Sender<Result<(), St
                         tracing::error!("{reason}; retrying in the background");
                     }
                 }
-                let mut session = session;
-                session.generation = cluster.0.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                let session = Arc::new(session);
-                cluster.0.session.send_replace(Some(Arc::clone(&session)));
-                cluster.metrics().set_link_up(true);
-                tracing::info!(held = cluster.0.held.read().len(), "broker link up");
-                if let Some(started) = started.take() {
-                    let _ = started.send(Ok(()));
-                }
-                if let Err(e) = start_consumers(&cluster, &connection, &session).await {
-                    tracing::warn!(error = %e, "consumers could not start; reconnecting");
-                } else {
-                    tokio::select! {
-                        _ = wait_for_loss(&connection) => {}
-                        _ = keep_leases(&cluster, &connection) => {}
-                        _ = beat(&cluster, &session) => {}
+                // The replies and this node's event queue are consumed before the link counts
+                // as up (and the node as ready): events published from then on reach it.
+                let (ended, mut consumer_ended) = tokio::sync::mpsc::unbounded_channel();
+                match in_patience(start_consumers(&cluster, &connection, &session, ended.clone())).await {
+                    Ok(()) => {
+                        let linked = Instant::now();
+                        attempts = 0;
+                        let mut session = session;
+                        session.generation = cluster.0.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                        let session = Arc::new(session);
+                        cluster.0.session.send_replace(Some(Arc::clone(&session)));
+                        cluster.metrics().set_link_up(true);
+                        tracing::info!(held = cluster.0.held.read().len(), "broker link up");
+                        if let Some(started) = started.take() {
+                            let _ = started.send(Ok(()));
+                        }
+                        serve_link(&cluster, &connection, &session, ended, &mut consumer_ended).await;
+                        // A link that ends at once (a consumer that keeps ending, leases
+                        // refused) is not made again at once: the backoff goes on growing.
+                        if linked.elapsed() >= STEADY_LINK {
+                            backoff = Duration::from_millis(100);
+                        }
+                    }
+                    Err(why) => {
+                        tracing::warn!(%why, "consumers could not start; reconnecting");
+                        // A node that cannot consume (its event queue declared otherwise, no
+                        // permission) does not start, rather than wait for ever.
+                        attempts += 1;
+                        if attempts >= START_ATTEMPTS {
+                            if let Some(started) = started.take() {
+                                let _ = connection.close(200, "refusing to start".into()).await;
+                                let _ = started.send(Err(format!("cannot consume from RabbitMQ: {why}")));
+                                return;
+                            }
+                        }
                     }
                 }
                 lost(&cluster);
@@ -223,9 +249,7 @@ async fn take_leases(cluster: &Cluster, connection: &Connection, shards: Vec<Sha
             }
             let options = QueueDeclareOptions { exclusive: true, ..Default::default() };
             match channel.queue_declare(cluster.names().shard(shard).into(), options, FieldTable::default()).await {
-                Ok(_) => {
-                    cluster.0.held.write().insert(shard);
-                }
+                Ok(_) => cluster.took(shard),
                 Err(e) => {
                     tracing::debug!(shard = shard.0, error = %e, "lease not taken");
                     still.push(shard);
@@ -240,16 +264,23 @@ async fn take_leases(cluster: &Cluster, connection: &Connection, shards: Vec<Sha
     }
 }
 
-async fn start_consumers(cluster: &Cluster, connection: &Connection, session: &Session) -> Result<(), lapin::Error> {
+/// Consumes the replies to this node's forwarded requests and (via [`events::consume`]) other
+/// nodes' events; `ended` learns when either stops.
+async fn start_consumers(
+    cluster: &Cluster,
+    connection: &Connection,
+    session: &Session,
+    ended: ConsumerEnded,
+) -> Result<(), lapin::Error> {
     let no_ack = BasicConsumeOptions { no_ack: true, ..Default::default() };
-    // Replies to this node's forwarded requests.
     let replies = connection.create_channel().await?;
     let mut consumer = replies
         .basic_consume(session.reply_queue.as_str().into(), "replies".into(), no_ack, FieldTable::default())
         .await?;
     let to = cluster.clone();
+    let replies_ended = ended.clone();
     actix::spawn(async move {
-        while let Some(Ok(delivery)) = consumer.next().await {
+        while let Some(delivery) = Consumer::Replies.next(&mut consumer, &replies_ended).await {
             if let Some(AMQPValue::LongUInt(shard)) =
                 delivery.properties.headers().as_ref().and_then(|h| h.inner().get(NEW_OWNER))
             {
@@ -266,7 +297,54 @@ async fn start_consumers(cluster: &Cluster, connection: &Connection, session: &S
             }
         }
     });
-    events::consume(cluster, connection).await
+    events::consume(cluster, connection, ended).await
+}
+
+/// `starting` (consumers), given [`CONSUMERS_PATIENCE`] to start; why not, if they did not.
+async fn in_patience(starting: impl std::future::Future<Output = Result<(), lapin::Error>>) -> Result<(), String> {
+    match tokio::time::timeout(CONSUMERS_PATIENCE, starting).await {
+        Ok(started) => started.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer in {} s", CONSUMERS_PATIENCE.as_secs())),
+    }
+}
+
+/// Runs a live link until it is lost: its leases kept, its heartbeat sent. An event consumer
+/// that ends under it (its queue deleted, its channel closed) is started again on a channel of
+/// its own; the link is made again only if that fails, or if the replies' consumer ends (its
+/// queue is the session's).
+async fn serve_link(
+    cluster: &Cluster,
+    connection: &Arc<Connection>,
+    session: &Session,
+    ended: ConsumerEnded,
+    consumer_ended: &mut tokio::sync::mpsc::UnboundedReceiver<(Consumer, String)>,
+) {
+    let loss = wait_for_loss(connection);
+    let leases = keep_leases(cluster, connection);
+    let beating = beat(cluster, session);
+    tokio::pin!(loss, leases, beating);
+    loop {
+        tokio::select! {
+            _ = &mut loss => return,
+            _ = &mut leases => return,
+            _ = &mut beating => return,
+            stopped = consumer_ended.recv() => {
+                let Some((consumer, why)) = stopped else { return };
+                if !connection.status().connected() {
+                    return;
+                }
+                if consumer == Consumer::Replies {
+                    tracing::warn!(%why, "the replies' consumer ended; reconnecting");
+                    return;
+                }
+                tracing::warn!(%why, "this node's event consumer ended; consuming its queue again");
+                if let Err(why) = in_patience(events::consume(cluster, connection, ended.clone())).await {
+                    tracing::warn!(%why, "the event queue cannot be consumed again; reconnecting");
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// Consumes the request queues of `shards`. At most [`IN_FLIGHT`] forwarded requests run at
@@ -290,8 +368,24 @@ async fn serve_shards(cluster: &Cluster, connection: &Connection, shards: Vec<Sh
             )
             .await?;
         let cluster = cluster.clone();
+        let taking = cluster.taking(shard);
         actix::spawn(async move {
-            while let Some(Ok(delivery)) = consumer.next().await {
+            loop {
+                let delivery = match next_delivery(&mut consumer).await {
+                    Ok(delivery) => delivery,
+                    Err(why) => {
+                        // This taking of the lease still held on a live link (not lost with
+                        // it, nor given up and taken again): a lease nobody consumes would leave
+                        // its requests waiting for their timeout. Give it up, so that it is
+                        // taken and served again.
+                        let linked = cluster.connection().is_some_and(|c| c.status().connected());
+                        if linked && cluster.taking(shard) == taking && cluster.holds(shard) {
+                            tracing::warn!(shard = shard.0, %why, "a served shard's consumer ended; giving its lease up");
+                            cluster.give_up(shard).await;
+                        }
+                        return;
+                    }
+                };
                 if is_probe(&delivery) {
                     // A caller checking that this queue exists: nothing to run.
                     let _ = delivery.ack(BasicAckOptions::default()).await;
@@ -358,7 +452,7 @@ async fn keep_leases(cluster: &Cluster, connection: &Arc<Connection>) {
             let options = QueueDeclareOptions { exclusive: true, ..Default::default() };
             // Refused (another node was quicker): its channel is closed, the next round uses another.
             if usable.queue_declare(cluster.names().shard(shard).into(), options, FieldTable::default()).await.is_ok() {
-                cluster.0.held.write().insert(shard);
+                cluster.took(shard);
                 cluster.0.seen_held.write().insert(shard);
                 tracing::info!(shard = shard.0, own, "lease taken");
                 // Requests still waiting on the previous holder's queue will get no reply.
@@ -395,7 +489,12 @@ async fn ready_then_serve(cluster: Cluster, connection: Arc<Connection>, shard: 
         return;
     }
     if ready {
-        match serve_shards(&cluster, &connection, vec![shard]).await {
+        let served = if cluster.refuses_serving(shard) {
+            Err("fault injection: the first serving of this shard fails".to_string())
+        } else {
+            serve_shards(&cluster, &connection, vec![shard]).await.map_err(|e| e.to_string())
+        };
+        match served {
             Ok(()) => {
                 cluster.0.serving.write().insert(shard);
                 return;
@@ -407,11 +506,18 @@ async fn ready_then_serve(cluster: Cluster, connection: Arc<Connection>, shard: 
 }
 
 impl Cluster {
-    /// Gives up `shard`'s lease (this node cannot serve it): another node, or this one later,
-    /// takes it.
+    /// Test-only: whether serving `shard` fails this once (`Faults::refuse_first_serve`).
+    fn refuses_serving(&self, shard: Shard) -> bool {
+        self.0.refuse_serve.lock().as_mut().is_some_and(|refused| refused.insert(shard))
+    }
+
+    /// Gives up `shard`'s lease (this node cannot serve it): whatever made it ready here ends
+    /// first ([`Inbound::lease_given_up`](super::Inbound::lease_given_up): a replicated
+    /// shard's term), then another node, or this one later, takes it.
     pub async fn give_up(&self, shard: Shard) {
         self.0.serving.write().remove(&shard);
         self.0.held.write().remove(&shard);
+        self.0.inbound.lease_given_up(shard);
         let Some(connection) = self.connection() else { return };
         if let Ok(channel) = connection.create_channel().await {
             let name = self.names().shard(shard);

@@ -132,7 +132,6 @@ impl Cluster {
             .map_err(|e| e.to_string())?;
         let (tx, rx) = mpsc::channel(usize::from(PREFETCH));
         actix::spawn(async move {
-            let _channel = channel;
             let mut unacked: Option<lapin::Acker> = None;
             let mut count = 0u64;
             loop {
@@ -143,10 +142,16 @@ impl Cluster {
                         if let Some(acker) = unacked.take() {
                             let _ = acker.ack(BasicAckOptions { multiple: true }).await;
                         }
-                        consumer.next().await
+                        tokio::select! {
+                            next = consumer.next() => next,
+                            // The reader went (it subscribes again, or stops following): the
+                            // consumer goes with its channel, on the broker too, even though
+                            // nothing more arrives.
+                            () = tx.closed() => None,
+                        }
                     }
                 };
-                let Some(Ok(delivery)) = next else { return };
+                let Some(Ok(delivery)) = next else { break };
                 let offset = delivery
                     .properties
                     .headers()
@@ -154,7 +159,7 @@ impl Cluster {
                     .and_then(|h| h.inner().get(&ShortString::from("x-stream-offset")).cloned());
                 let Some(offset) = offset.and_then(|v| as_offset(&v)) else {
                     tracing::error!(shard, "a log entry without its offset; following stops");
-                    return;
+                    break;
                 };
                 count += 1;
                 if count % ACK_EVERY == 0 {
@@ -164,14 +169,16 @@ impl Cluster {
                     unacked = Some(delivery.acker.clone());
                 }
                 if tx.send(LogEntry { offset, bytes: delivery.data }).await.is_err() {
-                    return;
+                    break;
                 }
             }
+            let _ = channel.close(200, "unsubscribed".into()).await;
         });
         Ok(rx)
     }
 
-    /// How many entries `shard`'s log holds (its next offset, while nothing was truncated).
+    /// How many entries `shard`'s log holds, from the broker's statistics: seconds late, and
+    /// its next offset only while retention has dropped nothing.
     pub async fn log_length(&self, shard: u32) -> Result<u64, String> {
         let connection = self.connection().ok_or("the broker link is down")?;
         let generation = self.generation();

@@ -17,6 +17,7 @@
 //!
 //! With no `cluster.amqp_url` there is no [`Cluster`] and every slot is served locally.
 
+mod consumer;
 pub mod events;
 mod link;
 pub mod log;
@@ -70,6 +71,9 @@ pub trait Inbound: Send + Sync + 'static {
     }
     /// Every lease went with the link: this node serves no shard until it takes them again.
     fn leases_lost(&self) {}
+    /// This node is giving `shard`'s lease up: whatever made it ready stops, before another
+    /// node can take it.
+    fn lease_given_up(&self, _shard: Shard) {}
 }
 
 /// This node's place in the cluster, as the transport needs it.
@@ -153,6 +157,9 @@ struct Inner {
     session: watch::Sender<Option<Arc<link::Session>>>,
     /// The leases held now.
     held: RwLock<BTreeSet<Shard>>,
+    /// How many times each lease was taken here (`Cluster::took`): what served one taking of
+    /// a lease must not give up a later one.
+    takings: parking_lot::Mutex<BTreeMap<Shard, u64>>,
     /// The held leases being served (ready: their request queue is consumed).
     serving: RwLock<BTreeSet<Shard>>,
     /// Leases seen held by another node since start (taken over at once when they go).
@@ -183,6 +190,24 @@ struct Inner {
     /// Test-only fault: the reply to the first request carrying this header is not sent, as
     /// if the link lost it (`testing.crash_at = "drop_forwarded_reply"` sets it above).
     drop_reply_marked: std::sync::atomic::AtomicBool,
+    /// Test-only fault: the shards whose first serving after their lease was taken fails
+    /// still to come (`Faults::refuse_first_serve`).
+    refuse_serve: parking_lot::Mutex<Option<BTreeSet<Shard>>>,
+    /// Test-only fault: `Faults::slow_event_queue`.
+    slow_event_queue: bool,
+}
+
+/// Test-only faults of the transport (`testing.crash_at`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Faults {
+    /// `"drop_forwarded_reply"`: the reply to the first request marked [`DROPPABLE`] is lost.
+    pub drop_a_reply: bool,
+    /// `"refuse_first_serve"`: the first time each shard's lease is ready to serve, consuming
+    /// its requests fails (as when the channel closes at that moment): the lease is given up.
+    pub refuse_first_serve: bool,
+    /// `"slow_event_queue"`: declaring this node's event queue takes 4 s longer (as on a
+    /// loaded broker, where a quorum queue can take that long).
+    pub slow_event_queue: bool,
 }
 
 /// A request header that marks a reply the test-only fault may drop.
@@ -197,7 +222,7 @@ impl Cluster {
         membership: Membership,
         inbound: Arc<dyn Inbound>,
         metrics: Metrics,
-        drop_a_reply: bool,
+        faults: Faults,
     ) -> anyhow::Result<(Self, actix::Arbiter)> {
         let cluster = Self(Arc::new(Inner {
             names: Names::new(&membership.cluster),
@@ -207,6 +232,7 @@ impl Cluster {
             membership,
             session: watch::channel(None).0,
             held: RwLock::new(BTreeSet::new()),
+            takings: parking_lot::Mutex::new(BTreeMap::new()),
             serving: RwLock::new(BTreeSet::new()),
             seen_held: RwLock::new(BTreeSet::new()),
             started: std::time::Instant::now(),
@@ -218,7 +244,9 @@ impl Cluster {
             metrics,
             intake: Arc::new(tokio::sync::Semaphore::new(link::IN_FLIGHT)),
             next_broker: std::sync::atomic::AtomicUsize::new(0),
-            drop_reply_marked: std::sync::atomic::AtomicBool::new(drop_a_reply),
+            drop_reply_marked: std::sync::atomic::AtomicBool::new(faults.drop_a_reply),
+            refuse_serve: parking_lot::Mutex::new(faults.refuse_first_serve.then(BTreeSet::new)),
+            slow_event_queue: faults.slow_event_queue,
         }));
         // The link lives on its own thread, apart from the HTTP workers and the actors.
         let arbiter = actix::Arbiter::new();
@@ -241,6 +269,17 @@ impl Cluster {
 
     pub fn names(&self) -> &Names {
         &self.0.names
+    }
+
+    /// This node took `shard`'s lease: it holds it, under a new taking.
+    fn took(&self, shard: Shard) {
+        self.0.held.write().insert(shard);
+        *self.0.takings.lock().entry(shard).or_default() += 1;
+    }
+
+    /// How many times this node took `shard`'s lease (0: never).
+    fn taking(&self, shard: Shard) -> u64 {
+        self.0.takings.lock().get(&shard).copied().unwrap_or(0)
     }
 
     /// Whether this node holds the lease of `shard` now.

@@ -5,7 +5,7 @@
 //! Events carry full snapshots of the entity after the change, so a read model can be fed from
 //! events alone (on this node or, in a cluster, from every node's events).
 
-use super::{Entity, Order, OrderId, PaymentId, Ticket};
+use super::{Entity, Order, OrderId, PaymentId, Ticket, UserId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +40,14 @@ pub enum Event {
         order: Order,
         reason: String,
     },
+    /// Someone asked for a password reset of `user`'s account: it sends the link (`Mail`).
+    /// Internal and local: it stays on the node that owns the account (`is_local`).
+    PasswordResetRequested {
+        user: UserId,
+        email: String,
+        nonce: [u8; 16],
+        expires_at_ms: i64,
+    },
 }
 
 impl Event {
@@ -55,6 +63,7 @@ impl Event {
             Self::ExpirationComplete(_) => "expiration:complete",
             Self::PaymentCreated { .. } => "payment:created",
             Self::PaymentDeclined { .. } => "payment:declined",
+            Self::PasswordResetRequested { .. } => "password:reset-requested",
             Self::Recorded { subject, .. } => subject,
         }
     }
@@ -67,6 +76,7 @@ impl Event {
                 o.id.to_string()
             }
             Self::PaymentCreated { order, .. } | Self::PaymentDeclined { order, .. } => order.id.to_string(),
+            Self::PasswordResetRequested { user, .. } => user.to_string(),
             Self::Recorded { entity_id, .. } => entity_id.clone(),
         }
     }
@@ -76,7 +86,7 @@ impl Event {
     pub fn entity(&self) -> Option<Entity> {
         match self {
             Self::TicketCreated(t) | Self::TicketUpdated(t) | Self::TicketDeleted(t) => Some(Entity::Ticket(t.id)),
-            Self::Recorded { .. } => None,
+            Self::Recorded { .. } | Self::PasswordResetRequested { .. } => None,
             _ => self.order_id().map(Entity::Order),
         }
     }
@@ -95,6 +105,12 @@ impl Event {
     /// Whether the event is part of the published contract (internal ones only feed read
     /// models).
     pub fn is_public(&self) -> bool {
-        !matches!(self, Self::OrderUpdated(_) | Self::PaymentDeclined { .. })
+        !matches!(self, Self::OrderUpdated(_) | Self::PaymentDeclined { .. } | Self::PasswordResetRequested { .. })
+    }
+
+    /// Whether the event concerns this node alone: the others get a placeholder with its
+    /// subject and number only (no read model has a use for it, and it names an address).
+    pub fn is_local(&self) -> bool {
+        matches!(self, Self::PasswordResetRequested { .. })
     }
 }

@@ -103,6 +103,12 @@ impl Step {
             _ => return None,
         })
     }
+
+    /// When the order whose history `entries` are was paid (a receipt's "paid at"), if that
+    /// is kept.
+    pub fn paid_at(entries: &[HistoryEntry]) -> Option<i64> {
+        entries.iter().rev().find_map(|e| (Self::of(e)? == Self::Paid).then_some(e.at_ms))
+    }
 }
 
 #[cfg(test)]

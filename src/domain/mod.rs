@@ -6,6 +6,7 @@ mod error;
 mod events;
 mod history;
 mod ids;
+mod mail;
 mod order;
 mod payment;
 mod price;
@@ -17,11 +18,12 @@ pub use error::{DomainError, Field, Rule};
 pub use events::Event;
 pub use history::{CancelReason, Entity, HistoryEntry, Step};
 pub use ids::{shard_of_slot, slot_of_id, slots_of_shard, OrderId, PaymentId, Slot, TicketId, UserId, SLOTS};
+pub use mail::{Mail, MailEntry};
 pub use order::{iso_utc, ChargeRequest, Order, OrderStatus, TicketSnapshot};
 pub use payment::Payment;
 pub use price::{Price, MAX_PRICE_CENTS};
 pub use ticket::{Ticket, TicketDraft, MAX_TITLE_CHARS};
-pub use user::{Password, RefreshToken, User};
+pub use user::{Password, PasswordReset, RefreshToken, User};
 
 /// Milliseconds since the Unix epoch, the one clock the domain is given.
 pub fn now_ms() -> i64 {

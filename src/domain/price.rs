@@ -28,6 +28,20 @@ impl Price {
         format!("{}.{:02}", self.0 / 100, self.0 % 100)
     }
 
+    /// The price in currency units with two decimals and the thousands grouped (`1,000.00`),
+    /// as people read it.
+    pub fn grouped(&self) -> String {
+        let whole = (self.0 / 100).to_string();
+        let mut out = String::with_capacity(whole.len() + whole.len() / 3 + 3);
+        for (i, digit) in whole.chars().enumerate() {
+            if i > 0 && (whole.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(digit);
+        }
+        format!("{out}.{:02}", self.0 % 100)
+    }
+
     /// The price in currency units as a float (for formats that want a number).
     pub fn units(&self) -> f64 {
         self.0 as f64 / 100.0

@@ -23,3 +23,10 @@ fn whole_prices_have_whole_units() {
     assert_eq!(Price::from_cents(1250).whole_units(), None);
     assert_eq!(Price::from_cents(1250).units(), 12.5);
 }
+
+#[test]
+fn prices_read_with_their_thousands_grouped() {
+    for (cents, text) in [(5, "0.05"), (99_900, "999.00"), (100_000, "1,000.00"), (123_456_789, "1,234,567.89")] {
+        assert_eq!(Price::from_cents(cents).grouped(), text);
+    }
+}

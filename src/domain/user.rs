@@ -39,6 +39,14 @@ pub struct RefreshToken {
     pub revoked: bool,
 }
 
+/// A password reset asked for and not used yet: what the account keeps of its link (the
+/// token's SHA-256, `auth::reset`), until it expires. One at a time: a new one replaces it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordReset {
+    pub token_digest: [u8; 32],
+    pub expires_at_ms: i64,
+}
+
 #[cfg(test)]
 #[path = "user_test.rs"]
 mod tests;

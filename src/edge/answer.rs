@@ -30,6 +30,14 @@ pub async fn in_the_asked_shape(
         Ok(res) => {
             let made_from_error = res.response().error().is_some();
             let (req, res) = res.into_parts();
+            if shape == Shape::Html && made_from_error && res.status() == StatusCode::NOT_FOUND {
+                // With the asker's navigation: a signed-in person must not look signed out.
+                let page = page::error_page_for(&req, StatusCode::NOT_FOUND);
+                return Ok(ServiceResponse::new(
+                    req,
+                    kept_headers(&res, page).map_into_boxed_body().map_into_right_body(),
+                ));
+            }
             Ok(ServiceResponse::new(req, reshaped(shape, res, made_from_error)))
         }
         Err(error) => Err(Shaped { error, shape }.into()),
@@ -84,14 +92,19 @@ fn reshaped<B: MessageBody + 'static>(
     if keep {
         return res.map_into_left_body();
     }
-    let mut new = match shape {
+    let new = match shape {
         Shape::Json => HttpResponse::build(status).json(error_body(status_message(status))),
         Shape::Html => page::error_page(status),
     };
-    // What the first answer said besides its body still holds.
+    kept_headers(&res, new).map_into_boxed_body().map_into_right_body()
+}
+
+/// `new`, answering instead of `res`, with what `res` said besides its body.
+fn kept_headers<B>(res: &HttpResponse<B>, mut new: HttpResponse) -> HttpResponse {
     for name in [header::RETRY_AFTER, header::SET_COOKIE, header::HeaderName::from_static("x-request-id")] {
         let values: Vec<_> = res.headers().get_all(&name).cloned().collect();
-        if !values.is_empty() {
+        // Cookies add up (the new page may set its own); the others are the first answer's.
+        if !values.is_empty() && name != header::SET_COOKIE {
             new.headers_mut().remove(&name);
         }
         for value in values {
@@ -101,7 +114,7 @@ fn reshaped<B: MessageBody + 'static>(
     if res.head().connection_type() == ConnectionType::Close {
         new.head_mut().set_connection_type(ConnectionType::Close);
     }
-    new.map_into_boxed_body().map_into_right_body()
+    new
 }
 
 /// The shape of a response's body, by its content type; `None` for anything else (a bare

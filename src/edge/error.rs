@@ -21,6 +21,11 @@ pub struct FieldError {
 pub enum ApiError {
     Validation(Vec<FieldError>),
     BadRequest(String),
+    /// A query parameter that is not right: 400, its name as the error's `field`.
+    BadParameter {
+        field: &'static str,
+        message: String,
+    },
     NotAuthorized,
     NotFound,
     PayloadTooLarge,
@@ -47,6 +52,9 @@ impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::BadRequest(message.into())
     }
+    pub fn bad_parameter(field: &'static str, message: impl Into<String>) -> Self {
+        Self::BadParameter { field, message: message.into() }
+    }
     pub fn internal(cause: impl fmt::Display) -> Self {
         Self::Internal(cause.to_string())
     }
@@ -67,9 +75,11 @@ impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Validation(errors) => write!(f, "validation failed on {} field(s)", errors.len()),
-            Self::BadRequest(m) | Self::PaymentRequired(m) | Self::Unprocessable(m) | Self::Conflict(m) => {
-                f.write_str(m)
-            }
+            Self::BadRequest(m)
+            | Self::BadParameter { message: m, .. }
+            | Self::PaymentRequired(m)
+            | Self::Unprocessable(m)
+            | Self::Conflict(m) => f.write_str(m),
             Self::NotAuthorized => f.write_str(NOT_AUTHORIZED),
             Self::NotFound => f.write_str(NOT_FOUND),
             Self::PayloadTooLarge => f.write_str(TOO_LARGE),
@@ -122,7 +132,7 @@ pub fn unreadable_body(e: &actix_web::Error) -> ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::Validation(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Validation(_) | Self::BadRequest(_) | Self::BadParameter { .. } => StatusCode::BAD_REQUEST,
             Self::NotAuthorized => StatusCode::UNAUTHORIZED,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -143,6 +153,7 @@ impl ResponseError for ApiError {
             Self::Validation(errors) => json!({
                 "errors": errors.iter().map(|e| json!({"message": e.message, "field": e.field})).collect::<Vec<_>>()
             }),
+            Self::BadParameter { field, message } => json!({ "errors": [{ "message": message, "field": field }] }),
             Self::Internal(cause) => {
                 tracing::error!(cause = %cause, "request failed");
                 error_body(&self.to_string())
@@ -230,6 +241,7 @@ impl From<AppError> for ApiError {
             AppError::Throttled { retry_after_s } => Self::TooManyRequests(retry_after_s),
             AppError::CheckoutNotSupported => Self::bad_request("This payment method is not available"),
             AppError::StorageFull => Self::InsufficientStorage,
+            AppError::ResetRejected => Self::bad_request("This reset link is not valid any more: ask for a new one"),
         }
     }
 }

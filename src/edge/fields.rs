@@ -7,19 +7,39 @@ use crate::domain::{DomainError, Email, Password, Price, TicketDraft};
 
 /// The sign-up fields, checked with the API's words.
 pub fn sign_up_fields(email: Option<&str>, password: Option<&str>) -> Result<(Email, Password), ApiError> {
-    let email = email.and_then(Email::parse);
-    let password = password.and_then(Password::parse);
-    let mut errors = Vec::new();
-    if email.is_none() {
-        errors.push(FieldError { field: "email", message: "Email must be valid" });
+    let email_refused = FieldError { field: "email", message: "Email must be valid" };
+    both((email.and_then(Email::parse), email_refused), (password.and_then(Password::parse), PASSWORD_REFUSED))
+}
+
+/// A password reset's fields: the link's token and the new password.
+pub fn reset_fields<'a>(token: Option<&'a str>, password: Option<&str>) -> Result<(&'a str, Password), ApiError> {
+    let token = token.map(str::trim).filter(|t| !t.is_empty());
+    let token_refused = FieldError { field: "token", message: "You must supply the token of the reset link" };
+    both((token, token_refused), (password.and_then(Password::parse), PASSWORD_REFUSED))
+}
+
+const PASSWORD_REFUSED: FieldError =
+    FieldError { field: "password", message: "Password must be between 4 and 20 characters" };
+
+/// Two fields a request needs: both values, or the refusal of each one missing.
+fn both<A, B>(
+    (a, a_refused): (Option<A>, FieldError),
+    (b, b_refused): (Option<B>, FieldError),
+) -> Result<(A, B), ApiError> {
+    match (a, b) {
+        (Some(a), Some(b)) => Ok((a, b)),
+        (a, b) => {
+            let refused = [(a.is_none(), a_refused), (b.is_none(), b_refused)];
+            Err(ApiError::Validation(refused.into_iter().filter(|(missing, _)| *missing).map(|(_, e)| e).collect()))
+        }
     }
-    if password.is_none() {
-        errors.push(FieldError { field: "password", message: "Password must be between 4 and 20 characters" });
-    }
-    match (email, password) {
-        (Some(email), Some(password)) => Ok((email, password)),
-        _ => Err(ApiError::Validation(errors)),
-    }
+}
+
+/// An address, checked with the API's words.
+pub fn email_field(email: Option<&str>) -> Result<Email, ApiError> {
+    email
+        .and_then(Email::parse)
+        .ok_or_else(|| ApiError::Validation(vec![FieldError { field: "email", message: "Email must be valid" }]))
 }
 
 /// The sign-in fields, checked with the API's words.

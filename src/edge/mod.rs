@@ -7,7 +7,8 @@
 //! * [`error`]: [`ApiError`], the one error vocabulary: statuses and the API's words for every
 //!   refusal (the pages show the same words).
 //! * [`fields`]: sign-up, sign-in and ticket fields read into domain values, refused in those
-//!   words, for a JSON body and a form alike.
+//!   words, for a JSON body and a form alike. [`search`]: a ticket search's parameters, the
+//!   same way.
 //! * [`shape`]: the one decision of how an error is answered (JSON or an HTML page), from the
 //!   path and the client's `Accept`.
 //! * [`answer`]: the middleware that makes every error answer leave in that shape.
@@ -26,6 +27,7 @@ pub mod error;
 pub mod fields;
 pub mod observe;
 pub mod page;
+pub mod search;
 pub mod session;
 pub mod shape;
 pub mod state;

@@ -30,12 +30,17 @@ fn continue_trace(span: &tracing::Span, req: &ServiceRequest, state: &AppState) 
 /// exempt), `HEAD` served as `GET`, a tracing span, the metrics, and a panic guard so that a
 /// bug answers a 500 instead of dropping the connection (both in the shape the client asked
 /// for, by `super::answer`).
+/// The live ticket stream's path (`crate::http::ticket_stream`): not counted in
+/// `http.max_in_flight`, as it stays open.
+pub const TICKET_STREAM: &str = "/api/tickets/stream";
+
 pub async fn observe(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let probe = matches!(req.path(), "/healthz" | "/readyz" | "/metrics");
+    // The probes, and the live stream (bounded by `live.max_streams` instead).
+    let probe = matches!(req.path(), "/healthz" | "/readyz" | "/metrics" | TICKET_STREAM);
     let _admitted = match &state {
         Some(state) if !probe => match state.admit() {
             Some(admitted) => Some(admitted),

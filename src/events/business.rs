@@ -50,6 +50,7 @@ impl BusinessEvents {
             Event::TicketUpdated(_)
             | Event::OrderUpdated(_)
             | Event::PaymentDeclined { .. }
+            | Event::PasswordResetRequested { .. }
             | Event::Recorded { .. } => {}
         }
     }

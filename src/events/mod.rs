@@ -11,7 +11,7 @@
 //! known to be on disk, and the deletions ride on the next durable write.
 
 use crate::domain::{Event, Slot};
-use crate::observability::Metrics;
+use crate::observability::{telemetry, Metrics};
 use crate::storage::{keys, Store, StoredEvent, WriteBatch};
 use futures_util::future::LocalBoxFuture;
 use parking_lot::Mutex;
@@ -23,6 +23,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, watch, Notify};
 
 pub mod business;
+pub mod live;
 
 /// How many published events the bus remembers (what tests read back). Small: every entry is
 /// a JSON tree held for the process's life (20,000 of them took 19 MB of a node's heap).
@@ -77,6 +78,21 @@ impl EventBus {
         self.tx.subscribe()
     }
 
+    /// Hands a public event to the subscribers and the recent log (others are not published).
+    pub fn send(&self, event: &Event) {
+        if !event.is_public() {
+            return;
+        }
+        let published = PublishedEvent::from_event(event);
+        let mut recent = self.recent.lock();
+        // No subscriber is not an error: the event is still kept in the log.
+        let _ = self.tx.send(published.clone());
+        if recent.len() == RECENT {
+            recent.pop_front();
+        }
+        recent.push_back(published);
+    }
+
     /// The most recently published events, oldest first.
     pub fn recent(&self) -> Vec<PublishedEvent> {
         self.recent.lock().iter().cloned().collect()
@@ -86,15 +102,8 @@ impl EventBus {
 impl EventSink for EventBus {
     fn publish<'a>(&'a self, _slot: Slot, events: &'a [StoredEvent]) -> LocalBoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            let mut recent = self.recent.lock();
-            for e in events.iter().filter(|e| e.event.is_public()) {
-                let published = PublishedEvent::from_event(&e.event);
-                // No subscriber is not an error: the event is still delivered to the log.
-                let _ = self.tx.send(published.clone());
-                if recent.len() == RECENT {
-                    recent.pop_front();
-                }
-                recent.push_back(published);
+            for e in events {
+                self.send(&e.event);
             }
             Ok(())
         })
@@ -277,9 +286,11 @@ impl Publisher {
         // events then stay in the outbox; a slot with over a pass of them waits for it).
         let had = self.local_done.borrow().get(&slot).copied().unwrap_or(0);
         let fresh: Vec<StoredEvent> = events.iter().filter(|e| e.seq > had).cloned().collect();
+        let delivering = delivery_spans(&fresh);
         for sink in &self.sinks {
             sink.publish(slot, &fresh).await?;
         }
+        drop(delivering);
         if let Some(last) = fresh.last() {
             self.local_done.borrow_mut().insert(slot, last.seq);
         }
@@ -294,6 +305,22 @@ impl Publisher {
         self.store.remove_each(ready.into_iter().map(|(key, _)| key)).map_err(|e| e.to_string())?;
         Ok(Pass { published: fresh.len(), in_flight, more: usize::from(full), remote_failed: None })
     }
+}
+
+/// With telemetry on: a span per event for its delivery to this node's sinks, in the trace of
+/// the request that wrote it.
+fn delivery_spans(events: &[StoredEvent]) -> Vec<tracing::Span> {
+    if !telemetry::enabled() {
+        return Vec::new();
+    }
+    let traced = events.iter().filter_map(|e| e.trace.map(|trace| (e, trace)));
+    traced
+        .map(|(e, trace)| {
+            let span = tracing::debug_span!("deliver event", subject = e.event.subject(), seq = e.seq);
+            telemetry::continue_stored(&span, &trace);
+            span
+        })
+        .collect()
 }
 
 /// What one pass over a slot did.

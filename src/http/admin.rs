@@ -92,7 +92,9 @@ pub(super) async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let kinds = match query.kind.as_deref() {
         None => vec![ActorKind::Ticket, ActorKind::Order],
-        Some(k) => vec![ActorKind::parse(k).ok_or_else(|| ApiError::bad_request("kind must be ticket or order"))?],
+        Some(k) => {
+            vec![ActorKind::parse(k).ok_or_else(|| ApiError::bad_parameter("kind", "kind must be ticket or order"))?]
+        }
     };
     let limit = page_limit(query.limit.as_deref())?;
     let after = match query.cursor.as_deref() {
@@ -101,8 +103,11 @@ pub(super) async fn list(
             let (kind, id) = c
                 .split_once(':')
                 .filter(|(_, id)| !id.is_empty())
-                .ok_or_else(|| ApiError::bad_request("Invalid cursor"))?;
-            Some((ActorKind::parse(kind).ok_or_else(|| ApiError::bad_request("Invalid cursor"))?, id.to_string()))
+                .ok_or_else(|| ApiError::bad_parameter("cursor", "Invalid cursor"))?;
+            Some((
+                ActorKind::parse(kind).ok_or_else(|| ApiError::bad_parameter("cursor", "Invalid cursor"))?,
+                id.to_string(),
+            ))
         }
     };
     let node = state.app.node_id();
@@ -120,7 +125,7 @@ fn page_limit(raw: Option<&str>) -> Result<u32, ApiError> {
             .parse::<u32>()
             .ok()
             .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| ApiError::bad_request("limit must be between 1 and 1000")),
+            .ok_or_else(|| ApiError::bad_parameter("limit", "limit must be between 1 and 1000")),
     }
 }
 
@@ -251,7 +256,7 @@ async fn history(state: &AppState, entity: Entity, id: &str, query: &HistoryQuer
         Some(raw) => Some(raw)
             .filter(|raw| (1..=19).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|raw| raw.parse::<u64>().ok())
-            .ok_or_else(|| ApiError::bad_request("Invalid cursor"))?,
+            .ok_or_else(|| ApiError::bad_parameter("cursor", "Invalid cursor"))?,
     };
     let page = state.app.history(entity, after, limit).await?;
     let next = if page.more { page.entries.last().map(|e| e.seq.to_string()) } else { None };

@@ -1,11 +1,12 @@
 //! `GET /admin`: the same tables as the admin API, server-rendered HTML for a person, refreshed
-//! every few seconds. A browser cannot send a bearer header on navigation, so the page has a
-//! login form that stores the admin token in an HttpOnly, `/admin`-scoped cookie.
+//! every few seconds when asked (`?refresh=on`: a page that reloads by itself is one a person
+//! must be able to stop, WCAG 2.2.1). A browser cannot send a bearer header on navigation, so
+//! the page has a login form that stores the admin token in an HttpOnly, `/admin`-scoped cookie.
 
 use super::admin::{actor_json, cluster_json, is_admin, token_matches, ADMIN_COOKIE};
 use crate::app::admin::ActorKind;
 use crate::app::AppError;
-use crate::domain::{DomainError, Entity, OrderId, TicketId};
+use crate::domain::{DomainError, Entity, HistoryEntry, OrderId, OrderStatus, Step, TicketId};
 use crate::edge::AppState;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
@@ -50,7 +51,7 @@ fn html(status: StatusCode, title: &str, body: &str, refresh: bool) -> HttpRespo
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">{meta}<title>{title}</title><style>\
          body{{font:14px system-ui,sans-serif;margin:2rem;color:#222}}table{{border-collapse:collapse;margin:1rem 0}}\
          th,td{{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}}th{{background:#f3f3f3}}\
-         code{{font-size:12px}}.muted{{color:#777}}</style></head><body>{body}</body></html>"
+         code{{font-size:12px}}.muted{{color:#666}}</style></head><body><main>{body}</main></body></html>"
         ))
 }
 
@@ -75,10 +76,16 @@ pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
     }
     let node = state.app.node_id();
     let live = state.app.live_counts();
+    let refreshing = req.query_string().split('&').any(|pair| pair == "refresh=on");
+    let refresh = if refreshing {
+        format!("refreshed every {REFRESH_SECONDS} s · <a href=\"/admin\" id=\"stop-refresh\">Stop refreshing</a>")
+    } else {
+        format!("<a href=\"/admin\">Refresh</a> · <a href=\"/admin?refresh=on\" id=\"auto-refresh\">Refresh every {REFRESH_SECONDS} s</a>")
+    };
     let mut body = String::new();
     let _ = write!(
         body,
-        "<h1>ticketing admin</h1><p class=\"muted\">Node <b>{}</b> · refreshed every {REFRESH_SECONDS} s</p>\
+        "<h1>ticketing admin</h1><p class=\"muted\">Node <b>{}</b> · {refresh}</p>\
          <table id=\"summary\"><tr><th>live tickets</th><th>live orders</th><th>timers pending</th></tr>\
          <tr><td>{}</td><td>{}</td><td>{}</td></tr></table>",
         escape(node),
@@ -128,7 +135,7 @@ pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse 
         cluster["serving"].as_array().map_or(0, Vec::len)
     );
     body.push_str("<p><a href=\"/admin/history\" id=\"history-link\">History of a ticket or an order</a></p>");
-    html(StatusCode::OK, "ticketing admin", &body, true)
+    html(StatusCode::OK, "ticketing admin", &body, refreshing)
 }
 
 const HISTORY_FORM: &str = "<h2>history</h2><form method=\"get\" action=\"/admin/history\">\
@@ -171,16 +178,28 @@ pub async fn history_page(state: web::Data<AppState>, req: HttpRequest) -> HttpR
             }
         }
     }
+    // A paid order's receipt, above its history, or in its place once that was pruned (or the
+    // trail is off).
+    let receipt = match &found {
+        Some((Entity::Ticket(_), _)) => String::new(),
+        Some((Entity::Order(order), page)) => receipt(&state, *order, &page.entries).await,
+        None => match OrderId::parse(id) {
+            Some(order) => receipt(&state, order, &[]).await,
+            None => String::new(),
+        },
+    };
     let Some((entity, page)) = found else {
-        let body = format!(
-            "<h1>history of {}</h1><p>No ticket or order with this id has a history.</p>{HISTORY_FORM}",
-            escape(id)
-        );
-        return html(StatusCode::NOT_FOUND, "ticketing admin: history", &body, false);
+        let (status, heading) = match receipt.is_empty() {
+            true => (StatusCode::NOT_FOUND, "No ticket or order with this id has a history."),
+            false => (StatusCode::OK, "This order's history is no longer kept."),
+        };
+        let body = format!("<h1>history of {}</h1><p>{heading}</p>{receipt}{HISTORY_FORM}", escape(id));
+        return html(status, "ticketing admin: history", &body, false);
     };
     let kind = entity.kind_str();
     let mut body = format!(
-        "<h1>history of {kind} <code>{}</code></h1><p><a href=\"/admin\">back</a></p><table id=\"history\">\
+        "<h1>history of {kind} <code>{}</code></h1><p><a href=\"/admin\">back</a></p>{receipt}\
+         <h2>events</h2><table id=\"history\">\
          <tr><th>#</th><th>at</th><th>event</th><th>reason</th><th>data</th></tr>",
         escape(id)
     );
@@ -205,6 +224,36 @@ pub async fn history_page(state: web::Data<AppState>, req: HttpRequest) -> HttpR
         );
     }
     html(StatusCode::OK, "ticketing admin: history", &body, false)
+}
+
+/// A paid order's receipt, as its buyer's page shows it (an admin may see any), or nothing;
+/// its time from `history`, the order's kept events this page read already.
+async fn receipt(state: &AppState, id: OrderId, history: &[HistoryEntry]) -> String {
+    let Ok(order) = state.app.order_for_admin(id).await else { return String::new() };
+    if order.status != OrderStatus::Complete {
+        return String::new();
+    }
+    let paid_at = Step::paid_at(history);
+    // The buyer as their own receipt names them (their email), and their id.
+    let email = state.app.contact(order.user_id).await.ok().flatten();
+    let buyer = match email {
+        Some(email) => format!("{} (<code>{}</code>)", escape(&email), order.user_id),
+        None => format!("<code>{}</code>", order.user_id),
+    };
+    let rows = [
+        ("Order number", format!("<code>{}</code>", order.id)),
+        ("Ticket", escape(&order.ticket.title)),
+        ("Price", format!("${}", order.ticket.price.grouped())),
+        ("Paid at", paid_at.map_or_else(|| "not kept".to_string(), crate::domain::iso_utc)),
+        ("Payment reference", format!("<code>{}</code>", escape(order.stripe_id.as_deref().unwrap_or("–")))),
+        ("Buyer", buyer),
+    ];
+    let mut html = String::from("<h2>receipt</h2><table id=\"receipt\">");
+    for (name, value) in rows {
+        let _ = write!(html, "<tr><th scope=\"row\">{name}</th><td>{value}</td></tr>");
+    }
+    html.push_str("</table>");
+    html
 }
 
 #[derive(Deserialize)]

@@ -4,7 +4,8 @@
 //! shares with the pages (the error vocabulary, the caller, the session, the field rules) is
 //! in `crate::edge`; the API names nothing of the pages, and `crate::routes` wires both.
 //!
-//! * `users`, `tickets`, `orders`, `payments`: the `/api` routes, one file per area.
+//! * `users`, `tickets`, `orders`, `payments`: the `/api` routes, one file per area;
+//!   `ticket_stream`: the live ticket changes (Server-Sent Events).
 //! * [`extract`]: JSON object bodies. [`idempotency`]: `Idempotency-Key` on POST.
 //! * [`openapi`]: the document generated from the handlers; [`schemas`]: the bodies it names.
 //! * `health`: the probes and the metrics. `admin`, `admin_page`: the admin API and its page.
@@ -20,6 +21,7 @@ pub mod orders;
 pub mod payments;
 pub mod schemas;
 pub mod testing;
+pub mod ticket_stream;
 pub mod tickets;
 pub mod users;
 

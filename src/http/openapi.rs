@@ -9,8 +9,8 @@
 //! entity, 409/422 where an `Idempotency-Key` applies, 507 where the API writes).
 
 use super::schemas::{
-    Credentials, CurrentUser, CurrentUserClaims, ErrorBody, ErrorEntry, NewOrder, NewPayment, PaymentView,
-    TicketDraftBody, UserView,
+    Credentials, CurrentUser, CurrentUserClaims, EmailBody, ErrorBody, ErrorEntry, MessageBody, NewOrder, NewPayment,
+    PaymentView, ResetBody, TicketDraftBody, UserView,
 };
 use crate::edge::page;
 use crate::json::{OrderTicketView, OrderView, TicketView};
@@ -34,8 +34,11 @@ use utoipa::OpenApi;
         super::users::signout,
         super::users::current_user,
         super::users::refresh,
+        super::users::request_password_reset,
+        super::users::reset_password,
         super::tickets::create,
         super::tickets::list,
+        super::ticket_stream::stream,
         super::tickets::show,
         super::tickets::update,
         super::tickets::withdraw,
@@ -59,6 +62,9 @@ use utoipa::OpenApi;
         ErrorBody,
         ErrorEntry,
         Credentials,
+        EmailBody,
+        ResetBody,
+        MessageBody,
         UserView,
         CurrentUser,
         CurrentUserClaims,

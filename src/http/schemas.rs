@@ -7,7 +7,8 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// The API's error body: one entry per failure, `field` for validation errors.
+/// The API's error body: one entry per failure, `field` naming the body field or query
+/// parameter that is not right, where there is one.
 #[derive(Serialize, ToSchema)]
 pub struct ErrorBody {
     pub errors: Vec<ErrorEntry>,
@@ -27,6 +28,28 @@ pub struct Credentials {
     pub email: String,
     #[schema(min_length = 4, max_length = 20)]
     pub password: String,
+}
+
+/// A password reset request.
+#[derive(Serialize, ToSchema)]
+pub struct EmailBody {
+    #[schema(format = "email", max_length = 254)]
+    pub email: String,
+}
+
+/// A password reset: the link's token and the new password.
+#[derive(Serialize, ToSchema)]
+pub struct ResetBody {
+    #[schema(min_length = 96, max_length = 96, pattern = "^[0-9a-f]{96}$")]
+    pub token: String,
+    #[schema(min_length = 4, max_length = 20)]
+    pub password: String,
+}
+
+/// An answer in words.
+#[derive(Serialize, ToSchema)]
+pub struct MessageBody {
+    pub message: String,
 }
 
 /// A signed-in user.

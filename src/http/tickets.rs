@@ -4,6 +4,7 @@ use super::extract::JsonObject;
 use crate::domain::{TicketDraft, TicketId};
 use crate::edge::caller::AuthUser;
 use crate::edge::fields::ticket_draft;
+use crate::edge::search::SearchParams;
 use crate::edge::{ApiError, AppState};
 use crate::json::{self, TicketView};
 use actix_web::{http::header, web, HttpResponse};
@@ -12,6 +13,8 @@ use serde::Deserialize;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/tickets", web::post().to(create))
         .route("/api/tickets", web::get().to(list))
+        // Before `{id}`, which would take "stream" for an id.
+        .route(super::ticket_stream::PATH, web::get().to(super::ticket_stream::stream))
         .route("/api/tickets/{id}", web::get().to(show))
         .route("/api/tickets/{id}", web::put().to(update))
         .route("/api/tickets/{id}", web::delete().to(withdraw));
@@ -84,28 +87,60 @@ pub(super) async fn withdraw(
 pub(super) struct ListQuery {
     limit: Option<String>,
     cursor: Option<String>,
+    q: Option<String>,
+    #[serde(rename = "minPrice")]
+    min_price: Option<String>,
+    #[serde(rename = "maxPrice")]
+    max_price: Option<String>,
+    sort: Option<String>,
+    page: Option<String>,
 }
 
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
 
-/// Tickets for sale (not reserved), oldest first, a page at a time. The cursor is the last id
-/// of the previous page; the next page's URL is in the `Link` header.
+/// Tickets for sale (not reserved), a page at a time. Without `q`, `minPrice`, `maxPrice`,
+/// `sort` or `page`: oldest first, the cursor being the last id of the previous page (the
+/// seeds' clients see what they always saw). With any of them: a search of the index, newest
+/// first by default, numbered pages. The next page's URL is in the `Link` header.
 #[utoipa::path(get, path = "/api/tickets", tag = "tickets",
     params(("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
-           ("cursor" = Option<String>, Query, format = "uuid", description = "The last id of the previous page")),
-    responses((status = 200, description = "Tickets for sale, oldest first; the next page in the `Link` header", body = Vec<crate::json::TicketView>)))]
+           ("cursor" = Option<String>, Query, format = "uuid", description = "The last id of the previous page (not with a search)"),
+           ("q" = Option<String>, Query, max_length = 200, description = "Words of the title, all of them (case and accents ignored); the last, of 3 characters or more, also finds the longer words it begins (`conc` finds `concert`)"),
+           ("minPrice" = Option<f64>, Query, minimum = 0, maximum = 1000000, description = "Lowest price"),
+           ("maxPrice" = Option<f64>, Query, minimum = 0, maximum = 1000000, description = "Highest price"),
+           ("sort" = Option<String>, Query, pattern = "^(newest|price|-price)$", description = "`newest` (default), `price` (cheapest first) or `-price`"),
+           ("page" = Option<u32>, Query, minimum = 1, maximum = 10000, description = "Page of a search (default 1)")),
+    responses((status = 200, description = "Tickets for sale; the next page in the `Link` header", body = Vec<crate::json::TicketView>)))]
 pub(super) async fn list(state: web::Data<AppState>, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
     let limit = match query.limit.as_deref() {
         None => DEFAULT_PAGE,
         Some(raw) => match raw.parse::<usize>() {
             Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
-            _ => return Err(ApiError::bad_request(format!("limit must be between 1 and {MAX_PAGE}"))),
+            _ => return Err(ApiError::bad_parameter("limit", format!("limit must be between 1 and {MAX_PAGE}"))),
         },
     };
+    let search = SearchParams::given(
+        query.q.as_deref(),
+        query.min_price.as_deref(),
+        query.max_price.as_deref(),
+        query.sort.as_deref(),
+        query.page.as_deref(),
+    )?;
+    if let Some(search) = search {
+        if query.cursor.is_some() {
+            return Err(ApiError::bad_parameter("cursor", "cursor is for the list without a search: use page"));
+        }
+        let (found, more) = state.app.search_tickets(&search.query(limit)?).await?;
+        let mut response = HttpResponse::Ok();
+        if more {
+            response.insert_header((header::LINK, format!("</api/tickets?{}>; rel=\"next\"", search.next(limit))));
+        }
+        return Ok(response.json(found.iter().map(TicketView::of).collect::<Vec<_>>()));
+    }
     let after = match query.cursor.as_deref() {
         None => None,
-        Some(raw) => Some(TicketId::parse(raw).ok_or_else(|| ApiError::bad_request("Invalid cursor"))?),
+        Some(raw) => Some(TicketId::parse(raw).ok_or_else(|| ApiError::bad_parameter("cursor", "Invalid cursor"))?),
     };
     let (page, more) = state.app.list_tickets_for_sale(after, limit).await?;
     let mut response = HttpResponse::Ok();

@@ -1,9 +1,9 @@
-//! `/api/users/*`: signup, signin, signout, currentuser, refresh.
+//! `/api/users/*`: signup, signin, signout, currentuser, refresh, password reset.
 
 use super::extract::JsonObject;
 use crate::app::Session;
 use crate::edge::caller::{client_address, MaybeUser};
-use crate::edge::fields::{sign_in_fields, sign_up_fields};
+use crate::edge::fields::{email_field, reset_fields, sign_in_fields, sign_up_fields};
 use crate::edge::session::{cleared_cookies, refresh_tokens, session_cookies};
 use crate::edge::{ApiError, AppState};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -14,7 +14,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/users/signin", web::post().to(signin))
         .route("/api/users/signout", web::post().to(signout))
         .route("/api/users/currentuser", web::get().to(current_user))
-        .route("/api/users/refresh", web::post().to(refresh));
+        .route("/api/users/refresh", web::post().to(refresh))
+        .route("/api/users/password-reset", web::post().to(request_password_reset))
+        .route("/api/users/password-reset/confirm", web::post().to(reset_password));
 }
 
 fn signed_in(state: &AppState, status: actix_web::http::StatusCode, session: Session) -> HttpResponse {
@@ -73,4 +75,28 @@ pub(super) async fn refresh(state: web::Data<AppState>, req: HttpRequest) -> Res
     let token = refresh_tokens(&req).pop().ok_or(ApiError::NotAuthorized)?;
     let session = state.app.refresh(&token).await?;
     Ok(signed_in(&state, actix_web::http::StatusCode::OK, session))
+}
+
+/// What a reset request is answered, whether or not the address has an account.
+pub const RESET_ASKED: &str = "If an account has this address, a link to reset its password is on its way.";
+
+#[utoipa::path(post, path = "/api/users/password-reset", tag = "users", request_body = super::schemas::EmailBody,
+    responses((status = 202, description = "The same answer whether or not the address has an account; if it has, a reset link (valid 30 minutes, single use) is mailed", body = super::schemas::MessageBody),
+              (status = 429, description = "Too many requests from this address or for this account", body = super::schemas::ErrorBody)))]
+pub(super) async fn request_password_reset(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    let email = email_field(body.str("email"))?;
+    state.app.request_password_reset(&email, &client_address(&req)).await?;
+    Ok(HttpResponse::Accepted().json(json!({ "message": RESET_ASKED })))
+}
+
+#[utoipa::path(post, path = "/api/users/password-reset/confirm", tag = "users", request_body = super::schemas::ResetBody,
+    responses((status = 204, description = "The password is changed; the link is spent and every session of the account ended")))]
+pub(super) async fn reset_password(state: web::Data<AppState>, body: JsonObject) -> Result<HttpResponse, ApiError> {
+    let (token, password) = reset_fields(body.str("token"), body.str("password"))?;
+    state.app.reset_password(token, password).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

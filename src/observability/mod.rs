@@ -2,7 +2,8 @@
 //! numbers a scraper can graph.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +37,10 @@ struct Inner {
     follower_lag: prometheus::IntGaugeVec,
     log_appends: IntCounterVec,
     spans: IntCounterVec,
+    live_streams: IntGauge,
+    live_closed: IntCounter,
+    search_index: IntGaugeVec,
+    mail: IntCounterVec,
     storage_written: IntCounterVec,
     /// `storage_written`'s (keys, bytes) counters by (tree, kind, removed), resolved once:
     /// every flush reports, and a label lookup hashes every label each time.
@@ -130,6 +135,29 @@ impl Metrics {
             &["outcome"],
         )?;
         registry.register(Box::new(spans.clone()))?;
+        let live_streams = IntGauge::new("live_streams", "Live ticket streams (GET /api/tickets/stream) open")?;
+        registry.register(Box::new(live_streams.clone()))?;
+        let live_closed = IntCounter::new(
+            "live_streams_overflowed_total",
+            "Live ticket streams closed because their client fell 256 events behind",
+        )?;
+        registry.register(Box::new(live_closed.clone()))?;
+        let search_index = IntGaugeVec::new(
+            Opts::new(
+                "search_index",
+                "The ticket search index: tickets for sale in it (unit=tickets) and its estimated heap (unit=bytes)",
+            ),
+            &["unit"],
+        )?;
+        registry.register(Box::new(search_index.clone()))?;
+        let mail = IntCounterVec::new(
+            Opts::new(
+                "mail_total",
+                "Mail the SMTP server took (outcome=sent), refused or could not be reached for (failed, tried again), or dropped (no recipient any more, undecodable)",
+            ),
+            &["outcome"],
+        )?;
+        registry.register(Box::new(mail.clone()))?;
         let storage_written = IntCounterVec::new(
             Opts::new(
                 "storage_written_total",
@@ -210,6 +238,10 @@ impl Metrics {
             follower_lag,
             log_appends,
             spans,
+            live_streams,
+            live_closed,
+            search_index,
+            mail,
             storage_written,
             storage_written_by: Default::default(),
             business,
@@ -305,6 +337,26 @@ impl Metrics {
             let counter = self.0.spans.with_label_values(&[outcome]);
             counter.inc_by(total.load(Relaxed).saturating_sub(counter.get()));
         }
+    }
+
+    /// Samples the live streams: open now, and closed for falling behind since start.
+    pub fn set_live_streams(&self, open: usize, overflowed: u64) {
+        // One scrape at a time: two would add the same difference twice.
+        static ONE_AT_A_TIME: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+        let _one = ONE_AT_A_TIME.lock();
+        self.0.live_streams.set(open as i64);
+        self.0.live_closed.inc_by(overflowed.saturating_sub(self.0.live_closed.get()));
+    }
+
+    /// A mail sent, failed or dropped.
+    pub fn mail(&self, outcome: &str) {
+        self.0.mail.with_label_values(&[outcome]).inc();
+    }
+
+    /// Samples the search index: tickets in it and its estimated heap.
+    pub fn set_search_index(&self, tickets: usize, bytes: usize) {
+        self.0.search_index.with_label_values(&["tickets"]).set(tickets as i64);
+        self.0.search_index.with_label_values(&["bytes"]).set(bytes as i64);
     }
 
     /// An entry of `bytes` appended to a shard's log.

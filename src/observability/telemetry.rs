@@ -10,8 +10,9 @@
 //! ([`DROPPED`]).
 
 use crate::settings::TelemetrySettings;
+use crate::storage::TraceContext;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
-use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags, TracerProvider as _};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TracerProvider as _};
 use opentelemetry::Context;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -83,6 +84,7 @@ impl Telemetry {
             .build();
         let tracer = provider.tracer("ticketing");
         ENABLED.store(true, Ordering::Relaxed);
+        crate::storage::trace_flushes(context_of);
         Ok(Some((Self { provider }, tracer)))
     }
 
@@ -227,6 +229,40 @@ pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
     let mut carrier = HashMap::new();
     TraceContextPropagator::new().inject_context(&cx, &mut carrier);
     carrier.remove(TRACEPARENT)
+}
+
+/// The trace context of `span`, to store with what it wrote (`None` without telemetry).
+pub fn context_of(span: &tracing::Span) -> Option<TraceContext> {
+    let cx = span.context();
+    let sc = cx.span().span_context().clone();
+    sc.is_valid().then(|| TraceContext {
+        trace_id: sc.trace_id().to_bytes(),
+        span_id: sc.span_id().to_bytes(),
+        sampled: sc.is_sampled(),
+    })
+}
+
+/// Makes `span` a child of the stored `trace` (this system wrote it: its sampling decision is
+/// kept).
+pub fn continue_stored(span: &tracing::Span, trace: &TraceContext) {
+    let _ = span.set_parent(Context::new().with_remote_span_context(span_context(trace)));
+}
+
+/// Links `span` to the span of the stored `trace` (a span it waited for but is not a child of:
+/// the one flush that made many requests' writes durable).
+pub fn link(span: &tracing::Span, trace: &TraceContext) {
+    span.add_link(span_context(trace));
+}
+
+fn span_context(trace: &TraceContext) -> SpanContext {
+    let flags = if trace.sampled { TraceFlags::SAMPLED } else { TraceFlags::default() };
+    SpanContext::new(
+        TraceId::from_bytes(trace.trace_id),
+        SpanId::from_bytes(trace.span_id),
+        flags,
+        true,
+        Default::default(),
+    )
 }
 
 /// The trace and span ids of `span`, for log lines (`None` without telemetry).

@@ -4,7 +4,7 @@
 use super::chain::{Chain, Step};
 use super::Replication;
 use crate::cluster::log::LogEntry;
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, Shard};
 use crate::storage::log::{Entry, Position};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -15,6 +15,11 @@ const LEAD_WITHIN: Duration = Duration::from_secs(30);
 const REBUILD_LOOK: Duration = Duration::from_secs(10);
 /// How often a follower asks how long the log is (its lag).
 const LAG_EVERY: Duration = Duration::from_secs(1);
+/// A follower behind that reads nothing for this long subscribes again: a stream consumer
+/// can go quiet without its channel closing (a broker node restarted under it).
+const STALLED_AFTER: Duration = Duration::from_secs(10);
+/// How long subscribing to the log may take (declaring it, consuming it).
+const OPEN_WITHIN: Duration = Duration::from_secs(15);
 
 pub(super) enum Order {
     /// Begin a term and serve; the answer says whether the shard is ready.
@@ -26,12 +31,14 @@ pub(super) enum Order {
 /// Runs the copy of `shard` for as long as the node runs.
 pub(super) async fn run(r: Replication, shard: u32, mut orders: mpsc::UnboundedReceiver<Order>) {
     let mut leading = false;
+    // The test-only fault: the first subscription that opens reads nothing.
+    let mut quiet_once = r.stalls_first_follow();
     loop {
         let order = if leading {
             orders.recv().await
         } else {
             match r.cluster().filter(Cluster::link_up) {
-                Some(cluster) => match follow(&r, &cluster, shard, &mut orders).await {
+                Some(cluster) => match follow(&r, &cluster, shard, &mut orders, &mut quiet_once).await {
                     Ok(order) => order,
                     Err(Stop::Unreadable(e)) => {
                         // An entry of another release: following stops (it says why in
@@ -85,16 +92,29 @@ enum Stop {
 }
 
 /// Follows the log from where the copy stands until an order comes (`Ok(None)`: no more
-/// orders ever).
+/// orders ever). `quiet_once`: a test's fault, taken by the first subscription that opens,
+/// which then reads nothing.
 async fn follow(
     r: &Replication,
     cluster: &Cluster,
     shard: u32,
     orders: &mut mpsc::UnboundedReceiver<Order>,
+    quiet_once: &mut bool,
 ) -> Result<Option<Order>, Stop> {
     let mut cursor = open(r, cluster, shard).await.map_err(Stop::Link)?;
+    let _quiet = std::mem::take(quiet_once).then(|| {
+        let (quiet, nothing) = mpsc::channel(1);
+        cursor.log = nothing;
+        quiet
+    });
+    if let Some(mut status) = r.0.status.get_mut(&shard) {
+        status.serving = false;
+    }
     let mut last_offset: Option<u64> = None;
+    let mut stall = Stall::default();
     let mut lag_every = tokio::time::interval(LAG_EVERY);
+    // After a long rebuild, one look rather than a burst of them.
+    lag_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             biased;
@@ -102,6 +122,7 @@ async fn follow(
             entry = cursor.next() => {
                 let Some(entry) = entry else { return Err(Stop::Link("the log ended (link lost)".into())) };
                 last_offset = Some(entry.offset);
+                stall = Stall::default();
                 match read(r, shard, &mut cursor, &entry, None).map_err(Stop::Unreadable)? {
                     Read::Rebuild => cursor = rebuild(r, cluster, shard).await.map_err(Stop::Link)?,
                     Read::Truncated => cursor = from_snapshot(r, cluster, shard, entry.offset).await.map_err(Stop::Link)?,
@@ -110,13 +131,39 @@ async fn follow(
             }
             _ = lag_every.tick() => {
                 if let Ok(length) = cluster.log_length(shard).await {
-                    let read = last_offset.map_or(0, |o| o + 1);
+                    let lag = length.saturating_sub(last_offset.map_or(0, |o| o + 1));
+                    let stalled = stall.behind(lag, cursor.is_drained());
                     if let Some(mut status) = r.0.status.get_mut(&shard) {
-                        status.lag = Some(length.saturating_sub(read));
+                        status.lag = Some(lag);
+                        status.resubscribed += u64::from(stalled);
+                    }
+                    if stalled {
+                        return Err(Stop::Link(format!("behind by {lag} for {STALLED_AFTER:?} without reading")));
                     }
                 }
             }
         }
+    }
+}
+
+/// Since when a follower has been behind without reading anything. The log's length comes
+/// from the broker's statistics (seconds late), so only a lag that lasts counts, and only
+/// while nothing read waits to be applied.
+#[derive(Default)]
+struct Stall {
+    behind_since: Option<tokio::time::Instant>,
+}
+
+impl Stall {
+    /// Takes one look at the lag: whether the follower has been stalled for
+    /// [`STALLED_AFTER`].
+    fn behind(&mut self, lag: u64, drained: bool) -> bool {
+        if lag == 0 || !drained {
+            self.behind_since = None;
+            return false;
+        }
+        let since = *self.behind_since.get_or_insert_with(tokio::time::Instant::now);
+        since.elapsed() >= STALLED_AFTER
     }
 }
 
@@ -156,7 +203,8 @@ async fn lead(r: &Replication, cluster: &Cluster, shard: u32) -> Result<(), Stri
     };
     r.0.store.apply_followed(shard, Vec::new(), &position).map_err(|e| e.to_string())?;
     r.0.store.sync().await;
-    if cluster.generation() != generation || !cluster.holds(crate::cluster::Shard(shard)) {
+    let held = || cluster.generation() == generation && cluster.holds(Shard(shard));
+    if !held() {
         return Err("the lease went while the term began".into());
     }
     // The copy is the truth from here: what an earlier term left numbered or in flight in its
@@ -166,16 +214,41 @@ async fn lead(r: &Replication, cluster: &Cluster, shard: u32) -> Result<(), Stri
     r.0.store.outbox_restart(slots.clone());
     r.0.generations.insert(shard, generation);
     r.0.logs.establish(shard, position);
-    if cluster.generation() != generation {
-        // The link went meanwhile (its loss fenced nothing yet established): undone.
+    let served = serve_in_term(r, shard, &position, slots, held);
+    if served.is_err() {
+        // The lease went meanwhile (the link's loss, or a lease given up on the link's
+        // thread, may have missed a term not yet established), or the shard's deadlines could
+        // not be read: the term ends here, undone.
         r.0.logs.fence(shard);
         r.0.generations.remove(&shard);
-        return Err("the lease went while the term began".into());
+        if let Some(mut status) = r.0.status.get_mut(&shard) {
+            status.serving = false;
+        }
+    }
+    served
+}
+
+/// Hands the shard, in the term just established, to the store and the actors, if its lease is
+/// still `held` before and after (the check after covers a lease given up meanwhile on the
+/// link's thread, whose ending of the term may have come before this start).
+fn serve_in_term(
+    r: &Replication,
+    shard: u32,
+    position: &Position,
+    slots: std::ops::Range<u32>,
+    held: impl Fn() -> bool,
+) -> Result<(), String> {
+    let gone = || Err("the lease went while the term began".to_string());
+    if !held() {
+        return gone();
     }
     r.0.store.outbox_gained(slots.clone());
     let due = r.0.custody.deadlines.load_slots(&r.0.store, slots).map_err(|e| e.to_string())?;
     if let Some(mut status) = r.0.status.get_mut(&shard) {
         (status.serving, status.term, status.applied, status.lag) = (true, position.term, position.seq, Some(0));
+    }
+    if !held() || r.0.logs.term(shard).is_none() {
+        return gone();
     }
     tracing::info!(shard, term = position.term, seq = position.seq, deadlines = due, "serving the shard");
     Ok(())
@@ -210,6 +283,11 @@ impl Cursor {
         Ok(Self { chain: Chain::resume(position), log, first: Some(position.resume_at.unwrap_or(0)), taken: None })
     }
 
+    /// Whether nothing read from the log waits here.
+    fn is_drained(&self) -> bool {
+        self.taken.is_none() && self.log.is_empty()
+    }
+
     /// The next entry of the log (`None`: the log ended, the link went).
     async fn next(&mut self) -> Option<LogEntry> {
         match self.taken.take() {
@@ -229,8 +307,13 @@ async fn open(r: &Replication, cluster: &Cluster, shard: u32) -> Result<Cursor, 
         position = None;
     }
     let position = position.unwrap_or_default();
-    cluster.declare_log(shard).await?;
-    Cursor::at(cluster, shard, position).await
+    let subscribed = async {
+        cluster.declare_log(shard).await?;
+        Cursor::at(cluster, shard, position).await
+    };
+    tokio::time::timeout(OPEN_WITHIN, subscribed)
+        .await
+        .map_err(|_| format!("the log could not be subscribed to within {OPEN_WITHIN:?}"))?
 }
 
 /// Wipes the copy and reads the log again from its start, if the log still holds its start:

@@ -51,6 +51,8 @@ pub struct CopyStatus {
     pub error: Option<String>,
     /// Snapshots loaded into this copy (its log no longer held what it needed).
     pub snapshots: u64,
+    /// Times following read nothing for a while though behind, and subscribed again.
+    pub resubscribed: u64,
 }
 
 /// An entry for the log, from the writer thread, and where its confirm goes.
@@ -97,6 +99,9 @@ struct Inner {
     status: DashMap<u32, CopyStatus>,
     /// Where snapshots come from (the router, once it exists).
     source: std::sync::OnceLock<Arc<dyn snapshot::CopySource + Send + Sync>>,
+    /// `testing.crash_at = "stall_following"`: each copy's first subscription to its log goes
+    /// quiet, as a stream consumer can (a broker node restarted under it).
+    stall_first_follow: std::sync::atomic::AtomicBool,
     /// Taken by `attach`.
     receivers: parking_lot::Mutex<Option<(mpsc::UnboundedReceiver<Append>, mpsc::UnboundedReceiver<u32>)>>,
 }
@@ -127,6 +132,7 @@ impl Replication {
             releading: dashmap::DashSet::new(),
             status: DashMap::new(),
             source: std::sync::OnceLock::new(),
+            stall_first_follow: std::sync::atomic::AtomicBool::new(false),
             receivers: parking_lot::Mutex::new(Some((appends_rx, unconfirmed_rx))),
         }));
         for (shard, orders) in receivers {
@@ -229,6 +235,24 @@ impl Replication {
     pub fn lost_all(&self) {
         let led: Vec<u32> = self.0.generations.iter().map(|e| *e.key()).collect();
         for shard in led {
+            self.stopped(shard);
+        }
+    }
+
+    /// Test-only (`testing.crash_at = "stall_following"`): every copy's first subscription to
+    /// its log reads nothing, so that following must notice and subscribe again.
+    pub fn stall_first_follow(&self) {
+        self.0.stall_first_follow.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn stalls_first_follow(&self) -> bool {
+        self.0.stall_first_follow.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// This node gave `shard`'s lease up (it could not serve it): if a term was begun here,
+    /// it ends before another node can take the lease.
+    pub fn given_up(&self, shard: u32) {
+        if self.0.generations.contains_key(&shard) {
             self.stopped(shard);
         }
     }

@@ -55,6 +55,7 @@ pub enum Command {
     SettleKey(SettleKey),
     CopyPage(CopyPageOf),
     History(HistoryOf),
+    Contact(ContactOf),
 }
 
 /// A typed command: where it runs (its slot), what it answers, and how it runs on the node that
@@ -141,6 +142,7 @@ impl Command {
             Self::SettleKey(c) => c.slot(),
             Self::CopyPage(c) => c.slot(),
             Self::History(c) => c.slot(),
+            Self::Contact(c) => c.slot(),
         }
     }
 
@@ -173,6 +175,7 @@ impl Command {
             Self::SettleKey(c) => reply(c.run_here(here, deadline).await, None),
             Self::CopyPage(c) => reply(c.run_here(here, deadline).await, None),
             Self::History(c) => reply(c.run_here(here, deadline).await, None),
+            Self::Contact(c) => reply(c.run_here(here, deadline).await, None),
         }
     }
 }
@@ -486,5 +489,31 @@ impl Routed for HistoryOf {
     }
     fn run_here(self, here: &Here, _: Deadline) -> LocalBoxFuture<'_, Result<HistoryPage, AppError>> {
         async move { Ok(here.store.history(&self.entity, self.after, self.limit as usize)?) }.boxed_local()
+    }
+}
+
+/// A user's address, read where their account lives (mail to them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ContactOf {
+    pub user: UserId,
+}
+into_command!(ContactOf => Contact);
+
+impl Routed for ContactOf {
+    /// `None`: no such account.
+    type Ok = Option<String>;
+    type Err = AppError;
+    fn slot(&self) -> Slot {
+        self.user.slot()
+    }
+    fn name(&self) -> &'static str {
+        "Contact"
+    }
+    fn run_here(self, here: &Here, _: Deadline) -> LocalBoxFuture<'_, Result<Option<String>, AppError>> {
+        async move {
+            let user = here.store.get::<crate::domain::User>(&crate::storage::keys::user(&self.user))?;
+            Ok(user.map(|u| u.email.as_str().to_string()))
+        }
+        .boxed_local()
     }
 }

@@ -8,6 +8,7 @@ use crate::cluster::events::OutgoingEvent;
 use crate::cluster::Cluster;
 use crate::domain::{Event, Slot};
 use crate::events::{EventSink, PublishedEvent};
+use crate::observability::telemetry;
 use crate::storage::StoredEvent;
 use futures_util::future::LocalBoxFuture;
 
@@ -40,9 +41,28 @@ impl EventSink for BrokerEvents {
                 return Ok(());
             }
             let mut outgoing = Vec::with_capacity(events.len());
+            // Open until the broker confirmed them: each event's publishing, in the trace of
+            // the request that wrote it, and the parent of other nodes' consuming it.
+            let mut spans = Vec::new();
             for stored in events {
-                let event = &stored.event;
+                // A local event goes out as a bare placeholder: its number reaches the other
+                // nodes (a reader waiting for the slot's latest event is not left waiting),
+                // what it says does not.
+                let placeholder = stored.event.is_local().then(|| Event::Recorded {
+                    subject: stored.event.subject().to_string(),
+                    entity_id: stored.event.entity_id(),
+                    payload: "{}".into(),
+                });
+                let event = placeholder.as_ref().unwrap_or(&stored.event);
+                let traceparent = stored.trace.filter(|_| telemetry::enabled()).and_then(|trace| {
+                    let span = tracing::debug_span!("publish event", subject = event.subject(), seq = stored.seq);
+                    telemetry::continue_stored(&span, &trace);
+                    let traceparent = telemetry::traceparent_of(&span);
+                    spans.push(span);
+                    traceparent
+                });
                 outgoing.push(OutgoingEvent {
+                    traceparent,
                     routing_key: routing_key(event),
                     subject: event.subject().to_string(),
                     slot: slot.0,
@@ -51,7 +71,9 @@ impl EventSink for BrokerEvents {
                     wire: wire::encode(event).map_err(|e| e.to_string())?,
                 });
             }
-            self.cluster.publish_events(outgoing).await
+            let published = self.cluster.publish_events(outgoing).await;
+            drop(spans);
+            published
         })
     }
 }

@@ -9,6 +9,7 @@ use crate::actors::wire;
 use crate::app::projection::ReadModel;
 use crate::cluster::{Headers, Incoming};
 use crate::domain::{Event, Slot};
+use crate::events::EventBus;
 use crate::observability::{REQUEST_ID, REQUEST_ID_HEADER};
 use crate::replication::Replication;
 use futures_util::future::LocalBoxFuture;
@@ -17,6 +18,8 @@ use std::sync::Arc;
 pub struct Inbound {
     here: Arc<Here>,
     read_model: ReadModel,
+    /// This node's event bus: other nodes' events reach its subscribers too.
+    bus: EventBus,
     freshness: Arc<Freshness>,
     /// With replicated shards: a lease taken begins a term before the shard is served.
     replication: Option<Replication>,
@@ -26,10 +29,11 @@ impl Inbound {
     pub fn new(
         here: Arc<Here>,
         read_model: ReadModel,
+        bus: EventBus,
         freshness: Arc<Freshness>,
         replication: Option<Replication>,
     ) -> Self {
-        Self { here, read_model, freshness, replication }
+        Self { here, read_model, bus, freshness, replication }
     }
 }
 
@@ -69,9 +73,16 @@ impl crate::cluster::Inbound for Inbound {
         }
     }
 
+    fn lease_given_up(&self, shard: crate::cluster::Shard) {
+        if let Some(replication) = &self.replication {
+            replication.given_up(shard.0);
+        }
+    }
+
     fn event(&self, body: &[u8], headers: &Headers) -> Result<(), String> {
         let event: Event = wire::decode(body).map_err(|e| e.to_string())?;
         self.read_model.apply(&event).map_err(|e| e.to_string())?;
+        self.bus.send(&event);
         let number = |name: &str| headers.get(name).and_then(|v| v.parse::<u64>().ok());
         if let (Some(slot), Some(seq)) = (number(crate::cluster::events::SLOT), number(crate::cluster::events::SEQ)) {
             self.freshness.applied(Slot(slot as u16), seq);

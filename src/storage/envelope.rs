@@ -34,7 +34,9 @@ pub enum Kind {
     Charge = 10,
     Marker = 11,
     Idempotency = 12,
-    /// Outbox entries holding typed events (kind 5 holds the JSON-text events of earlier data).
+    /// Outbox entries holding typed events, as releases before trace context wrote them (kind
+    /// 5 holds the JSON-text events of earlier data); still read, as [`Kind::TracedEvent`]s
+    /// without a trace.
     TypedEvent = 13,
     /// A row of a read model.
     Projection = 14,
@@ -42,6 +44,12 @@ pub enum Kind {
     LogPosition = 15,
     /// An entity's kept event (`domain::HistoryEntry`).
     History = 16,
+    /// Outbox entries, version 2: a typed event and the trace context of the write that made it.
+    TracedEvent = 17,
+    /// Mail waiting to be sent (`domain::MailEntry`).
+    Mail = 18,
+    /// A password reset not used yet (`domain::PasswordReset`).
+    PasswordReset = 19,
 }
 
 /// A type stored in an envelope.
@@ -50,6 +58,12 @@ pub trait Record: Serialize + DeserializeOwned {
 
     /// Decodes the payload of a version-1 envelope, for kinds whose schema changed since.
     fn decode_v1(_payload: &[u8]) -> Option<Self> {
+        None
+    }
+
+    /// Decodes the current-format payload of an earlier kind of this record (a record whose
+    /// schema changed under a new kind), `None` for any other kind.
+    fn decode_earlier_kind(_kind: u8, _payload: &[u8]) -> Option<Self> {
         None
     }
 }
@@ -103,6 +117,11 @@ pub fn decode<T: Record>(key: &[u8], bytes: &[u8]) -> Result<T, StorageError> {
         return Err(corrupt("record shorter than its envelope header".into()));
     };
     if *kind != T::KIND as u8 {
+        if *version == FORMAT_VERSION {
+            if let Some(value) = T::decode_earlier_kind(*kind, payload) {
+                return Ok(value);
+            }
+        }
         return Err(corrupt(format!("expected kind {:?} ({}), found {kind}", T::KIND, T::KIND as u8)));
     }
     match *version {
@@ -132,6 +151,12 @@ pub fn decode_head<T: Record, H: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> 
         }
         _ => Err(corrupt(format!("not a current {:?} record", T::KIND))),
     }
+}
+
+/// Decodes a whole current payload as `T` (used by `decode_earlier_kind` impls).
+pub(crate) fn decode_current<T: DeserializeOwned>(payload: &[u8]) -> Option<T> {
+    let (value, read) = bincode::serde::decode_from_slice(payload, current()).ok()?;
+    (read == payload.len()).then_some(value)
 }
 
 /// Decodes a whole legacy payload with the legacy config (used by `decode_v1` impls).

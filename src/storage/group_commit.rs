@@ -18,7 +18,7 @@
 
 use super::log::{Entry, Ops, Position, ShardLogs};
 use super::space::{Space, PROBE_EVERY};
-use super::{envelope, StorageError};
+use super::{envelope, StorageError, TraceContext};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -188,6 +188,21 @@ pub struct GroupCommit {
     settled: Condvar,
     /// Told what each group wrote.
     written: WriteCounter,
+    /// With telemetry on: the trace context of recent groups' `storage flush` spans, by the
+    /// range of writes each made durable (a waiter links its own span to its write's flush).
+    flushes: Mutex<std::collections::VecDeque<(std::ops::RangeInclusive<u64>, TraceContext)>>,
+}
+
+/// Groups whose flush span a waiter can still find.
+const FLUSHES_KEPT: usize = 256;
+
+/// How to read a span's trace context: installed when span export starts (storage knows
+/// `tracing` spans, not OpenTelemetry). Unset, no flush is traced.
+static CONTEXT_OF: std::sync::OnceLock<fn(&tracing::Span) -> Option<TraceContext>> = std::sync::OnceLock::new();
+
+/// Traces every group's flush as a `storage flush` span, read with `context_of`.
+pub fn trace_flushes(context_of: fn(&tracing::Span) -> Option<TraceContext>) {
+    let _ = CONTEXT_OF.set(context_of);
 }
 
 /// Called with each flush's duration, for the storage latency metric.
@@ -210,6 +225,7 @@ impl GroupCommit {
             in_flight: Mutex::new(0),
             settled: Condvar::new(),
             written,
+            flushes: Mutex::new(Default::default()),
         });
         let worker = Arc::clone(&gc);
         let spawned = std::thread::Builder::new().name("storage-writer".into()).spawn(move || {
@@ -364,6 +380,11 @@ impl GroupCommit {
             }
             return;
         }
+        // Its own trace: one flush serves many requests, whose spans link to it.
+        let traced = CONTEXT_OF
+            .get()
+            .map(|context_of| (tracing::debug_span!(parent: None, "storage flush", writes = taken.len()), context_of));
+        let _entered = traced.as_ref().map(|(span, _)| span.enter());
         let logs = self.logs.get();
         // Everything taken for one tree goes in as ONE sled batch: sled seals a log buffer
         // per batch, so a flush of many small batches wrote (and synced) many buffers.
@@ -480,6 +501,13 @@ impl GroupCommit {
                 false
             }
         };
+        if let Some(trace) = traced.as_ref().and_then(|(span, context_of)| context_of(span)) {
+            let mut flushes = self.flushes.lock();
+            if flushes.len() == FLUSHES_KEPT {
+                flushes.pop_front();
+            }
+            flushes.push_back((first..=target, trace));
+        }
         match logs {
             Some((_, _, confirms)) => {
                 let group = Confirming { target, settles, failed: failed_now, appends, durable };
@@ -530,6 +558,12 @@ impl GroupCommit {
         }
         self.check()?;
         Err(StorageError::Failed("the storage writer has stopped".into()))
+    }
+
+    /// The trace context of the flush that made write `seq` durable, while it is recent (with
+    /// telemetry on).
+    pub fn flush_of(&self, seq: u64) -> Option<TraceContext> {
+        self.flushes.lock().iter().rev().find(|(writes, _)| writes.contains(&seq)).map(|(_, trace)| *trace)
     }
 
     /// `Err` once sled failed a write or a flush (see `broken`).

@@ -38,6 +38,10 @@ pub const LOG_POSITION: u8 = b'L';
 pub const WITHDRAWN: u8 = b'W';
 /// An entity's kept events (its audit trail), by entity, then outbox number.
 pub const HISTORY: u8 = b'h';
+/// Mail waiting to be sent, by the outbox number of the event that asked for it.
+pub const MAIL: u8 = b'm';
+/// A user's password reset not used yet.
+pub const PASSWORD_RESET: u8 = b'z';
 
 /// Bytes before a key's own parts: the slot and the kind.
 pub const HEADER: usize = 3;
@@ -80,6 +84,8 @@ pub fn kind_name(kind: u8) -> &'static str {
         LOG_POSITION => "log_position",
         WITHDRAWN => "withdrawn",
         HISTORY => "history",
+        MAIL => "mail",
+        PASSWORD_RESET => "password_reset",
         _ => "other",
     }
 }
@@ -97,6 +103,9 @@ pub fn prefix(slot: Slot, kind: u8) -> Vec<u8> {
 pub fn user(id: &UserId) -> Vec<u8> {
     slotted(id.slot(), USER, &[id.as_bytes()])
 }
+pub fn password_reset(user: &UserId) -> Vec<u8> {
+    slotted(user.slot(), PASSWORD_RESET, &[user.as_bytes()])
+}
 pub fn email(email: &Email) -> Vec<u8> {
     slotted(Slot::of_text(email.as_str()), EMAIL, &[email.as_str().as_bytes()])
 }
@@ -108,6 +117,10 @@ pub fn withdrawn_ticket(id: &TicketId) -> Vec<u8> {
 }
 pub fn order(id: &OrderId) -> Vec<u8> {
     slotted(id.slot(), ORDER, &[id.as_bytes()])
+}
+/// Mail `k` of event `seq` of `slot`.
+pub fn mail(slot: Slot, seq: u64, k: u8) -> Vec<u8> {
+    slotted(slot, MAIL, &[&seq.to_be_bytes(), &[k]])
 }
 pub fn outbox(slot: Slot, seq: u64) -> Vec<u8> {
     slotted(slot, OUTBOX, &[&seq.to_be_bytes()])

@@ -149,7 +149,7 @@ fn outbox_entry(key: &[u8], value: &[u8]) -> Result<Vec<Entry>, StorageError> {
         Ok(old) => {
             let slot = uuid::Uuid::try_parse(&old.entity_id).map(|u| slot_of_id(u.as_bytes())).unwrap_or(Slot(0));
             let event = Event::Recorded { subject: old.subject, entity_id: old.entity_id, payload: old.payload };
-            let record = StoredEvent { seq: old.seq, event };
+            let record = StoredEvent { seq: old.seq, event, trace: None };
             Ok(vec![(keys::outbox(slot, old.seq), envelope::encode(&record)?)])
         }
         Err(e) => {

@@ -26,13 +26,13 @@ pub mod shard_file;
 pub mod space;
 
 pub use envelope::{Kind, Record};
-pub use group_commit::{FlushObserver, WriteCounter, WriteObserver, Written};
+pub use group_commit::{trace_flushes, FlushObserver, WriteCounter, WriteObserver, Written};
 pub use history::HistoryPage;
 pub use placement::Placement;
 pub use read_model::ReadModelTree;
-pub use records::{DeadlineEntry, EmailOwner, Marker, StoredEvent, WebhookSeen};
+pub use records::{DeadlineEntry, EmailOwner, Marker, StoredEvent, TraceContext, WebhookSeen};
 
-use crate::domain::{Event, HistoryEntry, Slot, SLOTS};
+use crate::domain::{Event, HistoryEntry, Mail, MailEntry, Slot, SLOTS};
 use group_commit::{GroupCommit, Submission};
 use log::{Ops, Position, ShardLogs};
 use std::collections::BTreeMap;
@@ -83,6 +83,8 @@ pub enum Health {
 
 /// A decoded record, or the decode error with the raw bytes.
 pub type Lenient<T> = Result<T, (StorageError, Vec<u8>)>;
+/// A mail waiting: its key, its slot and its entry.
+pub type PendingMail = (Vec<u8>, Slot, Lenient<MailEntry>);
 /// A key with its leniently decoded record.
 pub type LenientEntry<T> = (Vec<u8>, Lenient<T>);
 
@@ -98,6 +100,8 @@ pub struct WriteBatch {
     unnumbered: Vec<Event>,
     /// Outbox numbers of the events in this batch, once numbered.
     events: Vec<u64>,
+    /// The trace its events were written in (with telemetry on), kept with each of them.
+    trace: Option<TraceContext>,
     outbox: Option<Arc<outbox::Outbox>>,
 }
 
@@ -126,6 +130,11 @@ impl WriteBatch {
     pub fn remove(&mut self, key: Vec<u8>) {
         self.touch(&key);
         self.ops.push((key, None));
+    }
+
+    /// Keeps `trace` with this batch's events (their consumers continue it).
+    pub fn traced(&mut self, trace: Option<TraceContext>) {
+        self.trace = trace;
     }
 
     /// The slot this batch writes (`None` while empty).
@@ -264,6 +273,8 @@ pub struct Store {
     written: WriteCounter,
     /// Whether each event is also kept in its entity's history (`audit.retention_days` > 0).
     keep_history: bool,
+    /// Whether events' mail is queued (`mail.smtp_url` set).
+    queue_mail: bool,
 }
 
 /// How a node opens its data dir (`[storage]` settings).
@@ -277,11 +288,13 @@ pub struct Options {
     pub reserve_bytes: Option<u64>,
     /// Whether events are kept in their entity's history after delivery (the audit trail).
     pub keep_history: bool,
+    /// Queue the mail events ask for (`crate::mail` sends it).
+    pub queue_mail: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { cache_bytes: 64 << 20, reserve_bytes: None, keep_history: true }
+        Self { cache_bytes: 64 << 20, reserve_bytes: None, keep_history: true, queue_mail: false }
     }
 }
 
@@ -320,6 +333,7 @@ impl Store {
             applied_order: Arc::default(),
             written,
             keep_history: options.keep_history,
+            queue_mail: options.queue_mail,
         })
     }
 
@@ -432,8 +446,15 @@ impl Store {
                     }
                     batch.put_raw(
                         keys::outbox(slot, *seq),
-                        envelope::encode_around::<StoredEvent, _, _>(seq, &encoded, &())?,
+                        envelope::encode_around::<StoredEvent, _, _>(seq, &encoded, &(batch.trace,))?,
                     );
+                    // The mail it asks for, in the same write: sent once this is durable.
+                    if self.queue_mail {
+                        for (k, mail) in Mail::for_event(event).into_iter().enumerate() {
+                            let k = u8::try_from(k).unwrap_or(u8::MAX);
+                            batch.put(keys::mail(slot, *seq, k), &MailEntry { seq: *seq, k, at_ms, mail })?;
+                        }
+                    }
                 }
                 if let Some(last) = seqs.last() {
                     batch.put_raw(keys::outbox_seq(slot), last.to_be_bytes().to_vec());
@@ -531,6 +552,36 @@ impl Store {
     /// Waits until the write numbered `seq` (and all before it) is on disk.
     pub async fn durable(&self, seq: u64) -> Result<(), StorageError> {
         self.commit.wait(seq).await
+    }
+
+    /// Up to `limit` mails waiting in the slots this node writes, each slot's in order, and
+    /// each only once the write of the event that asked for it is on disk (a slot's list stops
+    /// at the first that may not be). Undecodable entries come as errors, with their key.
+    pub fn pending_mail(&self, limit: usize) -> Result<Vec<PendingMail>, StorageError> {
+        let mut out = Vec::new();
+        let mut stopped: Option<Slot> = None;
+        self.sweep(keys::MAIL, |key, value| {
+            let Some(slot) = keys::slot_of(key) else { return Ok(true) };
+            if stopped == Some(slot) || !self.writes_slot(slot) {
+                return Ok(true);
+            }
+            let entry = envelope::decode::<MailEntry>(key, value).map_err(|e| (e, value.to_vec()));
+            if let Ok(entry) = &entry {
+                if self.outbox.in_flight(slot, entry.seq) {
+                    stopped = Some(slot);
+                    return Ok(true);
+                }
+            }
+            out.push((key.to_vec(), slot, entry));
+            Ok(out.len() < limit)
+        })?;
+        Ok(out)
+    }
+
+    /// The trace context of the flush that made write `seq` durable (with telemetry on, while
+    /// recent).
+    pub fn flush_of(&self, seq: u64) -> Option<TraceContext> {
+        self.commit.flush_of(seq)
     }
 
     /// Applies `batch` atomically without waiting for the disk: for bookkeeping that is safe to

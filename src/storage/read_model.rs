@@ -89,6 +89,14 @@ impl ReadModelTree {
         Ok(out)
     }
 
+    /// Every record under `prefix`, in key order, decoded one at a time.
+    pub fn iter<T: Record>(&self, prefix: &[u8]) -> impl Iterator<Item = Result<T, StorageError>> {
+        self.tree.scan_prefix(prefix).map(|item| {
+            let (k, v) = item?;
+            envelope::decode(&k, &v)
+        })
+    }
+
     /// Drops every projection (before a rebuild).
     pub fn clear(&self) -> Result<(), StorageError> {
         self.tree.clear()?;

@@ -1,8 +1,9 @@
 //! Which domain types are stored, under which envelope kind, and how older formats upgrade.
 
-use super::envelope::{decode_legacy, Kind, Record};
+use super::envelope::{decode_current, decode_legacy, Kind, Record};
 use crate::domain::{
-    Event, HistoryEntry, Order, OrderId, Payment, Price, RefreshToken, Ticket, TicketId, User, UserId,
+    Event, HistoryEntry, MailEntry, Order, OrderId, PasswordReset, Payment, Price, RefreshToken, Ticket, TicketId,
+    User, UserId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -76,15 +77,43 @@ impl Record for EmailOwner {
     const KIND: Kind = Kind::EmailIndex;
 }
 
-/// An outbox entry: a typed event waiting to be published, in commit sequence.
+/// An outbox entry: a typed event waiting to be published, in commit sequence, with the trace
+/// context of the write that made it (so its consumers continue that request's trace).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredEvent {
     pub seq: u64,
     pub event: Event,
+    pub trace: Option<TraceContext>,
 }
 
 impl Record for StoredEvent {
-    const KIND: Kind = Kind::TypedEvent;
+    const KIND: Kind = Kind::TracedEvent;
+
+    /// An entry written before trace context (kind 13: the same fields but the trace).
+    fn decode_earlier_kind(kind: u8, payload: &[u8]) -> Option<Self> {
+        if kind != Kind::TypedEvent as u8 {
+            return None;
+        }
+        let (seq, event): (u64, Event) = decode_current(payload)?;
+        Some(StoredEvent { seq, event, trace: None })
+    }
+}
+
+/// A W3C trace context as stored (what a `traceparent` header carries, in bytes): which trace
+/// and span an event was written in, and whether that trace is sampled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceContext {
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    pub sampled: bool,
+}
+
+impl Record for PasswordReset {
+    const KIND: Kind = Kind::PasswordReset;
+}
+
+impl Record for MailEntry {
+    const KIND: Kind = Kind::Mail;
 }
 
 impl Record for HistoryEntry {

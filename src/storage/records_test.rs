@@ -92,13 +92,31 @@ fn records_encoded_around_an_encoded_event_equal_the_whole_records_encoded() {
     use crate::domain::{CancelReason, Event, HistoryEntry};
     let event = Event::TicketUpdated(ticket());
     let field = envelope::encode_field(&event).unwrap();
-    let stored = StoredEvent { seq: 300, event: event.clone() };
-    let around = envelope::encode_around::<StoredEvent, _, _>(&300u64, &field, &()).unwrap();
-    assert_eq!(around, envelope::encode(&stored).unwrap());
+    let traced = Some(TraceContext { trace_id: [7; 16], span_id: [9; 8], sampled: true });
+    for trace in [None, traced] {
+        let stored = StoredEvent { seq: 300, event: event.clone(), trace };
+        let around = envelope::encode_around::<StoredEvent, _, _>(&300u64, &field, &(trace,)).unwrap();
+        assert_eq!(around, envelope::encode(&stored).unwrap());
+        assert_eq!(envelope::decode::<StoredEvent>(b"x", &around).unwrap(), stored);
+    }
     for reason in [None, Some(CancelReason::Expired)] {
         let entry = HistoryEntry { seq: 7, at_ms: 1_733_000_000_000, event: event.clone(), reason };
         let around = envelope::encode_around::<HistoryEntry, _, _>(&(7u64, entry.at_ms), &field, &(reason,)).unwrap();
         assert_eq!(around, envelope::encode(&entry).unwrap());
         assert_eq!(envelope::decode::<HistoryEntry>(b"h", &around).unwrap(), entry);
     }
+}
+
+#[test]
+fn an_outbox_entry_written_before_trace_context_is_still_read_without_one() {
+    use crate::domain::Event;
+    let event = Event::TicketUpdated(ticket());
+    // What the previous release wrote: kind 13, the sequence and the event.
+    let mut earlier = vec![envelope::FORMAT_VERSION, Kind::TypedEvent as u8];
+    earlier.extend(bincode::serde::encode_to_vec((41u64, &event), bincode::config::standard()).unwrap());
+    let read = envelope::decode::<StoredEvent>(b"x", &earlier).unwrap();
+    assert_eq!(read, StoredEvent { seq: 41, event, trace: None });
+    // Any other kind is still refused.
+    earlier[1] = Kind::History as u8;
+    assert!(envelope::decode::<StoredEvent>(b"x", &earlier).is_err());
 }

@@ -8,6 +8,22 @@ fn open() -> (Store, tempfile::TempDir) {
     (Store::open(dir.path(), Arc::new(|_| {})).unwrap(), dir)
 }
 
+/// Opens `dir` again after a store on it was closed and dropped in this process: sled's
+/// background threads may hold its file lock a moment longer (seen once on a loaded CI run:
+/// "could not acquire lock … WouldBlock"), so a refusal for that is tried again for up to 5 s.
+async fn reopen(dir: &std::path::Path, options: Options) -> Store {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match Store::open_with(dir, options, Arc::new(|_| {})) {
+            Ok(store) => return store,
+            Err(e) if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("the store does not open again: {e}"),
+        }
+    }
+}
+
 #[actix_web::test]
 #[should_panic(expected = "spans two slots")]
 async fn a_batch_that_spans_two_slots_is_refused_in_debug_builds() {
@@ -123,7 +139,7 @@ async fn outbox_numbers_are_per_slot_gapless_and_resume_after_a_restart() {
         store.remove_each((1..=3).map(|seq| keys::outbox(Slot(1), seq))).unwrap();
         store.close().await;
     }
-    let store = Store::open(dir.path(), std::sync::Arc::new(|_| {})).unwrap();
+    let store = reopen(dir.path(), Options::default()).await;
     assert_eq!(write(&store, Slot(1), 1).outbox_seqs, vec![4]);
 }
 
@@ -177,7 +193,7 @@ async fn a_full_disk_neither_blocks_reads_nor_the_shutdown_flush() {
         store.close().await;
     }
     let options = Options { reserve_bytes: Some(u64::MAX / 4), ..Options::default() };
-    let store = Store::open_with(dir.path(), options, Arc::new(|_| {})).unwrap();
+    let store = reopen(dir.path(), options).await;
     assert_eq!(store.get::<Marker>(&ticket).unwrap(), Some(Marker), "what was written before is read");
     let closed = tokio::time::timeout(std::time::Duration::from_secs(5), store.close()).await;
     assert!(closed.is_ok(), "closing a full store does not wait for room");

@@ -26,6 +26,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[derive(Deserialize)]
 struct Next {
     next: Option<String>,
+    /// Set after a password reset: said above the form.
+    reset: Option<String>,
 }
 
 /// Which of the two account forms.
@@ -51,6 +53,17 @@ impl Kind {
 }
 
 fn account_form(ctx: &Ctx, kind: Kind, email: &str, next: &str, problems: &Problems) -> HttpResponse {
+    account_form_saying(ctx, kind, email, next, problems, None)
+}
+
+fn account_form_saying(
+    ctx: &Ctx,
+    kind: Kind,
+    email: &str,
+    next: &str,
+    problems: &Problems,
+    notice: Option<&str>,
+) -> HttpResponse {
     let (other, other_text) = match kind {
         Kind::SignUp => ("/auth/signin", "Already have an account? Sign in"),
         Kind::SignIn => ("/auth/signup", "New here? Sign up"),
@@ -58,6 +71,7 @@ fn account_form(ctx: &Ctx, kind: Kind, email: &str, next: &str, problems: &Probl
     let password_hint = (kind == Kind::SignUp).then_some("new-password").or(Some("current-password"));
     let body: Markup = html! {
         h1 { (kind.title()) }
+        @if let Some(notice) = notice { p.notice role="status" id="notice" { (notice) } }
         form.stack method="post" action=(kind.action()) novalidate {
             (ctx.csrf_field())
             input type="hidden" name="next" value=(next);
@@ -68,6 +82,7 @@ fn account_form(ctx: &Ctx, kind: Kind, email: &str, next: &str, problems: &Probl
             button type="submit" id="submit" { (kind.title()) }
         }
         p { a href=(other) { (other_text) } }
+        @if kind == Kind::SignIn { p { a href="/auth/forgot" id="forgot" { "Forgot your password?" } } }
     };
     ctx.render(problems.status(), kind.title(), body)
 }
@@ -79,7 +94,8 @@ async fn signup_page(req: HttpRequest, q: web::Query<Next>) -> HttpResponse {
 
 async fn signin_page(req: HttpRequest, q: web::Query<Next>) -> HttpResponse {
     let next = local_path(q.next.as_deref());
-    account_form(&Ctx::of(&req), Kind::SignIn, "", &next, &Problems::none())
+    let notice = q.reset.is_some().then_some("Your password is changed. Sign in with it.");
+    account_form_saying(&Ctx::of(&req), Kind::SignIn, "", &next, &Problems::none(), notice)
 }
 
 async fn signup(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, PageError> {

@@ -56,28 +56,7 @@ impl Ctx {
     }
 
     fn nav(&self) -> Markup {
-        html! {
-            nav aria-label="Main" {
-                a.brand href="/" { "ticketing" }
-                ul {
-                    @if let Some(user) = &self.user {
-                        li { a href="/tickets/new" { "Sell a ticket" } }
-                        li { a href="/tickets/mine" { "My tickets" } }
-                        li { a href="/orders" { "My orders" } }
-                        li {
-                            form.inline method="post" action="/auth/signout" {
-                                (self.csrf_field())
-                                button.link type="submit" id="signout" { "Sign out" }
-                            }
-                        }
-                        li.who { (user.claims.email) }
-                    } @else {
-                        li { a href="/auth/signup" { "Sign up" } }
-                        li { a href="/auth/signin" { "Sign in" } }
-                    }
-                }
-            }
-        }
+        page::nav(self.user.as_ref(), &self.csrf.token)
     }
 }
 
@@ -91,15 +70,29 @@ pub fn field(problems: &Problems, name: &str, label: &str, kind: &str, value: &s
     let messages = problems.on(name);
     let id = format!("{name}-field");
     let error_id = format!("{name}-error");
+    let hint_id = format!("{name}-hint");
+    let described: Vec<&str> =
+        [attrs.hint.is_some().then_some(hint_id.as_str()), (!messages.is_empty()).then_some(error_id.as_str())]
+            .into_iter()
+            .flatten()
+            .collect();
     html! {
         div.field {
             label for=(id) { (label) }
             input id=(id) name=(name) type=(kind) value=(value)
                 required[attrs.required] autocomplete=[attrs.autocomplete] inputmode=[attrs.inputmode]
+                // After a refused form the first field to fix has the focus, with or without
+                // JavaScript (one `autofocus` in a page: HTML allows no more).
+                autofocus[problems.first_field() == Some(name)]
                 aria-invalid=[(!messages.is_empty()).then_some("true")]
-                aria-describedby=[(!messages.is_empty()).then_some(error_id.as_str())];
+                aria-describedby=[(!described.is_empty()).then(|| described.join(" "))];
+            @if let Some(hint) = &attrs.hint {
+                p.hint.muted id=(hint_id) { (hint) }
+            }
             @if !messages.is_empty() {
-                p.error id=(error_id) role="alert" { @for m in &messages { (m) " " } }
+                p.error id=(error_id) role="alert" {
+                    @for (i, m) in messages.iter().enumerate() { @if i > 0 { " " } (m) }
+                }
             }
         }
     }
@@ -111,6 +104,8 @@ pub struct FieldAttrs {
     pub required: bool,
     pub autocomplete: Option<&'static str>,
     pub inputmode: Option<&'static str>,
+    /// What the field takes, said before anything is refused.
+    pub hint: Option<String>,
 }
 
 /// The messages of a form that concern no field.
@@ -118,7 +113,7 @@ pub fn general_problems(problems: &Problems) -> Markup {
     let general = problems.general();
     html! {
         @if !general.is_empty() {
-            div.problems role="alert" id="problems" {
+            div.problems role="alert" id="problems" tabindex="-1" {
                 @for m in &general { p { (m) } }
             }
         }

@@ -36,6 +36,28 @@ impl Problems {
         self.list.iter().filter(|p| p.field == Some(field)).map(|p| p.message.as_str()).collect()
     }
 
+    /// The field of the first problem that concerns one (the one a refused form focuses).
+    pub fn first_field(&self) -> Option<&str> {
+        self.list.iter().find_map(|p| p.field)
+    }
+
+    /// The problems of `field`, a hidden input (nothing to show them next to, nothing to
+    /// focus), told as the form's own.
+    pub fn hidden(mut self, field: &str) -> Self {
+        for problem in &mut self.list {
+            if problem.field == Some(field) {
+                problem.field = None;
+            }
+        }
+        self
+    }
+
+    /// These problems but the one saying `message`.
+    pub fn without(&self, message: &str) -> Self {
+        let list = self.list.iter().filter(|p| p.message != message).cloned().collect();
+        Self { status: self.status, list }
+    }
+
     /// The messages that concern no field.
     pub fn general(&self) -> Vec<&str> {
         self.list.iter().filter(|p| p.field.is_none()).map(|p| p.message.as_str()).collect()

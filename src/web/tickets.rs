@@ -5,8 +5,10 @@ use super::forms::posted_by_user;
 use super::layout::{field, general_problems, see_other, Ctx, FieldAttrs};
 use super::problem::{problems, PageError, Problems};
 use crate::app::projection::ListingState;
-use crate::domain::{Price, TicketId, UserId};
+use crate::app::search::Sort;
+use crate::domain::{OrderStatus, Price, TicketId, UserId, MAX_PRICE_CENTS, MAX_TITLE_CHARS};
 use crate::edge::fields::ticket_draft;
+use crate::edge::search::SearchParams;
 use crate::edge::AppState;
 use crate::json::TicketView;
 use actix_web::http::StatusCode;
@@ -23,6 +25,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/tickets/{id}/purchase", web::post().to(purchase))
         .route("/tickets/{id}/edit", web::get().to(edit_page))
         .route("/tickets/{id}/edit", web::post().to(edit))
+        .route("/tickets/{id}/withdraw", web::get().to(confirm_withdraw))
         .route("/tickets/{id}/withdraw", web::post().to(withdraw));
 }
 
@@ -45,37 +48,98 @@ fn seller(ctx: &Ctx, seller: UserId) -> String {
 
 #[derive(Deserialize)]
 struct LandingQuery {
-    cursor: Option<String>,
+    q: Option<String>,
+    sort: Option<String>,
+    page: Option<String>,
 }
 
+/// The tickets for sale, newest first, with a search box and a sort choice (a GET form: it
+/// works without JavaScript). The script keeps the first page of the newest live (the cards
+/// carry their ticket's id); any page loses a ticket once it is reserved, sold or withdrawn.
 async fn landing(
     state: web::Data<AppState>,
     req: HttpRequest,
     q: web::Query<LandingQuery>,
 ) -> Result<HttpResponse, PageError> {
     let ctx = Ctx::of(&req);
-    let after = q.cursor.as_deref().and_then(TicketId::parse);
-    let (tickets, more) = state.app.list_tickets_for_sale(after, PAGE).await?;
+    let search = match SearchParams::parse(filled(&q.q), None, None, filled(&q.sort), filled(&q.page)) {
+        Ok(search) => search,
+        Err(e) => return landing_refused(&ctx, &problems(e)?),
+    };
+    let query = match search.query(PAGE) {
+        Ok(query) => query,
+        Err(e) => return landing_refused(&ctx, &problems(e)?),
+    };
+    let (tickets, more) = state.app.search_tickets(&query).await?;
     let tickets: Vec<TicketView> = tickets.iter().map(TicketView::of).collect();
+    let me = ctx.user.as_ref().map(|u| u.id.to_string()).unwrap_or_default();
+    let newest = search.sort == Sort::Newest && search.q.trim().is_empty();
+    let live = if newest && search.page == 1 { "newest" } else { "filtered" };
+    let sort_value = search.sort.as_str();
+    let page_link = |page: usize| {
+        let mut pairs = vec![("sort", sort_value.to_string()), ("page", page.to_string())];
+        if !search.q.is_empty() {
+            pairs.insert(0, ("q", search.q.clone()));
+        }
+        format!("/?{}", serde_urlencoded::to_string(pairs).unwrap_or_default())
+    };
     let body = html! {
         h1 { "Tickets for sale" }
-        @if tickets.is_empty() {
-            p.notice { "No tickets for sale right now." }
-        } @else {
-            ul.cards id="tickets" {
-                @for t in &tickets {
-                    li.card {
-                        h2 { a href={ "/tickets/" (t.id) } { (t.title) } }
-                        p { span.price { (t.price) } " · " span.muted { "sold by " (seller(&ctx, t.user_id)) } }
+        form.search method="get" action="/" role="search" {
+            div.field {
+                label for="q-field" { "Find a ticket" }
+                input id="q-field" name="q" type="search" value=(search.q) placeholder="Band, city, venue…";
+            }
+            div.field {
+                label for="sort-field" { "Sort by" }
+                select id="sort-field" name="sort" {
+                    @for (value, words) in [("newest", "Newest"), ("price", "Price, low to high"), ("-price", "Price, high to low")] {
+                        option value=(value) selected[value == sort_value] { (words) }
                     }
                 }
             }
+            button type="submit" id="search" { "Search" }
         }
-        @if let (true, Some(last)) = (more, tickets.last()) {
-            p.pager { a href={ "/?cursor=" (last.id) } rel="next" id="next-page" { "More tickets" } }
+        @let nothing = if search.page > 1 {
+            format!("There is no page {}: the list ends before it.", search.page)
+        } else if newest {
+            "No tickets for sale right now.".to_string()
+        } else {
+            "No tickets match. Try fewer words.".to_string()
+        };
+        p.notice id="no-tickets" hidden[!tickets.is_empty()] { (nothing) }
+        ul.cards id="tickets" data-live-list=(live) data-me=(me) {
+            @for t in &tickets {
+                li.card data-ticket-id=(t.id) {
+                    h2 { a href={ "/tickets/" (t.id) } { (t.title) } }
+                    p { span.price { (t.price) } " · " span.muted { "sold by " (seller(&ctx, t.user_id)) } }
+                }
+            }
+        }
+        nav.pager aria-label="Pages" {
+            @if search.page > 1 {
+                a href=(page_link(1)) id="first-page" { "First page" }
+                a href=(page_link(search.page - 1)) rel="prev" id="previous-page" { "Previous page" }
+            }
+            @if more { a href=(page_link(search.page + 1)) rel="next" id="next-page" { "Next page" } }
         }
     };
     Ok(ctx.render(StatusCode::OK, "Tickets for sale", body))
+}
+
+/// A parameter the form sent, unless left empty.
+fn filled(v: &Option<String>) -> Option<&str> {
+    v.as_deref().filter(|s| !s.trim().is_empty())
+}
+
+/// The landing page for a search it cannot run: what is wrong, and the way back.
+fn landing_refused(ctx: &Ctx, problems: &Problems) -> Result<HttpResponse, PageError> {
+    let body = html! {
+        h1 { "Tickets for sale" }
+        (general_problems(problems))
+        p { a href="/" { "See the newest tickets" } }
+    };
+    Ok(ctx.render(problems.status(), "Tickets for sale", body))
 }
 
 /// A ticket's page; `problems` are those of a purchase or withdrawal that was refused.
@@ -84,6 +148,7 @@ async fn ticket_page(
     ctx: &Ctx,
     id: TicketId,
     problems: &Problems,
+    saved: bool,
 ) -> Result<HttpResponse, PageError> {
     let ticket = state.app.ticket(id).await?;
     let view = TicketView::of(&ticket);
@@ -93,30 +158,47 @@ async fn ticket_page(
         (Some(user), Some(order)) => state.app.order(user.id, order).await.ok(),
         _ => None,
     };
+    // Held by an order: sold once that order is paid (the read model knows; the ticket itself
+    // only names its order).
+    let sold = ticket.order_id.is_some()
+        && match &my_order {
+            Some(order) => order.status == OrderStatus::Complete,
+            None => state.app.listing_state(id).await? == Some(ListingState::Sold),
+        };
     let body = html! {
         h1 { (view.title) }
         (general_problems(problems))
+        @if saved && owner {
+            p.notice role="status" id="saved" { "Saved. This is your listing as buyers see it." }
+        }
         dl.facts {
             dt { "Price" } dd.price { (view.price) }
             dt { "Seller" } dd { (seller(ctx, view.user_id)) }
-            dt { "Status" } dd id="ticket-status" {
-                @if view.order_id.is_some() { span.badge.reserved { "Reserved" } } @else { span.badge { "For sale" } }
+            dt { "Status" } dd id="ticket-status" data-live-ticket=(view.id) {
+                @if sold { span.badge.sold { "Sold" } }
+                @else if view.order_id.is_some() { span.badge.reserved { "Reserved" } }
+                @else { span.badge { "For sale" } }
             }
         }
         @if owner {
-            @if view.order_id.is_some() {
+            @if sold {
+                p.notice id="sold" { "Sold. The buyer has paid for this ticket." }
+            } @else if view.order_id.is_some() {
                 p.notice { "A buyer holds this ticket, so it cannot be edited or withdrawn now." }
             } @else {
                 div.actions {
                     a href={ "/tickets/" (view.id) "/edit" } id="edit" { "Edit" }
-                    form.inline method="post" action={ "/tickets/" (view.id) "/withdraw" } {
-                        (ctx.csrf_field())
-                        button.danger type="submit" id="withdraw" { "Withdraw listing" }
-                    }
+                    a.button.danger href={ "/tickets/" (view.id) "/withdraw" } id="withdraw" { "Withdraw listing" }
                 }
             }
         } @else if let Some(order) = &my_order {
-            p.notice { "You reserved this ticket. " a href={ "/orders/" (order.id) } id="my-order" { "Go to your order" } }
+            @if sold {
+                p.notice id="bought" { "You bought this ticket. " a href={ "/orders/" (order.id) } id="my-order" { "See your order" } }
+            } @else {
+                p.notice { "You reserved this ticket. " a href={ "/orders/" (order.id) } id="my-order" { "Go to your order" } }
+            }
+        } @else if sold {
+            p.notice id="unavailable" { "This ticket has been sold." }
         } @else if view.order_id.is_some() {
             p.notice id="unavailable" { "This ticket is reserved by another buyer and cannot be purchased." }
         } @else {
@@ -130,8 +212,19 @@ async fn ticket_page(
     Ok(ctx.render(problems.status(), &view.title, body))
 }
 
-async fn show(state: web::Data<AppState>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, PageError> {
-    ticket_page(&state, &Ctx::of(&req), ticket_id(&id)?, &Problems::none()).await
+#[derive(serde::Deserialize)]
+struct ShowQuery {
+    /// Just saved by its seller (after the sell or edit form's redirect).
+    saved: Option<String>,
+}
+
+async fn show(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    q: web::Query<ShowQuery>,
+) -> Result<HttpResponse, PageError> {
+    ticket_page(&state, &Ctx::of(&req), ticket_id(&id)?, &Problems::none(), q.saved.is_some()).await
 }
 
 async fn purchase(
@@ -144,8 +237,36 @@ async fn purchase(
     let (_, ctx, user) = posted_by_user(&req, &body, &format!("/tickets/{id}"))?;
     match state.app.place_order(user.id, id, None).await {
         Ok(order) => Ok(see_other(&format!("/orders/{}", order.id))),
-        Err(e) => ticket_page(&state, &ctx, id, &problems(e)?).await,
+        Err(e) => ticket_page(&state, &ctx, id, &problems(e)?, false).await,
     }
+}
+
+/// Withdrawing asks first: this page, whose form confirms (it works without JavaScript).
+async fn confirm_withdraw(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let id = ticket_id(&id)?;
+    let ctx = Ctx::of(&req);
+    ctx.signed_in(&format!("/tickets/{id}/withdraw"))?;
+    Ok(withdraw_page(&ctx, &TicketView::of(&state.app.ticket(id).await?)))
+}
+
+fn withdraw_page(ctx: &Ctx, t: &TicketView) -> HttpResponse {
+    let body = html! {
+        h1 { "Withdraw " (t.title) "?" }
+        p { "It will no longer be for sale. This cannot be undone." }
+        form method="post" action={ "/tickets/" (t.id) "/withdraw" } {
+            (ctx.csrf_field())
+            input type="hidden" name="confirm" value="yes";
+            div.actions {
+                button.danger type="submit" id="confirm-withdraw" { "Withdraw listing" }
+                a href={ "/tickets/" (t.id) } id="keep" { "Keep it for sale" }
+            }
+        }
+    };
+    ctx.render(StatusCode::OK, "Withdraw a listing", body)
 }
 
 async fn withdraw(
@@ -155,23 +276,34 @@ async fn withdraw(
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
     let id = ticket_id(&id)?;
-    let (_, ctx, user) = posted_by_user(&req, &body, &format!("/tickets/{id}"))?;
+    let (form, ctx, user) = posted_by_user(&req, &body, &format!("/tickets/{id}"))?;
+    if form.get("confirm") != Some("yes") {
+        return Ok(withdraw_page(&ctx, &TicketView::of(&state.app.ticket(id).await?)));
+    }
     match state.app.withdraw_ticket(user.id, id).await {
         Ok(()) => Ok(see_other("/tickets/mine?withdrawn=1")),
-        Err(e) => ticket_page(&state, &ctx, id, &problems(e)?).await,
+        Err(e) => ticket_page(&state, &ctx, id, &problems(e)?, false).await,
     }
 }
 
 /// The sell and edit form.
 fn ticket_form(ctx: &Ctx, heading: &str, action: &str, title: &str, price: &str, problems: &Problems) -> HttpResponse {
+    let title_hint = format!("One line, at most {MAX_TITLE_CHARS} characters.");
+    let most = Price::from_cents(MAX_PRICE_CENTS).grouped();
+    let price_hint = format!("More than 0 and at most {most}, with at most two decimals: 25 or 12.50.");
+    // Editing goes back to the ticket, selling to the landing page.
+    let back = action.strip_suffix("/edit").unwrap_or("/");
     let body = html! {
         h1 { (heading) }
         form.stack method="post" action=(action) novalidate {
             (ctx.csrf_field())
             (general_problems(problems))
-            (field(problems, "title", "Title", "text", title, FieldAttrs { required: true, ..FieldAttrs::default() }))
-            (field(problems, "price", "Price (USD)", "text", price, FieldAttrs { required: true, inputmode: Some("decimal"), ..FieldAttrs::default() }))
-            button type="submit" id="submit" { "Save" }
+            (field(problems, "title", "Title", "text", title, FieldAttrs { required: true, hint: Some(title_hint), ..FieldAttrs::default() }))
+            (field(problems, "price", "Price (USD)", "text", price, FieldAttrs { required: true, inputmode: Some("decimal"), hint: Some(price_hint), ..FieldAttrs::default() }))
+            div.actions {
+                button type="submit" id="submit" { "Save" }
+                a href=(back) id="back" { "Cancel" }
+            }
         }
     };
     ctx.render(problems.status(), heading, body)
@@ -205,7 +337,7 @@ async fn edit_page(
         None
     };
     if let Some(refusal) = refusal {
-        return ticket_page(&state, &ctx, id, &Problems::one(StatusCode::FORBIDDEN, refusal)).await;
+        return ticket_page(&state, &ctx, id, &Problems::one(StatusCode::FORBIDDEN, refusal), false).await;
     }
     let view = TicketView::of(&ticket);
     let action = format!("/tickets/{id}/edit");
@@ -241,7 +373,7 @@ async fn save(
         (Err(e), _) => Err(e),
     };
     match result {
-        Ok(ticket) => Ok(see_other(&format!("/tickets/{}", ticket.id))),
+        Ok(ticket) => Ok(see_other(&format!("/tickets/{}?saved=1", ticket.id))),
         Err(e) => Ok(ticket_form(&ctx, heading, &action, title, price, &problems(e)?)),
     }
 }
@@ -282,16 +414,15 @@ async fn mine(
             ul.cards id="my-tickets" {
                 @for listing in &listings {
                     @let t = TicketView::of(&listing.ticket);
+                    @let title_id = format!("title-{}", t.id);
                     li.card {
-                        h2 { a href={ "/tickets/" (t.id) } { (t.title) } }
+                        h2 id=(title_id) { a href={ "/tickets/" (t.id) } { (t.title) } }
                         p { span.price { (t.price) } " " (state_badge(listing.state)) }
                         @if listing.state == ListingState::ForSale {
+                            // Short words; the card's title says which ticket.
                             div.actions {
-                                a href={ "/tickets/" (t.id) "/edit" } { "Edit " span.muted { (t.title) } }
-                                form.inline method="post" action={ "/tickets/" (t.id) "/withdraw" } {
-                                    (ctx.csrf_field())
-                                    button.danger type="submit" { "Withdraw " (t.title) }
-                                }
+                                a href={ "/tickets/" (t.id) "/edit" } aria-describedby=(title_id) { "Edit" }
+                                a.button.danger href={ "/tickets/" (t.id) "/withdraw" } aria-describedby=(title_id) { "Withdraw" }
                             }
                         }
                     }

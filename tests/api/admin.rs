@@ -313,7 +313,7 @@ async fn inspecting_a_hundred_thousand_live_actors_answers_within_a_second() {
 }
 
 #[actix_web::test]
-async fn the_admin_page_signs_in_and_lists_a_ticket_actor_in_headless_chromium() {
+async fn the_admin_page_signs_in_and_lists_a_ticket_actor_in_headless_chromium_axe_clean() {
     use fantoccini::Locator;
     let app = admin_app().await;
     let seller = app.signin().await;
@@ -323,7 +323,10 @@ async fn the_admin_page_signs_in_and_lists_a_ticket_actor_in_headless_chromium()
     let chromium = crate::browser::Browser::start().await;
     let browser = &chromium.client;
     browser.goto(&app.url("/admin")).await.unwrap();
-    browser.find(Locator::Id("token")).await.expect("the login form").send_keys(TOKEN).await.unwrap();
+    let token = browser.find(Locator::Id("token")).await.expect("the login form");
+    let violations = chromium.axe_violations().await;
+    assert!(violations.is_empty(), "the admin sign-in: axe-core finds {violations:#?}");
+    token.send_keys(TOKEN).await.unwrap();
     browser.find(Locator::Id("login")).await.unwrap().click().await.unwrap();
     let table = browser
         .wait()
@@ -334,7 +337,21 @@ async fn the_admin_page_signs_in_and_lists_a_ticket_actor_in_headless_chromium()
     let text = table.text().await.unwrap();
     assert!(text.contains(&ticket), "the ticket actor is listed: {text}");
     let source = browser.source().await.unwrap();
-    assert!(source.contains("http-equiv=\"refresh\""), "the page refreshes itself");
+    assert!(!source.contains("http-equiv=\"refresh\""), "the page reloads only when asked to");
+    let violations = chromium.axe_violations().await;
+    assert!(violations.is_empty(), "the admin page: axe-core finds {violations:#?}");
     chromium.screenshot("admin-page").await;
+    // Asked to, it refreshes itself, and says how to stop.
+    chromium.click("#auto-refresh").await;
+    chromium.find("#stop-refresh").await;
+    let source = browser.source().await.unwrap();
+    assert!(source.contains("http-equiv=\"refresh\" content=\"5\""), "the page refreshes itself: {source}");
+    chromium.click("#stop-refresh").await;
+    chromium.find("#auto-refresh").await;
+    assert!(!browser.source().await.unwrap().contains("http-equiv=\"refresh\""));
+    browser.goto(&app.url(&format!("/admin/history?id={ticket}"))).await.unwrap();
+    chromium.find("h1").await;
+    let violations = chromium.axe_violations().await;
+    assert!(violations.is_empty(), "a ticket's history page: axe-core finds {violations:#?}");
     chromium.close().await;
 }

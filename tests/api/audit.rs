@@ -170,6 +170,31 @@ async fn the_buyers_timeline_shows_a_declined_payment_then_the_payment() {
 }
 
 #[actix_web::test]
+async fn an_admin_sees_the_receipt_of_any_paid_order_on_its_history_page() {
+    let app = audited(900.0, 90).await;
+    let (buyer, _, order) = declined_then_paid(&app, "receipted <b>&\"").await;
+    let page = |id: String| {
+        let req = app.get(&format!("/admin/history?id={id}")).bearer_auth(TOKEN);
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    let html = page(order.clone()).await;
+    let receipt = html.split("<table id=\"receipt\">").nth(1).unwrap_or_else(|| panic!("no receipt: {html}"));
+    assert!(receipt.contains(&order) && receipt.contains("$12.50"), "{receipt}");
+    assert!(receipt.contains("receipted &lt;b&gt;&amp;&quot;"), "the title escaped: {receipt}");
+    assert!(receipt.contains(&buyer.id) && receipt.contains(&buyer.email), "the buyer: {receipt}");
+    // The buyer's own receipt says the same payment reference and time.
+    let own = app.browse(&format!("/orders/{order}/receipt")).header("Cookie", &buyer.cookie).send().await.unwrap();
+    let own = own.text().await.unwrap();
+    let reference = own.split("Payment reference</dt><dd><code>").nth(1).and_then(|r| r.split('<').next()).unwrap();
+    assert!(!reference.is_empty() && receipt.contains(reference), "{reference} in {receipt}");
+    // An order not paid has none.
+    let (seller, other) = (app.signin().await, app.signin().await);
+    let (_, unpaid) = reserved(&app, &seller, &other, "unpaid").await;
+    let html = page(unpaid).await;
+    assert!(html.contains("history of order") && !html.contains("id=\"receipt\""), "{html}");
+}
+
+#[actix_web::test]
 async fn history_requests_are_checked_and_unknown_ids_are_not_found() {
     let app = audited(900.0, 90).await;
     let seller = app.signin().await;

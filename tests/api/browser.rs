@@ -2,7 +2,7 @@
 //! installed by `scripts/test`): one chromedriver and one browser profile per test, killed
 //! with the guard.
 
-use crate::helpers::eventually;
+use crate::wait::eventually;
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
@@ -170,6 +170,25 @@ impl Browser {
         self.client.execute(script, vec![]).await.unwrap()
     }
 
+    /// axe-core's accessibility violations on the current page: `[rule, impact, nodes, first
+    /// target]` each. The page's CSP forbids inline script; WebDriver's execute runs outside it.
+    pub async fn axe_violations(&self) -> Vec<serde_json::Value> {
+        self.client.execute(&format!("{}; return true;", axe_source()), vec![]).await.expect("axe-core loads");
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[0]; axe.run(document).then(r => done(r.violations.map(v => \
+                 [v.id, v.impact, v.nodes.length, v.nodes[0].target]))).catch(e => done(['axe failed', String(e)]));",
+                vec![],
+            )
+            .await
+            .expect("axe-core runs");
+        match found {
+            serde_json::Value::Array(violations) => violations,
+            other => vec![other],
+        }
+    }
+
     /// Saves a screenshot as `target/screenshots/<name>.png` (not committed).
     pub async fn screenshot(&self, name: &str) {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/target/screenshots");
@@ -182,4 +201,17 @@ impl Browser {
     pub async fn close(self) {
         let _ = self.client.close().await;
     }
+}
+
+/// axe-core's script: `AXE_JS`, or where `scripts/test` installs it from npm.
+fn axe_source() -> &'static str {
+    static SOURCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SOURCE.get_or_init(|| {
+        let path = std::env::var("AXE_JS").unwrap_or_else(|_| {
+            concat!(env!("CARGO_MANIFEST_DIR"), "/target/axe/node_modules/axe-core/axe.min.js").to_string()
+        });
+        std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!("axe-core at {path}: {e} (scripts/test installs it: npm install axe-core@4.14.1)")
+        })
+    })
 }

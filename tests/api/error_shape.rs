@@ -128,6 +128,7 @@ fn an_app_error_is_a_server_fault_exactly_when_it_is_answered_with_a_5xx() {
         AppError::CheckoutNotSupported,
         AppError::Throttled { retry_after_s: 1 },
         AppError::StorageFull,
+        AppError::ResetRejected,
     ];
     for e in every {
         // A new variant fails to compile here until it is added to the list above.
@@ -144,7 +145,8 @@ fn an_app_error_is_a_server_fault_exactly_when_it_is_answered_with_a_5xx() {
             | AppError::Internal(_)
             | AppError::CheckoutNotSupported
             | AppError::Throttled { .. }
-            | AppError::StorageFull => {}
+            | AppError::StorageFull
+            | AppError::ResetRejected => {}
         }
         let fault = e.is_server_fault();
         let status = ApiError::from(e).status_code();

@@ -3,8 +3,7 @@
 
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tempfile::TempDir;
 use ticketing::edge::AppState;
 use ticketing::events::PublishedEvent as Event;
@@ -15,7 +14,8 @@ pub struct TestApp {
     pub address: String,
     pub client: Client,
     pub state: actix_web::web::Data<AppState>,
-    _data: TempDir,
+    /// The node's data dir.
+    pub data: TempDir,
 }
 
 /// The `Accept` of a browser's navigation (Chromium's).
@@ -66,7 +66,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let state = app.state();
     actix_web::rt::spawn(app.run_until_stopped());
     let client = Client::builder().no_proxy().timeout(Duration::from_secs(30)).build().unwrap();
-    TestApp { address, client, state, _data: data }
+    TestApp { address, client, state, data }
 }
 
 impl TestApp {
@@ -159,6 +159,18 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Pays for `order` with the test card that is accepted; must succeed.
+    pub async fn pay_ok(&self, buyer: &Session, order: &str) {
+        let res = self
+            .post("/api/payments")
+            .header("Cookie", &buyer.cookie)
+            .json(&json!({"token": "tok_visa", "orderId": order}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+
     /// Places an order that must succeed; returns its JSON.
     pub async fn order_ok(&self, buyer: &Session, ticket_id: &str) -> Value {
         let res = self.order(buyer, ticket_id).await;
@@ -192,21 +204,7 @@ pub fn set_cookie(res: &Response, name: &str) -> Option<String> {
         .map(|v| v.split(';').next().unwrap_or_default().to_string())
 }
 
-/// Waits until `check` holds, polling; panics with `what` after `timeout`.
-pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+pub use crate::wait::eventually;
 
 /// Asserts the API's error format and returns the messages.
 pub async fn error_messages(res: Response) -> Vec<String> {

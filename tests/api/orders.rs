@@ -220,14 +220,7 @@ async fn a_paid_order_is_left_alone_by_expiry() {
     let buyer = app.signin().await;
     let order = app.order_ok(&buyer, &ticket).await;
     let id = order["id"].as_str().unwrap();
-    let res = app
-        .post("/api/payments")
-        .header("Cookie", &buyer.cookie)
-        .json(&json!({"token": "tok_visa", "orderId": id}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
+    app.pay_ok(&buyer, id).await;
     tokio::time::sleep(Duration::from_millis(1600)).await;
     let (_, shown) = app.get_json(&format!("/api/orders/{id}"), Some(&buyer)).await;
     assert_eq!(shown["status"], "complete");

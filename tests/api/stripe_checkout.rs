@@ -128,14 +128,7 @@ async fn a_stripe_checkout_for_a_paid_or_a_cancelled_order_is_refused_by_the_rul
     let stripe = StripeServer::start().await;
     let app = stripe_app(&stripe, |_| {}).await;
     let (buyer, paid) = placed_order(&app).await;
-    let res = app
-        .post("/api/payments")
-        .header("Cookie", &buyer.cookie)
-        .json(&json!({"token": "tok_visa", "orderId": paid}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
+    app.pay_ok(&buyer, &paid).await;
     let (other_buyer, cancelled) = placed_order(&app).await;
     app.delete(&format!("/api/orders/{cancelled}")).header("Cookie", &other_buyer.cookie).send().await.unwrap();
 
@@ -283,14 +276,7 @@ async fn a_buyer_who_pays_by_card_and_then_on_the_checkout_page_gets_the_second_
     let app = stripe_app(&stripe, |_| {}).await;
     let (buyer, order) = placed_order(&app).await;
     let session = checkout(&app, &buyer, &order).await.unwrap();
-    let res = app
-        .post("/api/payments")
-        .header("Cookie", &buyer.cookie)
-        .json(&json!({"token": "tok_visa", "orderId": order}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
+    app.pay_ok(&buyer, &order).await;
     let card = stripe.requests_to("/v1/charges").len();
     assert_eq!(card, 1, "one card charge");
 

@@ -11,12 +11,12 @@ use std::time::Duration;
 
 const PASSWORD: &str = "secret-pw";
 
-fn email(who: &str) -> String {
+pub(crate) fn email(who: &str) -> String {
     format!("{who}-{}@test.com", uuid::Uuid::new_v4().simple())
 }
 
 /// Signs up through the form; lands on the landing page signed in.
-async fn sign_up(b: &Browser, app: &TestApp, email: &str) {
+pub(crate) async fn sign_up(b: &Browser, app: &TestApp, email: &str) {
     b.goto(&app.url("/auth/signup")).await;
     b.fill("#email-field", email).await;
     b.fill("#password-field", PASSWORD).await;
@@ -44,11 +44,12 @@ async fn sell(b: &Browser, app: &TestApp, title: &str, price: &str) -> String {
     b.fill("#price-field", price).await;
     b.click("#submit").await;
     b.wait_for_path(|p| p.starts_with("/tickets/") && p != "/tickets/new", "the new ticket's page").await;
+    assert!(b.text("#saved").await.starts_with("Saved."), "the seller is told it is saved");
     b.path().await.trim_start_matches("/tickets/").to_string()
 }
 
 /// Purchases the ticket from its page; returns the order's id (from the order page).
-async fn purchase(b: &Browser, app: &TestApp, ticket: &str) -> String {
+pub(crate) async fn purchase(b: &Browser, app: &TestApp, ticket: &str) -> String {
     b.goto(&app.url(&format!("/tickets/{ticket}"))).await;
     b.click("#purchase").await;
     b.wait_for_path(|p| p.starts_with("/orders/"), "the order page").await;
@@ -62,7 +63,7 @@ async fn pay_with(b: &Browser, token: &str) {
 }
 
 /// A user made through the API (for tests whose subject is not signing up).
-async fn api_user(app: &TestApp, email: &str) -> Session {
+pub(crate) async fn api_user(app: &TestApp, email: &str) -> Session {
     let res = app.signup_as(email, PASSWORD).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let cookie = session_cookie(&res).unwrap();
@@ -101,15 +102,29 @@ async fn a_seller_lists_a_ticket_and_a_buyer_buys_and_pays_for_it_while_a_second
     pay_with(&b, "tok_visa").await;
     assert!(b.text("#paid").await.contains("Paid"));
     assert_eq!(b.text("#order-status").await, "Paid");
+    // The receipt: order number, ticket, price, when, the payment's reference; printable.
+    b.click("#receipt-link").await;
+    let receipt = b.text("#receipt").await;
+    for part in [order.as_str(), "Concert in the park", "$25.50", "UTC", "ch_"] {
+        assert!(receipt.contains(part), "{part} in {receipt}");
+    }
+    b.screenshot("receipt").await;
+    // Sold, not reserved, and the buyer is told it is theirs.
+    b.goto(&app.url(&format!("/tickets/{ticket}"))).await;
+    assert_eq!(b.text("#ticket-status").await, "Sold");
+    assert!(b.text("#bought").await.starts_with("You bought this ticket."));
     b.goto(&app.url("/orders")).await;
     assert!(b.text("#orders").await.contains("Paid"));
     sign_out(&b).await;
 
     sign_up(&b, &app, &late).await;
+    b.goto(&app.url(&format!("/orders/{order}/receipt"))).await;
+    assert_eq!(b.text("h1").await, "Page not found", "a receipt is its buyer's only");
     b.goto(&app.url("/")).await;
     assert!(!b.exists(&format!("a[href='/tickets/{ticket}']")).await, "a sold ticket is not listed");
     b.goto(&app.url(&format!("/tickets/{ticket}"))).await;
-    assert!(b.text("#unavailable").await.contains("reserved by another buyer"));
+    assert_eq!(b.text("#ticket-status").await, "Sold");
+    assert_eq!(b.text("#unavailable").await, "This ticket has been sold.");
     assert!(!b.exists("#purchase").await);
 
     sign_out(&b).await;
@@ -128,7 +143,8 @@ async fn a_second_buyer_whose_page_is_stale_gets_a_clear_message_when_purchasing
     let app = spawn_app().await;
     let seller = api_user(&app, &email("seller")).await;
     let ticket = app.create_ticket(&seller, "Last seat", json!(10)).await["id"].as_str().unwrap().to_string();
-    let b = Browser::start().await;
+    // Without JavaScript the page does not follow the ticket live, so it can be stale.
+    let b = Browser::with(Options { javascript: false, ..Options::default() }).await;
     sign_up(&b, &app, &email("slow")).await;
     b.goto(&app.url(&format!("/tickets/{ticket}"))).await;
     b.find("#purchase").await;
@@ -143,20 +159,39 @@ async fn a_second_buyer_whose_page_is_stale_gets_a_clear_message_when_purchasing
 
 #[actix_web::test]
 async fn an_order_left_unpaid_shows_as_expired_after_its_window() {
-    let app = spawn_app_with(|s| s.orders.expiration_seconds = 3.0).await;
+    // No live stream here (none may open): what the page says by itself when the time runs
+    // out. (tests/api/live_pages.rs: the open page learns it from the server.)
+    let app = spawn_app_with(|s| {
+        s.orders.expiration_seconds = 3.0;
+        s.live.max_streams = 0;
+    })
+    .await;
     let seller = api_user(&app, &email("seller")).await;
     let ticket = app.create_ticket(&seller, "Short window", json!(5)).await["id"].as_str().unwrap().to_string();
     let b = Browser::start().await;
     let buyer = email("buyer");
     sign_up(&b, &app, &buyer).await;
     let order = purchase(&b, &app, &ticket).await;
-    // The live countdown runs out in the page, then the server's answer says so too.
-    let countdown = b.find("#time-left").await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !countdown.text().await.unwrap().contains("expired") {
-        assert!(std::time::Instant::now() < deadline, "the countdown never ran out");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    // It says so plainly: no sentence around it, the badge says Expired, Pay and Cancel are
+    // disabled.
+    b.wait_for_text("#pay-within", "Time is up: this order has expired.").await;
+    let page = b.text("#main").await;
+    assert!(!page.contains("Pay within") && !page.contains("Awaiting payment"), "{page}");
+    assert_eq!(b.text("#order-status").await, "Expired");
+    let disabled = b.eval("return document.getElementById('pay').disabled && document.getElementById('cancel').getAttribute('aria-disabled') === 'true'").await;
+    assert_eq!(disabled, json!(true), "Pay and Cancel are disabled");
+    // A payment sent anyway (the button enabled again by hand) is refused in plain words, on
+    // the order's own address.
+    let api_buyer = Session { cookie: sign_in_cookie(&app, &buyer).await, id: String::new(), email: buyer.clone() };
+    eventually(Duration::from_secs(10), "the server expired the order", || async {
+        order_status(&app, &api_buyer, &order).await == "cancelled"
+    })
+    .await;
+    b.eval("document.getElementById('pay').disabled = false; return true").await;
+    pay_with(&b, "tok_visa").await;
+    assert_eq!(b.text("#problems").await, "This order has expired, so it can no longer be paid.");
+    assert_eq!(b.path().await, format!("/orders/{order}"));
+    // Then the server's answer says so too.
     eventually(Duration::from_secs(10), "the order page says expired", || async {
         b.goto(&app.url(&format!("/orders/{order}"))).await;
         b.exists("#expired").await
@@ -171,6 +206,93 @@ async fn an_order_left_unpaid_shows_as_expired_after_its_window() {
 }
 
 #[actix_web::test]
+async fn my_orders_lists_the_newest_first_and_tells_an_expired_order_from_one_the_buyer_cancelled() {
+    let app = spawn_app_with(|s| s.orders.expiration_seconds = 2.0).await;
+    let seller = api_user(&app, &email("seller")).await;
+    let buyer = api_user(&app, &email("buyer")).await;
+    let mut orders = Vec::new();
+    for title in ["Left to expire", "Cancelled by me", "Paid for"] {
+        let ticket = app.create_ticket(&seller, title, json!(5)).await["id"].as_str().unwrap().to_string();
+        orders.push(app.order_ok(&buyer, &ticket).await["id"].as_str().unwrap().to_string());
+    }
+    let res = app.delete(&format!("/api/orders/{}", orders[1])).header("Cookie", &buyer.cookie).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    app.pay_ok(&buyer, &orders[2]).await;
+    eventually(Duration::from_secs(10), "the server expired the first order", || async {
+        order_status(&app, &buyer, &orders[0]).await == "cancelled"
+    })
+    .await;
+    // Every window is over now: the cancelled order still reads as cancelled, not expired.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let html = app.browse("/orders").header("Cookie", &buyer.cookie).send().await.unwrap().text().await.unwrap();
+    let cards: Vec<&str> = html.split("<li class=\"card\">").skip(1).collect();
+    let badge = |card: &str| {
+        card.split("class=\"badge")
+            .nth(1)
+            .and_then(|b| b.split('>').nth(1))
+            .map(|b| b.split('<').next().unwrap_or_default().to_string())
+    };
+    let seen: Vec<(bool, bool, bool, Option<String>)> = cards
+        .iter()
+        .map(|c| (c.contains("Paid for"), c.contains("Cancelled by me"), c.contains("Left to expire"), badge(c)))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (true, false, false, Some("Paid".into())),
+            (false, true, false, Some("Cancelled".into())),
+            (false, false, true, Some("Expired".into())),
+        ],
+        "newest first, each as it ended: {html}"
+    );
+}
+
+#[actix_web::test]
+async fn pages_opened_again_after_the_fact_say_where_things_stand() {
+    let app = spawn_app().await;
+    let seller = api_user(&app, &email("seller")).await;
+    let buyer = api_user(&app, &email("buyer")).await;
+    let ticket = app.create_ticket(&seller, "After the fact", json!(5)).await["id"].as_str().unwrap().to_string();
+    let order = app.order_ok(&buyer, &ticket).await["id"].as_str().unwrap().to_string();
+    let page = |path: String| {
+        let req = app.browse(&path).header("Cookie", &buyer.cookie);
+        async move {
+            let res = req.send().await.unwrap();
+            (res.url().path().to_string(), res.text().await.unwrap())
+        }
+    };
+    // Still payable: the decline's address says so, the cancel page asks.
+    let (_, html) = page(format!("/orders/{order}?refused=declined")).await;
+    assert!(html.contains("Your card was declined"), "{html}");
+    assert!(page(format!("/orders/{order}/cancel")).await.1.contains("id=\"confirm-cancel\""));
+    // Paid: the same addresses, reloaded, say nothing of a decline and ask nothing.
+    app.pay_ok(&buyer, &order).await;
+    let (_, html) = page(format!("/orders/{order}?refused=declined")).await;
+    assert!(!html.contains("Your card was declined") && html.contains("id=\"paid\""), "{html}");
+    let (path, html) = page(format!("/orders/{order}/cancel")).await;
+    assert_eq!(path, format!("/orders/{order}"), "the cancel page sends to the order: {html}");
+    assert!(!html.contains("confirm-cancel"));
+    // So does a cancelled order's cancel page.
+    let other = app.create_ticket(&seller, "Cancelled before", json!(5)).await["id"].as_str().unwrap().to_string();
+    let cancelled = app.order_ok(&buyer, &other).await["id"].as_str().unwrap().to_string();
+    let res = app.delete(&format!("/api/orders/{cancelled}")).header("Cookie", &buyer.cookie).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(page(format!("/orders/{cancelled}/cancel")).await.0, format!("/orders/{cancelled}"));
+    // The edit form's way out goes back to the ticket.
+    let listed = app.create_ticket(&seller, "Being edited", json!(5)).await["id"].as_str().unwrap().to_string();
+    let res = app.browse(&format!("/tickets/{listed}/edit")).header("Cookie", &seller.cookie).send().await.unwrap();
+    let html = res.text().await.unwrap();
+    assert!(html.contains(&format!("href=\"/tickets/{listed}\" id=\"back\"")), "{html}");
+    // A landing page past the end of the list says so, with the way back.
+    let (_, html) = page("/?page=99".to_string()).await;
+    assert!(
+        html.contains("There is no page 99: the list ends before it.") && html.contains("id=\"first-page\""),
+        "{html}"
+    );
+    assert!(!html.contains("No tickets for sale right now."));
+}
+
+#[actix_web::test]
 async fn a_declined_card_shows_the_decline_and_leaves_the_order_payable() {
     let app = spawn_app().await;
     let seller = api_user(&app, &email("seller")).await;
@@ -182,6 +304,12 @@ async fn a_declined_card_shows_the_decline_and_leaves_the_order_payable() {
     assert!(b.text("#test-tokens").await.contains("tok_chargeDeclined"), "dev mode documents the test tokens");
     pay_with(&b, "tok_chargeDeclined").await;
     assert_eq!(b.text("#problems").await, "Your card was declined");
+    // Answered with a redirect: the address can be reloaded or shared (the pay address too).
+    assert_eq!(b.path().await, format!("/orders/{order}"));
+    b.goto(&app.url(&format!("/orders/{order}/pay"))).await;
+    assert_eq!(b.path().await, format!("/orders/{order}"));
+    assert!(b.exists("#pay").await, "the order is still payable");
+    b.goto(&app.url(&format!("/orders/{order}?refused=declined"))).await;
     b.screenshot("order-declined").await;
     assert!(b.exists("#pay").await, "the order is still payable");
     let api_buyer = Session { cookie: sign_in_cookie(&app, &buyer).await, id: String::new(), email: buyer };
@@ -206,7 +334,16 @@ async fn a_seller_withdraws_a_listing_from_my_tickets() {
     let gone = sell(&b, &app, "Going away", "15").await;
     b.goto(&app.url("/tickets/mine")).await;
     b.screenshot("my-tickets").await;
-    b.click(&format!("form[action='/tickets/{gone}/withdraw'] button")).await;
+    // Withdraw asks first: keeping it changes nothing.
+    b.click(&format!("a[href='/tickets/{gone}/withdraw']")).await;
+    assert_eq!(b.text("h1").await, "Withdraw Going away?");
+    b.click("#keep").await;
+    b.wait_for_path(|p| p == format!("/tickets/{gone}"), "the ticket's page").await;
+    assert_eq!(b.text("#ticket-status").await, "For sale");
+    b.goto(&app.url("/tickets/mine")).await;
+    assert_eq!(b.text(&format!("a[href='/tickets/{gone}/withdraw']")).await, "Withdraw", "short words");
+    b.click(&format!("a[href='/tickets/{gone}/withdraw']")).await;
+    b.click("#confirm-withdraw").await;
     assert_eq!(b.text("#withdrawn").await, "Listing withdrawn.");
     let mine = b.text("#my-tickets").await;
     assert!(mine.contains("Staying") && !mine.contains("Going away"), "{mine}");
@@ -280,6 +417,12 @@ async fn the_whole_buy_and_pay_flow_works_with_javascript_disabled() {
     let order = purchase(&b, &app, &ticket).await;
     pay_with(&b, "tok_chargeDeclined").await;
     assert_eq!(b.text("#problems").await, "Your card was declined");
+    // Answered with a redirect: the address can be reloaded or shared (the pay address too).
+    assert_eq!(b.path().await, format!("/orders/{order}"));
+    b.goto(&app.url(&format!("/orders/{order}/pay"))).await;
+    assert_eq!(b.path().await, format!("/orders/{order}"));
+    assert!(b.exists("#pay").await, "the order is still payable");
+    b.goto(&app.url(&format!("/orders/{order}?refused=declined"))).await;
     pay_with(&b, "tok_visa").await;
     b.find("#paid").await;
     assert!(b.exists("html.no-js").await);
@@ -296,8 +439,11 @@ const LAYOUT_CHECK: &str = r#"
     const unlabelled = [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
         .filter(e => e.labels.length === 0 && !e.getAttribute('aria-label')).map(e => e.name);
     controls.forEach((e, i) => e.setAttribute('data-control', String(i)));
+    const header = document.querySelector('header');
+    const targets = [...document.querySelectorAll('nav a, nav button')].filter(e => e.getClientRects().length > 0);
     return { width: window.innerWidth, overflow: doc.scrollWidth - window.innerWidth, h1: document.querySelectorAll('h1').length,
-             unlabelled, controls: controls.length };
+             unlabelled, controls: controls.length, header: header ? header.getBoundingClientRect().height : 0,
+             smallest_target: Math.min(...targets.map(e => e.getBoundingClientRect().height)) };
 "#;
 
 /// Tabs through the page from the top; the controls reached, by their index.
@@ -317,7 +463,7 @@ async fn tab_through(b: &Browser, controls: usize) -> std::collections::BTreeSet
 }
 
 #[actix_web::test]
-async fn every_page_fits_375_and_1280_pixels_labels_its_inputs_has_one_h1_and_is_reachable_by_tab() {
+async fn every_page_fits_375_and_1280_pixels_labels_its_inputs_has_one_h1_is_reachable_by_tab_and_axe_clean() {
     let app = spawn_app().await;
     let seller = api_user(&app, &email("seller")).await;
     let long = "A very long ticket title that goes on and on to test that nothing overflows on narrow screens";
@@ -330,6 +476,8 @@ async fn every_page_fits_375_and_1280_pixels_labels_its_inputs_has_one_h1_and_is
             ("landing-signed-out".into(), "/".into()),
             ("signup".into(), "/auth/signup".into()),
             ("signin".into(), "/auth/signin".into()),
+            ("forgot".into(), "/auth/forgot".into()),
+            ("reset".into(), "/auth/reset?token=x".into()),
             ("not-found".into(), "/no/such/page".into()),
         ];
         for (name, path) in &pages {
@@ -347,11 +495,18 @@ async fn every_page_fits_375_and_1280_pixels_labels_its_inputs_has_one_h1_and_is
             ("order".into(), format!("/orders/{order}")),
             ("orders".into(), "/orders".into()),
             ("my-tickets".into(), "/tickets/mine".into()),
-            ("signout".into(), "/auth/signout".into()),
+            ("withdraw".into(), format!("/tickets/{own}/withdraw")),
+            ("cancel".into(), format!("/orders/{order}/cancel")),
         ];
         for (name, path) in &pages {
             check_layout(&b, &app, name, path, width).await;
         }
+        b.goto(&app.url(&format!("/orders/{order}"))).await;
+        pay_with(&b, "tok_visa").await;
+        b.wait_for_text("#order-status", "Paid").await;
+        check_layout(&b, &app, "paid-order", &format!("/orders/{order}"), width).await;
+        check_layout(&b, &app, "receipt", &format!("/orders/{order}/receipt"), width).await;
+        check_layout(&b, &app, "signout", "/auth/signout", width).await;
         b.close().await;
     }
 }
@@ -364,11 +519,50 @@ async fn check_layout(b: &Browser, app: &TestApp, name: &str, path: &str, width:
     assert!(found["overflow"].as_i64().unwrap() <= 0, "{name} at {width}px overflows: {found}");
     assert_eq!(found["h1"], 1, "{name} has one h1: {found}");
     assert_eq!(found["unlabelled"], json!([]), "{name}: every input is labelled");
+    // The header stays two short lines at most; its links are targets of 24 px or more.
+    assert!(found["header"].as_f64().unwrap() <= 90.0, "{name} at {width}px: a tall header: {found}");
+    assert!(found["smallest_target"].as_f64().unwrap() >= 24.0, "{name} at {width}px: a small target: {found}");
     let controls = found["controls"].as_u64().unwrap() as usize;
     let reached = tab_through(b, controls).await;
     let missed: Vec<usize> = (0..controls).filter(|i| !reached.contains(&(*i as u64))).collect();
     assert!(missed.is_empty(), "{name} at {width}px: Tab never reached controls {missed:?} of {controls}");
+    let violations = b.axe_violations().await;
+    assert!(violations.is_empty(), "{name} at {width}px: axe-core finds {violations:#?}");
     b.screenshot(&format!("{name}-{width}")).await;
+}
+
+#[actix_web::test]
+async fn the_landing_lists_the_newest_first_and_pages_back_and_a_missing_page_keeps_the_navigation() {
+    let app = spawn_app().await;
+    let seller = api_user(&app, &email("seller")).await;
+    for n in 0..25 {
+        app.create_ticket(&seller, &format!("Ticket {n:02}"), json!(1000 + n)).await;
+    }
+    let b = Browser::start().await;
+    sign_up(&b, &app, &email("visitor")).await;
+    b.goto(&app.url("/")).await;
+    assert_eq!(b.text("#tickets li:first-child h2").await, "Ticket 24", "the newest first");
+    assert!(b.text("#tickets li:first-child .price").await.starts_with("$1,024.00"), "thousands grouped");
+    assert!(!b.exists("#first-page").await);
+    b.click("#next-page").await;
+    assert_eq!(b.text("#tickets li:first-child h2").await, "Ticket 04");
+    b.click("#first-page").await;
+    assert_eq!(b.text("#tickets li:first-child h2").await, "Ticket 24");
+    // A missing page: still signed in (the navigation of whoever asks), and the icon exists.
+    b.goto(&app.url("/no/such/page")).await;
+    assert_eq!(b.text("h1").await, "Page not found");
+    assert!(b.exists("#signout").await, "a signed-in person still looks signed in");
+    b.goto(&app.url(&format!("/tickets/{}", uuid::Uuid::now_v7()))).await;
+    assert!(b.exists("#signout").await);
+    let icon = app.get("/favicon.ico").send().await.unwrap();
+    assert_eq!(icon.status(), StatusCode::OK);
+    // After a refused form the focus is on what to fix.
+    b.goto(&app.url("/tickets/new")).await;
+    b.fill("#title-field", "No price").await;
+    b.click("#submit").await;
+    b.find("#price-error").await;
+    assert_eq!(b.eval("return document.activeElement.id").await, "price-field");
+    b.close().await;
 }
 
 #[actix_web::test]
@@ -492,7 +686,12 @@ fn field_error(page: &str, field: &str) -> Option<String> {
     let marker = format!("id=\"{field}-error\"");
     let after = page.split(&marker).nth(1)?;
     let text = after.split_once('>')?.1.split("</p>").next()?.trim().to_string();
-    assert!(page.contains(&format!("aria-describedby=\"{field}-error\"")), "the input points at its message");
+    let pointed = page
+        .split("aria-describedby=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .any(|ids| ids.split(' ').any(|id| id == format!("{field}-error")));
+    assert!(pointed, "the input points at its message");
     Some(text)
 }
 
@@ -512,6 +711,11 @@ async fn refused_forms_show_the_apis_words_next_to_their_fields_and_keep_what_wa
     assert_eq!(field_error(&page, "password").as_deref(), Some("Password must be between 4 and 20 characters"));
     assert!(page.contains("value=\"not-an-email\""), "the email typed is kept");
     assert!(!page.contains("\"errors\""), "no raw JSON");
+    // The first field to fix has the focus, and only it (HTML allows one `autofocus`).
+    assert_eq!(page.matches(" autofocus").count(), 1, "{page}");
+    let focused = page.split("<input").filter_map(|tag| tag.split('>').next()).find(|tag| tag.contains("autofocus"));
+    assert!(focused.is_some_and(|tag| tag.contains("id=\"email-field\"")), "{focused:?}");
+    assert!(page.contains("Email must be valid</p>"), "no trailing space: {page}");
 
     let taken = email("taken");
     api_user(&app, &taken).await;
@@ -549,6 +753,11 @@ async fn refused_forms_show_the_apis_words_next_to_their_fields_and_keep_what_wa
     let page = res.text().await.unwrap();
     assert_eq!(field_error(&page, "title").as_deref(), Some("Title is required"));
     assert_eq!(field_error(&page, "price").as_deref(), Some("Price must be greater than 0"));
+    // The API's words are the seeds' for every price refused; the form says the rules first,
+    // and the input points at both.
+    assert!(page.contains("at most 1,000,000.00, with at most two decimals"), "{page}");
+    assert!(page.contains("aria-describedby=\"price-hint price-error\""), "{page}");
+    assert!(page.contains("href=\"/\" id=\"back\""), "a way out: {page}");
     for title in ["\u{0}", "\u{1}\u{2}"] {
         let res = client
             .post(app.url("/tickets/new"))
@@ -562,6 +771,21 @@ async fn refused_forms_show_the_apis_words_next_to_their_fields_and_keep_what_wa
     }
     let (_, listed) = app.get_json("/api/tickets", None).await;
     assert_eq!(listed, json!([]), "a refused form changes nothing");
+
+    // A problem with a hidden input (the reset link's token) is the form's own, told at its
+    // top; the focus goes to the field there is to fix.
+    let (client, csrf) = form_client(&app, "/auth/reset").await;
+    let res = client
+        .post(app.url("/auth/reset"))
+        .form(&[("csrf", csrf.as_str()), ("token", ""), ("password", "ab")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("You must supply the token of the reset link"), "{page}");
+    let focused = page.split("<input").filter_map(|tag| tag.split('>').next()).find(|tag| tag.contains("autofocus"));
+    assert!(focused.is_some_and(|tag| tag.contains("id=\"password-field\"")), "{focused:?}");
 }
 
 #[actix_web::test]
@@ -652,4 +876,25 @@ async fn the_edit_page_tells_anyone_but_the_seller_that_they_cannot_edit() {
     let res = app.get(&format!("/tickets/{ticket}/edit")).header("Cookie", &seller.cookie).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.text().await.unwrap().contains("value=\"Not yours\""));
+}
+
+#[actix_web::test]
+async fn cancelling_an_order_asks_first_without_javascript_too() {
+    let app = spawn_app().await;
+    let seller = api_user(&app, &email("seller")).await;
+    let ticket = app.create_ticket(&seller, "Second thoughts", json!(40)).await["id"].as_str().unwrap().to_string();
+    let b = Browser::with(Options { javascript: false, ..Options::default() }).await;
+    sign_up(&b, &app, &email("buyer")).await;
+    let order = purchase(&b, &app, &ticket).await;
+    b.click("#cancel").await;
+    assert_eq!(b.text("h1").await, "Cancel your order for Second thoughts?");
+    // Keeping it changes nothing.
+    b.click("#keep").await;
+    b.wait_for_path(|p| p == format!("/orders/{order}"), "the order's page").await;
+    assert_eq!(b.text("#order-status").await, "Awaiting payment");
+    b.click("#cancel").await;
+    b.click("#confirm-cancel").await;
+    b.find("#cancelled").await;
+    assert_eq!(b.text("#order-status").await, "Cancelled");
+    b.close().await;
 }

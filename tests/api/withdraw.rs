@@ -154,14 +154,7 @@ async fn a_sold_ticket_cannot_be_withdrawn() {
     let t = app.create_ticket(&seller, "x", json!(20)).await;
     let id = t["id"].as_str().unwrap();
     let order = app.order_ok(&buyer, id).await;
-    let res = app
-        .post("/api/payments")
-        .header("Cookie", &buyer.cookie)
-        .json(&json!({"token": "tok_visa", "orderId": order["id"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
+    app.pay_ok(&buyer, order["id"].as_str().unwrap()).await;
     let (_, sold) = app.get_json(&format!("/api/tickets/{id}"), None).await;
     assert_eq!(sold["orderId"], order["id"]);
 

@@ -3,7 +3,7 @@
 //! shard's ranking follows that stream into its own data dir, and takes the shard over when the
 //! owner dies (its lease queue `<name>.shard.N` vanishes). Killing owners under load costs their
 //! shards seconds and nothing acknowledged; a node whose disk is lost rebuilds its copies from
-//! the logs and can serve them.
+//! the logs and can serve them; a follower whose subscription goes quiet subscribes again.
 
 use crate::helpers::*;
 use crate::load::*;
@@ -336,4 +336,100 @@ async fn a_node_whose_disk_is_lost_rebuilds_from_snapshots_and_the_logs() {
         orders.len(),
         accounts.len()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_whose_log_goes_quiet_while_behind_subscribes_again_and_catches_up() {
+    // Every copy's first subscription to its log reads nothing, as a stream consumer can go
+    // quiet without its channel closing: each follower must notice and subscribe again.
+    let (cluster, members, shards) = start_with_fault("stall_following").await;
+    until_members(&members, Duration::from_secs(20), "every shard served", |v| served_once(v, shards)).await;
+    // A write on every shard.
+    let seller = cluster.mint_user("seller@example.com");
+    let mut written = BTreeSet::new();
+    for n in 0..200 {
+        if written.len() == shards as usize {
+            break;
+        }
+        let t = cluster.nodes[n % 3].create_ticket(&seller, &format!("after-{n}"), 10).await;
+        written.insert(shard_of(t["id"].as_str().unwrap(), shards));
+    }
+    assert_eq!(written.len(), shards as usize, "a write on every shard");
+    // Every follower has it: it saw its subscription read nothing while the log grew (the
+    // log's length comes from the broker's statistics, seconds late), subscribed again and
+    // read the term's marker and the write.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (mut behind, mut resubscribed) = (Vec::new(), BTreeSet::new());
+        for node in &members {
+            let (_, view) = node.admin("/admin/cluster").await;
+            for copy in view["following"].as_array().unwrap() {
+                let got = |field: &str| copy[field].as_u64().unwrap_or(0);
+                if got("resubscribed") > 0 {
+                    resubscribed.insert(got("shard"));
+                }
+                if got("term") == 0 || got("applied") == 0 {
+                    behind.push(format!("{}: {copy}", node.id));
+                }
+            }
+        }
+        if behind.is_empty() && resubscribed.len() == shards as usize {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "followers without the write: {behind:#?}; shards whose follower subscribed again: {resubscribed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    until_members(&members, Duration::from_secs(20), "every shard served, followed and caught up", |v| {
+        served_once(v, shards) && replicated(v, shards) && caught_up(v)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_given_up_after_its_term_began_ends_that_term_and_its_copy_follows_again() {
+    // On every node, each shard's first serving fails after its term began (as when the
+    // channel closes at that moment): the lease is given up, and another node, or this one,
+    // takes it in a new term. The term given up must end here: a copy still "serving" in it
+    // would follow nothing, and if this node took the lease again it would serve that stale
+    // copy without beginning a term.
+    let (cluster, members, shards) = start_with_fault("refuse_first_serve").await;
+    let settled = |v: &BTreeMap<String, Replication>| {
+        served_once(v, shards)
+            && replicated(v, shards)
+            && caught_up(v)
+            && v.values().all(|n| n.claimed.keys().copied().collect::<BTreeSet<u64>>() == n.serving)
+    };
+    let views =
+        until_members(&members, Duration::from_secs(45), "every copy serving only what its node serves", settled).await;
+    // Every shard is served in a term begun after the one given up.
+    for (node, view) in &views {
+        for (shard, term) in &view.claimed {
+            assert!(*term >= 2, "{node} serves shard {shard} in term {term}: no new term was begun");
+        }
+    }
+    // And its copies take what is written next.
+    let seller = cluster.mint_user("seller@example.com");
+    for n in 0..24 {
+        cluster.nodes[n % 3].create_ticket(&seller, &format!("after-{n}"), 10).await;
+    }
+    until_members(&members, Duration::from_secs(10), "every copy at the end of its log after the writes", settled)
+        .await;
+}
+
+/// Three members on the three-node broker, with replicated shards and the test-only fault
+/// `fault` (`testing.crash_at`) on each: the cluster, its members and its shard count.
+async fn start_with_fault(fault: &str) -> (TestCluster, Vec<ClusterNode>, u64) {
+    let cluster = TestCluster::start_on_brokers_with(
+        &["node-1", "node-2", "node-3"],
+        &[],
+        &[("TICKETING_CLUSTER__REPLICAS", "1"), ("TICKETING_TESTING__CRASH_AT", fault)],
+    )
+    .await;
+    let members = live_members(&cluster, 3);
+    let (_, view) = cluster.nodes[0].admin("/admin/cluster").await;
+    let shards = view["shards"]["count"].as_u64().unwrap();
+    (cluster, members, shards)
 }

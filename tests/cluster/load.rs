@@ -38,6 +38,8 @@ pub struct Replication {
     pub following: BTreeMap<u64, Option<u64>>,
     /// The configured owner (rank 1) of every shard.
     pub owners: Vec<String>,
+    /// The shards whose copy here says it serves (in a term), with that term.
+    pub claimed: BTreeMap<u64, u64>,
 }
 
 pub async fn replication(node: &ClusterNode) -> Replication {
@@ -54,7 +56,16 @@ pub async fn replication(node: &ClusterNode) -> Replication {
         .iter()
         .map(|a| a["owner"].as_str().unwrap().to_string())
         .collect();
-    Replication { serving, following, owners }
+    let claimed = view["copies"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|c| c["serving"].as_bool() == Some(true))
+                .filter_map(|c| Some((c["shard"].as_u64()?, c["term"].as_u64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    Replication { serving, following, owners, claimed }
 }
 
 /// Polls the `/admin/cluster` of `nodes` until `done` holds of their views (by node id), and

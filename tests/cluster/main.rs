@@ -5,6 +5,17 @@
 
 #[path = "../api/process.rs"]
 mod process;
+// Shared with the API tests; only part of it is used here.
+#[allow(dead_code)]
+#[path = "../api/browser.rs"]
+mod browser;
+#[allow(dead_code)]
+#[path = "../api/smtp.rs"]
+mod smtp;
+#[path = "../api/sse.rs"]
+mod sse;
+#[path = "../api/wait.rs"]
+mod wait;
 
 mod brokers;
 mod business;
@@ -14,7 +25,9 @@ mod failover;
 mod faults;
 mod fencing;
 mod helpers;
+mod live;
 mod load;
+mod mail;
 mod moves;
 mod traces;
 mod truth;
@@ -112,6 +125,27 @@ async fn two_nodes_configured_to_own_the_same_shards_cannot_both_serve_them() {
     // The first is unaffected.
     let seller = cluster.nodes[0].sign_up("seller@example.com").await;
     cluster.nodes[0].create_ticket(&seller, "still here", 5).await;
+}
+
+/// A node whose event queue cannot be consumed (here a queue of its name declared otherwise
+/// already: a classic one) refuses to start with the broker's reason, after its connection
+/// attempts, instead of waiting for ever without a port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_event_queue_cannot_be_consumed_refuses_to_start() {
+    use lapin::options::{QueueDeclareOptions, QueueDeleteOptions};
+    let cluster = TestCluster::start(&["node-1"], &[]).await;
+    let queue = ticketing::cluster::Names::new(&cluster.name).node_events("node-2");
+    let conn = lapin::Connection::connect(&cluster.amqp, lapin::ConnectionProperties::default()).await.unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+    channel.queue_declare(queue.as_str().into(), durable, Default::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let (status, stderr) = cluster.run_to_exit("node-2", &["node-1"], dir.path());
+    channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await.unwrap();
+    assert!(!status.success(), "a node that cannot consume its events must not start");
+    assert!(stderr.contains("cannot consume from RabbitMQ"), "a clear reason: {stderr}");
+    println!("refused to start after {:?}", started.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

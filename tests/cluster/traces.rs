@@ -2,7 +2,9 @@
 //! OTLP/HTTP by both nodes to a collector stand-in (this test's own HTTP server decoding the
 //! protobuf): the gateway's request span continues the caller's `traceparent`, its forward
 //! is the parent of the owner's forwarded request, and under it the actor, the actor's step,
-//! its storage commit and the reply's flush wait. And the bounds: a collector that never
+//! its storage commit and the reply's flush wait (linked to the flush, a trace of its own); the
+//! reservation's events are published and consumed on the gateway in the same trace. And the
+//! bounds: a collector that never
 //! answers holds no request; a client's sampled flag is not obeyed.
 
 use crate::helpers::*;
@@ -24,6 +26,8 @@ pub struct Got {
     pub trace_id: String,
     pub span_id: String,
     pub parent: String,
+    /// (trace id, span id) of each span it links to.
+    pub links: Vec<(String, String)>,
 }
 
 /// An OTLP/HTTP traces receiver on a random port: every POST body decoded and kept.
@@ -47,6 +51,11 @@ impl Collector {
             }
         });
         Self { url, spans }
+    }
+
+    /// Every span received so far.
+    pub fn all(&self) -> Vec<Got> {
+        self.spans.lock().unwrap().clone()
     }
 
     /// The spans of one trace.
@@ -107,6 +116,7 @@ fn decoded(request: ExportTraceServiceRequest) -> Vec<Got> {
                     trace_id: hex::encode(&span.trace_id),
                     span_id: hex::encode(&span.span_id),
                     parent: hex::encode(&span.parent_span_id),
+                    links: span.links.iter().map(|l| (hex::encode(&l.trace_id), hex::encode(&l.span_id))).collect(),
                 });
             }
         }
@@ -183,6 +193,66 @@ async fn a_reservation_through_a_gateway_is_one_trace_from_its_traceparent_to_th
     let request = trace.iter().find(|s| s.node == "gate" && s.name == "request").unwrap();
     assert_eq!(request.parent, caller_span, "the gateway's request continues the caller's span");
     assert!(trace.iter().all(|s| s.trace_id == trace_id));
+
+    // The flush that made the write durable served many writes: it is a trace of its own, and
+    // the wait links to it.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (all, trace) = (collector.all(), collector.trace(trace_id));
+        let flushes: Vec<&Got> = all.iter().filter(|s| s.name == "storage flush" && s.node == owner.id).collect();
+        let linked = trace.iter().filter(|s| s.name == "flush wait" || s.name == "storage commit").find_map(|s| {
+            s.links.iter().find_map(|(t, id)| flushes.iter().find(|f| &f.trace_id == t && &f.span_id == id))
+        });
+        if let Some(flush) = linked {
+            assert_ne!(flush.trace_id, trace_id, "the flush is not a child of one request");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no wait linked to an exported storage flush in {all:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The reservation's events, stored with the trace context of the step that wrote them:
+    // the owner publishes each in that trace and the gateway's consumer continues it. (30 s:
+    // under the whole suite's load the gateway's batch of spans can take a while.)
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let consumed = loop {
+        let trace = collector.trace(trace_id);
+        let consumed: Vec<Vec<(String, String)>> = trace
+            .iter()
+            .filter(|s| s.name == "consume event" && s.node == "gate")
+            .map(|s| ancestry(&trace, s))
+            .filter(|chain| chain.last().is_some_and(|(node, name)| node == "gate" && name == "request"))
+            .collect();
+        // order:created and ticket:updated.
+        if consumed.len() >= 2 {
+            break consumed;
+        }
+        if Instant::now() >= deadline {
+            // What the gateway did consume, in any trace, and what its exporter and consumer
+            // counted: tells a span never made from one made and lost.
+            let gate_consumed: Vec<Got> =
+                collector.all().into_iter().filter(|s| s.name == "consume event" && s.node == "gate").collect();
+            let (_, metrics) = gate.get("/metrics", None).await;
+            let counters: Vec<&str> = metrics
+                .as_str()
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.starts_with("ticketing_spans_total") || l.starts_with("ticketing_cluster_events_total"))
+                .collect();
+            panic!(
+                "the reservation's events not consumed in its trace: {trace:#?}\nthe gateway's consume spans: \
+                 {gate_consumed:#?}\nthe gateway's counters: {counters:#?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for chain in consumed {
+        let names: Vec<(&str, &str)> = chain.iter().take(3).map(|(n, s)| (n.as_str(), s.as_str())).collect();
+        assert_eq!(names, [("gate", "consume event"), (owner_id, "publish event"), (owner_id, "actor step")]);
+    }
+    // And this node's own sinks got them in that trace too.
+    let trace = collector.trace(trace_id);
+    assert!(trace.iter().any(|s| s.name == "deliver event" && s.node == owner.id), "{trace:#?}");
 }
 
 /// A collector that accepts connections and never answers them.

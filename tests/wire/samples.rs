@@ -21,7 +21,7 @@ use ticketing::domain::{
     Ticket, TicketDraft, TicketId, TicketSnapshot, UserId,
 };
 use ticketing::routing::command::{
-    Account, ClaimKey, Command, CopyPageOf, CreateKeyed, HistoryOf, SettleKey, SnapshotOf, To,
+    Account, ClaimKey, Command, ContactOf, CopyPageOf, CreateKeyed, HistoryOf, SettleKey, SnapshotOf, To,
 };
 
 /// 2023-11-14T22:13:20Z: every timestamp of the samples is this one or a fixed offset from it.
@@ -212,6 +212,12 @@ pub fn event() -> Pinned<Event> {
             order: order(OrderStatus::Created),
             reason: "card declined".into(),
         },
+        PasswordResetRequested => Event::PasswordResetRequested {
+            user: buyer(),
+            email: "a@example.com".into(),
+            nonce: [5; 16],
+            expires_at_ms: AT_MS,
+        },
     })
 }
 
@@ -232,6 +238,7 @@ pub fn app_error() -> Pinned<AppError> {
         CheckoutNotSupported => AppError::CheckoutNotSupported,
         Throttled => AppError::Throttled { retry_after_s: 30 },
         StorageFull => AppError::StorageFull,
+        ResetRejected => AppError::ResetRejected,
     })
 }
 
@@ -262,6 +269,7 @@ pub fn command() -> Pinned<Command> {
         SettleKey => Command::SettleKey(SettleKey { digest: [7; 32], request_hash: [9; 32], run: AT_MS, outcome: KeyOutcome::Uncertain }),
         CopyPage => Command::CopyPage(CopyPageOf { shard: 3, first_slot: Slot(192), after: Some(vec![0, 192, b'L']) }),
         History => Command::History(HistoryOf { entity: Entity::Order(order_id()), after: 41, limit: 50 }),
+        Contact => Command::Contact(ContactOf { user: buyer() }),
     })
 }
 
@@ -272,6 +280,8 @@ pub fn account_request() -> Pinned<AccountRequest> {
         Refresh => AccountRequest::Refresh { token: "00ff.aa".into() },
         SignOut => AccountRequest::SignOut { token: "00ff.aa".into() },
         Renew => AccountRequest::Renew { token: "00ff.aa".into() },
+        RequestReset => AccountRequest::RequestReset { email: "a@example.com".into(), client: "10.0.0.1".into() },
+        ResetPassword => AccountRequest::ResetPassword { token: "0a".repeat(48), password: "password".into() },
     })
 }
 

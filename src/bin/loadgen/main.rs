@@ -12,6 +12,7 @@ mod memory;
 mod postgres;
 mod report;
 mod scenarios;
+mod search;
 mod servers;
 
 use clap::Parser;
@@ -42,13 +43,16 @@ pub struct Config {
     scale_pending: usize,
     #[arg(long, default_value_t = 100_000)]
     scale_live: usize,
+    /// Listed tickets in the search scenario.
+    #[arg(long, default_value_t = 1_000_000)]
+    search_tickets: usize,
     /// Seconds of sustained marketplace load in the memory scenario (RSS sampled every tenth).
     #[arg(long, default_value_t = 120)]
     memory_seconds: u64,
     /// Scenarios to run (comma-separated): ceiling,marketplace,flash,hot,browse,postgres,memory,scale,
-    /// cluster (cluster needs RabbitMQ: `BENCH_AMQP`, default the local broker; postgres needs
+    /// search, cluster (cluster needs RabbitMQ: `BENCH_AMQP`, default the local broker; postgres needs
     /// `BENCH_POSTGRES`, a libpq connection string), replicated (the 3-node broker).
-    #[arg(long, default_value = "ceiling,marketplace,flash,hot,browse,postgres,memory,scale,cluster")]
+    #[arg(long, default_value = "ceiling,marketplace,flash,hot,browse,postgres,memory,scale,search,cluster")]
     only: String,
     /// Where the Markdown report goes (also printed).
     #[arg(long, default_value = "target/bench/latest.md")]
@@ -67,6 +71,7 @@ impl Config {
             self.scale_tickets = self.scale_tickets.min(20_000);
             self.scale_pending = self.scale_pending.min(2_000);
             self.scale_live = self.scale_live.min(2_000);
+            self.search_tickets = self.search_tickets.min(20_000);
             self.memory_seconds = self.memory_seconds.min(4);
         }
         self
@@ -140,6 +145,9 @@ fn run_all(config: &Config) -> anyhow::Result<report::Report> {
     }
     if config.runs("scale") {
         scenarios::scale(config, &binary, &env, &mut report)?;
+    }
+    if config.runs("search") {
+        search::search(config, &binary, &env, &mut report)?;
     }
     if config.runs("cluster") {
         scenarios::cluster(config, &binary, &env, &mut report)?;

@@ -1,0 +1,103 @@
+//! Unit tests of `live`.
+
+use super::*;
+use crate::domain::{Price, Slot, TicketId, UserId};
+
+fn ticket(title: &str) -> Ticket {
+    Ticket {
+        id: TicketId::new_in(Slot(1)),
+        title: title.into(),
+        price: Price::from_cents(1000),
+        user_id: UserId::new_in(Slot(1)),
+        version: 1,
+        order_id: None,
+        updated_at_ms: 0,
+    }
+}
+
+fn text(frame: &Frame) -> String {
+    String::from_utf8_lossy(frame).into_owned()
+}
+
+/// The id of a frame.
+fn id(frame: &Frame) -> String {
+    text(frame).lines().next().and_then(|l| l.strip_prefix("id: ")).unwrap().to_string()
+}
+
+#[test]
+fn a_change_reaches_every_subscriber_as_one_sse_frame_with_the_ticket() {
+    let live = Live::new(10);
+    let (mut a, mut b) = (live.subscribe(None).unwrap(), live.subscribe(None).unwrap());
+    live.tell(Change::Reserved, &ticket("gig"));
+    for sub in [&mut a, &mut b] {
+        let frame = text(&sub.frames.try_recv().unwrap());
+        assert!(frame.contains("\nevent: reserved\ndata: {"), "{frame}");
+        assert!(frame.contains(r#""title":"gig""#), "{frame}");
+        assert!(frame.ends_with("\n\n"));
+    }
+}
+
+#[test]
+fn last_event_id_resumes_without_a_gap_and_an_unknown_one_resets() {
+    let live = Live::new(10);
+    let mut first = live.subscribe(None).unwrap();
+    for n in 0..5 {
+        live.tell(Change::Listed, &ticket(&format!("t{n}")));
+    }
+    let seen: Vec<Frame> = (0..5).map(|_| first.frames.try_recv().unwrap()).collect();
+    // Resumed after the second: the last three, in order.
+    let resumed = live.subscribe(Some(&id(&seen[1]))).unwrap();
+    assert_eq!(resumed.missed.unwrap(), seen[2..].to_vec());
+    // After the last: nothing missed.
+    assert_eq!(live.subscribe(Some(&id(&seen[4]))).unwrap().missed.unwrap(), Vec::<Frame>::new());
+    // Another node's (or an earlier start's) id, one from the future, garbage: reset.
+    let (_, n) = id(&seen[4]).split_once('-').map(|(b, n)| (b.to_string(), n.to_string())).unwrap();
+    for other in [format!("beef-{n}"), format!("{}-99", id(&seen[0]).split('-').next().unwrap()), "x".into()] {
+        assert!(live.subscribe(Some(&other)).unwrap().missed.is_none(), "{other}");
+    }
+}
+
+#[test]
+fn an_id_older_than_what_is_kept_resets() {
+    let live = Live::new(10);
+    let mut sub = live.subscribe(None).unwrap();
+    live.tell(Change::Listed, &ticket("first"));
+    let first = id(&sub.frames.try_recv().unwrap());
+    drop(sub);
+    for _ in 0..KEPT {
+        live.tell(Change::Updated, &ticket("later"));
+    }
+    assert!(live.subscribe(Some(&first)).unwrap().missed.is_none());
+}
+
+#[test]
+fn a_subscriber_that_falls_a_queue_behind_is_closed_and_counted() {
+    let live = Live::new(10);
+    let mut slow = live.subscribe(None).unwrap();
+    let mut fast = live.subscribe(None).unwrap();
+    for n in 0..QUEUE + 1 {
+        live.tell(Change::Listed, &ticket(&format!("t{n}")));
+        let _ = fast.frames.try_recv();
+    }
+    assert_eq!(live.overflowed(), 1);
+    // What was queued can still be read, then the stream ends.
+    let mut got = 0;
+    while slow.frames.try_recv().is_ok() {
+        got += 1;
+    }
+    assert_eq!(got, QUEUE);
+    assert!(matches!(slow.frames.try_recv(), Err(mpsc::error::TryRecvError::Disconnected)));
+    live.tell(Change::Listed, &ticket("more"));
+    assert!(fast.frames.try_recv().is_ok(), "the reader that kept up is still served");
+}
+
+#[test]
+fn streams_are_bounded_and_a_closed_one_frees_its_place() {
+    let live = Live::new(2);
+    let a = live.subscribe(None).unwrap();
+    let _b = live.subscribe(None).unwrap();
+    assert!(live.subscribe(None).is_none());
+    assert_eq!(live.streams(), 2);
+    drop(a);
+    assert!(live.subscribe(None).is_some());
+}

@@ -1,0 +1,199 @@
+//! `GET /api/tickets/stream`: every ticket change as a buyer sees it, once, in order;
+//! `Last-Event-ID` resumes without a gap or resets; streams are bounded per node, outside
+//! `http.max_in_flight`; a client that never reads is closed, not buffered for.
+
+use crate::helpers::*;
+use crate::sse::Stream;
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+#[actix_web::test]
+async fn every_ticket_change_is_told_once_in_order_as_a_buyer_sees_it() {
+    let app = spawn_app().await;
+    let mut stream = Stream::open(&app.address, None).await;
+    let (seller, buyer) = (app.signin().await, app.signin().await);
+    let t = app.create_ticket(&seller, "gig", json!(20)).await;
+    let id = t["id"].as_str().unwrap();
+    let res = app
+        .put(&format!("/api/tickets/{id}"))
+        .header("Cookie", &seller.cookie)
+        .json(&json!({"title": "gig!", "price": 25}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let order = app.order_ok(&buyer, id).await;
+    let res = app.delete(&format!("/api/orders/{}", order["id"].as_str().unwrap())).header("Cookie", &buyer.cookie);
+    assert_eq!(res.send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    // Released once the cancellation reached the ticket.
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for _ in 0..4 {
+        let e = stream.next().await;
+        seen.push((e.event, e.data["id"].as_str().unwrap().to_string()));
+    }
+    let order = app.order_ok(&buyer, id).await;
+    app.pay_ok(&buyer, order["id"].as_str().unwrap()).await;
+    let other = app.create_ticket(&seller, "other", json!(5)).await;
+    let other_id = other["id"].as_str().unwrap();
+    let res = app.delete(&format!("/api/tickets/{other_id}")).header("Cookie", &seller.cookie);
+    assert!(res.send().await.unwrap().status().is_success());
+    for _ in 0..4 {
+        let e = stream.next().await;
+        if e.event == "sold" {
+            assert_eq!(e.data["orderId"], order["id"], "the ticket as sold, with its order");
+        }
+        seen.push((e.event, e.data["id"].as_str().unwrap().to_string()));
+    }
+    let expect: Vec<(String, String)> = [
+        ("listed", id),
+        ("updated", id),
+        ("reserved", id),
+        ("released", id),
+        ("reserved", id),
+        ("sold", id),
+        ("listed", other_id),
+        ("withdrawn", other_id),
+    ]
+    .iter()
+    .map(|(e, i)| (e.to_string(), i.to_string()))
+    .collect();
+    assert_eq!(seen, expect);
+    // Nothing more: no change is told twice.
+    assert!(stream.next_within(Duration::from_millis(500)).await.is_none());
+}
+
+#[actix_web::test]
+async fn last_event_id_resumes_without_a_gap_and_an_id_it_cannot_resume_resets() {
+    let app = spawn_app().await;
+    let seller = app.signin().await;
+    let mut stream = Stream::open(&app.address, None).await;
+    for n in 0..3 {
+        app.create_ticket(&seller, &format!("t{n}"), json!(5)).await;
+    }
+    let mut last = String::new();
+    for _ in 0..3 {
+        last = stream.next().await.id;
+    }
+    drop(stream);
+    let mut missed = Vec::new();
+    for n in 3..5 {
+        missed.push(app.create_ticket(&seller, &format!("t{n}"), json!(5)).await["id"].clone());
+    }
+    app.published().await;
+    let mut resumed = Stream::open(&app.address, Some(&last)).await;
+    for id in &missed {
+        let e = resumed.next().await;
+        assert_eq!((e.event.as_str(), &e.data["id"]), ("listed", id));
+    }
+    // Then what comes next.
+    let later = app.create_ticket(&seller, "t5", json!(5)).await;
+    assert_eq!(resumed.next().await.data["id"], later["id"]);
+    // Another node's id, an earlier start's, garbage: a reset, then the stream goes on.
+    for id in ["0-1", "deadbeef-3", "nonsense"] {
+        let mut reset = Stream::open(&app.address, Some(id)).await;
+        assert_eq!(reset.next().await.event, "reset", "{id}");
+    }
+}
+
+#[actix_web::test]
+async fn streams_are_bounded_per_node_outside_max_in_flight_and_send_heartbeats() {
+    let app = spawn_app_with(|s| {
+        s.live.max_streams = 1;
+        s.live.heartbeat_seconds = 0.2;
+        s.http.max_in_flight = 1;
+    })
+    .await;
+    let mut open = Stream::open(&app.address, None).await;
+    let res = app.get("/api/tickets/stream").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["errors"][0]["message"].is_string(), "{body}");
+    // The open stream holds no place among the requests in flight.
+    assert_eq!(app.get("/api/tickets").send().await.unwrap().status(), StatusCode::OK);
+    // An idle stream carries heartbeats.
+    assert!(open.next_within(Duration::from_millis(900)).await.is_none());
+    assert!(open.comments >= 2, "{} heartbeats", open.comments);
+    // A closed stream frees its place.
+    drop(open);
+    eventually(Duration::from_secs(5), "the stream's place is free", || async {
+        app.get("/api/tickets/stream").send().await.unwrap().status() == StatusCode::OK
+    })
+    .await;
+}
+
+/// A number in the node's `/metrics`.
+async fn metric(base: &str, series: &str) -> f64 {
+    let text = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+    text.lines().find_map(|l| l.strip_prefix(series)).and_then(|v| v.trim().parse().ok()).unwrap_or(-1.0)
+}
+
+/// `rounds` edits of each of `tickets`, 16 at a time: one `updated` change each.
+async fn edit(base: &str, token: &str, tickets: &[String], rounds: usize) {
+    let http = reqwest::Client::new();
+    let mut work = futures::stream::iter((0..rounds).flat_map(|r| tickets.iter().map(move |t| (r, t.clone()))))
+        .map(|(r, t)| {
+            let req = http.put(format!("{base}/api/tickets/{t}")).bearer_auth(token);
+            async move {
+                let res = req.json(&json!({"title": "edited", "price": 10 + r % 90})).send().await.unwrap();
+                assert_eq!(res.status(), StatusCode::OK);
+            }
+        })
+        .buffer_unordered(16);
+    while work.next().await.is_some() {}
+}
+
+#[actix_web::test]
+async fn a_client_that_never_reads_is_dropped_and_costs_no_memory() {
+    // A node of its own: its RSS is only its own (this binary runs many tests at once).
+    let dir = tempfile::tempdir().unwrap();
+    let node = crate::process::start_node(dir.path(), &[("TICKETING_STORAGE__CACHE_MB", "8")]);
+    let base = node.address.clone();
+    let seller = uuid::Uuid::now_v7().to_string();
+    let token = crate::process::bearer_token(&seller, "seller@example.com");
+    let http = reqwest::Client::new();
+    let mut tickets = Vec::new();
+    for n in 0..16 {
+        let res = http
+            .post(format!("{base}/api/tickets"))
+            .bearer_auth(&token)
+            .json(&json!({"title": format!("t{n}"), "price": 10}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        tickets.push(res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
+    }
+    // Warmed up by as many edits as the test makes, so what grows after is the stream's.
+    edit(&base, &token, &tickets, 500).await;
+    let before = crate::process::rss_kib(node.child.id());
+
+    // A connection with a small receive window that asks for the stream and never reads.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stuck = socket.connect(base.trim_start_matches("http://").parse().unwrap()).await.unwrap();
+    use tokio::io::AsyncWriteExt;
+    stuck.write_all(b"GET /api/tickets/stream HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    eventually(Duration::from_secs(5), "the stream is open", || async {
+        metric(&base, "ticketing_live_streams ").await == 1.0
+    })
+    .await;
+    let started = Instant::now();
+    let mut rounds = 0;
+    while metric(&base, "ticketing_live_streams_overflowed_total ").await < 1.0 {
+        assert!(started.elapsed() < Duration::from_secs(90), "not dropped after {} changes", rounds * 16);
+        edit(&base, &token, &tickets, 50).await;
+        rounds += 50;
+    }
+    let grown_mib = crate::process::rss_kib(node.child.id()).saturating_sub(before) / 1024;
+    assert!(grown_mib < 20, "RSS grew {grown_mib} MiB over {} changes", rounds * 16);
+    eprintln!("a client that never reads: dropped after {} changes; RSS grew {grown_mib} MiB", rounds * 16);
+    // Its place among live.max_streams is held until the client goes away.
+    assert_eq!(metric(&base, "ticketing_live_streams ").await, 1.0);
+    drop(stuck);
+    eventually(Duration::from_secs(10), "the place given back once the client is gone", || async {
+        metric(&base, "ticketing_live_streams ").await == 0.0
+    })
+    .await;
+}
