@@ -136,6 +136,22 @@ impl<T: Record + Clone + PartialEq + Send + 'static> DurableCell<T> {
         self.wait_for(self.last_write)
     }
 
+    /// The output gate of a step that began when the actor's last write was `before`. A
+    /// `traced` step that wrote always gets its gate, on disk already or not: its reply's trace
+    /// then shows the wait for the flush (of nothing, when the flush came first), linked to
+    /// that flush whoever was quicker.
+    pub fn gate_of_step(&self, before: u64, traced: bool) -> Option<Gate> {
+        if traced && self.last_write > before {
+            return Some(Gate { store: self.store.clone(), seq: self.last_write });
+        }
+        self.gate()
+    }
+
+    /// The number of the actor's last write held for replies (see [`gate_of_step`](Self::gate_of_step)).
+    pub fn last_write(&self) -> u64 {
+        self.last_write
+    }
+
     /// What must be on disk before the stored record equals the actor's state.
     pub fn settled(&self) -> Option<Gate> {
         self.wait_for(self.last_queued)
@@ -472,3 +488,7 @@ pub fn passivate_now<A: Durable>(act: &mut A, ctx: &mut Context<A>) -> bool {
     }
     stopping
 }
+
+#[cfg(test)]
+#[path = "durable_test.rs"]
+mod tests;

@@ -148,12 +148,13 @@ pub fn deliver<C: EntityCommand>(
         Some(asked) => tracing::debug_span!(parent: &asked.span, "actor step", command = C::NAME),
         None => tracing::Span::none(),
     };
+    let (before, traced) = (act.cell().last_write(), !step.is_disabled());
     let executed = {
         let _in_step = step.enter();
         command.execute(act)
     };
     let replied = move |reply, act: &mut C::Actor, _: &mut Context<C::Actor>| {
-        let _ = tx.send((reply, act.cell().gate()));
+        let _ = tx.send((reply, act.cell().gate_of_step(before, traced)));
     };
     if step.is_disabled() {
         ctx.wait(executed.map(replied));
