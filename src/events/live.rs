@@ -9,7 +9,8 @@
 //! `<boot>-<n>` (`boot` differs on every start). The last [`KEPT`] changes are kept, so a client
 //! that reconnects with `Last-Event-ID` gets what it missed, without a gap, from the same node;
 //! an id this node cannot resume from (another node's, from before a restart, or older than
-//! what is kept) gets a `reset` event instead: the page reloads its list.
+//! what is kept) gets a `reset` event instead: the page reloads its list. A page names the
+//! [`Live::position`] it was read at; its script opens the stream from there (`?since=`).
 //!
 //! Each subscriber has a queue of at most [`QUEUE`] frames; one that falls that far behind (a
 //! client that stopped reading) is closed rather than buffered for: it gets nothing more and
@@ -77,6 +78,20 @@ struct Inner {
 #[derive(Clone)]
 pub struct Live(Arc<Inner>);
 
+/// Where a new subscriber starts.
+#[derive(Clone, Copy, Debug)]
+pub enum Start<'a> {
+    /// With the next change.
+    Now,
+    /// After the change with this id (`Last-Event-ID`): what was missed first, or a reset when
+    /// this node cannot tell it.
+    After(&'a str),
+    /// After a page's [`Live::position`] where this node can resume it, else now: the page may
+    /// have been read on another node (behind a load balancer) or before a restart, where a
+    /// reset would only have it read there again.
+    Page(&'a str),
+}
+
 /// One subscriber: what it missed (or `None`: it must reset), then the changes as they come.
 pub struct Subscription {
     /// `Some(frames)` after a resumable `Last-Event-ID` (or none given): sent first. `None`:
@@ -140,9 +155,15 @@ impl Live {
         Frame::from(format!("id: {}-{n}\nevent: {}\ndata: {data}\n\n", self.0.boot, change.as_str()))
     }
 
-    /// A new subscriber resuming after `last_event_id` (if given); `None` past
-    /// `live.max_streams` open streams.
-    pub fn subscribe(&self, last_event_id: Option<&str>) -> Option<Subscription> {
+    /// The id of the last change told so far. A page names the position it was read at, so
+    /// that its script's stream resumes from there: a change between the page and the stream
+    /// is not lost (one already on the page may come again; applying it twice is harmless).
+    pub fn position(&self) -> String {
+        format!("{}-{}", self.0.boot, self.0.state.lock().last)
+    }
+
+    /// A new subscriber starting at `start`; `None` past `live.max_streams` open streams.
+    pub fn subscribe(&self, start: Start) -> Option<Subscription> {
         if self.0.streams.fetch_add(1, Ordering::AcqRel) >= self.0.max_streams {
             self.0.streams.fetch_sub(1, Ordering::AcqRel);
             return None;
@@ -151,9 +172,10 @@ impl Live {
         let (tx, rx) = mpsc::channel(QUEUE);
         // Under the lock: no change falls between what was missed and what comes.
         let mut s = self.0.state.lock();
-        let missed = match last_event_id {
-            None => Some(s.last),
-            Some(id) => self.resumable(&s, id),
+        let missed = match start {
+            Start::Now => Some(s.last),
+            Start::After(id) => self.resumable(&s, id),
+            Start::Page(id) => self.resumable(&s, id).or(Some(s.last)),
         };
         // More missed than a queue holds is more than a client should be sent at once.
         let missed = missed.map(|after| s.recent.iter().filter(|(n, _, _)| *n > after).collect::<Vec<_>>());

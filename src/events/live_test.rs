@@ -27,7 +27,7 @@ fn id(frame: &Frame) -> String {
 #[test]
 fn a_change_reaches_every_subscriber_as_one_sse_frame_with_the_ticket() {
     let live = Live::new(10);
-    let (mut a, mut b) = (live.subscribe(None).unwrap(), live.subscribe(None).unwrap());
+    let (mut a, mut b) = (live.subscribe(Start::Now).unwrap(), live.subscribe(Start::Now).unwrap());
     live.tell(Change::Reserved, &ticket("gig"));
     for sub in [&mut a, &mut b] {
         let frame = text(&sub.frames.try_recv().unwrap());
@@ -40,41 +40,41 @@ fn a_change_reaches_every_subscriber_as_one_sse_frame_with_the_ticket() {
 #[test]
 fn last_event_id_resumes_without_a_gap_and_an_unknown_one_resets() {
     let live = Live::new(10);
-    let mut first = live.subscribe(None).unwrap();
+    let mut first = live.subscribe(Start::Now).unwrap();
     for n in 0..5 {
         live.tell(Change::Listed, &ticket(&format!("t{n}")));
     }
     let seen: Vec<Frame> = (0..5).map(|_| first.frames.try_recv().unwrap()).collect();
     // Resumed after the second: the last three, in order.
-    let resumed = live.subscribe(Some(&id(&seen[1]))).unwrap();
+    let resumed = live.subscribe(Start::After(&id(&seen[1]))).unwrap();
     assert_eq!(resumed.missed.unwrap(), seen[2..].to_vec());
     // After the last: nothing missed.
-    assert_eq!(live.subscribe(Some(&id(&seen[4]))).unwrap().missed.unwrap(), Vec::<Frame>::new());
+    assert_eq!(live.subscribe(Start::After(&id(&seen[4]))).unwrap().missed.unwrap(), Vec::<Frame>::new());
     // Another node's (or an earlier start's) id, one from the future, garbage: reset.
     let (_, n) = id(&seen[4]).split_once('-').map(|(b, n)| (b.to_string(), n.to_string())).unwrap();
     for other in [format!("beef-{n}"), format!("{}-99", id(&seen[0]).split('-').next().unwrap()), "x".into()] {
-        assert!(live.subscribe(Some(&other)).unwrap().missed.is_none(), "{other}");
+        assert!(live.subscribe(Start::After(&other)).unwrap().missed.is_none(), "{other}");
     }
 }
 
 #[test]
 fn an_id_older_than_what_is_kept_resets() {
     let live = Live::new(10);
-    let mut sub = live.subscribe(None).unwrap();
+    let mut sub = live.subscribe(Start::Now).unwrap();
     live.tell(Change::Listed, &ticket("first"));
     let first = id(&sub.frames.try_recv().unwrap());
     drop(sub);
     for _ in 0..KEPT {
         live.tell(Change::Updated, &ticket("later"));
     }
-    assert!(live.subscribe(Some(&first)).unwrap().missed.is_none());
+    assert!(live.subscribe(Start::After(&first)).unwrap().missed.is_none());
 }
 
 #[test]
 fn a_subscriber_that_falls_a_queue_behind_is_closed_and_counted() {
     let live = Live::new(10);
-    let mut slow = live.subscribe(None).unwrap();
-    let mut fast = live.subscribe(None).unwrap();
+    let mut slow = live.subscribe(Start::Now).unwrap();
+    let mut fast = live.subscribe(Start::Now).unwrap();
     for n in 0..QUEUE + 1 {
         live.tell(Change::Listed, &ticket(&format!("t{n}")));
         let _ = fast.frames.try_recv();
@@ -94,10 +94,35 @@ fn a_subscriber_that_falls_a_queue_behind_is_closed_and_counted() {
 #[test]
 fn streams_are_bounded_and_a_closed_one_frees_its_place() {
     let live = Live::new(2);
-    let a = live.subscribe(None).unwrap();
-    let _b = live.subscribe(None).unwrap();
-    assert!(live.subscribe(None).is_none());
+    let a = live.subscribe(Start::Now).unwrap();
+    let _b = live.subscribe(Start::Now).unwrap();
+    assert!(live.subscribe(Start::Now).is_none());
     assert_eq!(live.streams(), 2);
     drop(a);
-    assert!(live.subscribe(None).is_some());
+    assert!(live.subscribe(Start::Now).is_some());
+}
+
+#[test]
+fn a_position_taken_before_a_change_resumes_with_that_change() {
+    let live = Live::new(10);
+    live.tell(Change::Listed, &ticket("before"));
+    let position = live.position();
+    live.tell(Change::Reserved, &ticket("after"));
+    let mut sub = live.subscribe(Start::Page(&position)).unwrap();
+    let missed = sub.missed.take().expect("resumable on this node");
+    assert_eq!(missed.len(), 1, "only what came after the position");
+    assert!(text(&missed[0]).contains("\nevent: reserved\n"));
+    assert!(sub.frames.try_recv().is_err(), "nothing else queued");
+    // Taken now, it names the last change: nothing missed.
+    let mut now = live.subscribe(Start::Page(&live.position())).unwrap();
+    assert_eq!(now.missed.take().map(|m| m.len()), Some(0));
+    // Another node's or an earlier start's page: no reset (it would be read there again), the
+    // stream starts with the next change.
+    for other in ["0-1", "nonsense"] {
+        let mut sub = live.subscribe(Start::Page(other)).unwrap();
+        assert_eq!(sub.missed.take().map(|m| m.len()), Some(0), "{other}");
+    }
+    live.tell(Change::Sold, &ticket("next"));
+    let mut sub = live.subscribe(Start::Page("0-1")).unwrap();
+    assert_eq!(sub.missed.take().map(|m| m.len()), Some(0));
 }

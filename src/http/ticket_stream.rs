@@ -2,7 +2,7 @@
 //! for what is sent, the ids and their resumption, and the bounds).
 
 use crate::edge::{ApiError, AppState};
-use crate::events::live::{Frame, Subscription};
+use crate::events::live::{Frame, Start, Subscription};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::stream::{self, Stream, StreamExt};
 use std::time::Duration;
@@ -17,14 +17,30 @@ const RESET: &[u8] = b"event: reset\ndata: {}\n\n";
 /// A comment line: keeps proxies from closing an idle stream, and finds a gone client.
 const HEARTBEAT: &[u8] = b": heartbeat\n\n";
 
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StreamQuery {
+    since: Option<String>,
+}
+
 #[utoipa::path(get, path = "/api/tickets/stream", tag = "tickets",
-    params(("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received: what followed it is sent first (on the same node), or a `reset` event")),
+    params(("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received: what followed it is sent first (on the same node), or a `reset` event"),
+           ("since" = Option<String>, Query, description = "Where to start when no `Last-Event-ID` is sent: a page's stream position (its `data-live-since`), resumed when this node can, else the stream starts now")),
     responses(
         (status = 200, description = "Server-Sent Events: `listed`, `reserved`, `released`, `sold`, `withdrawn` and `updated`, each with the ticket as JSON; `reset` when the list must be read again; a comment as heartbeat", content_type = "text/event-stream", body = String),
         (status = 503, description = "Too many streams open on this node", body = super::schemas::ErrorBody)))]
-pub(super) async fn stream(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let last = req.headers().get("last-event-id").and_then(|v| v.to_str().ok());
-    let Some(subscription) = state.app.live().subscribe(last) else {
+pub(super) async fn stream(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<StreamQuery>,
+) -> Result<HttpResponse, ApiError> {
+    // A browser reconnecting sends the last id it got: newer than the page's `since`.
+    let start = match (req.headers().get("last-event-id").and_then(|v| v.to_str().ok()), query.since.as_deref()) {
+        (Some(last), _) => Start::After(last),
+        (None, Some(since)) => Start::Page(since),
+        (None, None) => Start::Now,
+    };
+    let Some(subscription) = state.app.live().subscribe(start) else {
         state.app.metrics().shed("streams");
         return Err(ApiError::Unavailable);
     };

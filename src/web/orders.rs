@@ -119,6 +119,7 @@ async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
 /// An order's page; `problems` are those of a payment or cancellation that was refused.
 async fn order_page(state: &AppState, ctx: &Ctx, id: OrderId, problems: &Problems) -> Result<HttpResponse, PageError> {
     let user = ctx.signed_in(&format!("/orders/{id}"))?;
+    let since = state.app.live().position();
     let order = buyers_order(state, user, id).await?;
     let view = OrderView::of(&order);
     // The page is still worth showing without its history (a shard briefly unreachable).
@@ -144,7 +145,7 @@ async fn order_page(state: &AppState, ctx: &Ctx, id: OrderId, problems: &Problem
         dl.facts {
             dt { "Ticket" } dd { a href={ "/tickets/" (view.ticket.id) } { (view.ticket.title) } }
             dt { "Price" } dd.price { (view.ticket.price) }
-            dt { "Status" } dd id="order-status" data-live-order-ticket=[(standing == Standing::Payable || standing == Standing::Processing).then_some(view.ticket.id)] {
+            dt { "Status" } dd id="order-status" data-live-order-ticket=[(standing == Standing::Payable || standing == Standing::Processing).then_some(view.ticket.id)] data-live-since=(since) {
                 span class={ "badge " (class) } { (words) }
             }
         }

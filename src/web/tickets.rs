@@ -70,6 +70,8 @@ async fn landing(
         Ok(query) => query,
         Err(e) => return landing_refused(&ctx, &problems(e)?),
     };
+    // Taken before the list is read: the script's stream starts there (see `Live::position`).
+    let since = state.app.live().position();
     let (tickets, more) = state.app.search_tickets(&query).await?;
     let tickets: Vec<TicketView> = tickets.iter().map(TicketView::of).collect();
     let me = ctx.user.as_ref().map(|u| u.id.to_string()).unwrap_or_default();
@@ -108,7 +110,7 @@ async fn landing(
             "No tickets match. Try fewer words.".to_string()
         };
         p.notice id="no-tickets" hidden[!tickets.is_empty()] { (nothing) }
-        ul.cards id="tickets" data-live-list=(live) data-me=(me) {
+        ul.cards id="tickets" data-live-list=(live) data-live-since=(since) data-me=(me) {
             @for t in &tickets {
                 li.card data-ticket-id=(t.id) {
                     h2 { a href={ "/tickets/" (t.id) } { (t.title) } }
@@ -150,6 +152,7 @@ async fn ticket_page(
     problems: &Problems,
     saved: bool,
 ) -> Result<HttpResponse, PageError> {
+    let since = state.app.live().position();
     let ticket = state.app.ticket(id).await?;
     let view = TicketView::of(&ticket);
     let owner = ctx.user.as_ref().is_some_and(|u| u.id == ticket.user_id);
@@ -174,7 +177,7 @@ async fn ticket_page(
         dl.facts {
             dt { "Price" } dd.price { (view.price) }
             dt { "Seller" } dd { (seller(ctx, view.user_id)) }
-            dt { "Status" } dd id="ticket-status" data-live-ticket=(view.id) {
+            dt { "Status" } dd id="ticket-status" data-live-ticket=(view.id) data-live-since=(since) {
                 @if sold { span.badge.sold { "Sold" } }
                 @else if view.order_id.is_some() { span.badge.reserved { "Reserved" } }
                 @else { span.badge { "For sale" } }

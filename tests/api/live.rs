@@ -1,6 +1,7 @@
 //! `GET /api/tickets/stream`: every ticket change as a buyer sees it, once, in order;
-//! `Last-Event-ID` resumes without a gap or resets; streams are bounded per node, outside
-//! `http.max_in_flight`; a client that never reads is closed, not buffered for.
+//! `Last-Event-ID` resumes without a gap or resets, a page's `since` resumes where it can;
+//! streams are bounded per node, outside `http.max_in_flight`; a client that never reads is
+//! closed, not buffered for.
 
 use crate::helpers::*;
 use crate::sse::Stream;
@@ -95,6 +96,57 @@ async fn last_event_id_resumes_without_a_gap_and_an_id_it_cannot_resume_resets()
         let mut reset = Stream::open(&app.address, Some(id)).await;
         assert_eq!(reset.next().await.event, "reset", "{id}");
     }
+}
+
+/// The value of the first `data-live-since` attribute of a page.
+fn since_of(page: &str) -> String {
+    let at = page.find("data-live-since=\"").unwrap_or_else(|| panic!("no stream position in {page}"));
+    let rest = &page[at + "data-live-since=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+#[actix_web::test]
+async fn a_page_names_where_it_was_read_and_its_stream_starts_there_on_the_same_node() {
+    let app = spawn_app().await;
+    let (seller, buyer) = (app.signin().await, app.signin().await);
+    let mut watcher = Stream::open(&app.address, None).await;
+    let t = app.create_ticket(&seller, "between", json!(5)).await;
+    let id = t["id"].as_str().unwrap();
+    assert_eq!(watcher.next().await.event, "listed");
+    let read = |path: String, session: Option<&Session>| {
+        let mut req = app.get(&path);
+        if let Some(session) = session {
+            req = req.header("Cookie", &session.cookie);
+        }
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    let landing = since_of(&read("/".into(), None).await);
+    let ticket_page = since_of(&read(format!("/tickets/{id}"), None).await);
+    assert_eq!(landing, ticket_page, "no change between the two pages");
+    // Reserved after the pages were read, before their scripts' streams open.
+    let order = app.order_ok(&buyer, id).await;
+    let reserved = watcher.next().await;
+    assert_eq!((reserved.event.as_str(), reserved.data["id"].as_str()), ("reserved", Some(id)));
+    let path = format!("/api/tickets/stream?since={landing}");
+    let mut from_page = Stream::open_at(&app.address, &path, None).await;
+    let first = from_page.next().await;
+    assert_eq!((first.event.as_str(), &first.id), ("reserved", &reserved.id), "the change between page and stream");
+    // A browser reconnecting sends the last id it got, which wins over the page's position.
+    let mut reconnected = Stream::open_at(&app.address, &path, Some(&reserved.id)).await;
+    assert!(reconnected.next_within(Duration::from_millis(300)).await.is_none(), "nothing told twice");
+    // The order's page names its position too, after the reservation.
+    let order_page = read(format!("/orders/{}", order["id"].as_str().unwrap()), Some(&buyer)).await;
+    assert_eq!(since_of(&order_page), reserved.id);
+    // A page read on another node (behind a load balancer) or before a restart: no reset,
+    // which would only have the page read there again; the stream starts with the next change.
+    let mut elsewhere = Stream::open_at(&app.address, "/api/tickets/stream?since=0-1", None).await;
+    let next = app.create_ticket(&seller, "next", json!(5)).await;
+    let e = elsewhere.next().await;
+    assert_eq!((e.event.as_str(), &e.data["id"]), ("listed", &next["id"]));
+    let res = app.get("/api/tickets/stream?from=1").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["errors"][0]["message"].as_str().is_some_and(|m| m.contains("from")), "{body}");
 }
 
 #[actix_web::test]

@@ -168,18 +168,21 @@ async fn an_unpaid_order_expires_on_time_and_its_ticket_can_be_ordered_again() {
     let app = spawn_app_with(|s| s.orders.expiration_seconds = 2.0).await;
     let (_, ticket) = ticket_for_sale(&app).await;
     let (buyer, next) = (app.signin().await, app.signin().await);
+    // Before the request: its window starts after this, so it cannot end less than 2 s later.
+    let asked = Instant::now();
     let order = app.order_ok(&buyer, &ticket).await;
     let placed = Instant::now();
     let id = order["id"].as_str().unwrap().to_string();
     let path = format!("/api/orders/{id}");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(1500).saturating_sub(asked.elapsed())).await;
     assert_eq!(app.get_json(&path, Some(&buyer)).await.1["status"], "created", "not before the window passes");
     eventually(Duration::from_secs(5), "the order is cancelled", || async {
         app.get_json(&path, Some(&buyer)).await.1["status"] == "cancelled"
     })
     .await;
-    let took = placed.elapsed();
-    assert!(took >= Duration::from_millis(1900) && took < Duration::from_millis(3500), "expired after {took:?}");
+    let (early, late) = (asked.elapsed(), placed.elapsed());
+    assert!(early >= Duration::from_millis(1990), "expired {early:?} after it was asked for");
+    assert!(late < Duration::from_millis(3500), "expired {late:?} after it was placed");
     eventually(Duration::from_secs(5), "the ticket is released", || async {
         app.get_json(&format!("/api/tickets/{ticket}"), None).await.1.get("orderId").is_none()
     })

@@ -22,7 +22,12 @@ pub struct Stream {
 
 impl Stream {
     pub async fn open(base: &str, last_event_id: Option<&str>) -> Self {
-        let mut req = reqwest::Client::new().get(format!("{base}/api/tickets/stream"));
+        Self::open_at(base, "/api/tickets/stream", last_event_id).await
+    }
+
+    /// The stream at `path` (with its query).
+    pub async fn open_at(base: &str, path: &str, last_event_id: Option<&str>) -> Self {
+        let mut req = reqwest::Client::new().get(format!("{base}{path}"));
         if let Some(id) = last_event_id {
             req = req.header("Last-Event-ID", id);
         }

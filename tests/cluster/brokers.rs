@@ -110,6 +110,7 @@ async fn losing_the_broker_node_the_cluster_is_linked_to_costs_seconds_and_nothi
     }
     // No event lost: every acknowledged create's `ticket:created` reached the replicated audit
     // queue, one per (slot, seq), with no gap in any slot's numbers.
+    outboxes_published(&cluster.nodes, Duration::from_secs(30)).await;
     let messages = drain(BROKERS[1], &audit, acknowledged.len()).await;
     let (distinct, _) = assert_every_event_once(&messages, acknowledged.keys());
     println!(

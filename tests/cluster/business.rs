@@ -8,7 +8,7 @@
 //! (at least once, as the README says).
 
 use crate::helpers::*;
-use crate::load::{shards_of, start_replicated_with};
+use crate::load::{caught_up, shards_of, start_replicated_with, until_members};
 use reqwest::StatusCode;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -130,8 +130,13 @@ async fn a_scripted_day_over_three_nodes_with_an_expiry_and_a_failover_gives_exa
         tokio::time::sleep(Duration::from_millis(100)).await;
         sums = nonzero(&sum(&all).await);
     }
-    // Its outbox marked delivered (and that logged to its followers), the victim's last scrape.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Its outbox marked delivered, and that logged to its followers: the victim's last scrape.
+    crate::wait::eventually(Duration::from_secs(5), "the victim's outbox delivered", || async {
+        let text = reqwest::get(nodes[victim].url("/metrics")).await.unwrap().text().await.unwrap();
+        text.lines().any(|l| l == "ticketing_outbox_backlog 0")
+    })
+    .await;
+    until_members(&nodes, Duration::from_secs(5), "every follower at its log's end", caught_up).await;
     let last_scrape = business(&nodes[victim]).await;
     assert!(reserved.elapsed() < Duration::from_secs(11), "the orders must expire after the kill");
     cluster.kill(victim);

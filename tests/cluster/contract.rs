@@ -138,8 +138,10 @@ async fn the_seed_contract_passes_through_a_node_that_owns_nothing() {
     assert_eq!(pay(&buyer, cancel_me["id"].as_str().unwrap(), "tok_visa").await.0, StatusCode::BAD_REQUEST);
     let (_, expiring) = gw.post("/api/orders", &buyer, json!({"ticketId": second})).await;
     let expiring_path = format!("/api/orders/{}", expiring["id"].as_str().unwrap());
-    tokio::time::sleep(Duration::from_millis(3500)).await;
-    assert_eq!(gw.get(&expiring_path, Some(&buyer)).await.1["status"], "cancelled", "expired");
+    crate::wait::eventually(Duration::from_secs(15), "the order expires", || async {
+        gw.get(&expiring_path, Some(&buyer)).await.1["status"] == "cancelled"
+    })
+    .await;
     assert_eq!(gw.get(&order_path, Some(&buyer)).await.1["status"], "complete", "a paid order is left alone");
 
     // events, as an outside consumer of the broker sees them
@@ -147,6 +149,7 @@ async fn the_seed_contract_passes_through_a_node_that_owns_nothing() {
         let mut seen = std::collections::BTreeSet::new();
         messages.iter().filter(|m| m.2.contains(entity) && seen.insert((m.0, m.1))).map(|m| m.3.clone()).collect()
     };
+    outboxes_published(&cluster.nodes, Duration::from_secs(30)).await;
     let messages = drain(&cluster.amqp, &audit, 10).await;
     assert_eq!(
         subjects_of(&messages, &id),

@@ -471,6 +471,25 @@ pub async fn audit_queue_of(amqp: &str, name: &str, replicated: bool) -> String 
     queue
 }
 
+/// Waits until every node that answers has published all it wrote (its outbox backlog 0):
+/// events held back by a publish retry (after a broker or connection fault) are out, so a
+/// drain sees them. A node that does not answer (killed) is left out: its shards' new owners
+/// publish what it left.
+pub async fn outboxes_published(nodes: &[ClusterNode], within: Duration) {
+    crate::wait::eventually(within, "every outbox published", || async {
+        for node in nodes {
+            let scrape = tokio::time::timeout(Duration::from_secs(2), reqwest::get(node.url("/metrics")));
+            let Ok(Ok(res)) = scrape.await else { continue };
+            let Ok(text) = res.text().await else { continue };
+            if !text.lines().any(|l| l == "ticketing_outbox_backlog 0") {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+}
+
 /// Every message in `queue` now: (slot, seq, "<routing key> <entity id> v<version>", routing key).
 pub async fn drain(amqp: &str, queue: &str, expect_at_least: usize) -> Vec<(u32, u64, String, String)> {
     use lapin::options::{BasicAckOptions, BasicConsumeOptions};

@@ -56,7 +56,9 @@ function live() {
   var ticket = document.querySelector("[data-live-ticket]");
   var order = document.querySelector("[data-live-order-ticket]");
   if (!(list || ticket || order) || !window.EventSource) return;
-  var source = new EventSource("/api/tickets/stream");
+  // From where the page was read: a change since then is not missed.
+  var since = (list || ticket || order).getAttribute("data-live-since");
+  var source = new EventSource("/api/tickets/stream" + (since ? "?since=" + encodeURIComponent(since) : ""));
   // A form on its way (a purchase, a payment) leads to its own page: no reload under it.
   var leaving = false;
   document.addEventListener("submit", function () { leaving = true; source.close(); });
