@@ -403,6 +403,24 @@ impl std::fmt::Display for Settled {
     }
 }
 
+/// What `ask` answers, asked again while it is a 5xx until `deadline`: a shard between servers
+/// (its lease lost on a starved machine and taken over) answers 503 for a moment, which the
+/// API says truthfully; it is not a loss.
+async fn answered<F, Fut>(deadline: Instant, path: &str, ask: F) -> (StatusCode, serde_json::Value)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = (StatusCode, serde_json::Value)>,
+{
+    loop {
+        let (code, body) = ask().await;
+        if !code.is_server_error() || Instant::now() >= deadline {
+            return (code, body);
+        }
+        eprintln!("{path}: {code} {body}, asked again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Once the load has stopped and every order window has passed: every account signs in, every
 /// acknowledged order is in its buyer's list and ended as it must (pending ones expired), no
 /// ticket has two live orders, and every ticket has an acknowledged title and is held by its
@@ -427,7 +445,7 @@ pub async fn everything_settled(
             ledger.orders.iter().filter(|(_, f)| f.buyer.token == buyer.token).map(|(id, _)| id).collect();
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let (status, listed) = reader.get("/api/orders", Some(buyer)).await;
+            let (status, listed) = answered(deadline, "/api/orders", || reader.get("/api/orders", Some(buyer))).await;
             assert_eq!(status, StatusCode::OK, "{listed}");
             let listed: BTreeMap<String, String> = listed
                 .as_array()
@@ -464,7 +482,8 @@ pub async fn everything_settled(
             None => vec!["complete", "cancelled"],
         };
         let status = loop {
-            let (code, order) = reader.get(&format!("/api/orders/{id}"), Some(buyer)).await;
+            let path = format!("/api/orders/{id}");
+            let (code, order) = answered(deadline, &path, || reader.get(&path, Some(buyer))).await;
             assert_eq!(code, StatusCode::OK, "order {id} via {}: {order}", reader.id);
             let status = order["status"].as_str().unwrap().to_string();
             if allowed.contains(&status.as_str()) {
@@ -493,7 +512,8 @@ pub async fn everything_settled(
         // Its history was kept through the kills (it replicates with the shard) and is read
         // from its shard's server through any node: reserved, then expired.
         for node in alive {
-            let (code, history) = node.admin(&format!("/admin/orders/{id}/history")).await;
+            let path = format!("/admin/orders/{id}/history");
+            let (code, history) = answered(Instant::now() + Duration::from_secs(15), &path, || node.admin(&path)).await;
             assert_eq!(code, StatusCode::OK, "history of {id} via {}: {history}", node.id);
             let entries = history["entries"].as_array().unwrap();
             let subjects: Vec<&str> = entries.iter().map(|e| e["event"].as_str().unwrap()).collect();
@@ -519,7 +539,8 @@ pub async fn everything_settled(
         let order = live.get(id).map(|o| o[0].as_str());
         for node in alive {
             loop {
-                let (status, ticket) = node.get(&format!("/api/tickets/{id}"), None).await;
+                let path = format!("/api/tickets/{id}");
+                let (status, ticket) = answered(deadline, &path, || node.get(&path, None)).await;
                 assert_eq!(status, StatusCode::OK, "ticket {id} via {}: {ticket}", node.id);
                 let title = ticket["title"].as_str().unwrap_or_default();
                 assert!(
