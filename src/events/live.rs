@@ -94,9 +94,13 @@ pub enum Start<'a> {
 
 /// One subscriber: what it missed (or `None`: it must reset), then the changes as they come.
 pub struct Subscription {
-    /// `Some(frames)` after a resumable `Last-Event-ID` (or none given): sent first. `None`:
-    /// the id could not be resumed from.
+    /// `Some(frames)`, sent first, when the subscriber could be brought up to date (from where
+    /// it started). `None`: its `Last-Event-ID` could not be resumed from.
     pub missed: Option<Vec<Frame>>,
+    /// An id-only frame naming the last change the subscriber is now up to date with: a
+    /// browser keeps it as its last event id without an event, so even a stream that heard no
+    /// change reconnects with `Last-Event-ID` (resumed on this node, a reset on another).
+    pub at: Frame,
     pub frames: mpsc::Receiver<Frame>,
     _place: Place,
 }
@@ -157,7 +161,7 @@ impl Live {
 
     /// The id of the last change told so far. A page names the position it was read at, so
     /// that its script's stream resumes from there: a change between the page and the stream
-    /// is not lost (one already on the page may come again; applying it twice is harmless).
+    /// is not lost (one already on the page may come again: the script tells them apart).
     pub fn position(&self) -> String {
         format!("{}-{}", self.0.boot, self.0.state.lock().last)
     }
@@ -172,20 +176,23 @@ impl Live {
         let (tx, rx) = mpsc::channel(QUEUE);
         // Under the lock: no change falls between what was missed and what comes.
         let mut s = self.0.state.lock();
-        let missed = match start {
-            Start::Now => Some(s.last),
-            Start::After(id) => self.resumable(&s, id),
-            Start::Page(id) => self.resumable(&s, id).or(Some(s.last)),
+        let (after, most) = match start {
+            Start::Now => (Some(s.last), KEPT),
+            // More missed than a queue holds is more than a reconnecting client should be sent
+            // at once: it reads its list again instead.
+            Start::After(id) => (self.resumable(&s, id), QUEUE),
+            // A page is never told to reset (under a burst of changes it would reload for ever).
+            Start::Page(id) => (self.resumable(&s, id).or(Some(s.last)), KEPT),
         };
-        // More missed than a queue holds is more than a client should be sent at once.
-        let missed = missed.map(|after| s.recent.iter().filter(|(n, _, _)| *n > after).collect::<Vec<_>>());
-        let missed = missed
-            .filter(|m| m.len() <= QUEUE)
+        let missed = after
+            .map(|after| s.recent.iter().filter(|(n, _, _)| *n > after).collect::<Vec<_>>())
+            .filter(|m| m.len() <= most)
             .map(|m| m.into_iter().map(|(n, change, ticket)| self.frame(*n, *change, ticket)).collect::<Vec<_>>());
+        let at = Frame::from(format!("id: {}-{}\n\n", self.0.boot, s.last));
         // Streams that ended since the last change are let go of here too (quiet times).
         s.subscribers.retain(|tx| !tx.is_closed());
         s.subscribers.push(tx);
-        Some(Subscription { missed, frames: rx, _place: place })
+        Some(Subscription { missed, at, frames: rx, _place: place })
     }
 
     /// The number after which `id` resumes, if this node can resume it without a gap.

@@ -126,3 +126,18 @@ fn a_position_taken_before_a_change_resumes_with_that_change() {
     let mut sub = live.subscribe(Start::Page("0-1")).unwrap();
     assert_eq!(sub.missed.take().map(|m| m.len()), Some(0));
 }
+
+#[test]
+fn a_page_is_brought_up_to_date_however_many_changes_came_and_never_told_to_reset() {
+    let live = Live::new(10);
+    let position = live.position();
+    for _ in 0..QUEUE + 44 {
+        live.tell(Change::Updated, &ticket("busy"));
+    }
+    let mut page = live.subscribe(Start::Page(&position)).unwrap();
+    assert_eq!(page.missed.take().map(|m| m.len()), Some(QUEUE + 44), "a page: everything kept");
+    // A reconnecting client that far behind reads its list again instead.
+    assert!(live.subscribe(Start::After(&position)).unwrap().missed.is_none());
+    // Either way each is told where it now stands.
+    assert_eq!(text(&page.at), format!("id: {}\n\n", live.position()));
+}

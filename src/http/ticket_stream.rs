@@ -53,8 +53,9 @@ pub(super) async fn stream(
         .streaming(frames(subscription, heartbeat)))
 }
 
-/// The stream's bytes: the retry hint, what was missed (or a reset), then each change as it
-/// comes and a heartbeat while none does. Ends when the feed closes the subscription.
+/// The stream's bytes: the retry hint, what was missed (or a reset), the id the client is now
+/// up to date with, then each change as it comes and a heartbeat while none does. Ends when
+/// the feed closes the subscription.
 fn frames(
     mut subscription: Subscription,
     heartbeat: Duration,
@@ -64,6 +65,7 @@ fn frames(
         Some(missed) => first.extend(missed),
         None => first.push(Frame::from_static(RESET)),
     }
+    first.push(subscription.at.clone());
     let tick = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     let live = stream::unfold((subscription, tick), |(mut subscription, mut tick)| async move {
         let frame = tokio::select! {

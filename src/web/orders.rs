@@ -145,7 +145,8 @@ async fn order_page(state: &AppState, ctx: &Ctx, id: OrderId, problems: &Problem
         dl.facts {
             dt { "Ticket" } dd { a href={ "/tickets/" (view.ticket.id) } { (view.ticket.title) } }
             dt { "Price" } dd.price { (view.ticket.price) }
-            dt { "Status" } dd id="order-status" data-live-order-ticket=[(standing == Standing::Payable || standing == Standing::Processing).then_some(view.ticket.id)] data-live-since=(since) {
+            dt { "Status" } dd id="order-status" data-live-order-ticket=[(standing == Standing::Payable || standing == Standing::Processing).then_some(view.ticket.id)] data-live-since=(since)
+                data-live-url={ "/orders/" (view.id) } {
                 span class={ "badge " (class) } { (words) }
             }
         }

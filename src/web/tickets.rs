@@ -168,6 +168,14 @@ async fn ticket_page(
             Some(order) => order.status == OrderStatus::Complete,
             None => state.app.listing_state(id).await? == Some(ListingState::Sold),
         };
+    // What the page shows, for its script to tell a change it already shows from a new one.
+    let shown = if sold {
+        "sold"
+    } else if view.order_id.is_some() {
+        "reserved"
+    } else {
+        "for-sale"
+    };
     let body = html! {
         h1 { (view.title) }
         (general_problems(problems))
@@ -177,7 +185,8 @@ async fn ticket_page(
         dl.facts {
             dt { "Price" } dd.price { (view.price) }
             dt { "Seller" } dd { (seller(ctx, view.user_id)) }
-            dt { "Status" } dd id="ticket-status" data-live-ticket=(view.id) data-live-since=(since) {
+            dt { "Status" } dd id="ticket-status" data-live-ticket=(view.id) data-live-since=(since)
+                data-live-url={ "/tickets/" (view.id) } data-live-version=(ticket.version) data-live-state=(shown) {
                 @if sold { span.badge.sold { "Sold" } }
                 @else if view.order_id.is_some() { span.badge.reserved { "Reserved" } }
                 @else { span.badge { "For sale" } }

@@ -150,6 +150,26 @@ async fn a_page_names_where_it_was_read_and_its_stream_starts_there_on_the_same_
 }
 
 #[actix_web::test]
+async fn a_stream_that_heard_no_change_still_reconnects_from_where_it_was() {
+    let app = spawn_app().await;
+    let seller = app.signin().await;
+    app.create_ticket(&seller, "before", json!(5)).await;
+    app.published().await;
+    // A quiet page's stream: no change comes, but it is told where it stands.
+    let mut quiet = Stream::open(&app.address, None).await;
+    assert!(quiet.next_within(Duration::from_millis(300)).await.is_none());
+    let stood = quiet.last_id.clone();
+    assert!(!stood.is_empty(), "an id-only frame names where the stream stands");
+    drop(quiet);
+    // Its connection drops; a change comes meanwhile; the browser reconnects with that id.
+    let missed = app.create_ticket(&seller, "while away", json!(5)).await;
+    app.published().await;
+    let mut again = Stream::open(&app.address, Some(&stood)).await;
+    let e = again.next().await;
+    assert_eq!((e.event.as_str(), &e.data["id"]), ("listed", &missed["id"]), "the change it missed");
+}
+
+#[actix_web::test]
 async fn streams_are_bounded_per_node_outside_max_in_flight_and_send_heartbeats() {
     let app = spawn_app_with(|s| {
         s.live.max_streams = 1;

@@ -68,3 +68,32 @@ async fn a_reservation_and_its_expiry_reach_other_buyers_open_pages_at_once() {
     a.close().await;
     b.close().await;
 }
+
+/// A page that answered a form (a purchase refused) is read again at its ticket's address when
+/// the ticket changes: the form is never posted again by the page's script.
+#[actix_web::test]
+async fn a_refused_purchases_page_is_read_again_at_the_tickets_address_not_posted_again() {
+    let app = spawn_app().await;
+    let seller = api_user(&app, &email("seller")).await;
+    let holder = api_user(&app, &email("holder")).await;
+    let ticket = app.create_ticket(&seller, "Balcony", json!(40)).await["id"].as_str().unwrap().to_string();
+    let order = app.order_ok(&holder, &ticket).await;
+    let b = Browser::start().await;
+    sign_up(&b, &app, &email("b")).await;
+    // B's purchase form posted for a ticket someone holds (as a click a moment too late does).
+    let post = format!(
+        "const f = document.createElement('form'); f.method = 'post'; f.action = '/tickets/{ticket}/purchase'; \
+         f.appendChild(document.querySelector('input[name=csrf]').cloneNode()); document.body.appendChild(f); f.submit();"
+    );
+    b.eval(&post).await;
+    b.wait_for_path(|p| p.ends_with("/purchase"), "the refused purchase's page").await;
+    within(Duration::from_secs(2), "the refusal on the ticket's page", || async { status(&b).await == "Reserved" })
+        .await;
+    // The hold ends: the page is read again, at the ticket's own address.
+    let cancel = app.delete(&format!("/api/orders/{}", order["id"].as_str().unwrap())).header("Cookie", &holder.cookie);
+    assert!(cancel.send().await.unwrap().status().is_success());
+    within(Duration::from_secs(2), "B's page for sale again", || async { status(&b).await == "For sale" }).await;
+    assert_eq!(b.path().await, format!("/tickets/{ticket}"), "read at its address, not posted again");
+    assert!(b.exists("#purchase").await);
+    b.close().await;
+}

@@ -18,6 +18,8 @@ pub struct Stream {
     buf: String,
     /// Comment lines seen (heartbeats).
     pub comments: usize,
+    /// The last id received, the `Last-Event-ID` a browser would reconnect with.
+    pub last_id: String,
 }
 
 impl Stream {
@@ -34,7 +36,7 @@ impl Stream {
         let res = req.send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(res.headers()["content-type"], "text/event-stream");
-        Self { body: res, buf: String::new(), comments: 0 }
+        Self { body: res, buf: String::new(), comments: 0, last_id: String::new() }
     }
 
     /// The next event (comments and the retry hint skipped), within `within`.
@@ -54,6 +56,11 @@ impl Stream {
                     } else if let Some(v) = line.strip_prefix("data: ") {
                         data = v.into();
                     }
+                }
+                // As a browser does: an id, even on a frame with no event, is the one it
+                // reconnects with.
+                if !id.is_empty() {
+                    self.last_id = id.clone();
                 }
                 if !event.is_empty() {
                     return Some(Sse { id, event, data: serde_json::from_str(&data).unwrap() });

@@ -109,6 +109,13 @@ def as_sent(value, schema):
             return int(text)
         except ValueError:
             return text
+    if schema.get("type") == "number":
+        # `"0"` and `0` are the same bytes in a URL: a number as the server reads it.
+        try:
+            number = json.loads(text)
+        except ValueError:
+            return text
+        return number if isinstance(number, (int, float)) and not isinstance(number, bool) else text
     return text
 
 

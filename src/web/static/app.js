@@ -56,13 +56,16 @@ function live() {
   var ticket = document.querySelector("[data-live-ticket]");
   var order = document.querySelector("[data-live-order-ticket]");
   if (!(list || ticket || order) || !window.EventSource) return;
+  var page = list || ticket || order;
   // From where the page was read: a change since then is not missed.
-  var since = (list || ticket || order).getAttribute("data-live-since");
+  var since = page.getAttribute("data-live-since");
   var source = new EventSource("/api/tickets/stream" + (since ? "?since=" + encodeURIComponent(since) : ""));
   // A form on its way (a purchase, a payment) leads to its own page: no reload under it.
   var leaving = false;
   document.addEventListener("submit", function () { leaving = true; source.close(); });
-  function reload() { if (!leaving) location.reload(); }
+  // Read again at its own address: a page that answered a form is not posted again.
+  var url = page.getAttribute("data-live-url") || location.href;
+  function reload() { if (!leaving) location.replace(url); }
   // This node cannot say what was missed: read the page again.
   source.addEventListener("reset", reload);
   function on(kinds, handle) {
@@ -77,7 +80,15 @@ function live() {
   var all = ["listed", "reserved", "released", "sold", "withdrawn", "updated"];
   if (ticket) {
     var id = ticket.getAttribute("data-live-ticket");
-    on(all, function (_, t) { if (t.id === id) reload(); });
+    var version = Number(ticket.getAttribute("data-live-version"));
+    var state = ticket.getAttribute("data-live-state");
+    var states = { listed: "for-sale", released: "for-sale", updated: "for-sale", reserved: "reserved", sold: "sold", withdrawn: "withdrawn" };
+    on(all, function (kind, t) {
+      if (t.id !== id) return;
+      // Told again from where the page was read, and already shown: nothing new.
+      if (t.version < version || (t.version === version && states[kind] === state)) return;
+      reload();
+    });
   }
   if (order) {
     var held = order.getAttribute("data-live-order-ticket");
