@@ -76,7 +76,7 @@ impl Application {
         tracing::info!(pending, took_ms = started.elapsed().as_millis() as u64, "deadlines re-armed");
         // Rebuilt from entity records only when missing or of another version (an upgrade).
         let live = Live::new(settings.live.max_streams);
-        let read_model = ReadModel::open(&store).context("opening the read model")?.telling(live.clone());
+        let read_model = ReadModel::open(&store).context("opening the read model")?.indexed().telling(live.clone());
         // This node's and (in a cluster) every other node's public events.
         let events = EventBus::default();
 

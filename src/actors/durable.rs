@@ -208,11 +208,8 @@ pub trait Durable: super::Activatable {
         // A child of the actor's step (entered while the rule runs): for traces only.
         let commit = tracing::debug_span!("storage commit");
         let write = async move {
-            let pending = store.write(batch)?;
-            let seq = pending.seq;
-            pending.durable().await?;
-            linked_to_flush(&store, seq);
-            Ok::<_, EntityError>(())
+            let seq = store.write(batch)?.seq;
+            Gate { store, seq }.passed().await
         }
         .instrument(commit);
         Box::pin(write.into_actor(self).map(move |written, act, ctx| match written {

@@ -93,8 +93,10 @@ impl Accounts {
                 return Ok(None);
             }
             AccountRequest::RequestReset { email, client } => {
+                // Parsed at the edge of the node that took the request: always an address.
+                let Some(email) = Email::parse(&email) else { return Ok(None) };
                 // Every request counts, sent or not (the answer is the same either way).
-                let account = email.trim().to_lowercase();
+                let account = email.as_str().to_string();
                 let refused = throttle.resets_by_address.refused_for(&client);
                 if let Some(wait) = refused.or_else(|| throttle.resets_by_account.refused_for(&account)) {
                     return Err(throttled(wait));

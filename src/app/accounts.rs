@@ -21,14 +21,14 @@ type AuthError = AppError;
 pub struct Accounts {
     pub(super) store: Store,
     tokens: JwtKeys,
-    pub(super) settings: AuthSettings,
+    settings: AuthSettings,
     /// Serialises refresh-token read-modify-writes (rotation, revocation): two concurrent
     /// refreshes with one token must not both succeed, and a sign-out must not be undone by a
     /// refresh racing it. Refreshes are rare, so one lock per node is cheap.
     pub(super) refresh_lock: Arc<tokio::sync::Mutex<()>>,
     /// Bounds concurrent argon2 work: each hash holds ~19 MiB, so a sign-in flood must queue
     /// rather than exhaust memory through the blocking pool.
-    pub(super) hashing: Arc<tokio::sync::Semaphore>,
+    hashing: Arc<tokio::sync::Semaphore>,
 }
 
 /// A freshly signed-in session: the access token and the refresh token to set as cookies.
@@ -58,16 +58,24 @@ impl Accounts {
         &self.settings
     }
 
+    /// A place among the bounded concurrent argon2 hashes.
+    async fn permit_to_hash(&self) -> Result<tokio::sync::SemaphorePermit<'_>, AppError> {
+        self.hashing.acquire().await.map_err(|e| AppError::Internal(e.to_string()))
+    }
+
+    /// A new password's hash, within that bound.
+    pub(super) async fn hash_password(&self, password: Password) -> Result<String, AppError> {
+        let _permit = self.permit_to_hash().await?;
+        Ok(password::hash(password).await?)
+    }
+
     /// Claims of a valid, unexpired access token; anything else is "signed out".
     pub fn verify(&self, token: &str) -> Option<Claims> {
         self.tokens.verify(token)
     }
 
     pub async fn sign_up(&self, email: Email, password: Password) -> Result<Session, AuthError> {
-        let hash = {
-            let _permit = self.hashing.acquire().await.map_err(|e| AppError::Internal(e.to_string()))?;
-            password::hash(password).await?
-        };
+        let hash = self.hash_password(password).await?;
         let slot = Slot::of_text(email.as_str());
         let user = User { id: UserId::new_in(slot), email, password_hash: hash, created_at_ms: now_ms() };
         let user_record = Store::encode(&user)?;
@@ -99,7 +107,7 @@ impl Accounts {
         // Verify against a dummy hash for unknown emails too, so timing does not tell them apart.
         let hash = user.as_ref().map(|u| u.password_hash.clone());
         let user = {
-            let _permit = self.hashing.acquire().await.map_err(|e| AppError::Internal(e.to_string()))?;
+            let _permit = self.permit_to_hash().await?;
             admit()?;
             let ok = password::verify(password.to_string(), hash).await?;
             match user {
@@ -149,9 +157,10 @@ impl Accounts {
         let (id, secret) = parse_refresh(token).ok_or(AuthError::RefreshRejected)?;
         let key = keys::refresh(&id);
         let record = self.store.get::<RefreshToken>(&key)?.ok_or(AuthError::RefreshRejected)?;
-        let secret_ok: bool =
-            subtle::ConstantTimeEq::ct_eq(&Sha256::digest(secret)[..], &record.secret_hash[..]).into();
-        if !secret_ok || record.revoked || record.expires_at_ms <= now_ms() {
+        if !crate::auth::digest_matches(&secret, &record.secret_hash)
+            || record.revoked
+            || record.expires_at_ms <= now_ms()
+        {
             return Err(AuthError::RefreshRejected);
         }
         Ok((key, record))

@@ -4,7 +4,7 @@
 
 use super::accounts::Accounts;
 use super::error::AppError;
-use crate::auth::{password, reset};
+use crate::auth::reset;
 use crate::domain::{now_ms, Email, Event, Password, PasswordReset, RefreshToken, User};
 use crate::storage::{keys, EmailOwner, WriteBatch};
 use rand::RngCore;
@@ -12,9 +12,8 @@ use rand::RngCore;
 impl Accounts {
     /// Writes a reset for `email`'s account, with the event that mails its link, if the account
     /// exists. Nothing tells the caller whether it does.
-    pub async fn request_reset(&self, email: &str) -> Result<(), AppError> {
-        let Some(email) = Email::parse(email) else { return Ok(()) };
-        let Some(EmailOwner(user)) = self.store.get::<EmailOwner>(&keys::email(&email))? else {
+    pub async fn request_reset(&self, email: &Email) -> Result<(), AppError> {
+        let Some(EmailOwner(user)) = self.store.get::<EmailOwner>(&keys::email(email))? else {
             // As long as a write would take: the time of the answer does not tell either.
             self.store.sync().await;
             return Ok(());
@@ -22,7 +21,7 @@ impl Accounts {
         let mut nonce = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut nonce);
         let expires_at_ms = now_ms() + reset::VALID_MS;
-        let token = reset::token(self.settings.jwt_secret.expose().as_bytes(), user, &nonce, expires_at_ms);
+        let token = reset::token(self.settings().jwt_secret.expose().as_bytes(), user, &nonce, expires_at_ms);
         let mut batch = WriteBatch::default();
         batch
             .put(keys::password_reset(&user), &PasswordReset { token_digest: reset::digest(&token), expires_at_ms })?;
@@ -37,10 +36,7 @@ impl Accounts {
     pub async fn reset_password(&self, token: &str, password: Password) -> Result<(), AppError> {
         let user_id = reset::user_of(token).ok_or(AppError::ResetRejected)?;
         self.live_reset(user_id, token)?;
-        let hash = {
-            let _permit = self.hashing.acquire().await.map_err(|e| AppError::Internal(e.to_string()))?;
-            password::hash(password).await?
-        };
+        let hash = self.hash_password(password).await?;
         // Serialised with refreshes (none may rotate a token this revokes) and with other uses
         // of the link: checked again now, so two uses at once make one change.
         let _serialised = self.refresh_lock.lock().await;
@@ -68,8 +64,7 @@ impl Accounts {
     fn live_reset(&self, user: crate::domain::UserId, token: &str) -> Result<Vec<u8>, AppError> {
         let key = keys::password_reset(&user);
         let reset = self.store.get::<PasswordReset>(&key)?.ok_or(AppError::ResetRejected)?;
-        let matches: bool = subtle::ConstantTimeEq::ct_eq(&reset::digest(token)[..], &reset.token_digest[..]).into();
-        if !matches || reset.expires_at_ms <= now_ms() {
+        if !crate::auth::digest_matches(token.as_bytes(), &reset.token_digest) || reset.expires_at_ms <= now_ms() {
             return Err(AppError::ResetRejected);
         }
         Ok(key)

@@ -73,17 +73,22 @@ pub struct ReadModel {
 impl ReadModel {
     /// Opens the read model, rebuilding it from the entity records if it is missing or stale.
     pub fn open(store: &Store) -> Result<Self, StorageError> {
-        let tree = store.read_model().clone();
-        let model = Self { tree: tree.clone(), live: None, index: Default::default() };
+        let model = Self { tree: store.read_model().clone(), live: None, index: Default::default() };
         if model.tree.version()? != Some(VERSION) {
             model.rebuild(store)?;
         }
+        Ok(model)
+    }
+
+    /// Builds the search index from the rows (a serving node's start-up: a node that only
+    /// writes rows, seeding or importing a shard, needs none).
+    pub fn indexed(self) -> Self {
         let started = std::time::Instant::now();
         // Streamed from the rows, in id (creation) order: the index is built without holding
         // every ticket at once. Reserved tickets are in it too (not for sale): released, they
         // keep their place in the newest order. A row that does not decode is left out,
         // loudly (its ticket's next event mends it).
-        let rows = tree.iter::<Listing>(&[TICKET]).filter_map(|row| {
+        let rows = self.tree.iter::<Listing>(&[TICKET]).filter_map(|row| {
             row.map_err(|e| tracing::error!(error = %e, "a ticket left out of the search index")).ok()
         });
         let indexed = rows.filter_map(|listing| match listing.state {
@@ -91,14 +96,14 @@ impl ReadModel {
             ListingState::Reserved => Some((listing.ticket, false)),
             ListingState::Sold | ListingState::Withdrawn => None,
         });
-        let model = Self { index: Arc::new(TicketIndex::build(indexed)), ..model };
+        let model = Self { index: Arc::new(TicketIndex::build(indexed)), ..self };
         tracing::info!(
             tickets = model.index.listed(),
             index_mib = model.index.heap_bytes() >> 20,
             took_ms = started.elapsed().as_millis() as u64,
             "search index built"
         );
-        Ok(model)
+        model
     }
 
     /// The search index of the tickets for sale.
@@ -135,7 +140,7 @@ impl ReadModel {
                 Some(o) if sold.contains(&o) => ListingState::Sold,
                 Some(_) => ListingState::Reserved,
             };
-            self.put_listing(Listing { ticket, state })?;
+            self.put_listing(&Listing { ticket, state })?;
             tickets += 1;
             Ok(true)
         })?;
@@ -220,7 +225,7 @@ impl ReadModel {
     /// tells the live stream what changed.
     fn changed(&self, current: Option<&Listing>, listing: Listing) -> Result<(), StorageError> {
         let change = change(current, &listing);
-        self.put_listing(listing.clone())?;
+        self.put_listing(&listing)?;
         let before = current.map(|c| &c.ticket);
         self.index.set(before, &listing.ticket, listing.state == ListingState::ForSale);
         if let (Some(live), Some(change)) = (&self.live, change) {
@@ -233,7 +238,7 @@ impl ReadModel {
     /// seller's marker while the ticket is listed, the for-sale row of a ticket not for sale);
     /// decided by the rows themselves, so a row left wrong by a cut-short apply is mended by
     /// the ticket's next event.
-    fn put_listing(&self, listing: Listing) -> Result<(), StorageError> {
+    fn put_listing(&self, listing: &Listing) -> Result<(), StorageError> {
         let t = &listing.ticket;
         let mut batch = ReadModelBatch::default();
         let for_sale = key(FOR_SALE, &[t.id.as_bytes()]);
@@ -248,7 +253,7 @@ impl ReadModel {
         } else if !self.tree.contains(&by_seller)? {
             batch.put(by_seller, &Marker)?;
         }
-        batch.put(key(TICKET, &[t.id.as_bytes()]), &listing)?;
+        batch.put(key(TICKET, &[t.id.as_bytes()]), listing)?;
         self.tree.apply(batch)
     }
 

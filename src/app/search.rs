@@ -268,10 +268,7 @@ impl Inner {
         // documents would cost more than walking them).
         let total: usize = lists.iter().map(|docs| docs.len()).sum();
         if total > self.ids.len() / 16 {
-            let mut member = vec![false; self.ids.len()];
-            for doc in lists.into_iter().flatten() {
-                member[*doc as usize] = true;
-            }
+            let member = self.bitmap(lists.into_iter().flatten());
             let union = member.iter().enumerate().filter(|(_, m)| **m).map(|(d, _)| d as u32);
             return Some(Cow::Owned(union.collect()));
         }
@@ -279,6 +276,15 @@ impl Inner {
         union.sort_unstable();
         union.dedup();
         Some(Cow::Owned(union))
+    }
+
+    /// One flag per document, set for `docs`.
+    fn bitmap<'a>(&self, docs: impl Iterator<Item = &'a u32>) -> Vec<bool> {
+        let mut bits = vec![false; self.ids.len()];
+        for doc in docs {
+            bits[*doc as usize] = true;
+        }
+        bits
     }
 
     fn search(&self, q: &Query) -> (Vec<TicketId>, bool) {
@@ -307,13 +313,7 @@ impl Inner {
             }
             (sort, matches) => {
                 // Many matches (or all): the price order, walked, keeping the matches.
-                let member = matches.as_ref().map(|m| {
-                    let mut bits = vec![false; self.ids.len()];
-                    for d in m {
-                        bits[*d as usize] = true;
-                    }
-                    bits
-                });
+                let member = matches.as_ref().map(|m| self.bitmap(m.iter()));
                 let low = u32::try_from(q.min_cents).unwrap_or(u32::MAX);
                 let high = u32::try_from(q.max_cents).unwrap_or(u32::MAX);
                 if low > high {

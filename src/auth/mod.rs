@@ -12,3 +12,10 @@ pub use tokens::{Claims, JwtKeys, SessionCookie};
 #[derive(Debug, thiserror::Error)]
 #[error("password hashing failed: {0}")]
 pub struct HashingError(pub String);
+
+/// Whether `secret`'s SHA-256 is `stored` (compared in constant time): how a refresh token's
+/// secret and a reset link's token are checked, neither kept but as its digest.
+pub fn digest_matches(secret: &[u8], stored: &[u8; 32]) -> bool {
+    use sha2::Digest;
+    subtle::ConstantTimeEq::ct_eq(&sha2::Sha256::digest(secret)[..], &stored[..]).into()
+}

@@ -323,11 +323,26 @@ async fn serve_link(
     let leases = keep_leases(cluster, connection);
     let beating = beat(cluster, session);
     tokio::pin!(loss, leases, beating);
+    // The event consumer being started again: a branch of its own, so that leases and beats
+    // go on meanwhile (a restart may take up to its patience).
+    let mut restarting: Option<futures_util::future::BoxFuture<'_, Result<(), String>>> = None;
     loop {
         tokio::select! {
             _ = &mut loss => return,
             _ = &mut leases => return,
             _ = &mut beating => return,
+            restarted = async {
+                match restarting.as_mut() {
+                    Some(restart) => restart.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                restarting = None;
+                if let Err(why) = restarted {
+                    tracing::warn!(%why, "the event queue cannot be consumed again; reconnecting");
+                    return;
+                }
+            }
             stopped = consumer_ended.recv() => {
                 let Some((consumer, why)) = stopped else { return };
                 if !connection.status().connected() {
@@ -338,10 +353,7 @@ async fn serve_link(
                     return;
                 }
                 tracing::warn!(%why, "this node's event consumer ended; consuming its queue again");
-                if let Err(why) = in_patience(events::consume(cluster, connection, ended.clone())).await {
-                    tracing::warn!(%why, "the event queue cannot be consumed again; reconnecting");
-                    return;
-                }
+                restarting = Some(Box::pin(in_patience(events::consume(cluster, connection, ended.clone()))));
             }
         }
     }

@@ -7,8 +7,7 @@ use crate::domain::{DomainError, Email, Password, Price, TicketDraft};
 
 /// The sign-up fields, checked with the API's words.
 pub fn sign_up_fields(email: Option<&str>, password: Option<&str>) -> Result<(Email, Password), ApiError> {
-    let email_refused = FieldError { field: "email", message: "Email must be valid" };
-    both((email.and_then(Email::parse), email_refused), (password.and_then(Password::parse), PASSWORD_REFUSED))
+    both((email.and_then(Email::parse), EMAIL_REFUSED), (password.and_then(Password::parse), PASSWORD_REFUSED))
 }
 
 /// A password reset's fields: the link's token and the new password.
@@ -18,6 +17,7 @@ pub fn reset_fields<'a>(token: Option<&'a str>, password: Option<&str>) -> Resul
     both((token, token_refused), (password.and_then(Password::parse), PASSWORD_REFUSED))
 }
 
+const EMAIL_REFUSED: FieldError = FieldError { field: "email", message: "Email must be valid" };
 const PASSWORD_REFUSED: FieldError =
     FieldError { field: "password", message: "Password must be between 4 and 20 characters" };
 
@@ -37,26 +37,13 @@ fn both<A, B>(
 
 /// An address, checked with the API's words.
 pub fn email_field(email: Option<&str>) -> Result<Email, ApiError> {
-    email
-        .and_then(Email::parse)
-        .ok_or_else(|| ApiError::Validation(vec![FieldError { field: "email", message: "Email must be valid" }]))
+    email.and_then(Email::parse).ok_or_else(|| ApiError::Validation(vec![EMAIL_REFUSED]))
 }
 
 /// The sign-in fields, checked with the API's words.
 pub fn sign_in_fields<'a>(email: Option<&str>, password: Option<&'a str>) -> Result<(Email, &'a str), ApiError> {
-    let email = email.and_then(Email::parse);
-    let password = password.filter(|p| !p.trim().is_empty());
-    let mut errors = Vec::new();
-    if email.is_none() {
-        errors.push(FieldError { field: "email", message: "Email must be valid" });
-    }
-    if password.is_none() {
-        errors.push(FieldError { field: "password", message: "You must supply a password" });
-    }
-    match (email, password) {
-        (Some(email), Some(password)) => Ok((email, password)),
-        _ => Err(ApiError::Validation(errors)),
-    }
+    let password_missing = FieldError { field: "password", message: "You must supply a password" };
+    both((email.and_then(Email::parse), EMAIL_REFUSED), (password.filter(|p| !p.trim().is_empty()), password_missing))
 }
 
 /// A title and a price checked as a ticket's draft; the price's words differ when `updating`.

@@ -26,14 +26,14 @@ fn continue_trace(span: &tracing::Span, req: &ServiceRequest, state: &AppState) 
     telemetry::continue_trace(span, traceparent, trust);
 }
 
-/// Per request: the node's in-flight bound (past it, 503 + Retry-After at once; probes are
-/// exempt), `HEAD` served as `GET`, a tracing span, the metrics, and a panic guard so that a
-/// bug answers a 500 instead of dropping the connection (both in the shape the client asked
-/// for, by `super::answer`).
 /// The live ticket stream's path (`crate::http::ticket_stream`): not counted in
 /// `http.max_in_flight`, as it stays open.
 pub const TICKET_STREAM: &str = "/api/tickets/stream";
 
+/// Per request: the node's in-flight bound (past it, 503 + Retry-After at once; probes are
+/// exempt), `HEAD` served as `GET`, a tracing span, the metrics, and a panic guard so that a
+/// bug answers a 500 instead of dropping the connection (both in the shape the client asked
+/// for, by `super::answer`).
 pub async fn observe(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,

@@ -156,14 +156,19 @@ impl Live {
     /// Change `n` as an SSE frame: its id, its name, the ticket as the API shows it.
     fn frame(&self, n: u64, change: Change, ticket: &Ticket) -> Frame {
         let data = serde_json::to_string(&crate::json::TicketView::of(ticket)).unwrap_or_default();
-        Frame::from(format!("id: {}-{n}\nevent: {}\ndata: {data}\n\n", self.0.boot, change.as_str()))
+        Frame::from(format!("id: {}\nevent: {}\ndata: {data}\n\n", self.id(n), change.as_str()))
+    }
+
+    /// The event id of change `n` on this node.
+    fn id(&self, n: u64) -> String {
+        format!("{}-{n}", self.0.boot)
     }
 
     /// The id of the last change told so far. A page names the position it was read at, so
     /// that its script's stream resumes from there: a change between the page and the stream
     /// is not lost (one already on the page may come again: the script tells them apart).
     pub fn position(&self) -> String {
-        format!("{}-{}", self.0.boot, self.0.state.lock().last)
+        self.id(self.0.state.lock().last)
     }
 
     /// A new subscriber starting at `start`; `None` past `live.max_streams` open streams.
@@ -174,7 +179,8 @@ impl Live {
         }
         let place = Place(Arc::clone(&self.0));
         let (tx, rx) = mpsc::channel(QUEUE);
-        // Under the lock: no change falls between what was missed and what comes.
+        // Under the lock: no change falls between what was missed and what comes (a change
+        // told meanwhile is queued for this subscriber behind what it missed).
         let mut s = self.0.state.lock();
         let (after, most) = match start {
             Start::Now => (Some(s.last), KEPT),
@@ -184,14 +190,20 @@ impl Live {
             // A page is never told to reset (under a burst of changes it would reload for ever).
             Start::Page(id) => (self.resumable(&s, id).or(Some(s.last)), KEPT),
         };
+        // `recent` is in order: what came after `after` is its tail (copied here, rendered once
+        // the feed is free again).
         let missed = after
-            .map(|after| s.recent.iter().filter(|(n, _, _)| *n > after).collect::<Vec<_>>())
-            .filter(|m| m.len() <= most)
-            .map(|m| m.into_iter().map(|(n, change, ticket)| self.frame(*n, *change, ticket)).collect::<Vec<_>>());
-        let at = Frame::from(format!("id: {}-{}\n\n", self.0.boot, s.last));
+            .map(|after| {
+                s.recent.range(s.recent.partition_point(|(n, _, _)| *n <= after)..).cloned().collect::<Vec<_>>()
+            })
+            .filter(|m| m.len() <= most);
+        let last = s.last;
         // Streams that ended since the last change are let go of here too (quiet times).
         s.subscribers.retain(|tx| !tx.is_closed());
         s.subscribers.push(tx);
+        drop(s);
+        let missed = missed.map(|m| m.iter().map(|(n, change, ticket)| self.frame(*n, *change, ticket)).collect());
+        let at = Frame::from(format!("id: {}\n\n", self.id(last)));
         Some(Subscription { missed, at, frames: rx, _place: place })
     }
 

@@ -243,7 +243,7 @@ async fn receipt(state: &AppState, id: OrderId, history: &[HistoryEntry]) -> Str
     let rows = [
         ("Order number", format!("<code>{}</code>", order.id)),
         ("Ticket", escape(&order.ticket.title)),
-        ("Price", format!("${}", order.ticket.price.grouped())),
+        ("Price", crate::json::Amount(order.ticket.price).to_string()),
         ("Paid at", paid_at.map_or_else(|| "not kept".to_string(), crate::domain::iso_utc)),
         ("Payment reference", format!("<code>{}</code>", escape(order.stripe_id.as_deref().unwrap_or("–")))),
         ("Buyer", buyer),

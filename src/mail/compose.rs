@@ -30,8 +30,8 @@ pub async fn letter(app: &App, settings: &MailSettings, entry: &MailEntry) -> Re
         // A link that no longer works is not sent (the queue was held up past its 30 minutes).
         Mail::PasswordReset { expires_at_ms, .. } if *expires_at_ms <= now_ms() => None,
         Mail::PasswordReset { user, email, nonce, expires_at_ms } => {
-            let secret = app.settings().auth.jwt_secret.expose().as_bytes().to_vec();
-            let token = crate::auth::reset::token(&secret, *user, nonce, *expires_at_ms);
+            let secret = app.settings().auth.jwt_secret.expose().as_bytes();
+            let token = crate::auth::reset::token(secret, *user, nonce, *expires_at_ms);
             Some((email.clone(), reset(base, &token)))
         }
     })

@@ -325,27 +325,20 @@ impl Metrics {
         }
     }
 
-    /// Brings the span counters up to the exporter's (process-wide) counts; one scrape at a
-    /// time (two would add the same difference twice).
+    /// Brings the span counters up to the exporter's (process-wide) counts.
     pub fn sync_spans(&self) {
         use std::sync::atomic::Ordering::Relaxed;
-        static ONE_AT_A_TIME: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
-        let _one = ONE_AT_A_TIME.lock();
         let totals =
             [("exported", &telemetry::EXPORTED), ("failed", &telemetry::FAILED), ("dropped", &telemetry::DROPPED)];
         for (outcome, total) in totals {
-            let counter = self.0.spans.with_label_values(&[outcome]);
-            counter.inc_by(total.load(Relaxed).saturating_sub(counter.get()));
+            catch_up(&self.0.spans.with_label_values(&[outcome]), total.load(Relaxed));
         }
     }
 
     /// Samples the live streams: open now, and closed for falling behind since start.
     pub fn set_live_streams(&self, open: usize, overflowed: u64) {
-        // One scrape at a time: two would add the same difference twice.
-        static ONE_AT_A_TIME: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
-        let _one = ONE_AT_A_TIME.lock();
         self.0.live_streams.set(open as i64);
-        self.0.live_closed.inc_by(overflowed.saturating_sub(self.0.live_closed.get()));
+        catch_up(&self.0.live_closed, overflowed);
     }
 
     /// A mail sent, failed or dropped.
@@ -525,4 +518,12 @@ pub mod protocol_errors {
         }
         seen
     }
+}
+
+/// Brings `counter` up to `total`, a count kept elsewhere (sampled at each scrape). One at a
+/// time: two scrapes at once would add the same difference twice.
+fn catch_up(counter: &IntCounter, total: u64) {
+    static ONE_AT_A_TIME: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+    let _one = ONE_AT_A_TIME.lock();
+    counter.inc_by(total.saturating_sub(counter.get()));
 }

@@ -5,8 +5,13 @@ use super::layout::Ctx;
 use super::problem::PageError;
 use crate::edge::caller::AuthUser;
 use crate::edge::csrf;
-use actix_web::{web, HttpRequest};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use maud::{html, Markup};
 use std::collections::HashMap;
+
+/// The field and value a [`Confirmation`] page's form posts.
+const CONFIRMED: (&str, &str) = ("confirm", "yes");
 
 pub struct Form(HashMap<String, String>);
 
@@ -22,6 +27,42 @@ impl Form {
 
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
+    }
+
+    /// Whether it was posted from a [`Confirmation`] page.
+    pub fn confirmed(&self) -> bool {
+        self.get(CONFIRMED.0) == Some(CONFIRMED.1)
+    }
+}
+
+/// A page that asks before an action that cannot be undone (it works without JavaScript): its
+/// form posts the confirmation to `action`; its link keeps things as they are.
+pub struct Confirmation<'a> {
+    pub title: &'a str,
+    pub question: Markup,
+    pub consequence: &'a str,
+    pub action: String,
+    /// The button's id and words.
+    pub confirm: (&'a str, &'a str),
+    /// The way back: its address and words.
+    pub keep: (String, &'a str),
+}
+
+impl Confirmation<'_> {
+    pub fn render(self, ctx: &Ctx) -> HttpResponse {
+        let body = html! {
+            h1 { (self.question) }
+            p { (self.consequence) }
+            form method="post" action=(self.action) {
+                (ctx.csrf_field())
+                input type="hidden" name=(CONFIRMED.0) value=(CONFIRMED.1);
+                div.actions {
+                    button.danger type="submit" id=(self.confirm.0) { (self.confirm.1) }
+                    a href=(self.keep.0) id="keep" { (self.keep.1) }
+                }
+            }
+        };
+        ctx.render(StatusCode::OK, self.title, body)
     }
 }
 

@@ -2,10 +2,11 @@
 //! the offline gateway the buyer types a test card token; with Stripe the server opens a
 //! Checkout Session and sends the buyer there, and the signed webhook completes the order.
 
-use super::forms::posted_by_user;
+use super::forms::{posted_by_user, Confirmation};
 use super::layout::{field, general_problems, see_other, Ctx, FieldAttrs};
 use super::problem::{problems, PageError, Problems};
-use crate::domain::{iso_utc, now_ms, Order, OrderId, OrderStatus, Step};
+use crate::app::AppError;
+use crate::domain::{iso_utc, now_ms, DomainError, Order, OrderId, OrderStatus, Step};
 use crate::edge::caller::AuthUser;
 use crate::edge::AppState;
 use crate::json::OrderView;
@@ -345,8 +346,9 @@ async fn pay(
         Ok(_) => Ok(see_other(&format!("/orders/{id}"))),
         Err(e) => {
             // Answered with a redirect, like a success: the address can be reloaded and shared.
+            let declined = matches!(e, AppError::Domain(DomainError::CardDeclined));
             let problems = problems(e)?;
-            match refused_code(&state, &user, id, &problems).await {
+            match refused_code(&state, &user, id, declined).await {
                 Some(code) => Ok(see_other(&format!("/orders/{id}?refused={code}"))),
                 None => order_page(&state, &ctx, id, &problems).await,
             }
@@ -357,8 +359,8 @@ async fn pay(
 /// Why a payment was refused, as the order page's `refused` code: a declined card, or an order
 /// no longer payable (said plainly rather than in the API's words). `None`: another refusal,
 /// shown with the form.
-async fn refused_code(state: &AppState, user: &AuthUser, id: OrderId, problems: &Problems) -> Option<&'static str> {
-    if problems.general().iter().any(|m| m.contains("declined")) {
+async fn refused_code(state: &AppState, user: &AuthUser, id: OrderId, declined: bool) -> Option<&'static str> {
+    if declined {
         return Some("declined");
     }
     let order = state.app.order(user.id, id).await.ok()?;
@@ -404,19 +406,15 @@ async fn confirm_cancel(
 }
 
 fn cancel_page(ctx: &Ctx, order: &OrderView) -> HttpResponse {
-    let body = html! {
-        h1 { "Cancel your order for " (order.ticket.title) "?" }
-        p { "The ticket will be released for others to buy." }
-        form method="post" action={ "/orders/" (order.id) "/cancel" } {
-            (ctx.csrf_field())
-            input type="hidden" name="confirm" value="yes";
-            div.actions {
-                button.danger type="submit" id="confirm-cancel" { "Cancel order" }
-                a href={ "/orders/" (order.id) } id="keep" { "Keep my order" }
-            }
-        }
-    };
-    ctx.render(StatusCode::OK, "Cancel an order", body)
+    Confirmation {
+        title: "Cancel an order",
+        question: html! { "Cancel your order for " (order.ticket.title) "?" },
+        consequence: "The ticket will be released for others to buy.",
+        action: format!("/orders/{}/cancel", order.id),
+        confirm: ("confirm-cancel", "Cancel order"),
+        keep: (format!("/orders/{}", order.id), "Keep my order"),
+    }
+    .render(ctx)
 }
 
 async fn cancel(
@@ -427,7 +425,7 @@ async fn cancel(
 ) -> Result<HttpResponse, PageError> {
     let id = order_id(&id)?;
     let (form, ctx, user) = posted_by_user(&req, &body, &format!("/orders/{id}"))?;
-    if form.get("confirm") != Some("yes") {
+    if !form.confirmed() {
         return Ok(cancel_page(&ctx, &OrderView::of(&buyers_order(&state, &user, id).await?)));
     }
     match state.app.cancel_order(user.id, id).await {

@@ -1,7 +1,7 @@
 //! The selling pages: the landing page (tickets for sale), a ticket's page (Purchase, or Edit
 //! and Withdraw for its owner), selling and editing a ticket, and a seller's own tickets.
 
-use super::forms::posted_by_user;
+use super::forms::{posted_by_user, Confirmation};
 use super::layout::{field, general_problems, see_other, Ctx, FieldAttrs};
 use super::problem::{problems, PageError, Problems};
 use crate::app::projection::ListingState;
@@ -168,13 +168,16 @@ async fn ticket_page(
             Some(order) => order.status == OrderStatus::Complete,
             None => state.app.listing_state(id).await? == Some(ListingState::Sold),
         };
+    let listing = match (sold, ticket.order_id) {
+        (true, _) => ListingState::Sold,
+        (false, Some(_)) => ListingState::Reserved,
+        (false, None) => ListingState::ForSale,
+    };
     // What the page shows, for its script to tell a change it already shows from a new one.
-    let shown = if sold {
-        "sold"
-    } else if view.order_id.is_some() {
-        "reserved"
-    } else {
-        "for-sale"
+    let shown = match listing {
+        ListingState::Sold => "sold",
+        ListingState::Reserved => "reserved",
+        ListingState::ForSale | ListingState::Withdrawn => "for-sale",
     };
     let body = html! {
         h1 { (view.title) }
@@ -187,9 +190,7 @@ async fn ticket_page(
             dt { "Seller" } dd { (seller(ctx, view.user_id)) }
             dt { "Status" } dd id="ticket-status" data-live-ticket=(view.id) data-live-since=(since)
                 data-live-url={ "/tickets/" (view.id) } data-live-version=(ticket.version) data-live-state=(shown) {
-                @if sold { span.badge.sold { "Sold" } }
-                @else if view.order_id.is_some() { span.badge.reserved { "Reserved" } }
-                @else { span.badge { "For sale" } }
+                (state_badge(listing))
             }
         }
         @if owner {
@@ -266,19 +267,15 @@ async fn confirm_withdraw(
 }
 
 fn withdraw_page(ctx: &Ctx, t: &TicketView) -> HttpResponse {
-    let body = html! {
-        h1 { "Withdraw " (t.title) "?" }
-        p { "It will no longer be for sale. This cannot be undone." }
-        form method="post" action={ "/tickets/" (t.id) "/withdraw" } {
-            (ctx.csrf_field())
-            input type="hidden" name="confirm" value="yes";
-            div.actions {
-                button.danger type="submit" id="confirm-withdraw" { "Withdraw listing" }
-                a href={ "/tickets/" (t.id) } id="keep" { "Keep it for sale" }
-            }
-        }
-    };
-    ctx.render(StatusCode::OK, "Withdraw a listing", body)
+    Confirmation {
+        title: "Withdraw a listing",
+        question: html! { "Withdraw " (t.title) "?" },
+        consequence: "It will no longer be for sale. This cannot be undone.",
+        action: format!("/tickets/{}/withdraw", t.id),
+        confirm: ("confirm-withdraw", "Withdraw listing"),
+        keep: (format!("/tickets/{}", t.id), "Keep it for sale"),
+    }
+    .render(ctx)
 }
 
 async fn withdraw(
@@ -289,7 +286,7 @@ async fn withdraw(
 ) -> Result<HttpResponse, PageError> {
     let id = ticket_id(&id)?;
     let (form, ctx, user) = posted_by_user(&req, &body, &format!("/tickets/{id}"))?;
-    if form.get("confirm") != Some("yes") {
+    if !form.confirmed() {
         return Ok(withdraw_page(&ctx, &TicketView::of(&state.app.ticket(id).await?)));
     }
     match state.app.withdraw_ticket(user.id, id).await {

@@ -114,7 +114,7 @@ async fn a_page_names_where_it_was_read_and_its_stream_starts_there_on_the_same_
     let id = t["id"].as_str().unwrap();
     assert_eq!(watcher.next().await.event, "listed");
     let read = |path: String, session: Option<&Session>| {
-        let mut req = app.get(&path);
+        let mut req = app.browse(&path);
         if let Some(session) = session {
             req = req.header("Cookie", &session.cookie);
         }

@@ -131,11 +131,7 @@ async fn a_scripted_day_over_three_nodes_with_an_expiry_and_a_failover_gives_exa
         sums = nonzero(&sum(&all).await);
     }
     // Its outbox marked delivered, and that logged to its followers: the victim's last scrape.
-    crate::wait::eventually(Duration::from_secs(5), "the victim's outbox delivered", || async {
-        let text = reqwest::get(nodes[victim].url("/metrics")).await.unwrap().text().await.unwrap();
-        text.lines().any(|l| l == "ticketing_outbox_backlog 0")
-    })
-    .await;
+    outboxes_published(std::slice::from_ref(&nodes[victim]), Duration::from_secs(5)).await;
     until_members(&nodes, Duration::from_secs(5), "every follower at its log's end", caught_up).await;
     let last_scrape = business(&nodes[victim]).await;
     assert!(reserved.elapsed() < Duration::from_secs(11), "the orders must expire after the kill");

@@ -47,13 +47,6 @@ fn listing(n: usize) -> (String, Price) {
     (title, Price::from_cents(100 + (n as u64 * 7919) % 100_000))
 }
 
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib =
-        status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse().ok());
-    kib.unwrap_or(0u64) * 1024
-}
-
 pub(super) fn search(
     config: &Config,
     binary: &std::path::Path,
@@ -62,7 +55,7 @@ pub(super) fn search(
 ) -> anyhow::Result<()> {
     let n = config.search_tickets;
     // The index's memory, measured: this process's RSS before and after building it.
-    let before = rss_bytes();
+    let before = super::servers::rss_of("self");
     let started = Instant::now();
     let index = ticketing::app::search::TicketIndex::build((0..n).map(|i| {
         let (title, price) = listing(i);
@@ -78,7 +71,7 @@ pub(super) fn search(
         (ticket, true)
     }));
     let built_in = started.elapsed();
-    let measured = rss_bytes().saturating_sub(before);
+    let measured = super::servers::rss_of("self").saturating_sub(before);
     report.fact(format!(
         "search: index of {n} tickets: {} MiB measured (RSS), {} MiB estimated by the node's gauge; built in {} ms",
         measured >> 20,

@@ -78,12 +78,7 @@ impl Server {
 
     /// Resident set size in bytes, from /proc.
     pub fn rss_bytes(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
+        rss_of(&self.child.id().to_string())
     }
 
     /// CPU time (user + system) the process has used so far.
@@ -140,4 +135,14 @@ pub fn wrk(url: &str, connections: usize, seconds: u64) -> Option<f64> {
         Command::new("wrk").args(["-t2", &format!("-c{connections}"), &format!("-d{seconds}s"), url]).output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines().find_map(|l| l.strip_prefix("Requests/sec:")).and_then(|v| v.trim().parse().ok())
+}
+
+/// The resident set size in bytes of process `pid` (`self`: this one), from /proc.
+pub fn rss_of(pid: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
 }
